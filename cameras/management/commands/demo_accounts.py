@@ -1,0 +1,21 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from partners.demo import DEMO_PASSWORD, demo_accounts
+
+
+class Command(BaseCommand):
+    help = "Print the hub's URL and the demo accounts with their password (demo mode only)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000/")
+
+    def handle(self, *args, url: str, **options) -> None:
+        if not settings.DEMO_MODE:
+            raise CommandError("Demo accounts are only shown in demo mode (HUB_DEMO=1).")
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS(f"  CSUi hub: {url}   (API docs: {url}api/docs/)"))
+        self.stdout.write(f"  Demo accounts, all with the password {DEMO_PASSWORD!r}:")
+        for username, agency, label in demo_accounts():
+            self.stdout.write(f"    {username:<34} {agency:<28} {label}")
+        self.stdout.write("")

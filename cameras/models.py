@@ -1,0 +1,190 @@
+"""The camera registry: implantation sites, cameras, their fields of view, masks and
+the prefectoral authorisations that allow them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.contrib.postgres.fields import ArrayField
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from cameras.choices import CameraKind, CameraStatus, Purpose
+from geo.models import Commune
+from partners.choices import AgencyKind
+
+
+class Site(models.Model):
+    """An implantation point (*point d'implantation*): a mast or a façade holding cameras."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    address = models.CharField(max_length=300, blank=True)
+    location = models.PointField(srid=4326)
+    commune = models.ForeignKey(Commune, on_delete=models.PROTECT, related_name="sites")
+    # The commune's pool of nomadic cameras is a site too (its depot), but not an
+    # implantation point: the published count of sites leaves it out.
+    nomadic_pool = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("site d'implantation")
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"
+
+
+class Camera(models.Model):
+    """A camera. Its field of view (``fov``) and everything it can be turned to see
+    (``coverage``) are derived from position, heading, angle, range and presets by
+    :func:`cameras.services.camera_geometry_refresh`; never write them by hand.
+
+    A PTZ camera covers its full pan reach within its range, plus whatever its
+    presets see; another camera covers its field of view.
+    """
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="cameras")
+    kind = models.CharField(max_length=16, choices=CameraKind.choices)
+    stream_uri = models.CharField(max_length=500, blank=True,
+                                  help_text=_("rtsp://… ou synthetic: (mire de test)"))
+    # Where the camera stands: the site's point, or wherever a nomadic camera was moved.
+    location = models.PointField(srid=4326)
+    heading = models.FloatField(help_text=_("Degrés depuis le nord, sens horaire"))
+    angle = models.FloatField(help_text=_("Angle de champ horizontal, en degrés"))
+    range_m = models.FloatField(help_text=_("Portée utile, en mètres"))
+    status = models.CharField(max_length=16, choices=CameraStatus.choices,
+                              default=CameraStatus.ONLINE)
+    retention_days = models.PositiveSmallIntegerField(default=14)
+    fov = models.PolygonField(srid=4326, spatial_index=True)
+    coverage = models.PolygonField(srid=4326, spatial_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("caméra")
+        constraints = [
+            models.CheckConstraint(condition=Q(heading__gte=0) & Q(heading__lt=360),
+                                   name="camera_heading_0_360"),
+            models.CheckConstraint(condition=Q(angle__gt=0) & Q(angle__lte=360),
+                                   name="camera_angle_0_360"),
+            models.CheckConstraint(condition=Q(range_m__gt=0), name="camera_range_positive"),
+            models.CheckConstraint(condition=Q(retention_days__gte=1) & Q(retention_days__lte=30),
+                                   name="camera_retention_at_most_30_days"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"
+
+
+class PtzPreset(models.Model):
+    """A stored position of a PTZ camera, with the field of view it gives."""
+
+    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="presets")
+    number = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=100)
+    heading = models.FloatField()
+    angle = models.FloatField()
+    range_m = models.FloatField()
+    fov = models.PolygonField(srid=4326, spatial_index=True)
+
+    class Meta:
+        ordering = ["camera", "number"]
+        verbose_name = _("préréglage PTZ")
+        constraints = [
+            models.UniqueConstraint(fields=["camera", "number"], name="preset_number_unique"),
+            models.CheckConstraint(condition=Q(heading__gte=0) & Q(heading__lt=360),
+                                   name="preset_heading_0_360"),
+            models.CheckConstraint(condition=Q(angle__gt=0) & Q(angle__lte=360),
+                                   name="preset_angle_0_360"),
+            models.CheckConstraint(condition=Q(range_m__gt=0), name="preset_range_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.camera.code} #{self.number} {self.name}"
+
+
+class CameraRelocation(models.Model):
+    """One move of a nomadic camera: the history of where it stood."""
+
+    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="relocations")
+    from_location = models.PointField(srid=4326)
+    to_location = models.PointField(srid=4326)
+    from_heading = models.FloatField()
+    to_heading = models.FloatField()
+    moved_at = models.DateTimeField(default=timezone.now)
+    moved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["-moved_at"]
+        verbose_name = _("déplacement de caméra nomade")
+
+
+class PrivacyMask(models.Model):
+    """A private area hidden from the picture (*masquage des parties privatives*).
+
+    ``polygon`` is a list of ``[x, y]`` in normalised image coordinates (0..1,
+    origin top left), for the whole camera or for one PTZ preset. A permanent
+    mask can never be lifted; a liftable one only by a supervisor, for a bounded
+    time, with a reason.
+    """
+
+    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="masks")
+    preset = models.ForeignKey(PtzPreset, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="masks")
+    label = models.CharField(max_length=200, blank=True)
+    polygon = models.JSONField()
+    liftable = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["camera", "id"]
+        verbose_name = _("masque de vie privée")
+
+    def __str__(self) -> str:
+        return f"{self.camera.code}: {self.label or self.pk}"
+
+
+class Authorisation(models.Model):
+    """A prefectoral authorisation (*arrêté préfectoral*) covering cameras.
+
+    No camera may be viewed nor shared without a valid one (CSI, L252-1).
+    ``recipients`` are the services allowed to receive images (L252-3); the
+    Croix-Rouge is never among them.
+    """
+
+    order_number = models.CharField(max_length=100, unique=True)
+    issued_by = models.CharField(max_length=200, default="Préfecture du Val-d'Oise")
+    valid_from = models.DateField()
+    valid_until = models.DateField()
+    purposes = ArrayField(models.CharField(max_length=32, choices=Purpose.choices))
+    retention_days = models.PositiveSmallIntegerField(default=14)
+    recipients = ArrayField(models.CharField(max_length=8, choices=AgencyKind.choices),
+                            default=list, blank=True)
+    cameras = models.ManyToManyField(Camera, related_name="authorisations", blank=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-valid_until"]
+        verbose_name = _("autorisation préfectorale")
+        constraints = [
+            models.CheckConstraint(condition=Q(valid_until__gte=models.F("valid_from")),
+                                   name="authorisation_period_ordered"),
+            models.CheckConstraint(condition=Q(retention_days__gte=1) & Q(retention_days__lte=30),
+                                   name="authorisation_retention_at_most_30_days"),
+            models.CheckConstraint(condition=~Q(recipients__contains=[AgencyKind.CRF]),
+                                   name="authorisation_never_lists_crf"),
+        ]
+
+    def __str__(self) -> str:
+        return self.order_number
+
+    def is_valid_on(self, day) -> bool:
+        return self.valid_from <= day <= self.valid_until

@@ -1,0 +1,3 @@
+"""WebSocket routes of the hub."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,28 @@
+"""Communes of the service area."""
+
+from django.contrib.gis.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Commune(models.Model):
+    """A commune of the agglomeration, with its boundary (WGS 84; metric work in Lambert-93).
+
+    Boundaries either come from the official communes GeoJSON (``import_communes``)
+    or, for the demo, are approximations built around town centres
+    (``approximate=True``): they must not be used for anything legal.
+    """
+
+    insee_code = models.CharField(max_length=5, unique=True)
+    name = models.CharField(max_length=200)
+    postcode = models.CharField(max_length=5, blank=True)
+    population = models.PositiveIntegerField(null=True, blank=True)
+    boundary = models.MultiPolygonField(srid=4326)
+    approximate = models.BooleanField(
+        default=False, help_text=_("Contour approximatif (données de démonstration)."))
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("commune")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.insee_code})"

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from geo import api
+
+urlpatterns = [path("communes/", api.CommuneListApi.as_view(), name="commune-list")]

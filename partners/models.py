@@ -1,0 +1,100 @@
+"""Agencies, their members and the credentials programs use.
+
+``partners`` depends on no other app of ours (DESIGN.md §2): it knows agencies
+and people, not incidents nor cameras.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from partners.choices import CENTRE_ROLES, AgencyKind, Role
+
+
+class Agency(models.Model):
+    """A service linked to the centre: the CSU itself, a police, the gendarmerie, the SDIS, the CRF.
+
+    ``code`` is stable and is what programs and commands name an agency by
+    (``csu``, ``pn-montmorency``, ``pm-domont``...).
+    """
+
+    code = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=8, choices=AgencyKind.choices)
+    name = models.CharField(max_length=200)
+    # A municipal police serves one commune. Kept as the INSEE code, not a foreign
+    # key: partners depends on no other app of ours (DESIGN.md §2).
+    commune_insee = models.CharField(max_length=5, blank=True)
+
+    class Meta:
+        ordering = ["kind", "code"]
+        verbose_name = _("agence partenaire")
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(kind=AgencyKind.PM) | ~models.Q(commune_insee=""),
+                name="pm_agency_has_commune",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Member(models.Model):
+    """A named person of an agency, with one role and, for images, a habilitation."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="member")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="members")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    habilitation_reference = models.CharField(max_length=100, blank=True)
+    habilitation_authority = models.CharField(max_length=200, blank=True)
+    habilitation_valid_from = models.DateField(null=True, blank=True)
+    habilitation_valid_until = models.DateField(null=True, blank=True)
+    totp_secret = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["agency__code", "user__username"]
+        verbose_name = _("membre")
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.agency.code}, {self.role})"
+
+    @property
+    def is_centre_staff(self) -> bool:
+        return self.agency.kind == AgencyKind.CSU and self.role in CENTRE_ROLES
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.agency.kind == AgencyKind.CSU and self.role in {Role.SUPERVISOR, Role.ADMIN}
+
+
+class ApiToken(models.Model):
+    """A bearer token for programs. Only its SHA-256 is stored; it expires and can be revoked."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="api_tokens")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("jeton d'API")
+
+    @staticmethod
+    def digest_of(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @staticmethod
+    def new_raw() -> str:
+        return secrets.token_urlsafe(32)
+
+    def is_usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and self.expires_at > now

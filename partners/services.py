@@ -1,0 +1,74 @@
+"""Every write of the partners app."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import Conflict, DomainError
+from partners.choices import AgencyKind, Role
+from partners.models import Agency, ApiToken, Member
+
+
+class UnknownAgency(DomainError):
+    """No agency has this code."""
+
+    code = "unknown_agency"
+
+
+@transaction.atomic
+def member_create(*, username: str, password: str, agency_code: str, role: str,
+                  email: str = "", first_name: str = "", last_name: str = "",
+                  totp_secret: str = "", habilitation_reference: str = "",
+                  habilitation_authority: str = "",
+                  habilitation_valid_from: dt.date | None = None,
+                  habilitation_valid_until: dt.date | None = None) -> Member:
+    """Create a user and its member profile in one agency, with one role."""
+    if role not in Role.values:
+        raise DomainError(f"Unknown role {role!r}; roles: {', '.join(Role.values)}", field="role")
+    agency = Agency.objects.filter(code=agency_code).first()
+    if agency is None:
+        raise UnknownAgency(f"No agency has code {agency_code!r}", field="agency")
+    if agency.kind != AgencyKind.CSU and role in {Role.OPERATOR, Role.SUPERVISOR}:
+        raise DomainError("Operators and supervisors belong to the CSU", field="role")
+    User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        raise Conflict(f"User {username!r} already exists", field="username")
+    user = User.objects.create_user(username=username, password=password, email=email,
+                                    first_name=first_name, last_name=last_name)
+    if role == Role.ADMIN:
+        user.is_staff = True
+        user.is_superuser = True
+        user.save(update_fields=["is_staff", "is_superuser"])
+    elif role == Role.SUPERVISOR:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    return Member.objects.create(
+        user=user, agency=agency, role=role, totp_secret=totp_secret,
+        habilitation_reference=habilitation_reference,
+        habilitation_authority=habilitation_authority,
+        habilitation_valid_from=habilitation_valid_from or (
+            timezone.localdate() if habilitation_reference else None),
+        habilitation_valid_until=habilitation_valid_until,
+    )
+
+
+def api_token_issue(*, user: AbstractBaseUser) -> tuple[str, ApiToken]:
+    """Issue a bearer token; the raw value is returned once and never stored."""
+    raw = ApiToken.new_raw()
+    token = ApiToken.objects.create(
+        user=user, digest=ApiToken.digest_of(raw),
+        expires_at=timezone.now() + dt.timedelta(hours=settings.HUB_API_TOKEN_TTL_HOURS),
+    )
+    return raw, token
+
+
+def api_token_revoke(*, raw: str) -> bool:
+    """Revoke a token; True when it existed and was live."""
+    return bool(ApiToken.objects.filter(digest=ApiToken.digest_of(raw), revoked_at__isnull=True)
+                .update(revoked_at=timezone.now()))

@@ -1,0 +1,1 @@
+"""The event outbox (issue #3)."""

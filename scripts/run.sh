@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make run`: migrate, load the demo data (idempotent), then Daphne, a Celery worker
+# and Celery beat under honcho. Ctrl-C stops them, and whatever bootstrap started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source var/env.sh
+export HUB_DEMO=${HUB_DEMO:-1}
+export HUB_BIND=${HUB_BIND:-127.0.0.1} HUB_PORT=${HUB_PORT:-8000}
+
+stop_started() {
+  while read -r what arg; do
+    case "$what" in
+      redis) [ -f "$arg" ] && kill "$(cat "$arg")" 2>/dev/null && echo "stopped Redis" ;;
+      postgresql) pg_ctlcluster --skip-systemctl-redirect "$arg" main stop && echo "stopped PostgreSQL $arg" ;;
+    esac
+  done < var/started-services || true
+}
+trap stop_started EXIT
+
+python manage.py migrate --noinput -v0
+python manage.py load_demo
+python manage.py collectstatic --noinput -v0
+python manage.py demo_accounts --url "http://${HUB_BIND}:${HUB_PORT}/"
+honcho start -f Procfile

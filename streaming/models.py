@@ -1,0 +1,1 @@
+"""Video sources, the encode-once pipeline, WHEP egress and grants (issue #7)."""
