@@ -1,0 +1,52 @@
+"""Fixtures shared by the whole suite. Tests run on real PostgreSQL/PostGIS and Redis."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Hashing cost is not what these tests are about.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def area(db):
+    """A small service area: one square commune around Montmorency's centre (2 km a side)."""
+    return factories.make_commune()
+
+
+@pytest.fixture
+def demo_communes(db):
+    """The 18 approximate demo communes of Plaine Vallée."""
+    from geo.services import demo_communes_ensure
+
+    demo_communes_ensure()
+    from geo.models import Commune
+
+    return list(Commune.objects.order_by("insee_code"))
+
+
+@pytest.fixture
+def operator(db):
+    return factories.make_member(role="operator")
+
+
+@pytest.fixture
+def supervisor(db):
+    return factories.make_member(role="supervisor")
+
+
+@pytest.fixture
+def api():
+    """An API client; ``api.as_member(member)`` authenticates it with a bearer token."""
+    return factories.TokenClient()
+
+
+@pytest.fixture
+def anon_api():
+    return APIClient()
