@@ -83,7 +83,10 @@ def validate_mask_polygon(points: object, field: str = "polygon") -> list[list[f
     for index, point in enumerate(points):
         if not isinstance(point, list | tuple) or len(point) != 2:
             raise DomainError(f"Point {index} is not an [x, y] pair.", field=field)
-        x, y = (_number(v, f"{field}[{index}]") for v in point)
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in point):
+            raise DomainError(f"Point {index} is not two finite numbers.", field=field)
+        x, y = (float(v) for v in point)
         if not (0 <= x <= 1 and 0 <= y <= 1):
             raise DomainError(f"Point {index} ({x}, {y}) is outside the image (0..1).", field=field)
         ring.append([x, y])

@@ -1,3 +1,5 @@
 """WebSocket routes of the hub."""
 
-websocket_urlpatterns: list = []
+from realtime.routing import websocket_urlpatterns as realtime_routes
+
+websocket_urlpatterns = [*realtime_routes]

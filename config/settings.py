@@ -139,12 +139,21 @@ CACHES = {
     }
 }
 
+# RedisPubSubChannelLayer or RedisChannelLayer: benchmarks/fanout.py compares them.
+_LAYERS = {"core": "channels_redis.core.RedisChannelLayer",
+           "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer"}
+HUB_CHANNEL_LAYER = os.environ.get("HUB_CHANNEL_LAYER", "core")
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": _LAYERS[HUB_CHANNEL_LAYER],
         "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "csu")},
     }
 }
+if HUB_CHANNEL_LAYER == "core":
+    # A consumer that falls behind loses messages past this bound instead of growing
+    # Redis; it notices the gap and refills it from the outbox.
+    CHANNEL_LAYERS["default"]["CONFIG"].update({"capacity": 1000, "expiry": 60,
+                                                "group_expiry": 86400})
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
@@ -153,7 +162,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "Europe/Paris"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "realtime-relay": {"task": "realtime.relay", "schedule": 5.0},
+    "realtime-prune-outbox": {"task": "realtime.prune_outbox", "schedule": 3600.0},
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -211,6 +223,10 @@ HUB_API_TOKEN_TTL_HOURS = env_int("HUB_API_TOKEN_TTL_HOURS", 12)
 HUB_MAX_BBOX_DEGREES = float(os.environ.get("HUB_MAX_BBOX_DEGREES", "1.0"))
 HUB_MAP_TILE_URL = os.environ.get("HUB_MAP_TILE_URL", "")
 HUB_DEFAULT_RETENTION_DAYS = env_int("HUB_DEFAULT_RETENTION_DAYS", 14)
+HUB_OUTBOX_RETENTION_DAYS = env_int("HUB_OUTBOX_RETENTION_DAYS", 7)
+HUB_WS_HEARTBEAT_SECONDS = float(os.environ.get("HUB_WS_HEARTBEAT_SECONDS", "25"))
+HUB_WS_MAX_FRAME_BYTES = env_int("HUB_WS_MAX_FRAME_BYTES", 16384)
+HUB_WS_MAX_UNACKED = env_int("HUB_WS_MAX_UNACKED", 5000)
 HUB_MAX_RETENTION_DAYS = 30  # Code de la sécurité intérieure, L252-5: at most one month.
 
 LOGGING = {

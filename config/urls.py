@@ -13,4 +13,5 @@ urlpatterns = [
     path("api/auth/", include("partners.urls")),
     path("api/geo/", include("geo.urls")),
     path("api/cameras/", include("cameras.urls")),
+    path("api/", include("incidents.urls")),
 ]

@@ -9,7 +9,7 @@
 # GStreamer's RTSP server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p var
+mkdir -p var var/static
 log() { printf '\033[1;34m[bootstrap]\033[0m %s\n' "$*"; }
 
 SUDO=""

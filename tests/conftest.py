@@ -42,6 +42,12 @@ def supervisor(db):
 
 
 @pytest.fixture
+def partner_agent(db):
+    """An agent of a national police station: a partner, not the centre's staff."""
+    return factories.make_member(role="partner_agent")
+
+
+@pytest.fixture
 def api():
     """An API client; ``api.as_member(member)`` authenticates it with a bearer token."""
     return factories.TokenClient()

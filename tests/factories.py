@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 
 from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 from rest_framework.test import APIClient
 
-from cameras.choices import CameraKind
-from cameras.models import Camera, Site
-from cameras.services import camera_geometry_refresh, preset_set
+from cameras.choices import CameraKind, Purpose
+from cameras.models import Authorisation, Camera, Site
+from cameras.services import authorisation_create, camera_geometry_refresh, preset_set
 from geo.geometry import destination
 from geo.models import Commune
 from partners.choices import AgencyKind
@@ -79,8 +80,20 @@ def make_camera(*, site: Site | None = None, commune: Commune | None = None,
     return camera
 
 
+def make_authorisation(*, cameras: list[Camera], valid_from: dt.date, valid_until: dt.date,
+                       order_number: str | None = None) -> Authorisation:
+    """A prefectoral authorisation for ``cameras``, through the real service."""
+    return authorisation_create(
+        order_number=order_number or f"AP-TEST-{next(_seq)}", valid_from=valid_from,
+        valid_until=valid_until, purposes=[Purpose.PUBLIC_SAFETY],
+        recipients=[AgencyKind.PN, AgencyKind.PM], cameras=cameras)
+
+
 class TokenClient(APIClient):
     """An API client that speaks JSON and can authenticate as a member with a bearer token."""
+
+    # Bodies given as Python data are sent as JSON (nested lists do not survive multipart).
+    default_format = "json"
 
     def as_member(self, member: Member) -> TokenClient:
         raw, _ = api_token_issue(user=member.user)

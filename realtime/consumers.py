@@ -1,0 +1,203 @@
+"""``/ws/events/``: the live event stream (protocol in docs/realtime.md).
+
+The consumer authenticates, joins the groups the member's rights give, replays
+what the client missed and forwards live events, in id order and once. Rights
+are decided by the publishers and by :func:`realtime.audiences.groups_of`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+
+from partners.selectors import member_of
+from realtime import selectors
+from realtime.audiences import groups_of
+
+log = logging.getLogger(__name__)
+
+# Close codes (4000-4999 are the application's own).
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAUTHORISED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_SLOW = 4408
+
+
+@database_sync_to_async
+def _rights(user) -> list[str]:
+    user.refresh_from_db(fields=["is_active"])
+    return groups_of(user, member_of(user))
+
+
+class EventConsumer(AsyncWebsocketConsumer):
+    groups_joined: list[str]
+
+    async def connect(self) -> None:
+        self.groups_joined = []
+        self.heartbeat_task: asyncio.Task | None = None
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close()  # before accept: the handshake is refused (HTTP 403)
+            return
+        self.user = user
+        await self.join(await _rights(user))
+        await self.accept()
+        self.unacked = 0
+        self.heartbeat_task = asyncio.create_task(self.heartbeat())
+        raw = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("last_event_id")
+        await self.start_stream(raw[-1] if raw else None)
+
+    async def join(self, groups: list[str]) -> None:
+        for group in set(self.groups_joined) - set(groups):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in set(groups) - set(self.groups_joined):
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined = groups
+
+    async def start_stream(self, raw_last_id: str | None) -> None:
+        """Replay from ``raw_last_id`` (when given), then go live with no gap and no duplicate.
+
+        The groups are joined before the outbox is read: a live message that
+        arrives meanwhile waits in the channel and is dropped if the replay
+        already sent it.
+        """
+        published, purged = await database_sync_to_async(selectors.relay_position)()
+        self.group_last = await database_sync_to_async(selectors.group_positions)(self.groups_joined)
+        self.last_sent = published
+        if raw_last_id is None:
+            return
+        try:
+            last_id = int(raw_last_id)
+            if last_id < 0:
+                raise ValueError
+        except ValueError:
+            await self.send_error("bad_last_event_id", "last_event_id must be a whole number ≥ 0.")
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        if last_id > published:
+            await self.send_error("last_event_id_in_future",
+                                  f"last_event_id {last_id} is ahead of the server ({published}).")
+            await self.send_json({"type": "resync", "last_event_id": published})
+            return
+        if last_id < purged:
+            await self.send_json({"type": "resync", "last_event_id": published})
+            return
+        await self.replay(last_id, upto=published)
+
+    async def replay(self, after: int, *, upto: int) -> None:
+        while True:
+            frames = await database_sync_to_async(selectors.events_after)(after, self.groups_joined)
+            frames = [f for f in frames if f["id"] <= upto] if upto else frames
+            for frame in frames:
+                await self.send_json(frame)
+            if len(frames) < 1000:
+                break
+            after = frames[-1]["id"]
+        self.last_sent = max(self.last_sent, upto)
+
+    async def disconnect(self, code: int) -> None:
+        if self.heartbeat_task:
+            self.heartbeat_task.cancel()
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # --- From the channel layer.
+
+    async def hub_event(self, message: dict) -> None:
+        frame, group, prev = message["event"], message["group"], message["prev"]
+        known = self.group_last.get(group, 0)
+        self.group_last[group] = max(known, frame["id"])
+        if frame["id"] <= self.last_sent:
+            return  # sent already: by the replay, or through another of the user's groups
+        if prev > known:
+            # A message of this group never reached us (the channel was full, or
+            # Redis restarted): fill the gap from the outbox, which holds them all.
+            await self.catch_up(upto=frame["id"])
+            return
+        await self.send_json(frame)
+        self.last_sent = frame["id"]
+        await self.count_unacked(1)
+
+    async def catch_up(self, *, upto: int) -> None:
+        after = self.last_sent
+        while after < upto:
+            frames = await database_sync_to_async(selectors.events_after)(after, self.groups_joined)
+            frames = [f for f in frames if f["id"] <= upto]
+            if not frames:
+                break
+            for frame in frames:
+                await self.send_json(frame)
+            after = frames[-1]["id"]
+            await self.count_unacked(len(frames))
+        self.last_sent = max(self.last_sent, upto)
+
+    async def hub_control(self, message: dict) -> None:
+        """Rights changed, or the account was ended: re-scope or close at once."""
+        if message.get("action") == "close":
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        groups = await _rights(self.user)
+        if not self.user.is_active:
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        await self.join(groups)
+        positions = await database_sync_to_async(selectors.group_positions)(groups)
+        self.group_last = {g: max(self.group_last.get(g, 0), p) for g, p in positions.items()}
+        await self.send_json({"type": "rescoped"})
+
+    # --- From the client.
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > settings.HUB_WS_MAX_FRAME_BYTES:
+            await self.send_error("frame_too_large",
+                                  f"Frames are limited to {settings.HUB_WS_MAX_FRAME_BYTES} bytes.")
+            return
+        if text_data is None:
+            await self.send_error("binary_not_supported", "Send JSON text frames.")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self.send_error("malformed", "Not JSON.")
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "ping":
+            await self.send_json({"type": "pong", "at": timezone.now().isoformat()})
+        elif kind == "ack":
+            last = message.get("last_event_id")
+            if isinstance(last, int) and not isinstance(last, bool):
+                self.unacked = 0
+            else:
+                await self.send_error("malformed", "ack needs an integer last_event_id.")
+        else:
+            await self.send_error("unknown_type", f"Unknown message type {kind!r}; "
+                                  "clients send ping or ack.")
+
+    # --- Helpers.
+
+    async def count_unacked(self, count: int) -> None:
+        """A client that stops reading must not grow the server's memory: past a bound
+        of unacknowledged events, it is disconnected and resumes from the outbox."""
+        self.unacked += count
+        if self.unacked > settings.HUB_WS_MAX_UNACKED:
+            await self.close(code=CLOSE_TOO_SLOW)
+
+    async def heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(settings.HUB_WS_HEARTBEAT_SECONDS)
+            await self.send_json({"type": "heartbeat", "at": timezone.now().isoformat(),
+                                  "last_event_id": self.last_sent})
+
+    async def send_json(self, content: dict) -> None:
+        await self.send(text_data=json.dumps(content, separators=(",", ":")))
+
+    async def send_error(self, code: str, detail: str) -> None:
+        await self.send_json({"type": "error", "error": code, "detail": detail})

@@ -1,0 +1,37 @@
+"""WebSocket authentication: the session cookie (pages) or ``Authorization: Bearer`` (programs)."""
+
+from __future__ import annotations
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+
+from partners.selectors import user_for_token
+
+
+class BearerTokenMiddleware(BaseMiddleware):
+    """Puts the token's user in ``scope["user"]`` when the handshake carries a bearer token.
+
+    A token that is unknown, expired or revoked leaves the connection anonymous;
+    the consumer then refuses it.
+    """
+
+    async def __call__(self, scope, receive, send):
+        header = dict(scope.get("headers") or []).get(b"authorization", b"")
+        parts = header.decode("latin-1").split()
+        if len(parts) == 2 and parts[0].lower() == "bearer":
+            user = await database_sync_to_async(user_for_token)(parts[1])
+            scope = dict(scope, auth_method="token")
+            if user is not None:
+                scope["user"] = user
+            else:
+                from django.contrib.auth.models import AnonymousUser
+
+                scope["user"] = AnonymousUser()
+            return await super().__call__(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+
+def HubAuthMiddlewareStack(inner):  # noqa: N802 (named like Channels' own stacks)
+    # The session stack runs first; a bearer token, when present, wins.
+    return AuthMiddlewareStack(BearerTokenMiddleware(inner))

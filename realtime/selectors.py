@@ -1,0 +1,35 @@
+"""Reads of the outbox, for replays."""
+
+from __future__ import annotations
+
+from django.db.models import Max
+
+from realtime.models import Event, GroupCursor, RelayState
+
+
+def events_after(last_id: int, groups: list[str], *, limit: int = 1000) -> list[dict]:
+    """Frames of the events after ``last_id`` that these groups may see, in id order.
+
+    Only relayed events are replayed: an event committed but not yet relayed is
+    on its way live, and sending it now would send it before an earlier one.
+    """
+    published = RelayState.objects.filter(pk=1).values_list("published_through", flat=True).first() or 0
+    rows = (Event.objects.filter(id__gt=last_id, id__lte=published, audience__overlap=groups)
+            .order_by("id")[:limit])
+    return [e.as_message() for e in rows]
+
+
+def relay_position() -> tuple[int, int]:
+    """``(published_through, purged_through)``."""
+    state = RelayState.objects.filter(pk=1).values_list("published_through", "purged_through").first()
+    return state or (0, 0)
+
+
+def group_positions(groups: list[str]) -> dict[str, int]:
+    """The last relayed id of each group (0 when none was ever relayed)."""
+    known = dict(GroupCursor.objects.filter(group__in=groups).values_list("group", "last_id"))
+    return {g: known.get(g, 0) for g in groups}
+
+
+def latest_event_id() -> int:
+    return Event.objects.aggregate(m=Max("id"))["m"] or 0

@@ -1,0 +1,123 @@
+"""Publishing: the outbox row now, the channel layer after commit.
+
+Ordering. Every transaction that publishes takes one PostgreSQL advisory lock
+(``OUTBOX_LOCK``) before it takes an event id and keeps it until it ends, so ids
+are committed in increasing order: when a client has seen event N, every event
+below N that it may see is already committed. That is what makes "resume from
+the last id" exact.
+
+Relay. After commit, :func:`relay` sends every committed event not yet sent, in
+id order, under a second (session) lock so that a single relayer runs at a
+time, whichever process committed. An event whose relay failed (Redis down, a
+crash between commit and send) is sent by the next relay, or by the periodic
+``realtime.relay`` task; consumers drop what they already sent. The outbox is
+the source of truth; the channel layer only carries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from realtime.audiences import Audience
+from realtime.events import EventSchema
+from realtime.models import Event, GroupCursor, RelayState
+from realtime.transport import group_send_many
+
+log = logging.getLogger(__name__)
+
+OUTBOX_LOCK = 7_240_001
+RELAY_LOCK = 7_240_002
+RELAY_BATCH = 500
+
+
+def outbox_lock() -> None:
+    """Take the outbox lock for the rest of the transaction (idempotent).
+
+    A service that must serialise something else with event ids (a reference
+    counter) takes it early; :func:`publish` takes it anyway.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_LOCK])
+
+
+def publish(event: EventSchema, *, audience: Audience) -> Event:
+    """Write ``event`` to the outbox for ``audience``; it is sent once the transaction commits.
+
+    Must be called inside the transaction of the change it reports: a rolled-back
+    transaction leaves no row and sends nothing.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("publish() must run inside the transaction of its change")
+    if not audience:
+        raise ValueError("an event needs an audience")
+    outbox_lock()
+    row = Event.objects.create(type=event.type, data=event.model_dump(mode="json"),
+                               audience=list(audience))
+    transaction.on_commit(relay_safely)
+    return row
+
+
+def relay_safely() -> None:
+    try:
+        relay()
+    except Exception:  # the periodic task will send it; the write itself succeeded
+        log.exception("realtime relay failed; the periodic relay will retry")
+
+
+def relay(*, batch: int = RELAY_BATCH) -> int:
+    """Send every committed, unsent event to its groups, in id order. Returns how many."""
+    sent = 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [RELAY_LOCK])
+        try:
+            while True:
+                with transaction.atomic():
+                    state, _ = RelayState.objects.select_for_update().get_or_create(pk=1)
+                    events = list(Event.objects.filter(id__gt=state.published_through)
+                                  .order_by("id")[:batch])
+                    if not events:
+                        return sent
+                    groups = {g for e in events for g in e.audience}
+                    previous = dict(GroupCursor.objects.filter(group__in=groups)
+                                    .values_list("group", "last_id"))
+                    messages = []
+                    for event in events:
+                        frame = event.as_message()
+                        for group in event.audience:
+                            messages.append((group, {"type": "hub.event", "event": frame,
+                                                     "group": group,
+                                                     "prev": previous.get(group, 0)}))
+                            previous[group] = event.id
+                    group_send_many(messages)
+                    GroupCursor.objects.bulk_create(
+                        [GroupCursor(group=g, last_id=previous[g]) for g in groups],
+                        update_conflicts=True, unique_fields=["group"], update_fields=["last_id"])
+                    state.published_through = events[-1].id
+                    state.save(update_fields=["published_through"])
+                    sent += len(events)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [RELAY_LOCK])
+
+
+def outbox_prune(*, keep_days: int | None = None, now: dt.datetime | None = None) -> int:
+    """Delete events older than the retention window; clients resuming from before get a resync.
+
+    Never deletes an event not yet relayed.
+    """
+    keep_days = keep_days if keep_days is not None else settings.HUB_OUTBOX_RETENTION_DAYS
+    cutoff = (now or timezone.now()) - dt.timedelta(days=keep_days)
+    with transaction.atomic():
+        state, _ = RelayState.objects.select_for_update().get_or_create(pk=1)
+        old = Event.objects.filter(at__lt=cutoff, id__lte=state.published_through)
+        last = old.order_by("-id").values_list("id", flat=True).first()
+        if last is None:
+            return 0
+        deleted, _ = Event.objects.filter(id__lte=last).delete()
+        state.purged_through = max(state.purged_through, last)
+        state.save(update_fields=["purged_through"])
+    return deleted

@@ -1,0 +1,50 @@
+"""Re-scope open sockets when an account or its rights change.
+
+Not domain events (those are published by services): this is the control plane
+of the socket layer. It listens to the models of ``partners`` because partners
+must not know realtime (DESIGN.md §2), and it catches every path that changes
+rights, the admin included.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+from partners.models import Member
+from realtime.audiences import user_group
+from realtime.transport import group_send_many
+
+log = logging.getLogger(__name__)
+
+
+def sockets_rescope(user_id: int, *, close: bool = False) -> None:
+    """Tell the user's open sockets, after commit, to re-read their rights (or to close)."""
+
+    def send() -> None:
+        try:
+            group_send_many([(user_group(user_id),
+                              {"type": "hub.control", "action": "close" if close else "rescope"})])
+        except Exception:
+            log.exception("could not re-scope the sockets of user %s", user_id)
+
+    transaction.on_commit(send)
+
+
+def _user_saved(sender, instance, created: bool, update_fields=None, **kwargs) -> None:
+    if created or (update_fields is not None and set(update_fields) <= {"last_login", "password"}):
+        return
+    sockets_rescope(instance.pk, close=not instance.is_active)
+
+
+def _member_changed(sender, instance: Member, **kwargs) -> None:
+    sockets_rescope(instance.user_id)
+
+
+def connect() -> None:
+    post_save.connect(_user_saved, sender=get_user_model(), dispatch_uid="realtime-user-saved")
+    post_save.connect(_member_changed, sender=Member, dispatch_uid="realtime-member-saved")
+    post_delete.connect(_member_changed, sender=Member, dispatch_uid="realtime-member-deleted")
