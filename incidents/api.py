@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.contrib.gis.geos import Polygon
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cameras.api import GeoJsonPoint
-from config.errors import NotAllowed
+from cameras.api import GeoJsonPoint, parse_bbox
+from cameras.models import Camera
+from cameras.selectors import coverage_at
+from config.errors import DomainError, NotAllowed
 from incidents import services
+from incidents.choices import IncidentStatus
 from incidents.models import Incident, JournalEntry, Nature
-from incidents.selectors import incidents_visible_to
+from incidents.selectors import incidents_visible_to, journal_visible_to
+from partners.idempotency import idempotent
 from partners.permissions import IsCentreStaff
 from partners.selectors import member_of
 
@@ -47,11 +56,25 @@ class IncidentOutput(serializers.ModelSerializer):
                   "shared_with"]
 
 
-class IncidentDetailOutput(IncidentOutput):
-    journal = JournalOutput(many=True)
+def _time(raw: str | None, field: str) -> dt.datetime | None:
+    if raw is None:
+        return None
+    value = parse_datetime(raw)
+    if value is None:
+        raise DomainError("An ISO 8601 date and time, e.g. 2026-11-26T21:00:00+01:00.", field=field)
+    return value
 
-    class Meta(IncidentOutput.Meta):
-        fields = [*IncidentOutput.Meta.fields, "journal"]
+
+def incident_detail(incident: Incident, request: Request) -> dict:
+    """The incident with the journal the caller may read and, for the centre, the cameras
+    that can see it (best first) and those attached to it."""
+    member = member_of(request.user)
+    data = dict(IncidentOutput(incident).data)
+    data["journal"] = JournalOutput(journal_visible_to(incident, member), many=True).data
+    if member is not None and member.is_centre_staff:
+        data["cameras"] = list(incident.cameras.values_list("id", flat=True))
+        data["suggested_cameras"] = [h.as_dict for h in coverage_at(incident.location)[:10]]
+    return data
 
 
 class NatureListApi(APIView):
@@ -78,13 +101,41 @@ class IncidentListApi(APIView):
 
     @extend_schema(responses=IncidentOutput(many=True))
     def get(self, request: Request) -> Response:
+        """Filters: ``status`` (comma list), ``nature``, ``commune`` (INSEE), ``bbox``,
+        ``since``/``until`` (ISO 8601), ``q`` (reference, description, address); newest first,
+        at most ``limit`` (100, up to 500)."""
+        params = request.query_params
         qs = _visible(request).prefetch_related("shared_with")
-        status = request.query_params.get("status")
-        if status:
-            qs = qs.filter(status__in=status.split(","))
-        return Response(IncidentOutput(qs[:500], many=True).data)
+        if params.get("status"):
+            statuses = params["status"].split(",")
+            unknown = set(statuses) - set(IncidentStatus.values)
+            if unknown:
+                raise DomainError(f"Unknown status {sorted(unknown)}.", field="status")
+            qs = qs.filter(status__in=statuses)
+        if params.get("nature"):
+            qs = qs.filter(nature__code=params["nature"])
+        if params.get("commune"):
+            qs = qs.filter(commune__insee_code=params["commune"])
+        bbox = parse_bbox(params.get("bbox"))
+        if bbox:
+            qs = qs.filter(location__within=Polygon.from_bbox(bbox))
+        since, until = _time(params.get("since"), "since"), _time(params.get("until"), "until")
+        if since:
+            qs = qs.filter(created_at__gte=since)
+        if until:
+            qs = qs.filter(created_at__lt=until)
+        if params.get("q"):
+            q = params["q"][:200]
+            qs = qs.filter(Q(reference__icontains=q) | Q(description__icontains=q)
+                           | Q(address__icontains=q))
+        try:
+            limit = min(max(int(params.get("limit", 100)), 1), 500)
+        except ValueError as exc:
+            raise DomainError("A whole number.", field="limit") from exc
+        return Response(IncidentOutput(qs.order_by("-created_at", "-id")[:limit], many=True).data)
 
     @extend_schema(request=Input, responses={201: IncidentOutput})
+    @idempotent
     def post(self, request: Request) -> Response:
         if not IsCentreStaff().has_permission(request, self):
             raise NotAllowed("Only the centre's operators open incidents.")
@@ -95,10 +146,68 @@ class IncidentListApi(APIView):
 
 
 class IncidentDetailApi(APIView):
-    @extend_schema(responses=IncidentDetailOutput)
+    """``GET /api/incidents/<id>/``; ``PATCH`` (centre staff) with the ``version`` read."""
+
+    class Input(serializers.Serializer):
+        version = serializers.IntegerField()
+        priority = serializers.IntegerField(min_value=1, max_value=3, required=False)
+        nature = serializers.CharField(max_length=40, required=False)
+        address = serializers.CharField(max_length=300, required=False, allow_blank=True)
+        location = GeoJsonPoint(required=False)
+
     def get(self, request: Request, pk: int) -> Response:
-        incident = get_object_or_404(_visible(request).prefetch_related("journal__author"), pk=pk)
-        return Response(IncidentDetailOutput(incident).data)
+        incident = get_object_or_404(_visible(request), pk=pk)
+        return Response(incident_detail(incident, request))
+
+    @extend_schema(request=Input)
+    def patch(self, request: Request, pk: int) -> Response:
+        if not IsCentreStaff().has_permission(request, self):
+            raise NotAllowed("Only the centre's operators change incidents.")
+        incident = get_object_or_404(Incident, pk=pk)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        incident = services.incident_update(incident=incident, author=request.user, **data.validated_data)
+        return Response(incident_detail(incident, request))
+
+
+class TransitionApi(APIView):
+    """``POST /api/incidents/<id>/transitions/`` ``{"status", "version"?, "comment"?}``."""
+
+    permission_classes = [IsCentreStaff]
+
+    class Input(serializers.Serializer):
+        status = serializers.CharField(max_length=16)
+        version = serializers.IntegerField(required=False)
+        comment = serializers.CharField(max_length=services.MAX_TEXT, required=False, allow_blank=True)
+
+    @extend_schema(request=Input)
+    def post(self, request: Request, pk: int) -> Response:
+        incident = get_object_or_404(Incident, pk=pk)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        incident = services.incident_transition(incident=incident, author=request.user,
+                                                **data.validated_data)
+        return Response(incident_detail(incident, request))
+
+
+class CameraAttachApi(APIView):
+    """``POST /api/incidents/<id>/cameras/`` ``{"camera": id}`` — one click from the suggestions."""
+
+    permission_classes = [IsCentreStaff]
+
+    class Input(serializers.Serializer):
+        camera = serializers.IntegerField()
+
+    @extend_schema(request=Input)
+    def post(self, request: Request, pk: int) -> Response:
+        incident = get_object_or_404(Incident, pk=pk)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        camera = Camera.objects.filter(pk=data.validated_data["camera"]).first()
+        if camera is None:
+            raise DomainError("No such camera.", field="camera")
+        incident = services.incident_attach_camera(incident=incident, camera=camera, author=request.user)
+        return Response(incident_detail(incident, request), status=201)
 
 
 class JournalAppendApi(APIView):
@@ -109,6 +218,7 @@ class JournalAppendApi(APIView):
         corrects = serializers.IntegerField(required=False)
 
     @extend_schema(request=Input, responses={201: JournalOutput})
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         incident = get_object_or_404(_visible(request), pk=pk)
         data = self.Input(data=request.data)

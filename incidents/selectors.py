@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from incidents.models import Incident
-from partners.choices import Role
+from incidents.choices import JournalKind
+from incidents.models import Incident, JournalEntry
+from partners.choices import AgencyKind, Role
 from partners.models import Member
 from realtime import audiences
 from realtime.audiences import Audience
@@ -24,6 +25,21 @@ def incidents_visible_to(member: Member | None) -> QuerySet[Incident]:
     return qs.none()
 
 
-def incident_audience(incident: Incident) -> Audience:
-    """The centre, and the members of every agency the incident is shared with."""
-    return audiences.agencies(incident.shared_with.values_list("code", flat=True))
+def incident_audience(incident: Incident, *, camera_data: bool = False) -> Audience:
+    """The centre, and the members of every agency the incident is shared with.
+
+    ``camera_data``: the event names cameras; the Croix-Rouge, which never gets
+    video nor camera identifiers, is left out.
+    """
+    agencies = incident.shared_with.all()
+    if camera_data:
+        agencies = agencies.exclude(kind=AgencyKind.CRF)
+    return audiences.agencies(agencies.values_list("code", flat=True))
+
+
+def journal_visible_to(incident: Incident, member: Member | None) -> QuerySet[JournalEntry]:
+    """The journal of an incident the member may see; camera lines are kept from the CRF."""
+    entries = incident.journal.select_related("author")
+    if member is not None and member.agency.kind == AgencyKind.CRF:
+        entries = entries.exclude(kind=JournalKind.CAMERA)
+    return entries

@@ -7,6 +7,7 @@ from django.contrib.gis.geos import Point
 from django.db import transaction
 from django.utils import timezone
 
+from cameras.models import Camera
 from config.errors import Conflict, DomainError
 from geo.selectors import commune_at
 from incidents.choices import IncidentStatus, JournalKind
@@ -14,6 +15,7 @@ from incidents.events import (
     IncidentCreated,
     IncidentShared,
     IncidentUnshared,
+    IncidentUpdated,
     JournalAppended,
     incident_data,
 )
@@ -89,7 +91,7 @@ def _journal(*, incident: Incident, author: AbstractBaseUser, kind: str, text: s
                                         corrects=corrects)
     publish(JournalAppended(incident_id=incident.pk, entry_id=entry.pk, at=entry.at.isoformat(),
                             author=author.get_username(), kind=kind, text=text),
-            audience=incident_audience(incident))
+            audience=incident_audience(incident, camera_data=kind == JournalKind.CAMERA))
     return entry
 
 
@@ -139,4 +141,114 @@ def incident_unshare(*, incident: Incident, agency_code: str, author: AbstractBa
     incident.save(update_fields=["version", "updated_at"])
     _journal(incident=incident, author=author, kind=JournalKind.UNSHARED,
              text=f"Fin du partage avec {agency.name}")
+    return incident
+
+
+# Allowed moves of the status. An open incident may be closed at once (a doubt
+# lifted without engaging anyone); closed and cancelled are final.
+TRANSITIONS: dict[str, set[str]] = {
+    IncidentStatus.OPEN: {IncidentStatus.ENGAGED, IncidentStatus.CLOSED, IncidentStatus.CANCELLED},
+    IncidentStatus.ENGAGED: {IncidentStatus.CLOSED, IncidentStatus.CANCELLED},
+    IncidentStatus.CLOSED: set(),
+    IncidentStatus.CANCELLED: set(),
+}
+
+
+class TransitionNotAllowed(DomainError):
+    code = "transition_not_allowed"
+    status_code = 409
+
+
+class StaleVersion(Conflict):
+    """Someone changed the incident since the caller read it."""
+
+    code = "stale_version"
+
+
+def _locked(incident: Incident, version: int | None) -> Incident:
+    locked = Incident.objects.select_for_update().select_related("nature", "commune").get(pk=incident.pk)
+    if version is not None and version != locked.version:
+        raise StaleVersion(f"The incident is at version {locked.version}, not {version}: "
+                           "reload it and try again.", field="version")
+    return locked
+
+
+def _bump_and_announce(incident: Incident) -> None:
+    incident.version += 1
+    incident.save()
+    publish(IncidentUpdated(incident=incident_data(incident)), audience=incident_audience(incident))
+
+
+@transaction.atomic
+def incident_transition(*, incident: Incident, status: str, author: AbstractBaseUser,
+                        version: int | None = None, comment: str = "") -> Incident:
+    """Move the incident to ``status`` when the current status allows it (``TRANSITIONS``)."""
+    incident = _locked(incident, version)
+    if status not in IncidentStatus.values:
+        raise DomainError(f"Unknown status {status!r}.", field="status")
+    if status not in TRANSITIONS[incident.status]:
+        raise TransitionNotAllowed(
+            f"An incident {IncidentStatus(incident.status).label.lower()} cannot become "
+            f"{IncidentStatus(status).label.lower()}.", field="status")
+    previous = incident.status
+    incident.status = status
+    _bump_and_announce(incident)
+    text = f"{IncidentStatus(previous).label} → {IncidentStatus(status).label}"
+    if comment.strip():
+        text += f" : {_text(comment, 'comment')}"
+    kind = JournalKind.CLOSED if status == IncidentStatus.CLOSED else JournalKind.STATUS
+    _journal(incident=incident, author=author, kind=kind, text=text)
+    return incident
+
+
+@transaction.atomic
+def incident_update(*, incident: Incident, author: AbstractBaseUser, version: int,
+                    priority: int | None = None, nature: str | None = None,
+                    address: str | None = None, location: Point | None = None) -> Incident:
+    """Change priority, nature, address or location; refused (409) when ``version`` is stale.
+
+    A move re-derives the commune; every change is written in the journal.
+    """
+    incident = _locked(incident, version)
+    if incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
+        raise Conflict("A closed incident cannot change.", field="status")
+    changes = []
+    if priority is not None and priority != incident.priority:
+        if priority not in (1, 2, 3):
+            raise DomainError("Priority is 1 (urgent), 2 or 3.", field="priority")
+        changes.append(f"priorité {incident.priority} → {priority}")
+        incident.priority = priority
+    if nature is not None and nature != incident.nature.code:
+        nature_obj = Nature.objects.filter(code=nature, active=True).first()
+        if nature_obj is None:
+            raise UnknownNature(f"Unknown nature {nature!r}.", field="nature")
+        changes.append(f"nature « {incident.nature.label} » → « {nature_obj.label} »")
+        incident.nature = nature_obj
+    if address is not None and address.strip() != incident.address:
+        incident.address = address.strip()[:300]
+        changes.append(f"adresse : {incident.address}")
+    if location is not None and not location.equals_exact(incident.location, 1e-9):
+        commune = commune_at(location)
+        if commune is None:
+            raise OutsideServiceArea("This location is outside the service area.", field="location")
+        incident.location, incident.commune = location, commune
+        changes.append(f"nouvelle position ({location.y:.5f}, {location.x:.5f}), {commune.name}")
+    if not changes:
+        return incident
+    _bump_and_announce(incident)
+    _journal(incident=incident, author=author, kind=JournalKind.NOTE,
+             text="Modification : " + " ; ".join(changes))
+    return incident
+
+
+@transaction.atomic
+def incident_attach_camera(*, incident: Incident, camera: Camera, author: AbstractBaseUser) -> Incident:
+    """Attach a camera to the incident (journalled); attaching it twice changes nothing."""
+    incident = _locked(incident, None)
+    if incident.cameras.filter(pk=camera.pk).exists():
+        return incident
+    incident.cameras.add(camera)
+    _bump_and_announce(incident)
+    _journal(incident=incident, author=author, kind=JournalKind.CAMERA,
+             text=f"Caméra associée : {camera.code} ({camera.name})")
     return incident

@@ -33,6 +33,11 @@ CENTRE_ACCOUNTS = [
 ]
 
 
+def _of(name: str) -> str:
+    """French elision: « de Domont », « d'Andilly », « d'Ézanville »."""
+    return f"d'{name}" if name[0].lower() in "aeiouyéèêh" else f"de {name}"
+
+
 def pm_code(commune_name: str) -> str:
     return "pm-" + slugify(commune_name)
 
@@ -48,7 +53,7 @@ def demo_agencies_ensure(*, communes: list[tuple[str, str]]) -> int:
     for insee, name in communes:
         _, new = Agency.objects.get_or_create(
             code=pm_code(name),
-            defaults={"kind": AgencyKind.PM, "name": f"Police municipale de {name}",
+            defaults={"kind": AgencyKind.PM, "name": f"Police municipale {_of(name)}",
                       "commune_insee": insee})
         created += new
     return created
