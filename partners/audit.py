@@ -1,0 +1,105 @@
+"""The access journal (*journal des accès*): writing a record, and verifying the chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+
+from partners.models import AuditHead, AuditRecord, Member
+
+AUDIT_LOCK = 7_240_010
+GENESIS = "0" * 64
+
+
+class Action:
+    """The actions the journal records (a plain namespace: new ones need no migration)."""
+
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_LOCKED = "login_locked"
+    LOGOUT = "logout"
+    TOKEN_ISSUED = "token_issued"
+    TOKEN_REVOKED = "token_revoked"
+    SESSION_ENDED = "session_ended"
+    RIGHTS_CHANGED = "rights_changed"
+    TOTP_ENROLLED = "totp_enrolled"
+    CAMERA_VIEW_START = "camera_view_start"
+    CAMERA_VIEW_END = "camera_view_end"
+    GRANT_CREATED = "grant_created"
+    GRANT_REVOKED = "grant_revoked"
+    MASK_LIFTED = "mask_lifted"
+    EXTRACTION = "extraction"
+    HANDOVER = "handover"
+
+
+def _digest(record: AuditRecord) -> str:
+    fields = {
+        "id": record.pk, "at": record.at.isoformat(), "actor": record.actor_id,
+        "actor_username": record.actor_username, "agency_code": record.agency_code,
+        "address": record.address, "action": record.action, "object_type": record.object_type,
+        "object_id": record.object_id, "reason": record.reason, "details": record.details,
+        "prev_hash": record.prev_hash,
+    }
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@transaction.atomic
+def audit(*, action: str, actor: AbstractBaseUser | None = None, address: str | None = None,
+          obj: object = None, object_type: str = "", object_id: str | int = "", reason: str = "",
+          details: dict | None = None, actor_username: str = "") -> AuditRecord:
+    """Append one record to the access journal (serialised: the chain has one tip)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK])
+    head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1, defaults={"last_hash": GENESIS})
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+    agency_code = ""
+    if actor is not None and actor.pk:
+        member = Member.objects.filter(user=actor).select_related("agency").first()
+        agency_code = member.agency.code if member else ""
+        actor_username = actor_username or actor.get_username()
+    record = AuditRecord(
+        actor=actor if actor is not None and actor.pk else None, actor_username=actor_username[:150],
+        agency_code=agency_code, address=address or None, action=action,
+        object_type=object_type[:40], object_id=str(object_id)[:64], reason=reason[:500],
+        details=details or {}, prev_hash=head.last_hash, hash="pending")
+    # The id is part of the hash: take it from the sequence before the row is written.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('partners_auditrecord', 'id'))")
+        (record.pk,) = cursor.fetchone()
+    record.hash = _digest(record)
+    record.save(force_insert=True)
+    head.last_id, head.last_hash = record.pk, record.hash
+    head.save(update_fields=["last_id", "last_hash"])
+    return record
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    record_id: int | None
+    reason: str
+
+
+def audit_chain_breaks(*, chunk: int = 5000) -> Iterator[ChainBreak]:
+    """Walk the chain in id order; yield where it breaks (the first one is what matters)."""
+    previous = GENESIS
+    last_id = 0
+    records = AuditRecord.objects.order_by("id")
+    for record in records.iterator(chunk_size=chunk):
+        if record.prev_hash != previous:
+            yield ChainBreak(record.pk, "does not follow the record before it "
+                             "(a record before it was deleted, inserted or altered)")
+        if _digest(record) != record.hash:
+            yield ChainBreak(record.pk, "its content does not match its hash (the row was edited)")
+        previous, last_id = record.hash, record.pk
+    head = AuditHead.objects.filter(pk=1).first()
+    if head is not None and (head.last_id != last_id or head.last_hash != previous):
+        yield ChainBreak(head.last_id or None, f"the journal should end at record #{head.last_id}, "
+                         f"it ends at #{last_id} (the newest records were deleted or altered)")

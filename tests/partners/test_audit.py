@@ -1,0 +1,71 @@
+"""The access journal: append-only, hash-chained, verified offline by verify_audit."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import IntegrityError, InternalError, ProgrammingError, connection, transaction
+
+from partners.audit import Action, audit
+from partners.models import AuditRecord
+
+
+def write_some(member, count=5):
+    return [audit(action=Action.CAMERA_VIEW_START, actor=member.user, address="10.0.0.7",
+                  object_type="cameras.camera", object_id=100 + i, reason=f"Incident CSU-2026-00000{i}")
+            for i in range(count)]
+
+
+def tamper(sql, params):
+    """What an intruder with SQL access does: switch triggers off for the session, then write."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute(sql, params)
+        cursor.execute("SET session_replication_role = DEFAULT")
+
+
+@pytest.mark.django_db
+def test_an_intact_journal_verifies(operator, capsys):
+    write_some(operator)
+    call_command("verify_audit")
+    assert "intact: 5 records" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_records_carry_who_where_what_and_why(operator):
+    record = write_some(operator, 1)[0]
+    stored = AuditRecord.objects.get(pk=record.pk)
+    assert (stored.actor_username, stored.agency_code, stored.address, stored.action) == (
+        operator.user.username, "csu", "10.0.0.7", "camera_view_start")
+    assert stored.reason == "Incident CSU-2026-000000"
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_updates_and_deletes(operator):
+    record = write_some(operator, 1)[0]
+    with pytest.raises((InternalError, ProgrammingError, IntegrityError)), transaction.atomic():
+        AuditRecord.objects.filter(pk=record.pk).update(reason="rien à voir")
+    with pytest.raises((InternalError, ProgrammingError, IntegrityError)), transaction.atomic():
+        AuditRecord.objects.filter(pk=record.pk).delete()
+
+
+@pytest.mark.django_db
+def test_a_row_edited_in_sql_is_named(operator):
+    records = write_some(operator)
+    tamper("UPDATE partners_auditrecord SET reason = 'rien' WHERE id = %s", [records[2].pk])
+    with pytest.raises(CommandError, match=rf"record #{records[2].pk}: its content does not match"):
+        call_command("verify_audit")
+
+
+@pytest.mark.django_db
+def test_a_deleted_row_is_detected_at_the_next_one(operator):
+    records = write_some(operator)
+    tamper("DELETE FROM partners_auditrecord WHERE id = %s", [records[1].pk])
+    with pytest.raises(CommandError, match=rf"record #{records[2].pk}: does not follow"):
+        call_command("verify_audit")
+
+
+@pytest.mark.django_db
+def test_deleting_the_newest_records_is_detected(operator):
+    records = write_some(operator)
+    tamper("DELETE FROM partners_auditrecord WHERE id >= %s", [records[3].pk])
+    with pytest.raises(CommandError, match="newest records were deleted"):
+        call_command("verify_audit")
