@@ -9,7 +9,13 @@ from django.contrib.gis.geos import Point
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -54,6 +60,11 @@ def parse_coordinate(raw: str | None, field: str, limit: float) -> float:
     return value
 
 
+@extend_schema_field({
+    "type": "object", "required": ["type", "coordinates"],
+    "properties": {"type": {"type": "string", "enum": ["Point"]},
+                   "coordinates": {"type": "array", "items": {"type": "number"},
+                                   "minItems": 2, "maxItems": 2}}})
 class GeoJsonPoint(serializers.Field):
     """``{"type": "Point", "coordinates": [lon, lat]}`` → a GEOS Point (SRID 4326)."""
 
@@ -82,8 +93,8 @@ class CameraListApi(APIView):
 
     permission_classes = [IsCentreStaff]
 
-    @extend_schema(parameters=[OpenApiParameter("bbox", OpenApiTypes.STR, description=(
-        "minlon,minlat,maxlon,maxlat (WGS 84)"))],
+    @extend_schema(operation_id="cameras_layer", parameters=[OpenApiParameter(
+        "bbox", OpenApiTypes.STR, description="minlon,minlat,maxlon,maxlat (WGS 84)")],
         responses={200: OpenApiResponse(description="GeoJSON FeatureCollection"), 304: None})
     def get(self, request: Request) -> HttpResponse:
         bbox = parse_bbox(request.query_params.get("bbox"))
@@ -177,6 +188,7 @@ class CameraDetailApi(APIView):
 
     permission_classes = [CentreReadsSupervisorWrites]
 
+    @extend_schema_serializer(component_name="CameraUpdate")
     class Input(serializers.Serializer):
         # Kept raw: the service validates the numbers and names the field.
         heading = serializers.JSONField(required=False)
@@ -205,6 +217,7 @@ class CameraRelocateApi(APIView):
 
     permission_classes = [CentreReadsSupervisorWrites]
 
+    @extend_schema_serializer(component_name="CameraRelocate")
     class Input(serializers.Serializer):
         location = GeoJsonPoint()
         heading = serializers.JSONField()
@@ -224,6 +237,7 @@ class MaskListApi(APIView):
 
     permission_classes = [CentreReadsSupervisorWrites]
 
+    @extend_schema_serializer(component_name="MaskCreate")
     class Input(serializers.Serializer):
         polygon = serializers.JSONField()
         label = serializers.CharField(required=False, allow_blank=True, max_length=200)

@@ -55,6 +55,8 @@ def _parse_feature(index: int, feature: object) -> tuple[dict | None, list[str]]
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
         return None, [f"{where}: not a GeoJSON Feature"]
     props = feature.get("properties") or {}
+    if not isinstance(props, dict):
+        return None, [f"{where}: properties must be an object"]
     problems = []
     code = _first(props, CODE_KEYS)
     name = _first(props, NAME_KEYS)

@@ -8,7 +8,7 @@ from django.contrib.gis.geos import Polygon
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -92,6 +92,7 @@ def _visible(request: Request):
 class IncidentListApi(APIView):
     """``GET /api/incidents/`` (what the caller may see; ``?status=``), ``POST`` (centre staff)."""
 
+    @extend_schema_serializer(component_name="IncidentCreate")
     class Input(serializers.Serializer):
         nature = serializers.CharField(max_length=40)
         priority = serializers.IntegerField(min_value=1, max_value=3, default=3)
@@ -148,6 +149,7 @@ class IncidentListApi(APIView):
 class IncidentDetailApi(APIView):
     """``GET /api/incidents/<id>/``; ``PATCH`` (centre staff) with the ``version`` read."""
 
+    @extend_schema_serializer(component_name="IncidentUpdate")
     class Input(serializers.Serializer):
         version = serializers.IntegerField()
         priority = serializers.IntegerField(min_value=1, max_value=3, required=False)
@@ -155,11 +157,12 @@ class IncidentDetailApi(APIView):
         address = serializers.CharField(max_length=300, required=False, allow_blank=True)
         location = GeoJsonPoint(required=False)
 
+    @extend_schema(responses=OpenApiResponse(description="The incident with its journal"))
     def get(self, request: Request, pk: int) -> Response:
         incident = get_object_or_404(_visible(request), pk=pk)
         return Response(incident_detail(incident, request))
 
-    @extend_schema(request=Input)
+    @extend_schema(request=Input, responses=OpenApiResponse(description="The incident after the change"))
     def patch(self, request: Request, pk: int) -> Response:
         if not IsCentreStaff().has_permission(request, self):
             raise NotAllowed("Only the centre's operators change incidents.")
@@ -175,12 +178,13 @@ class TransitionApi(APIView):
 
     permission_classes = [IsCentreStaff]
 
+    @extend_schema_serializer(component_name="IncidentTransition")
     class Input(serializers.Serializer):
         status = serializers.CharField(max_length=16)
         version = serializers.IntegerField(required=False)
         comment = serializers.CharField(max_length=services.MAX_TEXT, required=False, allow_blank=True)
 
-    @extend_schema(request=Input)
+    @extend_schema(request=Input, responses=OpenApiResponse(description="The incident after the move"))
     def post(self, request: Request, pk: int) -> Response:
         incident = get_object_or_404(Incident, pk=pk)
         data = self.Input(data=request.data)
@@ -195,10 +199,11 @@ class CameraAttachApi(APIView):
 
     permission_classes = [IsCentreStaff]
 
+    @extend_schema_serializer(component_name="IncidentCameraAttach")
     class Input(serializers.Serializer):
         camera = serializers.IntegerField()
 
-    @extend_schema(request=Input)
+    @extend_schema(request=Input, responses={201: OpenApiResponse(description="The incident")})
     def post(self, request: Request, pk: int) -> Response:
         incident = get_object_or_404(Incident, pk=pk)
         data = self.Input(data=request.data)
@@ -213,6 +218,7 @@ class CameraAttachApi(APIView):
 class JournalAppendApi(APIView):
     """``POST /api/incidents/<id>/journal/`` — any member who sees the incident may add a note."""
 
+    @extend_schema_serializer(component_name="JournalAppend")
     class Input(serializers.Serializer):
         text = serializers.CharField(max_length=services.MAX_TEXT)
         corrects = serializers.IntegerField(required=False)
@@ -233,10 +239,11 @@ class JournalAppendApi(APIView):
 
 
 class ShareApi(APIView):
-    """``POST /api/incidents/<id>/shares/`` ``{"agency": code}``; ``DELETE .../shares/<code>/``."""
+    """``POST /api/incidents/<id>/shares/`` ``{"agency": code}``: share with a partner agency."""
 
     permission_classes = [IsCentreStaff]
 
+    @extend_schema_serializer(component_name="IncidentShare")
     class Input(serializers.Serializer):
         agency = serializers.CharField(max_length=64)
 
@@ -248,6 +255,12 @@ class ShareApi(APIView):
         incident = services.incident_share(incident=incident, author=request.user,
                                            agency_code=data.validated_data["agency"])
         return Response(IncidentOutput(incident).data, status=201)
+
+
+class UnshareApi(APIView):
+    """``DELETE /api/incidents/<id>/shares/<code>/``: stop sharing with that agency."""
+
+    permission_classes = [IsCentreStaff]
 
     @extend_schema(responses=IncidentOutput)
     def delete(self, request: Request, pk: int, agency: str) -> Response:

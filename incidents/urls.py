@@ -10,5 +10,5 @@ urlpatterns = [
     path("incidents/<int:pk>/transitions/", api.TransitionApi.as_view(), name="incident-transitions"),
     path("incidents/<int:pk>/cameras/", api.CameraAttachApi.as_view(), name="incident-cameras"),
     path("incidents/<int:pk>/shares/", api.ShareApi.as_view(), name="incident-shares"),
-    path("incidents/<int:pk>/shares/<slug:agency>/", api.ShareApi.as_view(), name="incident-share"),
+    path("incidents/<int:pk>/shares/<slug:agency>/", api.UnshareApi.as_view(), name="incident-share"),
 ]

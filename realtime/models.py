@@ -44,9 +44,15 @@ class RelayState(models.Model):
     published_through = models.BigIntegerField(default=0)
     purged_through = models.BigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"relayed through #{self.published_through}, purged through #{self.purged_through}"
+
 
 class GroupCursor(models.Model):
     """The id of the last event relayed to one channel group."""
 
     group = models.CharField(max_length=80, primary_key=True)
     last_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.group} @ #{self.last_id}"

@@ -41,7 +41,7 @@ def test_each_csv_centre_falls_in_its_own_commune(demo_communes):
 def test_demo_communes_do_not_overlap(demo_communes):
     with connection.cursor() as cursor:
         cursor.execute("""
-            SELECT a.insee_code, b.insee_code,
+            SELECT a.insee_code, b.insee_code, ST_Overlaps(a.boundary, b.boundary),
                    ST_Area(ST_Transform(ST_Intersection(a.boundary, b.boundary), 2154))
             FROM geo_commune a JOIN geo_commune b
               ON a.insee_code < b.insee_code AND ST_Intersects(a.boundary, b.boundary)
@@ -55,7 +55,8 @@ def test_demo_communes_do_not_overlap(demo_communes):
         total, union = cursor.fetchone()
     # Neighbours share borders (they touch), not land: at most rounding noise of a square metre.
     assert shared, "neighbouring communes should touch"
-    assert max(area_m2 for _, _, area_m2 in shared) < 1.0
+    assert [(a, b) for a, b, overlaps, _ in shared if overlaps] == []
+    assert max(area_m2 for *_, area_m2 in shared) < 1.0
     assert union == pytest.approx(total, rel=1e-6)
     # Plausible sizes for communes of the Val-d'Oise: the whole area is tens of km².
     assert 50e6 < union < 400e6

@@ -1,4 +1,5 @@
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from cameras.demo import demo_cameras_ensure
 from geo.models import Commune
@@ -11,6 +12,9 @@ class Command(BaseCommand):
             "Deterministic and idempotent: only what is missing is created.")
 
     def handle(self, *args, **options) -> None:
+        # The demo accounts have a published password (and one is an administrator).
+        if not settings.DEMO_MODE:
+            raise CommandError("The demo data is only loaded in demo mode (HUB_DEMO=1).")
         rows = read_demo_communes()
         communes = demo_communes_ensure(rows=rows)
         agencies = demo_agencies_ensure(
