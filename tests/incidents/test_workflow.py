@@ -83,10 +83,9 @@ def test_concurrent_update_with_a_stale_version_is_refused(op_api):
 @pytest.mark.django_db
 def test_idempotency_key_replays_the_same_answer_without_a_second_write(op_api):
     headers = {"HTTP_IDEMPOTENCY_KEY": "tablet-42-0001"}
-    first = op_api.post("/api/incidents/", {"nature": "vol", "location": POINT, "description": "Vol à l'arraché"},
-                        **headers)
-    again = op_api.post("/api/incidents/", {"nature": "vol", "location": POINT, "description": "Vol à l'arraché"},
-                        **headers)
+    body = {"nature": "vol", "location": POINT, "description": "Vol à l'arraché"}
+    first = op_api.post("/api/incidents/", body, **headers)
+    again = op_api.post("/api/incidents/", body, **headers)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true"
