@@ -173,7 +173,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "login"
 
 LANGUAGE_CODE = "fr-fr"
 LANGUAGES = [("fr", "Français"), ("en", "English")]
@@ -253,3 +253,10 @@ if PRODUCTION:
 # a file from outside: imported GeoJSON is parsed as JSON first and only each
 # feature's bare geometry object (no "crs" member) reaches GDAL.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+# Sign-in (issue #5). MFA is required for partner agents, supervisors and admins;
+# HUB_DEMO_RELAX_MFA=1 lifts it in demo mode only.
+HUB_DEMO_RELAX_MFA = DEMO_MODE and env_bool("HUB_DEMO_RELAX_MFA", default=False)
+HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT = env_int("HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)
+HUB_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("HUB_LOGIN_MAX_FAILURES_PER_ADDRESS", 30)
+HUB_LOGIN_LOCK_MINUTES = env_int("HUB_LOGIN_LOCK_MINUTES", 15)

@@ -162,3 +162,37 @@ class AuditHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head #{self.last_id}"
+
+
+class RecoveryCode(models.Model):
+    """A one-time code that stands in for the second factor when the phone is lost.
+    Only its SHA-256 is stored."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="recovery_codes")
+    digest = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.member_id}{' (used)' if self.used_at else ''}"
+
+
+class UserSession(models.Model):
+    """A signed-in browser session, so that a member can see and end their sessions.
+
+    ``session_key`` is Django's; ending a session deletes Django's row and closes
+    the sockets opened with it.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hub_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen"]
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"

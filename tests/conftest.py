@@ -9,6 +9,22 @@ from tests import factories
 
 
 @pytest.fixture(autouse=True)
+def _forget_login_counters():
+    """Failed-login counters and used one-time codes live in Redis, not in the test
+    database: drop this run's after each test so that tests stay independent."""
+    yield
+    from django.conf import settings
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=True)
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    for pattern in ("login-fail:*", "totp-used:*"):
+        keys = list(client.scan_iter(f"{prefix}:*:{pattern}"))
+        if keys:
+            client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # Hashing cost is not what these tests are about.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,226 @@
+"""Signing in: passwords, the second factor (TOTP or a recovery code), throttling,
+sessions. One path for the login page and for ``POST /api/auth/token/``."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import pyotp
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from config.errors import DomainError
+from partners.audit import Action, audit
+from partners.choices import Role
+from partners.models import Member, RecoveryCode, UserSession
+
+MFA_ROLES = frozenset({Role.PARTNER_AGENT, Role.SUPERVISOR, Role.ADMIN})
+
+
+class BadCredentials(DomainError):
+    """Unknown user, wrong password or inactive account."""
+
+    code = "bad_credentials"
+    status_code = 401
+
+
+class SecondFactorRequired(DomainError):
+    """This account signs in with a one-time code from its authenticator app."""
+
+    code = "otp_required"
+    status_code = 401
+
+
+class BadSecondFactor(DomainError):
+    """The one-time code is wrong, expired or already used."""
+
+    code = "bad_otp"
+    status_code = 401
+
+
+class LoginLocked(DomainError):
+    """Too many failed attempts: try again later."""
+
+    code = "locked"
+    status_code = 429
+
+
+def client_address(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    # Behind the reverse proxy of a deployment, SecurityMiddleware's
+    # SECURE_PROXY_SSL_HEADER is set and the proxy is trusted for the address too.
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "") if settings.PRODUCTION else ""
+    return (forwarded.split(",")[0].strip() or request.META.get("REMOTE_ADDR")) or None
+
+
+def mfa_required(member: Member | None) -> bool:
+    if member is None or member.role not in MFA_ROLES:
+        return False
+    return not (settings.DEMO_MODE and settings.HUB_DEMO_RELAX_MFA)
+
+
+# --- Throttling: counters in the shared cache (Redis), so every process agrees.
+
+def _key(kind: str, value: str) -> str:
+    return f"login-fail:{kind}:{hashlib.sha256(value.lower().encode()).hexdigest()[:32]}"
+
+
+def _failures(kind: str, value: str | None) -> int:
+    return int(cache.get(_key(kind, value), 0)) if value else 0
+
+
+def _check_throttle(username: str, address: str | None) -> None:
+    if _failures("account", username) >= settings.HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT:
+        raise LoginLocked("Too many failed attempts on this account: try again in "
+                          f"{settings.HUB_LOGIN_LOCK_MINUTES} minutes.")
+    if _failures("address", address) >= settings.HUB_LOGIN_MAX_FAILURES_PER_ADDRESS:
+        raise LoginLocked("Too many failed attempts from this address: try again later.")
+
+
+def _record_failure(username: str, address: str | None, reason: str) -> None:
+    timeout = settings.HUB_LOGIN_LOCK_MINUTES * 60
+    for kind, value in (("account", username), ("address", address)):
+        if value:
+            key = _key(kind, value)
+            cache.add(key, 0, timeout)
+            count = cache.incr(key)
+            cache.touch(key, timeout)
+            if kind == "account" and count == settings.HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT:
+                audit(action=Action.LOGIN_LOCKED, actor_username=username, address=address,
+                      reason=f"{count} failed attempts")
+    audit(action=Action.LOGIN_FAILED, actor_username=username[:150], address=address, reason=reason)
+
+
+def _clear_failures(username: str) -> None:
+    cache.delete(_key("account", username))
+
+
+# --- The second factor.
+
+def _totp_ok(member: Member, code: str) -> bool:
+    if not member.totp_secret or not code.isdigit() or len(code) != 6:
+        return False
+    totp = pyotp.TOTP(member.totp_secret)
+    now = timezone.now().timestamp()
+    for drift in (0, -30, 30):  # one step either side, for clock drift
+        if secrets.compare_digest(totp.at(now + drift), code):
+            step = int((now + drift) // 30)
+            # A code is good once: a replay within its window is refused.
+            return cache.add(f"totp-used:{member.pk}:{step}", 1, 120)
+    return False
+
+
+def _recovery_ok(member: Member, code: str) -> bool:
+    digest = hashlib.sha256(code.replace("-", "").strip().lower().encode()).hexdigest()
+    return bool(RecoveryCode.objects.filter(member=member, digest=digest, used_at__isnull=True)
+                .update(used_at=timezone.now()))
+
+
+def second_factor_ok(member: Member, code: str) -> bool:
+    code = (code or "").strip().replace(" ", "")
+    return _totp_ok(member, code) or (len(code) > 6 and _recovery_ok(member, code))
+
+
+def credentials_check(*, request: HttpRequest | None, username: str, password: str,
+                      otp: str | None = None, require_otp: bool = True) -> tuple[AbstractBaseUser, bool]:
+    """Check a username and password (and the second factor when ``otp`` is given).
+
+    Returns ``(user, needs_otp)``: ``needs_otp`` is True when the account needs a
+    second factor that has not been checked yet. With ``require_otp`` (the API),
+    a missing code raises :class:`SecondFactorRequired` instead. Failures are
+    counted per account and per address and audited; past the bounds, every
+    attempt is refused without checking the password.
+    """
+    address = client_address(request)
+    _check_throttle(username, address)
+    user = authenticate(request, username=username, password=password)
+    if user is None or not user.is_active:
+        _record_failure(username, address, "bad password or inactive account")
+        raise BadCredentials("Unknown user, wrong password or inactive account.")
+    member = Member.objects.filter(user=user).select_related("agency").first()
+    if mfa_required(member):
+        if otp is None:
+            if require_otp:
+                raise SecondFactorRequired("This account needs a one-time code (field otp).", field="otp")
+            return user, True
+        if not second_factor_ok(member, otp):
+            _record_failure(username, address, "bad second factor")
+            raise BadSecondFactor("Wrong, expired or already used one-time code.", field="otp")
+    _clear_failures(username)
+    return user, False
+
+
+def second_step_check(*, request: HttpRequest, user: AbstractBaseUser, otp: str) -> None:
+    """The second step of the login page, for a user whose password was already checked."""
+    address = client_address(request)
+    _check_throttle(user.get_username(), address)
+    member = Member.objects.filter(user=user).first()
+    if member is None or not second_factor_ok(member, otp):
+        _record_failure(user.get_username(), address, "bad second factor")
+        raise BadSecondFactor("Wrong, expired or already used one-time code.", field="otp")
+    _clear_failures(user.get_username())
+
+
+# --- Enrolment.
+
+def recovery_codes_generate(*, member: Member, count: int = 10) -> list[str]:
+    """New recovery codes (the old ones stop working); shown once, stored hashed."""
+    codes = [f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(count)]
+    with transaction.atomic():
+        RecoveryCode.objects.filter(member=member).delete()
+        RecoveryCode.objects.bulk_create([
+            RecoveryCode(member=member, digest=hashlib.sha256(c.replace("-", "").encode()).hexdigest())
+            for c in codes])
+    return codes
+
+
+@transaction.atomic
+def totp_enrol(*, member: Member, secret: str, code: str, request: HttpRequest | None = None) -> list[str]:
+    """Bind an authenticator app (proved by a first code); returns new recovery codes."""
+    candidate = Member(pk=member.pk, totp_secret=secret)
+    if not _totp_ok(candidate, code.strip()):
+        raise BadSecondFactor("This code does not match the secret: check the phone's clock.", field="otp")
+    member.totp_secret = secret
+    member.save(update_fields=["totp_secret"])
+    audit(action=Action.TOTP_ENROLLED, actor=member.user, address=client_address(request))
+    return recovery_codes_generate(member=member)
+
+
+# --- Sessions.
+
+def session_register(*, request: HttpRequest, user: AbstractBaseUser) -> UserSession:
+    if not request.session.session_key:
+        request.session.save()
+    session, _ = UserSession.objects.update_or_create(
+        session_key=request.session.session_key,
+        defaults={"user": user, "address": client_address(request), "ended_at": None,
+                  "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
+                  "last_seen": timezone.now()})
+    audit(action=Action.LOGIN, actor=user, address=client_address(request), object_type="session",
+          object_id=session.pk)
+    return session
+
+
+def sessions_of(user: AbstractBaseUser):
+    return UserSession.objects.filter(user=user, ended_at__isnull=True)
+
+
+@transaction.atomic
+def session_end(*, user: AbstractBaseUser, session_key: str, request: HttpRequest | None = None,
+                action: str = Action.SESSION_ENDED) -> bool:
+    """End one session of ``user`` everywhere: its cookie stops working at once."""
+    updated = UserSession.objects.filter(user=user, session_key=session_key, ended_at__isnull=True) \
+        .update(ended_at=timezone.now())
+    Session.objects.filter(session_key=session_key).delete()
+    if updated:
+        audit(action=action, actor=user, address=client_address(request), object_type="session",
+              object_id=session_key[:8])
+    return bool(updated)
