@@ -20,6 +20,7 @@ from config.errors import DomainError
 from partners.audit import Action, audit
 from partners.choices import Role
 from partners.models import Member, RecoveryCode, UserSession
+from partners.signals import session_ended
 
 MFA_ROLES = frozenset({Role.PARTNER_AGENT, Role.SUPERVISOR, Role.ADMIN})
 
@@ -220,6 +221,8 @@ def session_end(*, user: AbstractBaseUser, session_key: str, request: HttpReques
     updated = UserSession.objects.filter(user=user, session_key=session_key, ended_at__isnull=True) \
         .update(ended_at=timezone.now())
     Session.objects.filter(session_key=session_key).delete()
+    transaction.on_commit(lambda: session_ended.send(sender=UserSession, user_id=user.pk,
+                                                     session_key=session_key))
     if updated:
         audit(action=action, actor=user, address=client_address(request), object_type="session",
               object_id=session_key[:8])

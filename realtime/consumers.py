@@ -30,6 +30,12 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
 
 
+def _session_alive(session_key: str) -> bool:
+    from django.contrib.sessions.models import Session
+
+    return Session.objects.filter(session_key=session_key, expire_date__gt=timezone.now()).exists()
+
+
 @database_sync_to_async
 def _rights(user) -> list[str]:
     user.refresh_from_db(fields=["is_active"])
@@ -143,6 +149,10 @@ class EventConsumer(AsyncWebsocketConsumer):
         if message.get("action") == "close":
             await self.close(code=CLOSE_UNAUTHORISED)
             return
+        if message.get("action") == "close_session":
+            if message.get("session_key") == self.session_key():
+                await self.close(code=CLOSE_UNAUTHORISED)
+            return
         groups = await _rights(self.user)
         if not self.user.is_active:
             await self.close(code=CLOSE_UNAUTHORISED)
@@ -190,9 +200,22 @@ class EventConsumer(AsyncWebsocketConsumer):
         if self.unacked > settings.HUB_WS_MAX_UNACKED:
             await self.close(code=CLOSE_TOO_SLOW)
 
+    def session_key(self) -> str | None:
+        """The key of the browser session this socket was opened with (None for a token)."""
+        if self.scope.get("auth_method") == "token":
+            return None
+        session = self.scope.get("session")
+        return getattr(session, "session_key", None)
+
     async def heartbeat(self) -> None:
         while True:
             await asyncio.sleep(settings.HUB_WS_HEARTBEAT_SECONDS)
+            # A socket opened with a session lives no longer than the session
+            # (ended elsewhere, expired), even if the close message was lost.
+            key = self.session_key()
+            if key and not await database_sync_to_async(_session_alive)(key):
+                await self.close(code=CLOSE_UNAUTHORISED)
+                return
             await self.send_json({"type": "heartbeat", "at": timezone.now().isoformat(),
                                   "last_event_id": self.last_sent})
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from partners.models import Member
+from partners.signals import session_ended
 from realtime.audiences import user_group
 from realtime.transport import group_send_many
 
@@ -34,6 +35,14 @@ def sockets_rescope(user_id: int, *, close: bool = False) -> None:
     transaction.on_commit(send)
 
 
+def _session_ended(sender, user_id: int, session_key: str, **kwargs) -> None:
+    try:
+        group_send_many([(user_group(user_id), {"type": "hub.control", "action": "close_session",
+                                                "session_key": session_key})])
+    except Exception:
+        log.exception("could not close the sockets of an ended session of user %s", user_id)
+
+
 def _user_saved(sender, instance, created: bool, update_fields=None, **kwargs) -> None:
     if created or (update_fields is not None and set(update_fields) <= {"last_login", "password"}):
         return
@@ -48,3 +57,4 @@ def connect() -> None:
     post_save.connect(_user_saved, sender=get_user_model(), dispatch_uid="realtime-user-saved")
     post_save.connect(_member_changed, sender=Member, dispatch_uid="realtime-member-saved")
     post_delete.connect(_member_changed, sender=Member, dispatch_uid="realtime-member-deleted")
+    session_ended.connect(_session_ended, dispatch_uid="realtime-session-ended")

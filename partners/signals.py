@@ -1,0 +1,8 @@
+"""Signals other apps listen to (partners imports none of them: DESIGN.md §2)."""
+
+from django.dispatch import Signal
+
+# Sent after commit when a signed-in session ends (logout, ended by its owner,
+# expired): kwargs ``user_id`` and ``session_key``. The event stream closes the
+# sockets opened with that session.
+session_ended = Signal()
