@@ -102,6 +102,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "partners.middleware.SessionPolicyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -260,3 +261,8 @@ HUB_DEMO_RELAX_MFA = DEMO_MODE and env_bool("HUB_DEMO_RELAX_MFA", default=False)
 HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT = env_int("HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)
 HUB_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("HUB_LOGIN_MAX_FAILURES_PER_ADDRESS", 30)
 HUB_LOGIN_LOCK_MINUTES = env_int("HUB_LOGIN_LOCK_MINUTES", 15)
+HUB_SESSION_IDLE_MINUTES = env_int("HUB_SESSION_IDLE_MINUTES", 30)
+HUB_SESSION_MAX_HOURS = env_int("HUB_SESSION_MAX_HOURS", 12)
+SESSION_COOKIE_AGE = HUB_SESSION_MAX_HOURS * 3600
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
