@@ -1,0 +1,40 @@
+"""Event schemas of the streaming app."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from realtime.events import EventSchema
+
+
+class GrantData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: int
+    camera_id: int
+    camera_code: str
+    camera_name: str
+    agency: str
+    incident_id: int
+    incident_reference: str
+    expires_at: str
+    revoked_at: str | None
+
+
+def grant_data(grant) -> GrantData:
+    return GrantData(id=grant.pk, camera_id=grant.camera_id, camera_code=grant.camera.code,
+                     camera_name=grant.camera.name, agency=grant.agency.code,
+                     incident_id=grant.incident_id, incident_reference=grant.incident.reference,
+                     expires_at=grant.expires_at.isoformat(),
+                     revoked_at=grant.revoked_at.isoformat() if grant.revoked_at else None)
+
+
+class GrantCreated(EventSchema):
+    """A camera is shared with an agency (or the grant was extended)."""
+
+    type = "grant.created"
+    grant: GrantData
+
+
+class GrantRevoked(EventSchema):
+    type = "grant.revoked"
+    grant: GrantData
