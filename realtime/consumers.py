@@ -56,9 +56,10 @@ class EventConsumer(AsyncWebsocketConsumer):
         await self.join(await _rights(user))
         await self.accept()
         self.unacked = 0
-        self.heartbeat_task = asyncio.create_task(self.heartbeat())
         raw = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("last_event_id")
         await self.start_stream(raw[-1] if raw else None)
+        # Only once the replay is sent: a heartbeat reports the last id the client has.
+        self.heartbeat_task = asyncio.create_task(self.heartbeat())
 
     async def join(self, groups: list[str]) -> None:
         for group in set(self.groups_joined) - set(groups):
@@ -74,8 +75,10 @@ class EventConsumer(AsyncWebsocketConsumer):
         arrives meanwhile waits in the channel and is dropped if the replay
         already sent it.
         """
-        published, purged = await database_sync_to_async(selectors.relay_position)()
+        # Group positions first: a relay that commits between the two reads then shows
+        # as a gap (refilled from the outbox) rather than as events already known.
         self.group_last = await database_sync_to_async(selectors.group_positions)(self.groups_joined)
+        published, purged = await database_sync_to_async(selectors.relay_position)()
         self.last_sent = published
         if raw_last_id is None:
             return
@@ -134,8 +137,10 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def catch_up(self, *, upto: int) -> None:
         after = self.last_sent
         while after < upto:
-            frames = await database_sync_to_async(selectors.events_after)(after, self.groups_joined)
-            frames = [f for f in frames if f["id"] <= upto]
+            # Bounded by the event in hand, not by published_through: a relay in another
+            # process may not have committed that yet, and its events would be skipped.
+            frames = await database_sync_to_async(selectors.events_after)(
+                after, self.groups_joined, through=upto)
             if not frames:
                 break
             for frame in frames:

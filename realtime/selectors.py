@@ -7,14 +7,20 @@ from django.db.models import Max
 from realtime.models import Event, GroupCursor, RelayState
 
 
-def events_after(last_id: int, groups: list[str], *, limit: int = 1000) -> list[dict]:
+def events_after(last_id: int, groups: list[str], *, limit: int = 1000,
+                 through: int | None = None) -> list[dict]:
     """Frames of the events after ``last_id`` that these groups may see, in id order.
 
     Only relayed events are replayed: an event committed but not yet relayed is
     on its way live, and sending it now would send it before an earlier one.
+    ``through`` is the id of an event the relay already sent: every id up to it
+    is committed (ids commit in order), even while the relay's own transaction,
+    which records ``published_through``, is still open.
     """
-    published = RelayState.objects.filter(pk=1).values_list("published_through", flat=True).first() or 0
-    rows = (Event.objects.filter(id__gt=last_id, id__lte=published, audience__overlap=groups)
+    if through is None:
+        through = (RelayState.objects.filter(pk=1).values_list("published_through", flat=True)
+                   .first() or 0)
+    rows = (Event.objects.filter(id__gt=last_id, id__lte=through, audience__overlap=groups)
             .order_by("id")[:limit])
     return [e.as_message() for e in rows]
 

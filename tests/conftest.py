@@ -25,6 +25,26 @@ def _forget_login_counters():
 
 
 @pytest.fixture(autouse=True)
+def _nomenclature(request):
+    """The incident natures are seeded by a migration, and a transactional test empties
+    every table when it ends: put them back for any test that uses the database."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None:
+        request.getfixturevalue("transactional_db" if marker.kwargs.get("transaction") else "db")
+    elif "transactional_db" in request.fixturenames:
+        request.getfixturevalue("transactional_db")
+    elif "db" in request.fixturenames:
+        request.getfixturevalue("db")
+    else:
+        return
+    from incidents.choices import NATURES
+    from incidents.models import Nature
+
+    for code, label in NATURES:
+        Nature.objects.get_or_create(code=code, defaults={"label": label})
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # Hashing cost is not what these tests are about.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 
 from django.contrib.gis.geos import MultiPolygon, Point, Polygon
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from cameras.choices import CameraKind, Purpose
@@ -80,13 +81,17 @@ def make_camera(*, site: Site | None = None, commune: Commune | None = None,
     return camera
 
 
-def make_authorisation(*, cameras: list[Camera], valid_from: dt.date, valid_until: dt.date,
-                       order_number: str | None = None) -> Authorisation:
-    """A prefectoral authorisation for ``cameras``, through the real service."""
+def make_authorisation(*, cameras: list[Camera], valid_from: dt.date | None = None,
+                       valid_until: dt.date | None = None, order_number: str | None = None,
+                       recipients: list[str] | None = None) -> Authorisation:
+    """A prefectoral authorisation for ``cameras``, through the real service (in force a year
+    around today unless told otherwise)."""
+    today = timezone.localdate()
     return authorisation_create(
-        order_number=order_number or f"AP-TEST-{next(_seq)}", valid_from=valid_from,
-        valid_until=valid_until, purposes=[Purpose.PUBLIC_SAFETY],
-        recipients=[AgencyKind.PN, AgencyKind.PM], cameras=cameras)
+        order_number=order_number or f"AP-TEST-{next(_seq)}",
+        valid_from=valid_from or today - dt.timedelta(days=365),
+        valid_until=valid_until or today + dt.timedelta(days=365), purposes=[Purpose.PUBLIC_SAFETY],
+        recipients=recipients or [AgencyKind.PN, AgencyKind.PM], cameras=cameras)
 
 
 class TokenClient(APIClient):
