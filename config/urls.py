@@ -2,14 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import pages, views
+from config import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("console/", pages.console, name="console"),
-    path("accounts/login/", pages.HubLoginView.as_view(), name="login"),
-    path("accounts/logout/", pages.logout, name="logout"),
+    path("", include("partners.pages_urls")),
+    path("", include("incidents.pages_urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

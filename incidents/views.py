@@ -1,4 +1,4 @@
-"""Server-rendered pages of the centre: the operator console and the login that leads to it.
+"""Pages of the incidents app: the operator console.
 
 The pages render the frame; their data comes from the REST API and ``/ws/events/``
 (static/js/console.js), so a page, a program and a tablet read the same answers.
@@ -7,10 +7,9 @@ The pages render the frame; their data comes from the REST API and ``/ws/events/
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render, resolve_url
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
@@ -32,25 +31,10 @@ def console(request: HttpRequest) -> HttpResponse:
         "priority": {str(value): str(label) for value, label in Priority.choices},
         "status": {value: str(label) for value, label in IncidentStatus.choices},
     }
-    return render(request, "console.html", {
+    return render(request, "incidents/console.html", {
         "member": member,
         "live_statuses": ",".join(LIVE_STATUSES),
         "labels": labels,
         "priorities": Priority.choices,
         "default_priority": Priority.NORMAL,
     })
-
-
-class HubLoginView(LoginView):
-    """``/accounts/login/`` — session login; the centre's staff land on the console."""
-
-    template_name = "registration/login.html"
-    redirect_authenticated_user = True
-
-    def get_default_redirect_url(self) -> str:
-        # Used when no safe ?next= was given. Partners have no console: the home page.
-        member = member_of(self.request.user)
-        return resolve_url("console" if member and member.is_centre_staff else "home")
-
-
-logout = LogoutView.as_view(next_page="login")
