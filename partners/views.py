@@ -1,23 +1,189 @@
-"""Pages of the partners app: signing in and out."""
+"""Pages of the partners app: signing in (password, then the second factor), enrolling an
+authenticator app, one's sessions, signing out everywhere."""
 
 from __future__ import annotations
 
-from django.contrib.auth.views import LoginView, LogoutView
-from django.shortcuts import resolve_url
+import time
 
+import pyotp
+import segno
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model, login, logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from config.errors import DomainError
+from partners import auth
+from partners.audit import Action
 from partners.selectors import member_of
 
-
-class HubLoginView(LoginView):
-    """``/accounts/login/`` — session login; the centre's staff land on the console."""
-
-    template_name = "partners/login.html"
-    redirect_authenticated_user = True
-
-    def get_default_redirect_url(self) -> str:
-        # Used when no safe ?next= was given. Partners have no console: the home page.
-        member = member_of(self.request.user)
-        return resolve_url("console" if member and member.is_centre_staff else "home")
+PENDING = "hub_pending_login"
+PENDING_SECONDS = 300
+BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
-logout = LogoutView.as_view(next_page="login")
+class PasswordForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    password = forms.CharField(max_length=256, strip=False)
+
+
+class CodeForm(forms.Form):
+    otp = forms.CharField(max_length=32)
+
+
+def _safe_next(request: HttpRequest, value: str | None) -> str | None:
+    if value and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()},
+                                                 require_https=request.is_secure()):
+        return value
+    return None
+
+
+def _landing(request: HttpRequest, user) -> str:
+    member = member_of(user)
+    if member is not None and member.is_centre_staff:
+        return resolve_url("console")
+    return resolve_url("home")
+
+
+def _finish(request: HttpRequest, user, next_url: str | None) -> HttpResponse:
+    """The second factor (if any) is proven: open the session now, never before."""
+    request.session.pop(PENDING, None)
+    login(request, user, backend=BACKEND)
+    auth.session_register(request=request, user=user)
+    return HttpResponseRedirect(next_url or _landing(request, user))
+
+
+def _pending_user(request: HttpRequest):
+    """The user whose password was checked a moment ago, waiting for the second step."""
+    pending = request.session.get(PENDING)
+    if not pending or time.time() - pending["at"] > PENDING_SECONDS:
+        request.session.pop(PENDING, None)
+        return None, None
+    user = get_user_model().objects.filter(pk=pending["user"], is_active=True).first()
+    return user, pending
+
+
+def login_view(request: HttpRequest) -> HttpResponse:
+    """``/accounts/login/`` — step one: username and password."""
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    if request.user.is_authenticated:
+        return HttpResponseRedirect(next_url or _landing(request, request.user))
+    form = PasswordForm(request.POST or None)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            user, needs_otp = auth.credentials_check(
+                request=request, username=form.cleaned_data["username"],
+                password=form.cleaned_data["password"], require_otp=False)
+        except DomainError as exc:
+            error = _("Trop de tentatives : réessayez plus tard.") if isinstance(exc, auth.LoginLocked) \
+                else _("Identifiant ou mot de passe incorrect.")
+        else:
+            if not needs_otp:
+                return _finish(request, user, next_url)
+            request.session.cycle_key()
+            request.session[PENDING] = {"user": user.pk, "at": time.time(), "next": next_url}
+            member = member_of(user)
+            return redirect("login-enrol" if member and not member.totp_secret else "login-otp")
+    return render(request, "partners/login.html", {"form": form, "error": error, "next": next_url or ""},
+                  status=401 if error else 200)
+
+
+def login_otp_view(request: HttpRequest) -> HttpResponse:
+    """``/accounts/login/code/`` — step two: the code of the authenticator app (or a recovery code)."""
+    user, pending = _pending_user(request)
+    if user is None:
+        return redirect("login")
+    form = CodeForm(request.POST or None)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            auth.second_step_check(request=request, user=user, otp=form.cleaned_data["otp"])
+        except auth.LoginLocked:
+            request.session.pop(PENDING, None)
+            error = _("Trop de tentatives : réessayez plus tard.")
+        except DomainError:
+            error = _("Code incorrect, expiré ou déjà utilisé.")
+        else:
+            return _finish(request, user, pending.get("next"))
+    return render(request, "partners/login_otp.html", {"form": form, "error": error, "who": user},
+                  status=401 if error else 200)
+
+
+def login_enrol_view(request: HttpRequest) -> HttpResponse:
+    """``/accounts/login/enrol/`` — first sign-in of an account that needs a second factor:
+    bind an authenticator app, then show the recovery codes once."""
+    user, pending = _pending_user(request)
+    member = member_of(user) if user else None
+    if member is None or member.totp_secret:
+        return redirect("login")
+    secret = pending.get("secret") or pyotp.random_base32()
+    pending["secret"] = secret
+    request.session[PENDING] = pending
+    error = None
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            codes = auth.totp_enrol(member=member, secret=secret, code=form.cleaned_data["otp"],
+                                    request=request)
+        except DomainError:
+            error = _("Ce code ne correspond pas : vérifiez l'heure du téléphone et réessayez.")
+        else:
+            response = _finish(request, user, pending.get("next"))
+            return render(request, "partners/recovery_codes.html",
+                          {"codes": codes, "continue_url": response["Location"]})
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.get_username(), issuer_name="CSUi Plaine Vallée")
+    return render(request, "partners/login_enrol.html", {
+        "form": form, "error": error, "secret": " ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
+        "qr": segno.make(uri, error="m").svg_data_uri(scale=4), "who": user})
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    """``POST /accounts/logout/`` — ends this session everywhere it is used, sockets included."""
+    if request.user.is_authenticated and request.session.session_key:
+        user, key = request.user, request.session.session_key
+        logout(request)
+        auth.session_end(user=user, session_key=key, request=request, action=Action.LOGOUT)
+    else:
+        logout(request)
+    return redirect("login")
+
+
+@login_required
+def sessions_view(request: HttpRequest) -> HttpResponse:
+    """``/compte/sessions/`` — one's open sessions, and a button to end any of them."""
+    if request.method == "POST":
+        session = auth.sessions_of(request.user).filter(pk=request.POST.get("session_id") or 0).first()
+        if session is not None and session.session_key == request.session.session_key:
+            return logout_view(request)
+        if session is not None:
+            auth.session_end(user=request.user, session_key=session.session_key, request=request)
+        return redirect("account-sessions")
+    sessions = list(auth.sessions_of(request.user))
+    return render(request, "partners/sessions.html", {
+        "sessions": sessions, "current": request.session.session_key,
+        "idle_minutes": settings.HUB_SESSION_IDLE_MINUTES, "max_hours": settings.HUB_SESSION_MAX_HOURS})
+
+
+@login_required
+def security_view(request: HttpRequest) -> HttpResponse:
+    """``/compte/securite/`` — the second factor's state; new recovery codes (proved by a code)."""
+    member = member_of(request.user)
+    form = CodeForm(request.POST or None)
+    error = None
+    if request.method == "POST" and member is not None and form.is_valid():
+        if auth.second_factor_ok(member, form.cleaned_data["otp"]):
+            codes = auth.recovery_codes_generate(member=member)
+            return render(request, "partners/recovery_codes.html",
+                          {"codes": codes, "continue_url": resolve_url("account-security")})
+        error = _("Code incorrect, expiré ou déjà utilisé.")
+    return render(request, "partners/security.html", {
+        "member": member, "form": form, "error": error,
+        "required": auth.mfa_required(member) or (member is not None and member.role in auth.MFA_ROLES),
+        "codes_left": member.recovery_codes.filter(used_at__isnull=True).count() if member else 0})
