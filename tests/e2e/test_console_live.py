@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 
+import pyotp
 import pytest
 from django.contrib.gis.geos import Point
 from django.utils import timezone
@@ -129,12 +130,16 @@ def test_snapshot_then_api_creations_live_and_resume_after_a_server_restart(hub,
 
 
 def test_console_is_reserved_to_centre_staff(hub, new_context):
-    factories.make_member(role="partner_agent", username="agent-pn", password=PASSWORD)
+    secret = pyotp.random_base32()
+    factories.make_member(role="partner_agent", username="agent-pn", password=PASSWORD, totp_secret=secret)
     page = new_context().new_page()
     page.goto("/accounts/login/")
     page.get_by_label("Identifiant").fill("agent-pn")
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/accounts/login/code/")  # a partner agent signs in with a second factor
+    page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Valider").click()
     page.wait_for_url(f"{hub.url}/")  # partners land on the home page, not the console
     response = page.goto("/console/")
     assert response is not None and response.status == 403
