@@ -2,10 +2,11 @@ from django.contrib.gis import admin
 
 from cameras.models import Authorisation, Camera, CameraRelocation, PrivacyMask, PtzPreset, Site
 from cameras.services import camera_geometry_refresh
+from geo.admin import HubGISAdmin
 
 
 @admin.register(Site)
-class SiteAdmin(admin.GISModelAdmin):
+class SiteAdmin(HubGISAdmin):
     list_display = ["code", "name", "commune", "address"]
     list_filter = ["commune"]
     search_fields = ["code", "name", "address"]
@@ -24,7 +25,7 @@ class PrivacyMaskInline(admin.TabularInline):
 
 
 @admin.register(Camera)
-class CameraAdmin(admin.GISModelAdmin):
+class CameraAdmin(HubGISAdmin):
     list_display = ["code", "name", "kind", "status", "site", "heading", "angle", "range_m"]
     list_filter = ["kind", "status", "site__commune"]
     search_fields = ["code", "name", "site__code"]
@@ -56,7 +57,7 @@ class AuthorisationAdmin(admin.ModelAdmin):
 
 
 @admin.register(CameraRelocation)
-class CameraRelocationAdmin(admin.GISModelAdmin):
+class CameraRelocationAdmin(HubGISAdmin):
     list_display = ["camera", "moved_at", "moved_by", "reason"]
     readonly_fields = ["camera", "from_location", "to_location", "from_heading", "to_heading",
                        "moved_at", "moved_by", "reason"]

@@ -1,9 +1,17 @@
 from django.contrib.gis import admin
 
 from geo.models import Commune
+from geo.widgets import LocalMapWidget
+
+
+class HubGISAdmin(admin.GISModelAdmin):
+    """GeoDjango admin with the map widget served from our own static files."""
+
+    gis_widget = LocalMapWidget
+    gis_widget_kwargs = {"attrs": {"default_lon": 2.32, "default_lat": 49.0, "default_zoom": 13}}
 
 
 @admin.register(Commune)
-class CommuneAdmin(admin.GISModelAdmin):
+class CommuneAdmin(HubGISAdmin):
     list_display = ["insee_code", "name", "postcode", "population", "approximate"]
     search_fields = ["insee_code", "name"]

@@ -1,5 +1,6 @@
 from django.contrib.gis import admin
 
+from geo.admin import HubGISAdmin
 from incidents.models import Incident, JournalEntry, Nature
 
 
@@ -21,7 +22,7 @@ class JournalInline(admin.TabularInline):
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.GISModelAdmin):
+class IncidentAdmin(HubGISAdmin):
     """Read-mostly: incidents are written by the console and the API, through services."""
 
     list_display = ["reference", "nature", "priority", "status", "commune", "created_at"]

@@ -34,7 +34,7 @@ def open_console(new_context, username: str):
     page = new_context().new_page()
     log_in(page, username)
     connection = page.locator("#connection")
-    page.wait_for_function("document.getElementById('connection').dataset.state === 'open'",
+    page.wait_for_function("() => document.getElementById('connection').dataset.state === 'open'",
                            timeout=LIVE_TIMEOUT)
     assert connection.inner_text() == "connecté"
     # Survives only if the page is never reloaded: live updates must not come from a reload.
@@ -113,7 +113,7 @@ def test_snapshot_then_api_creations_live_and_resume_after_a_server_restart(hub,
 
     # The server goes away; what is created meanwhile arrives once it is back (resume).
     hub.stop()
-    console.wait_for_function("document.getElementById('connection').dataset.state === 'reconnecting'",
+    console.wait_for_function("() => document.getElementById('connection').dataset.state === 'reconnecting'",
                               timeout=LIVE_TIMEOUT)
     assert console.locator("#connection").inner_text() == "reconnexion…"
     during = incident_create(author=program.user, nature="malaise",
@@ -121,7 +121,7 @@ def test_snapshot_then_api_creations_live_and_resume_after_a_server_restart(hub,
                              description="Personne au sol, arrêt de bus")
     hub.start()
     console.locator(f"#incident-list tr[data-reference='{during.reference}']").wait_for(timeout=30_000)
-    console.wait_for_function("document.getElementById('connection').dataset.state === 'open'",
+    console.wait_for_function("() => document.getElementById('connection').dataset.state === 'open'",
                               timeout=LIVE_TIMEOUT)
     assert console.locator("#connection").inner_text() == "connecté"
     assert [r.get_attribute("data-reference") for r in rows(console).all()] == [
