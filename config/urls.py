@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config import views
+from partners import api as partners_api
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/auth/", include("partners.urls")),
+    path("api/audit/", partners_api.AuditListApi.as_view(), name="audit-list"),
     path("api/geo/", include("geo.urls")),
     path("api/cameras/", include("cameras.urls")),
     path("api/", include("incidents.urls")),

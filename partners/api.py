@@ -1,7 +1,13 @@
-"""Authentication endpoints for programs."""
+"""Endpoints of the partners app: tokens for programs, the access journal for auditors."""
 
 from __future__ import annotations
 
+import csv
+
+from django.db.models import QuerySet
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -9,8 +15,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.errors import DomainError
 from partners.audit import Action, audit
 from partners.auth import client_address, credentials_check
+from partners.models import AuditRecord
+from partners.permissions import IsAuditor
 from partners.services import api_token_issue, api_token_revoke
 
 
@@ -48,3 +57,76 @@ class TokenRevokeApi(APIView):
         if len(header) == 2 and header[0].lower() == "bearer" and api_token_revoke(raw=header[1]):
             audit(action=Action.TOKEN_REVOKED, actor=request.user, address=client_address(request._request))
         return Response(status=204)
+
+
+class AuditOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    actor = serializers.CharField(source="actor_username")
+    agency = serializers.CharField(source="agency_code")
+    address = serializers.IPAddressField(allow_null=True)
+    action = serializers.CharField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    reason = serializers.CharField()
+    details = serializers.JSONField()
+
+
+def audit_search(params) -> QuerySet[AuditRecord]:
+    """Filters: ``actor``, ``agency``, ``action`` (comma list), ``object_type``, ``object_id``,
+    ``since``/``until`` (ISO 8601), ``q`` (reason)."""
+    qs = AuditRecord.objects.order_by("-id")
+    for param, lookup in (("actor", "actor_username"), ("agency", "agency_code"),
+                          ("object_type", "object_type"), ("object_id", "object_id")):
+        if params.get(param):
+            qs = qs.filter(**{lookup: params[param]})
+    if params.get("action"):
+        qs = qs.filter(action__in=params["action"].split(","))
+    for param, lookup in (("since", "at__gte"), ("until", "at__lt")):
+        if params.get(param):
+            value = parse_datetime(params[param])
+            if value is None:
+                raise DomainError("An ISO 8601 date and time.", field=param)
+            qs = qs.filter(**{lookup: value})
+    if params.get("q"):
+        qs = qs.filter(reason__icontains=params["q"][:200])
+    return qs
+
+
+class AuditListApi(APIView):
+    """``GET /api/audit/`` — the access journal, newest first (auditors). ``?export=csv`` downloads it."""
+
+    permission_classes = [IsAuditor]
+
+    @extend_schema(responses=AuditOutput(many=True))
+    def get(self, request: Request) -> HttpResponse:
+        qs = audit_search(request.query_params)
+        if request.query_params.get("export") == "csv":
+            return _csv(qs[:100_000])
+        try:
+            limit = min(max(int(request.query_params.get("limit", 200)), 1), 1000)
+        except ValueError as exc:
+            raise DomainError("A whole number.", field="limit") from exc
+        return Response(AuditOutput(qs[:limit], many=True).data)
+
+
+def _csv(records) -> StreamingHttpResponse:
+    columns = ["id", "at", "actor_username", "agency_code", "address", "action", "object_type",
+               "object_id", "reason", "hash"]
+
+    class Echo:
+        def write(self, value: str) -> str:
+            return value
+
+    writer = csv.writer(Echo())
+
+    def rows():
+        yield "\ufeff" + writer.writerow(columns)  # BOM: spreadsheets open it as UTF-8
+        for record in records.iterator(chunk_size=2000):
+            yield writer.writerow([
+                timezone.localtime(record.at).isoformat() if name == "at" else getattr(record, name)
+                for name in columns])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="journal-des-acces.csv"'
+    return response

@@ -35,3 +35,13 @@ class CentreReadsSupervisorWrites(BasePermission):
         if member is None:
             return False
         return member.is_centre_staff if request.method in SAFE_METHODS else member.is_supervisor
+
+
+class IsAuditor(BasePermission):
+    """Auditors, and the centre's administrators, read the access journal."""
+
+    message = "Reserved to auditors."
+
+    def has_permission(self, request, view) -> bool:
+        member = member_of(request.user)
+        return member is not None and member.role in {"auditor", "admin"}

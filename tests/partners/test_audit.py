@@ -6,6 +6,7 @@ from django.db import IntegrityError, InternalError, ProgrammingError, connectio
 
 from partners.audit import Action, audit
 from partners.models import AuditRecord
+from tests import factories
 
 
 def write_some(member, count=5):
@@ -69,3 +70,24 @@ def test_deleting_the_newest_records_is_detected(operator):
     tamper("DELETE FROM partners_auditrecord WHERE id >= %s", [records[3].pk])
     with pytest.raises(CommandError, match="newest records were deleted"):
         call_command("verify_audit")
+
+
+@pytest.mark.django_db
+def test_auditors_search_and_export_the_journal(operator, api, anon_api):
+    write_some(operator)
+    audit(action=Action.GRANT_CREATED, actor=operator.user, reason="renvoi PN")
+    auditor = factories.make_member(role="auditor")
+    client = factories.TokenClient().as_member(auditor)
+    listed = client.get("/api/audit/?action=camera_view_start").json()
+    assert len(listed) == 5 and listed[0]["object_id"] == "104"  # newest first
+    assert [r["action"] for r in client.get("/api/audit/?q=renvoi").json()] == ["grant_created"]
+    assert client.get("/api/audit/?since=hier").status_code == 400
+    export = client.get("/api/audit/?export=csv")
+    assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")
+    lines = b"".join(export.streaming_content).decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("id,at,actor_username") and len(lines) >= 7
+    # Auditors read the journal and nothing else; nobody else reads it.
+    assert client.get("/api/incidents/").json() == []
+    assert client.get("/api/cameras/").status_code == 403
+    assert api.as_member(operator).get("/api/audit/").status_code == 403
+    assert anon_api.get("/api/audit/").status_code in (401, 403)
