@@ -4,12 +4,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from config import views
 from partners import api as partners_api
+from partners import views as partners_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("", include("partners.pages_urls")),
     path("", include("incidents.pages_urls")),
+    # Before admin.site.urls: the admin's own login would skip the second factor.
+    path("admin/login/", partners_views.admin_login_redirect),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

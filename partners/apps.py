@@ -7,4 +7,9 @@ class PartnersConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the bearer scheme with drf-spectacular (the OpenAPI schema).
+        from django.db.models.signals import post_migrate
+
         from partners import schema  # noqa: F401
+        from partners.groups import ensure_supervisor_group
+
+        post_migrate.connect(ensure_supervisor_group, dispatch_uid="partners-supervisor-group")

@@ -46,8 +46,15 @@ def member_create(*, username: str, password: str, agency_code: str, role: str,
         user.is_superuser = True
         user.save(update_fields=["is_staff", "is_superuser"])
     elif role == Role.SUPERVISOR:
+        from django.contrib.auth.models import Group
+
+        from partners.groups import SUPERVISORS, ensure_supervisor_group
+
         user.is_staff = True
         user.save(update_fields=["is_staff"])
+        if not Group.objects.filter(name=SUPERVISORS).exists():
+            ensure_supervisor_group()
+        user.groups.add(Group.objects.get(name=SUPERVISORS))
     return Member.objects.create(
         user=user, agency=agency, role=role, totp_secret=totp_secret,
         habilitation_reference=habilitation_reference,

@@ -112,3 +112,21 @@ def test_existing_username_is_refused_and_kept(agencies):
     member = Member.objects.get(user__username="bob")
     assert (member.agency.code, member.role) == ("pn-montmorency", "partner_agent")
     assert User.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_supervisors_manage_authorisations_and_masks_in_the_admin_operators_do_not():
+    from django.test import Client
+
+    from tests import factories
+
+    supervisor = factories.make_member(role="supervisor", password="pw-123456789")
+    operator = factories.make_member(role="operator", password="pw-123456789")
+    assert supervisor.user.has_perm("cameras.change_authorisation")
+    assert supervisor.user.has_perm("cameras.delete_privacymask")
+    assert not operator.user.has_perm("cameras.change_authorisation")
+    client = Client()
+    client.force_login(supervisor.user)
+    assert client.get("/admin/cameras/authorisation/").status_code == 200
+    client.force_login(operator.user)
+    assert client.get("/admin/cameras/authorisation/").status_code == 302  # not staff: to the login

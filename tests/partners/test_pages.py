@@ -114,3 +114,16 @@ def test_an_idle_session_expires(operator, settings):
     session[ACTIVE] = time.time() - settings.HUB_SESSION_IDLE_MINUTES * 60 - 5
     session.save()
     assert not is_signed_in(client)
+
+
+@pytest.mark.django_db
+def test_the_admin_login_cannot_skip_the_second_factor(db):
+    supervisor = factories.make_member(role="supervisor", password=PASSWORD, totp_secret=SECRET)
+    client = Client()
+    response = client.post("/admin/login/?next=/admin/", {"username": supervisor.user.username,
+                                                          "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert client.get("/admin/").status_code == 302
+    sign_in(client, supervisor)
+    client.post("/accounts/login/code/", {"otp": pyotp.TOTP(SECRET).now()})
+    assert client.get("/admin/").status_code == 200
