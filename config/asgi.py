@@ -8,14 +8,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
-from realtime.middleware import HubAuthMiddlewareStack  # noqa: E402
+from realtime.middleware import HubAuthMiddlewareStack, OriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(HubAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginValidator(HubAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

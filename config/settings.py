@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -149,7 +150,11 @@ HUB_CHANNEL_LAYER = os.environ.get("HUB_CHANNEL_LAYER", "core")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": _LAYERS[HUB_CHANNEL_LAYER],
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNELS_PREFIX", "csu")},
+        # A connection that Redis closed (a restart) is noticed and replaced rather than
+        # failing the next WebSocket handshake.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "health_check_interval": 5,
+                              "retry_on_error": [RedisConnectionError, ConnectionError]}],
+                   "prefix": os.environ.get("CHANNELS_PREFIX", "csu")},
     }
 }
 if HUB_CHANNEL_LAYER == "core":

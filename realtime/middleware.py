@@ -35,3 +35,25 @@ class BearerTokenMiddleware(BaseMiddleware):
 def HubAuthMiddlewareStack(inner):  # noqa: N802 (named like Channels' own stacks)
     # The session stack runs first; a bearer token, when present, wins.
     return AuthMiddlewareStack(BearerTokenMiddleware(inner))
+
+
+class OriginValidator:
+    """Browsers always send ``Origin`` on a WebSocket handshake: when it is there, it must be
+    one of the hub's allowed hosts (a foreign page cannot ride a signed-in operator's
+    cookie). Programs send none and authenticate with a bearer token."""
+
+    def __init__(self, application) -> None:
+        from channels.security.websocket import AllowedHostsOriginValidator
+
+        self.application = application
+        self.checked = AllowedHostsOriginValidator(application)
+
+    async def __call__(self, scope, receive, send):
+        headers = dict(scope.get("headers") or [])
+        if b"origin" not in headers:
+            if b"cookie" in headers and b"authorization" not in headers:
+                # No Origin yet a cookie: not a browser, so not a page of ours either.
+                scope = dict(scope, cookies={}, headers=[(k, v) for k, v in scope["headers"]
+                                                          if k != b"cookie"])
+            return await self.application(scope, receive, send)
+        return await self.checked(scope, receive, send)

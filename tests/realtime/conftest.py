@@ -11,6 +11,8 @@ from channels.testing import WebsocketCommunicator
 from config.asgi import application
 from partners.services import api_token_issue
 
+ORIGIN = (b"origin", b"http://localhost")
+
 
 class Client:
     """A WebSocket client of ``/ws/events/``, authenticated with a bearer token."""
@@ -19,34 +21,56 @@ class Client:
         self.communicator = communicator
 
     async def receive(self, timeout: float = 3.0) -> dict:
+        """The next frame, whatever it is (heartbeats included)."""
         return json.loads(await self.communicator.receive_from(timeout=timeout))
 
-    async def events(self, count: int, timeout: float = 5.0) -> list[dict]:
-        """The next ``count`` event frames (heartbeats skipped)."""
-        frames = []
-        while len(frames) < count:
+    async def frame(self, timeout: float = 3.0) -> dict:
+        """The next frame that is not a heartbeat."""
+        while True:
             frame = await self.receive(timeout)
             if frame.get("type") != "heartbeat":
-                frames.append(frame)
-        return frames
+                return frame
 
-    async def nothing(self, wait: float = 0.5) -> bool:
+    async def events(self, count: int, timeout: float = 5.0) -> list[dict]:
+        """The next ``count`` frames (heartbeats skipped)."""
+        return [await self.frame(timeout) for _ in range(count)]
+
+    async def nothing(self, wait: float = 0.3) -> bool:
         return await self.communicator.receive_nothing(timeout=wait)
+
+    async def closed_with(self, timeout: float = 3.0) -> int | None:
+        """Wait for the server to close the socket; its close code (heartbeats skipped)."""
+        while True:
+            output = await self.communicator.receive_output(timeout)
+            if output["type"] == "websocket.close":
+                return output.get("code")
+            if json.loads(output.get("text") or "{}").get("type") != "heartbeat":
+                raise AssertionError(f"expected a close, got {output!r}")
 
     async def send(self, payload) -> None:
         text = payload if isinstance(payload, str) else json.dumps(payload)
         await self.communicator.send_to(text_data=text)
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self.communicator.send_to(bytes_data=data)
 
     async def close(self) -> None:
         await self.communicator.disconnect()
 
 
 @pytest.fixture
-def connect():
-    """``await connect(user, last_event_id=None, headers=None)`` → (connected, Client)."""
+async def connect():
+    """``await connect(user, last_event_id=None, headers=None)`` → (connected, Client).
+
+    Without ``last_event_id``, it returns once the stream is live: what is published
+    afterwards reaches the client.
+
+    ``user`` gets a fresh bearer token; ``token`` passes a raw one as is; ``headers``
+    replaces the default (a same-site ``Origin``).
+    """
     opened: list[WebsocketCommunicator] = []
 
-    async def _connect(user=None, *, last_event_id=None, headers=None, query=None):
+    async def _connect(user=None, *, last_event_id=None, headers=None, query=None, token=None):
         from channels.db import database_sync_to_async
 
         path = "/ws/events/"
@@ -54,18 +78,26 @@ def connect():
             path += f"?last_event_id={last_event_id}"
         elif query:
             path += "?" + query
-        hdrs = list(headers or [(b"origin", b"http://localhost")])
+        hdrs = list(headers if headers is not None else [ORIGIN])
         if user is not None:
-            raw, _ = await database_sync_to_async(api_token_issue)(user=user)
-            hdrs.append((b"authorization", f"Bearer {raw}".encode()))
+            token, _ = await database_sync_to_async(api_token_issue)(user=user)
+        if token is not None:
+            hdrs.append((b"authorization", f"Bearer {token}".encode()))
         communicator = WebsocketCommunicator(application, path, headers=hdrs)
         opened.append(communicator)
         connected, _ = await communicator.connect(timeout=5)
-        return connected, Client(communicator)
+        client = Client(communicator)
+        if connected and last_event_id is None and not query:
+            # The consumer reads its starting position after the handshake; it handles a
+            # client frame only once that is done, so a pong means "live from here".
+            await client.send({"type": "ping"})
+            assert (await client.receive(5))["type"] == "pong"
+        return connected, client
 
     yield _connect
+    # In the test's own loop, so that no consumer task outlives it.
     for communicator in opened:
         try:
-            asyncio.get_event_loop().run_until_complete(communicator.disconnect())
-        except Exception:
+            await asyncio.wait_for(communicator.disconnect(), 3)
+        except (Exception, asyncio.CancelledError):  # closed already (server, test, or a timeout)
             pass

@@ -8,7 +8,7 @@ from tests import factories
 
 @pytest.mark.django_db(transaction=True)
 async def test_operator_receives_incident_created(connect):
-    commune = await database_sync_to_async(factories.make_commune)()
+    await database_sync_to_async(factories.make_commune)()
     member = await database_sync_to_async(factories.make_member)(role="operator")
     ok, client = await connect(member.user)
     assert ok

@@ -1,0 +1,477 @@
+"""``/ws/events/`` on the real ASGI application (origin check, auth, routing) and real Redis.
+
+A client that must receive nothing is checked twice: nothing arrives for a
+while, and then the first frame it gets is a marker published after the
+events it must not see (the relay sends in id order, a channel delivers in order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from channels.db import database_sync_to_async
+from django.test import Client as HttpClient
+from django.utils import timezone
+
+from incidents.services import incident_share, incident_unshare, journal_append
+from partners.models import ApiToken
+from partners.services import api_token_issue, api_token_revoke
+from realtime import selectors, services
+from realtime.models import GroupCursor
+from tests import factories
+from tests.realtime import helpers
+from tests.realtime.conftest import ORIGIN
+
+db = database_sync_to_async
+
+
+async def assert_hears_nothing_before_marker(clients: dict, *members) -> None:
+    """Each client received nothing so far, then receives the marker, exactly once."""
+    quiet = await asyncio.gather(*(client.nothing() for client in clients.values()))
+    assert all(quiet), dict(zip(clients, quiet, strict=True))
+    marker = await db(helpers.marker)(*members)
+    for name, client in clients.items():
+        frame = await client.frame()
+        assert frame["id"] == marker, f"{name} received {frame!r} before the marker"
+    # Once, although it was addressed to each group the member listens on.
+    quiet = await asyncio.gather(*(client.nothing() for client in clients.values()))
+    assert all(quiet), dict(zip(clients, quiet, strict=True))
+
+
+# --- Who may open the stream
+
+
+def session_cookie(member, *, active: bool = True) -> bytes:
+    browser = HttpClient()
+    browser.force_login(member.user)
+    if not active:
+        member.user.is_active = False
+        member.user.save()
+    return f"sessionid={browser.cookies['sessionid'].value}".encode()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_only_active_users_with_a_live_credential_from_our_origin_are_let_in(connect):
+    member = await db(factories.make_member)(role="operator")
+    ok, _ = await connect()
+    assert not ok, "anonymous"
+    ok, _ = await connect(token="not-a-token-we-issued")
+    assert not ok, "unknown token"
+
+    revoked, _ = await db(api_token_issue)(user=member.user)
+    await db(api_token_revoke)(raw=revoked)
+    ok, _ = await connect(token=revoked)
+    assert not ok, "revoked token"
+
+    expired, _ = await db(api_token_issue)(user=member.user)
+    await db(ApiToken.objects.filter(digest=ApiToken.digest_of(expired)).update)(
+        expires_at=timezone.now())
+    ok, _ = await connect(token=expired)
+    assert not ok, "expired token"
+
+    live, _ = await db(api_token_issue)(user=member.user)
+    for origin in (b"http://evil.example", b"http://localhost.evil.example"):
+        ok, _ = await connect(token=live, headers=[(b"origin", origin)])
+        assert not ok, origin  # a foreign page cannot ride on a good credential
+    ok, _ = await connect(token=live)
+    assert ok, "a live token from our origin"
+
+    # A page: the session cookie.
+    cookie = await db(session_cookie)(member)
+    ok, client = await connect(headers=[ORIGIN, (b"cookie", cookie)])
+    assert ok, "session cookie"
+    incident = await db(helpers.open_incident)(member.user)
+    assert (await client.frame())["data"]["incident"]["reference"] == incident.reference
+    ok, _ = await connect(headers=[(b"origin", b"http://evil.example"), (b"cookie", cookie)])
+    assert not ok, "session cookie from a foreign origin"
+    # Programs send no Origin: a bearer token is enough; a bare cookie without an Origin
+    # (not a browser, so not one of our pages) counts for nothing.
+    ok, _ = await connect(token=live, headers=[])
+    assert ok, "a program with a live token and no Origin"
+    ok, _ = await connect(headers=[(b"cookie", cookie)])
+    assert not ok, "session cookie without an Origin"
+
+    # Deactivated: neither its token nor its session opens the stream any more.
+    member.user.is_active = False
+    await db(member.user.save)()
+    ok, _ = await connect(token=live)
+    assert not ok, "inactive user, token"
+    ok, _ = await connect(headers=[ORIGIN, (b"cookie", cookie)])
+    assert not ok, "inactive user, session"
+
+
+# --- Frames and audiences
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_each_agency_kind_hears_only_the_incidents_shared_with_it(connect):
+    crew = await db(helpers.people)()
+    clients = {}
+    for name, member in crew.items():
+        ok, clients[name] = await connect(member.user)
+        assert ok, name
+    author = crew["operator"].user
+    centre = {n: clients[n] for n in ("operator", "supervisor")}
+    deaf = {n: clients[n] for n in ("pm", "gn", "sdis", "sdis_unit", "crf", "auditor")}
+
+    incident = await db(helpers.open_incident)(author, shared_with=("PN",))
+    for name, client in centre.items():
+        frames = await client.events(4)
+        assert [f["type"] for f in frames] == [
+            "incident.created", "journal.appended", "journal.appended", "incident.shared"], name
+        for frame in frames:  # every frame: {"id", "type", "at", "data"}
+            assert set(frame) == {"id", "type", "at", "data"}
+            assert isinstance(frame["id"], int) and isinstance(frame["data"], dict)
+            assert timezone.datetime.fromisoformat(frame["at"]).tzinfo is not None
+        assert [f["id"] for f in frames] == sorted({f["id"] for f in frames})
+        assert frames[0]["data"]["incident"]["reference"] == incident.reference
+    pn = await clients["pn"].events(2)
+    assert [f["type"] for f in pn] == ["journal.appended", "incident.shared"]
+    assert pn[1]["data"]["incident"]["reference"] == incident.reference
+    assert pn[1]["data"]["agency"] == "pn-test"
+    await assert_hears_nothing_before_marker(deaf, *(crew[n] for n in deaf))
+
+    # Shared with the Croix-Rouge as well: its agent gets it.
+    await db(incident_share)(incident=incident, agency_code="crf-test", author=author)
+    crf = await clients["crf"].events(2)
+    assert [f["type"] for f in crf] == ["journal.appended", "incident.shared"]
+    assert crf[1]["data"]["agency"] == "crf-test"
+    assert crf[1]["data"]["incident"]["shared_with"] == ["crf-test", "pn-test"]
+    for name in ("operator", "supervisor", "pn"):  # the others learn who else has it
+        assert [f["type"] for f in await clients[name].events(2)] == [
+            "journal.appended", "incident.shared"], name
+    deaf.pop("crf")
+    await assert_hears_nothing_before_marker(deaf, *(crew[n] for n in deaf))
+
+    # Unshared: the CRF agent is told to drop it, then hears nothing more of it.
+    await db(incident_unshare)(incident=incident, agency_code="crf-test", author=author)
+    unshared = await clients["crf"].frame()
+    assert unshared["type"] == "incident.unshared"
+    assert unshared["data"] == {"incident_id": incident.pk, "reference": incident.reference,
+                                "agency": "crf-test"}
+    await db(journal_append)(incident=incident, author=author, text="Patrouille sur place")
+    pn = await clients["pn"].events(3)
+    assert [f["type"] for f in pn] == ["incident.unshared", "journal.appended", "journal.appended"]
+    assert pn[2]["data"]["text"] == "Patrouille sur place"
+    deaf["crf"] = clients["crf"]
+    await assert_hears_nothing_before_marker(deaf, *(crew[n] for n in deaf))
+
+    # A field unit hears, like its agency's desk, what is shared with its agency.
+    other = await db(helpers.open_incident)(author, shared_with=("SDIS",))
+    for name in ("sdis", "sdis_unit"):
+        frames = await clients[name].events(2)
+        assert [f["type"] for f in frames] == ["journal.appended", "incident.shared"], name
+        assert frames[1]["data"]["incident"]["reference"] == other.reference
+
+
+# --- Resume
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_resume_replays_exactly_the_missed_visible_events_in_order_then_goes_live(connect):
+    crew = await db(helpers.people)()
+    author, pn = crew["operator"].user, crew["pn"]
+    mine = await db(helpers.open_incident)(author, shared_with=("PN",))
+    ok, client = await connect(pn.user)
+    assert ok
+    await db(journal_append)(incident=mine, author=author, text="un")
+    seen = await client.frame()
+    assert seen["data"]["text"] == "un"
+    await client.close()
+
+    # While it is away: three lines it may see, between events of another agency's incident.
+    await db(journal_append)(incident=mine, author=author, text="deux")
+    theirs = await db(helpers.open_incident)(author, shared_with=("GN",))
+    await db(journal_append)(incident=mine, author=author, text="trois")
+    await db(journal_append)(incident=theirs, author=author, text="pour la gendarmerie")
+    await db(journal_append)(incident=mine, author=author, text="quatre")
+
+    ok, client = await connect(pn.user, last_event_id=seen["id"])
+    assert ok
+    replayed = await client.events(3)
+    assert [f["data"]["text"] for f in replayed] == ["deux", "trois", "quatre"]
+    assert [f["id"] for f in replayed] == await db(helpers.visible_ids)(pn, after=seen["id"])
+    assert await client.nothing()
+
+    await db(journal_append)(incident=mine, author=author, text="cinq")
+    live = await client.frame()
+    assert live["data"]["text"] == "cinq" and live["id"] > replayed[-1]["id"]
+    await assert_hears_nothing_before_marker({"pn": client}, pn)  # no duplicate at the seam
+
+    # From 0: everything it may see, and nothing of the gendarmerie's incident.
+    everything = await db(helpers.visible_ids)(pn)
+    ok, client = await connect(pn.user, last_event_id=0)
+    assert ok
+    frames = await client.events(len(everything))
+    assert [f["id"] for f in frames] == everything
+    about = {f["data"]["incident_id"] if "incident_id" in f["data"] else f["data"]["incident"]["id"]
+             for f in frames}
+    assert mine.pk in about and theirs.pk not in about
+    assert await client.nothing()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_resume_past_the_outbox_window_asks_for_a_resync(connect):
+    operator = await db(factories.make_member)(role="operator")
+    await db(helpers.open_incident)(operator.user)
+    await db(helpers.open_incident)(operator.user)
+    ids = await db(helpers.visible_ids)(operator)
+    await db(helpers.age_all)(days=8)
+    assert await db(services.outbox_prune)(keep_days=7) == 4
+    purged = (await db(selectors.relay_position)())[1]
+    assert purged == ids[-1]
+    kept = await db(helpers.open_incident)(operator.user)
+
+    ok, client = await connect(operator.user, last_event_id=ids[1])
+    assert ok
+    frame = await client.receive()
+    assert frame["type"] == "resync"
+    assert await client.nothing()  # no partial replay: the client reloads its snapshot
+    await db(journal_append)(incident=kept, author=operator.user, text="après le resync")
+    assert (await client.frame())["data"]["text"] == "après le resync"  # and it stays live
+
+    # A client that saw everything that was purged loses nothing: it is replayed the rest.
+    ok, client = await connect(operator.user, last_event_id=purged)
+    assert ok
+    frames = await client.events(3)
+    assert [f["type"] for f in frames] == ["incident.created", "journal.appended", "journal.appended"]
+    assert frames[0]["data"]["incident"]["reference"] == kept.reference
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_bad_last_event_id_is_an_error(connect):
+    operator = await db(factories.make_member)(role="operator")
+    await db(helpers.open_incident)(operator.user)
+    for value in ["abc", "-1", "1.5", "0x10", "%20", "1;2"]:  # not a number: error, then close
+        ok, client = await connect(operator.user, query=f"last_event_id={value}")
+        assert ok
+        frame = await client.receive()
+        assert (frame["type"], frame["error"]) == ("error", "bad_last_event_id"), value
+        assert await client.closed_with() == 4400, value
+
+    # Ahead of the server (a client of another deployment, a restored database): the
+    # client is told, asked to resync, and the stream goes on.
+    ok, client = await connect(operator.user, last_event_id=10**12)
+    assert ok
+    error = await client.receive()
+    assert (error["type"], error["error"]) == ("error", "last_event_id_in_future")
+    assert (await client.receive())["type"] == "resync"
+    incident = await db(helpers.open_incident)(operator.user)
+    assert (await client.frame())["data"]["incident"]["reference"] == incident.reference
+
+
+# --- Bad frames, heartbeat
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_bad_frames_get_an_error_and_the_connection_stays(connect, settings):
+    settings.HUB_WS_MAX_FRAME_BYTES = 1024
+    operator = await db(factories.make_member)(role="operator")
+    ok, client = await connect(operator.user)
+    ok_other, other = await connect(operator.user)
+    assert ok and ok_other
+
+    for payload, code in [
+        ("{not json", "malformed"),
+        ('{"type": "subscribe", "to": "everything"}', "unknown_type"),
+        ("[1, 2, 3]", "unknown_type"),
+        ('"ping"', "unknown_type"),
+        ('{"type": "ack"}', "malformed"),
+        ('{"type": "ack", "last_event_id": "12"}', "malformed"),
+        ('{"type": "ping", "pad": "' + "x" * 2000 + '"}', "frame_too_large"),
+    ]:
+        await client.send(payload)
+        frame = await client.receive()
+        assert (frame["type"], frame["error"]) == ("error", code), payload
+        assert frame["detail"]
+    await client.send_bytes(b"\x00\x01binary")
+    assert (await client.receive())["error"] == "binary_not_supported"
+    await client.send_bytes(b"x" * 2000)
+    assert (await client.receive())["error"] == "frame_too_large"
+
+    await client.send({"type": "ping"})
+    assert (await client.receive())["type"] == "pong"
+    await client.send({"type": "ack", "last_event_id": 3})
+    assert await client.nothing()  # a good ack has no answer
+
+    incident = await db(helpers.open_incident)(operator.user)
+    for each in (client, other):  # both still receive events
+        assert (await each.frame())["data"]["incident"]["reference"] == incident.reference
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_heartbeat_tells_the_last_event_id(connect, settings):
+    settings.HUB_WS_HEARTBEAT_SECONDS = 0.2
+    operator = await db(factories.make_member)(role="operator")
+    ok, client = await connect(operator.user)
+    assert ok
+    await db(helpers.open_incident)(operator.user)
+    last = (await client.events(2))[-1]["id"]
+    while (frame := await client.receive())["type"] != "heartbeat":
+        pass
+    assert frame["last_event_id"] == last
+    assert timezone.datetime.fromisoformat(frame["at"]).tzinfo is not None
+
+
+# --- Rights change while connected
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_deactivating_a_user_closes_its_open_sockets(connect):
+    member = await db(factories.make_member)(role="operator")
+    ok, client = await connect(member.user)
+    ok_second, second = await connect(member.user)
+    assert ok and ok_second
+    member.user.is_active = False
+    await db(member.user.save)()
+    assert await client.closed_with() == 4401
+    assert await second.closed_with() == 4401
+    ok, _ = await connect(member.user)
+    assert not ok
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_changed_rights_rescope_the_open_socket(connect):
+    crew = await db(helpers.people)()
+    author, agent = crew["operator"].user, crew["pn"]
+    ok, client = await connect(agent.user)
+    assert ok
+
+    # Moved from the police to the gendarmerie: it hears the GN's incidents, not the PN's.
+    agent.agency = await db(helpers.agency)("GN")
+    await db(agent.save)()
+    assert (await client.frame())["type"] == "rescoped"
+    await db(helpers.open_incident)(author, shared_with=("PN",))
+    gn = await db(helpers.open_incident)(author, shared_with=("GN",))
+    frames = await client.events(2)  # the PN's incident came first, and did not reach it
+    assert [f["type"] for f in frames] == ["journal.appended", "incident.shared"]
+    assert frames[1]["data"]["incident"]["reference"] == gn.reference
+
+    # Made an auditor: it hears no incident at all.
+    agent.role = "auditor"
+    await db(agent.save)()
+    assert (await client.frame())["type"] == "rescoped"
+    await db(helpers.open_incident)(author, shared_with=("GN",))
+    await assert_hears_nothing_before_marker({"agent": client}, agent)
+
+
+# --- A message lost on the way is refilled from the outbox
+
+
+def drop_relayed_messages(monkeypatch) -> None:
+    """From now on the relay 'sends' into the void, as if Redis lost the messages."""
+    monkeypatch.setattr(services, "group_send_many", lambda messages: None)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_lost_message_is_refilled_from_the_outbox(connect, monkeypatch):
+    operator = await db(factories.make_member)(role="operator")
+    ok, client = await connect(operator.user)
+    assert ok
+    drop_relayed_messages(monkeypatch)
+    lost = await db(helpers.open_incident)(operator.user, description="perdu en route")
+    assert await client.nothing()
+    monkeypatch.undo()
+
+    await db(journal_append)(incident=lost, author=operator.user, text="retrouvé")
+    frames = await client.events(3)
+    assert [f["type"] for f in frames] == ["incident.created", "journal.appended", "journal.appended"]
+    assert frames[0]["data"]["incident"]["description"] == "perdu en route"
+    assert frames[2]["data"]["text"] == "retrouvé"
+    await assert_hears_nothing_before_marker({"operator": client}, operator)
+
+    # The cursor rows are bookkeeping: losing them must not make a client miss or repeat.
+    await db(GroupCursor.objects.all().delete)()
+    await db(journal_append)(incident=lost, author=operator.user, text="après")
+    frame = await client.frame()
+    assert frame["data"]["text"] == "après"
+    await assert_hears_nothing_before_marker({"operator": client}, operator)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_lost_message_is_refilled_even_before_the_relay_commits(connect, monkeypatch):
+    """Another process (the beat, a second Daphne) relays: its messages can reach the consumer
+    before its transaction commits ``published_through``. The refill must still send them."""
+    operator = await db(factories.make_member)(role="operator")
+    ok, client = await connect(operator.user)
+    assert ok
+    drop_relayed_messages(monkeypatch)
+    lost = await db(helpers.open_incident)(operator.user, description="perdu en route")
+    monkeypatch.undo()
+
+    # The consumer's outbox read happens while the relay still holds its transaction open.
+    consumer_read = threading.Event()
+    real_events_after, real_send = selectors.events_after, services.group_send_many
+
+    def events_after(*args, **kwargs):
+        try:
+            return real_events_after(*args, **kwargs)
+        finally:
+            consumer_read.set()
+
+    def send_then_wait_for_the_consumer(messages):
+        real_send(messages)
+        consumer_read.wait(5)
+
+    monkeypatch.setattr(selectors, "events_after", events_after)
+    monkeypatch.setattr(services, "group_send_many", send_then_wait_for_the_consumer)
+
+    def write_elsewhere() -> None:
+        from django.db import connection
+
+        try:  # in a thread of its own, as another process would
+            journal_append(incident=lost, author=operator.user, text="retrouvé")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=write_elsewhere)
+    thread.start()
+    try:
+        frames = await client.events(3)
+    finally:
+        await db(thread.join)(10)
+    assert [f["type"] for f in frames] == ["incident.created", "journal.appended", "journal.appended"]
+    assert frames[2]["data"]["text"] == "retrouvé"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_message_lost_while_the_client_resumes_is_refilled(connect, monkeypatch):
+    """The consumer reads where the relay stands while it starts; messages lost in that
+    instant must still reach the client, from the replay or from the refill."""
+    operator = await db(factories.make_member)(role="operator")
+    first = await db(helpers.open_incident)(operator.user)
+    seen = await db(helpers.latest_id)()
+
+    dropping = False
+    real_send, real_relay_position = services.group_send_many, selectors.relay_position
+
+    def send(messages):
+        if not dropping:
+            real_send(messages)
+
+    def relay_position_then_lose_a_write():
+        # Right after the consumer read its starting point, an event is committed and
+        # relayed, and its message lost.
+        nonlocal dropping
+        position = real_relay_position()
+        monkeypatch.setattr(selectors, "relay_position", real_relay_position)
+        dropping = True
+        journal_append(incident=first, author=operator.user, text="perdu pendant la reprise")
+        dropping = False
+        return position
+
+    monkeypatch.setattr(services, "group_send_many", send)
+    monkeypatch.setattr(selectors, "relay_position", relay_position_then_lose_a_write)
+    ok, client = await connect(operator.user, last_event_id=seen)
+    assert ok
+    await client.send({"type": "ping"})  # answered once the consumer has started
+    frames = []
+    while (frame := await client.frame())["type"] != "pong":
+        frames.append(frame)
+    await db(journal_append)(incident=first, author=operator.user, text="ensuite")
+    while len(frames) < 2:  # from the replay or from the refill: the client cannot tell
+        frames.append(await client.frame())
+    assert [f["data"]["text"] for f in frames] == ["perdu pendant la reprise", "ensuite"]
+    await assert_hears_nothing_before_marker({"operator": client}, operator)

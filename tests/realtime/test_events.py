@@ -1,0 +1,215 @@
+"""Every event type: its schema (built from real objects, as the producer publishes it) and its audience.
+
+The list of types is ``realtime.events.REGISTRY`` after every app's ``events``
+module is imported: a new type without a sample below fails here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from dataclasses import dataclass, field
+
+import pytest
+from django.apps import apps
+from pydantic import ValidationError
+
+from incidents.events import IncidentUpdated, incident_data
+from incidents.models import Incident
+from incidents.selectors import incident_audience, incidents_visible_to
+from incidents.services import incident_share, incident_unshare, journal_append
+from partners.models import Member
+from realtime.audiences import groups_of
+from realtime.events import REGISTRY, EventSchema
+from realtime.models import Event
+from streaming.services import grant_create, grant_revoke
+from tests import factories
+from tests.realtime import helpers
+
+for _app in apps.get_app_configs():
+    if importlib.util.find_spec(f"{_app.name}.events") is not None:
+        importlib.import_module(f"{_app.name}.events")
+
+CSU, PN, GN, CRF = "csu", "agency.pn-test", "agency.gn-test", "agency.crf-test"
+
+
+@dataclass
+class Story:
+    """An incident's life: opened, shared with PN, then with the CRF, unshared from it, a note;
+    then a camera shown to the gendarmerie (which shares the incident with it) and taken back."""
+
+    incident: Incident
+    crew: dict[str, Member]
+    rows: list[Event] = field(default_factory=list)
+
+    def row(self, event_type: str, nth: int = 0) -> Event:
+        return [r for r in self.rows if r.type == event_type][nth]
+
+
+@pytest.fixture
+def story(db) -> Story:
+    crew = helpers.people()
+    author = crew["operator"].user
+    start = helpers.latest_id()
+    incident = helpers.open_incident(author)
+    incident = incident_share(incident=incident, agency_code="pn-test", author=author)
+    incident = incident_share(incident=incident, agency_code="crf-test", author=author)
+    incident = incident_unshare(incident=incident, agency_code="crf-test", author=author)
+    journal_append(incident=incident, author=author, text="Patrouille sur place")
+    camera = factories.make_camera()
+    factories.make_authorisation(cameras=[camera], recipients=["PN", "GN"])
+    grant = grant_create(camera=camera, agency_code="gn-test", incident=incident, granted_by=author,
+                         minutes=10)
+    grant_revoke(grant=grant, by=author, reason="fin de l'intervention")
+    incident.refresh_from_db()
+    return Story(incident=incident, crew=crew,
+                 rows=list(Event.objects.filter(id__gt=start).order_by("id")))
+
+
+def test_the_story_publishes_what_a_screen_needs(story):
+    assert [(r.type, r.data.get("kind")) for r in story.rows] == [
+        ("incident.created", None),
+        ("journal.appended", "opened"),
+        ("journal.appended", "shared"),
+        ("incident.shared", None),
+        ("journal.appended", "shared"),
+        ("incident.shared", None),
+        ("incident.unshared", None),
+        ("journal.appended", "unshared"),
+        ("journal.appended", "note"),
+        ("journal.appended", "shared"),
+        ("incident.shared", None),
+        ("grant.created", None),
+        ("grant.revoked", None),
+    ]
+
+
+# How to get each type as its producer builds it. A type with a producer is read
+# back from the outbox row the real service wrote; one without (yet) is built
+# from the real incident with the helper the producers use.
+SAMPLES = {
+    "incident.created": lambda s: s.row("incident.created"),
+    "incident.shared": lambda s: s.row("incident.shared"),
+    "incident.unshared": lambda s: s.row("incident.unshared"),
+    "journal.appended": lambda s: s.row("journal.appended"),
+    "incident.updated": lambda s: IncidentUpdated(incident=incident_data(s.incident)),
+    "grant.created": lambda s: s.row("grant.created"),
+    "grant.revoked": lambda s: s.row("grant.revoked"),
+}
+
+
+def sample(story: Story, event_type: str) -> EventSchema:
+    built = SAMPLES[event_type](story)
+    if isinstance(built, Event):
+        return REGISTRY[event_type].model_validate(built.data)
+    return built
+
+
+TYPES = sorted(REGISTRY)
+
+
+def test_every_registered_type_has_a_sample():
+    assert set(REGISTRY) == set(SAMPLES), "add a schema and audience test for each new event type"
+
+
+@pytest.mark.parametrize("event_type", TYPES)
+def test_schema(story, event_type):
+    """Built as its producer builds it, the event survives JSON; the schema refuses a field
+    it does not declare (at the top or nested) and one it needs that is missing."""
+    event = sample(story, event_type)
+    schema = REGISTRY[event_type]
+    assert type(event) is schema and schema.type == event_type
+    wire = json.loads(json.dumps(event.model_dump(mode="json")))
+    assert schema.model_validate(wire) == event
+
+    built = SAMPLES[event_type](story)
+    if isinstance(built, Event):  # what the producer stored is the schema's JSON, field for field
+        assert schema.model_validate(built.data).model_dump(mode="json") == built.data
+
+    with pytest.raises(ValidationError, match="extra"):
+        schema.model_validate({**wire, "unexpected": 1})
+    for name, value in wire.items():
+        if isinstance(value, dict):
+            with pytest.raises(ValidationError, match="extra"):
+                schema.model_validate({**wire, name: {**value, "unexpected": 1}})
+        if schema.model_fields[name].is_required():
+            with pytest.raises(ValidationError, match="missing"):
+                schema.model_validate({k: v for k, v in wire.items() if k != name})
+
+
+def test_incident_data_is_the_incident(story):
+    created = sample(story, "incident.created").incident
+    incident = story.incident
+    assert created.id == incident.pk
+    assert created.reference == incident.reference
+    assert created.nature == "rixe"
+    assert created.commune == incident.commune.insee_code
+    assert created.location.coordinates == pytest.approx((incident.location.x, incident.location.y))
+    assert created.version == 1 and created.shared_with == []
+    shared = [sample(story, "incident.shared")]
+    assert shared[0].agency == "pn-test" and shared[0].incident.shared_with == ["pn-test"]
+    second = REGISTRY["incident.shared"].model_validate(story.row("incident.shared", 1).data)
+    assert second.agency == "crf-test" and second.incident.shared_with == ["crf-test", "pn-test"]
+    unshared = sample(story, "incident.unshared")
+    assert (unshared.incident_id, unshared.reference, unshared.agency) == (
+        incident.pk, incident.reference, "crf-test")
+
+
+def test_grant_data_is_the_grant(story):
+    created, revoked = sample(story, "grant.created").grant, sample(story, "grant.revoked").grant
+    assert created.id == revoked.id
+    assert (created.agency, created.incident_id, created.incident_reference) == (
+        "gn-test", story.incident.pk, story.incident.reference)
+    assert created.revoked_at is None
+    assert revoked.revoked_at is not None
+
+
+# --- Audiences: the centre, plus exactly the agencies the incident is shared with (a grant:
+# the agency it is granted to).
+
+
+def audience_of(story: Story, event_type: str) -> list[tuple[list[str], list[str]]]:
+    """``(actual, expected)`` audiences of every event of this type in the story."""
+    expected = {
+        # Opened: no partner has it yet.
+        ("incident.created", 0): [CSU],
+        ("journal.appended", 0): [CSU],
+        # Shared with PN: the PN hears the share and its journal line.
+        ("journal.appended", 1): [PN, CSU],
+        ("incident.shared", 0): [PN, CSU],
+        # Shared with the CRF too: both partners hear it.
+        ("journal.appended", 2): [CRF, PN, CSU],
+        ("incident.shared", 1): [CRF, PN, CSU],
+        # Unshared from the CRF: it is told (to drop the incident), then hears nothing more.
+        ("incident.unshared", 0): [CRF, PN, CSU],
+        ("journal.appended", 3): [PN, CSU],
+        ("journal.appended", 4): [PN, CSU],
+        # A camera shown to the gendarmerie: the incident is shared with it on the way...
+        ("journal.appended", 5): [GN, PN, CSU],
+        ("incident.shared", 2): [GN, PN, CSU],
+        # ... but the grant itself is the gendarmerie's business, not the PN's.
+        ("grant.created", 0): [GN, CSU],
+        ("grant.revoked", 0): [GN, CSU],
+    }
+    if event_type == "incident.updated":  # no producer yet: the selector its producer will call
+        return [(list(incident_audience(story.incident)), sorted([GN, PN, CSU]))]
+    rows = [r for r in story.rows if r.type == event_type]
+    assert rows
+    return [(r.audience, sorted(expected[(event_type, n)])) for n, r in enumerate(rows)]
+
+
+@pytest.mark.parametrize("event_type", TYPES)
+def test_audience_is_the_centre_and_exactly_the_agencies_concerned(story, event_type):
+    for actual, expected in audience_of(story, event_type):
+        assert actual == expected
+
+
+def test_the_event_stream_and_the_rest_api_agree_on_who_sees_an_incident(story):
+    """Whoever listens on a group of the incident's audience may read it over REST, and no one else."""
+    audience = set(incident_audience(story.incident))
+    for name, member in story.crew.items():
+        hears = bool(audience & set(groups_of(member.user, member)))
+        reads = incidents_visible_to(member).filter(pk=story.incident.pk).exists()
+        assert hears == reads, name
+        assert hears == (name in {"operator", "supervisor", "pn", "gn"}), name
