@@ -49,8 +49,13 @@ def database_from_url(url: str) -> dict:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or ""),
-        "OPTIONS": options,
-        "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 0),
+        # A connection pool (psycopg_pool): a new PostgreSQL connection per request, and
+        # PostGIS loading into it, cost more than most requests (benchmarks/incidents.py).
+        "OPTIONS": {**options, **({"pool": {"min_size": env_int("DB_POOL_MIN", 2),
+                                             "max_size": env_int("DB_POOL_MAX", 20),
+                                             "timeout": 10}}
+                                  if env_bool("DB_POOL", True) else {})},
+        "CONN_MAX_AGE": 0,
         "TEST": {"NAME": os.environ.get("TEST_DATABASE_NAME") or None},
     }
 

@@ -4,4 +4,5 @@ from incidents import views
 
 urlpatterns = [
     path("console/", views.console, name="console"),
+    path("portail/incidents/", views.portal_incidents, name="portal-incidents"),
 ]

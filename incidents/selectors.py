@@ -15,7 +15,8 @@ from realtime.audiences import Audience
 def incidents_visible_to(member: Member | None) -> QuerySet[Incident]:
     """Deny by default: the centre sees every incident; a partner agent or a field unit
     those shared with its agency; everyone else none."""
-    qs = Incident.objects.select_related("nature", "commune")
+    # The commune's boundary is never shown with an incident: do not load it.
+    qs = Incident.objects.select_related("nature", "commune").defer("commune__boundary")
     if member is None:
         return qs.none()
     if member.is_centre_staff:

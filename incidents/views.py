@@ -1,40 +1,97 @@
-"""Pages of the incidents app: the operator console.
+"""Pages of the incidents app: the operator console and the partner portal's incidents.
 
 The pages render the frame; their data comes from the REST API and ``/ws/events/``
-(static/js/console.js), so a page, a program and a tablet read the same answers.
+(static/js/console.js, static/js/portal.js), so a page, a program and a tablet read
+the same answers. What a page needs that the API does not serve (labels, the list of
+partner agencies, the allowed transitions) is rendered into it with ``json_script``.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from incidents.choices import IncidentStatus, Priority
+from cameras.choices import CameraKind, CameraStatus
+from incidents.choices import IncidentStatus, JournalKind, Priority
+from incidents.services import TRANSITIONS
+from partners.choices import VIDEO_CAPABLE_KINDS, AgencyKind, Role
+from partners.models import Agency
 from partners.selectors import member_of
 
 # Statuses listed under "Incidents en cours".
 LIVE_STATUSES = [str(status) for status in (IncidentStatus.OPEN, IncidentStatus.ENGAGED)]
 
+# Members who read the incidents shared with their agency on the portal.
+PORTAL_ROLES = frozenset({Role.PARTNER_AGENT, Role.FIELD_UNIT})
+
+
+def _labels() -> dict[str, dict[str, str]]:
+    """French labels of the codes the API returns, for the pages' scripts."""
+    return {
+        "priority": {str(value): str(label) for value, label in Priority.choices},
+        "status": {value: str(label) for value, label in IncidentStatus.choices},
+        "journal": {value: str(label) for value, label in JournalKind.choices},
+        # Short forms: they sit in narrow table cells.
+        "camera_kind": {CameraKind.PTZ: _("PTZ"), CameraKind.PANORAMIC: _("Panoramique"),
+                        CameraKind.FIXED: _("Fixe"), CameraKind.NOMADIC: _("Nomade")},
+        "camera_status": {value: str(label) for value, label in CameraStatus.choices},
+    }
+
+
+def _agencies() -> list[dict[str, object]]:
+    """The partner agencies an incident may be shared with (never the centre itself)."""
+    return [
+        {"code": agency.code, "name": agency.name, "kind": agency.kind,
+         "kind_label": str(AgencyKind(agency.kind).label),
+         "video": agency.kind in VIDEO_CAPABLE_KINDS}
+        for agency in Agency.objects.exclude(kind=AgencyKind.CSU).order_by("kind", "name")
+    ]
+
 
 @login_required
 @ensure_csrf_cookie  # console.js reads the csrftoken cookie to POST to the API
 def console(request: HttpRequest) -> HttpResponse:
-    """``/console/`` — the operator console (centre staff only): live incidents and a creation form."""
+    """``/console/`` — the operator console (centre staff only): the live map, the incidents
+    in progress, creation by a click on the map, the incident panel."""
     member = member_of(request.user)
     if member is None or not member.is_centre_staff:
         raise PermissionDenied(_("La console est réservée aux opérateurs et superviseurs du centre."))
-    labels = {
-        "priority": {str(value): str(label) for value, label in Priority.choices},
-        "status": {value: str(label) for value, label in IncidentStatus.choices},
-    }
     return render(request, "incidents/console.html", {
         "member": member,
         "live_statuses": ",".join(LIVE_STATUSES),
-        "labels": labels,
+        "labels": _labels(),
+        "agencies": _agencies(),
+        "transitions": {str(status): sorted(str(to) for to in targets)
+                        for status, targets in TRANSITIONS.items()},
         "priorities": Priority.choices,
         "default_priority": Priority.NORMAL,
+        "tile_url": settings.HUB_MAP_TILE_URL,
+    })
+
+
+@login_required
+@ensure_csrf_cookie  # portal.js posts journal notes
+def portal_incidents(request: HttpRequest) -> HttpResponse:
+    """``/portail/incidents/`` — a partner agency's incidents: those the centre shares with it,
+    live; read-only except for the notes its members add to the journal.
+
+    What each member may see is decided by the API (``incidents_visible_to``): the page
+    only asks. The centre's staff have the console instead.
+    """
+    member = member_of(request.user)
+    if member is not None and member.is_centre_staff:
+        return redirect("console")
+    if member is None or member.role not in PORTAL_ROLES:
+        raise PermissionDenied(_("Le portail est réservé aux agents des services partenaires."))
+    return render(request, "incidents/portal.html", {
+        "member": member,
+        "live_statuses": ",".join(LIVE_STATUSES),
+        "labels": _labels(),
+        "agency_names": {agency.code: agency.name for agency in Agency.objects.all()},
+        "tile_url": settings.HUB_MAP_TILE_URL,
     })

@@ -58,7 +58,9 @@ def publish(event: EventSchema, *, audience: Audience) -> Event:
     outbox_lock()
     row = Event.objects.create(type=event.type, data=event.model_dump(mode="json"),
                                audience=list(audience))
-    transaction.on_commit(relay_safely)
+    # One relay after commit is enough however many events the transaction publishes.
+    if not any(callback is relay_safely for _, callback, _ in connection.run_on_commit):
+        transaction.on_commit(relay_safely)
     return row
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.gis.geos import Point
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from config.errors import Conflict
@@ -20,6 +20,7 @@ from incidents.services import (
     journal_append,
 )
 from realtime.models import Event
+from realtime.services import relay_safely
 from tests import factories
 from tests.factories import CENTRE
 
@@ -86,12 +87,12 @@ def test_a_creation_rolled_back_by_its_caller_leaves_no_event(author, django_cap
 
 
 @pytest.mark.django_db
-def test_share_tells_the_agency_once(author, django_capture_on_commit_callbacks):
+def test_share_tells_the_agency_once(author):
     incident = create(author)
     start = last_id()
-    with django_capture_on_commit_callbacks() as callbacks:
-        incident = incident_share(incident=incident, agency_code="pn-test", author=author)
-    assert callbacks  # sent once committed
+    incident = incident_share(incident=incident, agency_code="pn-test", author=author)
+    # Sent once the transaction commits: one relay is scheduled for all its events.
+    assert [cb for _, cb, _ in connection.run_on_commit if cb is relay_safely] == [relay_safely]
     assert events_since(start) == [("journal.appended", ["agency.pn-test", "csu"]),
                                    ("incident.shared", ["agency.pn-test", "csu"])]
     assert incident.version == 2
