@@ -226,6 +226,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "API of the intercommunal video-surveillance centre's coordination hub.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema describes every endpoint: signed-in users only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from our own static files: control rooms run on closed networks.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -147,6 +147,11 @@ def credentials_check(*, request: HttpRequest | None, username: str, password: s
         _record_failure(username, address, "bad password or inactive account")
         raise BadCredentials("Unknown user, wrong password or inactive account.")
     member = Member.objects.filter(user=user).select_related("agency").first()
+    if member is None:
+        # Deny by default: an account without a member profile (``createsuperuser``) has no
+        # agency, no role and no second factor; it would reach the admin on a password alone.
+        _record_failure(username, address, "no member profile")
+        raise BadCredentials("Unknown user, wrong password or inactive account.")
     if mfa_required(member):
         if otp is None:
             if require_otp:

@@ -44,4 +44,4 @@ class IsAuditor(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         member = member_of(request.user)
-        return member is not None and member.role in {"auditor", "admin"}
+        return member is not None and member.agency.kind == "CSU" and member.role in {"auditor", "admin"}

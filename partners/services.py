@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.errors import Conflict, DomainError
-from partners.choices import AgencyKind, Role
+from partners.choices import CENTRE_ROLES, AgencyKind, Role
 from partners.models import Agency, ApiToken, Member
 
 
@@ -34,8 +34,9 @@ def member_create(*, username: str, password: str, agency_code: str, role: str,
     agency = Agency.objects.filter(code=agency_code).first()
     if agency is None:
         raise UnknownAgency(f"No agency has code {agency_code!r}", field="agency")
-    if agency.kind != AgencyKind.CSU and role in {Role.OPERATOR, Role.SUPERVISOR}:
-        raise DomainError("Operators and supervisors belong to the CSU", field="role")
+    if agency.kind != AgencyKind.CSU and role in CENTRE_ROLES:
+        # An administrator is a superuser of the whole hub: never a partner's member.
+        raise DomainError("Operators, supervisors and administrators belong to the CSU", field="role")
     User = get_user_model()
     if User.objects.filter(username=username).exists():
         raise Conflict(f"User {username!r} already exists", field="username")

@@ -91,3 +91,30 @@ def test_auditors_search_and_export_the_journal(operator, api, anon_api):
     assert client.get("/api/cameras/").status_code == 403
     assert api.as_member(operator).get("/api/audit/").status_code == 403
     assert anon_api.get("/api/audit/").status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_a_change_of_rights_in_the_admin_is_journalled(db):
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    admin_user = User.objects.create_superuser("root", password="pw-123456789")
+    member = factories.make_member(role="partner_agent")
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(f"/admin/partners/member/{member.pk}/change/")
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields}
+    data.update(role="field_unit", user=member.user.pk, agency=member.agency.pk)
+    response = client.post(f"/admin/partners/member/{member.pk}/change/", data)
+    assert response.status_code == 302, response.content[:2000]
+    record = AuditRecord.objects.get(action=Action.RIGHTS_CHANGED)
+    assert record.actor_username == "root" and record.details["role"] == "field_unit"
+    assert "role" in record.details["changed"]
+
+
+@pytest.mark.django_db
+def test_only_the_centres_auditors_read_the_journal(db):
+    partner_auditor = factories.make_member(role="auditor", agency=factories.make_agency(kind="PN"))
+    assert factories.TokenClient().as_member(partner_auditor).get("/api/audit/").status_code == 403
