@@ -157,7 +157,9 @@ CHANNEL_LAYERS = {
         "BACKEND": _LAYERS[HUB_CHANNEL_LAYER],
         # A connection that Redis closed (a restart) is noticed and replaced rather than
         # failing the next WebSocket handshake.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "health_check_interval": 5,
+        # socket_timeout above the core layer's 5 s blocking pop: an idle consumer must not
+        # time out (redis-py reads with a 5 s timeout by default).
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "health_check_interval": 5, "socket_timeout": 15,
                               "retry_on_error": [RedisConnectionError, ConnectionError]}],
                    "prefix": os.environ.get("CHANNELS_PREFIX", "csu")},
     }

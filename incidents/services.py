@@ -55,7 +55,9 @@ def _next_reference(year: int) -> str:
     # Serialised by the outbox lock every incident creation takes anyway; the
     # unique constraint on reference is the backstop.
     prefix = f"CSU-{year}-"
-    last = (Incident.objects.select_for_update().filter(reference__startswith=prefix)
+    # No row lock here: sharing locks the incident row and then takes the outbox lock;
+    # locking rows after the outbox lock would deadlock with it.
+    last = (Incident.objects.filter(reference__startswith=prefix)
             .order_by("-reference").values_list("reference", flat=True).first())
     number = int(last.rsplit("-", 1)[1]) + 1 if last else 1
     return f"{prefix}{number:06d}"

@@ -17,6 +17,7 @@ the source of truth; the channel layer only carries.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 
 from django.conf import settings
@@ -90,8 +91,9 @@ def relay(*, batch: int = RELAY_BATCH) -> int:
                     messages = []
                     for event in events:
                         frame = event.as_message()
+                        text = json.dumps(frame, separators=(",", ":"))
                         for group in event.audience:
-                            messages.append((group, {"type": "hub.event", "event": frame,
+                            messages.append((group, {"type": "hub.event", "event": frame, "text": text,
                                                      "group": group,
                                                      "prev": previous.get(group, 0)}))
                             previous[group] = event.id
@@ -102,6 +104,8 @@ def relay(*, batch: int = RELAY_BATCH) -> int:
                     state.published_through = events[-1].id
                     state.save(update_fields=["published_through"])
                     sent += len(events)
+                    if len(events) < batch:
+                        return sent  # nothing more was waiting: no empty round
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [RELAY_LOCK])
 
