@@ -1,223 +1,194 @@
 /*
- * The operator console (templates/console.html): "Incidents en cours", kept live.
+ * The operator console (templates/incidents/console.html): the live map, the
+ * incidents in progress beside it, creation by a click on the map, the incident
+ * panel (status, suggested cameras, sharing, main courante).
  *
- * The list is a snapshot from GET /api/incidents/ merged with the events of
- * /ws/events/ (events.js). A snapshot may arrive after events that are newer
- * than it: an incident keeps the highest `version` it was seen with, and one
- * that a live event touched while the snapshot was in flight is not dropped.
+ * The data is a snapshot from the REST API merged with the events of /ws/events/
+ * (events.js): what every operator does appears on every console at once, and the
+ * incident an operator has open follows the changes others make to it.
  */
 import { connectEvents } from "./events.js";
+import {
+  IncidentRows, IncidentStore, JournalView, api, byNewest, connectionStatus, entryFromEvent, h,
+  idempotencyKey, noteForm, readJson, timeElement,
+} from "./incident-ui.js";
+import {
+  addCameras, addCommunes, addDraft, addIncidents, addLegend, createHubMap, pointOf,
+} from "./map.js";
 
 const root = document.getElementById("console");
-const labels = JSON.parse(document.getElementById("console-labels").textContent);
+const labels = readJson("console-labels");
+const agencies = readJson("console-agencies");
+const transitions = readJson("console-transitions");
+const agencyByCode = new Map(agencies.map((agency) => [agency.code, agency]));
 const liveStatuses = new Set(root.dataset.liveStatuses.split(","));
+const incidentUrl = (id, suffix = "") => `${root.dataset.incidentBaseUrl}${id}/${suffix}`;
 
 const list = document.getElementById("incident-list");
 const count = document.getElementById("incident-count");
 const empty = document.getElementById("incidents-empty");
 const listError = document.getElementById("incidents-error");
-const connection = document.getElementById("connection");
+const drawer = document.getElementById("drawer");
+const createView = document.getElementById("create-view");
+const incidentView = document.getElementById("incident-view");
 const form = document.getElementById("incident-form");
-const formMessage = document.getElementById("form-message");
+const where = document.getElementById("f-where");
+const message = document.getElementById("form-message");
+const mapNotice = document.getElementById("map-notice");
 
-const PARIS = "Europe/Paris";
-const timeFormat = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, hour: "2-digit", minute: "2-digit" });
-const dayFormat = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, day: "2-digit", month: "2-digit" });
-const fullFormat = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, dateStyle: "full", timeStyle: "medium" });
+const store = new IncidentStore();
+const rows = new IncidentRows(list, labels, { onOpen: openIncident, agencyName });
+let selectedId = null; // the incident whose panel is open
+let panel = null; // {id, detail, journal, sections, seq}
+let communes = null;
+let cameras = null;
 
-/** id → {incident, touched}: `touched` is the number of the live event that last changed it. */
-const incidents = new Map();
-let liveCount = 0;
-let snapshotSeq = 0;
-
-// --- Reading and writing the API.
-
-function cookie(name) {
-  const prefix = `${name}=`;
-  const found = document.cookie.split("; ").find((part) => part.startsWith(prefix));
-  return found ? decodeURIComponent(found.slice(prefix.length)) : "";
+function agencyName(code) {
+  const agency = agencyByCode.get(code);
+  return agency ? agency.name : code;
 }
 
-async function api(url, { method = "GET", body } = {}) {
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    headers["X-CSRFToken"] = cookie("csrftoken");
-  }
-  const response = await fetch(url, {
-    method,
-    headers,
-    credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = new Error(describeError(response.status, data));
-    error.status = response.status;
-    throw error;
-  }
-  return data;
+function setMessage(text, kind = "") {
+  message.textContent = text;
+  message.className = `drawer-message${kind ? ` ${kind}` : ""}`;
 }
 
-const FIELD_LABELS = {
-  nature: "Nature",
-  priority: "Priorité",
-  description: "Description",
-  address: "Adresse",
-  location: "Position",
-};
-
-function describeError(status, data) {
-  if (status === 401 || status === 403) {
-    return "Session expirée ou droits insuffisants : rechargez la page pour vous reconnecter.";
-  }
-  const detail = data && data.detail;
-  if (detail && typeof detail === "object") {
-    return Object.entries(detail)
-      .map(([field, messages]) => `${FIELD_LABELS[field] || field} : ${[].concat(messages).join(" ")}`)
-      .join(" ; ");
-  }
-  return detail ? String(detail) : `Erreur ${status}.`;
+function showMapNotice(err) {
+  mapNotice.textContent = err ? String(err.message || err) : "";
+  mapNotice.hidden = !err;
 }
 
-// --- The list.
+// --- The map.
+
+const hub = createHubMap(document.getElementById("map"), {
+  tileUrl: root.dataset.tileUrl,
+  onClick: (latlng) => startCreate(pointOf(latlng)),
+});
+const incidentMarkers = addIncidents(hub, { labels, onSelect: openIncident });
+const draft = addDraft(hub, { onMove: (latlng) => setFormPoint(pointOf(latlng)) });
+addLegend(hub);
+
+function loadMapLayers() {
+  addCommunes(hub, root.dataset.communesUrl)
+    .then((loaded) => {
+      communes = loaded;
+      updateWhere();
+    })
+    .catch(showMapNotice)
+    .finally(() => {
+      cameras = addCameras(hub, {
+        url: root.dataset.camerasUrl, labels, extent: communes && communes.bounds, onError: showMapNotice,
+      });
+    });
+}
+
+// --- The drawer: the creation form or an incident's panel, beside the map.
+
+function showDrawer(view) {
+  root.classList.toggle("has-drawer", view !== null);
+  createView.hidden = view !== "create";
+  incidentView.hidden = view !== "incident";
+  // The map's width changed with the grid: let Leaflet measure it again.
+  window.requestAnimationFrame(() => hub.map.invalidateSize({ pan: false }));
+}
+
+function closeDrawer() {
+  deselect();
+  draft.hide();
+  setMessage("");
+  showDrawer(null);
+  hub.element.focus({ preventScroll: true });
+}
+
+function deselect() {
+  selectedId = null;
+  panel = null;
+  incidentView.replaceChildren();
+  delete incidentView.dataset.version;
+  rows.select(null);
+  incidentMarkers.select(null);
+}
+
+drawer.addEventListener("click", (event) => {
+  if (event.target.closest("[data-close-drawer]")) closeDrawer();
+});
+
+// --- The list and the incident markers.
 
 function isLive(incident) {
   return liveStatuses.has(incident.status);
 }
 
-function upsert(incident, touched) {
-  const known = incidents.get(incident.id);
-  if (known && known.incident.version > incident.version) return; // an older picture
-  incidents.set(incident.id, { incident, touched });
-}
-
-async function loadSnapshot() {
-  const seq = ++snapshotSeq;
-  const startedAt = liveCount;
-  let items;
-  try {
-    items = await api(root.dataset.incidentsUrl);
-  } catch (err) {
-    if (seq === snapshotSeq) showListError(`Liste indisponible. ${err.message}`);
-    return;
-  }
-  if (seq !== snapshotSeq) return; // a newer snapshot was asked for meanwhile
-  showListError("");
-  const previous = new Map(incidents);
-  incidents.clear();
-  for (const incident of items) incidents.set(incident.id, { incident, touched: 0 });
-  for (const entry of previous.values()) {
-    // What a live event told us after the request left is at least as fresh as the snapshot.
-    if (entry.touched > startedAt) upsert(entry.incident, entry.touched);
-  }
-  render();
-}
-
-function onEvent(frame) {
-  const data = frame.data || {};
-  switch (frame.type) {
-    case "incident.created":
-    case "incident.updated":
-    case "incident.shared":
-      liveCount += 1;
-      upsert(data.incident, liveCount);
-      render(frame.type === "incident.created" ? data.incident.id : null);
-      break;
-    case "incident.unshared": {
-      const entry = incidents.get(data.incident_id);
-      if (entry) {
-        const shared = entry.incident.shared_with.filter((code) => code !== data.agency);
-        entry.incident = { ...entry.incident, shared_with: shared };
-        render();
-      }
-      break;
-    }
-    default:
-      break; // journal entries, radio, cameras…: not on this list
-  }
-}
-
 function render(freshId = null) {
-  const shown = [...incidents.values()]
-    .map((entry) => entry.incident)
-    .filter(isLive)
-    // Not a string comparison: REST gives local offsets (+01:00), events give UTC (+00:00).
-    .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at) || b.id - a.id);
-  const rows = shown.map((incident) => row(incident, incident.id === freshId));
-  list.replaceChildren(...rows);
-  const ids = new Set(shown.map((incident) => incident.id));
-  for (const id of rowCache.keys()) if (!ids.has(id)) rowCache.delete(id);
+  const shown = store.values().filter(isLive).sort(byNewest);
+  rows.render(shown, { freshId, selectedId });
+  incidentMarkers.sync(shown);
+  incidentMarkers.select(selectedId);
   count.textContent = shown.length ? `(${shown.length})` : "";
   empty.hidden = shown.length > 0;
   empty.textContent = "Aucun incident en cours.";
 }
 
-const rowCache = new Map(); // id → {version, element}: unchanged rows are kept as they are
-
-function row(incident, fresh) {
-  const cached = rowCache.get(incident.id);
-  const key = `${incident.version}|${incident.status}|${incident.shared_with.join(",")}`;
-  if (cached && cached.key === key) return cached.element;
-  const tr = document.createElement("tr");
-  tr.dataset.id = String(incident.id);
-  tr.dataset.reference = incident.reference;
-  tr.className = `priority-${incident.priority}`;
-  if (fresh) {
-    // Highlighted once: a row moved by a later render must not flash again.
-    tr.classList.add("fresh");
-    tr.addEventListener("animationend", () => tr.classList.remove("fresh"), { once: true });
-  }
-
-  const when = new Date(incident.created_at);
-  const time = document.createElement("time");
-  time.dateTime = incident.created_at;
-  time.title = fullFormat.format(when);
-  time.textContent = sameParisDay(when, new Date())
-    ? timeFormat.format(when)
-    : `${dayFormat.format(when)} ${timeFormat.format(when)}`;
-
-  const reference = document.createElement("span");
-  reference.className = "reference";
-  reference.textContent = incident.reference;
-
-  const nature = document.createElement("span");
-  nature.textContent = incident.nature_label;
-  if (incident.description) nature.title = incident.description;
-
-  const priority = document.createElement("span");
-  priority.className = `badge priority-${incident.priority}`;
-  priority.textContent = labels.priority[String(incident.priority)] || String(incident.priority);
-
-  const status = document.createElement("span");
-  status.className = `status status-${incident.status}`;
-  status.textContent = labels.status[incident.status] || incident.status;
-  if (incident.shared_with.length) {
-    const shared = document.createElement("small");
-    shared.className = "shared";
-    shared.textContent = `partagé : ${incident.shared_with.join(", ")}`;
-    status.append(" ", shared);
-  }
-
-  for (const content of [time, reference, nature, incident.commune_name, priority, status]) {
-    const td = document.createElement("td");
-    td.append(content);
-    tr.append(td);
-  }
-  rowCache.set(incident.id, { key, element: tr });
-  return tr;
+function showListError(text) {
+  listError.textContent = text;
+  listError.hidden = !text;
 }
 
-function sameParisDay(a, b) {
-  return dayFormat.format(a) === dayFormat.format(b);
+async function loadSnapshot() {
+  try {
+    const applied = await store.loadSnapshot(() => api(root.dataset.incidentsUrl));
+    if (!applied) return;
+    showListError("");
+    render();
+  } catch (err) {
+    showListError(`Liste indisponible. ${err.message}`);
+  }
 }
 
-function showListError(message) {
-  listError.textContent = message;
-  listError.hidden = !message;
+// --- Creating an incident: a click on the map, then the form.
+
+function startCreate(point) {
+  if (selectedId !== null) deselect();
+  if (createView.hidden) setMessage("");
+  showDrawer("create");
+  setFormPoint(point);
+  form.elements.nature.focus({ preventScroll: true });
 }
 
-// --- The creation form.
+function setFormPoint({ lat, lon }) {
+  form.elements.lat.value = String(lat);
+  form.elements.lon.value = String(lon);
+  draft.show(lat, lon);
+  updateWhere();
+}
+
+function formPoint() {
+  const lat = Number.parseFloat(form.elements.lat.value);
+  const lon = Number.parseFloat(form.elements.lon.value);
+  if (!Number.isFinite(lat) || !Number.isFinite(lon) || Math.abs(lat) > 90 || Math.abs(lon) > 180) return null;
+  return { lat, lon };
+}
+
+function updateWhere() {
+  const point = formPoint();
+  if (!point || !communes) {
+    where.textContent = "";
+    return;
+  }
+  const commune = communes.communeAt(point.lat, point.lon);
+  where.className = commune ? "where" : "where warn";
+  where.textContent = commune
+    ? `Commune : ${commune.name}`
+    : "Hors de la zone couverte : le centre refusera ce point.";
+}
+
+for (const field of [form.elements.lat, form.elements.lon]) {
+  field.addEventListener("input", () => {
+    const point = formPoint();
+    if (point) draft.show(point.lat, point.lon);
+    updateWhere();
+  });
+}
 
 async function loadNatures() {
   const select = form.elements.nature;
@@ -227,53 +198,441 @@ async function loadNatures() {
     select.replaceChildren(new Option("— choisir —", ""), ...options);
   } catch (err) {
     select.replaceChildren(new Option("Nomenclature indisponible", ""));
-    formMessage.textContent = err.message;
+    setMessage(err.message, "error");
   }
 }
+
+let createKey = null; // one Idempotency-Key per incident being created: a repeat is not a second incident
+let createBody = "";
 
 async function submit(event) {
   event.preventDefault();
   if (!form.reportValidity()) return;
   const button = form.querySelector("button[type=submit]");
   const fields = form.elements;
+  const point = formPoint();
   const body = {
     nature: fields.nature.value,
     priority: Number(fields.priority.value),
     description: fields.description.value.trim(),
     address: fields.address.value.trim(),
-    location: { type: "Point", coordinates: [Number(fields.lon.value), Number(fields.lat.value)] },
+    location: { type: "Point", coordinates: [point.lon, point.lat] },
   };
+  const serialised = JSON.stringify(body);
+  if (serialised !== createBody) {
+    createKey = idempotencyKey();
+    createBody = serialised;
+  }
   button.disabled = true;
-  formMessage.className = "form-message";
-  formMessage.textContent = "Création…";
+  setMessage("Création…");
   try {
-    const incident = await api(root.dataset.createUrl, { method: "POST", body });
+    const incident = await api(root.dataset.createUrl, {
+      method: "POST", body, headers: { "Idempotency-Key": createKey },
+    });
+    createBody = "";
     // Shown at once, even if the event stream is down; the event, when it comes, is the same.
-    liveCount += 1;
-    upsert(incident, liveCount);
+    store.upsert(incident);
     render(incident.id);
-    formMessage.textContent = `Incident ${incident.reference} créé.`;
-    formMessage.classList.add("ok");
     fields.description.value = "";
     fields.address.value = "";
+    draft.hide();
+    openIncident(incident.id, { keepMessage: true });
+    setMessage(`Incident ${incident.reference} créé.`, "ok");
   } catch (err) {
-    formMessage.textContent = `Création refusée. ${err.message}`;
-    formMessage.classList.add("error");
+    setMessage(`Création refusée. ${err.message}`, "error");
   } finally {
     button.disabled = false;
   }
 }
 
+form.addEventListener("submit", submit);
+
+// --- The incident panel.
+
+const TRANSITION_LABELS = { engaged: "Engager", closed: "Clore", cancelled: "Annuler l'incident" };
+const TRANSITION_ORDER = ["engaged", "closed", "cancelled"];
+const FINAL = new Set(["closed", "cancelled"]);
+const CONFIRM_LABELS = { closed: "Confirmer la clôture", cancelled: "Confirmer l'annulation" };
+
+function openIncident(id, { keepMessage = false } = {}) {
+  if (!keepMessage) setMessage("");
+  draft.hide();
+  if (!panel || panel.id !== id) buildPanel(id);
+  selectedId = id;
+  rows.select(id);
+  incidentMarkers.select(id);
+  showDrawer("incident");
+  const known = store.get(id);
+  if (known) {
+    renderSummary(known);
+    window.requestAnimationFrame(() => incidentMarkers.focus(known));
+  }
+  panel.title.focus({ preventScroll: true });
+  loadDetail(id);
+}
+
+function buildPanel(id) {
+  const title = h("h2", { id: "panel-title", tabindex: "-1", text: "Incident" });
+  const journalList = h("ol", { class: "journal", "aria-label": "Main courante" });
+  const sections = {
+    summary: h("div", { class: "panel-summary" }),
+    actions: h("div", { class: "panel-actions" }),
+    cameras: h("section", { class: "panel-section", "aria-labelledby": "cameras-title" }),
+    sharing: h("section", { class: "panel-section", "aria-labelledby": "sharing-title" }),
+  };
+  const journal = new JournalView(journalList, labels);
+  panel = { id, detail: null, journal, sections, title, keys: {}, seq: 0 };
+  incidentView.replaceChildren(
+    h("div", { class: "drawer-head" }, title,
+      h("button", { type: "button", class: "icon-button", "data-close-drawer": true,
+        "aria-label": "Fermer", title: "Fermer (Échap)", text: "×" })),
+    sections.summary,
+    sections.actions,
+    sections.cameras,
+    sections.sharing,
+    h("section", { class: "panel-section", "aria-labelledby": "journal-title" },
+      h("h3", { id: "journal-title", text: "Main courante" }),
+      journalList,
+      noteForm({
+        url: incidentUrl(id, "journal/"),
+        onAdded: (entry) => journal.append(entry),
+      })),
+  );
+}
+
+/** Each part is rebuilt only when what it shows changed: focus and half-typed input survive. */
+function renderPart(name, key, build) {
+  if (panel.keys[name] === key) return;
+  panel.keys[name] = key;
+  panel.sections[name].replaceChildren(...[].concat(build()).filter(Boolean));
+}
+
+function renderSummary(incident) {
+  panel.title.textContent = incident.reference;
+  renderPart("summary", JSON.stringify([incident.version, incident.status, incident.shared_with]), () => [
+    h("p", { class: "panel-badges" },
+      h("span", { class: `badge priority-${incident.priority}`,
+        text: labels.priority[String(incident.priority)] || String(incident.priority) }),
+      h("span", { class: `status-pill status-${incident.status}`, text: labels.status[incident.status] || incident.status }),
+      h("strong", { class: "panel-nature", text: incident.nature_label })),
+    h("dl", { class: "panel-facts" },
+      h("dt", { text: "Lieu" }),
+      h("dd", { text: [incident.address, incident.commune_name].filter(Boolean).join(", ") }),
+      h("dt", { text: "Position" }),
+      h("dd", { class: "mono", text: `${incident.location.coordinates[1].toFixed(5)}, ${incident.location.coordinates[0].toFixed(5)}` }),
+      h("dt", { text: "Ouvert" }),
+      h("dd", {}, timeElement(incident.created_at))),
+    incident.description ? h("p", { class: "panel-description", text: incident.description }) : null,
+  ]);
+}
+
+function renderPanel(detail) {
+  panel.detail = detail;
+  incidentView.dataset.version = String(detail.version); // what the buttons will send
+  renderSummary(detail);
+  renderActions(detail);
+  renderCameras(detail);
+  renderSharing(detail);
+  panel.journal.set(detail.journal || []);
+}
+
+async function loadDetail(id) {
+  if (!panel || panel.id !== id) return;
+  const seq = ++panel.seq;
+  try {
+    const detail = await api(incidentUrl(id));
+    if (!panel || panel.id !== id || seq !== panel.seq) return;
+    store.upsert(stripDetail(detail));
+    render();
+    renderPanel(detail);
+    if (!panel.scrolled) {
+      panel.scrolled = true;
+      panel.journal.scrollToEnd();
+    }
+  } catch (err) {
+    if (panel && panel.id === id) setMessage(`Incident indisponible. ${err.message}`, "error");
+  }
+}
+
+let detailTimer = null;
+let detailWanted = 0;
+/** Reload the open incident soon, unless it is at `version` by then (our own answer came). */
+function scheduleDetail(id, version = Infinity) {
+  // Several events follow one change (updated, then journal.appended…): one reload.
+  detailWanted = Math.max(detailWanted, version);
+  window.clearTimeout(detailTimer);
+  detailTimer = window.setTimeout(() => {
+    const wanted = detailWanted;
+    detailWanted = 0;
+    if (panel && panel.id === id && panel.detail && panel.detail.version >= wanted) return;
+    loadDetail(id);
+  }, 150);
+}
+
+function stripDetail(detail) {
+  const { journal, cameras: attached, suggested_cameras: suggested, ...incident } = detail;
+  return incident;
+}
+
+/** A write from the panel; a stale version is said plainly and the incident reloaded. */
+async function act(id, call, done) {
+  try {
+    const answer = await call();
+    if (!panel || panel.id !== id) return;
+    if (answer && answer.journal) {
+      store.upsert(stripDetail(answer));
+      render();
+      renderPanel(answer);
+    } else if (answer) {
+      store.upsert(answer);
+      render();
+      loadDetail(id);
+    }
+    if (done) setMessage(done, "ok");
+    return true;
+  } catch (err) {
+    setMessage(err.message, "error");
+    if (err.code === "stale_version" || err.status === 409) loadDetail(id);
+    return false;
+  }
+}
+
+function renderActions(detail) {
+  const allowed = TRANSITION_ORDER.filter((status) => (transitions[detail.status] || []).includes(status));
+  // Rebuilt when the status or the priority changes, not for a mere new version: an open
+  // confirmation survives a reload. The version sent is the one of what is on screen now.
+  renderPart("actions", JSON.stringify([detail.status, detail.priority]), () => {
+    const id = detail.id;
+    const version = () => (panel && panel.id === id && panel.detail ? panel.detail.version : detail.version);
+    const confirmBox = h("div", { class: "confirm", hidden: true });
+    const buttons = allowed.map((status) => h("button", {
+      type: "button",
+      class: `action action-${status}`,
+      text: TRANSITION_LABELS[status] || labels.status[status] || status,
+      on: {
+        click: () => {
+          if (!FINAL.has(status)) {
+            act(id, () => api(incidentUrl(id, "transitions/"), { method: "POST", body: { status, version: version() } }),
+              `Statut : ${labels.status[status]}.`);
+            return;
+          }
+          // Closed and cancelled are final: one more click, with an optional word for the journal.
+          const comment = h("input", { type: "text", id: "transition-comment", maxlength: "500",
+            placeholder: "Motif ou bilan (facultatif)" });
+          confirmBox.replaceChildren(
+            h("label", { for: "transition-comment", text: `${TRANSITION_LABELS[status]} : commentaire pour la main courante` }),
+            comment,
+            h("div", { class: "form-row" },
+              h("button", { type: "button", class: "danger-solid", text: CONFIRM_LABELS[status], on: {
+                click: () => act(id, () => api(incidentUrl(id, "transitions/"), {
+                  method: "POST", body: { status, version: version(), comment: comment.value.trim() },
+                }), `Statut : ${labels.status[status]}.`),
+              } }),
+              h("button", { type: "button", class: "secondary", "data-cancel-confirm": true, text: "Ne rien changer",
+                on: { click: () => { confirmBox.hidden = true; } } })));
+          confirmBox.hidden = false;
+          comment.focus();
+        },
+      },
+    }));
+    const priority = h("select", { id: "panel-priority", disabled: FINAL.has(detail.status) },
+      Object.entries(labels.priority).map(([value, label]) =>
+        h("option", { value, selected: Number(value) === detail.priority, text: label })));
+    priority.addEventListener("change", async () => {
+      const changed = await act(id, () => api(incidentUrl(id), {
+        method: "PATCH", body: { version: version(), priority: Number(priority.value) },
+      }), "Priorité modifiée.");
+      if (!changed && panel && panel.detail) priority.value = String(panel.detail.priority); // as it stands
+    });
+    return [
+      h("div", { class: "form-row" },
+        h("label", { for: "panel-priority", class: "inline-label", text: "Priorité" }), priority,
+        buttons.length ? buttons : h("span", { class: "muted", text: "Incident terminé : plus de changement de statut." })),
+      confirmBox,
+    ];
+  });
+}
+
+function bearingText(degrees) {
+  const points = ["N", "NE", "E", "SE", "S", "SO", "O", "NO"];
+  return `${Math.round(degrees)}° ${points[Math.round(degrees / 45) % 8]}`;
+}
+
+function renderCameras(detail) {
+  const suggested = detail.suggested_cameras || [];
+  const attached = new Set(detail.cameras || []);
+  renderPart("cameras", JSON.stringify([suggested, [...attached]]), () => {
+    const head = h("h3", { id: "cameras-title" }, "Caméras suggérées",
+      attached.size ? h("span", { class: "count", text: ` · ${attached.size} associée${attached.size > 1 ? "s" : ""}` }) : null);
+    if (!suggested.length) {
+      return [head, h("p", { class: "muted", text: "Aucune caméra ne couvre ce point." })];
+    }
+    return [head, h("ol", { class: "camera-list" }, suggested.map((camera) => {
+      const flags = [];
+      if (!camera.authorised) flags.push(h("span", { class: "flag flag-unauthorised", text: "non autorisée" }));
+      if (camera.status !== "online") {
+        flags.push(h("span", { class: "flag flag-down", text: labels.camera_status[camera.status] || camera.status }));
+      }
+      const aim = [];
+      if (camera.in_view) aim.push("dans le champ");
+      if (camera.turn_to !== null && camera.turn_to !== undefined) aim.push(`orienter à ${bearingText(camera.turn_to)}`);
+      if (camera.preset !== null && camera.preset !== undefined) aim.push(`préréglage ${camera.preset}`);
+      const isAttached = attached.has(camera.camera_id);
+      return h("li", { class: `camera-item${camera.authorised ? "" : " unauthorised"}${camera.status === "online" ? "" : " down"}`,
+        dataset: { cameraId: String(camera.camera_id), code: camera.code } },
+      h("div", { class: "camera-main" },
+        h("strong", { class: "reference", text: camera.code }),
+        h("span", { class: "camera-kind", text: labels.camera_kind[camera.kind] || camera.kind }),
+        flags),
+      h("div", { class: "camera-facts" },
+        h("span", { text: `${Math.round(camera.distance_m)} m` }),
+        h("span", { text: `cap ${bearingText(camera.bearing)}` }),
+        aim.length ? h("span", { class: "camera-aim", text: aim.join(" · ") }) : null),
+      isAttached
+        ? h("span", { class: "attached", text: "Associée ✓" })
+        : h("button", { type: "button", class: "secondary compact", text: "Associer",
+          "aria-label": `Associer la caméra ${camera.code}`,
+          on: { click: (event) => {
+            event.currentTarget.disabled = true;
+            act(detail.id, () => api(incidentUrl(detail.id, "cameras/"), {
+              method: "POST", body: { camera: camera.camera_id },
+            }), `Caméra ${camera.code} associée.`);
+          } } }));
+    }))];
+  });
+}
+
+function renderSharing(detail) {
+  renderPart("sharing", JSON.stringify([detail.shared_with, detail.status]), () => {
+    const shared = detail.shared_with || [];
+    const head = h("h3", { id: "sharing-title", text: "Partage" });
+    const current = shared.length
+      ? h("ul", { class: "share-list" }, shared.map((code) => h("li", { dataset: { agency: code } },
+        h("span", { text: agencyName(code) }),
+        h("button", { type: "button", class: "secondary compact", text: "Retirer",
+          "aria-label": `Retirer le partage avec ${agencyName(code)}`,
+          on: { click: () => act(detail.id, () => api(incidentUrl(detail.id, `shares/${encodeURIComponent(code)}/`),
+            { method: "DELETE" }), `Partage avec ${agencyName(code)} retiré.`) } }))))
+      : h("p", { class: "muted", text: "Partagé avec aucun service." });
+    if (FINAL.has(detail.status)) return [head, current];
+    const available = agencies.filter((agency) => !shared.includes(agency.code));
+    const groups = new Map();
+    for (const agency of available) {
+      if (!groups.has(agency.kind_label)) groups.set(agency.kind_label, []);
+      groups.get(agency.kind_label).push(agency);
+    }
+    const select = h("select", { id: "share-agency", required: true },
+      h("option", { value: "", text: "— choisir un service —" }),
+      [...groups].map(([label, members]) => h("optgroup", { label },
+        members.map((agency) => h("option", { value: agency.code,
+          text: agency.video ? agency.name : `${agency.name} (alertes seules, sans vidéo)` })))));
+    const shareForm = h("form", { class: "share-form" },
+      h("label", { for: "share-agency", text: "Partager avec" }),
+      h("div", { class: "form-row" }, select, h("button", { type: "submit", class: "primary compact", text: "Partager" })));
+    shareForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (!select.value) return;
+      const code = select.value;
+      act(detail.id, () => api(incidentUrl(detail.id, "shares/"), { method: "POST", body: { agency: code } }),
+        `Incident partagé avec ${agencyName(code)}.`);
+    });
+    return [head, current, available.length ? shareForm : null];
+  });
+}
+
+// --- Live events.
+
+function onEvent(frame) {
+  const data = frame.data || {};
+  switch (frame.type) {
+    case "incident.created":
+    case "incident.updated":
+    case "incident.shared": {
+      store.upsert(data.incident);
+      render(frame.type === "incident.created" ? data.incident.id : null);
+      if (panel && panel.id === data.incident.id) {
+        const current = store.get(data.incident.id);
+        renderSummary(current);
+        if (panel.detail && current.version > panel.detail.version) {
+          // Status, priority and sharing are in the event: shown now; the rest on reload.
+          const merged = { ...panel.detail, ...current };
+          renderActions(merged);
+          renderSharing(merged);
+        }
+        if (!panel.detail || data.incident.version > panel.detail.version) {
+          scheduleDetail(panel.id, data.incident.version);
+        }
+      }
+      break;
+    }
+    case "incident.unshared": {
+      const known = store.get(data.incident_id);
+      if (known) store.patch(data.incident_id, { shared_with: known.shared_with.filter((code) => code !== data.agency) });
+      render();
+      if (panel && panel.id === data.incident_id) scheduleDetail(panel.id);
+      break;
+    }
+    case "journal.appended":
+      if (panel && panel.id === data.incident_id) panel.journal.append(entryFromEvent(data));
+      break;
+    default:
+      if (frame.type.startsWith("camera.") && cameras) cameras.refresh();
+      break;
+  }
+}
+
+function onResync() {
+  loadSnapshot();
+  if (panel) loadDetail(panel.id);
+  if (cameras) cameras.refresh();
+}
+
+// --- Keyboard: Échap closes, N creates at the centre of the map.
+
+function typing(target) {
+  return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    const confirmBox = incidentView.querySelector(".confirm:not([hidden])");
+    if (confirmBox) {
+      confirmBox.hidden = true;
+      return;
+    }
+    if (hub.map.closePopup && document.querySelector(".leaflet-popup")) {
+      hub.map.closePopup();
+      return;
+    }
+    if (!root.classList.contains("has-drawer")) return;
+    closeDrawer();
+    return;
+  }
+  if ((event.key === "n" || event.key === "N") && !event.ctrlKey && !event.metaKey && !event.altKey
+      && !typing(event.target)) {
+    event.preventDefault();
+    startCreate(pointOf(hub.map.getCenter()));
+  }
+});
+document.getElementById("new-incident").addEventListener("click", () => startCreate(pointOf(hub.map.getCenter())));
+
+// The operator comes back to this screen: the cameras may have changed meanwhile (a 304 if not).
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && cameras) cameras.refresh();
+});
+
 // --- Start.
 
-form.addEventListener("submit", submit);
+showDrawer("create");
+{
+  const point = formPoint();
+  if (point) draft.show(point.lat, point.lon);
+}
+// The incidents first (docs/realtime.md: the snapshot, then the stream), the map's layers meanwhile.
+const firstSnapshot = loadSnapshot();
 loadNatures();
-loadSnapshot();
-connectEvents({
-  onEvent,
-  onResync: loadSnapshot,
-  onStatus(label, state) {
-    connection.textContent = label;
-    connection.dataset.state = state;
-  },
+loadMapLayers();
+// (A snapshot that hangs must not keep the live stream away: 5 s at most.)
+Promise.race([firstSnapshot, new Promise((resolve) => { window.setTimeout(resolve, 5000); })]).then(() => {
+  connectEvents({ onEvent, onResync, onStatus: connectionStatus(document.getElementById("connection")) });
 });

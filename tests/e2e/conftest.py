@@ -189,3 +189,57 @@ def _reseed_after_module(django_db_setup, django_db_blocker):
     yield
     with django_db_blocker.unblock():
         ensure_nomenclature()
+
+
+class CspWatch:
+    """``csp_watch(context)``: record, on every page of this browser context, what the
+    Content-Security-Policy the hub sends (config/security.py) made the browser refuse;
+    ``csp_watch.violations(page)`` lists it."""
+
+    def __call__(self, context) -> None:
+        context.add_init_script(
+            "window.__cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation', (e) =>"
+            " window.__cspViolations.push("
+            "`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));")
+
+    @staticmethod
+    def violations(page) -> list[str]:
+        """What the browser refused on this page, after checking that it does refuse
+        (an inline style attribute, as a probe, must be reported and is then forgotten)."""
+        probe = page.evaluate("""async () => {
+            const before = window.__cspViolations.length;
+            document.body.insertAdjacentHTML("beforeend", '<i id="csp-probe" style="color: red"></i>');
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            document.getElementById("csp-probe").remove();
+            return window.__cspViolations.splice(before);
+        }""")
+        assert any(line.startswith("style-src") for line in probe), f"no policy enforced: {probe}"
+        return page.evaluate("window.__cspViolations")
+
+
+@pytest.fixture
+def csp_watch() -> CspWatch:
+    return CspWatch()
+
+
+@pytest.fixture
+def signed_in(new_context, hub):
+    """``signed_in(user)`` → a browser context holding a session of ``user``.
+
+    The session is opened in this process (``Client.force_login`` on the test
+    database, which the server shares) and its cookie handed to the browser: the
+    login page and its second factor, which partner agents need, are not what these
+    tests are about (tests/partners covers them).
+    """
+    from django.test import Client
+
+    def _signed_in(user):
+        client = Client()
+        client.force_login(user)
+        name = settings.SESSION_COOKIE_NAME
+        context = new_context()
+        context.add_cookies([{"name": name, "value": client.cookies[name].value, "url": hub.url}])
+        return context
+
+    return _signed_in
