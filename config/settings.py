@@ -129,6 +129,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "partners.context_processors.portal",
             ],
         },
     },
@@ -288,3 +289,40 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 HUB_GRANT_DEFAULT_MINUTES = env_int("HUB_GRANT_DEFAULT_MINUTES", 30)
 HUB_GRANT_MAX_MINUTES = env_int("HUB_GRANT_MAX_MINUTES", 240)
+
+# Video (issue 7, docs/video.md): live feeds over WebRTC (WHEP), one pipeline per camera.
+from json import loads as _json_loads  # noqa: E402
+
+# ICE servers handed to both ends, as JSON: [{"urls": ["stun:…"]}, {"urls": "turn:…",
+# "username": "…", "credential": "…"}]. Empty by default: host candidates only, no STUN
+# server on the Internet is ever asked (aiortc would otherwise ask Google's).
+HUB_WEBRTC_ICE_SERVERS = _json_loads(os.environ.get("HUB_WEBRTC_ICE_SERVERS") or "[]")
+# The addresses our ICE candidates are gathered on (a multi-homed server exposes only its
+# video interface); empty: every interface but loopback, as aioice does.
+HUB_WEBRTC_HOST_ADDRESSES = env_list("HUB_WEBRTC_HOST_ADDRESSES", [])
+# Viewers at once in one process (each costs a peer connection and its encryption), and
+# offers being answered at once (ICE gathering, waiting for a source): beyond, 503.
+HUB_VIDEO_MAX_VIEWERS = env_int("HUB_VIDEO_MAX_VIEWERS", 64)
+HUB_VIDEO_MAX_PENDING_OFFERS = env_int("HUB_VIDEO_MAX_PENDING_OFFERS", 16)
+# A camera's source stays open this long after its last viewer left (a viewer that
+# reloads the page finds it warm).
+HUB_VIDEO_LINGER_SECONDS = float(os.environ.get("HUB_VIDEO_LINGER_SECONDS", "10"))
+# How long an offer waits for the camera's source before answering 503.
+HUB_VIDEO_START_TIMEOUT_SECONDS = float(os.environ.get("HUB_VIDEO_START_TIMEOUT_SECONDS", "5"))
+# A viewer that sends no RTCP this long (it vanished without hanging up) is cut.
+HUB_VIDEO_PEER_TIMEOUT_SECONDS = float(os.environ.get("HUB_VIDEO_PEER_TIMEOUT_SECONDS", "15"))
+# Rights of every viewer are checked again this often (a revoked grant cuts within a second).
+HUB_VIDEO_WATCHDOG_SECONDS = float(os.environ.get("HUB_VIDEO_WATCHDOG_SECONDS", "0.25"))
+HUB_VIDEO_SYNTHETIC_SIZE = os.environ.get("HUB_VIDEO_SYNTHETIC_SIZE", "1280x720")
+HUB_VIDEO_SYNTHETIC_FPS = env_int("HUB_VIDEO_SYNTHETIC_FPS", 25)
+HUB_VIDEO_BITRATE = env_int("HUB_VIDEO_BITRATE", 2_500_000)
+HUB_VIDEO_KEYFRAME_SECONDS = float(os.environ.get("HUB_VIDEO_KEYFRAME_SECONDS", "2"))
+HUB_VIDEO_ENCODER_THREADS = env_int("HUB_VIDEO_ENCODER_THREADS", 1)
+HUB_VIDEO_RTSP_TIMEOUT_SECONDS = float(os.environ.get("HUB_VIDEO_RTSP_TIMEOUT_SECONDS", "3"))
+HUB_VIDEO_RECONNECT_MIN_SECONDS = float(os.environ.get("HUB_VIDEO_RECONNECT_MIN_SECONDS", "0.5"))
+HUB_VIDEO_RECONNECT_MAX_SECONDS = float(os.environ.get("HUB_VIDEO_RECONNECT_MAX_SECONDS", "10"))
+# A supervisor lifts a liftable privacy mask for at most this long.
+HUB_MASK_LIFT_MAX_MINUTES = env_int("HUB_MASK_LIFT_MAX_MINUTES", 60)
+# Entries of the partner portal's menu beyond incidents and the account pages:
+# each app that adds a portal page lists it here ({"url", "label"}).
+HUB_PORTAL_LINKS: list[dict[str, str]] = []

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from config.errors import DomainError
 from partners import auth
 from partners.audit import Action
+from partners.choices import Role
 from partners.selectors import member_of
 
 PENDING = "hub_pending_login"
@@ -47,6 +48,8 @@ def _landing(request: HttpRequest, user) -> str:
     member = member_of(user)
     if member is not None and member.is_centre_staff:
         return resolve_url("console")
+    if member is not None and member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT}:
+        return resolve_url("portal-incidents")
     return resolve_url("home")
 
 

@@ -140,6 +140,6 @@ def test_console_is_reserved_to_centre_staff(hub, new_context):
     page.wait_for_url("**/accounts/login/code/")  # a partner agent signs in with a second factor
     page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name="Valider").click()
-    page.wait_for_url(f"{hub.url}/")  # partners land on the home page, not the console
+    page.wait_for_url("**/portail/incidents/")  # partners land on their portal, not the console
     response = page.goto("/console/")
     assert response is not None and response.status == 403
