@@ -14,6 +14,10 @@ from partners.models import Agency
 from partners.services import member_create
 
 DEMO_PASSWORD = "csu-demo-2026"
+# The second factor of the demo accounts that need one (partner agents, supervisors,
+# admins). Published on purpose: demo mode only. `python manage.py demo_code` prints
+# the current code.
+DEMO_TOTP_SECRET = "CSUIDEMOPLAINEVALLEEXXVIAAAAAAAA"
 
 FIXED_AGENCIES = [
     ("csu", AgencyKind.CSU, "CSUi Plaine Vallée"),
@@ -82,6 +86,8 @@ def demo_members_ensure() -> int:
         receives_images = agency.kind not in {AgencyKind.CRF, AgencyKind.CSU}
         member_create(
             username=username, password=DEMO_PASSWORD, agency_code=agency_code,
+            totp_secret=DEMO_TOTP_SECRET if roles.get(username, Role.PARTNER_AGENT) in {
+                Role.PARTNER_AGENT, Role.SUPERVISOR, Role.ADMIN} else "",
             role=roles.get(username, Role.PARTNER_AGENT),
             habilitation_reference=f"HAB-{agency_code.upper()}-001" if receives_images else "",
             habilitation_authority="Préfecture du Val-d'Oise" if receives_images else "",

@@ -93,6 +93,12 @@ def test_load_demo_builds_plaine_vallee_at_full_scale_and_twice_changes_nothing(
     assert not Agency.objects.exclude(kind=AgencyKind.CSU).filter(
         ~Q(members__role=Role.PARTNER_AGENT)).exists()
     assert Member.objects.get(user__username="operateur").user.check_password("csu-demo-2026")
+    # Those who must give a second factor can, with the published demo key; operators need none.
+    from partners.demo import DEMO_TOTP_SECRET
+
+    assert Member.objects.get(user__username="agent-pn-montmorency").totp_secret == DEMO_TOTP_SECRET
+    assert Member.objects.get(user__username="superviseur").totp_secret == DEMO_TOTP_SECRET
+    assert Member.objects.get(user__username="operateur").totp_secret == ""
 
     before = counts()
     call_command("load_demo", stdout=io.StringIO())

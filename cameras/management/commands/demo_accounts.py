@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from partners.demo import DEMO_PASSWORD, demo_accounts
+from partners.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, demo_accounts
 
 
 class Command(BaseCommand):
@@ -18,4 +18,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  Demo accounts, all with the password {DEMO_PASSWORD!r}:")
         for username, agency, label in demo_accounts():
             self.stdout.write(f"    {username:<34} {agency:<28} {label}")
+        self.stdout.write(f"  Partner agents, supervisors and admins also give a one-time code: the demo "
+                          f"authenticator key is {DEMO_TOTP_SECRET}")
+        self.stdout.write("  (add it to an authenticator app, or run: python manage.py demo_code).")
         self.stdout.write("")
