@@ -326,3 +326,21 @@ HUB_MASK_LIFT_MAX_MINUTES = env_int("HUB_MASK_LIFT_MAX_MINUTES", 60)
 # Entries of the partner portal's menu beyond incidents and the account pages:
 # each app that adds a portal page lists it here ({"url", "label"}).
 HUB_PORTAL_LINKS: list[dict[str, str]] = []
+
+# Radio traffic, field units and Croix-Rouge alerts (issue 6).
+HUB_CENTRE_CALLSIGN = os.environ.get("HUB_CENTRE_CALLSIGN", "CSU")
+# An unacknowledged urgent or flash message is re-sent after this many seconds,
+# HUB_RADIO_RESENDS times, then escalated to the supervisors after the same delay.
+HUB_RADIO_ACK_SECONDS = {"routine": 600, "urgent": env_int("HUB_RADIO_URGENT_ACK_SECONDS", 60),
+                         "flash": env_int("HUB_RADIO_FLASH_ACK_SECONDS", 30)}
+HUB_RADIO_RESENDS = env_int("HUB_RADIO_RESENDS", 2)
+# Same for a Croix-Rouge alert nobody acknowledged.
+HUB_ALERT_ACK_SECONDS = env_int("HUB_ALERT_ACK_SECONDS", 120)
+HUB_ALERT_RESENDS = env_int("HUB_ALERT_RESENDS", 2)
+# A position report implying a faster move from the neighbouring fixes is refused.
+HUB_UNIT_MAX_SPEED_KMH = env_int("HUB_UNIT_MAX_SPEED_KMH", 200)
+CELERY_BEAT_SCHEDULE.update({
+    "incidents-radio-follow-up": {"task": "incidents.radio_follow_up", "schedule": 5.0},
+    "incidents-alert-follow-up": {"task": "incidents.alert_follow_up", "schedule": 5.0},
+})
+HUB_PORTAL_LINKS.append({"url": "/portail/alertes/", "label": "Alertes Croix-Rouge"})

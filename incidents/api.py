@@ -7,6 +7,7 @@ import datetime as dt
 from django.contrib.gis.geos import Polygon
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -18,9 +19,17 @@ from cameras.api import GeoJsonPoint, parse_bbox
 from cameras.models import Camera
 from cameras.selectors import coverage_at
 from config.errors import DomainError, NotAllowed
-from incidents import services
-from incidents.choices import IncidentStatus
-from incidents.models import Incident, JournalEntry, Nature
+from incidents import selectors, services
+from incidents.choices import (
+    AlertCondition,
+    AlertOutcome,
+    AlertStatus,
+    IncidentStatus,
+    RadioPriority,
+    UnitStatus,
+)
+from incidents.events import alert_data, radio_message_data, unit_data
+from incidents.models import Alert, Incident, JournalEntry, Nature, Net, RadioMessage, Unit
 from incidents.selectors import incidents_visible_to, journal_visible_to
 from partners.idempotency import idempotent
 from partners.permissions import IsCentreStaff
@@ -267,3 +276,311 @@ class UnshareApi(APIView):
         incident = get_object_or_404(Incident, pk=pk)
         incident = services.incident_unshare(incident=incident, author=request.user, agency_code=agency)
         return Response(IncidentOutput(incident).data)
+
+
+# --- Radio traffic, field units, Croix-Rouge alerts (issue 6) -----------------------------
+# The answers are the events' own data models, so a tablet reads the same shape over REST
+# and over the socket; an alert carries nothing about cameras (AlertData).
+
+
+def _member(request: Request):
+    member = member_of(request.user)
+    if member is None:
+        raise NotAllowed("No member profile.")
+    return member
+
+
+class NetListApi(APIView):
+    """``GET /api/radio/nets/`` — the nets the caller is on."""
+
+    @extend_schema(responses=OpenApiResponse(description="[{id, kind, name, incident_id, unit_id}]"))
+    def get(self, request: Request) -> Response:
+        services.nets_ensure()
+        nets = selectors.nets_visible_to(member_of(request.user))
+        return Response([{"id": n.pk, "kind": n.kind, "name": n.name,
+                          "agency": n.agency.code if n.agency_id else None,
+                          "incident_id": n.incident_id, "unit_id": n.unit_id} for n in nets])
+
+
+def _after(raw: str | None) -> int:
+    try:
+        return max(int(raw or 0), 0)
+    except ValueError as exc:
+        raise DomainError("A whole number.", field="after") from exc
+
+
+class NetMessagesApi(APIView):
+    """``GET /api/radio/nets/<id>/messages/?after=<message id>`` — a net's traffic, oldest first
+    (the last 200 when ``after`` is not given)."""
+
+    @extend_schema(responses=OpenApiResponse(description="[RadioMessageData]"))
+    def get(self, request: Request, pk: int) -> Response:
+        member = member_of(request.user)
+        net = get_object_or_404(selectors.nets_visible_to(member), pk=pk)
+        qs = (RadioMessage.objects.filter(net=net).select_related("net", "to_unit")
+              .prefetch_related("receipts"))
+        after = _after(request.query_params.get("after"))
+        if after:
+            messages = list(qs.filter(pk__gt=after).order_by("id")[:500])
+        else:
+            messages = list(qs.order_by("-id")[:200])[::-1]
+        return Response([radio_message_data(m).model_dump(mode="json") for m in messages])
+
+
+class RadioMessageListApi(APIView):
+    """``GET /api/radio/messages/`` — recent traffic on the caller's nets (``?after=``, ``?pending=1``:
+    those waiting for the caller's acknowledgement); ``POST`` sends one (``Idempotency-Key`` welcome)."""
+
+    @extend_schema_serializer(component_name="RadioMessageSend")
+    class Input(serializers.Serializer):
+        net = serializers.IntegerField(required=False)
+        to_unit = serializers.IntegerField(required=False)
+        priority = serializers.ChoiceField(choices=RadioPriority.choices, default=RadioPriority.ROUTINE)
+        text = serializers.CharField(max_length=services.RADIO_MAX_TEXT)
+        location = GeoJsonPoint(required=False, allow_null=True)
+        ack_required = serializers.BooleanField(default=False)
+
+    @extend_schema(responses=OpenApiResponse(description="[RadioMessageData]"))
+    def get(self, request: Request) -> Response:
+        member = member_of(request.user)
+        qs = selectors.radio_messages_visible_to(member)
+        after = _after(request.query_params.get("after"))
+        if request.query_params.get("pending") and member is not None:
+            unit = selectors.unit_of(member)
+            mine = ({"receipts__unit__isnull": True} if member.is_centre_staff
+                    else {"receipts__unit": unit})
+            qs = qs.filter(receipts__acknowledged_at__isnull=True, **mine) if (
+                member.is_centre_staff or unit) else qs.none()
+        if after:
+            messages = list(qs.filter(pk__gt=after).order_by("id")[:500])
+        else:
+            messages = list(qs.order_by("-id")[:100])[::-1]
+        return Response([radio_message_data(m).model_dump(mode="json") for m in messages])
+
+    @extend_schema(request=Input, responses={201: OpenApiResponse(description="RadioMessageData")})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        member = _member(request)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        net = to_unit = None
+        if values.get("net") is not None:
+            net = Net.objects.filter(pk=values["net"]).first()
+            if net is None:
+                raise DomainError("No such net.", field="net")
+        if values.get("to_unit") is not None:
+            to_unit = Unit.objects.filter(pk=values["to_unit"]).first()
+            if to_unit is None:
+                raise DomainError("No such unit.", field="to_unit")
+        message = services.radio_message_send(
+            member=member, net=net, to_unit=to_unit, priority=values["priority"], text=values["text"],
+            location=values.get("location"), ack_required=values["ack_required"])
+        return Response(radio_message_data(message).model_dump(mode="json"), status=201)
+
+
+class RadioAckApi(APIView):
+    """``POST /api/radio/messages/<id>/ack/`` — acknowledge for the caller's station; once per
+    recipient (again: the same answer); 403 for someone who is not a recipient."""
+
+    @extend_schema(request=None,
+                   responses=OpenApiResponse(description="{message, callsign, acknowledged_at}"))
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        member = _member(request)
+        message = get_object_or_404(selectors.radio_messages_visible_to(member), pk=pk)
+        receipt = services.radio_acknowledge(message=message, member=member)
+        return Response({"message": message.pk, "callsign": receipt.callsign,
+                         "acknowledged_at": receipt.acknowledged_at,
+                         "acknowledged_by": receipt.acknowledged_by.get_username()})
+
+
+class UnitListApi(APIView):
+    """``GET /api/units/`` — the units the caller may see, with status and last position."""
+
+    @extend_schema(responses=OpenApiResponse(description="[UnitData]"))
+    def get(self, request: Request) -> Response:
+        units = selectors.units_visible_to(member_of(request.user))
+        return Response([unit_data(u).model_dump(mode="json") for u in units])
+
+
+def _own_unit(request: Request, pk: int, *, centre_too: bool) -> tuple[Unit, object]:
+    """The unit the caller may drive: its own (field unit), or any (the centre, when allowed)."""
+    member = _member(request)
+    unit = get_object_or_404(selectors.units_visible_to(member), pk=pk)
+    if (centre_too and member.is_centre_staff) or selectors.unit_of(member) == unit:
+        return unit, member
+    raise NotAllowed("Only the unit itself (or the centre) reports this.")
+
+
+class UnitStatusApi(APIView):
+    """``POST /api/units/<id>/status/`` ``{"status"}`` — the unit's tablet, or the centre."""
+
+    @extend_schema_serializer(component_name="UnitStatusSet")
+    class Input(serializers.Serializer):
+        status = serializers.ChoiceField(choices=UnitStatus.choices)
+
+    @extend_schema(request=Input, responses=OpenApiResponse(description="UnitData"))
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        unit, _ = _own_unit(request, pk, centre_too=True)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        unit = services.unit_status_set(unit=unit, status=data.validated_data["status"], author=request.user)
+        return Response(unit_data(unit).model_dump(mode="json"))
+
+
+class UnitPositionApi(APIView):
+    """``POST /api/units/<id>/position/`` ``{"location": GeoJSON point, "at"?, "accuracy"?}`` —
+    the unit's own tablet only; ``at`` is when the fix was taken (queued reports come late)."""
+
+    @extend_schema_serializer(component_name="UnitPositionReport")
+    class Input(serializers.Serializer):
+        location = GeoJsonPoint()
+        at = serializers.DateTimeField(required=False)
+        accuracy = serializers.FloatField(required=False, min_value=0, max_value=100_000)
+
+    @extend_schema(request=Input, responses={201: OpenApiResponse(description="{unit, at, accepted}")})
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        unit, _ = _own_unit(request, pk, centre_too=False)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        fix = services.unit_position_report(unit=unit, point=values["location"], at=values.get("at"),
+                                            accuracy_m=values.get("accuracy"))
+        return Response({"unit": unit.pk, "at": fix.at,
+                         "location": GeoJsonPoint().to_representation(fix.point)}, status=201)
+
+
+class UnitEngageApi(APIView):
+    """``POST /api/units/<id>/engage/`` ``{"incident"}`` — the centre engages a unit (journalled)."""
+
+    permission_classes = [IsCentreStaff]
+
+    @extend_schema_serializer(component_name="UnitEngage")
+    class Input(serializers.Serializer):
+        incident = serializers.IntegerField()
+
+    @extend_schema(request=Input, responses=OpenApiResponse(description="UnitData"))
+    def post(self, request: Request, pk: int) -> Response:
+        unit = get_object_or_404(Unit.objects.select_related("agency"), pk=pk)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        incident = Incident.objects.filter(pk=data.validated_data["incident"]).first()
+        if incident is None:
+            raise DomainError("No such incident.", field="incident")
+        unit = services.unit_engage(unit=unit, incident=incident, author=request.user)
+        return Response(unit_data(unit).model_dump(mode="json"))
+
+
+def _alert_answer(alert: Alert, status: int = 200) -> Response:
+    return Response(alert_data(alert).model_dump(mode="json"), status=status)
+
+
+def _alerts(request: Request):
+    member = _member(request)
+    if not (member.is_centre_staff or selectors.is_crf_member(member)):
+        raise NotAllowed("Croix-Rouge alerts are for the centre and the Croix-Rouge.")
+    return member, selectors.alerts_visible_to(member)
+
+
+class AlertListApi(APIView):
+    """``GET /api/alerts/`` (``?status=`` comma list; newest first); ``POST`` (the centre) raises one."""
+
+    @extend_schema_serializer(component_name="AlertRaise")
+    class Input(serializers.Serializer):
+        location = GeoJsonPoint()
+        address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+        description = serializers.CharField(max_length=services.MAX_TEXT)
+        people = serializers.IntegerField(min_value=1, max_value=100, default=1)
+        conditions = serializers.ListField(child=serializers.ChoiceField(choices=AlertCondition.choices),
+                                           required=False, default=list, max_length=10)
+
+    @extend_schema(responses=OpenApiResponse(description="[AlertData]"))
+    def get(self, request: Request) -> Response:
+        _, qs = _alerts(request)
+        if request.query_params.get("status"):
+            statuses = request.query_params["status"].split(",")
+            unknown = set(statuses) - set(AlertStatus.values)
+            if unknown:
+                raise DomainError(f"Unknown status {sorted(unknown)}.", field="status")
+            qs = qs.filter(status__in=statuses)
+        return Response([alert_data(a).model_dump(mode="json") for a in qs.order_by("-raised_at")[:500]])
+
+    @extend_schema(request=Input, responses={201: OpenApiResponse(description="AlertData")})
+    @idempotent
+    def post(self, request: Request) -> Response:
+        if not IsCentreStaff().has_permission(request, self):
+            raise NotAllowed("Only the centre's operators raise alerts.")
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _alert_answer(services.alert_raise(author=request.user, **data.validated_data), 201)
+
+
+class AlertAckApi(APIView):
+    """``POST /api/alerts/<id>/ack/`` — the Croix-Rouge has seen it."""
+
+    @extend_schema(request=None, responses=OpenApiResponse(description="AlertData"))
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        member, qs = _alerts(request)
+        alert = get_object_or_404(qs, pk=pk)
+        return _alert_answer(services.alert_acknowledge(alert=alert, member=member))
+
+
+class AlertTakeChargeApi(APIView):
+    """``POST /api/alerts/<id>/take-charge/`` ``{"unit"?}`` — a Croix-Rouge unit goes (a field unit:
+    itself, by default)."""
+
+    @extend_schema_serializer(component_name="AlertTakeCharge")
+    class Input(serializers.Serializer):
+        unit = serializers.IntegerField(required=False)
+
+    @extend_schema(request=Input, responses=OpenApiResponse(description="AlertData"))
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        member, qs = _alerts(request)
+        alert = get_object_or_404(qs, pk=pk)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        if "unit" in data.validated_data:
+            unit = Unit.objects.select_related("agency").filter(pk=data.validated_data["unit"]).first()
+        else:
+            unit = selectors.unit_of(member)
+        if unit is None:
+            raise DomainError("Which unit takes charge?", field="unit")
+        return _alert_answer(services.alert_take_charge(alert=alert, unit=unit, member=member))
+
+
+class AlertCloseApi(APIView):
+    """``POST /api/alerts/<id>/close/`` ``{"outcome", "note"?}``."""
+
+    @extend_schema_serializer(component_name="AlertClose")
+    class Input(serializers.Serializer):
+        outcome = serializers.ChoiceField(choices=AlertOutcome.choices)
+        note = serializers.CharField(max_length=services.MAX_TEXT, required=False, allow_blank=True,
+                                     default="")
+
+    @extend_schema(request=Input, responses=OpenApiResponse(description="AlertData"))
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        member, qs = _alerts(request)
+        alert = get_object_or_404(qs, pk=pk)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _alert_answer(services.alert_close(alert=alert, member=member, **data.validated_data))
+
+
+class AlertStatsApi(APIView):
+    """``GET /api/alerts/stats/?year=`` — per month (local time): alerts raised, taken charge of,
+    and the time to take charge (mean and median, minutes)."""
+
+    @extend_schema(responses=OpenApiResponse(description="{year, months: [...]}"))
+    def get(self, request: Request) -> Response:
+        _alerts(request)
+        try:
+            year = int(request.query_params.get("year") or timezone.localdate().year)
+        except ValueError as exc:
+            raise DomainError("A year, e.g. 2026.", field="year") from exc
+        return Response({"year": year, "months": selectors.alert_stats(year=year)})

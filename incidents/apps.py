@@ -3,3 +3,19 @@ from django.apps import AppConfig
 
 class IncidentsConfig(AppConfig):
     name = "incidents"
+
+    def ready(self) -> None:
+        from realtime.audiences import register_member_groups
+
+        register_member_groups(_unit_groups)
+
+
+def _unit_groups(member) -> list[str]:
+    """A field unit's socket also hears its unit's group (its direct line)."""
+    from incidents.models import Unit
+    from partners.choices import Role
+    from realtime.audiences import unit_group
+
+    if member.role != Role.FIELD_UNIT:
+        return []
+    return [unit_group(pk) for pk in Unit.objects.filter(member=member).values_list("pk", flat=True)]

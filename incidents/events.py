@@ -77,3 +77,162 @@ class JournalAppended(EventSchema):
     author: str
     kind: str
     text: str
+
+
+# --- Radio traffic, field units, Croix-Rouge alerts -------------------------------------
+
+
+class RadioMessageData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: int
+    net: int
+    net_name: str
+    to_unit: int | None
+    to_callsign: str | None
+    from_callsign: str
+    priority: str
+    text: str
+    location: PointData | None
+    ack_required: bool
+    sent_at: str
+    incident_id: int | None
+    recipients: list[str]
+    pending: list[str]
+    escalated_at: str | None
+
+
+def _point(point) -> PointData | None:
+    return None if point is None else PointData(coordinates=(round(point.x, 7), round(point.y, 7)))
+
+
+def radio_message_data(message) -> RadioMessageData:
+    receipts = list(message.receipts.all())
+    return RadioMessageData(
+        id=message.pk, net=message.net_id, net_name=message.net.name, to_unit=message.to_unit_id,
+        to_callsign=message.to_unit.callsign if message.to_unit_id else None,
+        from_callsign=message.from_callsign, priority=message.priority, text=message.text,
+        location=_point(message.location), ack_required=message.ack_required,
+        sent_at=message.sent_at.isoformat(), incident_id=message.net.incident_id,
+        recipients=sorted(r.callsign for r in receipts),
+        pending=sorted(r.callsign for r in receipts if r.acknowledged_at is None),
+        escalated_at=message.escalated_at.isoformat() if message.escalated_at else None)
+
+
+class RadioMessageSent(EventSchema):
+    """A message on a net; ``resend`` counts the re-sends of an unacknowledged one (0 the first time)."""
+
+    type = "radio.message"
+    message: RadioMessageData
+    resend: int
+
+
+class RadioAcknowledged(EventSchema):
+    type = "radio.acknowledged"
+    message_id: int
+    net: int
+    callsign: str
+    by: str
+    at: str
+    pending: list[str]
+
+
+class RadioEscalated(EventSchema):
+    """An urgent or flash message still unacknowledged after its re-sends: to the supervisors."""
+
+    type = "radio.escalated"
+    message: RadioMessageData
+
+
+class UnitData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: int
+    callsign: str
+    agency: str
+    status: str
+    position: PointData | None
+    position_at: str | None
+    incident_id: int | None
+
+
+def unit_data(unit) -> UnitData:
+    return UnitData(id=unit.pk, callsign=unit.callsign, agency=unit.agency.code, status=unit.status,
+                    position=_point(unit.position),
+                    position_at=unit.position_at.isoformat() if unit.position_at else None,
+                    incident_id=unit.incident_id)
+
+
+class UnitPositionReported(EventSchema):
+    type = "unit.position"
+    unit_id: int
+    callsign: str
+    position: PointData
+    at: str
+
+
+class UnitStatusChanged(EventSchema):
+    type = "unit.status"
+    unit: UnitData
+
+
+class UnitEngaged(EventSchema):
+    type = "unit.engaged"
+    unit: UnitData
+    incident_id: int
+    reference: str
+
+
+class AlertData(BaseModel):
+    """What the Croix-Rouge gets of an alert: place, description, status. Never camera data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: int
+    reference: str
+    status: str
+    location: PointData
+    address: str
+    commune: str
+    commune_name: str
+    description: str
+    people: int
+    conditions: list[str]
+    raised_at: str
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    taken_charge_at: str | None
+    unit: str | None
+    closed_at: str | None
+    outcome: str
+    outcome_note: str
+    escalated_at: str | None
+    resends: int
+    version: int
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def alert_data(alert) -> AlertData:
+    return AlertData(
+        id=alert.pk, reference=alert.reference, status=alert.status, location=_point(alert.location),
+        address=alert.address, commune=alert.commune.insee_code, commune_name=alert.commune.name,
+        description=alert.description, people=alert.people, conditions=list(alert.conditions),
+        raised_at=alert.raised_at.isoformat(), acknowledged_at=_iso(alert.acknowledged_at),
+        acknowledged_by=alert.acknowledged_by.get_username() if alert.acknowledged_by_id else None,
+        taken_charge_at=_iso(alert.taken_charge_at),
+        unit=alert.unit.callsign if alert.unit_id else None, closed_at=_iso(alert.closed_at),
+        outcome=alert.outcome, outcome_note=alert.outcome_note,
+        escalated_at=_iso(alert.escalated_at), resends=alert.resends, version=alert.version)
+
+
+class AlertRaised(EventSchema):
+    """A new alert, or (``resend`` > 0) one nobody acknowledged yet, sent again."""
+
+    type = "alert.raised"
+    alert: AlertData
+    resend: int
+
+
+class AlertUpdated(EventSchema):
+    type = "alert.updated"
+    alert: AlertData

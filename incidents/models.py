@@ -9,8 +9,17 @@ from django.utils.translation import gettext_lazy as _
 
 from cameras.models import Camera
 from geo.models import Commune
-from incidents.choices import IncidentStatus, JournalKind, Priority
-from partners.models import Agency
+from incidents.choices import (
+    AlertOutcome,
+    AlertStatus,
+    IncidentStatus,
+    JournalKind,
+    NetKind,
+    Priority,
+    RadioPriority,
+    UnitStatus,
+)
+from partners.models import Agency, Member
 
 
 class Nature(models.Model):
@@ -80,3 +89,155 @@ class JournalEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.incident.reference} {self.at:%H:%M} {self.kind}"
+
+
+
+class Unit(models.Model):
+    """A field unit (patrol, fire engine, Red Cross team) with the tablet one member drives.
+
+    ``position``/``position_at`` are its last accepted fix; the track is ``positions``.
+    ``incident`` is what it is engaged on, if anything.
+    """
+
+    callsign = models.CharField(max_length=40, unique=True)
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="units")
+    member = models.OneToOneField(Member, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="unit")
+    status = models.CharField(max_length=16, choices=UnitStatus.choices, default=UnitStatus.AVAILABLE)
+    position = models.PointField(srid=4326, null=True, blank=True)
+    position_at = models.DateTimeField(null=True, blank=True)
+    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="units")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["callsign"]
+        verbose_name = _("unité de terrain")
+
+    def __str__(self) -> str:
+        return self.callsign
+
+
+class UnitPosition(models.Model):
+    """One accepted position report (the track: a replayed offline queue loses none)."""
+
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="positions")
+    at = models.DateTimeField()
+    point = models.PointField(srid=4326)
+    accuracy_m = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["unit", "at"]
+        indexes = [models.Index(fields=["unit", "at"])]
+
+
+class Net(models.Model):
+    """A talk group. Who is on it follows the rights model (``incidents.selectors.net_members``):
+    an agency net its agency, an incident net the agencies the incident is shared with, the
+    all-partners net every partner, a direct line one unit; the centre is on every net."""
+
+    kind = models.CharField(max_length=16, choices=NetKind.choices)
+    name = models.CharField(max_length=120)
+    agency = models.OneToOneField(Agency, null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="net")
+    incident = models.OneToOneField(Incident, null=True, blank=True, on_delete=models.CASCADE,
+                                    related_name="net")
+    unit = models.OneToOneField(Unit, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="direct_net")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        verbose_name = _("réseau radio")
+        constraints = [
+            models.UniqueConstraint(fields=["kind"], condition=models.Q(kind="all"),
+                                    name="one_all_partners_net"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RadioMessage(models.Model):
+    """A message on a net, from a callsign; ``to_unit`` when addressed to one unit (its direct line).
+
+    ``resends``/``last_sent_at``/``escalated_at`` follow an unacknowledged urgent or flash message.
+    """
+
+    net = models.ForeignKey(Net, on_delete=models.PROTECT, related_name="messages")
+    to_unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="+")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    from_callsign = models.CharField(max_length=40)
+    priority = models.CharField(max_length=8, choices=RadioPriority.choices,
+                                default=RadioPriority.ROUTINE)
+    text = models.TextField()
+    location = models.PointField(srid=4326, null=True, blank=True)
+    ack_required = models.BooleanField(default=False)
+    sent_at = models.DateTimeField(default=timezone.now, db_index=True)
+    resends = models.PositiveSmallIntegerField(default=0)
+    last_sent_at = models.DateTimeField(default=timezone.now)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        verbose_name = _("message radio")
+
+    def __str__(self) -> str:
+        return f"{self.from_callsign} → {self.net}: {self.text[:40]}"
+
+
+class RadioReceipt(models.Model):
+    """A recipient of a message (a unit, or the centre when ``unit`` is empty) and its
+    acknowledgement; one row per recipient, made when the message is sent."""
+
+    message = models.ForeignKey(RadioMessage, on_delete=models.CASCADE, related_name="receipts")
+    unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    callsign = models.CharField(max_length=40)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                        on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["message", "callsign"]
+        constraints = [models.UniqueConstraint(fields=["message", "callsign"],
+                                               name="one_receipt_per_recipient")]
+
+
+class Alert(models.Model):
+    """A Croix-Rouge distress signal (signalement de personne en détresse).
+
+    raised → acknowledged → taken_charge (by a unit) → closed with an outcome. It carries
+    no camera nor video data: the CRF receives alerts, never images (docs/security.md).
+    """
+
+    reference = models.CharField(max_length=24, unique=True)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.RAISED,
+                              db_index=True)
+    location = models.PointField(srid=4326)
+    address = models.CharField(max_length=300, blank=True)
+    commune = models.ForeignKey(Commune, on_delete=models.PROTECT, related_name="alerts")
+    description = models.TextField()
+    people = models.PositiveSmallIntegerField(default=1)
+    conditions = models.JSONField(default=list, blank=True)
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    raised_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_sent_at = models.DateTimeField(default=timezone.now)
+    resends = models.PositiveSmallIntegerField(default=0)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                        on_delete=models.PROTECT, related_name="+")
+    taken_charge_at = models.DateTimeField(null=True, blank=True)
+    unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=AlertOutcome.choices, blank=True)
+    outcome_note = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        verbose_name = _("alerte Croix-Rouge")
+
+    def __str__(self) -> str:
+        return self.reference

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from incidents.choices import JournalKind
-from incidents.models import Incident, JournalEntry
+from incidents.choices import JournalKind, NetKind
+from incidents.models import Alert, Incident, JournalEntry, Net, RadioMessage, RadioReceipt, Unit
 from partners.choices import AgencyKind, Role
-from partners.models import Member
+from partners.models import Agency, Member
 from realtime import audiences
 from realtime.audiences import Audience
 
@@ -44,3 +44,132 @@ def journal_visible_to(incident: Incident, member: Member | None) -> QuerySet[Jo
     if member is not None and member.agency.kind == AgencyKind.CRF:
         entries = entries.exclude(kind=JournalKind.CAMERA)
     return entries
+
+
+# --- Radio nets, field units, Croix-Rouge alerts ----------------------------------------
+
+
+def nets_visible_to(member: Member | None) -> QuerySet[Net]:
+    """The nets a member is on (may read and send on). The centre is on every net; a partner
+    agent or a field unit on its agency's net, the all-partners net and the nets of the
+    incidents shared with its agency; a field unit also on its own direct line."""
+    qs = Net.objects.select_related("agency", "incident", "unit")
+    if member is None:
+        return qs.none()
+    if member.is_centre_staff:
+        return qs
+    if member.role not in {Role.PARTNER_AGENT, Role.FIELD_UNIT}:
+        return qs.none()
+    rule = (Q(kind=NetKind.AGENCY, agency=member.agency) | Q(kind=NetKind.ALL_PARTNERS)
+            | Q(kind=NetKind.INCIDENT, incident__in=incidents_visible_to(member).values("pk")))
+    if member.role == Role.FIELD_UNIT:
+        rule |= Q(kind=NetKind.DIRECT, unit__member=member)
+    return qs.filter(rule)
+
+
+def net_audience(net: Net) -> Audience:
+    """Who hears a net: the same people ``nets_visible_to`` lets read it."""
+    if net.kind == NetKind.AGENCY:
+        return audiences.agencies([net.agency.code])
+    if net.kind == NetKind.INCIDENT:
+        return incident_audience(net.incident)
+    if net.kind == NetKind.DIRECT:
+        return audiences.unit(net.unit_id)
+    return audiences.agencies(Agency.objects.exclude(kind=AgencyKind.CSU).values_list("code", flat=True))
+
+
+def net_units(net: Net) -> QuerySet[Unit]:
+    """The units on a net that have a tablet (someone to acknowledge)."""
+    units = Unit.objects.filter(member__isnull=False)
+    if net.kind == NetKind.AGENCY:
+        return units.filter(agency=net.agency)
+    if net.kind == NetKind.INCIDENT:
+        return units.filter(agency__in=net.incident.shared_with.all())
+    if net.kind == NetKind.DIRECT:
+        return units.filter(pk=net.unit_id)
+    return units
+
+
+def unit_of(member: Member | None) -> Unit | None:
+    """The unit a field-unit member drives, if any."""
+    if member is None or member.role != Role.FIELD_UNIT:
+        return None
+    return Unit.objects.filter(member=member).select_related("agency").first()
+
+
+def units_visible_to(member: Member | None) -> QuerySet[Unit]:
+    """The centre sees every unit; a partner agent or a field unit those of its agency."""
+    qs = Unit.objects.select_related("agency")
+    if member is None:
+        return qs.none()
+    if member.is_centre_staff:
+        return qs
+    if member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT}:
+        return qs.filter(agency=member.agency)
+    return qs.none()
+
+
+def unit_audience(unit: Unit) -> Audience:
+    """The centre and the unit's agency (its own tablet hears its agency's group)."""
+    return audiences.agencies([unit.agency.code])
+
+
+def radio_messages_visible_to(member: Member | None) -> QuerySet[RadioMessage]:
+    return (RadioMessage.objects.filter(net__in=nets_visible_to(member).values("pk"))
+            .select_related("net", "to_unit").prefetch_related("receipts"))
+
+
+def receipt_for(message: RadioMessage, member: Member) -> RadioReceipt | None:
+    """The recipient row ``member`` acknowledges for: its unit's, or the centre's."""
+    receipts = message.receipts.all()
+    if member.is_centre_staff:
+        return receipts.filter(unit__isnull=True).first()
+    unit = unit_of(member)
+    return receipts.filter(unit=unit).first() if unit is not None else None
+
+
+def is_crf_member(member: Member | None) -> bool:
+    return (member is not None and member.agency.kind == AgencyKind.CRF
+            and member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT})
+
+
+def alerts_visible_to(member: Member | None) -> QuerySet[Alert]:
+    """Croix-Rouge alerts: the centre that raises them and the Croix-Rouge's members."""
+    qs = Alert.objects.select_related("commune", "unit", "acknowledged_by").defer("commune__boundary")
+    if member is not None and (member.is_centre_staff or is_crf_member(member)):
+        return qs
+    return qs.none()
+
+
+def alert_audience() -> Audience:
+    """The centre and every Croix-Rouge agency (desk and units)."""
+    return audiences.agencies(Agency.objects.filter(kind=AgencyKind.CRF).values_list("code", flat=True))
+
+
+def alert_stats(*, year: int) -> list[dict]:
+    """Alerts raised per month of ``year`` (local time) and the time to take charge (minutes)."""
+    import statistics
+    import zoneinfo
+
+    from django.conf import settings
+
+    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    months: dict[int, dict] = {m: {"month": m, "raised": 0, "taken_charge": 0, "closed": 0,
+                                   "escalated": 0, "_minutes": []} for m in range(1, 13)}
+    rows = Alert.objects.filter(raised_at__year=year).values_list(
+        "raised_at", "taken_charge_at", "closed_at", "escalated_at")
+    for raised_at, taken_at, closed_at, escalated_at in rows:
+        month = months[raised_at.astimezone(tz).month]
+        month["raised"] += 1
+        month["closed"] += closed_at is not None
+        month["escalated"] += escalated_at is not None
+        if taken_at is not None:
+            month["taken_charge"] += 1
+            month["_minutes"].append((taken_at - raised_at).total_seconds() / 60)
+    result = []
+    for month in months.values():
+        minutes = month.pop("_minutes")
+        month["mean_minutes_to_take_charge"] = round(statistics.fmean(minutes), 1) if minutes else None
+        month["median_minutes_to_take_charge"] = round(statistics.median(minutes), 1) if minutes else None
+        result.append(month)
+    return result

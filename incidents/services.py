@@ -2,28 +2,75 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.gis.geos import Point
 from django.db import transaction
 from django.utils import timezone
 
 from cameras.models import Camera
-from config.errors import Conflict, DomainError
-from geo.selectors import commune_at
-from incidents.choices import IncidentStatus, JournalKind
+from config.errors import Conflict, DomainError, NotAllowed
+from geo.geometry import EARTH_RADIUS_M
+from geo.selectors import commune_at, in_service_area
+from incidents.choices import (
+    AlertCondition,
+    AlertOutcome,
+    AlertStatus,
+    IncidentStatus,
+    JournalKind,
+    NetKind,
+    RadioPriority,
+    UnitStatus,
+)
 from incidents.events import (
+    AlertRaised,
+    AlertUpdated,
     IncidentCreated,
     IncidentShared,
     IncidentUnshared,
     IncidentUpdated,
     JournalAppended,
+    PointData,
+    RadioAcknowledged,
+    RadioEscalated,
+    RadioMessageSent,
+    UnitEngaged,
+    UnitPositionReported,
+    UnitStatusChanged,
+    alert_data,
     incident_data,
+    radio_message_data,
+    unit_data,
 )
-from incidents.models import Incident, JournalEntry, Nature
-from incidents.selectors import incident_audience
-from partners.choices import AgencyKind
-from partners.models import Agency
+from incidents.models import (
+    Alert,
+    Incident,
+    JournalEntry,
+    Nature,
+    Net,
+    RadioMessage,
+    RadioReceipt,
+    Unit,
+    UnitPosition,
+)
+from incidents.selectors import (
+    alert_audience,
+    incident_audience,
+    is_crf_member,
+    net_audience,
+    net_units,
+    nets_visible_to,
+    receipt_for,
+    unit_audience,
+    unit_of,
+)
+from partners.choices import AgencyKind, Role
+from partners.models import Agency, Member
 from realtime.services import outbox_lock, publish
+from realtime.signals import sockets_rescope
 
 MAX_TEXT = 10_000
 
@@ -125,6 +172,7 @@ def incident_share(*, incident: Incident, agency_code: str, author: AbstractBase
              text=f"Partagé avec {agency.name}")
     publish(IncidentShared(incident=incident_data(incident), agency=agency.code),
             audience=incident_audience(incident))
+    net_for_incident(incident)  # the incident's talk group, heard by whoever it is shared with
     return incident
 
 
@@ -254,3 +302,482 @@ def incident_attach_camera(*, incident: Incident, camera: Camera, author: Abstra
     _journal(incident=incident, author=author, kind=JournalKind.CAMERA,
              text=f"Caméra associée : {camera.code} ({camera.name})")
     return incident
+
+
+# --- Radio traffic (trafic radio) -------------------------------------------------------
+
+
+class NetNotAllowed(NotAllowed):
+    """The sender is not on this net."""
+
+    code = "net_not_allowed"
+
+
+class NotARecipient(NotAllowed):
+    code = "not_a_recipient"
+
+
+RADIO_MAX_TEXT = 2000
+
+
+def _in_area(point: Point, field: str) -> Point:
+    if not in_service_area(point):
+        raise OutsideServiceArea("This location is outside the service area.", field=field)
+    return point
+
+
+def net_for_agency(agency: Agency) -> Net:
+    net, _ = Net.objects.get_or_create(agency=agency, kind=NetKind.AGENCY,
+                                       defaults={"name": f"Réseau {agency.name}"})
+    return net
+
+
+def net_for_incident(incident: Incident) -> Net:
+    net, _ = Net.objects.get_or_create(incident=incident, kind=NetKind.INCIDENT,
+                                       defaults={"name": f"Incident {incident.reference}"})
+    return net
+
+
+def net_for_unit(unit: Unit) -> Net:
+    net, _ = Net.objects.get_or_create(unit=unit, kind=NetKind.DIRECT,
+                                       defaults={"name": f"Ligne directe {unit.callsign}"})
+    return net
+
+
+@transaction.atomic
+def nets_ensure() -> None:
+    """Create the nets that follow from the agencies: one per partner agency and the
+    all-partners net (incident nets are made when an incident is shared, direct lines with
+    their unit). Idempotent; cheap when nothing is missing."""
+    Net.objects.get_or_create(kind=NetKind.ALL_PARTNERS, defaults={"name": "Interservices"})
+    for agency in Agency.objects.exclude(kind=AgencyKind.CSU).filter(net__isnull=True):
+        net_for_agency(agency)
+
+
+def callsign_of(member: Member) -> str:
+    """How a member is named on the air: its unit's callsign, the centre's, or its agency's code."""
+    if member.is_centre_staff:
+        return settings.HUB_CENTRE_CALLSIGN
+    unit = unit_of(member)
+    return unit.callsign if unit is not None else member.agency.code.upper()
+
+
+def _radio_journal_text(message: RadioMessage) -> str:
+    tag = "" if message.priority == RadioPriority.ROUTINE else f"[{message.get_priority_display().upper()}] "
+    return f"{tag}{message.from_callsign} → {message.net.name} : {message.text}"
+
+
+@transaction.atomic
+def radio_message_send(*, member: Member, text: str, net: Net | None = None, to_unit: Unit | None = None,
+                       priority: str = RadioPriority.ROUTINE, location: Point | None = None,
+                       ack_required: bool = False, now: dt.datetime | None = None) -> RadioMessage:
+    """Send a message on ``net``, or to ``to_unit`` on its direct line.
+
+    The recipients (the units on the net with a tablet, and the centre when a partner
+    speaks) each get a receipt to acknowledge. A flash always requires an acknowledgement.
+    A message on an incident's net is also written in its main courante.
+    """
+    if (net is None) == (to_unit is None):
+        raise DomainError("Give a net or a unit, not both.", field="net")
+    if priority not in RadioPriority.values:
+        raise DomainError(f"Unknown priority {priority!r}.", field="priority")
+    text = (text or "").strip()
+    if not text:
+        raise DomainError("This text cannot be empty.", field="text")
+    if len(text) > RADIO_MAX_TEXT:
+        raise DomainError(f"At most {RADIO_MAX_TEXT} characters.", field="text")
+    if location is not None:
+        _in_area(location, "location")
+    if to_unit is not None:
+        net = net_for_unit(to_unit)
+    assert net is not None
+    if not nets_visible_to(member).filter(pk=net.pk).exists():
+        raise NetNotAllowed("You are not on this net.", field="net")
+    if net.incident_id and net.incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
+        raise Conflict("The incident of this net is closed.", field="net")
+    now = now or timezone.now()
+    sender_unit = unit_of(member)
+    message = RadioMessage.objects.create(
+        net=net, to_unit=to_unit, sender=member.user, from_callsign=callsign_of(member),
+        priority=priority, text=text, location=location,
+        ack_required=ack_required or priority == RadioPriority.FLASH, sent_at=now, last_sent_at=now)
+    receipts = [RadioReceipt(message=message, unit=unit, callsign=unit.callsign)
+                for unit in net_units(net) if unit != sender_unit]
+    if not member.is_centre_staff:
+        receipts.append(RadioReceipt(message=message, unit=None, callsign=settings.HUB_CENTRE_CALLSIGN))
+    RadioReceipt.objects.bulk_create(receipts)
+    publish(RadioMessageSent(message=radio_message_data(message), resend=0), audience=net_audience(net))
+    if net.incident_id:
+        _journal(incident=net.incident, author=member.user, kind=JournalKind.RADIO,
+                 text=_radio_journal_text(message))
+    return message
+
+
+@transaction.atomic
+def radio_acknowledge(*, message: RadioMessage, member: Member,
+                      now: dt.datetime | None = None) -> RadioReceipt:
+    """Acknowledge ``message`` for the member's station (its unit, or the centre).
+
+    Exactly once per recipient: a second acknowledgement returns the first, unchanged.
+    """
+    receipt = receipt_for(message, member)
+    if receipt is None:
+        raise NotARecipient("You are not a recipient of this message.")
+    receipt = RadioReceipt.objects.select_for_update().get(pk=receipt.pk)
+    if receipt.acknowledged_at is not None:
+        return receipt
+    receipt.acknowledged_at = now or timezone.now()
+    receipt.acknowledged_by = member.user
+    receipt.save(update_fields=["acknowledged_at", "acknowledged_by"])
+    pending = sorted(message.receipts.filter(acknowledged_at__isnull=True).values_list("callsign", flat=True))
+    publish(RadioAcknowledged(message_id=message.pk, net=message.net_id, callsign=receipt.callsign,
+                              by=member.user.get_username(), at=receipt.acknowledged_at.isoformat(),
+                              pending=pending),
+            audience=net_audience(message.net))
+    return receipt
+
+
+def _radio_delay(priority: str) -> dt.timedelta:
+    return dt.timedelta(seconds=settings.HUB_RADIO_ACK_SECONDS[priority])
+
+
+@transaction.atomic
+def _radio_follow_up(message_id: int, now: dt.datetime) -> str | None:
+    message = (RadioMessage.objects.select_for_update(skip_locked=True, of=("self",))
+               .select_related("net", "to_unit")
+               .filter(pk=message_id, escalated_at__isnull=True).first())
+    if message is None or now - message.last_sent_at < _radio_delay(message.priority):
+        return None
+    if not message.receipts.filter(acknowledged_at__isnull=True).exists():
+        return None
+    if message.resends < settings.HUB_RADIO_RESENDS:
+        message.resends += 1
+        message.last_sent_at = now
+        message.save(update_fields=["resends", "last_sent_at"])
+        publish(RadioMessageSent(message=radio_message_data(message), resend=message.resends),
+                audience=net_audience(message.net))
+        return "resent"
+    message.escalated_at = now
+    message.save(update_fields=["escalated_at"])
+    data = radio_message_data(message)
+    # The supervisors are the centre's; the net hears it too, so that the sender knows.
+    publish(RadioEscalated(message=data), audience=net_audience(message.net))
+    if message.net.incident_id:
+        _journal(incident=message.net.incident, author=message.sender, kind=JournalKind.RADIO,
+                 text=f"Message non acquitté par {', '.join(data.pending)} : signalé au superviseur")
+    return "escalated"
+
+
+def radio_follow_up(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Re-send every urgent or flash message still unacknowledged after its delay
+    (``HUB_RADIO_ACK_SECONDS``), ``HUB_RADIO_RESENDS`` times, then escalate it to the
+    supervisors. ``now`` is explicit so that tests control time."""
+    now = now or timezone.now()
+    shortest = min(_radio_delay(p) for p in (RadioPriority.URGENT, RadioPriority.FLASH))
+    due = (RadioMessage.objects.filter(ack_required=True, escalated_at__isnull=True,
+                                       priority__in=[RadioPriority.URGENT, RadioPriority.FLASH],
+                                       last_sent_at__lte=now - shortest,
+                                       receipts__acknowledged_at__isnull=True)
+           .distinct().order_by("id").values_list("id", flat=True))
+    counts = {"resent": 0, "escalated": 0}
+    for message_id in list(due):
+        outcome = _radio_follow_up(message_id, now)
+        if outcome:
+            counts[outcome] += 1
+    return counts
+
+
+# --- Field units (unités de terrain) -----------------------------------------------------
+
+
+class ImplausiblePosition(DomainError):
+    code = "implausible_position"
+
+
+def _announce_unit(unit: Unit) -> None:
+    unit.updated_at = timezone.now()
+    unit.save()
+    publish(UnitStatusChanged(unit=unit_data(unit)), audience=unit_audience(unit))
+
+
+@transaction.atomic
+def unit_create(*, callsign: str, agency: Agency, member: Member | None = None) -> Unit:
+    """A field unit of ``agency``, with its direct line; ``member`` drives its tablet."""
+    callsign = (callsign or "").strip().upper()
+    if not callsign or len(callsign) > 40:
+        raise DomainError("A callsign is 1 to 40 characters.", field="callsign")
+    if agency.kind == AgencyKind.CSU:
+        raise DomainError("A field unit belongs to a partner agency.", field="agency")
+    if Unit.objects.filter(callsign=callsign).exists():
+        raise Conflict(f"The callsign {callsign} is taken.", field="callsign")
+    unit = Unit.objects.create(callsign=callsign, agency=agency)
+    net_for_unit(unit)
+    net_for_agency(agency)
+    if member is not None:
+        unit_assign(unit=unit, member=member)
+    _announce_unit(unit)
+    return unit
+
+
+@transaction.atomic
+def unit_assign(*, unit: Unit, member: Member | None) -> Unit:
+    """Hand the unit's tablet to ``member`` (a field unit of the same agency)."""
+    if member is not None and (member.role != Role.FIELD_UNIT or member.agency_id != unit.agency_id):
+        raise DomainError("Only a field unit member of the unit's agency drives it.", field="member")
+    previous = unit.member
+    if member is not None:  # a member drives one unit at a time
+        Unit.objects.filter(member=member).exclude(pk=unit.pk).update(member=None)
+    unit.member = member
+    unit.save(update_fields=["member"])
+    # Their sockets join (or leave) the unit's group.
+    for user_id in {m.user_id for m in (previous, member) if m is not None}:
+        sockets_rescope(user_id)
+    return unit
+
+
+@transaction.atomic
+def unit_status_set(*, unit: Unit, status: str, author: AbstractBaseUser) -> Unit:
+    """Change the unit's status; while engaged, the incident's journal records it.
+    Back to available ends its engagement."""
+    if status not in UnitStatus.values:
+        raise DomainError(f"Unknown status {status!r}.", field="status")
+    unit = (Unit.objects.select_for_update(of=("self",)).select_related("agency", "incident")
+            .get(pk=unit.pk))
+    if unit.status == status:
+        return unit
+    previous, incident = unit.status, unit.incident
+    unit.status = status
+    if status == UnitStatus.AVAILABLE:
+        unit.incident = None
+    _announce_unit(unit)
+    if incident is not None:
+        _journal(incident=incident, author=author, kind=JournalKind.UNIT,
+                 text=f"{unit.callsign} : {UnitStatus(previous).label} → {UnitStatus(status).label}")
+    return unit
+
+
+def _distance_m(a: Point, b: Point) -> float:
+    lon1, lat1, lon2, lat2 = map(math.radians, (a.x, a.y, b.x, b.y))
+    h = (math.sin((lat2 - lat1) / 2) ** 2
+         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
+
+
+def _check_speed(unit: Unit, point: Point, at: dt.datetime) -> None:
+    limit = settings.HUB_UNIT_MAX_SPEED_KMH / 3.6
+    before = unit.positions.filter(at__lte=at).order_by("-at").first()
+    after = unit.positions.filter(at__gt=at).order_by("at").first()
+    for fix in (before, after):
+        if fix is None:
+            continue
+        seconds = abs((at - fix.at).total_seconds())
+        metres = _distance_m(fix.point, point)
+        # A GPS jitters by some tens of metres even standing still.
+        if metres > 50 and metres / max(seconds, 1.0) > limit:
+            raise ImplausiblePosition(
+                f"{metres:.0f} m in {seconds:.0f} s from the fix of {fix.at.isoformat()}: faster than "
+                f"{settings.HUB_UNIT_MAX_SPEED_KMH} km/h.", field="position")
+
+
+@transaction.atomic
+def unit_position_report(*, unit: Unit, point: Point, at: dt.datetime | None = None,
+                         accuracy_m: float | None = None, now: dt.datetime | None = None) -> UnitPosition:
+    """Record a position the unit's tablet reports, at ``at`` (a queued report comes late).
+
+    Refused: outside the service area, in the future, more than a day old, or implying a
+    speed above ``HUB_UNIT_MAX_SPEED_KMH`` from the neighbouring fixes. The same fix twice is
+    kept once. Only a fix newer than the last one moves the unit on the map.
+    """
+    now = now or timezone.now()
+    at = at or now
+    _in_area(point, "position")
+    if at > now + dt.timedelta(seconds=60):
+        raise DomainError("This position is dated in the future.", field="at")
+    if at < now - dt.timedelta(hours=24):
+        raise DomainError("This position is more than a day old.", field="at")
+    unit = Unit.objects.select_for_update(of=("self",)).select_related("agency").get(pk=unit.pk)
+    same = unit.positions.filter(at=at).first()
+    if same is not None and same.point.equals_exact(point, 1e-7):
+        return same
+    _check_speed(unit, point, at)
+    fix = UnitPosition.objects.create(unit=unit, at=at, point=point, accuracy_m=accuracy_m)
+    if unit.position_at is None or at > unit.position_at:
+        unit.position, unit.position_at = point, at
+        unit.save(update_fields=["position", "position_at"])
+        publish(UnitPositionReported(unit_id=unit.pk, callsign=unit.callsign,
+                                     position=PointData(coordinates=(round(point.x, 7), round(point.y, 7))),
+                                     at=at.isoformat()),
+                audience=unit_audience(unit))
+    return fix
+
+
+@transaction.atomic
+def unit_engage(*, unit: Unit, incident: Incident, author: AbstractBaseUser) -> Unit:
+    """Engage the unit on the incident (journalled): the incident is shared with the unit's
+    agency if it was not, an open incident becomes engaged, the unit goes en route."""
+    unit = Unit.objects.select_for_update(of=("self",)).select_related("agency").get(pk=unit.pk)
+    incident = _locked(incident, None)  # the caller's copy may be stale
+    if incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
+        raise Conflict("A closed incident cannot engage a unit.", field="incident")
+    if unit.status == UnitStatus.UNAVAILABLE:
+        raise Conflict(f"{unit.callsign} is unavailable.", field="unit")
+    if unit.incident_id == incident.pk:
+        return unit
+    if not incident.shared_with.filter(pk=unit.agency_id).exists():
+        incident = incident_share(incident=incident, agency_code=unit.agency.code, author=author)
+    net_for_incident(incident)
+    if incident.status == IncidentStatus.OPEN:
+        incident = incident_transition(incident=incident, status=IncidentStatus.ENGAGED, author=author)
+    unit.incident = incident
+    unit.status = UnitStatus.EN_ROUTE
+    unit.updated_at = timezone.now()
+    unit.save()
+    publish(UnitEngaged(unit=unit_data(unit), incident_id=incident.pk, reference=incident.reference),
+            audience=incident_audience(incident) | unit_audience(unit))
+    _journal(incident=incident, author=author, kind=JournalKind.UNIT,
+             text=f"Unité {unit.callsign} engagée ({unit.agency.name})")
+    return unit
+
+
+# --- Croix-Rouge alerts (signalements de personnes en détresse) --------------------------
+
+
+def _alert_reference(year: int) -> str:
+    prefix = f"CRF-{year}-"
+    last = (Alert.objects.filter(reference__startswith=prefix).order_by("-reference")
+            .values_list("reference", flat=True).first())
+    return f"{prefix}{(int(last.rsplit('-', 1)[1]) + 1 if last else 1):06d}"
+
+
+def _alert_announce(alert: Alert) -> None:
+    alert.version += 1
+    alert.save()
+    publish(AlertUpdated(alert=alert_data(alert)), audience=alert_audience())
+
+
+@transaction.atomic
+def alert_raise(*, author: AbstractBaseUser, location: Point, description: str, people: int = 1,
+                conditions: list[str] | None = None, address: str = "",
+                now: dt.datetime | None = None) -> Alert:
+    """Signal a person in distress to the Croix-Rouge (its desk and its units, live).
+
+    Nothing about cameras is carried: the operator describes what is seen."""
+    description = _text(description, "description")
+    if not 1 <= people <= 100:
+        raise DomainError("From 1 to 100 people.", field="people")
+    conditions = list(dict.fromkeys(conditions or []))
+    unknown = set(conditions) - set(AlertCondition.values)
+    if unknown:
+        raise DomainError(f"Unknown conditions {sorted(unknown)}.", field="conditions")
+    commune = commune_at(location)
+    if commune is None:
+        raise OutsideServiceArea("This location is outside the service area.", field="location")
+    if not Agency.objects.filter(kind=AgencyKind.CRF).exists():
+        raise Conflict("No Croix-Rouge agency is registered to receive the alert.")
+    outbox_lock()  # serialises the reference numbers too
+    now = now or timezone.now()
+    alert = Alert.objects.create(
+        reference=_alert_reference(timezone.localtime(now).year), location=location,
+        address=address.strip()[:300], commune=commune, description=description, people=people,
+        conditions=conditions, raised_by=author, raised_at=now, last_sent_at=now)
+    publish(AlertRaised(alert=alert_data(alert), resend=0), audience=alert_audience())
+    return alert
+
+
+def _alert_locked(alert: Alert) -> Alert:
+    return (Alert.objects.select_for_update(of=("self",)).select_related("commune", "unit")
+            .get(pk=alert.pk))
+
+
+@transaction.atomic
+def alert_acknowledge(*, alert: Alert, member: Member, now: dt.datetime | None = None) -> Alert:
+    """The Croix-Rouge has seen the alert (its escalation stops). Twice: unchanged."""
+    if not is_crf_member(member):
+        raise NotAllowed("Only the Croix-Rouge acknowledges its alerts.")
+    alert = _alert_locked(alert)
+    if alert.status != AlertStatus.RAISED:
+        if alert.status == AlertStatus.CLOSED:
+            raise Conflict("This alert is closed.", field="status")
+        return alert
+    alert.status = AlertStatus.ACKNOWLEDGED
+    alert.acknowledged_at, alert.acknowledged_by = now or timezone.now(), member.user
+    _alert_announce(alert)
+    return alert
+
+
+@transaction.atomic
+def alert_take_charge(*, alert: Alert, unit: Unit, member: Member, now: dt.datetime | None = None) -> Alert:
+    """A Croix-Rouge unit goes to the person (it goes en route)."""
+    if not is_crf_member(member):
+        raise NotAllowed("Only the Croix-Rouge takes charge of its alerts.")
+    if unit.agency.kind != AgencyKind.CRF or unit.agency_id != member.agency_id:
+        raise DomainError("A unit of your Croix-Rouge agency.", field="unit")
+    own = unit_of(member)
+    if member.role == Role.FIELD_UNIT and own != unit:
+        raise NotAllowed("A field unit takes charge for itself.")
+    alert = _alert_locked(alert)
+    if alert.status == AlertStatus.TAKEN_CHARGE and alert.unit_id == unit.pk:
+        return alert
+    if alert.status not in {AlertStatus.RAISED, AlertStatus.ACKNOWLEDGED}:
+        raise Conflict(f"This alert is {AlertStatus(alert.status).label.lower()}.", field="status")
+    now = now or timezone.now()
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at, alert.acknowledged_by = now, member.user
+    alert.status, alert.unit, alert.taken_charge_at = AlertStatus.TAKEN_CHARGE, unit, now
+    _alert_announce(alert)
+    if unit.status != UnitStatus.EN_ROUTE:
+        unit_status_set(unit=unit, status=UnitStatus.EN_ROUTE, author=member.user)
+    return alert
+
+
+@transaction.atomic
+def alert_close(*, alert: Alert, member: Member, outcome: str, note: str = "",
+                now: dt.datetime | None = None) -> Alert:
+    """Close the alert with what came of it (the centre may close one raised by mistake)."""
+    if not (is_crf_member(member) or member.is_centre_staff):
+        raise NotAllowed("Only the Croix-Rouge or the centre closes an alert.")
+    if outcome not in AlertOutcome.values:
+        raise DomainError(f"Unknown outcome {outcome!r}.", field="outcome")
+    alert = _alert_locked(alert)
+    if alert.status == AlertStatus.CLOSED:
+        if alert.outcome == outcome:
+            return alert
+        raise Conflict("This alert is already closed.", field="status")
+    alert.status, alert.closed_at = AlertStatus.CLOSED, now or timezone.now()
+    alert.outcome, alert.outcome_note = outcome, (note or "").strip()[:MAX_TEXT]
+    _alert_announce(alert)
+    return alert
+
+
+@transaction.atomic
+def _alert_follow_up(alert_id: int, now: dt.datetime) -> str | None:
+    alert = (Alert.objects.select_for_update(skip_locked=True, of=("self",))
+             .select_related("commune", "unit")
+             .filter(pk=alert_id, status=AlertStatus.RAISED, escalated_at__isnull=True).first())
+    delay = dt.timedelta(seconds=settings.HUB_ALERT_ACK_SECONDS)
+    if alert is None or now - alert.last_sent_at < delay:
+        return None
+    if alert.resends < settings.HUB_ALERT_RESENDS:
+        alert.resends += 1
+        alert.last_sent_at = now
+        alert.save(update_fields=["resends", "last_sent_at"])
+        publish(AlertRaised(alert=alert_data(alert), resend=alert.resends), audience=alert_audience())
+        return "resent"
+    alert.escalated_at = now
+    _alert_announce(alert)
+    return "escalated"
+
+
+def alert_follow_up(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Re-send every alert not acknowledged within ``HUB_ALERT_ACK_SECONDS``,
+    ``HUB_ALERT_RESENDS`` times, then escalate it to the supervisors (shown on the console)."""
+    now = now or timezone.now()
+    due = (Alert.objects.filter(status=AlertStatus.RAISED, escalated_at__isnull=True,
+                                last_sent_at__lte=now - dt.timedelta(seconds=settings.HUB_ALERT_ACK_SECONDS))
+           .order_by("id").values_list("id", flat=True))
+    counts = {"resent": 0, "escalated": 0}
+    for alert_id in list(due):
+        outcome = _alert_follow_up(alert_id, now)
+        if outcome:
+            counts[outcome] += 1
+    return counts

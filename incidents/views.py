@@ -95,3 +95,38 @@ def portal_incidents(request: HttpRequest) -> HttpResponse:
         "agency_names": {agency.code: agency.name for agency in Agency.objects.all()},
         "tile_url": settings.HUB_MAP_TILE_URL,
     })
+
+
+@login_required
+@ensure_csrf_cookie  # tablet.js posts statuses, positions, acknowledgements
+def tablet(request: HttpRequest) -> HttpResponse:
+    """``/terrain/`` — a field unit's tablet: its incidents, its nets and messages (acknowledge),
+    its status, its position (browser geolocation), alerts. Writes wait in the browser while
+    offline and go with an ``Idempotency-Key`` when the network is back."""
+    from incidents.selectors import unit_of
+
+    member = member_of(request.user)
+    unit = unit_of(member)
+    if unit is None:
+        raise PermissionDenied(
+            _("La tablette est réservée aux unités de terrain (aucune unité ne vous est confiée)."))
+    return render(request, "incidents/tablet.html", {
+        "member": member, "unit": unit, "is_crf": member.agency.kind == AgencyKind.CRF,
+        "live_statuses": ",".join(LIVE_STATUSES),
+        "position_seconds": 15,
+    })
+
+
+@login_required
+@ensure_csrf_cookie  # alerts.js posts acknowledgements and the rest
+def portal_alerts(request: HttpRequest) -> HttpResponse:
+    """``/portail/alertes/`` — the Croix-Rouge desk: the alerts the centre raises, live; acknowledge,
+    send a unit, close. Nothing about cameras is ever on it."""
+    from incidents.selectors import is_crf_member
+
+    member = member_of(request.user)
+    if member is not None and member.is_centre_staff:
+        return redirect("console")
+    if not is_crf_member(member):
+        raise PermissionDenied(_("Les alertes sont réservées à la Croix-Rouge."))
+    return render(request, "incidents/alerts.html", {"member": member})

@@ -8,7 +8,7 @@ audience with its selectors (DESIGN.md §3).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
 
@@ -58,6 +58,17 @@ def unit(unit_id: int, *, with_centre: bool = True) -> Audience:
     return Audience([unit_group(unit_id), *([CENTRE] if with_centre else [])])
 
 
+# Apps that give members groups of their own objects register a provider here (the
+# incidents app: a field unit hears its unit's group); realtime knows no app above it.
+MemberGroups = Callable[[Member], Iterable[str]]
+_member_group_providers: list[MemberGroups] = []
+
+
+def register_member_groups(provider: MemberGroups) -> None:
+    if provider not in _member_group_providers:
+        _member_group_providers.append(provider)
+
+
 def groups_of(user: AbstractBaseUser, member: Member | None) -> list[str]:
     """The groups an authenticated user listens on, from its member profile.
 
@@ -71,4 +82,6 @@ def groups_of(user: AbstractBaseUser, member: Member | None) -> list[str]:
         groups.append(CENTRE)
     elif member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT}:
         groups.append(agency_group(member.agency.code))
-    return sorted(groups)
+        for provider in _member_group_providers:
+            groups.extend(provider(member))
+    return sorted(set(groups))

@@ -107,3 +107,15 @@ class TokenClient(APIClient):
 
     def generic(self, method, path, data="", content_type="application/json", **kwargs):
         return super().generic(method, path, data, content_type, **kwargs)
+
+
+def make_unit(*, agency: Agency | None = None, callsign: str | None = None,
+              member: Member | bool = True):
+    """A field unit through the real service; ``member=True`` gives it a field-unit member
+    of its agency who drives its tablet (``unit.member``)."""
+    from incidents.services import unit_create
+
+    agency = agency or make_agency(kind=AgencyKind.PN)
+    if member is True:
+        member = make_member(role="field_unit", agency=agency)
+    return unit_create(callsign=callsign or f"U{next(_seq)}", agency=agency, member=member or None)

@@ -8,6 +8,7 @@
  * incident an operator has open follows the changes others make to it.
  */
 import { connectEvents } from "./events.js";
+import { fieldConsole } from "./field-console.js";
 import {
   IncidentRows, IncidentStore, JournalView, api, byNewest, connectionStatus, entryFromEvent, h,
   idempotencyKey, noteForm, readJson, timeElement,
@@ -544,6 +545,7 @@ function renderSharing(detail) {
 
 function onEvent(frame) {
   const data = frame.data || {};
+  if (field) field.onEvent(frame);
   switch (frame.type) {
     case "incident.created":
     case "incident.updated":
@@ -583,6 +585,7 @@ function onEvent(frame) {
 
 function onResync() {
   loadSnapshot();
+  if (field) field.onResync();
   if (panel) loadDetail(panel.id);
   if (cameras) cameras.refresh();
 }
@@ -630,6 +633,8 @@ showDrawer("create");
 }
 // The incidents first (docs/realtime.md: the snapshot, then the stream), the map's layers meanwhile.
 const firstSnapshot = loadSnapshot();
+// Units, radio and Croix-Rouge alerts (issue 6); an alert is placed where an incident would be.
+const field = fieldConsole({ map: hub.map, pointNow: () => formPoint() || pointOf(hub.map.getCenter()) });
 loadNatures();
 loadMapLayers();
 // (A snapshot that hangs must not keep the live stream away: 5 s at most.)

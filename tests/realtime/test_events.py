@@ -23,8 +23,9 @@ from partners.models import Member
 from realtime.audiences import groups_of
 from realtime.events import REGISTRY, EventSchema
 from realtime.models import Event
-from streaming.services import grant_create, grant_revoke
+from streaming.services import camera_status_set, grant_create, grant_revoke
 from tests import factories
+from tests.incidents.field_story import field_events
 from tests.realtime import helpers
 
 for _app in apps.get_app_configs():
@@ -85,6 +86,13 @@ def test_the_story_publishes_what_a_screen_needs(story):
     ]
 
 
+def camera_went_offline(story: Story) -> Event:
+    """A camera's video source lost, as its pipeline reports it (streaming, issue 7)."""
+    camera = factories.make_camera()
+    camera_status_set(camera_id=camera.pk, online=False, detail="source lost")
+    return Event.objects.filter(type="camera.status").latest("id")
+
+
 # How to get each type as its producer builds it. A type with a producer is read
 # back from the outbox row the real service wrote; one without (yet) is built
 # from the real incident with the helper the producers use.
@@ -96,7 +104,20 @@ SAMPLES = {
     "incident.updated": lambda s: IncidentUpdated(incident=incident_data(s.incident)),
     "grant.created": lambda s: s.row("grant.created"),
     "grant.revoked": lambda s: s.row("grant.revoked"),
+    "camera.status": camera_went_offline,
 }
+# Radio traffic, field units and Croix-Rouge alerts (issue 6): tests/incidents/field_story.py.
+FIELD_TYPES = ("radio.message", "radio.acknowledged", "radio.escalated", "unit.position", "unit.status",
+               "unit.engaged", "alert.raised", "alert.updated")
+
+
+def _field(story: Story, event_type: str):
+    if not hasattr(story, "field"):
+        story.field = field_events(story.incident, story.crew["operator"])
+    return story.field[event_type]
+
+
+SAMPLES.update({t: (lambda s, t=t: _field(s, t)[0]) for t in FIELD_TYPES})
 
 
 def sample(story: Story, event_type: str) -> EventSchema:
@@ -192,6 +213,11 @@ def audience_of(story: Story, event_type: str) -> list[tuple[list[str], list[str
         ("grant.created", 0): [GN, CSU],
         ("grant.revoked", 0): [GN, CSU],
     }
+    if event_type in FIELD_TYPES:
+        row, audience = _field(story, event_type)
+        return [(row.audience, audience)]
+    if event_type == "camera.status":  # the centre only: partners get no camera identifiers
+        return [(camera_went_offline(story).audience, [CSU])]
     if event_type == "incident.updated":  # no producer yet: the selector its producer will call
         return [(list(incident_audience(story.incident)), sorted([GN, PN, CSU]))]
     rows = [r for r in story.rows if r.type == event_type]

@@ -1,0 +1,209 @@
+/*
+ * The field unit's tablet (/terrain/). Built for a flaky mobile network:
+ * - every write goes through a queue kept in localStorage, each with its own Idempotency-Key,
+ *   sent in order when the network answers; a write the hub refuses (4xx) is dropped and
+ *   shown, one the network lost is sent again with the same key, so it takes effect once;
+ * - the event stream resumes from the last id it saw (events.js).
+ */
+import { connectEvents } from "./events.js";
+import { api, ApiError, connectionStatus, h, idempotencyKey } from "./incident-ui.js";
+import { alertCard, RadioLog } from "./field-ui.js";
+
+const root = document.getElementById("tablet");
+const unitId = Number(root.dataset.unit);
+const callsign = root.dataset.callsign;
+const isCrf = root.dataset.crf === "1";
+const QUEUE_KEY = `csu.tablet.queue.${unitId}`;
+const positionEvery = Number(root.dataset.positionSeconds || 15) * 1000;
+const queueState = document.getElementById("queue-state");
+const positionState = document.getElementById("position-state");
+
+// --- The offline queue.
+
+function readQueue() {
+  try {
+    return JSON.parse(window.localStorage.getItem(QUEUE_KEY) || "[]");
+  } catch {
+    return [];
+  }
+}
+
+function writeQueue(queue) {
+  try {
+    window.localStorage.setItem(QUEUE_KEY, JSON.stringify(queue));
+  } catch { /* storage full or disabled: memory only */ }
+  queueState.textContent = queue.length ? `${queue.length} envoi(s) en attente de réseau` : "";
+  root.dataset.queued = String(queue.length);
+}
+
+let flushing = false;
+
+function enqueue(url, body) {
+  const queue = readQueue();
+  queue.push({ key: idempotencyKey(), url, body });
+  writeQueue(queue);
+  flush();
+}
+
+async function flush() {
+  if (flushing) return;
+  flushing = true;
+  try {
+    for (;;) {
+      const queue = readQueue();
+      if (!queue.length) break;
+      const item = queue[0];
+      try {
+        await api(item.url, { method: "POST", body: item.body, headers: { "Idempotency-Key": item.key } });
+      } catch (err) {
+        if (err instanceof ApiError && (err.status === 0 || err.status >= 500 || err.status === 401)) {
+          break; // offline, or the hub restarting: the same write, with the same key, later
+        }
+        positionState.textContent = `Refusé : ${err.message}`;
+      }
+      writeQueue(readQueue().filter((q) => q.key !== item.key));
+    }
+  } finally {
+    flushing = false;
+  }
+}
+
+window.addEventListener("online", flush);
+window.setInterval(flush, 10000);
+writeQueue(readQueue());
+
+// --- Status.
+
+const statusButtons = document.querySelectorAll("#status-buttons button");
+function showStatus(status) {
+  root.dataset.status = status;
+  statusButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.status === status)));
+}
+statusButtons.forEach((button) => button.addEventListener("click", () => {
+  showStatus(button.dataset.status);
+  enqueue(`/api/units/${unitId}/status/`, { status: button.dataset.status });
+}));
+showStatus(root.dataset.status);
+
+// --- Position, throttled.
+
+let lastSent = 0;
+if (navigator.geolocation) {
+  navigator.geolocation.watchPosition((pos) => {
+    const now = Date.now();
+    if (now - lastSent < positionEvery) return;
+    lastSent = now;
+    enqueue(`/api/units/${unitId}/position/`, {
+      location: { type: "Point", coordinates: [pos.coords.longitude, pos.coords.latitude] },
+      at: new Date(pos.timestamp || now).toISOString(),
+      accuracy: pos.coords.accuracy,
+    });
+    positionState.textContent = "Position transmise.";
+  }, () => { positionState.textContent = "Position indisponible (géolocalisation refusée ou absente)."; },
+  { enableHighAccuracy: true, maximumAge: 10000 });
+}
+
+// --- Radio.
+
+const log = new RadioLog(document.getElementById("tablet-radio"), {
+  ackFor: callsign,
+  onAck: (m) => {
+    log.upsert({ ...m, pending: m.pending.filter((c) => c !== callsign) });
+    enqueue(`/api/radio/messages/${m.id}/ack/`, {});
+  },
+});
+
+function attention(strong) {
+  try {
+    if (navigator.vibrate) navigator.vibrate(strong ? [300, 100, 300, 100, 300] : 200);
+  } catch { /* not allowed */ }
+  try {
+    const AudioContext = window.AudioContext || window.webkitAudioContext;
+    if (!AudioContext) return;
+    const ctx = new AudioContext();
+    const osc = ctx.createOscillator();
+    osc.frequency.value = strong ? 880 : 660;
+    osc.connect(ctx.destination);
+    osc.start();
+    osc.stop(ctx.currentTime + (strong ? 0.6 : 0.2));
+  } catch { /* autoplay refused until the user touches the page */ }
+}
+
+const replyForm = document.getElementById("reply-form");
+replyForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  enqueue("/api/radio/messages/", { net: Number(replyForm.elements.net.value), text: replyForm.elements.text.value });
+  replyForm.elements.text.value = "";
+});
+
+// --- Incidents and alerts.
+
+const incidentList = document.getElementById("tablet-incidents");
+const alertList = document.getElementById("tablet-alerts");
+const alertRows = new Map();
+
+function showIncident(incident) {
+  const existing = incidentList.querySelector(`[data-incident="${incident.id}"]`);
+  const row = h("li", { dataset: { incident: incident.id } },
+    h("strong", { text: incident.reference }), ` ${incident.nature_label} — ${incident.commune_name}`,
+    incident.address ? ` (${incident.address})` : "");
+  if (existing) existing.replaceWith(row);
+  else incidentList.prepend(row);
+}
+
+function showAlert(alert) {
+  const actions = [];
+  if (alert.status === "raised" || alert.status === "acknowledged") {
+    actions.push(h("button", { type: "button", class: "primary", text: "Je prends en charge",
+      on: { click: () => enqueue(`/api/alerts/${alert.id}/take-charge/`, {}) } }));
+  }
+  const row = alertCard(alert, actions);
+  const old = alertRows.get(alert.id);
+  if (old) old.replaceWith(row);
+  else alertList.prepend(row);
+  alertRows.set(alert.id, row);
+}
+
+async function loadSnapshot() {
+  try {
+    const [nets, messages, incidents] = await Promise.all([
+      api("/api/radio/nets/"), api("/api/radio/messages/"),
+      api(`/api/incidents/?status=${root.dataset.liveStatuses}`)]);
+    const select = replyForm.elements.net;
+    select.replaceChildren(...nets.map((n) => h("option", { value: n.id, text: n.name })));
+    messages.forEach((m) => log.upsert(m));
+    incidents.forEach(showIncident);
+    if (isCrf) (await api("/api/alerts/?status=raised,acknowledged,taken_charge")).reverse().forEach(showAlert);
+  } catch (err) {
+    positionState.textContent = err.message;
+  }
+}
+
+function onEvent(frame) {
+  const data = frame.data || {};
+  switch (frame.type) {
+    case "radio.message":
+      log.upsert(data.message, { resend: data.resend });
+      if (data.message.pending.includes(callsign)) attention(data.message.priority !== "routine");
+      break;
+    case "radio.acknowledged": log.acknowledged(data); break;
+    case "radio.escalated": log.escalated(data.message); break;
+    case "unit.status":
+    case "unit.engaged":
+      if (data.unit.id === unitId) showStatus(data.unit.status);
+      break;
+    case "incident.created":
+    case "incident.updated":
+    case "incident.shared": showIncident(data.incident); break;
+    case "alert.raised":
+      if (isCrf) { showAlert(data.alert); attention(true); }
+      break;
+    case "alert.updated": if (isCrf) showAlert(data.alert); break;
+    default: break;
+  }
+}
+
+loadSnapshot().then(() => {
+  connectEvents({ onEvent, onResync: loadSnapshot, onStatus: connectionStatus(document.getElementById("connection")) });
+  flush();
+});
