@@ -23,7 +23,7 @@ from partners.models import Member
 from realtime.audiences import groups_of
 from realtime.events import REGISTRY, EventSchema
 from realtime.models import Event
-from streaming.services import camera_status_set, grant_create, grant_revoke
+from streaming.services import grant_create, grant_revoke
 from tests import factories
 from tests.incidents.field_story import field_events
 from tests.realtime import helpers
@@ -88,6 +88,8 @@ def test_the_story_publishes_what_a_screen_needs(story):
 
 def camera_went_offline(story: Story) -> Event:
     """A camera's video source lost, as its pipeline reports it (streaming, issue 7)."""
+    from streaming.services import camera_status_set
+
     camera = factories.make_camera()
     camera_status_set(camera_id=camera.pk, online=False, detail="source lost")
     return Event.objects.filter(type="camera.status").latest("id")
