@@ -106,8 +106,9 @@ SAMPLES = {
     "incident.updated": lambda s: IncidentUpdated(incident=incident_data(s.incident)),
     "grant.created": lambda s: s.row("grant.created"),
     "grant.revoked": lambda s: s.row("grant.revoked"),
-    "camera.status": camera_went_offline,
 }
+if "camera.status" in REGISTRY:  # the video pipeline's type (streaming, issue 7)
+    SAMPLES["camera.status"] = camera_went_offline
 # Radio traffic, field units and Croix-Rouge alerts (issue 6): tests/incidents/field_story.py.
 FIELD_TYPES = ("radio.message", "radio.acknowledged", "radio.escalated", "unit.position", "unit.status",
                "unit.engaged", "alert.raised", "alert.updated")
