@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", include("partners.pages_urls")),
     path("", include("incidents.pages_urls")),
+    path("", include("streaming.pages_urls")),
     # Before admin.site.urls: the admin's own login would skip the second factor.
     path("admin/login/", partners_views.admin_login_redirect),
     path("admin/", admin.site.urls),

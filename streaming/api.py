@@ -1,23 +1,49 @@
-"""REST endpoints of the video handoff: grants (the WHEP endpoint comes with the pipeline)."""
+"""REST endpoints of the video handoff: grants, the WHEP endpoint of live video, presets, mask lifts."""
 
 from __future__ import annotations
 
+import json
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cameras.models import Camera
+from cameras.models import Camera, PrivacyMask
 from config.errors import DomainError
 from incidents.models import Incident
 from partners.auth import client_address
-from partners.permissions import IsCentreStaff
+from partners.models import ApiToken
+from partners.permissions import IsCentreStaff, IsSupervisor
 from partners.selectors import member_of
 from streaming import services
-from streaming.models import Grant
-from streaming.selectors import active_grants, grants_visible_to
+from streaming.models import Grant, MaskLift
+from streaming.pipeline import CENTRE, CameraFeed
+from streaming.runtime import Viewer, current_runtime, get_runtime
+from streaming.selectors import (
+    active_grants,
+    camera_current_preset,
+    camera_view_denial,
+    grants_visible_to,
+    masks_in_force,
+    viewing_grant,
+)
+from streaming.whep import (
+    MAX_OFFER_BYTES,
+    SDP_CONTENT_TYPE,
+    BadOffer,
+    UnsupportedMediaType,
+    VideoNotPermitted,
+    validate_offer,
+)
 
 
 class GrantOutput(serializers.ModelSerializer):
@@ -108,3 +134,188 @@ class GrantExtendApi(APIView):
         grant = services.grant_extend(grant=grant, by=request.user, minutes=data.validated_data["minutes"],
                                       address=client_address(request._request))
         return Response(GrantOutput(grant).data)
+
+
+# --- Live video: WHEP (draft-ietf-wish-whep), the pipelines of this process, presets, mask lifts.
+
+
+class SdpRenderer(BaseRenderer):
+    """Answers in ``application/sdp`` when the client asks for it; errors stay JSON."""
+
+    media_type = SDP_CONTENT_TYPE
+    format = "sdp"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, str | bytes):
+            return data
+        return json.dumps(data, ensure_ascii=False)
+
+
+class SdpParser(BaseParser):
+    """The raw offer, bounded: at most one byte past the limit is read (the view refuses it)."""
+
+    media_type = SDP_CONTENT_TYPE
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        return stream.read(MAX_OFFER_BYTES + 1) if stream is not None else b""
+
+
+def _credential(request: Request) -> tuple[str, str]:
+    """What the viewing was opened with, for the watchdog to check it still stands."""
+    header = request.META.get("HTTP_AUTHORIZATION", "").split()
+    if len(header) == 2 and header[0].lower() == "bearer":
+        return "token", ApiToken.digest_of(header[1])
+    key = getattr(request._request, "session", None) and request._request.session.session_key
+    return ("session", key) if key else ("none", "")
+
+
+class WhepApi(APIView):
+    """``POST /api/streaming/cameras/<id>/whep`` — an SDP offer in, 201 with the answer and a
+    ``Location`` to DELETE to hang up (WHEP). Operators; partner agents under an active grant
+    (``camera_view_denial``). Errors: 400 bad offer, 403 ``video_not_allowed``, 404 unknown
+    camera, 415 not ``application/sdp``, 503 source down or too many viewers."""
+
+    renderer_classes = [JSONRenderer, SdpRenderer]
+    parser_classes = [SdpParser]
+
+    @extend_schema(request={SDP_CONTENT_TYPE: OpenApiTypes.STR},
+                   responses={(201, SDP_CONTENT_TYPE): OpenApiTypes.STR, 400: None, 403: None, 404: None,
+                              503: None})
+    def post(self, request: Request, pk: int) -> HttpResponse:
+        raw = request._request
+        try:
+            length = int(raw.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_OFFER_BYTES:
+            raise BadOffer(f"An SDP offer is at most {MAX_OFFER_BYTES} bytes.")
+        if (request.content_type or "").split(";")[0].strip().lower() != SDP_CONTENT_TYPE:
+            raise UnsupportedMediaType(f"The body must be an SDP offer ({SDP_CONTENT_TYPE}).")
+        camera = get_object_or_404(Camera, pk=pk)
+        member = member_of(request.user)
+        denial = camera_view_denial(member, camera)
+        if denial is not None:
+            raise VideoNotPermitted(denial)
+        body = request.data  # SdpParser: bytes, bounded (a session's CSRF check may have read it)
+        offer = validate_offer(body if isinstance(body, bytes) else b"")
+        assert member is not None
+        grant = viewing_grant(member, camera)
+        partner = not member.is_centre_staff
+        viewer = Viewer(user_id=request.user.pk, username=request.user.get_username(),
+                        grant_id=grant.pk if grant else None, credential=_credential(request),
+                        address=client_address(raw),
+                        output_key=f"agency:{member.agency.code}" if partner else CENTRE,
+                        output_label=member.agency.name if partner else "")
+        feed = CameraFeed(camera_id=camera.pk, code=camera.code, name=camera.name,
+                          stream_uri=camera.stream_uri or "synthetic:")
+        masks = masks_in_force(camera.pk, preset=camera_current_preset(camera.pk))
+        runtime = get_runtime()
+        runtime.admit()
+        session = runtime.open_viewing(feed=feed, viewer=viewer, offer=offer, masks=masks,
+                                       start_timeout=settings.HUB_VIDEO_START_TIMEOUT_SECONDS)
+        try:
+            services.viewing_start(viewer=request.user, camera=camera, grant=grant, session=session.id,
+                                   address=viewer.address, variant=viewer.output_key)
+        except Exception:
+            runtime.end_viewing(session.id, "journal_failed")
+            raise
+        if not runtime.mark_journalled(session):
+            runtime.journal_end(session)  # cut before we could answer: journal its end too
+        response = HttpResponse(session.answer, status=201, content_type=SDP_CONTENT_TYPE)
+        response["Location"] = reverse("whep-session", kwargs={"session_id": session.id})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class WhepSessionApi(APIView):
+    """``DELETE /api/streaming/whep/<session>`` — hang up (204). Only the viewer who opened it;
+    anyone else gets the answer of a session that does not exist."""
+
+    renderer_classes = [JSONRenderer, SdpRenderer]
+
+    @extend_schema(responses={204: None, 404: None})
+    def delete(self, request: Request, session_id: str) -> Response:
+        runtime = current_runtime()
+        session = runtime.session(session_id) if runtime else None
+        if runtime is None or session is None or session.viewer.user_id != request.user.pk:
+            raise Http404
+        runtime.end_viewing(session_id, "hangup")
+        return Response(status=204)
+
+
+class PipelinesApi(APIView):
+    """``GET /api/streaming/pipelines/`` — the cameras this process streams, their viewers,
+    passthrough or transcoding, counters (centre staff)."""
+
+    permission_classes = [IsCentreStaff]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        runtime = current_runtime()
+        return Response(runtime.stats() if runtime else {"viewers": 0, "pending": 0, "pipelines": []})
+
+
+class PresetApi(APIView):
+    """``POST /api/streaming/cameras/<id>/preset/`` ``{"preset": n | null}`` — the PTZ camera is
+    now in this preset: its masks apply (centre staff; the PTZ driver's job once there is one)."""
+
+    permission_classes = [IsCentreStaff]
+
+    @extend_schema_serializer(component_name="PresetReport")
+    class Input(serializers.Serializer):
+        preset = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request, pk: int) -> Response:
+        camera = get_object_or_404(Camera, pk=pk)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        number = services.camera_preset_report(camera=camera, number=data.validated_data["preset"])
+        return Response({"camera": camera.pk, "preset": number})
+
+
+class MaskLiftOutput(serializers.ModelSerializer):
+    camera = serializers.IntegerField(source="mask.camera_id")
+    lifted_by = serializers.CharField(source="lifted_by.username")
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MaskLift
+        fields = ["id", "mask", "camera", "reason", "lifted_by", "lifted_at", "until", "ended_at", "active"]
+
+    def get_active(self, lift: MaskLift) -> bool:
+        return lift.is_active()
+
+
+class MaskLiftApi(APIView):
+    """``POST /api/streaming/masks/<mask_id>/lift/`` ``{"minutes", "reason"}`` — supervisors lift a
+    liftable mask on the centre's screens for a while (journalled; partners stay masked)."""
+
+    permission_classes = [IsSupervisor]
+
+    @extend_schema_serializer(component_name="MaskLiftCreate")
+    class Input(serializers.Serializer):
+        minutes = serializers.IntegerField()
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(request=Input, responses={201: MaskLiftOutput})
+    def post(self, request: Request, mask_id: int) -> Response:
+        mask = get_object_or_404(PrivacyMask.objects.select_related("camera"), pk=mask_id)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        lift = services.mask_lift(mask=mask, by=request.user, address=client_address(request._request),
+                                  **data.validated_data)
+        return Response(MaskLiftOutput(lift).data, status=201)
+
+
+class MaskLiftEndApi(APIView):
+    """``POST /api/streaming/mask-lifts/<id>/end/`` — put the mask back now (supervisors)."""
+
+    permission_classes = [IsSupervisor]
+
+    @extend_schema(request=None, responses=MaskLiftOutput)
+    def post(self, request: Request, pk: int) -> Response:
+        lift = get_object_or_404(MaskLift.objects.select_related("mask__camera", "lifted_by"), pk=pk)
+        lift = services.mask_lift_end(lift=lift, by=request.user, address=client_address(request._request))
+        return Response(MaskLiftOutput(lift).data)

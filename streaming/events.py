@@ -38,3 +38,25 @@ class GrantCreated(EventSchema):
 class GrantRevoked(EventSchema):
     type = "grant.revoked"
     grant: GrantData
+
+
+class CameraStatusData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: int
+    code: str
+    name: str
+    status: str
+    detail: str
+
+
+def camera_status_data(camera, detail: str = "") -> CameraStatusData:
+    return CameraStatusData(id=camera.pk, code=camera.code, name=camera.name, status=camera.status,
+                            detail=detail[:300])
+
+
+class CameraStatusChanged(EventSchema):
+    """A camera's video source went down or came back (seen by its pipeline). The centre only:
+    partners get no camera identifiers outside their grants."""
+
+    type = "camera.status"
+    camera: CameraStatusData

@@ -39,3 +39,30 @@ class Grant(models.Model):
     def is_active(self, now=None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and self.expires_at > now
+
+
+class MaskLift(models.Model):
+    """A supervisor lifts a liftable privacy mask for a bounded time (*levée de masque*).
+
+    The lift is for the centre's own screens: what leaves for a partner is always
+    masked. It ends by itself at ``until`` (or earlier, ``ended_at``); the pipelines
+    read the masks in force again every second, so the mask comes back on its own.
+    """
+
+    mask = models.ForeignKey("cameras.PrivacyMask", on_delete=models.CASCADE, related_name="lifts")
+    lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=500)
+    lifted_at = models.DateTimeField(default=timezone.now)
+    until = models.DateTimeField(db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-lifted_at"]
+        verbose_name = _("levée de masque")
+
+    def __str__(self) -> str:
+        return f"{self.mask} → {self.until:%H:%M}"
+
+    def is_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.ended_at is None and self.until > now

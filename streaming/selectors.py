@@ -3,14 +3,17 @@ video endpoints all call (DESIGN.md §2)."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from cameras.models import Camera
+from cameras.models import Camera, PrivacyMask
 from cameras.selectors import valid_authorisations
 from partners.choices import AgencyKind, Role
 from partners.models import Member
-from streaming.models import Grant
+from streaming.models import Grant, MaskLift
 
 
 def active_grants(*, now=None) -> QuerySet[Grant]:
@@ -65,3 +68,59 @@ def grants_visible_to(member: Member | None) -> QuerySet[Grant]:
     if member.role == Role.PARTNER_AGENT and member.agency.kind != AgencyKind.CRF:
         return qs.filter(agency=member.agency)
     return qs.none()
+
+
+def viewing_grant(member: Member, camera: Camera, *, now=None) -> Grant | None:
+    """The grant under which a partner agent watches ``camera`` (the one that lasts longest);
+    None for the centre's staff, who need none."""
+    if member.is_centre_staff:
+        return None
+    return active_grants(now=now).filter(camera=camera, agency=member.agency).order_by("-expires_at").first()
+
+
+def preset_cache_key(camera_id: int) -> str:
+    return f"video:preset:{camera_id}"
+
+
+def camera_current_preset(camera_id: int) -> int | None:
+    """The PTZ preset the camera was last reported in (``streaming.services.camera_preset_report``),
+    or None when it is off its presets (only the camera-wide masks apply)."""
+    return cache.get(preset_cache_key(camera_id))
+
+
+Polygon = tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class MasksInForce:
+    """The privacy masks to paint on a camera's picture now.
+
+    ``partners``: every mask of the camera and of its current preset, lifted or not
+    (what leaves for a partner is always masked); ``centre``: the same without the
+    masks a supervisor lifted for now.
+    """
+
+    partners: tuple[Polygon, ...]
+    centre: tuple[Polygon, ...]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.partners)
+
+
+def masks_in_force(camera_id: int, *, preset: int | None = None, now=None) -> MasksInForce:
+    now = now or timezone.now()
+    scope = Q(preset__isnull=True)
+    if preset is not None:
+        scope |= Q(preset__number=preset)
+    masks = list(PrivacyMask.objects.filter(scope, camera_id=camera_id).order_by("id")
+                 .values_list("id", "polygon"))
+    lifted = set(MaskLift.objects.filter(mask__camera_id=camera_id, mask__liftable=True,
+                                         ended_at__isnull=True, until__gt=now)
+                 .values_list("mask_id", flat=True))
+
+    def polygon(points) -> Polygon:
+        return tuple((float(x), float(y)) for x, y in points)
+
+    return MasksInForce(partners=tuple(polygon(p) for _, p in masks),
+                        centre=tuple(polygon(p) for pk, p in masks if pk not in lifted))

@@ -6,4 +6,10 @@ urlpatterns = [
     path("grants/", api.GrantListApi.as_view(), name="grant-list"),
     path("grants/<int:pk>/revoke/", api.GrantRevokeApi.as_view(), name="grant-revoke"),
     path("grants/<int:pk>/extend/", api.GrantExtendApi.as_view(), name="grant-extend"),
+    path("cameras/<int:pk>/whep", api.WhepApi.as_view(), name="whep"),
+    path("whep/<str:session_id>", api.WhepSessionApi.as_view(), name="whep-session"),
+    path("cameras/<int:pk>/preset/", api.PresetApi.as_view(), name="camera-preset"),
+    path("pipelines/", api.PipelinesApi.as_view(), name="video-pipelines"),
+    path("masks/<int:mask_id>/lift/", api.MaskLiftApi.as_view(), name="mask-lift"),
+    path("mask-lifts/<int:pk>/end/", api.MaskLiftEndApi.as_view(), name="mask-lift-end"),
 ]

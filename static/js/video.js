@@ -1,0 +1,245 @@
+/*
+ * Live camera video over WHEP (docs/video.md): one <video> plays one camera.
+ *
+ *   import { WhepPlayer } from "./video.js";
+ *   const player = new WhepPlayer(videoElement, {
+ *     url: "/api/streaming/cameras/12/whep",
+ *     onState(state, message) {},   // state: "connecting" | "playing" | "refused" | "unavailable"
+ *   });                             //        | "cut" | "ended" | "error"; message: French, for people
+ *   await player.start();
+ *   await player.stop();            // hang up (DELETE), e.g. when the tile goes away
+ *
+ * The browser offers to receive video only (recvonly), waits for its ICE candidates
+ * (bounded), POSTs the offer with the session cookie and the CSRF token, and plays
+ * the answer. The hub checks the viewer's rights on every offer and again twice a
+ * second while they watch: a refusal (403) says why, in French; a grant revoked or
+ * expired closes the connection, and the player says the images were cut. Leaving
+ * the page hangs up with a DELETE that survives the unload (keepalive).
+ */
+
+const ICE_GATHERING_TIMEOUT_MS = 2000;
+const STALL_MS = 2500; // no new picture for this long: the images were cut
+
+// Why camera_view_denial refused (streaming/selectors.py), for people.
+const REFUSALS = {
+  not_a_member: "Votre compte ne permet pas de recevoir des images.",
+  crf_never_receives_video:
+    "La Croix-Rouge ne reçoit pas d'images de vidéoprotection (article L252-3 du code de la sécurité intérieure).",
+  no_valid_authorisation: "Aucune autorisation préfectorale en vigueur ne couvre cette caméra.",
+  role_cannot_view_video: "Votre rôle ne permet pas de recevoir des images.",
+  no_valid_habilitation: "Votre habilitation n'est pas en cours de validité.",
+  service_not_listed_in_authorisation:
+    "L'autorisation préfectorale de cette caméra ne désigne pas votre service comme destinataire.",
+  no_active_grant: "Aucun renvoi d'images en cours vers votre service pour cette caméra.",
+};
+
+export const MESSAGES = {
+  connecting: "Connexion au flux…",
+  playing: "En direct",
+  cut: "Images interrompues : le renvoi d'images a pris fin ou vos droits ont changé.",
+  ended: "Flux fermé.",
+  unavailable: "Caméra indisponible : la source vidéo ne répond pas.",
+  busy: "Trop de flux vidéo ouverts en ce moment : réessayez dans un instant.",
+  error: "Le flux vidéo n'a pas pu être ouvert.",
+  notFound: "Caméra inconnue.",
+  signedOut: "Votre session a pris fin : reconnectez-vous.",
+};
+
+export function refusalMessage(reason) {
+  return REFUSALS[reason] || `Accès aux images refusé (${reason}).`;
+}
+
+function cookie(name) {
+  const prefix = `${name}=`;
+  const found = document.cookie.split("; ").find((part) => part.startsWith(prefix));
+  return found ? decodeURIComponent(found.slice(prefix.length)) : "";
+}
+
+function waitForIceGathering(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState === "complete") {
+        pc.removeEventListener("icegatheringstatechange", done);
+        resolve();
+      }
+    };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, ICE_GATHERING_TIMEOUT_MS); // send what we have: the hub's candidates suffice
+  });
+}
+
+export class WhepPlayer {
+  constructor(video, { url, onState = () => {}, iceServers = [] } = {}) {
+    this.video = video;
+    this.url = url;
+    this.onState = onState;
+    this.iceServers = iceServers;
+    this.pc = null;
+    this.sessionUrl = null;
+    this.state = "idle";
+    this.frames = 0;
+    this.lastFrameAt = 0;
+    this._stallTimer = null;
+    this._stopped = false;
+  }
+
+  _set(state, message = MESSAGES[state] || "") {
+    if (this.state === state && state !== "refused") return;
+    this.state = state;
+    this.onState(state, message);
+  }
+
+  async start() {
+    this._stopped = false;
+    this._set("connecting");
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pc = pc;
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addEventListener("track", (event) => {
+      this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      this.video.play().catch(() => {}); // muted autoplay is allowed; a refusal is harmless
+      this._watchFrames();
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (this._stopped) return;
+      if (["failed", "closed", "disconnected"].includes(pc.connectionState)) this._cut();
+    });
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      await waitForIceGathering(pc);
+      const response = await fetch(this.url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/sdp", Accept: "application/sdp", "X-CSRFToken": cookie("csrftoken") },
+        body: pc.localDescription.sdp,
+      });
+      if (response.status !== 201) {
+        await this._refused(response);
+        return false;
+      }
+      this.sessionUrl = response.headers.get("Location");
+      await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+      return true;
+    } catch (error) {
+      this._close();
+      this._set("error", `${MESSAGES.error} (${error.message || error})`);
+      return false;
+    }
+  }
+
+  async _refused(response) {
+    let body = {};
+    try {
+      body = await response.json();
+    } catch {
+      /* not JSON */
+    }
+    this._close();
+    if (response.status === 403 && body.error === "video_not_allowed") {
+      this._set("refused", refusalMessage(body.detail));
+    } else if (response.status === 401 || response.status === 403) {
+      this._set("refused", MESSAGES.signedOut);
+    } else if (response.status === 404) {
+      this._set("error", MESSAGES.notFound);
+    } else if (response.status === 503) {
+      this._set("unavailable", body.error === "too_many_viewers" ? MESSAGES.busy : MESSAGES.unavailable);
+    } else {
+      this._set("error", MESSAGES.error);
+    }
+  }
+
+  _watchFrames() {
+    const video = this.video;
+    const onFrame = () => {
+      this.frames += 1;
+      this.lastFrameAt = performance.now();
+      if (this.state === "connecting") this._set("playing");
+      if (!this._stopped && this.pc) video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+    clearInterval(this._stallTimer);
+    this._stallTimer = setInterval(() => {
+      if (this.state === "playing" && performance.now() - this.lastFrameAt > STALL_MS) this._cut();
+    }, 500);
+  }
+
+  _cut() {
+    if (this._stopped || ["cut", "refused", "ended"].includes(this.state)) return;
+    this._close();
+    this._set("cut");
+  }
+
+  _close() {
+    clearInterval(this._stallTimer);
+    if (this.pc) {
+      this.pc.close();
+      this.pc = null;
+    }
+    this.video.srcObject = null;
+  }
+
+  /* Hang up: the hub journals the end of the viewing. */
+  async stop({ message = MESSAGES.ended, state = "ended" } = {}) {
+    this._stopped = true;
+    const url = this.sessionUrl;
+    this.sessionUrl = null;
+    this._close();
+    this._set(state, message);
+    if (url) {
+      try {
+        await fetch(url, {
+          method: "DELETE",
+          credentials: "same-origin",
+          keepalive: true,
+          headers: { "X-CSRFToken": cookie("csrftoken") },
+        });
+      } catch {
+        /* the hub hangs up by itself when the peer goes silent */
+      }
+    }
+  }
+}
+
+/* A tile: title, <video>, a status line; returns {element, player}. */
+export function videoTile({ title, subtitle = "", url, iceServers = [], onState = () => {} }) {
+  const element = document.createElement("article");
+  element.className = "video-tile";
+  element.dataset.state = "idle";
+  const header = document.createElement("header");
+  const h = document.createElement("h2");
+  h.textContent = title;
+  header.append(h);
+  if (subtitle) {
+    const p = document.createElement("p");
+    p.className = "video-sub";
+    p.textContent = subtitle;
+    header.append(p);
+  }
+  const video = document.createElement("video");
+  video.muted = true;
+  video.autoplay = true;
+  video.playsInline = true;
+  const status = document.createElement("p");
+  status.className = "video-message";
+  status.setAttribute("role", "status");
+  status.setAttribute("aria-live", "polite");
+  element.append(header, video, status);
+  const player = new WhepPlayer(video, {
+    url,
+    iceServers,
+    onState(state, message) {
+      element.dataset.state = state;
+      status.textContent = message;
+      onState(state, message);
+    },
+  });
+  return { element, player, video };
+}
+
+/* Hang every player up when the page goes away. */
+export function hangUpOnLeave(players) {
+  window.addEventListener("pagehide", () => {
+    for (const player of players()) player.stop();
+  });
+}
