@@ -324,7 +324,8 @@ HUB_VIDEO_RECONNECT_MAX_SECONDS = float(os.environ.get("HUB_VIDEO_RECONNECT_MAX_
 # A supervisor lifts a liftable privacy mask for at most this long.
 HUB_MASK_LIFT_MAX_MINUTES = env_int("HUB_MASK_LIFT_MAX_MINUTES", 60)
 # Entries of the partner portal's menu beyond incidents and the account pages:
-# each app that adds a portal page lists it here ({"url", "label"}).
+# each app that adds a portal page lists it here ({"url", "label", "kinds": agency kinds
+# that see it, all when absent}).
 HUB_PORTAL_LINKS: list[dict[str, str]] = []
 
 # Radio traffic, field units and Croix-Rouge alerts (issue 6).
@@ -343,4 +344,6 @@ CELERY_BEAT_SCHEDULE.update({
     "incidents-radio-follow-up": {"task": "incidents.radio_follow_up", "schedule": 5.0},
     "incidents-alert-follow-up": {"task": "incidents.alert_follow_up", "schedule": 5.0},
 })
-HUB_PORTAL_LINKS.append({"url": "/portail/alertes/", "label": "Alertes Croix-Rouge"})
+HUB_PORTAL_LINKS.append({"url": "/portail/alertes/", "label": "Alertes Croix-Rouge", "kinds": ["CRF"]})
+# The Croix-Rouge receives no images (CSI, L252-3): no video link for it.
+HUB_PORTAL_LINKS.append({"url": "/portail/flux/", "label": "Flux vidéo", "kinds": ["PN", "PM", "GN", "SDIS"]})
