@@ -153,7 +153,7 @@ CACHES = {
 _LAYERS = {"core": "channels_redis.core.RedisChannelLayer",
            "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer"}
 HUB_CHANNEL_LAYER = os.environ.get("HUB_CHANNEL_LAYER", "core")
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict] = {
     "default": {
         "BACKEND": _LAYERS[HUB_CHANNEL_LAYER],
         # A connection that Redis closed (a restart) is noticed and replaced rather than
@@ -326,7 +326,7 @@ HUB_MASK_LIFT_MAX_MINUTES = env_int("HUB_MASK_LIFT_MAX_MINUTES", 60)
 # Entries of the partner portal's menu beyond incidents and the account pages:
 # each app that adds a portal page lists it here ({"url", "label", "kinds": agency kinds
 # that see it, all when absent}).
-HUB_PORTAL_LINKS: list[dict[str, str]] = []
+HUB_PORTAL_LINKS: list[dict[str, object]] = []
 
 # Radio traffic, field units and Croix-Rouge alerts (issue 6).
 HUB_CENTRE_CALLSIGN = os.environ.get("HUB_CENTRE_CALLSIGN", "CSU")

@@ -6,12 +6,12 @@ PostGIS write them (see benchmarks/coverage.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from django.db import connection
 
 
-def feature_collection(features_sql: str, params: Sequence = ()) -> str:
+def feature_collection(features_sql: str, params: Sequence | Mapping = ()) -> str:
     """Wrap a query that yields one ``feature`` json column per row into a FeatureCollection.
 
     ``features_sql`` must select a single column named ``feature`` and may end

@@ -116,7 +116,9 @@ def communes_import(*, geojson: object) -> ImportReport:
     if not isinstance(geojson, dict) or geojson.get("type") != "FeatureCollection" \
             or not isinstance(geojson.get("features"), list):
         raise CommuneImportError(["the file is not a GeoJSON FeatureCollection"])
-    parsed, problems, seen = [], [], {}
+    parsed: list[dict] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
     for index, feature in enumerate(geojson["features"]):
         fields, feature_problems = _parse_feature(index, feature)
         problems.extend(feature_problems)

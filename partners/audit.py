@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
+from django.db.models import Model
 
 from partners.models import AuditHead, AuditRecord, Member
 
@@ -51,7 +52,7 @@ def _digest(record: AuditRecord) -> str:
 
 @transaction.atomic
 def audit(*, action: str, actor: AbstractBaseUser | None = None, address: str | None = None,
-          obj: object = None, object_type: str = "", object_id: str | int = "", reason: str = "",
+          obj: Model | None = None, object_type: str = "", object_id: str | int = "", reason: str = "",
           details: dict | None = None, actor_username: str = "") -> AuditRecord:
     """Append one record to the access journal (serialised: the chain has one tip)."""
     with connection.cursor() as cursor:
