@@ -347,3 +347,16 @@ CELERY_BEAT_SCHEDULE.update({
 HUB_PORTAL_LINKS.append({"url": "/portail/alertes/", "label": "Alertes Croix-Rouge", "kinds": ["CRF"]})
 # The Croix-Rouge receives no images (CSI, L252-3): no video link for it.
 HUB_PORTAL_LINKS.append({"url": "/portail/flux/", "label": "Flux vidéo", "kinds": ["PN", "PM", "GN", "SDIS"]})
+
+# Recordings, retention and judicial requisitions (DESIGN.md §6, docs/recordings.md).
+HUB_RECORDINGS_DIR = Path(os.environ.get("HUB_RECORDINGS_DIR", BASE_DIR / "var/recordings"))
+HUB_EXPORTS_DIR = Path(os.environ.get("HUB_EXPORTS_DIR", BASE_DIR / "var/exports"))
+HUB_SIGNING_KEY_PATH = Path(os.environ.get("HUB_SIGNING_KEY_PATH", BASE_DIR / "var/keys/hub-ed25519.pem"))
+HUB_RECORDING_SEGMENT_SECONDS = env_int("HUB_RECORDING_SEGMENT_SECONDS", 60)
+# Leave this much free on the recordings' disk: below it the recorder stops (and says so).
+HUB_RECORDING_MIN_FREE_BYTES = env_int("HUB_RECORDING_MIN_FREE_BYTES", 512 * 1024 * 1024)
+HUB_RETENTION_MAX_DAYS = HUB_MAX_RETENTION_DAYS  # by law (CSI, L252-5): never more
+HUB_REQUISITION_MAX_WINDOW_HOURS = env_int("HUB_REQUISITION_MAX_WINDOW_HOURS", 24)
+CELERY_BEAT_SCHEDULE.update({
+    "streaming-retention-sweep": {"task": "streaming.retention_sweep", "schedule": 300.0},
+})

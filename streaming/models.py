@@ -66,3 +66,128 @@ class MaskLift(models.Model):
     def is_active(self, now=None) -> bool:
         now = now or timezone.now()
         return self.ended_at is None and self.until > now
+
+
+class RecordingPlan(models.Model):
+    """Whether a camera is recorded (the camera registry is not ours to change: the flag lives here)."""
+
+    camera = models.OneToOneField(Camera, on_delete=models.CASCADE, related_name="recording_plan")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = _("plan d'enregistrement")
+
+    def __str__(self) -> str:
+        return f"{self.camera.code}: {'on' if self.enabled else 'off'}"
+
+
+class RecordingSegment(models.Model):
+    """One closed piece of a camera's recording (*segment*), or a gap where nothing was recorded.
+
+    ``path`` is relative to ``HUB_RECORDINGS_DIR``; ``size`` and ``sha256`` are taken when
+    the file is closed, so an index row always names a complete file. A gap has no file.
+    """
+
+    camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="segments")
+    start = models.DateTimeField()
+    end = models.DateTimeField(db_index=True)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    path = models.CharField(max_length=500, blank=True)
+    is_gap = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["camera", "start"]
+        verbose_name = _("segment d'enregistrement")
+        indexes = [models.Index(fields=["camera", "start"])]
+        constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")),
+                                              name="segment_end_after_start")]
+
+    def __str__(self) -> str:
+        return f"{self.camera.code} {self.start:%Y-%m-%d %H:%M:%S}{' (gap)' if self.is_gap else ''}"
+
+
+class RequisitionStatus(models.TextChoices):
+    PENDING = "pending", _("En attente")
+    RUNNING = "running", _("Extraction en cours")
+    DONE = "done", _("Extraction terminée")
+    FAILED = "failed", _("Échec de l'extraction")
+
+
+class Requisition(models.Model):
+    """A judicial requisition (*réquisition judiciaire*) of recorded images.
+
+    Creating one puts legal holds on what it covers at once; the extraction is a
+    Celery job that writes an MP4 per camera and a signed manifest in ``export_dir``.
+    """
+
+    requesting_officer = models.CharField(max_length=200)
+    service = models.CharField(max_length=200)
+    procedure_number = models.CharField(max_length=100)
+    legal_basis = models.CharField(max_length=300, blank=True)
+    cameras = models.ManyToManyField(Camera, related_name="requisitions")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=RequisitionStatus.choices,
+                              default=RequisitionStatus.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    export_dir = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("réquisition judiciaire")
+
+    def __str__(self) -> str:
+        return f"{self.procedure_number} ({self.service})"
+
+
+class LegalHold(models.Model):
+    """A legal hold (*gel*): the sweep may not destroy what it covers until a supervisor releases it.
+
+    A camera over a window (which also covers a segment still being recorded when the
+    requisition was made), or one segment of it (``segment`` set, the window its own).
+    """
+
+    requisition = models.ForeignKey(Requisition, on_delete=models.PROTECT, related_name="holds")
+    # A released segment hold may outlive its segment (the register keeps camera and window).
+    segment = models.ForeignKey(RecordingSegment, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="holds")
+    camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="+")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    release_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("gel judiciaire")
+        constraints = [models.CheckConstraint(condition=models.Q(window_end__gt=models.F("window_start")),
+                                              name="hold_window_ordered")]
+
+    def __str__(self) -> str:
+        return f"hold {self.pk} ({self.requisition})"
+
+
+class DestructionRecord(models.Model):
+    """The destruction register (*registre des destructions*): what a sweep destroyed, per camera."""
+
+    camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="destructions")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    destroyed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    segment_count = models.PositiveIntegerField(default=0)
+    total_size = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-destroyed_at"]
+        verbose_name = _("destruction d'enregistrements")
+
+    def __str__(self) -> str:
+        return f"{self.camera.code} {self.period_start:%Y-%m-%d}→{self.period_end:%Y-%m-%d}"

@@ -1,0 +1,259 @@
+"""Extractions for judicial requisitions: the window cut from the held segments, an MP4 per
+camera, its SHA-256, and a manifest signed with the hub's Ed25519 key (verifiable offline
+with ``python manage.py verify_export <dir>``).
+
+The cut is a remux (no re-encoding): it starts at the keyframe at or before the window's
+start, so the file may begin up to one GOP early; it ends before the first picture at or
+after the window's end. Masks and an on-picture timestamp are not burned in yet: a camera
+with privacy masks is not extracted (the manifest says so) rather than handed over unmasked.
+
+A worker killed mid-way leaves only ``<dir>.part``; the task (acks late) runs again,
+starts that directory afresh, and renames it into place once complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import av
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from cameras.models import Camera
+from cameras.selectors import valid_authorisations
+from config.errors import Conflict
+from partners.audit import Action, audit
+from streaming.models import RecordingSegment, Requisition, RequisitionStatus
+from streaming.recorder import file_sha256
+
+MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.sig", "hub-public-key.pem"
+FORMAT = "csu-hub-export/1"
+
+
+def signing_key() -> Ed25519PrivateKey:
+    """The hub's Ed25519 key, generated (mode 0600) on first use."""
+    path = Path(settings.HUB_SIGNING_KEY_PATH)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(pem)
+        tmp.chmod(0o600)
+        tmp.rename(path)
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ValueError(f"{path} is not an Ed25519 key")
+    return loaded
+
+
+def public_pem(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def key_fingerprint(pem: bytes) -> str:
+    return hashlib.sha256(pem).hexdigest()[:32]
+
+
+def _cut(*, segments: list[RecordingSegment], start: dt.datetime, end: dt.datetime, out_path: Path) -> int:
+    """Remux the pictures of ``segments`` in [start, end) into ``out_path``; returns how many packets."""
+    root = Path(settings.HUB_RECORDINGS_DIR)
+    written = 0
+    output = av.open(str(out_path), "w", format="mp4")
+    out_stream = None
+    origin: dt.datetime | None = None
+    last_dts: int | None = None
+    try:
+        for segment in segments:
+            with av.open(str(root / segment.path)) as container:
+                stream = container.streams.video[0]
+                if out_stream is None:
+                    out_stream = output.add_stream_from_template(stream)
+                pending: list[tuple[av.Packet, dt.datetime]] = []
+                for packet in container.demux(stream):
+                    if packet.pts is None or packet.dts is None or not packet.size:
+                        continue
+                    at = segment.start + dt.timedelta(seconds=float(packet.pts * packet.time_base))
+                    if at >= end:
+                        break
+                    if origin is None:
+                        # Before the window: keep from the last keyframe only (a cut must start on one).
+                        if packet.is_keyframe:
+                            pending = []
+                        pending.append((packet, at))
+                        if at < start or not pending[0][0].is_keyframe:
+                            continue
+                        origin = pending[0][1]
+                    else:
+                        pending = [(packet, at)]
+                    for item, _at in pending:
+                        shift = round((segment.start - origin).total_seconds() / item.time_base)
+                        item.pts += shift
+                        item.dts += shift
+                        if last_dts is not None and item.dts <= last_dts:
+                            item.dts = last_dts + 1
+                            item.pts = max(item.pts, item.dts)
+                        last_dts = item.dts
+                        item.stream = out_stream
+                        output.mux(item)
+                        written += 1
+                    pending = []
+    finally:
+        output.close()
+    return written
+
+
+def _camera_masks(camera: Camera) -> list[int]:
+    return list(camera.masks.values_list("pk", flat=True))
+
+
+def _set(requisition: Requisition, **fields) -> None:
+    Requisition.objects.filter(pk=requisition.pk).update(**fields)
+
+
+def requisition_extract(*, requisition_id: int) -> Path | None:
+    """Extract a requisition's window (the Celery task's body; idempotent, re-runnable).
+
+    Returns the export directory, or None when nothing could be extracted (``error`` says why).
+    """
+    requisition = Requisition.objects.select_related("created_by").get(pk=requisition_id)
+    if requisition.status == RequisitionStatus.DONE and requisition.export_dir and \
+            Path(requisition.export_dir).is_dir():
+        return Path(requisition.export_dir)
+    _set(requisition, status=RequisitionStatus.RUNNING, progress=0, error="")
+    final = Path(settings.HUB_EXPORTS_DIR) / f"requisition-{requisition.pk}"
+    work = final.with_name(final.name + ".part")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    cameras = list(requisition.cameras.order_by("code"))
+    day = timezone.localdate(requisition.window_start)
+    entries, files = [], 0
+    for index, camera in enumerate(cameras):
+        entry: dict = {"code": camera.code, "name": camera.name,
+                       "authorisations": list(valid_authorisations(day).filter(cameras=camera)
+                                              .values_list("order_number", flat=True)),
+                       "masks_applied": []}
+        segments = list(RecordingSegment.objects.filter(
+            camera=camera, is_gap=False, start__lt=requisition.window_end,
+            end__gt=requisition.window_start).order_by("start"))
+        gaps = RecordingSegment.objects.filter(camera=camera, is_gap=True, start__lt=requisition.window_end,
+                                               end__gt=requisition.window_start).order_by("start")
+        entry["gaps"] = [[g.start.isoformat(), g.end.isoformat()] for g in gaps]
+        masks = _camera_masks(camera)
+        if masks:
+            entry["not_extracted"] = ("privacy masks apply and burning them in is not supported yet: "
+                                      f"masks {masks}")
+        elif not segments:
+            entry["not_extracted"] = "no recording in the window"
+        else:
+            name = f"{camera.code}.mp4"
+            packets = _cut(segments=segments, start=requisition.window_start, end=requisition.window_end,
+                           out_path=work / name)
+            if packets == 0:
+                (work / name).unlink(missing_ok=True)
+                entry["not_extracted"] = "no recording in the window"
+            else:
+                entry["file"] = {"name": name, "size": (work / name).stat().st_size,
+                                 "sha256": file_sha256(work / name), "packets": packets}
+                entry["segments"] = [{"start": s.start.isoformat(), "end": s.end.isoformat(),
+                                      "sha256": s.sha256} for s in segments]
+                files += 1
+        entries.append(entry)
+        _set(requisition, progress=round(90 * (index + 1) / max(1, len(cameras))))
+    if files == 0:
+        shutil.rmtree(work, ignore_errors=True)
+        reasons = "; ".join(f"{e['code']}: {e['not_extracted']}" for e in entries)
+        _set(requisition, status=RequisitionStatus.FAILED, progress=100,
+             error=f"Nothing extracted ({reasons})"[:500])
+        return None
+    manifest = {
+        "format": FORMAT, "created_at": timezone.now().isoformat(),
+        "requisition": {"id": requisition.pk, "procedure_number": requisition.procedure_number,
+                        "service": requisition.service, "requesting_officer": requisition.requesting_officer,
+                        "legal_basis": requisition.legal_basis},
+        "operator": requisition.created_by.get_username(),
+        "window": {"start": requisition.window_start.isoformat(), "end": requisition.window_end.isoformat()},
+        "cameras": entries,
+    }
+    key = signing_key()
+    body = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode()
+    (work / MANIFEST).write_bytes(body)
+    (work / SIGNATURE).write_text(base64.b64encode(key.sign(body)).decode() + "\n")
+    (work / PUBLIC_KEY).write_bytes(public_pem(key.public_key()))
+    shutil.rmtree(final, ignore_errors=True)
+    work.rename(final)
+    with transaction.atomic():
+        _set(requisition, status=RequisitionStatus.DONE, progress=100, export_dir=str(final))
+        audit(action=Action.EXTRACTION, actor=requisition.created_by, obj=requisition,
+              reason=f"Procédure {requisition.procedure_number}",
+              details={"files": {e["code"]: e["file"]["sha256"] for e in entries if "file" in e},
+                       "not_extracted": {e["code"]: e["not_extracted"]
+                                         for e in entries if "not_extracted" in e}})
+    return final
+
+
+@transaction.atomic
+def requisition_extraction_start(*, requisition: Requisition) -> None:
+    """Queue the extraction once the requisition (and its holds) are committed."""
+    from streaming.tasks import requisition_extract as task
+
+    transaction.on_commit(lambda: task.delay(requisition.pk))
+
+
+@transaction.atomic
+def requisition_handover(*, requisition: Requisition, by: AbstractBaseUser, recipient: str,
+                         address: str | None = None) -> None:
+    """Record the delivery of the extraction to the requesting service (*remise*), journalled."""
+    requisition = Requisition.objects.select_for_update().get(pk=requisition.pk)
+    if requisition.status != RequisitionStatus.DONE:
+        raise Conflict("The extraction is not finished.")
+    manifest = Path(requisition.export_dir) / MANIFEST
+    audit(action=Action.HANDOVER, actor=by, address=address, obj=requisition, reason=recipient[:500],
+          details={"procedure": requisition.procedure_number, "manifest_sha256": file_sha256(manifest)})
+
+
+def verify_export(directory: Path, *, public_key_pem: bytes | None = None) -> list[str]:
+    """What is wrong with an export directory (empty: files and signature check out). Offline."""
+    from cryptography.exceptions import InvalidSignature
+
+    problems: list[str] = []
+    manifest_path, sig_path = directory / MANIFEST, directory / SIGNATURE
+    for path in (manifest_path, sig_path):
+        if not path.is_file():
+            problems.append(f"{path.name}: missing")
+    if problems:
+        return problems
+    if public_key_pem is None and not (directory / PUBLIC_KEY).is_file():
+        return [f"{PUBLIC_KEY}: missing (or give the hub's public key)"]
+    pem = public_key_pem or (directory / PUBLIC_KEY).read_bytes()
+    public_key = serialization.load_pem_public_key(pem)
+    assert isinstance(public_key, Ed25519PublicKey)
+    body = manifest_path.read_bytes()
+    try:
+        public_key.verify(base64.b64decode(sig_path.read_text().strip()), body)
+    except (InvalidSignature, ValueError):
+        return [f"{MANIFEST}: the signature does not match (the manifest or its signature was altered, "
+                f"or it was signed by another key)"]
+    manifest = json.loads(body)
+    for entry in manifest.get("cameras", []):
+        file = entry.get("file")
+        if not file:
+            continue
+        path = directory / file["name"]
+        if not path.is_file():
+            problems.append(f"{file['name']}: missing")
+        elif path.stat().st_size != file["size"]:
+            problems.append(f"{file['name']}: size {path.stat().st_size}, the manifest says {file['size']}")
+        elif file_sha256(path) != file["sha256"]:
+            problems.append(f"{file['name']}: SHA-256 does not match the manifest (the file was altered)")
+    return problems

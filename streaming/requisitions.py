@@ -1,0 +1,107 @@
+"""Judicial requisitions (*réquisitions judiciaires*) and their legal holds (*gels*)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from cameras.models import Camera
+from config.errors import Conflict, DomainError, NotAllowed
+from partners.audit import audit
+from partners.selectors import member_of
+from streaming.models import LegalHold, RecordingSegment, Requisition
+from streaming.retention import retention_days
+
+
+class RecordingGone(DomainError):
+    """The window is older than the retention: the recording has been destroyed."""
+
+    code = "recording_gone"
+    status_code = 410
+
+
+class Actions:
+    REQUISITION_CREATED = "requisition_created"
+    HOLD_RELEASED = "hold_released"
+
+
+def _validate_window(*, cameras: list[Camera], window_start: dt.datetime, window_end: dt.datetime,
+                     now: dt.datetime) -> None:
+    if window_end <= window_start:
+        raise DomainError("The window ends before it starts.", field="window_end")
+    if window_end > now:
+        raise DomainError("The window is in the future: nothing has been recorded yet.", field="window_end")
+    max_hours = settings.HUB_REQUISITION_MAX_WINDOW_HOURS
+    if window_end - window_start > dt.timedelta(hours=max_hours):
+        raise DomainError(f"The window is longer than {max_hours} h: make one requisition per {max_hours} h.",
+                          field="window_start")
+    for camera in cameras:
+        days = retention_days(camera, day=timezone.localdate(now))
+        if window_start < now - dt.timedelta(days=days) and not RecordingSegment.objects.filter(
+                camera=camera, start__lte=window_start).exists():
+            raise RecordingGone(f"The recording of {camera.code} for this window is gone: it is kept "
+                                f"{days} days and was destroyed.", field="window_start")
+
+
+@transaction.atomic
+def requisition_create(*, created_by: AbstractBaseUser, requesting_officer: str, service: str,
+                       procedure_number: str, legal_basis: str = "", cameras: list[Camera],
+                       window_start: dt.datetime, window_end: dt.datetime, address: str | None = None,
+                       now: dt.datetime | None = None) -> Requisition:
+    """Record a requisition and hold what it covers, in the same transaction: no sweep can
+    destroy a covered segment once this returns, and none before either (the holds commit
+    with the requisition). The extraction is started separately."""
+    now = now or timezone.now()
+    if not (procedure_number or "").strip():
+        raise DomainError("A requisition needs its procedure number.", field="procedure_number")
+    if not requesting_officer.strip() or not service.strip():
+        raise DomainError("Name the requesting officer and service.", field="requesting_officer")
+    if not cameras:
+        raise DomainError("Name at least one camera.", field="cameras")
+    _validate_window(cameras=cameras, window_start=window_start, window_end=window_end, now=now)
+    requisition = Requisition.objects.create(
+        requesting_officer=requesting_officer.strip(), service=service.strip(),
+        procedure_number=procedure_number.strip(), legal_basis=legal_basis, window_start=window_start,
+        window_end=window_end, created_by=created_by, created_at=now)
+    requisition.cameras.set(cameras)
+    for camera in cameras:
+        LegalHold.objects.create(requisition=requisition, camera=camera, window_start=window_start,
+                                 window_end=window_end, created_at=now)
+        # Lock the covered segments so that a sweep running now waits for this commit, then
+        # sees the holds (it re-reads the holds when it takes the row).
+        segments = RecordingSegment.objects.select_for_update().filter(
+            camera=camera, start__lt=window_end, end__gt=window_start)
+        LegalHold.objects.bulk_create([LegalHold(requisition=requisition, segment=segment,
+                                                 camera=camera,
+                                                 window_start=segment.start, window_end=segment.end,
+                                                 created_at=now)
+                                       for segment in segments])
+    audit(action=Actions.REQUISITION_CREATED, actor=created_by, address=address, obj=requisition,
+          reason=f"Procédure {requisition.procedure_number}",
+          details={"service": requisition.service, "officer": requisition.requesting_officer,
+                   "cameras": [c.code for c in cameras], "window_start": window_start.isoformat(),
+                   "window_end": window_end.isoformat()})
+    return requisition
+
+
+@transaction.atomic
+def hold_release(*, hold: LegalHold, by: AbstractBaseUser, reason: str,
+                 address: str | None = None) -> LegalHold:
+    """A supervisor releases a legal hold, with a reason (journalled); the sweep may then destroy."""
+    member = member_of(by)
+    if member is None or not member.is_supervisor:
+        raise NotAllowed("Only a supervisor can release a legal hold.")
+    if not reason.strip():
+        raise DomainError("Give the reason of the release.", field="reason")
+    hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
+    if hold.released_at is not None:
+        raise Conflict("This hold was already released.")
+    hold.released_at, hold.released_by, hold.release_reason = timezone.now(), by, reason.strip()
+    hold.save(update_fields=["released_at", "released_by", "release_reason"])
+    audit(action=Actions.HOLD_RELEASED, actor=by, address=address, obj=hold, reason=reason.strip(),
+          details={"requisition": hold.requisition_id, "procedure": hold.requisition.procedure_number})
+    return hold
