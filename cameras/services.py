@@ -140,7 +140,7 @@ def camera_update(*, camera: Camera, heading: object = None, angle: object = Non
                   range_m: object = None, status: str | None = None, name: str | None = None,
                   stream_uri: str | None = None, retention_days: object = None) -> Camera:
     """Change a camera's parameters; its geometry follows. Nothing is saved on bad input."""
-    camera = Camera.objects.select_for_update().get(pk=camera.pk)
+    camera = Camera.objects.select_for_update(no_key=True).get(pk=camera.pk)
     if heading is not None:
         camera.heading = validate_heading(heading)
     if angle is not None:
@@ -179,7 +179,7 @@ def validate_retention(*, camera: Camera, days: object) -> int:
 def camera_relocate(*, camera: Camera, location: Point, heading: object, reason: str,
                     moved_by: AbstractBaseUser | None = None) -> Camera:
     """Move a nomadic camera; the move is kept in its history and its coverage follows."""
-    camera = Camera.objects.select_for_update().get(pk=camera.pk)
+    camera = Camera.objects.select_for_update(no_key=True).get(pk=camera.pk)
     if camera.kind != CameraKind.NOMADIC:
         raise NotNomadic("Only nomadic cameras can be moved.", field="camera")
     validate_location(location)

@@ -61,7 +61,20 @@ _CODES = {
 }
 
 
+def _is_transient_db_error(exc: Exception) -> bool:
+    """A deadlock or a serialisation failure: the transaction was rolled back whole and the
+    same request, sent again, succeeds."""
+    from django.db import OperationalError
+    from psycopg import errors
+
+    cause = exc.__cause__ if isinstance(exc, OperationalError) else None
+    return isinstance(cause, errors.DeadlockDetected | errors.SerializationFailure | errors.LockNotAvailable)
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if _is_transient_db_error(exc):
+        return Response({"error": "busy", "detail": "The hub is busy: nothing was written; send it again."},
+                        status=503, headers={"Retry-After": "1"})
     if isinstance(exc, DomainError):
         return Response({"error": exc.code, "detail": exc.as_detail()}, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):

@@ -160,7 +160,10 @@ CHANNEL_LAYERS: dict[str, dict] = {
         # failing the next WebSocket handshake.
         # socket_timeout above the core layer's 5 s blocking pop: an idle consumer must not
         # time out (redis-py reads with a 5 s timeout by default).
+        # max_connections: redis-py's asyncio pool stops at 100, fewer than the sockets of a
+        # busy hub leaving or joining at once (benchmarks/radio.py).
         "CONFIG": {"hosts": [{"address": REDIS_URL, "health_check_interval": 5, "socket_timeout": 15,
+                              "max_connections": env_int("HUB_REDIS_MAX_CONNECTIONS", 1000),
                               "retry_on_error": [RedisConnectionError, ConnectionError]}],
                    "prefix": os.environ.get("CHANNELS_PREFIX", "csu")},
     }

@@ -160,7 +160,7 @@ def incident_share(*, incident: Incident, agency_code: str, author: AbstractBase
     agency = Agency.objects.filter(code=agency_code).first()
     if agency is None or agency.kind == AgencyKind.CSU:
         raise UnknownAgency(f"No partner agency has code {agency_code!r}.", field="agency")
-    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     if incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
         raise Conflict("A closed incident cannot be shared.", field="incident")
     if incident.shared_with.filter(pk=agency.pk).exists():
@@ -179,7 +179,7 @@ def incident_share(*, incident: Incident, agency_code: str, author: AbstractBase
 @transaction.atomic
 def incident_unshare(*, incident: Incident, agency_code: str, author: AbstractBaseUser) -> Incident:
     """Stop sharing: the agency's members lose the incident (they are told first)."""
-    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     agency = incident.shared_with.filter(code=agency_code).first()
     if agency is None:
         raise UnknownAgency(f"The incident is not shared with {agency_code!r}.", field="agency")
@@ -216,7 +216,11 @@ class StaleVersion(Conflict):
 
 
 def _locked(incident: Incident, version: int | None) -> Incident:
-    locked = Incident.objects.select_for_update().select_related("nature", "commune").get(pk=incident.pk)
+    # FOR NO KEY UPDATE, of this row only: inserts that point at the incident (journal
+    # lines, radio receipts) take a KEY SHARE lock on it at commit, which a plain FOR
+    # UPDATE would block, a deadlock with the outbox lock (benchmarks/radio.py).
+    locked = (Incident.objects.select_for_update(of=("self",), no_key=True)
+              .select_related("nature", "commune").get(pk=incident.pk))
     if version is not None and version != locked.version:
         raise StaleVersion(f"The incident is at version {locked.version}, not {version}: "
                            "reload it and try again.", field="version")
@@ -541,7 +545,7 @@ def unit_status_set(*, unit: Unit, status: str, author: AbstractBaseUser) -> Uni
     Back to available ends its engagement."""
     if status not in UnitStatus.values:
         raise DomainError(f"Unknown status {status!r}.", field="status")
-    unit = (Unit.objects.select_for_update(of=("self",)).select_related("agency", "incident")
+    unit = (Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency", "incident")
             .get(pk=unit.pk))
     if unit.status == status:
         return unit
@@ -595,7 +599,7 @@ def unit_position_report(*, unit: Unit, point: Point, at: dt.datetime | None = N
         raise DomainError("This position is dated in the future.", field="at")
     if at < now - dt.timedelta(hours=24):
         raise DomainError("This position is more than a day old.", field="at")
-    unit = Unit.objects.select_for_update(of=("self",)).select_related("agency").get(pk=unit.pk)
+    unit = Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency").get(pk=unit.pk)
     same = unit.positions.filter(at=at).first()
     if same is not None and same.point.equals_exact(point, 1e-7):
         return same
@@ -615,7 +619,7 @@ def unit_position_report(*, unit: Unit, point: Point, at: dt.datetime | None = N
 def unit_engage(*, unit: Unit, incident: Incident, author: AbstractBaseUser) -> Unit:
     """Engage the unit on the incident (journalled): the incident is shared with the unit's
     agency if it was not, an open incident becomes engaged, the unit goes en route."""
-    unit = Unit.objects.select_for_update(of=("self",)).select_related("agency").get(pk=unit.pk)
+    unit = Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency").get(pk=unit.pk)
     incident = _locked(incident, None)  # the caller's copy may be stale
     if incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
         raise Conflict("A closed incident cannot engage a unit.", field="incident")
@@ -685,7 +689,7 @@ def alert_raise(*, author: AbstractBaseUser, location: Point, description: str, 
 
 
 def _alert_locked(alert: Alert) -> Alert:
-    return (Alert.objects.select_for_update(of=("self",)).select_related("commune", "unit")
+    return (Alert.objects.select_for_update(of=("self",), no_key=True).select_related("commune", "unit")
             .get(pk=alert.pk))
 
 

@@ -75,7 +75,7 @@ def grant_create(*, camera: Camera, agency_code: str, incident: Incident, grante
 
 @transaction.atomic
 def grant_extend(*, grant: Grant, minutes: int, by: AbstractBaseUser, address: str | None = None) -> Grant:
-    grant = Grant.objects.select_for_update().get(pk=grant.pk)
+    grant = Grant.objects.select_for_update(no_key=True).get(pk=grant.pk)
     if not grant.is_active():
         raise Conflict("This grant has ended; create a new one.", field="grant")
     if not 1 <= minutes <= settings.HUB_GRANT_MAX_MINUTES:
@@ -92,7 +92,8 @@ def grant_extend(*, grant: Grant, minutes: int, by: AbstractBaseUser, address: s
 def grant_revoke(*, grant: Grant, by: AbstractBaseUser, reason: str = "",
                  address: str | None = None) -> Grant:
     """End the grant now; its viewers are cut (the video side listens for grant.revoked)."""
-    grant = Grant.objects.select_for_update().select_related("camera", "agency", "incident").get(pk=grant.pk)
+    grant = (Grant.objects.select_for_update(of=("self",), no_key=True)
+             .select_related("camera", "agency", "incident").get(pk=grant.pk))
     if grant.revoked_at is not None:
         return grant
     grant.revoked_at, grant.revoked_by = timezone.now(), by
@@ -113,7 +114,7 @@ def camera_status_set(*, camera_id: int, online: bool, detail: str = "") -> bool
     source that stays down is not news). A camera in maintenance is a supervisor's
     decision: its pipeline does not overrule it. Returns whether the status changed.
     """
-    camera = Camera.objects.select_for_update().filter(pk=camera_id).first()
+    camera = Camera.objects.select_for_update(no_key=True).filter(pk=camera_id).first()
     if camera is None or camera.status == CameraStatus.MAINTENANCE:
         return False
     status = CameraStatus.ONLINE if online else CameraStatus.OFFLINE

@@ -1,0 +1,801 @@
+#!/usr/bin/env python
+"""Radio traffic and field units: 200 tablets on one Daphne, positions and radio messages over HTTP.
+
+Run from the repository root (after ``source var/env.sh``)::
+
+    python benchmarks/radio.py                          # 200 tablets, 20 messages/s, 60 s
+    python benchmarks/radio.py --tablets 50 --duration 15   # a quick smoke run
+
+It prints figures; it never asserts a timing. The target (issue 6: p95 from send to
+display on the recipients' sockets ≤ 200 ms) is printed beside the figures.
+
+What runs where
+---------------
+* This process sets up its own database, ``csu_bench_radio`` on the server of
+  ``DATABASE_URL`` (created with PostGIS when missing, migrated, ``load_demo`` loaded;
+  ``BENCH_RADIO_DATABASE_URL`` overrides it), and creates with the real services
+  (``partners.services.member_create``, ``incidents.services.unit_create``):
+
+  - ``--tablets`` (200) field-unit members ``bench-radio-tab-NNN``, spread round-robin
+    over every partner agency, each driving its own unit ``BENCH-RNNN`` (its tablet);
+  - ``--operators`` (5) centre operators ``bench-radio-op-NNN``, who send the radio
+    traffic and whose sockets show the units on the map.
+
+  Accounts and units are made once and reused by later runs (tokens are issued for the
+  run and revoked at its end).
+* ONE Daphne (``daphne -b 127.0.0.1 -p PORT config.asgi:application``, its own
+  ``CHANNELS_PREFIX`` ``bench-radio-<pid>``, ``HUB_CHANNEL_LAYER`` from ``--layer``).
+* ONE WebSocket client process (``benchmarks/fanout.py --client-worker``, reused as is):
+  a socket per tablet and per operator on ``/ws/events/``, ``Authorization: Bearer``.
+* HTTP load from this process (``--http-workers`` threads, each with a keep-alive
+  connection, each request with the bearer token of the account that sends it and an
+  ``Idempotency-Key``):
+
+  - every tablet ``POST /api/units/<id>/position/`` every ``--interval`` (5 s), the
+    tablets staggered evenly over the interval; positions move slowly (2–9 m/s, i.e.
+    under 45 m a report) inside the service area, from the unit's last position;
+  - the operators ``POST /api/radio/messages/`` at ``--rate`` (20/s) in turn: to a unit
+    (its direct line, ``--direct-share``), to the all-partners net
+    (``--all-partners-share``), else to the net of a tablet's agency; priorities
+    mostly routine (no acknowledgements are sent; no Celery runs, so nothing is re-sent);
+  - ``--replay-share`` of the requests is sent a second time with the same key and
+    body right after its answer (a tablet replaying its queue): the answer must be the
+    stored one (``Idempotent-Replayed``) and no second event may follow;
+  - a few ms of jitter on every due time (devices are not in step). When every
+    connection is busy a send waits in this process; one that could not start within
+    ``--max-lag`` (10 s) of its due time is not sent and is counted ("not sent (lag)"):
+    the server is then far behind the offered load, and the run still ends on time.
+* ``--fixed``: Daphne with the lock fix this benchmark proposes, applied to Daphne only
+  (the app code is not touched; ``UNIT_LOCK_FIX`` below): a Unit row is locked FOR NO KEY
+  UPDATE instead of FOR UPDATE, so that the deferred foreign-key check of a concurrent
+  radio message (its receipts point at units) does not deadlock with the outbox lock.
+  (``fanout.py``'s two ``-fixed`` proposals are in the app already.)
+
+Measures
+--------
+* send → display: ``time.time()`` just before the request is written (HTTP request
+  start) → ``time.time()`` as the frame is read by a recipient socket (same machine,
+  same clock). Frames are tied to sends by the outbox rows (``realtime.Event``):
+  ``radio.message`` by the message id the POST answered, ``unit.position`` by unit
+  and fix time. Recipients are the connected clients whose groups
+  (``realtime.audiences.groups_of``) meet the event's audience.
+* radio messages at the tablets that hear them (and at the operators), unit
+  positions at the operators' sockets (and at the tablets of the same agency).
+* lost = expected and not received after the drain; dup = received twice by one
+  client, or a send that produced two events; HTTP status counts; HTTP response time.
+* CPU (``/proc``, utime + stime) over the measured window: Daphne, the PostgreSQL
+  backends connected to the benchmark database, every PostgreSQL process, Redis,
+  the client process and this one; as % of one core (CPU seconds / wall seconds).
+  PostgreSQL and Redis serve whatever else runs on the machine too.
+
+Statistics cover the sends started after ``--warmup`` (5 s); lost/dup cover every
+event of the run. ``BENCH_KEEP_LOGS=1`` keeps Daphne's and the clients' logs in /tmp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import http.client
+import json
+import math
+import os
+import queue
+import random
+import secrets
+import shlex
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fanout import (  # noqa: E402 (the fan-out benchmark's machinery, reused)
+    ORIGIN,
+    Account,
+    ClientWorker,
+    Daphne,
+    cpu_seconds,
+    ensure_data,
+    ensure_database,
+    issue_tokens,
+    machine,
+    pct,
+    raise_nofile,
+    redis_cleanup,
+    revoke_tokens,
+    setup_django,
+)
+
+BENCH_DB_NAME = "csu_bench_radio"
+DEFAULT_DB_URL = f"postgres://postgres@127.0.0.1:5432/{BENCH_DB_NAME}"
+SEED = 20260406
+TARGET_P95_MS = 200.0
+TABLET_PREFIX = "bench-radio-tab-"
+OPERATOR_PREFIX = "bench-radio-op-"
+CALLSIGN_PREFIX = "BENCH-R"
+
+
+# ``--fixed``: the lock fix this benchmark proposes for incidents/services.py, applied to
+# Daphne only (the app code is not touched), through a ``sitecustomize`` module written to a
+# temporary directory put on Daphne's PYTHONPATH: every ``select_for_update()`` of a Unit row
+# takes FOR NO KEY UPDATE instead of FOR UPDATE (see "Found" in docs/performance.md).
+UNIT_LOCK_FIX = '''\
+from django.db.models.query import QuerySet
+
+_select_for_update = QuerySet.select_for_update
+
+
+def select_for_update(self, *args, **kwargs):
+    if self.model._meta.label == "incidents.Unit":
+        kwargs["no_key"] = True
+    return _select_for_update(self, *args, **kwargs)
+
+
+QuerySet.select_for_update = select_for_update
+'''
+
+
+def bench_database_url() -> str:
+    override = os.environ.get("BENCH_RADIO_DATABASE_URL")
+    if override:
+        return override
+    given = os.environ.get("DATABASE_URL")
+    if not given:
+        return DEFAULT_DB_URL
+    return urlunparse(urlparse(given)._replace(path=f"/{BENCH_DB_NAME}"))
+
+
+# ---------------------------------------------------------------------------
+# Accounts, units, nets (real services)
+# ---------------------------------------------------------------------------
+
+class Tablet:
+    __slots__ = ("account", "unit_id", "agency_net", "lon", "lat", "heading", "speed")
+
+    def __init__(self, account: Account, unit_id: int, agency_net: int, lon: float, lat: float,
+                 rng: random.Random) -> None:
+        self.account, self.unit_id, self.agency_net = account, unit_id, agency_net
+        self.lon, self.lat = lon, lat
+        self.heading = rng.uniform(0, 2 * math.pi)
+        self.speed = rng.uniform(2.0, 9.0)  # m/s: a patrol in town, under 45 m a report
+
+
+def ensure_accounts(n_tablets: int, n_operators: int) -> tuple[list[Account], list[Account], dict]:
+    """Operators of the centre, field-unit members each driving a unit; made once, reused.
+    Returns (tablets, operators, {username: unit}) ."""
+    from django.contrib.auth import get_user_model
+    from django.test import override_settings
+
+    from incidents.models import Unit
+    from incidents.services import unit_assign, unit_create
+    from partners.choices import AgencyKind, Role
+    from partners.models import Agency, Member
+    from partners.services import member_create
+    from realtime.audiences import groups_of
+
+    agencies = {a.code: a for a in Agency.objects.exclude(kind=AgencyKind.CSU).order_by("kind", "code")}
+    codes = list(agencies)
+    wanted_ops = [(f"{OPERATOR_PREFIX}{i:03d}", "csu", Role.OPERATOR) for i in range(n_operators)]
+    wanted_tabs = [(f"{TABLET_PREFIX}{i:03d}", codes[i % len(codes)], Role.FIELD_UNIT)
+                   for i in range(n_tablets)]
+    User = get_user_model()
+    existing = set(User.objects.filter(username__startswith="bench-radio-")
+                   .values_list("username", flat=True))
+    missing = [w for w in wanted_ops + wanted_tabs if w[0] not in existing]
+    if missing:
+        print(f"creating {len(missing)} benchmark accounts (token-only; fast hasher for their "
+              "throw-away passwords) ...")
+        with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+            for username, code, role in missing:
+                member_create(username=username, password=secrets.token_urlsafe(24),
+                              agency_code=code, role=role)
+    members = {m.user.username: m for m in Member.objects.select_related("user", "agency")
+               .filter(user__username__in=[w[0] for w in wanted_ops + wanted_tabs])}
+    units = {u.member_id: u for u in Unit.objects.filter(member__in=members.values())}
+    made = 0
+    for i, (username, code, _) in enumerate(wanted_tabs):
+        member = members[username]
+        if member.pk in units:
+            continue
+        callsign = f"{CALLSIGN_PREFIX}{i:03d}"
+        unit = Unit.objects.filter(callsign=callsign).first()
+        if unit is None:
+            unit = unit_create(callsign=callsign, agency=agencies[code], member=member)
+        else:
+            unit = unit_assign(unit=unit, member=member)
+        units[member.pk] = unit
+        made += 1
+    if made:
+        print(f"created or assigned {made} units (incidents.services.unit_create)")
+    def account(username: str, code: str) -> Account:
+        return Account(members[username].user, code, groups_of(members[username].user, members[username]))
+
+    tablets = [account(u, c) for u, c, _ in wanted_tabs]
+    operators = [account(u, c) for u, c, _ in wanted_ops]
+    return tablets, operators, {u: units[members[u].pk] for u, _, _ in wanted_tabs}
+
+
+def make_tablets(accounts: list[Account], units: dict, rng: random.Random, area) -> list[Tablet]:
+    """Each tablet starts where its unit was last seen (so that the speed check holds
+    across runs), or at a random point of the service area."""
+    from django.contrib.gis.geos import Point
+
+    from incidents.services import net_for_agency
+
+    prepared, (xmin, ymin, xmax, ymax) = area.prepared, area.extent
+    nets: dict[int, int] = {}
+    tablets = []
+    for account in accounts:
+        unit = units[account.user.username]
+        if unit.agency_id not in nets:
+            nets[unit.agency_id] = net_for_agency(unit.agency).pk
+        if unit.position is not None and prepared.covers(unit.position):
+            lon, lat = unit.position.x, unit.position.y
+        else:
+            while True:
+                lon, lat = rng.uniform(xmin, xmax), rng.uniform(ymin, ymax)
+                if prepared.covers(Point(lon, lat, srid=4326)):
+                    break
+        tablets.append(Tablet(account, unit.pk, nets[unit.agency_id], lon, lat, rng))
+    return tablets
+
+
+def step(tablet: Tablet, seconds: float, prepared, rng: random.Random) -> tuple[float, float]:
+    """Move the tablet ``seconds`` along its heading, turning when the edge of the area is
+    ahead; a little GPS jitter. Returns (lon, lat)."""
+    from django.contrib.gis.geos import Point
+
+    metres = tablet.speed * seconds
+    for _ in range(12):
+        heading = tablet.heading + rng.gauss(0, 0.3)
+        dy, dx = metres * math.cos(heading), metres * math.sin(heading)
+        lat = tablet.lat + dy / 111_320.0
+        lon = tablet.lon + dx / (111_320.0 * math.cos(math.radians(tablet.lat)))
+        if prepared.covers(Point(lon, lat, srid=4326)):
+            tablet.heading, tablet.lon, tablet.lat = heading, lon, lat
+            break
+        tablet.heading = rng.uniform(0, 2 * math.pi)
+    return tablet.lon, tablet.lat
+
+
+# ---------------------------------------------------------------------------
+# HTTP load
+# ---------------------------------------------------------------------------
+
+class Send:
+    """One scheduled POST and what came of it."""
+
+    __slots__ = ("kind", "due", "token", "path", "body", "key", "meta", "start", "end", "status",
+                 "answer", "error", "replay_status", "replayed", "skipped")
+
+    def __init__(self, kind: str, due: float, token: str, path: str, meta: dict) -> None:
+        self.kind, self.due, self.token, self.path, self.meta = kind, due, token, path, meta
+        self.body = b""
+        self.key = uuid.uuid4().hex
+        self.start = self.end = 0.0
+        self.status = 0
+        self.answer: dict | None = None
+        self.error = ""
+        self.replay_status = 0
+        self.replayed: bool | None = None
+        self.skipped = False
+
+
+class HttpPool:
+    """``n`` threads, each with its own keep-alive connection, taking sends off one queue."""
+
+    def __init__(self, port: int, n: int, prepare, max_lag: float) -> None:
+        self.port, self.prepare, self.max_lag = port, prepare, max_lag
+        self.queue: queue.Queue[Send | None] = queue.Queue()
+        self.threads = [threading.Thread(target=self._run, daemon=True, name=f"http-{i}") for i in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def _conn(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def _post(self, conn, send: Send) -> tuple[int, bytes, dict]:
+        conn.request("POST", send.path, body=send.body, headers={
+            "Authorization": f"Bearer {send.token}", "Content-Type": "application/json",
+            "Idempotency-Key": send.key, "Accept": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read(), {k.lower(): v for k, v in response.getheaders()}
+
+    def _run(self) -> None:
+        conn = self._conn()
+        while True:
+            send = self.queue.get()
+            if send is None:
+                conn.close()
+                return
+            if time.time() > send.due + self.max_lag:
+                # The server is that far behind: what a tablet would still send then is left
+                # out (and counted), so that the run ends in bounded time.
+                send.skipped = True
+                continue
+            self.prepare(send)  # the position is taken now: its fix time is the request's
+            send.start = time.time()
+            try:
+                status, raw, _ = self._post(conn, send)
+                send.end = time.time()
+                send.status = status
+                if 200 <= status < 300:
+                    send.answer = json.loads(raw)
+                else:
+                    try:
+                        detail = json.loads(raw).get("error", "")
+                    except ValueError:
+                        detail = "(not JSON)"
+                    send.error = f"HTTP {status} {detail}"
+                if send.meta.get("replay") and 200 <= status < 300:
+                    status2, raw2, headers2 = self._post(conn, send)
+                    send.replay_status = status2
+                    send.replayed = (headers2.get("idempotent-replayed") == "true"
+                                     and json.loads(raw2) == send.answer)
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                send.end = send.end or time.time()
+                send.error = f"{type(exc).__name__}: {exc}"[:200]
+                conn.close()
+                conn = self._conn()
+
+    def stop(self) -> None:
+        for _ in self.threads:
+            self.queue.put(None)
+        for t in self.threads:
+            t.join(timeout=40)
+
+
+def schedule(tablets: list[Tablet], operators: list[Account], args, t0: float,
+             rng: random.Random) -> list[Send]:
+    """Every send of the run, by due time."""
+    total = args.warmup + args.duration
+    sends: list[Send] = []
+    n = len(tablets)
+    for i, tablet in enumerate(tablets):
+        due = t0 + i * args.interval / n
+        while due < t0 + total:
+            sends.append(Send("position", due, "", f"/api/units/{tablet.unit_id}/position/",
+                              {"tablet": i, "replay": rng.random() < args.replay_share}))
+            due += args.interval
+    all_partners = args.all_partners_net
+    for j in range(int(total * args.rate)):
+        r = rng.random()
+        target = rng.randrange(n)
+        if r < args.direct_share:
+            payload, kind = {"to_unit": tablets[target].unit_id}, "direct"
+        elif r < args.direct_share + args.all_partners_share:
+            payload, kind = {"net": all_partners}, "all-partners"
+        else:
+            payload, kind = {"net": tablets[target].agency_net}, "agency net"
+        p = rng.random()
+        priority = "routine" if p < 0.85 else ("urgent" if p < 0.97 else "flash")
+        payload.update(priority=priority, text=f"Bench radio {j}: point de situation, rappelez si besoin")
+        send = Send("radio", t0 + j / args.rate, "", "/api/radio/messages/",
+                    {"operator": j % len(operators), "target": kind, "payload": payload,
+                     "replay": rng.random() < args.replay_share})
+        send.body = json.dumps(payload).encode()
+        sends.append(send)
+    # Devices are not in step: a few ms of jitter, so that no two sends fall due at the same
+    # instant (and a backlog's skipping, below, spares each kind in proportion).
+    for send in sends:
+        send.due += rng.uniform(0.0, 0.02)
+    sends.sort(key=lambda s: s.due)
+    return sends
+
+
+# ---------------------------------------------------------------------------
+# CPU of the servers (/proc)
+# ---------------------------------------------------------------------------
+
+def server_processes(db_name: str) -> dict[str, dict[int, float]]:
+    """CPU seconds of PostgreSQL (all its processes; the backends of ``db_name``) and Redis."""
+    out: dict[str, dict[int, float]] = {"postgres": {}, "postgres_db": {}, "redis": {}}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+            if comm not in ("postgres", "redis-server"):
+                continue
+            cpu = cpu_seconds(int(entry.name))
+            if comm == "redis-server":
+                out["redis"][int(entry.name)] = cpu
+                continue
+            out["postgres"][int(entry.name)] = cpu
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if f" {db_name} " in cmdline:
+                out["postgres_db"][int(entry.name)] = cpu
+        except OSError:
+            continue
+    return out
+
+
+def server_cpu_delta(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds used between two snapshots (processes born in between count from 0;
+    those that ended in between are missed)."""
+    return {k: sum(v - before[k].get(pid, 0.0) for pid, v in after[k].items()) for k in after}
+
+
+# ---------------------------------------------------------------------------
+# Statistics
+# ---------------------------------------------------------------------------
+
+def summary(values: list[float]) -> dict:
+    values = sorted(values)
+    return {"n": len(values), "p50": pct(values, 50), "p95": pct(values, 95), "p99": pct(values, 99),
+            "max": values[-1] if values else float("nan")}
+
+
+def fmt(x: float, digits: int = 0) -> str:
+    return "–" if x != x else f"{x:,.{digits}f}"
+
+
+def analyse(sends: list[Send], events: list[tuple], receipts: list, clients: list[Account],
+            roles: list[str], live: list[bool], measured_from: float) -> dict:
+    """Tie every event to its send, every frame to its event; latencies and faults."""
+    by_message = {s.answer["id"]: s for s in sends if s.kind == "radio" and s.answer}
+    by_fix = {}
+    for s in sends:
+        if s.kind == "position" and s.answer:
+            at = dt.datetime.fromisoformat(s.answer["at"]).timestamp()
+            by_fix[(s.answer["unit"], round(at * 1e6))] = s
+    event_send: dict[int, Send] = {}
+    event_audience: dict[int, frozenset] = {}
+    other_types: collections.Counter[str] = collections.Counter()
+    produced: collections.Counter[int] = collections.Counter()  # id(send) -> events it made
+    for event_id, etype, data, audience in events:
+        event_audience[event_id] = frozenset(audience)
+        send = None
+        if etype == "radio.message" and data.get("resend", 0) == 0:
+            send = by_message.get(data["message"]["id"])
+        elif etype == "unit.position":
+            at = dt.datetime.fromisoformat(data["at"]).timestamp()
+            send = by_fix.get((data["unit_id"], round(at * 1e6)))
+        if send is None:
+            other_types[etype] += 1
+            continue
+        event_send[event_id] = send
+        produced[id(send)] += 1
+    ok_sends = [s for s in sends if s.answer]
+    no_event = sum(1 for s in ok_sends if produced[id(s)] == 0)
+    extra_events = sum(n - 1 for n in produced.values() if n > 1)
+
+    flows: dict[str, list[float]] = collections.defaultdict(list)
+    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for client, role, ok, got in zip(clients, roles, live, receipts, strict=True):
+        if not ok:
+            continue
+        seen: set[int] = set()
+        for event_id, t in got:
+            if event_id not in event_audience:
+                continue  # before the run (setup) or not ours
+            send = event_send.get(event_id)
+            flow = None
+            if send is not None:
+                flow = f"{'radio.message' if send.kind == 'radio' else 'unit.position'} → {role}"
+            if event_id in seen:
+                counts[flow or "other"]["dup"] += 1
+                continue
+            seen.add(event_id)
+            if not event_audience[event_id] & client.groups:
+                counts[flow or "other"]["leak"] += 1
+                continue
+            if send is None:
+                continue
+            counts[flow]["received"] += 1
+            if send.start >= measured_from:
+                latency = (t - send.start) * 1000.0
+                flows[flow].append(latency)
+                if send.kind == "radio" and role == "tablets":
+                    flows[f"radio.message → tablets, {send.meta['target']}"].append(latency)
+        for event_id, audience in event_audience.items():
+            if event_id in seen or not audience & client.groups:
+                continue
+            send = event_send.get(event_id)
+            flow = (f"{'radio.message' if send.kind == 'radio' else 'unit.position'} → {role}"
+                    if send is not None else "other")
+            counts[flow]["lost"] += 1
+    for c in counts.values():
+        c["expected"] = c["received"] + c["lost"]
+    return {"flows": {k: summary(v) for k, v in flows.items()}, "counts": counts,
+            "no_event": no_event, "extra_events": extra_events, "other_types": dict(other_types)}
+
+
+def http_summary(sends: list[Send], measured_from: float) -> dict:
+    out = {}
+    for kind in ("position", "radio"):
+        mine = [s for s in sends if s.kind == kind]
+        statuses = collections.Counter(
+            str(s.status) if s.status else ("not sent (lag)" if s.skipped else "no answer") for s in mine)
+        errors = collections.Counter(s.error[:120] for s in mine if s.error)
+        measured = [s for s in mine if s.start >= measured_from and s.end and s.status]
+        out[kind] = {
+            "sent": len(mine), "statuses": dict(statuses), "errors": dict(errors.most_common(5)),
+            "rt": summary([(s.end - s.start) * 1000.0 for s in measured]),
+            "lag": summary([(s.start - s.due) * 1000.0 for s in measured]),
+            "replays": sum(1 for s in mine if s.replayed is not None),
+            "replays_bad": sum(1 for s in mine if s.replayed is False),
+            "replay_not_sent": sum(1 for s in mine
+                                   if s.meta.get("replay") and s.answer and s.replayed is None),
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--tablets", type=int, default=200)
+    parser.add_argument("--operators", type=int, default=5,
+                        help="centre operators: they send the radio traffic, their sockets show the map")
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between a tablet's positions")
+    parser.add_argument("--rate", type=float, default=20.0, help="radio messages per second")
+    parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of traffic before the measures")
+    parser.add_argument("--drain", type=float, default=5.0,
+                        help="after the last send, wait until every socket has its frames or none "
+                             "arrived for this many seconds")
+    parser.add_argument("--direct-share", type=float, default=0.5, help="messages to one unit")
+    parser.add_argument("--all-partners-share", type=float, default=0.05,
+                        help="messages on the all-partners net (heard by every tablet)")
+    parser.add_argument("--replay-share", type=float, default=0.02,
+                        help="requests sent twice with the same Idempotency-Key")
+    parser.add_argument("--http-workers", type=int, default=32, help="concurrent HTTP connections")
+    parser.add_argument("--max-lag", type=float, default=10.0,
+                        help="a request that could not start within this many seconds of its due "
+                             "time (every connection busy) is not sent, and counted")
+    parser.add_argument("--layer", default=os.environ.get("HUB_CHANNEL_LAYER", "core"),
+                        choices=["core", "pubsub"])
+    parser.add_argument("--concurrency", type=int, default=10, help="WebSocket handshakes in flight")
+    parser.add_argument("--ws-impl", default="auto", choices=["auto", "websockets", "aiohttp", "builtin"])
+    parser.add_argument("--daphne-env", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--fixed", action="store_true",
+                        help="Daphne with the lock fix this benchmark proposes, applied to Daphne "
+                             "only: Unit rows locked FOR NO KEY UPDATE (UNIT_LOCK_FIX)")
+    args = parser.parse_args()
+
+    started = time.time()
+    raise_nofile()
+    rng = random.Random(SEED)
+    url = bench_database_url()
+    db_name = urlparse(url).path.lstrip("/")
+    prefix = f"bench-radio-{os.getpid()}"
+    ensure_database(url)
+    setup_django(url, prefix)
+    ensure_data()
+
+    from geo.selectors import service_area
+    from incidents.choices import NetKind
+    from incidents.models import Net
+    from incidents.services import nets_ensure
+    from realtime.models import Event
+    from realtime.selectors import latest_event_id
+
+    nets_ensure()
+    args.all_partners_net = Net.objects.get(kind=NetKind.ALL_PARTNERS).pk
+    tablet_accounts, operators, units = ensure_accounts(args.tablets, args.operators)
+    area = service_area()
+    if area is None:
+        raise SystemExit("no commune: did load_demo run?")
+    tablets = make_tablets(tablet_accounts, units, rng, area)
+    prepared = area.prepared
+    clients = tablet_accounts + operators
+    roles = ["tablets"] * len(tablet_accounts) + ["operators"] * len(operators)
+    per_agency = collections.Counter(a.agency for a in tablet_accounts)
+    print(f"machine: {machine()}")
+    print(f"database {db_name}, redis {os.environ.get('REDIS_URL', '(default)')}, channel prefix {prefix}, "
+          f"layer {args.layer}")
+    print(f"{len(tablets)} tablets (field units) over {len(per_agency)} partner agencies "
+          f"({min(per_agency.values())}–{max(per_agency.values())} each), {len(operators)} operators")
+
+    daphne = worker = pool = None
+    result: dict = {}
+    fix_dir = tempfile.mkdtemp(prefix="radio-fix-") if args.fixed else None
+    try:
+        issue_tokens(clients)
+        daphne_env = dict(kv.split("=", 1) for kv in args.daphne_env)
+        if fix_dir:
+            Path(fix_dir, "sitecustomize.py").write_text(UNIT_LOCK_FIX)
+            daphne_env["PYTHONPATH"] = os.pathsep.join(
+                [fix_dir, *filter(None, [daphne_env.get("PYTHONPATH", os.environ.get("PYTHONPATH"))])])
+        # INFO: channels_redis says when a channel is over capacity (messages dropped).
+        os.environ.setdefault("BENCH_DAPHNE_LOG_LEVEL", "INFO")
+        daphne = Daphne(args.layer, prefix, daphne_env, False)
+        t = time.time()
+        daphne.wait_ready()
+        print(f"daphne pid {daphne.proc.pid} ready in {time.time() - t:.1f}s: {shlex.join(daphne.command)}")
+        worker = ClientWorker(f"/tmp/radio-clients-{os.getpid()}.log")
+        hello = worker.ask({"url": f"ws://127.0.0.1:{daphne.port}/ws/events/",
+                            "tokens": [a.token for a in clients], "origin": ORIGIN,
+                            "concurrency": args.concurrency, "impl": args.ws_impl,
+                            "start_id": latest_event_id()})
+        live = hello["ready"]
+        print(f"{sum(live)}/{len(clients)} sockets connected in {hello['connect_s']:.1f}s ({hello['impl']}, "
+              f"pid {hello['pid']}, {hello['connect_retries']} handshake retries)"
+              + (f"; failures: {hello['failed'][:3]}" if hello["n_failed"] else ""))
+        if not any(live):
+            raise RuntimeError(f"no socket could connect; daphne log:\n{daphne.tail()}")
+
+        lock = threading.Lock()
+        move_rng = random.Random(SEED + 1)
+
+        def prepare(send: Send) -> None:
+            if send.kind == "position":
+                tablet = tablets[send.meta["tablet"]]
+                send.token = tablet.account.token
+                with lock:
+                    lon, lat = step(tablet, args.interval, prepared, move_rng)
+                    accuracy = round(move_rng.uniform(4, 25), 1)
+                send.body = json.dumps({
+                    "location": {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]},
+                    "at": dt.datetime.now(dt.UTC).isoformat(), "accuracy": accuracy}).encode()
+            else:
+                send.token = operators[send.meta["operator"]].token
+
+        lo = latest_event_id()
+        pool = HttpPool(daphne.port, args.http_workers, prepare, args.max_lag)
+        t0 = time.time() + 0.5
+        sends = schedule(tablets, operators, args, t0, rng)
+        measured_from = t0 + args.warmup
+        pids = {"daphne": daphne.proc.pid, "clients": hello["pid"], "this process": os.getpid()}
+        print(f"traffic: {sum(s.kind == 'position' for s in sends)} position reports, "
+              f"{sum(s.kind == 'radio' for s in sends)} radio messages over "
+              f"{args.warmup + args.duration:.0f}s ({args.warmup:.0f}s warm-up) ...")
+        cpu0 = srv0 = None
+        load0 = os.getloadavg()
+        for send in sends:
+            wait = send.due - time.time()
+            if cpu0 is None and send.due >= measured_from:
+                time.sleep(max(0.0, measured_from - time.time()))
+                cpu0, srv0, w0 = ({k: cpu_seconds(p) for k, p in pids.items()}, server_processes(db_name),
+                                  time.time())
+                wait = send.due - time.time()
+            if wait > 0:
+                time.sleep(wait)
+            pool.queue.put(send)
+        pool.stop()
+        w1 = time.time()
+        cpu1, srv1 = {k: cpu_seconds(p) for k, p in pids.items()}, server_processes(db_name)
+        load1 = os.getloadavg()
+        stuck = sum(1 for s in sends if not s.end and not s.skipped)
+        hi = latest_event_id()
+        events = list(Event.objects.filter(id__gt=lo, id__lte=hi).order_by("id")
+                      .values_list("id", "type", "data", "audience"))
+        expected = [sum(1 for e in events if set(e[3]) & c.groups) if ok else 0
+                    for c, ok in zip(clients, live, strict=True)]
+        drained = worker.ask({"cmd": "await", "lo": lo, "hi": hi, "timeout": args.drain, "cap": 30.0,
+                              "expected": expected})
+        print(f"events {lo + 1}..{hi} ({len(events)}); sends done {w1 - t0:.1f}s after the start; "
+              + ("every socket got its frames" if drained["complete"]
+                 else f"{drained['short']} deliveries missing after the drain"))
+        report = worker.ask({"cmd": "report"})
+        wall = w1 - w0
+        result = {
+            "analysis": analyse(sends, events, report["receipts"], clients, roles, live, measured_from),
+            "http": http_summary(sends, measured_from), "stuck": stuck,
+            "cpu": {k: (cpu1[k] - cpu0[k]) / wall * 100 for k in pids},
+            "cpu_s": {k: cpu1[k] - cpu0[k] for k in pids},
+            "server": {k: v / wall * 100 for k, v in server_cpu_delta(srv0, srv1).items()},
+            "wall": wall, "load": (load0, load1), "others": report["others"], "closed": report["closed"],
+            "resumes": report["resumes"], "late_failed": report["failed"], "connected": sum(live),
+            "daphne_errors": daphne.errors(),
+            "over_capacity": Path(daphne.log.name).read_text(errors="replace").count("over capacity"),
+            "fixed": args.fixed,
+        }
+    finally:
+        if pool is not None:
+            pool.stop()
+        if worker is not None:
+            worker.stop()  # every socket closes at once
+        if daphne is not None:
+            if result:
+                time.sleep(1.0)
+                before = result["daphne_errors"]
+                result["shutdown_errors"] = {k: n - before.get(k, 0) for k, n in daphne.errors().items()
+                                             if n > before.get(k, 0)}
+            daphne.stop()
+        revoke_tokens(clients)
+        redis_cleanup(prefix)
+        if fix_dir:
+            shutil.rmtree(fix_dir, ignore_errors=True)
+    print_report(result, args, len(clients), started)
+
+
+def print_report(r: dict, args, n_clients: int, started: float) -> None:
+    a, h = r["analysis"], r["http"]
+    print()
+    print(f"Radio and field units: {args.tablets} tablets (position every {args.interval:g}s), "
+          f"{args.operators} operators sending {args.rate:g} radio messages/s, {args.duration:g}s measured "
+          f"— {dt.datetime.now().astimezone().isoformat(timespec='minutes')}, {machine()}"
+          + ("; Daphne with --fixed (Unit rows locked FOR NO KEY UPDATE)" if r["fixed"] else ""))
+    print()
+    head = ("| send → display | deliveries measured | p50 ms | p95 ms | p99 ms | max ms "
+            "| expected (whole run) | lost | dup | leak |")
+    rows = [head, "| --- |" + " ---: |" * (head.count("|") - 2)]
+    order = ["radio.message → tablets", "radio.message → tablets, direct",
+             "radio.message → tablets, agency net", "radio.message → tablets, all-partners",
+             "radio.message → operators", "unit.position → operators", "unit.position → tablets"]
+    for flow in order + sorted(set(a["flows"]) - set(order)):
+        s = a["flows"].get(flow)
+        c = a["counts"].get(flow, collections.Counter())
+        if s is None and not c:
+            continue
+        s = s or summary([])
+        sub = ", " in flow
+        rows.append(f"| {flow} | {s['n']:,} | {fmt(s['p50'], 1)} | {fmt(s['p95'], 1)} | {fmt(s['p99'], 1)} "
+                    f"| {fmt(s['max'], 1)} | " + (" | | | |" if sub else
+                    f"{c['expected']:,} | {c['lost']} | {c['dup']} | {c['leak']} |"))
+    print("\n".join(rows))
+    print()
+    head = ("| HTTP | requests | statuses | response p50 ms | p95 ms | p99 ms | start lag p95 ms "
+            "| same-key replays (bad) |")
+    rows = [head, "| --- | ---: | --- |" + " ---: |" * (head.count("|") - 4)]
+    for kind, label in (("position", "POST /api/units/<id>/position/"),
+                        ("radio", "POST /api/radio/messages/")):
+        x, rt = h[kind], h[kind]["rt"]
+        statuses = ", ".join(f"{k}: {v:,}" for k, v in sorted(x["statuses"].items()))
+        rows.append(f"| {label} | {x['sent']:,} | {statuses} | {fmt(rt['p50'], 1)} | {fmt(rt['p95'], 1)} "
+                    f"| {fmt(rt['p99'], 1)} | {fmt(x['lag']['p95'], 1)} "
+                    f"| {x['replays']} ({x['replays_bad']}) |")
+    print("\n".join(rows))
+    served = sum(h[k]["rt"]["n"] for k in ("position", "radio"))
+    offered = args.tablets / args.interval + args.rate
+    print(f"- offered {offered:.0f} requests/s; answered {served / r['wall']:.1f}/s over the measured "
+          f"window (a request is not sent when it could not start within --max-lag "
+          f"{args.max_lag:g}s of its due time: the server was that far behind)")
+    for kind in ("position", "radio"):
+        if h[kind]["errors"]:
+            print(f"- {kind} errors: " + "; ".join(f"{v}× {k}" for k, v in h[kind]["errors"].items()))
+    print()
+    cpu, srv = r["cpu"], r["server"]
+    print(f"CPU over the measured {r['wall']:.1f}s, % of one core: Daphne {cpu['daphne']:.0f} % "
+          f"({r['cpu_s']['daphne']:.1f} CPU-s), PostgreSQL backends of the benchmark database "
+          f"{srv['postgres_db']:.0f} %, all PostgreSQL processes {srv['postgres']:.0f} %, Redis "
+          f"{srv['redis']:.0f} %, WebSocket client process {cpu['clients']:.0f} %, this process "
+          f"(HTTP clients) {cpu['this process']:.0f} %")
+    measured_requests = h["position"]["rt"]["n"] + h["radio"]["rt"]["n"]
+    if measured_requests:
+        print(f"Daphne CPU per measured request (all its work: HTTP, relay, frames): "
+              f"{r['cpu_s']['daphne'] / measured_requests * 1000:.1f} ms")
+    (l0, _, _), (l1, _, _) = r["load"]
+    notes = [f"{r['connected']}/{n_clients} sockets connected", f"load average {l0:.2f} → {l1:.2f}",
+             f"sends answered 2xx without an event: {a['no_event']}",
+             f"sends that made more than one event: {a['extra_events']}",
+             f"requests without an answer at the end: {r['stuck']}"]
+    if a["other_types"]:
+        notes.append("other events: " + ", ".join(f"{k} {v}" for k, v in sorted(a["other_types"].items())))
+    if r["closed"]:
+        notes.append("sockets dropped by the server (code: count): "
+                     + ", ".join(f"{k}: {v}" for k, v in sorted(r["closed"].items()))
+                     + f"; {r['resumes']} resumes")
+    if r["late_failed"]:
+        notes.append(f"clients that gave up: {len(r['late_failed'])}")
+    if r["others"]:
+        notes.append("control frames: " + ", ".join(f"{k} {v}" for k, v in sorted(r["others"].items())))
+    if r["daphne_errors"]:
+        notes.append("daphne log: " + "; ".join(f"{v}× {k}" for k, v in r["daphne_errors"].items()))
+    if r.get("shutdown_errors"):
+        notes.append(f"daphne log when the {r['connected']} sockets closed together at the end: "
+                     + "; ".join(f"{v}× {k}" for k, v in r["shutdown_errors"].items()))
+    if r["over_capacity"]:
+        notes.append(f"channels_redis 'over capacity' notices in Daphne's log: {r['over_capacity']}")
+    print("- " + "\n- ".join(notes))
+    radio = a["flows"].get("radio.message → tablets")
+    if radio:
+        verdict = "meets" if radio["p95"] <= TARGET_P95_MS else "misses"
+        print(f"\nTarget (issue 6): radio send → display on the tablets p95 ≤ {TARGET_P95_MS:.0f} ms: "
+              f"{radio['p95']:.0f} ms, {verdict} it.")
+    print(f"total run time {time.time() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
