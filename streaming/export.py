@@ -65,8 +65,10 @@ def key_fingerprint(pem: bytes) -> str:
     return hashlib.sha256(pem).hexdigest()[:32]
 
 
-def _cut(*, segments: list[RecordingSegment], start: dt.datetime, end: dt.datetime, out_path: Path) -> int:
-    """Remux the pictures of ``segments`` in [start, end) into ``out_path``; returns how many packets."""
+def _cut(*, segments: list[RecordingSegment], start: dt.datetime, end: dt.datetime, out_path: Path,
+         on_segment=None) -> int:
+    """Remux the pictures of ``segments`` in [start, end) into ``out_path``; returns how many packets.
+    ``on_segment(done, total)`` is called after each source segment (progress)."""
     root = Path(settings.HUB_RECORDINGS_DIR)
     written = 0
     output = av.open(str(out_path), "w", format="mp4")
@@ -74,7 +76,9 @@ def _cut(*, segments: list[RecordingSegment], start: dt.datetime, end: dt.dateti
     origin: dt.datetime | None = None
     last_dts: int | None = None
     try:
-        for segment in segments:
+        for done, segment in enumerate(segments):
+            if on_segment is not None and done:
+                on_segment(done, len(segments))
             with av.open(str(root / segment.path)) as container:
                 stream = container.streams.video[0]
                 if out_stream is None:
@@ -118,7 +122,17 @@ def _camera_masks(camera: Camera) -> list[int]:
 
 
 def _set(requisition: Requisition, **fields) -> None:
-    Requisition.objects.filter(pk=requisition.pk).update(**fields)
+    """Save the extraction's state and publish ``requisition.progress`` to the centre."""
+    from streaming.requisitions import requisition_progress_report
+
+    requisition_progress_report(requisition_id=requisition.pk, **fields)
+
+
+def _advance(requisition: Requisition, percent: int) -> None:
+    """Publish progress only when the percent moves (an hour of one camera: ~60 segments)."""
+    if percent > getattr(requisition, "_published_percent", -1):
+        requisition._published_percent = percent
+        _set(requisition, progress=percent)
 
 
 def requisition_extract(*, requisition_id: int) -> Path | None:
@@ -131,6 +145,7 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
             Path(requisition.export_dir).is_dir():
         return Path(requisition.export_dir)
     _set(requisition, status=RequisitionStatus.RUNNING, progress=0, error="")
+    requisition._published_percent = 0
     final = Path(settings.HUB_EXPORTS_DIR) / f"requisition-{requisition.pk}"
     work = final.with_name(final.name + ".part")
     shutil.rmtree(work, ignore_errors=True)
@@ -158,7 +173,9 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
         else:
             name = f"{camera.code}.mp4"
             packets = _cut(segments=segments, start=requisition.window_start, end=requisition.window_end,
-                           out_path=work / name)
+                           out_path=work / name,
+                           on_segment=lambda done, total, index=index: _advance(
+                               requisition, round(90 * (index + done / total) / len(cameras))))
             if packets == 0:
                 (work / name).unlink(missing_ok=True)
                 entry["not_extracted"] = "no recording in the window"
@@ -169,7 +186,7 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
                                       "sha256": s.sha256} for s in segments]
                 files += 1
         entries.append(entry)
-        _set(requisition, progress=round(90 * (index + 1) / max(1, len(cameras))))
+        _advance(requisition, round(90 * (index + 1) / max(1, len(cameras))))
     if files == 0:
         shutil.rmtree(work, ignore_errors=True)
         reasons = "; ".join(f"{e['code']}: {e['not_extracted']}" for e in entries)

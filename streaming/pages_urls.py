@@ -5,4 +5,5 @@ from streaming import views
 urlpatterns = [
     path("portail/flux/", views.feeds, name="video-feeds"),
     path("mur/", views.wall, name="video-wall"),
+    path("requisitions/", views.requisitions, name="requisitions"),
 ]

@@ -13,6 +13,9 @@ from cameras.models import Camera
 from config.errors import Conflict, DomainError, NotAllowed
 from partners.audit import audit
 from partners.selectors import member_of
+from realtime import audiences
+from realtime.services import publish
+from streaming.events import RequisitionProgress, requisition_progress_data
 from streaming.models import LegalHold, RecordingSegment, Requisition
 from streaming.retention import retention_days
 
@@ -105,3 +108,15 @@ def hold_release(*, hold: LegalHold, by: AbstractBaseUser, reason: str,
     audit(action=Actions.HOLD_RELEASED, actor=by, address=address, obj=hold, reason=reason.strip(),
           details={"requisition": hold.requisition_id, "procedure": hold.requisition.procedure_number})
     return hold
+
+
+@transaction.atomic
+def requisition_progress_report(*, requisition_id: int, **fields) -> Requisition:
+    """Save an extraction's state (``status``, ``progress``, ``error``, ``export_dir``) and tell
+    the centre (``requisition.progress``), in the same transaction: the requisition page's bar
+    moves as the extraction advances."""
+    Requisition.objects.filter(pk=requisition_id).update(**fields)
+    requisition = Requisition.objects.get(pk=requisition_id)
+    publish(RequisitionProgress(requisition=requisition_progress_data(requisition)),
+            audience=audiences.centre())
+    return requisition

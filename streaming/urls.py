@@ -1,6 +1,6 @@
 from django.urls import path
 
-from streaming import api
+from streaming import api, requisitions_api
 
 urlpatterns = [
     path("grants/", api.GrantListApi.as_view(), name="grant-list"),
@@ -12,4 +12,14 @@ urlpatterns = [
     path("pipelines/", api.PipelinesApi.as_view(), name="video-pipelines"),
     path("masks/<int:mask_id>/lift/", api.MaskLiftApi.as_view(), name="mask-lift"),
     path("mask-lifts/<int:pk>/end/", api.MaskLiftEndApi.as_view(), name="mask-lift-end"),
+    path("requisitions/", requisitions_api.RequisitionListApi.as_view(), name="requisition-list"),
+    path("requisitions/<int:pk>/", requisitions_api.RequisitionDetailApi.as_view(),
+         name="requisition-detail"),
+    path("requisitions/<int:pk>/extract/", requisitions_api.RequisitionExtractApi.as_view(),
+         name="requisition-extract"),
+    path("requisitions/<int:pk>/files/<str:name>", requisitions_api.RequisitionFileApi.as_view(),
+         name="requisition-file"),
+    path("requisitions/<int:pk>/handover/", requisitions_api.RequisitionHandoverApi.as_view(),
+         name="requisition-handover"),
+    path("holds/<int:pk>/release/", requisitions_api.HoldReleaseApi.as_view(), name="hold-release"),
 ]

@@ -65,3 +65,14 @@ def wall(request: HttpRequest) -> HttpResponse:
     return render(request, "streaming/wall.html", {
         "cameras": cameras, "missing": [pk for pk in ids if pk not in found], "requested": requested,
         "ice_servers": _browser_ice_servers()})
+
+
+@login_required
+@ensure_csrf_cookie  # requisitions.js sends the CSRF token with its writes
+def requisitions(request: HttpRequest) -> HttpResponse:
+    """``/requisitions/`` — record a judicial requisition, follow its extraction live, download
+    the files and the signed manifest, record the hand-over (centre staff)."""
+    member = member_of(request.user)
+    if member is None or not member.is_centre_staff:
+        raise PermissionDenied(_("Les réquisitions judiciaires sont réservées aux opérateurs du centre."))
+    return render(request, "streaming/requisitions.html", {})

@@ -109,6 +109,27 @@ SAMPLES = {
 }
 if "camera.status" in REGISTRY:  # the video pipeline's type (streaming, issue 7)
     SAMPLES["camera.status"] = camera_went_offline
+
+
+def requisition_advanced(story: Story) -> Event:
+    """A requisition's extraction advancing, as the extraction reports it (recordings, issue 8)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from streaming.requisitions import requisition_create, requisition_progress_report
+
+    now = timezone.now()
+    requisition = requisition_create(
+        created_by=story.crew["operator"].user, requesting_officer="OPJ Martin", service="SR Cergy",
+        procedure_number="2026/1", cameras=[factories.make_camera()],
+        window_start=now - dt.timedelta(hours=2), window_end=now - dt.timedelta(hours=1))
+    requisition_progress_report(requisition_id=requisition.pk, status="running", progress=45)
+    return Event.objects.filter(type="requisition.progress").latest("id")
+
+
+if "requisition.progress" in REGISTRY:
+    SAMPLES["requisition.progress"] = requisition_advanced
 # Radio traffic, field units and Croix-Rouge alerts (issue 6): tests/incidents/field_story.py.
 FIELD_TYPES = ("radio.message", "radio.acknowledged", "radio.escalated", "unit.position", "unit.status",
                "unit.engaged", "alert.raised", "alert.updated")
@@ -221,6 +242,8 @@ def audience_of(story: Story, event_type: str) -> list[tuple[list[str], list[str
         return [(row.audience, audience)]
     if event_type == "camera.status":  # the centre only: partners get no camera identifiers
         return [(camera_went_offline(story).audience, [CSU])]
+    if event_type == "requisition.progress":  # judicial business: the centre only
+        return [(requisition_advanced(story).audience, [CSU])]
     if event_type == "incident.updated":  # no producer yet: the selector its producer will call
         return [(list(incident_audience(story.incident)), sorted([GN, PN, CSU]))]
     rows = [r for r in story.rows if r.type == event_type]
