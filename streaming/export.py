@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -117,8 +118,76 @@ def _cut(*, segments: list[RecordingSegment], start: dt.datetime, end: dt.dateti
     return written
 
 
-def _camera_masks(camera: Camera) -> list[int]:
-    return list(camera.masks.values_list("pk", flat=True))
+def _camera_masks(camera: Camera) -> list[dict]:
+    """Every privacy mask of the camera, those of every preset included (which preset a PTZ
+    camera was at is not recorded: all are burned in), lifted or not (a lift is for live viewing)."""
+    return [{"id": m.pk, "label": m.label, "preset": m.preset_id, "polygon": m.polygon}
+            for m in camera.masks.order_by("pk")]
+
+
+OVERLAY_FORMAT = "{name} {time:%Y-%m-%d %H:%M:%S %z}"
+_MS = Fraction(1, 1000)
+
+
+def _cut_masked(*, segments: list[RecordingSegment], start: dt.datetime, end: dt.datetime, out_path: Path,
+                camera: Camera, polygons: list, on_segment=None) -> int:
+    """Decode the pictures of ``segments`` in [start, end), black out ``polygons`` (streaming.masking),
+    burn in the camera's name and the local time, encode with libx264 into ``out_path``.
+    Returns how many frames were written. What is under a mask never reaches the encoder."""
+    from streaming.masking import MaskPainter, Watermark
+
+    root = Path(settings.HUB_RECORDINGS_DIR)
+    written = 0
+    output = av.open(str(out_path), "w", format="mp4")
+    out_stream = None
+    painter: MaskPainter | None = None
+    watermark: Watermark | None = None
+    last_ms = -1
+    try:
+        for done, segment in enumerate(segments):
+            if on_segment is not None and done:
+                on_segment(done, len(segments))
+            with av.open(str(root / segment.path)) as container:
+                stream = container.streams.video[0]
+                for frame in container.decode(stream):
+                    if frame.pts is None:
+                        continue
+                    at = segment.start + dt.timedelta(seconds=float(frame.pts * stream.time_base))
+                    if at >= end:
+                        break
+                    if at < start:
+                        continue
+                    ms = round((at - start).total_seconds() * 1000)
+                    if ms <= last_ms:
+                        ms = last_ms + 1
+                    last_ms = ms
+                    picture = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
+                    width, height = picture.width // 2 * 2, picture.height // 2 * 2
+                    if out_stream is None:
+                        out_stream = output.add_stream("libx264", rate=stream.average_rate or 25)
+                        out_stream.width, out_stream.height, out_stream.pix_fmt = width, height, "yuv420p"
+                        out_stream.time_base = _MS
+                        out_stream.codec_context.time_base = _MS
+                        out_stream.options = {"preset": "veryfast", "crf": "20"}
+                        painter = MaskPainter(polygons, picture.width, picture.height)
+                        watermark = Watermark(picture.width, picture.height)
+                    if (picture.width, picture.height) != (painter.width, painter.height):
+                        picture = picture.reformat(width=painter.width, height=painter.height)
+                    painter.paint(picture)
+                    text = OVERLAY_FORMAT.format(name=camera.name, time=timezone.localtime(at))
+                    watermark.stamp(picture, text)
+                    if (width, height) != (picture.width, picture.height):
+                        picture = picture.reformat(width=width, height=height)
+                    picture.pts, picture.time_base = ms, _MS
+                    for packet in out_stream.encode(picture):
+                        output.mux(packet)
+                    written += 1
+        if out_stream is not None:
+            for packet in out_stream.encode():
+                output.mux(packet)
+    finally:
+        output.close()
+    return written
 
 
 def _set(requisition: Requisition, **fields) -> None:
@@ -165,17 +234,22 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
                                                end__gt=requisition.window_start).order_by("start")
         entry["gaps"] = [[g.start.isoformat(), g.end.isoformat()] for g in gaps]
         masks = _camera_masks(camera)
-        if masks:
-            entry["not_extracted"] = ("privacy masks apply and burning them in is not supported yet: "
-                                      f"masks {masks}")
-        elif not segments:
+        if not segments:
             entry["not_extracted"] = "no recording in the window"
         else:
             name = f"{camera.code}.mp4"
-            packets = _cut(segments=segments, start=requisition.window_start, end=requisition.window_end,
-                           out_path=work / name,
-                           on_segment=lambda done, total, index=index: _advance(
-                               requisition, round(90 * (index + done / total) / len(cameras))))
+            def progress(done, total, index=index):
+                _advance(requisition, round(90 * (index + done / total) / len(cameras)))
+            if masks:
+                # Masks burned in: decode, paint, stamp name and time, re-encode (libx264).
+                packets = _cut_masked(segments=segments, start=requisition.window_start,
+                                      end=requisition.window_end, out_path=work / name, camera=camera,
+                                      polygons=[m["polygon"] for m in masks], on_segment=progress)
+                entry["masks_applied"] = masks
+                entry["reencoded"] = {"codec": "libx264", "overlay": OVERLAY_FORMAT}
+            else:
+                packets = _cut(segments=segments, start=requisition.window_start, end=requisition.window_end,
+                               out_path=work / name, on_segment=progress)
             if packets == 0:
                 (work / name).unlink(missing_ok=True)
                 entry["not_extracted"] = "no recording in the window"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from streaming import api, requisitions_api
+from streaming import api, register_api, requisitions_api
 
 urlpatterns = [
     path("grants/", api.GrantListApi.as_view(), name="grant-list"),
@@ -21,5 +21,7 @@ urlpatterns = [
          name="requisition-file"),
     path("requisitions/<int:pk>/handover/", requisitions_api.RequisitionHandoverApi.as_view(),
          name="requisition-handover"),
+    path("register/", register_api.RegisterApi.as_view(), name="recording-register"),
+    path("register/stats/", register_api.RegisterStatsApi.as_view(), name="recording-register-stats"),
     path("holds/<int:pk>/release/", requisitions_api.HoldReleaseApi.as_view(), name="hold-release"),
 ]

@@ -148,3 +148,39 @@ def test_the_handover_is_journalled(extracted, operator):
                          recipient="OPJ Martin, SR Cergy")
     record = AuditRecord.objects.get(action="handover")
     assert record.reason == "OPJ Martin, SR Cergy" and record.details["procedure"] == "2026/777"
+
+
+def test_masks_are_burned_into_the_extraction(area, storage, operator, supervisor):
+
+    from cameras.services import mask_create
+
+    camera = factories.make_camera()
+    mask = mask_create(camera=camera, polygon=[[0, 0], [0.5, 0], [0.5, 1], [0, 1]], label="Façade",
+                       created_by=supervisor.user)
+    segments = record(camera)
+    requisition = requisition_create(
+        created_by=operator.user, requesting_officer="OPJ Martin", service="SR Cergy",
+        procedure_number="2026/778", legal_basis="", cameras=[camera],
+        window_start=segments[0].start + dt.timedelta(seconds=0.2), window_end=segments[-1].end,
+        now=timezone.now() + dt.timedelta(seconds=1))
+    directory = requisition_extract(requisition_id=requisition.pk)
+    assert directory is not None
+    entry = json.loads((directory / MANIFEST).read_text())["cameras"][0]
+    assert "not_extracted" not in entry
+    assert [m["id"] for m in entry["masks_applied"]] == [mask.pk]
+    assert entry["masks_applied"][0]["polygon"] == [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]
+    assert entry["reencoded"]["codec"] == "libx264"
+    assert verify_export(directory) == []
+    with av.open(str(directory / entry["file"]["name"])) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        frames = [f.to_ndarray(format="gray") for f in container.decode(stream)]
+    assert len(frames) >= 20  # ~1.3 s at 20 fps
+    for luma in frames:
+        height, width = luma.shape
+        # Away from the edge the encoder blurs, above the name and time (drawn over everything).
+        inside = luma[2:height * 2 // 3, 2:width // 2 - 4]
+        assert inside.max() <= 24, inside.max()
+        assert luma[:, width // 2 + 4:].mean() > 40  # the rest of the picture is there
+    # The camera's name and the time are burned in (bottom right, light glyphs on the right half).
+    assert any((luma[height * 2 // 3:, width // 2:] >= 200).any() for luma in frames)
