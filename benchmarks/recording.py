@@ -44,6 +44,10 @@ from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fanout import ensure_database  # noqa: E402 (the same database set-up as the other benchmarks)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB_NAME = "csu_bench_recording"
 PREFIX = "benchrec"
@@ -61,19 +65,6 @@ def bench_database_url() -> str:
     return urlunparse(urlparse(given)._replace(path=f"/{BENCH_DB_NAME}"))
 
 
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    conninfo = {k: v for k, v in dict(host=parsed.hostname, port=parsed.port, user=parsed.username,
-                                       password=parsed.password).items() if v}
-    with psycopg.connect(dbname="postgres", autocommit=True, **conninfo) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            print(f"creating database {name}")
-            conn.execute(f'CREATE DATABASE "{name}"')
-    with psycopg.connect(dbname=name, autocommit=True, **conninfo) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
 
 
 def setup_django(url: str) -> None:
