@@ -155,6 +155,13 @@ def journal_append(*, incident: Incident, author: AbstractBaseUser, text: str,
 
 
 @transaction.atomic
+def journal_camera_note(*, incident: Incident, author: AbstractBaseUser, text: str) -> JournalEntry:
+    """A line about the incident's images (a snapshot taken...): seen only by those who may see
+    camera data, like the camera attachments."""
+    return _journal(incident=incident, author=author, kind=JournalKind.CAMERA, text=_text(text, "text"))
+
+
+@transaction.atomic
 def incident_share(*, incident: Incident, agency_code: str, author: AbstractBaseUser) -> Incident:
     """Share the incident with an agency: its members see it, live, with its journal."""
     agency = Agency.objects.filter(code=agency_code).first()

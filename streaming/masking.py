@@ -145,3 +145,11 @@ class Watermark:
         p = frame.planes[0]
         luma = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
         luma[y0:y0 + h, x0:x0 + w] = saved
+
+
+def camera_masks(camera) -> list[dict]:
+    """Every privacy mask of ``camera`` for recorded images (extractions, snapshots): those of every
+    preset included (which preset a PTZ camera was at is not recorded), lifted or not (a lift is
+    for live viewing only)."""
+    return [{"id": m.pk, "label": m.label, "preset": m.preset_id, "polygon": m.polygon}
+            for m in camera.masks.order_by("pk")]

@@ -136,6 +136,8 @@ class Requisition(models.Model):
     progress = models.PositiveSmallIntegerField(default=0)
     export_dir = models.CharField(max_length=500, blank=True)
     error = models.CharField(max_length=500, blank=True)
+    # Set when the retention sweep destroyed the last file of the export (streaming.retention).
+    export_destroyed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -175,19 +177,63 @@ class LegalHold(models.Model):
         return f"hold {self.pk} ({self.requisition})"
 
 
+class DestroyedObject(models.TextChoices):
+    RECORDING = "recording", _("enregistrements")
+    SNAPSHOT = "snapshot", _("captures d'image")
+    EXTRACTION = "extraction", _("fichier d'extraction")
+
+
 class DestructionRecord(models.Model):
-    """The destruction register (*registre des destructions*): what a sweep destroyed, per camera."""
+    """The destruction register (*registre des destructions*): what a sweep destroyed, per camera.
+
+    One line per camera, kind of object and sweep; an extraction's file has a line of its own,
+    naming its requisition.
+    """
 
     camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="destructions")
+    object = models.CharField(max_length=16, choices=DestroyedObject.choices,
+                              default=DestroyedObject.RECORDING)
+    requisition = models.ForeignKey(Requisition, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="destructions")
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     destroyed_at = models.DateTimeField(default=timezone.now, db_index=True)
-    segment_count = models.PositiveIntegerField(default=0)
+    segment_count = models.PositiveIntegerField(default=0)  # files destroyed (segments, snapshots, videos)
     total_size = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["-destroyed_at"]
         verbose_name = _("destruction d'enregistrements")
+        constraints = [models.UniqueConstraint(fields=["requisition", "camera"],
+                                               condition=models.Q(object="extraction"),
+                                               name="one_destruction_per_extracted_file")]
 
     def __str__(self) -> str:
-        return f"{self.camera.code} {self.period_start:%Y-%m-%d}→{self.period_end:%Y-%m-%d}"
+        return (f"{self.camera.code} {self.get_object_display()} "
+                f"{self.period_start:%Y-%m-%d}→{self.period_end:%Y-%m-%d}")
+
+
+class Snapshot(models.Model):
+    """A still image of a camera (*capture d'image*) taken from its recording at ``taken_at``,
+    masks and the camera's name and time burned in. Follows the recordings' retention rule.
+
+    ``path`` is relative to ``HUB_RECORDINGS_DIR``; the file is complete before the row exists.
+    """
+
+    camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="snapshots")
+    taken_at = models.DateTimeField(db_index=True)  # the recorded moment the picture shows
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="snapshots")
+    path = models.CharField(max_length=500)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    masks_applied = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-taken_at"]
+        verbose_name = _("capture d'image")
+
+    def __str__(self) -> str:
+        return f"{self.camera.code} {self.taken_at:%Y-%m-%d %H:%M:%S}"

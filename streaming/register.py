@@ -10,8 +10,10 @@ Each line has a ``kind`` and a time ``at`` the ``since``/``until`` filters apply
   first segment start, ``start``/``end`` the first start and the last end;
 - ``hold``: a legal hold on a camera's window (the per-segment holds are counted in it);
   ``at`` its creation;
-- ``extraction``: a requisition's extraction once done (``at`` when it was done, from the journal);
-- ``destruction``: a line of the destruction register (``at`` the sweep's time).
+- ``extraction``: a requisition's extraction once done (``at`` when it was done, from the journal;
+  ``status`` ``destroyed`` once the retention sweep removed its files, ``destroyed_at`` when);
+- ``destruction``: a line of the destruction register (``at`` the sweep's time); ``object`` says
+  what was destroyed: ``recording`` (segments), ``snapshot``, ``extraction`` (a requisition's file).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from partners.models import AuditRecord
 from streaming.models import DestructionRecord, LegalHold, RecordingSegment, Requisition, RequisitionStatus
 
 KINDS = ("recording", "hold", "extraction", "destruction")
-COLUMNS = ["kind", "at", "camera", "start", "end", "segments", "size", "gaps", "requisition",
+COLUMNS = ["kind", "at", "camera", "object", "start", "end", "segments", "size", "gaps", "requisition",
            "procedure_number", "service", "status", "released_at", "detail"]
 LIMIT = 5000
 
@@ -140,17 +142,21 @@ def extractions(camera: str, since, until) -> list[dict]:
     return [{"kind": "extraction", "at": _iso(at),
              "camera": ",".join(sorted(c.code for c in r.cameras.all())),
              "start": _iso(r.window_start), "end": _iso(r.window_end), "requisition": r.pk,
-             "procedure_number": r.procedure_number, "service": r.service, "status": r.status,
-             "detail": r.requesting_officer}
+             "procedure_number": r.procedure_number, "service": r.service,
+             "status": "destroyed" if r.export_destroyed_at else r.status,
+             "destroyed_at": _iso(r.export_destroyed_at), "detail": r.requesting_officer}
             for r, at in _extracted(camera, since, until)[:LIMIT]]
 
 
 def destructions(camera: str, since, until) -> list[dict]:
     rows = (DestructionRecord.objects.filter(_camera_q(camera), _window("destroyed_at", since, until))
-            .select_related("camera").order_by("-destroyed_at"))
-    return [{"kind": "destruction", "at": _iso(d.destroyed_at), "camera": d.camera.code,
+            .select_related("camera", "requisition").order_by("-destroyed_at"))
+    return [{"kind": "destruction", "at": _iso(d.destroyed_at), "camera": d.camera.code, "object": d.object,
              "start": _iso(d.period_start), "end": _iso(d.period_end), "segments": d.segment_count,
-             "size": d.total_size} for d in rows[:LIMIT]]
+             "size": d.total_size, "requisition": d.requisition_id,
+             "procedure_number": d.requisition.procedure_number if d.requisition else None,
+             "service": d.requisition.service if d.requisition else None,
+             "detail": d.get_object_display()} for d in rows[:LIMIT]]
 
 
 _BUILDERS = {"recording": recordings, "hold": holds, "extraction": extractions, "destruction": destructions}

@@ -24,7 +24,7 @@ from partners.auth import client_address
 from partners.models import AuditRecord
 from partners.permissions import IsCentreStaff, IsSupervisor
 from streaming import export, requisitions
-from streaming.models import LegalHold, Requisition, RequisitionStatus
+from streaming.models import DestroyedObject, LegalHold, Requisition, RequisitionStatus
 from streaming.recorder import file_sha256
 
 # The service's field names → the API's (so that a 400 names the field the client sent).
@@ -42,7 +42,8 @@ class HoldOutput(serializers.ModelSerializer):
 
 
 def export_files(requisition: Requisition) -> list[dict]:
-    """The files of a finished extraction (MP4s, then manifest, signature, public key), hashed."""
+    """The files of a finished extraction (MP4s, then manifest, signature, public key), hashed;
+    without those the retention sweep destroyed."""
     if requisition.status != RequisitionStatus.DONE or not requisition.export_dir:
         return []
     directory = Path(requisition.export_dir)
@@ -50,9 +51,10 @@ def export_files(requisition: Requisition) -> list[dict]:
     if not manifest_path.is_file():
         return []
     manifest = json.loads(manifest_path.read_bytes())
+    destroyed = {f["camera"] for f in destroyed_files(requisition)}
     files = []
     for entry in manifest.get("cameras", []):
-        if entry.get("file"):
+        if entry.get("file") and entry["code"] not in destroyed:
             files.append({"name": entry["file"]["name"], "kind": "video", "camera": entry["code"],
                           "size": entry["file"]["size"], "sha256": entry["file"]["sha256"]})
     for name, kind in ((export.MANIFEST, "manifest"), (export.SIGNATURE, "signature"),
@@ -66,6 +68,21 @@ def export_files(requisition: Requisition) -> list[dict]:
     return files
 
 
+def destroyed_files(requisition: Requisition) -> list[dict]:
+    """The files of the extraction the retention sweep destroyed (the register's lines)."""
+    return [{"camera": d.camera.code, "name": f"{d.camera.code}.mp4", "size": d.total_size,
+             "destroyed_at": d.destroyed_at.isoformat()}
+            for d in requisition.destructions.filter(object=DestroyedObject.EXTRACTION)
+            .select_related("camera").order_by("camera__code")]
+
+
+class FileDestroyed(DomainError):
+    """The file was destroyed under the retention rule."""
+
+    code = "destroyed"
+    status_code = 410
+
+
 class RequisitionOutput(serializers.ModelSerializer):
     officer = serializers.CharField(source="requesting_officer")
     start = serializers.DateTimeField(source="window_start")
@@ -74,18 +91,23 @@ class RequisitionOutput(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username")
     holds = HoldOutput(many=True)
     files = serializers.SerializerMethodField()
+    destroyed_files = serializers.SerializerMethodField()
     handovers = serializers.SerializerMethodField()
 
     class Meta:
         model = Requisition
         fields = ["id", "officer", "service", "procedure_number", "legal_basis", "cameras", "start", "end",
-                  "created_by", "created_at", "status", "progress", "error", "holds", "files", "handovers"]
+                  "created_by", "created_at", "status", "progress", "error", "holds", "files",
+                  "destroyed_files", "export_destroyed_at", "handovers"]
 
     def get_cameras(self, requisition: Requisition) -> list[dict]:
         return [{"id": c.pk, "code": c.code, "name": c.name} for c in requisition.cameras.order_by("code")]
 
     def get_files(self, requisition: Requisition) -> list[dict]:
         return export_files(requisition)
+
+    def get_destroyed_files(self, requisition: Requisition) -> list[dict]:
+        return destroyed_files(requisition)
 
     def get_handovers(self, requisition: Requisition) -> list[dict]:
         records = AuditRecord.objects.filter(action="handover", object_type="streaming.requisition",
@@ -186,6 +208,12 @@ class RequisitionFileApi(APIView):
     def get(self, request: Request, pk: int, name: str) -> FileResponse:
         requisition = get_object_or_404(Requisition, pk=pk)
         if name not in {f["name"] for f in export_files(requisition)}:
+            gone = {f["name"]: f["destroyed_at"] for f in destroyed_files(requisition)}
+            extras = (export.MANIFEST, export.SIGNATURE, export.PUBLIC_KEY)
+            if name in gone or (requisition.export_destroyed_at and name in extras):
+                at = gone.get(name) or requisition.export_destroyed_at.isoformat()
+                raise FileDestroyed(f"{name} was destroyed on {at} under the retention rule "
+                                    f"(docs/recordings.md): the hub keeps no copy.")
             raise Http404
         path = Path(requisition.export_dir) / name
         content_type = {".mp4": "video/mp4", ".json": "application/json"}.get(path.suffix,

@@ -1,4 +1,5 @@
-"""The 14-day rule: the periodic sweep that destroys recordings past their retention.
+"""The 14-day rule: the periodic sweep that destroys recordings past their retention, and with
+them the snapshots and extraction files of the same images (unless held).
 
 Safe to run twice at once (each segment is taken with ``FOR UPDATE SKIP LOCKED``: two
 sweeps never touch the same one) and to kill at any moment: each segment is destroyed
@@ -11,7 +12,9 @@ without its index row.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +25,15 @@ from django.utils import timezone
 
 from cameras.models import Camera
 from cameras.selectors import valid_authorisations
-from streaming.models import DestructionRecord, LegalHold, RecordingSegment
+from streaming.models import (
+    DestroyedObject,
+    DestructionRecord,
+    LegalHold,
+    RecordingSegment,
+    Requisition,
+    RequisitionStatus,
+    Snapshot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,44 +52,80 @@ def unheld(segments: QuerySet[RecordingSegment]) -> QuerySet[RecordingSegment]:
         camera=OuterRef("camera"), window_start__lt=OuterRef("end"), window_end__gt=OuterRef("start"))))
 
 
+def unheld_snapshots(snapshots: QuerySet[Snapshot]) -> QuerySet[Snapshot]:
+    """Snapshots whose moment no hold in force covers on their camera."""
+    active = LegalHold.objects.filter(released_at__isnull=True)
+    return snapshots.exclude(Exists(active.filter(
+        camera=OuterRef("camera"), window_start__lte=OuterRef("taken_at"),
+        window_end__gt=OuterRef("taken_at"))))
+
+
+def window_held(camera: Camera, start: dt.datetime, end: dt.datetime) -> bool:
+    """Whether a hold in force covers part of ``camera``'s [start, end)."""
+    return LegalHold.objects.filter(released_at__isnull=True, camera=camera, window_start__lt=end,
+                                    window_end__gt=start).exists()
+
+
 def segment_file(segment: RecordingSegment) -> Path | None:
     return Path(settings.HUB_RECORDINGS_DIR) / segment.path if segment.path else None
 
 
 @dataclass
 class SweepResult:
-    destroyed: int = 0
+    destroyed: int = 0  # recording segments
     size: int = 0
     missing_files: int = 0
+    snapshots: int = 0
+    extraction_files: int = 0
+    exports: int = 0  # export directories removed (every file of the extraction destroyed)
 
 
-def _destroy_one(*, camera: Camera, cutoff: dt.datetime, now: dt.datetime, run: dict[int, int],
-                 result: SweepResult) -> bool:
+class _Register:
+    """The sweep's register lines: one per camera and kind of object (and requisition)."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self.lines: dict[tuple, int] = {}
+
+    def add(self, *, camera: Camera, kind: str, start: dt.datetime, end: dt.datetime, size: int,
+            requisition: Requisition | None = None) -> None:
+        key = (camera.pk, kind, requisition.pk if requisition else None)
+        record_id = self.lines.get(key)
+        record = (DestructionRecord.objects.select_for_update().filter(pk=record_id).first()
+                  if record_id else None)
+        if record is None:
+            record = DestructionRecord.objects.create(camera=camera, object=kind, requisition=requisition,
+                                                      period_start=start, period_end=end,
+                                                      destroyed_at=self.now)
+            self.lines[key] = record.pk
+        record.period_start = min(record.period_start, start)
+        record.period_end = max(record.period_end, end)
+        record.segment_count += 1
+        record.total_size += size
+        record.save(update_fields=["period_start", "period_end", "segment_count", "total_size"])
+
+
+def _unlink(path: Path | None, result: SweepResult) -> None:
+    if path is None:
+        return
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        # Killed after the unlink, before the commit: it is already destroyed.
+        result.missing_files += 1
+
+
+def _destroy_segment(*, camera: Camera, cutoff: dt.datetime, register: _Register,
+                     result: SweepResult) -> bool:
     """Destroy the oldest expired, unheld segment of ``camera`` no other sweep holds. False: none left."""
     with transaction.atomic():
         segment = (unheld(RecordingSegment.objects.filter(camera=camera, end__lte=cutoff))
                    .order_by("start").select_for_update(skip_locked=True).first())
         if segment is None:
             return False
-        path = segment_file(segment)
-        if path is not None:
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                # Killed after the unlink, before the commit: it is already destroyed.
-                result.missing_files += 1
-        record_id = run.get(camera.pk)
-        record = (DestructionRecord.objects.select_for_update().filter(pk=record_id).first()
-                  if record_id else None)
-        if record is None:
-            record = DestructionRecord.objects.create(camera=camera, period_start=segment.start,
-                                                      period_end=segment.end, destroyed_at=now)
-            run[camera.pk] = record.pk
-        record.period_start = min(record.period_start, segment.start)
-        record.period_end = max(record.period_end, segment.end)
-        record.segment_count += 1
-        record.total_size += segment.size
-        record.save(update_fields=["period_start", "period_end", "segment_count", "total_size"])
+        _unlink(segment_file(segment), result)
+        register.add(camera=camera, kind=DestroyedObject.RECORDING, start=segment.start, end=segment.end,
+                     size=segment.size)
         size = segment.size
         segment.delete()
     result.destroyed += 1
@@ -86,19 +133,96 @@ def _destroy_one(*, camera: Camera, cutoff: dt.datetime, now: dt.datetime, run: 
     return True
 
 
+def _destroy_snapshot(*, camera: Camera, cutoff: dt.datetime, register: _Register,
+                      result: SweepResult) -> bool:
+    """Destroy the oldest unheld snapshot of ``camera`` showing a moment before ``cutoff``.
+    False: none left."""
+    with transaction.atomic():
+        snapshot = (unheld_snapshots(Snapshot.objects.filter(camera=camera, taken_at__lt=cutoff))
+                    .order_by("taken_at").select_for_update(skip_locked=True).first())
+        if snapshot is None:
+            return False
+        _unlink(Path(settings.HUB_RECORDINGS_DIR) / snapshot.path, result)
+        register.add(camera=camera, kind=DestroyedObject.SNAPSHOT, start=snapshot.taken_at,
+                     end=snapshot.taken_at, size=snapshot.size)
+        snapshot.delete()
+    result.snapshots += 1
+    return True
+
+
+def _manifest_files(export_dir: Path) -> dict[str, dict]:
+    """The video files an export's manifest lists, by camera code (empty if it cannot be read)."""
+    from streaming.export import MANIFEST
+
+    try:
+        manifest = json.loads((export_dir / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return {entry["code"]: entry["file"] for entry in manifest.get("cameras", []) if entry.get("file")}
+
+
+def _sweep_export(*, requisition_id: int, now: dt.datetime, day: dt.date, register: _Register,
+                  result: SweepResult) -> None:
+    """Destroy the files of one extraction whose images are past their camera's retention and
+    unheld; once every one is gone, the directory (manifest, signature) too."""
+    with transaction.atomic():
+        requisition = (Requisition.objects.select_for_update(skip_locked=True)
+                       .filter(pk=requisition_id, export_destroyed_at__isnull=True).first())
+        if requisition is None or not requisition.export_dir:
+            return
+        directory = Path(requisition.export_dir)
+        files = _manifest_files(directory)
+        destroyed = set(DestructionRecord.objects.filter(requisition=requisition,
+                                                         object=DestroyedObject.EXTRACTION)
+                        .values_list("camera__code", flat=True))
+        cameras = {c.code: c for c in Camera.objects.filter(code__in=list(files))}
+        for code, file in sorted(files.items()):
+            camera = cameras.get(code)
+            if code in destroyed or camera is None:
+                continue
+            cutoff = now - dt.timedelta(days=retention_days(camera, day=day))
+            if requisition.window_end > cutoff or window_held(camera, requisition.window_start,
+                                                              requisition.window_end):
+                continue
+            _unlink(directory / file["name"], result)
+            register.add(camera=camera, kind=DestroyedObject.EXTRACTION, requisition=requisition,
+                         start=requisition.window_start, end=requisition.window_end, size=file.get("size", 0))
+            destroyed.add(code)
+            result.extraction_files += 1
+        # The manifest, its signature and the key go last: until then a file's hash can be checked.
+        # No manifest but files already destroyed: a sweep was killed while removing the directory.
+        if (files and destroyed >= set(files)) or (not files and destroyed):
+            shutil.rmtree(directory, ignore_errors=True)
+            requisition.export_destroyed_at = now
+            requisition.save(update_fields=["export_destroyed_at"])
+            result.exports += 1
+
+
 def retention_sweep(*, now: dt.datetime | None = None) -> SweepResult:
-    """Destroy every segment older than its camera's retention unless a hold covers it; write
-    the destruction register (one line per camera per sweep). Idempotent."""
+    """Destroy every segment, snapshot and extraction file whose images are older than their
+    camera's retention, unless a hold covers them; write the destruction register (one line
+    per camera and kind per sweep, one per extracted file). Idempotent."""
     now = now or timezone.now()
     result = SweepResult()
-    run: dict[int, int] = {}
+    register = _Register(now)
     day = timezone.localdate(now)
-    cameras = Camera.objects.filter(Exists(RecordingSegment.objects.filter(camera=OuterRef("pk"))))
+    cameras = Camera.objects.filter(Exists(RecordingSegment.objects.filter(camera=OuterRef("pk")))
+                                    | Exists(Snapshot.objects.filter(camera=OuterRef("pk"))))
     for camera in cameras.order_by("pk"):
         cutoff = now - dt.timedelta(days=retention_days(camera, day=day))
-        while _destroy_one(camera=camera, cutoff=cutoff, now=now, run=run, result=result):
+        while _destroy_segment(camera=camera, cutoff=cutoff, register=register, result=result):
             pass
-    if result.destroyed:
-        log.info("retention sweep: %d segments destroyed (%d bytes, %d files already gone)",
-                 result.destroyed, result.size, result.missing_files)
+        while _destroy_snapshot(camera=camera, cutoff=cutoff, register=register, result=result):
+            pass
+    # Extractions: only those whose window could be past the longest retention allowed.
+    oldest = now - dt.timedelta(days=1)
+    exports = (Requisition.objects.filter(status=RequisitionStatus.DONE, export_destroyed_at__isnull=True,
+                                          window_end__lte=oldest).exclude(export_dir="")
+               .order_by("pk").values_list("pk", flat=True))
+    for requisition_id in exports:
+        _sweep_export(requisition_id=requisition_id, now=now, day=day, register=register, result=result)
+    if result.destroyed or result.snapshots or result.extraction_files:
+        log.info("retention sweep: %d segments (%d bytes, %d files already gone), %d snapshots, "
+                 "%d extraction files (%d exports) destroyed", result.destroyed, result.size,
+                 result.missing_files, result.snapshots, result.extraction_files, result.exports)
     return result

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from streaming import api, register_api, requisitions_api
+from streaming import api, register_api, requisitions_api, snapshots_api
 
 urlpatterns = [
     path("grants/", api.GrantListApi.as_view(), name="grant-list"),
@@ -8,6 +8,9 @@ urlpatterns = [
     path("grants/<int:pk>/extend/", api.GrantExtendApi.as_view(), name="grant-extend"),
     path("cameras/<int:pk>/whep", api.WhepApi.as_view(), name="whep"),
     path("whep/<str:session_id>", api.WhepSessionApi.as_view(), name="whep-session"),
+    path("cameras/<int:pk>/snapshots/", snapshots_api.SnapshotCreateApi.as_view(), name="snapshot-create"),
+    path("snapshots/", snapshots_api.SnapshotListApi.as_view(), name="snapshot-list"),
+    path("snapshots/<int:pk>/image", snapshots_api.SnapshotImageApi.as_view(), name="snapshot-image"),
     path("cameras/<int:pk>/preset/", api.PresetApi.as_view(), name="camera-preset"),
     path("pipelines/", api.PipelinesApi.as_view(), name="video-pipelines"),
     path("masks/<int:mask_id>/lift/", api.MaskLiftApi.as_view(), name="mask-lift"),

@@ -1,0 +1,138 @@
+"""Still images of a camera (*captures d'image*), taken from its recording.
+
+A snapshot is the recorded picture at a moment (the latest one by default), with every
+privacy mask of the camera blacked out and the camera's name and the time burned in, as in
+an extraction. It is a JPEG under ``HUB_RECORDINGS_DIR/snapshots/`` and follows the
+recordings' retention rule (``streaming.retention``): destroyed with the images it shows
+unless a legal hold covers its camera at that moment. docs/recordings.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+import av
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from cameras.models import Camera
+from config.errors import DomainError
+from incidents.models import Incident
+from partners.audit import audit
+from streaming.models import RecordingSegment, Snapshot
+from streaming.recorder import file_sha256
+from streaming.retention import retention_days
+
+SNAPSHOT_ACTION = "snapshot"
+JPEG_QUALITY = 90
+
+
+class NoRecording(DomainError):
+    """Nothing was recorded of this camera at that moment (not recorded, or a gap)."""
+
+    code = "no_recording"
+    status_code = 404
+
+
+def _segment_at(camera: Camera, at: dt.datetime | None,
+                now: dt.datetime) -> tuple[RecordingSegment, dt.datetime]:
+    """The segment holding the picture at ``at`` (default: the latest recorded picture)."""
+    from streaming.requisitions import RecordingGone
+
+    segments = RecordingSegment.objects.filter(camera=camera, is_gap=False)
+    if at is None:
+        segment = segments.order_by("-end").first()
+        if segment is None:
+            raise NoRecording(f"{camera.code} has no recording.", field="camera")
+        return segment, segment.end
+    if at > now:
+        raise DomainError("This moment is in the future: nothing has been recorded yet.", field="at")
+    segment = segments.filter(start__lte=at, end__gt=at).order_by("start").first()
+    if segment is not None:
+        return segment, at
+    days = retention_days(camera, day=timezone.localdate(now))
+    if at < now - dt.timedelta(days=days):
+        raise RecordingGone(f"The recording of {camera.code} at this moment is gone: it is kept {days} days "
+                            f"and was destroyed.", field="at")
+    raise NoRecording(f"No recording of {camera.code} at {timezone.localtime(at):%Y-%m-%d %H:%M:%S} "
+                      f"(not recorded, or the source was down).", field="at")
+
+
+def _picture(segment: RecordingSegment, at: dt.datetime) -> tuple[av.VideoFrame, dt.datetime]:
+    """The last picture of ``segment`` shown at or before ``at`` (the first one if ``at`` precedes it)."""
+    chosen: tuple[av.VideoFrame, dt.datetime] | None = None
+    with av.open(str(Path(settings.HUB_RECORDINGS_DIR) / segment.path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                continue
+            shown = segment.start + dt.timedelta(seconds=float(frame.pts * stream.time_base))
+            if chosen is not None and shown > at:
+                break
+            chosen = (frame, shown)  # a new frame per picture: keeping it is safe
+    if chosen is None:
+        raise NoRecording(f"The segment of {segment.camera.code} at this moment holds no picture.",
+                          field="at")
+    frame, shown = chosen
+    return (frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")), shown
+
+
+def render_jpeg(*, camera: Camera, frame: av.VideoFrame, shown: dt.datetime, out_path: Path) -> list[dict]:
+    """Masks blacked out, name and time burned in (as in extractions), saved as JPEG. Returns the
+    masks applied."""
+    from streaming.export import OVERLAY_FORMAT
+    from streaming.masking import MaskPainter, Watermark, camera_masks
+
+    masks = camera_masks(camera)
+    if masks:
+        MaskPainter([m["polygon"] for m in masks], frame.width, frame.height).paint(frame)
+    Watermark(frame.width, frame.height).stamp(
+        frame, OVERLAY_FORMAT.format(name=camera.name, time=timezone.localtime(shown)))
+    frame.to_image().save(out_path, format="JPEG", quality=JPEG_QUALITY)
+    return [{"id": m["id"], "label": m["label"]} for m in masks]
+
+
+def snapshot_take(*, camera: Camera, by: AbstractBaseUser, at: dt.datetime | None = None,
+                  incident: Incident | None = None, address: str | None = None,
+                  now: dt.datetime | None = None) -> Snapshot:
+    """Take the recorded picture of ``camera`` at ``at`` (default: the latest), masked and stamped;
+    journalled, and noted in the incident's main courante when one is given. The file is complete
+    (written, hashed, renamed) before its row exists; if the row cannot be written the file goes."""
+    now = now or timezone.now()
+    segment, at = _segment_at(camera, at, now)
+    frame, shown = _picture(segment, at)
+    name = f"{shown:%H%M%S_%f}-{uuid.uuid4().hex[:8]}.jpg"
+    relative = Path("snapshots") / camera.code / f"{shown:%Y%m%d}" / name
+    final = Path(settings.HUB_RECORDINGS_DIR) / relative
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = final.with_name(final.name + ".part")
+    try:
+        masks = render_jpeg(camera=camera, frame=frame, shown=shown, out_path=part)
+        part.rename(final)
+        with transaction.atomic():
+            snapshot = Snapshot.objects.create(
+                camera=camera, taken_at=shown, created_at=now, created_by=by, incident=incident,
+                path=str(relative), size=final.stat().st_size, sha256=file_sha256(final), masks_applied=masks)
+            audit(action=SNAPSHOT_ACTION, actor=by, address=address, obj=snapshot,
+                  reason=f"Capture {camera.code}",
+                  details={"camera": camera.code, "taken_at": shown.isoformat(), "sha256": snapshot.sha256,
+                           "incident": incident.reference if incident else None})
+            if incident is not None:
+                from incidents.services import journal_camera_note
+
+                journal_camera_note(incident=incident, author=by, text=(
+                    f"Capture d'image {camera.code} ({camera.name}) à "
+                    f"{timezone.localtime(shown):%d/%m/%Y %H:%M:%S}, SHA-256 {snapshot.sha256[:16]}…"))
+    except BaseException:
+        part.unlink(missing_ok=True)
+        final.unlink(missing_ok=True)
+        raise
+    return snapshot
+
+
+def snapshot_file(snapshot: Snapshot) -> Path:
+    return Path(settings.HUB_RECORDINGS_DIR) / snapshot.path
