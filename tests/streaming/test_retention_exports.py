@@ -8,7 +8,6 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import pytest
 from django.utils import timezone
 
 from streaming.export import MANIFEST, requisition_extract
@@ -17,15 +16,6 @@ from streaming.requisitions import hold_release, requisition_create
 from streaming.retention import retention_sweep
 from tests import factories
 from tests.streaming.test_export import record
-
-
-@pytest.fixture
-def storage(settings, tmp_path):
-    settings.HUB_RECORDINGS_DIR = tmp_path / "recordings"
-    settings.HUB_EXPORTS_DIR = tmp_path / "exports"
-    settings.HUB_SIGNING_KEY_PATH = tmp_path / "keys" / "hub.pem"
-    settings.HUB_RECORDING_MIN_FREE_BYTES = 0
-    return tmp_path
 
 
 def extract(operator, cameras, procedure="2026/555") -> Requisition:

@@ -24,15 +24,6 @@ from tests.streaming.test_export import record
 
 
 @pytest.fixture
-def storage(settings, tmp_path):
-    settings.HUB_RECORDINGS_DIR = tmp_path / "recordings"
-    settings.HUB_EXPORTS_DIR = tmp_path / "exports"
-    settings.HUB_SIGNING_KEY_PATH = tmp_path / "keys" / "hub.pem"
-    settings.HUB_RECORDING_MIN_FREE_BYTES = 0
-    return tmp_path
-
-
-@pytest.fixture
 def recorded(area, storage):
     camera = factories.make_camera()
     return camera, record(camera, segments=2)
