@@ -490,7 +490,11 @@ function renderCameras(detail) {
         h("span", { text: `cap ${bearingText(camera.bearing)}` }),
         aim.length ? h("span", { class: "camera-aim", text: aim.join(" · ") }) : null),
       isAttached
-        ? h("span", { class: "attached", text: "Associée ✓" })
+        ? h("span", { class: "camera-actions" },
+          h("span", { class: "attached", text: "Associée ✓" }),
+          FINAL.has(detail.status) ? null : h("button", { type: "button", class: "secondary compact", text: "Capture",
+            "aria-label": `Verser une capture d'image de ${camera.code} à la main courante`,
+            on: { click: (event) => snapshot(detail.id, camera, event.currentTarget) } }))
         : h("button", { type: "button", class: "secondary compact", text: "Associer",
           "aria-label": `Associer la caméra ${camera.code}`,
           on: { click: (event) => {
@@ -501,6 +505,23 @@ function renderCameras(detail) {
           } } }));
     }))];
   });
+}
+
+/** The latest recorded picture of the camera, masked, into the incident's main courante
+ * (POST /api/streaming/cameras/<id>/snapshots/; the journal line comes back as an event). */
+async function snapshot(incidentId, camera, button) {
+  button.disabled = true;
+  try {
+    const url = root.dataset.snapshotUrl.replace("/0/", `/${camera.camera_id}/`);
+    const taken = await api(url, { method: "POST", body: { incident: incidentId } });
+    const at = new Date(taken.taken_at).toLocaleTimeString("fr-FR");
+    setMessage(`Capture de ${camera.code} (image de ${at}) versée à la main courante.`, "ok");
+    if (panel && panel.id === incidentId) loadDetail(incidentId);
+  } catch (err) {
+    setMessage(`Capture de ${camera.code} impossible : ${err.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function renderSharing(detail) {

@@ -88,6 +88,8 @@ const ERROR_MESSAGES = {
   forbidden: "Vos droits ne permettent pas cette action.",
   not_authenticated: "Session expirée : rechargez la page pour vous reconnecter.",
   throttled: "Trop de requêtes : patientez quelques secondes.",
+  no_recording: "Aucun enregistrement de cette caméra à ce moment (non enregistrée, ou source coupée).",
+  recording_gone: "Cet enregistrement a été détruit : sa durée de conservation est dépassée.",
 };
 
 const DETAIL_TRANSLATIONS = [
