@@ -6,4 +6,5 @@ urlpatterns = [
     path("portail/flux/", views.feeds, name="video-feeds"),
     path("mur/", views.wall, name="video-wall"),
     path("requisitions/", views.requisitions, name="requisitions"),
+    path("registre/", views.register, name="recording-register-page"),
 ]

@@ -94,7 +94,8 @@ def requisition_create(*, created_by: AbstractBaseUser, requesting_officer: str,
 @transaction.atomic
 def hold_release(*, hold: LegalHold, by: AbstractBaseUser, reason: str,
                  address: str | None = None) -> LegalHold:
-    """A supervisor releases a legal hold, with a reason (journalled); the sweep may then destroy."""
+    """A supervisor releases a legal hold, with a reason (journalled); the sweep may then destroy.
+    Releasing a camera's hold releases the requisition's holds on that camera's segments too."""
     member = member_of(by)
     if member is None or not member.is_supervisor:
         raise NotAllowed("Only a supervisor can release a legal hold.")
@@ -103,10 +104,18 @@ def hold_release(*, hold: LegalHold, by: AbstractBaseUser, reason: str,
     hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
     if hold.released_at is not None:
         raise Conflict("This hold was already released.")
-    hold.released_at, hold.released_by, hold.release_reason = timezone.now(), by, reason.strip()
+    now = timezone.now()
+    hold.released_at, hold.released_by, hold.release_reason = now, by, reason.strip()
     hold.save(update_fields=["released_at", "released_by", "release_reason"])
+    segments = 0
+    if hold.segment_id is None:
+        # A camera's hold goes with the per-segment holds the requisition put on that camera.
+        segments = LegalHold.objects.filter(requisition=hold.requisition_id, camera=hold.camera_id,
+                                            segment__isnull=False, released_at__isnull=True).update(
+            released_at=now, released_by=by, release_reason=reason.strip())
     audit(action=Actions.HOLD_RELEASED, actor=by, address=address, obj=hold, reason=reason.strip(),
-          details={"requisition": hold.requisition_id, "procedure": hold.requisition.procedure_number})
+          details={"requisition": hold.requisition_id, "procedure": hold.requisition.procedure_number,
+                   "camera": hold.camera.code, "segment_holds_released": segments})
     return hold
 
 

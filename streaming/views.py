@@ -1,6 +1,7 @@
 """Pages of live video: the partners' granted feeds (``/portail/flux/``) and the operators'
 wall (``/mur/``). They render a frame; the video comes over WHEP (static/js/video.js) and
-the hub's rules decide, on every offer and while it plays, who gets images."""
+the hub's rules decide, on every offer and while it plays, who gets images. Also the pages of
+recordings: judicial requisitions (``/requisitions/``) and the register (``/registre/``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from cameras.models import Camera
 from partners.choices import AgencyKind, Role
 from partners.selectors import member_of
+from streaming.register import LIMIT as REGISTER_LIMIT
 
 WALL_MAX_CAMERAS = 16
 
@@ -75,4 +77,21 @@ def requisitions(request: HttpRequest) -> HttpResponse:
     member = member_of(request.user)
     if member is None or not member.is_centre_staff:
         raise PermissionDenied(_("Les réquisitions judiciaires sont réservées aux opérateurs du centre."))
-    return render(request, "streaming/requisitions.html", {})
+    # The page shows "Lever le gel" to supervisors only; the release API decides anyway.
+    return render(request, "streaming/requisitions.html", {"is_supervisor": member.is_supervisor})
+
+
+@login_required
+def register(request: HttpRequest) -> HttpResponse:
+    """``/registre/`` — the register of recordings, holds, extractions and destructions, its CSV
+    export and the extraction statistics (centre staff and auditors, as the register API)."""
+    member = member_of(request.user)
+    auditor = member is not None and member.agency.kind == AgencyKind.CSU and member.role == Role.AUDITOR
+    if member is None or not (member.is_centre_staff or auditor):
+        raise PermissionDenied(_("Le registre des enregistrements est réservé au personnel du centre "
+                                 "et aux auditeurs."))
+    return render(request, "streaming/register.html", {
+        "member": member,
+        "cameras": Camera.objects.order_by("code").values("code", "name"),
+        "limit": REGISTER_LIMIT,
+    })

@@ -1,7 +1,8 @@
 /*
  * /requisitions/ — judicial requisitions (docs/recordings.md): record one (the covered
  * recordings are held at once), start its extraction, follow it live (requisition.progress
- * events), download the MP4s and the signed manifest, record the hand-over.
+ * events), download the MP4s and the signed manifest, record the hand-over; a supervisor
+ * releases a hold in force, giving the reason.
  */
 import { connectEvents } from "./events.js";
 import { api, connectionStatus, h } from "./incident-ui.js";
@@ -13,6 +14,12 @@ const notice = document.getElementById("req-notice");
 const list = document.getElementById("requisition-list");
 const empty = document.getElementById("req-empty");
 const items = new Map(); // id -> requisition
+// Only a supervisor is offered "Lever le gel" (the release API refuses anyone else anyway).
+const SUPERVISOR = root.dataset.supervisor === "true";
+const RELEASE = root.dataset.holdReleaseTemplate;
+// The open release forms, hold id -> {requisitionId, reason, error, busy}: a progress event
+// re-renders the requisition, and must not lose the reason being typed.
+const releasing = new Map();
 
 const STATUS = {
   pending: "En attente d'extraction",
@@ -32,11 +39,15 @@ function showNotice(text) {
 }
 
 function fileLinks(requisition) {
-  if (requisition.status !== "done" || !requisition.files.length) return null;
+  if (requisition.status !== "done") return null;
+  // Files the retention sweep destroyed (their images past their retention, no hold in force).
+  const destroyed = (requisition.destroyed_files || []).map((file) => h("li", { class: "file-destroyed" },
+    `Vidéo ${file.camera} (${file.name}) détruite le ${when(file.destroyed_at)} (durée de conservation)`));
+  if (!requisition.files.length && !destroyed.length) return null;
   return h("ul", { class: "requisition-files" }, ...requisition.files.map((file) => h("li", {},
     h("a", { href: file.url, download: file.name, class: `file-${file.kind}`, dataset: { name: file.name } },
       file.kind === "video" ? `Vidéo ${file.camera} (${file.name})` : `${KINDS[file.kind] || file.name} (${file.name})`),
-    " ", h("code", { class: "sha256", title: "SHA-256" }, file.sha256))));
+    " ", h("code", { class: "sha256", title: "SHA-256" }, file.sha256))), ...destroyed);
 }
 
 async function act(requisition, path, body) {
@@ -46,6 +57,88 @@ async function act(requisition, path, body) {
     showNotice("");
   } catch (err) {
     showNotice(err.message);
+  }
+}
+
+function holdText(hold) {
+  if (!hold.released_at) return `Gel ${hold.camera_code} en vigueur`;
+  const by = hold.released_by ? ` par ${hold.released_by}` : "";
+  return `Gel ${hold.camera_code} levé le ${when(hold.released_at)}${by} (${hold.release_reason})`;
+}
+
+function holdLine(holds) {
+  const parts = [];
+  holds.forEach((hold, index) => {
+    if (index) parts.push(" · ");
+    parts.push(h("span", { class: `hold ${hold.released_at ? "released" : "in-force"}`, dataset: { id: hold.id } },
+      holdText(hold)));
+    if (SUPERVISOR && !hold.released_at && !releasing.has(hold.id)) {
+      parts.push(" ", h("button", {
+        type: "button", class: "release", "aria-label": `Lever le gel ${hold.camera_code}`,
+        on: { click: () => openRelease(hold) },
+      }, "Lever le gel"));
+    }
+  });
+  return h("p", { class: "holds" }, ...parts);
+}
+
+function releaseForm(hold) {
+  const state = releasing.get(hold.id);
+  const input = h("input", {
+    id: `release-reason-${hold.id}`, name: "reason", required: true, maxlength: 500, autocomplete: "off",
+    value: state.reason, dataset: { focusKey: `release-${hold.id}` },
+    on: { input: (event) => { state.reason = event.target.value; } },
+  });
+  return h("form", {
+    class: "hold-release", dataset: { hold: hold.id },
+    on: { submit: (event) => { event.preventDefault(); release(hold.id); } },
+  },
+  h("label", { for: input.id }, `Motif de la levée du gel ${hold.camera_code}`), input,
+  h("button", { type: "submit", class: "confirm-release", disabled: state.busy }, "Confirmer la levée"),
+  h("button", { type: "button", on: { click: () => closeRelease(hold.id) } }, "Annuler"),
+  state.error ? h("p", { class: "notice", role: "alert" }, state.error) : null);
+}
+
+function openRelease(hold) {
+  releasing.set(hold.id, { requisitionId: hold.requisition, reason: "", error: "", busy: false });
+  show(items.get(hold.requisition));
+  document.getElementById(`release-reason-${hold.id}`).focus();
+}
+
+function closeRelease(holdId) {
+  const state = releasing.get(holdId);
+  releasing.delete(holdId);
+  show(items.get(state.requisitionId));
+}
+
+function releaseError(err) {
+  if (err.status === 400) return "Motif : indiquez pourquoi le gel est levé.";
+  if (err.status === 403) return "Seul un superviseur peut lever un gel.";
+  return err.message;
+}
+
+async function release(holdId) {
+  const state = releasing.get(holdId);
+  if (!state || state.busy) return;
+  state.busy = true;
+  state.error = "";
+  show(items.get(state.requisitionId));
+  try {
+    const hold = await api(RELEASE.replace("/0/", `/${holdId}/`), { method: "POST", body: { reason: state.reason.trim() } });
+    releasing.delete(holdId);
+    const known = items.get(state.requisitionId);
+    show({ ...known, holds: known.holds.map((x) => (x.id === hold.id ? { ...x, ...hold } : x)) });
+    showNotice("");
+  } catch (err) {
+    state.busy = false;
+    if (err.status === 409) { // released meanwhile, by someone else: show it as it is now
+      releasing.delete(holdId);
+      showNotice("Ce gel avait déjà été levé : la réquisition est rechargée.");
+      refresh(state.requisitionId);
+      return;
+    }
+    state.error = releaseError(err);
+    show(items.get(state.requisitionId));
   }
 }
 
@@ -69,8 +162,8 @@ function render(requisition) {
     h("p", {}, `${requisition.officer} · ${requisition.legal_basis || "fondement non précisé"} · caméras `,
       requisition.cameras.map((c) => c.code).join(", "),
       ` · du ${when(requisition.start)} au ${when(requisition.end)}`),
-    h("p", { class: "holds" }, holds.map((x) => x.released_at
-      ? `Gel ${x.camera_code} levé (${x.release_reason})` : `Gel ${x.camera_code} en vigueur`).join(" · ")),
+    holdLine(holds),
+    ...holds.filter((x) => releasing.has(x.id) && !x.released_at).map(releaseForm),
     h("p", { class: "status" }, h("span", { class: "status-label" }, STATUS[requisition.status] || requisition.status),
       " ", progress, " ", h("span", { class: "percent" }, `${requisition.progress} %`)),
     requisition.error ? h("p", { class: "notice error" }, requisition.error) : null,
@@ -79,21 +172,39 @@ function render(requisition) {
     h("p", { class: "actions" }, ...actions));
 }
 
+/** Re-rendering (a progress event, a resync) must not take the focus and caret away from a
+ * reason being typed: the field found again by its ``data-focus-key`` gets them back. */
+function keepingFocus(rerender) {
+  const active = list.contains(document.activeElement) ? document.activeElement : null;
+  const key = active && active.dataset.focusKey;
+  const selection = key ? [active.selectionStart, active.selectionEnd] : null;
+  rerender();
+  const again = key && list.querySelector(`[data-focus-key="${key}"]`);
+  if (again && again !== document.activeElement) {
+    again.focus();
+    again.setSelectionRange(...selection);
+  }
+}
+
 function show(requisition) {
   items.set(requisition.id, requisition);
   const element = render(requisition);
   const previous = list.querySelector(`li[data-id="${requisition.id}"]`);
-  if (previous) previous.replaceWith(element);
-  else list.prepend(element);
+  keepingFocus(() => {
+    if (previous) previous.replaceWith(element);
+    else list.prepend(element);
+  });
   empty.hidden = items.size > 0;
 }
 
 async function load() {
   try {
     const all = await api(API);
-    list.replaceChildren();
-    items.clear();
-    all.reverse().forEach(show);
+    keepingFocus(() => {
+      list.replaceChildren();
+      items.clear();
+      all.reverse().forEach(show);
+    });
     empty.hidden = items.size > 0;
   } catch (err) {
     showNotice(err.message);

@@ -15,6 +15,8 @@ import pytest
 from django.utils import timezone
 
 from streaming.models import Requisition, RequisitionStatus
+from streaming.requisitions import hold_release
+from streaming.retention import retention_sweep
 from tests import factories
 from tests.streaming.test_export import record
 
@@ -117,4 +119,16 @@ def test_an_operator_records_a_requisition_and_downloads_the_verified_extraction
 
     item.get_by_role("button", name="Remise effectuée").click()
     page.locator("p.handover-done").wait_for()
+
+    # Months later, the procedure closed (holds released): the sweep destroys the hub's copy,
+    # and the page says so instead of offering dead links.
+    supervisor = factories.make_member(role="supervisor")
+    hold_release(hold=requisition.holds.get(segment__isnull=True), by=supervisor.user,
+                 reason="Procédure close")
+    assert retention_sweep(now=end + dt.timedelta(days=15)).extraction_files == 1
+    page.reload()
+    gone = page.locator("li.requisition li.file-destroyed")
+    gone.wait_for()
+    assert gone.inner_text().startswith(f"Vidéo {camera.code} ({camera.code}.mp4) détruite le ")
+    assert page.locator("li.requisition a.file-video").count() == 0
     assert csp_watch.violations(page) == []

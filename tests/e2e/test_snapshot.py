@@ -26,8 +26,8 @@ def test_an_operator_pours_a_capture_into_the_main_courante(_storage_for_the_ser
                                    location=offset(CENTRE, bearing=180, metres=150), heading=0, angle=120,
                                    range_m=1500)
     unrecorded = factories.make_camera(commune=commune, kind=CameraKind.FIXED, code="95428-s011-fixe",
-                                       location=offset(CENTRE, bearing=200, metres=300), heading=10, angle=120,
-                                       range_m=1500)
+                                       location=offset(CENTRE, bearing=200, metres=300), heading=10,
+                                       angle=120, range_m=1500)
     factories.make_authorisation(cameras=[camera, unrecorded])
     operator = factories.make_member(role="operator", username="claire", password=PASSWORD)
     incident = incident_create(author=operator.user, nature="rixe", location=CENTRE, description="Rixe")
@@ -50,7 +50,8 @@ def test_an_operator_pours_a_capture_into_the_main_courante(_storage_for_the_ser
     assert camera.code in line.inner_text() and snapshot.sha256[:16] in line.inner_text()
 
     # A camera with no recording: the operator is told why, nothing is written.
-    page.get_by_role("button", name=f"Verser une capture d'image de {unrecorded.code} à la main courante").click()
+    label = f"Verser une capture d'image de {unrecorded.code} à la main courante"
+    page.get_by_role("button", name=label).click()
     message = page.locator("#form-message", has_text=f"Capture de {unrecorded.code} impossible")
     message.wait_for(timeout=LIVE_TIMEOUT)
     assert "Aucun enregistrement de cette caméra" in message.inner_text()

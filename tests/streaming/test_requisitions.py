@@ -85,3 +85,19 @@ def test_only_a_supervisor_with_a_reason_releases_a_hold(camera, operator, super
     assert hold.released_at is not None and hold.released_by == supervisor.user
     record = AuditRecord.objects.get(action="hold_released")
     assert record.reason == "Fin de procédure" and record.actor == supervisor.user
+
+
+def test_releasing_a_cameras_hold_lets_the_sweep_destroy_its_segments(camera, operator, supervisor):
+    start = NOW - dt.timedelta(hours=2)
+    segment = RecordingSegment.objects.create(camera=camera, start=start - dt.timedelta(seconds=30),
+                                              end=start + dt.timedelta(seconds=30))
+    requisition = make(camera, operator)
+    camera_hold = requisition.holds.get(segment__isnull=True)
+    assert requisition.holds.filter(segment=segment, released_at=None).exists()
+    assert retention_sweep(now=NOW + dt.timedelta(days=20)).destroyed == 0
+    hold_release(hold=camera_hold, by=supervisor.user, reason="Procédure classée")
+    assert not requisition.holds.filter(released_at=None).exists()
+    assert set(requisition.holds.values_list("release_reason", flat=True)) == {"Procédure classée"}
+    assert AuditRecord.objects.get(action="hold_released").details["segment_holds_released"] == 1
+    assert retention_sweep(now=NOW + dt.timedelta(days=20)).destroyed == 1
+    assert not RecordingSegment.objects.filter(pk=segment.pk).exists()

@@ -101,7 +101,7 @@ def test_a_released_hold_lets_the_sweep_destroy(area, storage, operator, supervi
         now=T0 + dt.timedelta(hours=1))
     later = T0 + dt.timedelta(days=20)
     assert retention_sweep(now=later).destroyed == 0
-    for hold in requisition.holds.all():
+    for hold in requisition.holds.filter(segment__isnull=True):  # with its segments' holds
         hold_release(hold=hold, by=supervisor.user, reason="Classement sans suite")
     assert retention_sweep(now=later).destroyed == 2
     assert files(storage) == set()

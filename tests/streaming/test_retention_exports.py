@@ -32,7 +32,7 @@ def extract(operator, cameras, procedure="2026/555") -> Requisition:
 
 
 def release(requisition: Requisition, supervisor) -> None:
-    for hold in LegalHold.objects.filter(requisition=requisition, released_at__isnull=True):
+    for hold in LegalHold.objects.filter(requisition=requisition, segment__isnull=True):
         hold_release(hold=hold, by=supervisor.user, reason="Procédure close, scellés constitués")
 
 

@@ -118,7 +118,7 @@ def test_snapshots_follow_the_retention_rule_unless_held(recorded, operator, sup
     assert (line.camera, line.segment_count, line.total_size) == (camera, 1, first.size)
     assert line.period_start == first.taken_at
     # The hold released, the next sweep destroys the rest.
-    for hold in LegalHold.objects.filter(requisition=requisition):
+    for hold in LegalHold.objects.filter(requisition=requisition, segment__isnull=True):
         hold_release(hold=hold, by=supervisor.user, reason="Procédure classée")
     assert retention_sweep(now=later + dt.timedelta(minutes=5)).snapshots == 1
     assert not Snapshot.objects.exists() and not snapshot_file(second).exists()
