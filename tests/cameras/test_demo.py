@@ -100,9 +100,21 @@ def test_load_demo_builds_plaine_vallee_at_full_scale_and_twice_changes_nothing(
     assert Member.objects.get(user__username="superviseur").totp_secret == DEMO_TOTP_SECRET
     assert Member.objects.get(user__username="operateur").totp_secret == ""
 
+    # Two cameras are recorded by `make run`'s recorder: one with privacy masks, one without, both
+    # authorised today, with light synthetic pictures.
+    from streaming.models import RecordingPlan
+    from streaming.recorder import recorded_cameras
+
+    recorded = list(recorded_cameras().order_by("code"))
+    assert len(recorded) == 2 and RecordingPlan.objects.count() == 2
+    assert sorted(c.masks.exists() for c in recorded) == [False, True]
+    assert all(c.stream_uri == "synthetic:640x360@15" for c in recorded)
+    assert cameras_with_authorisation().filter(pk__in=[c.pk for c in recorded], authorised=True).count() == 2
+
     before = counts()
     call_command("load_demo", stdout=io.StringIO())
     assert counts() == before
+    assert list(recorded_cameras().order_by("code")) == recorded
 
 
 def test_sites_are_allocated_by_population_with_a_floor():

@@ -5,10 +5,12 @@ from cameras.demo import demo_cameras_ensure
 from geo.models import Commune
 from geo.services import demo_communes_ensure, read_demo_communes
 from partners.demo import demo_agencies_ensure, demo_members_ensure
+from streaming.demo import demo_recording_ensure
 
 
 class Command(BaseCommand):
-    help = ("Load the Plaine Vallée demo data: communes, agencies, accounts, sites, cameras. "
+    help = ("Load the Plaine Vallée demo data: communes, agencies, accounts, sites, cameras, "
+            "two recorded cameras. "
             "Deterministic and idempotent: only what is missing is created.")
 
     def handle(self, *args, **options) -> None:
@@ -21,7 +23,9 @@ class Command(BaseCommand):
             communes=list(Commune.objects.order_by("insee_code").values_list("insee_code", "name")))
         members = demo_members_ensure()
         cameras = demo_cameras_ensure(centres={r["insee_code"]: (r["lon"], r["lat"]) for r in rows})
+        recorded = demo_recording_ensure()
         self.stdout.write(self.style.SUCCESS(
             f"Demo data: {Commune.objects.count()} communes (+{communes}), agencies +{agencies}, "
             f"accounts +{members}, {cameras['sites']} sites, {cameras['cameras']} cameras "
-            f"(+{cameras['new_cameras']}), authorisations +{cameras['authorisations']}."))
+            f"(+{cameras['new_cameras']}), authorisations +{cameras['authorisations']}; "
+            f"recorded: {', '.join(c.code for c in recorded) or 'none'}."))
