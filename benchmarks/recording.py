@@ -6,6 +6,7 @@ Run from the repository root (after ``source var/env.sh``)::
     python benchmarks/recording.py                         # everything, default sizes
     python benchmarks/recording.py --only cpu --cameras 2 --seconds 20
     python benchmarks/recording.py --only sweep --sweep-days 2 --sweep-cameras 10   # a quick run
+    python benchmarks/recording.py --only extract --masked-minutes 5                 # masked: 5 min
 
 It prints figures; it never asserts a timing. Targets (issue 8) are printed beside them.
 
@@ -19,7 +20,10 @@ It prints figures; it never asserts a timing. Targets (issue 8) are printed besi
 * **extract**: one 60 s 1280x720 25 fps H.264 segment (a 2 s libx264 clip, ~3 Mbit/s, repeated
   with shifted timestamps, so a keyframe every 2 s), hard-linked 60 times as one hour of one
   camera and indexed; then the real path: ``requisition_create`` (holds) and
-  ``requisition_extract`` (remux of 60 segments, SHA-256, signed manifest), timed.
+  ``requisition_extract`` (remux of 60 segments with a caption cue per second, SHA-256, signed
+  manifest), timed. Then the same segments (``--masked-minutes``, default the whole hour) on a
+  camera with two privacy masks: the same path re-encodes them (decode, masks painted, name and
+  time burned in, libx264); its time, frames per second and ratio to the remux are printed.
 * **sweep**: the index of D days × C cameras of 60 s segments (COPY, rows only: the sweep
   never opens a file it keeps) plus one hour per camera past the retention with tiny real
   files; then ``retention_sweep`` timed twice: the one that destroys the expired hour, then
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import shutil
@@ -207,35 +212,42 @@ def make_minute(path: Path, *, size: str, fps: int, bitrate: int) -> int:
     return path.stat().st_size
 
 
-def bench_extract(*, size: str, fps: int, bitrate: int) -> dict:
+# Two privacy masks, as a town's cameras have them: a building's frontage along the left edge, a
+# window to the upper right (fractions of the picture).
+BENCH_MASKS = [[[0, 0], [0.25, 0], [0.3, 1], [0, 1]],
+               [[0.62, 0.12], [0.74, 0.12], [0.74, 0.3], [0.62, 0.3]]]
+
+
+def index_minutes(*, camera, minute: Path, minute_size: int, digest: str, end: dt.datetime,
+                  minutes: int) -> dt.datetime:
+    """Hard-link ``minute`` as the camera's last ``minutes`` segments before ``end``, indexed;
+    returns the first one's start."""
     from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.utils import timezone
 
-    from streaming.export import requisition_extract
-    from streaming.models import RecordingSegment, Requisition
-    from streaming.recorder import file_sha256
-    from streaming.requisitions import requisition_create
+    from streaming.models import RecordingSegment
 
-    (camera,) = bench_cameras(1, "BENCH-REC-EXT")
-    root = Path(settings.HUB_RECORDINGS_DIR)
-    folder = root / camera.code
+    folder = Path(settings.HUB_RECORDINGS_DIR) / camera.code
     folder.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
-    minute = folder / "minute.mp4"
-    minute_size = make_minute(minute, size=size, fps=fps, bitrate=bitrate)
-    digest = file_sha256(minute)
-    generate = time.monotonic() - t0
-    end = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=2)
-    start = end - dt.timedelta(hours=1)
+    start = end - dt.timedelta(minutes=minutes)
     rows = []
-    for i in range(60):
+    for i in range(minutes):
         name = f"{i:02d}.mp4"
         os.link(minute, folder / name)
         s = start + dt.timedelta(minutes=i)
         rows.append(RecordingSegment(camera=camera, start=s, end=s + dt.timedelta(minutes=1),
                                      size=minute_size, sha256=digest, path=f"{camera.code}/{name}"))
     RecordingSegment.objects.bulk_create(rows)
+    return start
+
+
+def timed_extraction(*, camera, start: dt.datetime, end: dt.datetime) -> dict:
+    """``requisition_create`` (holds) then ``requisition_extract``, each timed."""
+    from django.contrib.auth import get_user_model
+
+    from streaming.export import MANIFEST, requisition_extract
+    from streaming.models import Requisition
+    from streaming.requisitions import requisition_create
+
     user, _ = get_user_model().objects.get_or_create(username="bench-recording")
     t0 = time.monotonic()
     requisition = requisition_create(
@@ -247,8 +259,43 @@ def bench_extract(*, size: str, fps: int, bitrate: int) -> dict:
     extract = time.monotonic() - t0
     requisition = Requisition.objects.get(pk=requisition.pk)
     out = sum(p.stat().st_size for p in Path(directory).glob("*.mp4")) if directory else 0
-    return {"generate_s": generate, "segment_bytes": minute_size, "hold_s": hold, "extract_s": extract,
-            "status": requisition.status, "error": requisition.error, "output_bytes": out}
+    entry = json.loads((Path(directory) / MANIFEST).read_text())["cameras"][0] if directory else {}
+    return {"hold_s": hold, "extract_s": extract, "status": requisition.status, "error": requisition.error,
+            "output_bytes": out, "packets": entry.get("file", {}).get("packets", 0),
+            "overlay": entry.get("overlay", {})}
+
+
+def bench_extract(*, size: str, fps: int, bitrate: int, masked_minutes: int) -> dict:
+    from django.conf import settings
+    from django.utils import timezone
+
+    from cameras.services import mask_create
+    from streaming.recorder import file_sha256
+
+    (camera,) = bench_cameras(1, "BENCH-REC-EXT")
+    root = Path(settings.HUB_RECORDINGS_DIR)
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    minute = root / "minute.mp4"
+    minute_size = make_minute(minute, size=size, fps=fps, bitrate=bitrate)
+    digest = file_sha256(minute)
+    generate = time.monotonic() - t0
+    end = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=2)
+    start = index_minutes(camera=camera, minute=minute, minute_size=minute_size, digest=digest, end=end,
+                          minutes=60)
+    result = {"generate_s": generate, "segment_bytes": minute_size,
+              "remux": timed_extraction(camera=camera, start=start, end=end)}
+    if masked_minutes:
+        # The same pictures on a camera with privacy masks: decoded, masked, stamped, re-encoded.
+        (masked,) = bench_cameras(1, "BENCH-REC-MSK")
+        if not masked.masks.exists():
+            for polygon in BENCH_MASKS:
+                mask_create(camera=masked, polygon=polygon, label="Bench")
+        start = index_minutes(camera=masked, minute=minute, minute_size=minute_size, digest=digest, end=end,
+                              minutes=masked_minutes)
+        result["masked"] = timed_extraction(camera=masked, start=start, end=end)
+        result["masked"]["minutes"] = masked_minutes
+    return result
 
 
 # --------------------------------------------------------------------------- sweep
@@ -310,6 +357,8 @@ def main() -> int:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--bitrate", type=int, default=3_000_000, help="of the extract benchmark's segment")
+    parser.add_argument("--masked-minutes", type=int, default=60,
+                        help="minutes extracted from the masked camera (re-encoded); 0: not measured")
     parser.add_argument("--sweep-days", type=int, default=14)
     parser.add_argument("--sweep-cameras", type=int, default=50)
     args = parser.parse_args()
@@ -337,11 +386,24 @@ def main() -> int:
                   f"{100 * r['core_share_per_camera']:.2f} % per camera (target <= 2 %); "
                   f"{r['segments_closed']} segments of 10 s closed")
         if "extract" in only:
-            r = bench_extract(size=args.size, fps=args.fps, bitrate=args.bitrate)
+            r = bench_extract(size=args.size, fps=args.fps, bitrate=args.bitrate,
+                              masked_minutes=args.masked_minutes)
+            remux = r["remux"]
             print(f"extraction of one hour of one camera (60 x 60 s {args.size}@{args.fps}, "
-                  f"{r['segment_bytes'] / 1e6:.1f} MB each, made in {r['generate_s']:.1f} s): "
-                  f"holds {r['hold_s'] * 1000:.0f} ms, extraction {r['extract_s']:.2f} s (target <= 10 s), "
-                  f"status {r['status']} {r['error']}, output {r['output_bytes'] / 1e6:.0f} MB")
+                  f"{r['segment_bytes'] / 1e6:.1f} MB each, made in {r['generate_s']:.1f} s), remux "
+                  f"+ {remux['overlay'].get('cues', 0)} caption cues: holds {remux['hold_s'] * 1000:.0f} ms, "
+                  f"extraction {remux['extract_s']:.2f} s (target <= 10 s), status {remux['status']} "
+                  f"{remux['error']}, output {remux['output_bytes'] / 1e6:.0f} MB")
+            if "masked" in r:
+                masked = r["masked"]
+                per_hour = masked["extract_s"] * 60 / masked["minutes"]
+                frames = masked["packets"]
+                print(f"extraction of {masked['minutes']} min of a camera with {len(BENCH_MASKS)} privacy "
+                      f"masks (the same segments; decode, masks, name and time burned in, libx264 veryfast "
+                      f"CRF 20): {masked['extract_s']:.1f} s ({frames / masked['extract_s']:.0f} frames/s; "
+                      f"{per_hour:.0f} s per hour, {per_hour / remux['extract_s']:.0f} x the remux; "
+                      f"no target, the remux one is <= 10 s), status {masked['status']} {masked['error']}, "
+                      f"output {masked['output_bytes'] / 1e6:.0f} MB")
         if "sweep" in only:
             r = bench_sweep(days=args.sweep_days, cameras=args.sweep_cameras)
             print(f"retention sweep, index of {args.sweep_days} days x {args.sweep_cameras} cameras "

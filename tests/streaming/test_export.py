@@ -47,6 +47,8 @@ def record(camera, *, segments: int = 3, seconds: float = 0.5) -> list[Recording
 @pytest.fixture
 def extracted(area, storage, operator):
     camera = factories.make_camera()
+    camera.name = "Gare – parvis nord"  # not ASCII: the caption track is UTF-8
+    camera.save(update_fields=["name"])
     factories.make_authorisation(cameras=[camera], order_number="AP-95-2026-001")
     segments = record(camera)
     start = segments[0].start + dt.timedelta(seconds=0.2)
@@ -83,6 +85,94 @@ def test_an_extraction_cuts_the_window_and_verifies(extracted):
     call_command("verify_export", str(directory))
     record = AuditRecord.objects.get(action="extraction")
     assert record.details["files"] == {camera.code: entry["file"]["sha256"]}
+
+
+def source_pictures(segments: list[RecordingSegment]) -> list[tuple[bytes, dt.datetime]]:
+    """Every recorded picture, in order: its H.264 packet and its wall-clock time."""
+    from django.conf import settings
+
+    pictures = []
+    for segment in segments:
+        with av.open(str(Path(settings.HUB_RECORDINGS_DIR) / segment.path)) as container:
+            for packet in container.demux(container.streams.video[0]):
+                if packet.size:
+                    at = segment.start + dt.timedelta(seconds=float(packet.pts * packet.time_base))
+                    pictures.append((bytes(packet), at))
+    return pictures
+
+
+def read_extraction(path: Path) -> dict:
+    """The video packets (payload, seconds from the start) and the caption cues (seconds, text) of
+    an extracted MP4, the cues through PyAV's mov_text decoder."""
+    with av.open(str(path)) as container:
+        video, (captions,) = container.streams.video[0], container.streams.subtitles
+        info = {"codec": captions.codec_context.name, "language": captions.metadata.get("language"),
+                "default": bool(captions.disposition & av.stream.Disposition.default)}
+        packets, cues, samples = [], [], []
+        for packet in container.demux(video, captions):
+            if not packet.size:
+                continue
+            if packet.stream is video:
+                packets.append((bytes(packet), float(packet.pts * packet.time_base)))
+                continue
+            samples.append(bytes(packet))
+            for subtitle in captions.codec_context.decode(packet):
+                cues.append((float(packet.pts * packet.time_base), float(packet.duration * packet.time_base),
+                             subtitle.dialogue.decode()))
+    # The muxer ends the track with an empty sample; none between two cues (a player may blank on it).
+    assert samples[-1] == b"\x00\x00" and len(samples) == len(cues) + 1
+    return {**info, "packets": packets, "cues": cues}
+
+
+def caption(camera, at: dt.datetime) -> str:
+    return f"{camera.name} ({camera.code}) {timezone.localtime(at):%Y-%m-%d %H:%M:%S %z}"
+
+
+def test_a_remuxed_extraction_carries_the_camera_and_the_time_as_captions(extracted):
+    camera, directory = extracted["camera"], extracted["dir"]
+    entry = json.loads((directory / MANIFEST).read_text())["cameras"][0]
+    assert "reencoded" not in entry
+    video = read_extraction(directory / entry["file"]["name"])
+    # The video is the recorded H.264 packets, byte for byte, a run of them from a keyframe.
+    recorded = source_pictures(extracted["segments"])
+    payloads = [payload for payload, _ in recorded]
+    first = payloads.index(video["packets"][0][0])
+    assert [payload for payload, _ in video["packets"]] == payloads[first:first + len(video["packets"])]
+    assert entry["file"]["packets"] == len(video["packets"])
+    shown = [(offset, recorded[first + i][1]) for i, (_, offset) in enumerate(video["packets"])]
+    assert shown[0][1] <= extracted["start"] < shown[-1][1] < extracted["end"]
+
+    # A French caption track shown by default, one cue per recorded second, in the manifest.
+    assert (video["codec"], video["language"], video["default"]) == ("mov_text", "fra", True)
+    assert entry["overlay"] == {"kind": "timed_text", "codec": "mov_text", "language": "fra", "default": True,
+                                "format": "{name} ({code}) {time:%Y-%m-%d %H:%M:%S %z}",
+                                "cues": len(video["cues"])}
+    seconds = sorted({at.replace(microsecond=0) for _, at in shown})
+    assert len(seconds) >= 2
+    assert [text for _, _, text in video["cues"]] == [caption(camera, second) for second in seconds]
+    # The first cue is the first picture's time, to the second, from the first picture on.
+    assert video["cues"][0][0] == 0 and video["cues"][0][2] == caption(camera, shown[0][1])
+    assert video["cues"][0][2].startswith("Gare – parvis nord (cam-")
+    assert timezone.localtime(shown[0][1]).strftime("%z") in {"+0100", "+0200"}
+    # Each cue gives the time of the picture on screen when it starts, and lasts until the next one.
+    for index, (start, duration, text) in enumerate(video["cues"]):
+        picture_at = max((at for offset, at in shown if offset <= start + 0.0005), default=None)
+        assert picture_at is not None and text == caption(camera, picture_at)
+        if index + 1 < len(video["cues"]):
+            assert start + duration == pytest.approx(video["cues"][index + 1][0], abs=0.0001)
+    last_start, last_duration, _ = video["cues"][-1]
+    assert last_start + last_duration == pytest.approx(shown[-1][0] + 0.05, abs=0.002)  # 20 fps
+
+
+def test_a_changed_caption_is_detected(extracted):
+    directory = extracted["dir"]
+    video = directory / f"{extracted['camera'].code}.mp4"
+    data = bytearray(video.read_bytes())
+    where = data.index(f"({extracted['camera'].code})".encode())
+    data[where + 1] ^= 0x01
+    video.write_bytes(bytes(data))
+    assert verify_export(directory) == [
+        f"{video.name}: SHA-256 does not match the manifest (the file was altered)"]
 
 
 def test_a_flipped_byte_in_the_file_is_detected_and_named(extracted):
@@ -170,6 +260,7 @@ def test_masks_are_burned_into_the_extraction(area, storage, operator, superviso
     assert [m["id"] for m in entry["masks_applied"]] == [mask.pk]
     assert entry["masks_applied"][0]["polygon"] == [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]
     assert entry["reencoded"]["codec"] == "libx264"
+    assert entry["overlay"] == {"kind": "burned_in", "format": "{name} {time:%Y-%m-%d %H:%M:%S %z}"}
     assert verify_export(directory) == []
     with av.open(str(directory / entry["file"]["name"])) as container:
         stream = container.streams.video[0]
