@@ -88,7 +88,8 @@ class GeoJsonPoint(serializers.Field):
 class CameraListApi(APIView):
     """``GET /api/cameras/?bbox=`` — the map layer: cameras and fields of view as GeoJSON.
 
-    Built by the database in one statement; answers 304 to a matching ``If-None-Match``.
+    Built by the database in one statement, kept in the cache under its ETag; answers 304 to a
+    matching ``If-None-Match``.
     """
 
     permission_classes = [IsCentreStaff]
@@ -102,7 +103,7 @@ class CameraListApi(APIView):
         if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
             response = HttpResponse(status=304)
         else:
-            response = HttpResponse(selectors.camera_layer_geojson(bbox=bbox),
+            response = HttpResponse(selectors.camera_layer_cached(bbox=bbox, etag=etag),
                                     content_type="application/geo+json")
         response["ETag"] = etag
         response["Cache-Control"] = "private, no-cache"

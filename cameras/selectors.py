@@ -7,9 +7,11 @@ of an operator and every map refresh of every console.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 from django.contrib.gis.geos import Point
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
@@ -18,6 +20,12 @@ from cameras.choices import CameraKind
 from cameras.models import Authorisation, Camera
 from geo.geojson import feature_collection
 from geo.geometry import angle_between
+
+log = logging.getLogger(__name__)
+
+# How long a built layer stays in the cache (Redis) under its ETag. The ETag changes with the
+# layer's content, so a longer time only costs memory: an old version is never served.
+LAYER_CACHE_SECONDS = 15 * 60
 
 
 def valid_authorisations(day=None) -> QuerySet[Authorisation]:
@@ -155,3 +163,22 @@ def camera_layer_geojson(*, bbox: tuple[float, float, float, float] | None, day=
     return feature_collection(_GEOJSON_SQL, {
         "day": day or timezone.localdate(), "bbox": bbox is not None,
         "xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax})
+
+
+def camera_layer_cached(*, bbox: tuple[float, float, float, float] | None, etag: str) -> str:
+    """The layer of :func:`camera_layer_geojson`, kept in the cache under its ETag (a strong
+    validator of the content: same ETag, same text), so that every console opening the map
+    does not make PostgreSQL build the same 2 MB again. Without the cache, built each time."""
+    key = f"camera-layer:{etag.strip(chr(34))}"
+    try:
+        text = cache.get(key)
+    except Exception:  # Redis away: the map still works, from the database
+        log.warning("camera layer cache unavailable", exc_info=True)
+        return camera_layer_geojson(bbox=bbox)
+    if text is None:
+        text = camera_layer_geojson(bbox=bbox)
+        try:
+            cache.set(key, text, LAYER_CACHE_SECONDS)
+        except Exception:
+            log.warning("camera layer cache unavailable", exc_info=True)
+    return text

@@ -519,3 +519,44 @@ def test_openapi_schema_documents_the_camera_endpoints(api, operator):
     for path in ("/api/cameras/coverage/", "/api/cameras/{id}/", "/api/cameras/{id}/masks/",
                  "/api/geo/communes/", "/api/auth/token/"):
         assert path in paths
+
+
+@pytest.mark.django_db
+def test_the_layer_is_built_once_per_version_then_served_from_the_cache(area, api, operator, supervisor):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    camera = make_camera()
+    api.as_member(operator)
+
+    def layer():
+        with CaptureQueriesContext(connection) as queries:
+            response = api.get(LAYER)
+        built = any("ST_AsGeoJSON" in q["sql"] for q in queries.captured_queries)
+        return response, built
+
+    first, built = layer()
+    assert first.status_code == 200 and built
+    second, built = layer()  # another console, no If-None-Match: the same text, not rebuilt
+    assert second.status_code == 200 and not built
+    assert second.content == first.content and second["ETag"] == first["ETag"]
+
+    mask_create(camera=camera, polygon=SQUARE, label="Fenêtres")
+    changed, built = layer()
+    assert built and changed["ETag"] != first["ETag"]
+    assert changed.json()["features"][0]["properties"]["masked"] is True
+
+
+@pytest.mark.django_db
+def test_the_layer_is_served_without_the_cache_when_redis_is_away(area, api, operator, monkeypatch):
+    from django.core.cache import cache
+
+    make_camera()
+
+    def away(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(cache, "get", away)
+    monkeypatch.setattr(cache, "set", away)
+    response = api.as_member(operator).get(LAYER)
+    assert response.status_code == 200 and len(response.json()["features"]) == 1
