@@ -27,7 +27,7 @@ const MESSAGES = [
   [/^Must be after since\.$/, "la date de fin doit être le jour de début ou après."],
   [/^Unknown kind/, "type inconnu."],
 ];
-// What a sweep destroyed (the lead adds "object" to destruction lines; before it, only recordings were).
+// What a sweep destroyed (a destruction line's "object").
 const OBJECTS = { recording: "enregistrements", snapshot: "capture d'image", extraction: "extraction" };
 
 const dash = "—";
@@ -77,7 +77,9 @@ const ROWS = {
     period(line.start, line.end), text(line.segments), holdState(line)],
   extractions: (line) => [
     when(line.at), text(line.camera), text(line.procedure_number), text(line.service), text(line.detail),
-    period(line.start, line.end)],
+    period(line.start, line.end),
+    line.status === "destroyed" ? h("span", { class: "state released" }, "Détruits le ", when(line.destroyed_at))
+      : h("span", { class: "state in-force" }, "Conservés")],
   destructions: (line) => [
     when(line.at), text(line.camera), line.object ? OBJECTS[line.object] || line.object : OBJECTS.recording,
     period(line.start, line.end), text(line.segments), size(line.size), text(line.procedure_number)],

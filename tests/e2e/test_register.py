@@ -60,7 +60,8 @@ def scene(hub):
         cameras[code] = (camera, requisition(camera, operator, recent, procedure=procedure, service=service))
     extracted = cameras["CAM-REG-A"][1]
     extracted.status = RequisitionStatus.DONE
-    extracted.save(update_fields=["status"])
+    extracted.export_destroyed_at = now - dt.timedelta(minutes=30)  # the sweep removed its files
+    extracted.save(update_fields=["status", "export_destroyed_at"])
     audit(action=Action.EXTRACTION, actor=operator.user, obj=extracted, reason="test")
     # Its MP4, destroyed later under the retention rule: a line naming the requisition.
     DestructionRecord.objects.create(camera=cameras["CAM-REG-A"][0], object=DestroyedObject.EXTRACTION,
@@ -93,6 +94,8 @@ def test_an_auditor_filters_the_register_exports_it_and_reads_the_statistics(sce
     assert "2026/REG-1" in hold.inner_text() and "SR Cergy" in hold.inner_text()
     assert hold.locator("td").last.inner_text() == "En vigueur"
     assert rows(page, "reg-holds", "CAM-REG-B").count() == 1  # before filtering, both cameras
+    extraction = rows(page, "reg-extractions", "CAM-REG-A")
+    assert extraction.locator("td").last.inner_text().startswith("Détruits le ")
     assert rows(page, "reg-destructions", "CAM-REG-B").count() == 1
     assert page.locator("#reg-holds h2").inner_text() == "Gels judiciaires (2 lignes)"
 
