@@ -13,9 +13,11 @@ DEMO_RECORDING_URI = "synthetic:640x360@15"
 
 
 def demo_recording_ensure() -> list[Camera]:
-    """Record the first authorised camera with privacy masks and the first without (by code):
+    """Record the first authorised camera with privacy masks and the first without (by code, on a
+    fixed site, not in a nomadic pool):
     one extraction is then re-encoded with its masks burned in, the other remuxed. Idempotent."""
-    authorised = cameras_with_authorisation().filter(authorised=True).order_by("code")
+    authorised = (cameras_with_authorisation().filter(authorised=True, site__nomadic_pool=False)
+                  .order_by("code"))
     chosen = [camera for camera in (authorised.filter(masks__isnull=False).first(),
                                     authorised.filter(masks__isnull=True).first()) if camera is not None]
     for camera in chosen:
