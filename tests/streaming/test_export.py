@@ -21,15 +21,6 @@ from streaming.sources import open_source
 from tests import factories
 
 
-@pytest.fixture
-def storage(settings, tmp_path):
-    settings.HUB_RECORDINGS_DIR = tmp_path / "recordings"
-    settings.HUB_EXPORTS_DIR = tmp_path / "exports"
-    settings.HUB_SIGNING_KEY_PATH = tmp_path / "keys" / "hub.pem"
-    settings.HUB_RECORDING_MIN_FREE_BYTES = 0
-    return tmp_path
-
-
 def record(camera, *, segments: int = 3, seconds: float = 0.5) -> list[RecordingSegment]:
     stop, closed = threading.Event(), []
 
