@@ -326,6 +326,10 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
     Returns the export directory, or None when nothing could be extracted (``error`` says why).
     """
     requisition = Requisition.objects.select_related("created_by").get(pk=requisition_id)
+    if requisition.export_destroyed_at is not None:
+        # Destroyed under the retention rule: a late redelivery of the task must not make a new
+        # copy the sweep would no longer look at.
+        return None
     if requisition.status == RequisitionStatus.DONE and requisition.export_dir and \
             Path(requisition.export_dir).is_dir():
         return Path(requisition.export_dir)

@@ -151,3 +151,18 @@ def test_a_sweep_killed_while_removing_the_directory_finishes_on_the_next_run(ar
     requisition.refresh_from_db()
     assert requisition.export_destroyed_at is not None
     assert DestructionRecord.objects.filter(object="extraction").count() == 1
+
+
+def test_a_late_rerun_of_the_extraction_does_not_bring_a_destroyed_export_back(area, storage, operator):
+    import shutil
+
+    camera = factories.make_camera()
+    requisition = extract(operator, [camera])
+    # As the sweep leaves it (the segments of a longer-kept camera may still be there).
+    shutil.rmtree(requisition.export_dir)
+    Requisition.objects.filter(pk=requisition.pk).update(export_destroyed_at=timezone.now())
+    assert camera.segments.exists()
+    assert requisition_extract(requisition_id=requisition.pk) is None  # a redelivered task
+    assert not Path(requisition.export_dir).exists()
+    requisition.refresh_from_db()
+    assert requisition.status == "done"
