@@ -192,6 +192,8 @@ class RequisitionExtractApi(APIView):
             requisition = get_object_or_404(Requisition.objects.select_for_update(), pk=pk)
             if requisition.status == RequisitionStatus.RUNNING:
                 raise Conflict("The extraction is already running.")
+            if requisition.export_destroyed_at is not None:
+                raise FileDestroyed("The extraction's files were destroyed under the retention rule.")
             if requisition.status == RequisitionStatus.DONE:
                 raise Conflict("The extraction is done: download its files.")
             export.requisition_extraction_start(requisition=requisition)

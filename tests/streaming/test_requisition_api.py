@@ -14,7 +14,7 @@ from realtime.models import Event
 from streaming.export import requisition_extract
 from streaming.models import LegalHold, Requisition
 from tests import factories
-from tests.streaming.test_export import record, storage  # noqa: F401  (fixture)
+from tests.streaming.test_export import record
 
 URL = "/api/streaming/requisitions/"
 
