@@ -37,23 +37,23 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import http.client
 import json
 import os
 import platform
 import random
 import re
 import shlex
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode, urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Client, Daphne, now_ms  # noqa: E402 (the benchmarks' shared Daphne and client)
+
 DEFAULT_BENCH_URL = "postgres://postgres@127.0.0.1:5432/csu_bench"
 DOCS = ROOT / "docs" / "performance.md"
 SECTION = "## Camera coverage and map layer"
@@ -160,10 +160,6 @@ def pct(samples: list[float], p: float) -> float:
 def summary(samples_ms: list[float]) -> dict:
     return {"n": len(samples_ms), "p50": pct(samples_ms, 50), "p95": pct(samples_ms, 95),
             "max": max(samples_ms), "mean": statistics.fmean(samples_ms)}
-
-
-def now_ms() -> float:
-    return time.perf_counter_ns() / 1e6
 
 
 # ---------------------------------------------------------------------------
@@ -287,104 +283,6 @@ def bench_fresh_backend(url: str, point: tuple[float, float], runs: int = 20) ->
         first.append(t2 - t1)
         second.append(t3 - t2)
     return {"connect": summary(connect), "first": summary(first), "second": summary(second)}
-
-
-# ---------------------------------------------------------------------------
-# Daphne, started here on a free loopback port
-# ---------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daphne:
-    def __init__(self, url: str) -> None:
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-daphne-", suffix=".log", delete=False)
-        env = dict(os.environ, DATABASE_URL=url,
-                   LOG_LEVEL=os.environ.get("BENCH_DAPHNE_LOG_LEVEL", "WARNING"))
-        env.pop("DJANGO_DEBUG", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "config.asgi:application"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    return
-                conn.close()
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"daphne did not answer /healthz within {timeout:.0f}s:\n{self.tail()}")
-
-    def cpu_ms(self) -> float | None:
-        """CPU time (user + system) the Daphne process used so far, from /proc."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
-
-    def tail(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
-
-
-class Client:
-    """One keep-alive HTTP/1.1 connection."""
-
-    def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.headers: dict[str, str] = {}
-
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict, bytes, float]:
-        h = dict(self.headers, **(headers or {}))
-        t0 = now_ms()
-        self.conn.request(method, path, body=body, headers=h)
-        resp = self.conn.getresponse()
-        data = resp.read()
-        elapsed = now_ms() - t0
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data, elapsed
-
-    def login(self) -> None:
-        status, _, data, _ = self.request(
-            "POST", "/api/auth/token/",
-            json.dumps({"username": DEMO_USER, "password": DEMO_PASSWORD}).encode(),
-            {"Content-Type": "application/json"})
-        if status != 201:
-            raise RuntimeError(f"token: HTTP {status} {data[:300]!r}")
-        self.headers["Authorization"] = "Bearer " + json.loads(data)["token"]
-
-    def close(self) -> None:
-        if "Authorization" in self.headers:  # leave no live token behind
-            try:
-                self.request("POST", "/api/auth/token/revoke/")
-            except (OSError, http.client.HTTPException):
-                pass
-        self.conn.close()
 
 
 # ---------------------------------------------------------------------------
@@ -811,12 +709,12 @@ def main() -> int:
     results["db"] = bench_coverage_db(warm, points)
     results["fresh"] = bench_fresh_backend(url, points[0])
 
-    daphne = Daphne(url)
+    daphne = Daphne({"DATABASE_URL": url})
     try:
         daphne.wait_ready()
         client = Client(daphne.port)
         try:
-            client.login()
+            client.login(DEMO_USER, DEMO_PASSWORD)
             print(f"coverage through the API (daphne on 127.0.0.1:{daphne.port}) ...")
             cpu0 = daphne.cpu_ms()
             results["api"] = bench_coverage_api(client, warm, points)

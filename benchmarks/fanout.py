@@ -97,7 +97,6 @@ import base64
 import collections
 import datetime as dt
 import hashlib
-import http.client
 import json
 import logging
 import os
@@ -107,7 +106,6 @@ import resource
 import runpy
 import secrets
 import shlex
-import socket
 import struct
 import subprocess
 import sys
@@ -116,6 +114,9 @@ import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402 (the benchmarks' shared Daphne)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB_NAME = "csu_bench_fanout"
@@ -693,82 +694,23 @@ class OverCapacity(logging.Handler):
 # Processes
 # ---------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def daphne_command(port: int, tag: str = "", fixed: bool = False) -> list[str]:
-    script = Path(sys.executable).with_name("daphne")
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "daphne"]
     profile = os.environ.get("BENCH_DAPHNE_PROFILE")  # diagnostics: cProfile output path prefix
-    if profile and tag:
-        head = [sys.executable, "-m", "cProfile", "-o", f"{profile}-{tag}.prof", "-m", "daphne"]
     app = "benchmarks.fanout_asgi:application" if fixed else "config.asgi:application"
-    return [*head, "-b", "127.0.0.1", "-p", str(port), app]
+    if profile and tag:
+        return [sys.executable, "-m", "cProfile", "-o", f"{profile}-{tag}.prof", "-m", "daphne",
+                "-b", "127.0.0.1", "-p", str(port), app]
+    return harness.daphne_command(port, app)
 
 
-class Daphne:
+class Daphne(harness.Daphne):
+    """The shared Daphne (benchmarks/harness.py) on a channel layer and prefix of its own;
+    ``fixed``: with this benchmark's proposed fixes (benchmarks/fanout_asgi.py)."""
+
     def __init__(self, layer: str, prefix: str, extra_env: dict[str, str], fixed: bool) -> None:
-        self.port = free_port()
-        self.command = daphne_command(self.port, prefix, fixed)
-        self.log = tempfile.NamedTemporaryFile(prefix=f"fanout-daphne-{layer}-", suffix=".log",
-                                               delete=False)
-        env = dict(os.environ, HUB_CHANNEL_LAYER=layer, CHANNELS_PREFIX=prefix,
-                   LOG_LEVEL=os.environ.get("BENCH_DAPHNE_LOG_LEVEL", "WARNING"), **extra_env)
-        self.proc = subprocess.Popen(self.command, cwd=ROOT, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/healthz")
-                status = conn.getresponse().status
-                conn.close()
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"daphne did not answer /healthz within {timeout:.0f}s:\n{self.tail()}")
-
-    def tail(self, chars: int = 3000) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")[-chars:]
-
-    def errors(self) -> dict[str, int]:
-        """The last line of each traceback in the log (its exception), and how often."""
-        lines = Path(self.log.name).read_text(errors="replace").splitlines()
-        found: collections.Counter[str] = collections.Counter()
-        for i, line in enumerate(lines):
-            if line.startswith("Exception inside application") or line.startswith("ERROR"):
-                found[line[:160]] += 1
-            elif line.startswith("Traceback"):
-                j = i + 1
-                while j < len(lines) and (lines[j].startswith(" ") or not lines[j].strip()
-                                          or lines[j].startswith(("The above", "During"))
-                                          or lines[j].startswith("Traceback")):
-                    j += 1
-                if j < len(lines) and not lines[j - 1].startswith("Exception inside"):
-                    found[lines[j][:160]] += 1
-        return dict(found)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        if not os.environ.get("BENCH_KEEP_LOGS"):
-            Path(self.log.name).unlink(missing_ok=True)
+        super().__init__({"HUB_CHANNEL_LAYER": layer, "CHANNELS_PREFIX": prefix, **extra_env},
+                         command=lambda port: daphne_command(port, prefix, fixed),
+                         log_prefix=f"fanout-daphne-{layer}-")
 
 
 class ClientWorker:

@@ -81,7 +81,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import http.client
 import importlib.util
 import json
 import math
@@ -91,9 +90,7 @@ import random
 import re
 import shlex
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -102,6 +99,10 @@ from urllib.parse import urlencode, urlparse, urlunparse
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Client, Daphne, now_ms, process_cpu_ms  # noqa: E402 (the benchmarks' shared Daphne and client)
+
 DB_NAME = "csu_bench_incidents"
 DOCS = ROOT / "docs" / "performance.md"
 SECTION = "## Incidents (issue 4)"
@@ -219,10 +220,6 @@ def summary(samples_ms: list[float]) -> dict:
         return {"n": 0, "p50": math.nan, "p95": math.nan, "max": math.nan, "mean": math.nan}
     return {"n": len(samples_ms), "p50": pct(samples_ms, 50), "p95": pct(samples_ms, 95),
             "max": max(samples_ms), "mean": statistics.fmean(samples_ms)}
-
-
-def now_ms() -> float:
-    return time.perf_counter_ns() / 1e6
 
 
 def fmt(v: float) -> str:
@@ -400,91 +397,8 @@ def bulk_load(n: int) -> dict:
 
 
 # ---------------------------------------------------------------------------
-# Daphne and the HTTP client
+# The database's sessions, the server's CPU
 # ---------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daphne:
-    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-inc-daphne-", suffix=".log", delete=False)
-        env = dict(os.environ, LOG_LEVEL=os.environ.get("BENCH_DAPHNE_LOG_LEVEL", "WARNING"),
-                   **(extra_env or {}))
-        env.pop("DJANGO_DEBUG", None)
-        self.command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                        "config.asgi:application"]
-        self.proc = subprocess.Popen(self.command, cwd=ROOT, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/healthz")
-                ok = conn.getresponse().status == 200
-                conn.close()
-                if ok:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"daphne did not answer /healthz within {timeout:.0f}s:\n{self.tail()}")
-
-    def tail(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
-
-
-class Client:
-    """One keep-alive HTTP/1.1 connection with a bearer token."""
-
-    def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.headers: dict[str, str] = {}
-        self.token = ""
-
-    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes, float]:
-        headers = dict(self.headers)
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        t0 = now_ms()
-        self.conn.request(method, path, body=data, headers=headers)
-        resp = self.conn.getresponse()
-        payload = resp.read()
-        return resp.status, payload, now_ms() - t0
-
-    def login(self) -> None:
-        status, data, _ = self.request("POST", "/api/auth/token/",
-                                       {"username": DEMO_USER, "password": DEMO_PASSWORD})
-        if status != 201:
-            raise RuntimeError(f"token: HTTP {status} {data[:300]!r}")
-        self.token = json.loads(data)["token"]
-        self.headers["Authorization"] = "Bearer " + self.token
-
-    def close(self) -> None:
-        self.conn.close()
-
 
 def database_sessions() -> int:
     """Sessions ever opened on the benchmark database (pg_stat_database, PostgreSQL 14+)."""
@@ -500,15 +414,6 @@ def database_sessions() -> int:
 SERVER_PID: list[int] = []  # the Daphne process whose CPU time run_requests reads
 
 
-def process_cpu_ms(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/PID/stat), in ms."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return math.nan
-    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
-
-
 def run_requests(client: Client, calls: list[tuple[str, str, dict | None]], warmup: int,
                  expect: int, keep=None) -> dict:
     """Send ``calls`` in order; the first ``warmup`` are not timed. ``keep(payload)`` extracts
@@ -516,9 +421,9 @@ def run_requests(client: Client, calls: list[tuple[str, str, dict | None]], warm
     process spent per request over all the calls (less sensitive than wall time to other
     work on the machine; PostgreSQL's share is not in it)."""
     times, errors, sizes, kept = [], [], [], []
-    cpu0 = process_cpu_ms(SERVER_PID[0]) if SERVER_PID else math.nan
+    cpu0 = process_cpu_ms(SERVER_PID[0]) if SERVER_PID else None
     for i, (method, path, body) in enumerate(calls):
-        status, payload, elapsed = client.request(method, path, body)
+        status, _, payload, elapsed = client.request(method, path, body)
         if status != expect:
             errors.append((path, status, payload[:200]))
             continue
@@ -530,7 +435,8 @@ def run_requests(client: Client, calls: list[tuple[str, str, dict | None]], warm
         sizes.append(len(payload))
         if keep is not None:
             kept.append(keep(payload))
-    cpu = (process_cpu_ms(SERVER_PID[0]) - cpu0) / len(calls) if SERVER_PID else math.nan
+    cpu1 = process_cpu_ms(SERVER_PID[0]) if SERVER_PID else None
+    cpu = (cpu1 - cpu0) / len(calls) if cpu0 is not None and cpu1 is not None else math.nan
     if errors:
         print(f"  {len(errors)} of {len(calls)} requests failed, first: {errors[0]}")
     if not times:
@@ -649,7 +555,7 @@ def run_interleaved(clients: dict[str, Client], calls: dict[str, list], warmup: 
     for i in range(len(calls[names[0]])):
         for name in names if i % 2 == 0 else names[::-1]:
             method, path, body = calls[name][i]
-            status, payload, elapsed = clients[name].request(method, path, body)
+            status, _, payload, elapsed = clients[name].request(method, path, body)
             if status != expect:
                 errors[name] += 1
                 continue
@@ -1315,13 +1221,13 @@ def main() -> int:
                "machine": machine()}
     work = make_workload(args.requests)
 
-    daphne = Daphne()
+    daphne = Daphne(log_prefix="bench-inc-daphne-")
     client = None
     try:
         daphne.wait_ready()
         SERVER_PID.append(daphne.proc.pid)
         client = Client(daphne.port)
-        client.login()
+        client.login(DEMO_USER, DEMO_PASSWORD)
         print(f"daphne on 127.0.0.1:{daphne.port}; phase 1: empty database", flush=True)
         r["empty"] = http_phase(client, work, args.requests, loaded=False)
 
@@ -1344,11 +1250,11 @@ def main() -> int:
             print("pooled-connection phase skipped: psycopg_pool is not importable "
                   "(e.g. pip install --target DIR psycopg-pool, then PYTHONPATH=DIR)")
         else:
-            pooled, pooled_client = Daphne(env), None
+            pooled, pooled_client = Daphne(env, log_prefix="bench-inc-daphne-"), None
             try:
                 pooled.wait_ready()
                 pooled_client = Client(pooled.port)
-                pooled_client.login()
+                pooled_client.login(DEMO_USER, DEMO_PASSWORD)
                 print(f"phase 3: loaded database, Daphne as is and Daphne with pooled connections "
                       f"(127.0.0.1:{pooled.port}) ...", flush=True)
                 r["pooled"] = pool_phase(client, pooled_client, work, args.pool_requests)

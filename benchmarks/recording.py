@@ -52,6 +52,7 @@ from urllib.parse import urlparse, urlunparse
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fanout import ensure_database  # noqa: E402 (the same database set-up as the other benchmarks)
+from harness import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB_NAME = "csu_bench_recording"
@@ -116,12 +117,6 @@ def clean(prefix: str) -> None:
 
 
 # --------------------------------------------------------------------------- cpu
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def bench_cpu(*, cameras: int, seconds: float, size: str, fps: int) -> dict:
     from streaming.recorder import record_camera

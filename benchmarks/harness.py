@@ -1,0 +1,151 @@
+"""What the benchmarks share: a Daphne process started on a free loopback port, and a keep-alive
+HTTP client with a bearer token. Standard library only (the benchmarks run it before Django is set
+up); imported as ``harness`` with ``benchmarks/`` on ``sys.path``."""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def now_ms() -> float:
+    return time.perf_counter() * 1000.0
+
+
+def process_cpu_ms(pid: int) -> float | None:
+    """User + system CPU time a process used so far (/proc/PID/stat), in ms; None if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def daphne_command(port: int, app: str = "config.asgi:application") -> list[str]:
+    script = Path(sys.executable).with_name("daphne")
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "daphne"]
+    return [*head, "-b", "127.0.0.1", "-p", str(port), app]
+
+
+class Daphne:
+    """``daphne config.asgi:application`` on a free port of 127.0.0.1, logging to a temporary
+    file (kept with ``BENCH_KEEP_LOGS=1``), ``DJANGO_DEBUG`` unset, ``LOG_LEVEL`` from
+    ``BENCH_DAPHNE_LOG_LEVEL`` (WARNING). ``env`` is added to this process's environment."""
+
+    def __init__(self, env: dict[str, str] | None = None, *, command=None, log_prefix: str = "bench-daphne-"):
+        self.port = free_port()
+        self.command = command(self.port) if command else daphne_command(self.port)
+        self.log = tempfile.NamedTemporaryFile(prefix=log_prefix, suffix=".log", delete=False)
+        full = dict(os.environ, LOG_LEVEL=os.environ.get("BENCH_DAPHNE_LOG_LEVEL", "WARNING"), **(env or {}))
+        full.pop("DJANGO_DEBUG", None)
+        self.proc = subprocess.Popen(self.command, cwd=ROOT, env=full, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daphne exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/healthz")
+                status = conn.getresponse().status
+                conn.close()
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"daphne did not answer /healthz within {timeout:.0f}s:\n{self.tail()}")
+
+    def cpu_ms(self) -> float | None:
+        """CPU time (user + system) the Daphne process used so far."""
+        return process_cpu_ms(self.proc.pid)
+
+    def tail(self, chars: int = 3000) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")[-chars:]
+
+    def errors(self) -> dict[str, int]:
+        """The last line of each traceback in the log (its exception), and how often."""
+        lines = Path(self.log.name).read_text(errors="replace").splitlines()
+        found: collections.Counter[str] = collections.Counter()
+        for i, line in enumerate(lines):
+            if line.startswith("Exception inside application") or line.startswith("ERROR"):
+                found[line[:160]] += 1
+            elif line.startswith("Traceback"):
+                j = i + 1
+                while j < len(lines) and (lines[j].startswith(" ") or not lines[j].strip()
+                                          or lines[j].startswith(("The above", "During"))
+                                          or lines[j].startswith("Traceback")):
+                    j += 1
+                if j < len(lines) and not lines[j - 1].startswith("Exception inside"):
+                    found[lines[j][:160]] += 1
+        return dict(found)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        if not os.environ.get("BENCH_KEEP_LOGS"):
+            Path(self.log.name).unlink(missing_ok=True)
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection; after :meth:`login`, with a bearer token."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers: dict[str, str] = {}
+        self.token = ""
+
+    def request(self, method: str, path: str, body: bytes | dict | list | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes, float]:
+        """(status, headers in lower case, body, elapsed ms). A dict or list body is sent as JSON."""
+        h = dict(self.headers, **(headers or {}))
+        if isinstance(body, dict | list):
+            body = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        t0 = now_ms()
+        self.conn.request(method, path, body=body, headers=h)
+        resp = self.conn.getresponse()
+        data = resp.read()
+        elapsed = now_ms() - t0
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data, elapsed
+
+    def login(self, username: str, password: str) -> None:
+        status, _, data, _ = self.request("POST", "/api/auth/token/",
+                                          {"username": username, "password": password})
+        if status != 201:
+            raise RuntimeError(f"token: HTTP {status} {data[:300]!r}")
+        self.token = json.loads(data)["token"]
+        self.headers["Authorization"] = "Bearer " + self.token
+
+    def close(self, *, revoke: bool = True) -> None:
+        if revoke and self.token:  # leave no live token behind
+            try:
+                self.request("POST", "/api/auth/token/revoke/")
+            except (OSError, http.client.HTTPException):
+                pass
+        self.conn.close()
