@@ -39,7 +39,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
 import re
 import shlex
@@ -52,7 +51,7 @@ from urllib.parse import urlencode, urlparse, urlunparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Client, Daphne, now_ms  # noqa: E402 (the benchmarks' shared Daphne and client)
+from harness import Client, Daphne, machine, now_ms  # noqa: E402 (the benchmarks' shared Daphne and client)
 
 DEFAULT_BENCH_URL = "postgres://postgres@127.0.0.1:5432/csu_bench"
 DOCS = ROOT / "docs" / "performance.md"
@@ -442,29 +441,6 @@ def bench_layer_inprocess() -> dict:
 # Report
 # ---------------------------------------------------------------------------
 
-def machine() -> dict:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        (pg,) = cursor.fetchone()
-        cursor.execute("SELECT postgis_lib_version()")
-        (postgis,) = cursor.fetchone()
-    import django
-
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "django": django.get_version(), "postgresql": pg.split()[0], "postgis": postgis,
-            "kernel": platform.release(), "load": os.getloadavg()[0]}
-
-
 def fmt(v: float) -> str:
     return f"{v:.2f}" if v < 10 else f"{v:.1f}" if v < 100 else f"{v:.0f}"
 
@@ -577,7 +553,7 @@ def docs_section(r: dict, command: str) -> str:
         f"- **Measured** {r['date']} with `{command}`",
         f"- **Machine**: {m['nproc']} CPU ({m['cpu']}), Linux {m['kernel']}; Python {m['python']}, "
         f"Django {m['django']}, PostgreSQL {m['postgresql']}, PostGIS {m['postgis']}. "
-        f"Client, Daphne and PostgreSQL share the machine (load average {m['load']:.2f} "
+        f"Client, Daphne and PostgreSQL share the machine (load average {m['load'][0]:.2f} "
         "at the start; other work on it shows up as noise, mostly in the p95s).",
         f"- **Data**: the demo registry, {db['cameras']} cameras; coverage at {POINTS} points "
         f"drawn uniformly inside the communes (seed {SEED}), {db['hits_mean']:.1f} cameras see "

@@ -8,6 +8,7 @@ import collections
 import http.client
 import json
 import os
+import platform
 import socket
 import subprocess
 import sys
@@ -149,3 +150,26 @@ class Client:
             except (OSError, http.client.HTTPException):
                 pass
         self.conn.close()
+
+
+def machine() -> dict:
+    """What the figures were measured on (Django must be set up: PostgreSQL and PostGIS versions)."""
+    import django
+    from django.db import connection
+
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (pg,) = cursor.fetchone()
+        cursor.execute("SELECT postgis_lib_version()")
+        (postgis,) = cursor.fetchone()
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "django": django.get_version(), "postgresql": pg.split()[0], "postgis": postgis,
+            "kernel": platform.release(), "load": os.getloadavg()}

@@ -85,7 +85,6 @@ import importlib.util
 import json
 import math
 import os
-import platform
 import random
 import re
 import shlex
@@ -101,7 +100,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Client, Daphne, now_ms, process_cpu_ms  # noqa: E402 (the benchmarks' shared Daphne and client)
+from harness import Client, Daphne, machine, now_ms, process_cpu_ms  # noqa: E402 (the benchmarks' shared Daphne and client)
 
 DB_NAME = "csu_bench_incidents"
 DOCS = ROOT / "docs" / "performance.md"
@@ -928,28 +927,6 @@ def inprocess(token: str, work: dict, url: str) -> dict:
 # ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
-
-def machine() -> dict:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import django
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        (pg,) = cursor.fetchone()
-        cursor.execute("SELECT postgis_lib_version()")
-        (postgis,) = cursor.fetchone()
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "django": django.get_version(), "postgresql": pg.split()[0], "postgis": postgis,
-            "kernel": platform.release(), "load": os.getloadavg()}
-
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b and not math.isnan(a) and not math.isnan(b) else "–"

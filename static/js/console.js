@@ -11,7 +11,7 @@ import { connectEvents } from "./events.js";
 import { fieldConsole } from "./field-console.js";
 import {
   IncidentRows, IncidentStore, JournalView, api, byNewest, connectionStatus, entryFromEvent, h,
-  idempotencyKey, noteForm, readJson, timeElement,
+  idempotencyKey, incidentSummary, noteForm, readJson,
 } from "./incident-ui.js";
 import {
   addCameras, addCommunes, addDraft, addIncidents, addLegend, createHubMap, pointOf,
@@ -310,21 +310,8 @@ function renderPart(name, key, build) {
 
 function renderSummary(incident) {
   panel.title.textContent = incident.reference;
-  renderPart("summary", JSON.stringify([incident.version, incident.status, incident.shared_with]), () => [
-    h("p", { class: "panel-badges" },
-      h("span", { class: `badge priority-${incident.priority}`,
-        text: labels.priority[String(incident.priority)] || String(incident.priority) }),
-      h("span", { class: `status-pill status-${incident.status}`, text: labels.status[incident.status] || incident.status }),
-      h("strong", { class: "panel-nature", text: incident.nature_label })),
-    h("dl", { class: "panel-facts" },
-      h("dt", { text: "Lieu" }),
-      h("dd", { text: [incident.address, incident.commune_name].filter(Boolean).join(", ") }),
-      h("dt", { text: "Position" }),
-      h("dd", { class: "mono", text: `${incident.location.coordinates[1].toFixed(5)}, ${incident.location.coordinates[0].toFixed(5)}` }),
-      h("dt", { text: "Ouvert" }),
-      h("dd", {}, timeElement(incident.created_at))),
-    incident.description ? h("p", { class: "panel-description", text: incident.description }) : null,
-  ]);
+  renderPart("summary", JSON.stringify([incident.version, incident.status, incident.shared_with]),
+    () => incidentSummary(incident, labels));
 }
 
 function renderPanel(detail) {

@@ -406,3 +406,30 @@ export function connectionStatus(element) {
     element.dataset.state = state;
   };
 }
+
+/**
+ * The head of an incident's panel (console and portal): priority, status and nature badges, then
+ * place, position, opening time, and any ``extra`` facts ([term, node or text] pairs), then the
+ * description. ``labels`` are the pages' labels (priority, status).
+ */
+export function incidentSummary(incident, labels, extra = []) {
+  const [lat, lon] = [incident.location.coordinates[1], incident.location.coordinates[0]];
+  const facts = [
+    ["Lieu", [incident.address, incident.commune_name].filter(Boolean).join(", ")],
+    ["Position", `${lat.toFixed(5)}, ${lon.toFixed(5)}`, "mono"],
+    ["Ouvert", timeElement(incident.created_at)],
+    ...extra,
+  ];
+  return [
+    h("p", { class: "panel-badges" },
+      h("span", { class: `badge priority-${incident.priority}`,
+        text: labels.priority[String(incident.priority)] || String(incident.priority) }),
+      h("span", { class: `status-pill status-${incident.status}`, text: labels.status[incident.status] || incident.status }),
+      h("strong", { class: "panel-nature", text: incident.nature_label })),
+    h("dl", { class: "panel-facts" }, ...facts.flatMap(([term, value, cls]) => [
+      h("dt", { text: term }),
+      typeof value === "string" ? h("dd", cls ? { class: cls, text: value } : { text: value }) : h("dd", {}, value),
+    ])),
+    incident.description ? h("p", { class: "panel-description", text: incident.description }) : null,
+  ];
+}

@@ -10,7 +10,7 @@
 import { connectEvents } from "./events.js";
 import {
   IncidentRows, IncidentStore, JournalView, api, byNewest, connectionStatus, entryFromEvent, h,
-  noteForm, readJson, timeElement,
+  incidentSummary, noteForm, readJson,
 } from "./incident-ui.js";
 import { addCommunes, addIncidents, addLegend, createHubMap } from "./map.js";
 
@@ -140,23 +140,8 @@ function renderSummary(incident) {
   const key = JSON.stringify([incident.version, incident.status, incident.shared_with]);
   if (panel.key === key) return;
   panel.key = key;
-  panel.summary.replaceChildren(
-    h("p", { class: "panel-badges" },
-      h("span", { class: `badge priority-${incident.priority}`,
-        text: labels.priority[String(incident.priority)] || String(incident.priority) }),
-      h("span", { class: `status-pill status-${incident.status}`, text: labels.status[incident.status] || incident.status }),
-      h("strong", { class: "panel-nature", text: incident.nature_label })),
-    h("dl", { class: "panel-facts" },
-      h("dt", { text: "Lieu" }),
-      h("dd", { text: [incident.address, incident.commune_name].filter(Boolean).join(", ") }),
-      h("dt", { text: "Position" }),
-      h("dd", { class: "mono", text: `${incident.location.coordinates[1].toFixed(5)}, ${incident.location.coordinates[0].toFixed(5)}` }),
-      h("dt", { text: "Ouvert" }),
-      h("dd", {}, timeElement(incident.created_at)),
-      h("dt", { text: "Partagé avec" }),
-      h("dd", { text: incident.shared_with.map(agencyName).join(", ") })),
-    incident.description ? h("p", { class: "panel-description", text: incident.description }) : null,
-  );
+  panel.summary.replaceChildren(...incidentSummary(incident, labels, [
+    ["Partagé avec", incident.shared_with.map(agencyName).join(", ")]]).filter(Boolean));
 }
 
 async function loadDetail(id) {
