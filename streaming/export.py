@@ -434,6 +434,9 @@ def requisition_handover(*, requisition: Requisition, by: AbstractBaseUser, reci
     requisition = Requisition.objects.select_for_update().get(pk=requisition.pk)
     if requisition.status != RequisitionStatus.DONE:
         raise Conflict("The extraction is not finished.")
+    if requisition.export_destroyed_at is not None:
+        raise Conflict("The extraction's files were destroyed under the retention rule: "
+                       "nothing to hand over.")
     manifest = Path(requisition.export_dir) / MANIFEST
     audit(action=Action.HANDOVER, actor=by, address=address, obj=requisition, reason=recipient[:500],
           details={"procedure": requisition.procedure_number, "manifest_sha256": file_sha256(manifest)})

@@ -150,7 +150,7 @@ function render(requisition) {
     actions.push(h("button", { type: "button", class: "extract", on: { click: () => act(requisition, "extract") } },
       "Lancer l'extraction"));
   }
-  if (requisition.status === "done") {
+  if (requisition.status === "done" && !requisition.export_destroyed_at) {
     actions.push(h("button", { type: "button", class: "handover", on: { click: () => act(requisition, "handover", {}) } },
       "Remise effectuée"));
   }

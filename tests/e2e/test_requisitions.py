@@ -131,4 +131,5 @@ def test_an_operator_records_a_requisition_and_downloads_the_verified_extraction
     gone.wait_for()
     assert gone.inner_text().startswith(f"Vidéo {camera.code} ({camera.code}.mp4) détruite le ")
     assert page.locator("li.requisition a.file-video").count() == 0
+    assert page.get_by_role("button", name="Remise effectuée").count() == 0  # nothing left to hand over
     assert csp_watch.violations(page) == []
