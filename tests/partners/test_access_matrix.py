@@ -41,6 +41,7 @@ from partners.audit import Action as AuditAction
 from partners.choices import AgencyKind
 from partners.models import ApiToken, AuditRecord
 from partners.services import api_token_issue
+from streaming.requisitions import requisition_create
 from streaming.selectors import camera_view_denial
 from streaming.services import grant_create
 from tests import factories
@@ -123,6 +124,14 @@ MATRIX: dict[str, tuple] = {
     "grant_extend":         (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     "watch_camera_a":       (V_MEMBER, A,     A,     A,     V_ROLE, A,        V_GRANT,  V_GRANT,  V_GRANT, V_CRF,  V_ROLE, V_HAB,  V_MEMBER),
     "watch_camera_b":       (V_MEMBER, A,     A,     A,     V_ROLE, V_LISTED, V_LISTED, V_LISTED, A,       V_CRF,  V_ROLE, V_HAB,  V_MEMBER),
+    # Recordings: judicial requisitions, legal holds, the register, snapshots
+    "requisitions_list":    (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "requisition_create":   (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "requisition_detail":   (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "hold_release":         (D,        D,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "register":             (D,        A,     A,     A,     A,      D,        D,        D,        D,       D,      D,      D,      D),
+    "register_export":      (D,        A,     A,     A,     A,      D,        D,        D,        D,       D,      D,      D,      D),
+    "snapshots_list":       (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     # Access journal
     "audit_list":           (D,        D,     D,     A,     A,      D,        D,        D,        D,       D,      D,      D,      D),
     "audit_export":         (D,        D,     D,     A,     A,      D,        D,        D,        D,       D,      D,      D,      D),
@@ -130,6 +139,8 @@ MATRIX: dict[str, tuple] = {
     "console_page":         (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     "portal_page":          (D,        302,   302,   302,   D,      A,        A,        A,        A,       A,      A,      A,      D),
     "admin_page":           (D,        D,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "requisitions_page":    (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "register_page":        (D,        A,     A,     A,     A,      D,        D,        D,        D,       D,      D,      D,      D),
 }
 
 EXPECTED: dict[tuple[str, str], Any] = {
@@ -151,6 +162,8 @@ class Scene:
     cameras: dict  # "a", "b", "nomadic" → Camera
     grants: dict  # name → Grant
     mask_id: int
+    requisition_id: int
+    hold_id: int
     # One client per role for the module: a Django test client builds its middleware stack
     # (WhiteNoise indexing the static files) on its first request, which costs more than a cell.
     apis: dict = field(default_factory=dict)  # role → API client (bearer token)
@@ -236,8 +249,13 @@ def _build() -> Scene:
     }
     for each in incidents.values():
         each.refresh_from_db()
+    requisition = requisition_create(
+        created_by=author, requesting_officer="OPJ Martin", service="SR Cergy", procedure_number="2026/1",
+        cameras=[cameras["a"]], window_start=timezone.now() - dt.timedelta(hours=3),
+        window_end=timezone.now() - dt.timedelta(hours=2))
     scene = Scene(members=members, users=users, tokens=tokens, secrets=secrets, incidents=incidents,
-                  cameras=cameras, grants=grants, mask_id=mask.pk)
+                  cameras=cameras, grants=grants, mask_id=mask.pk, requisition_id=requisition.pk,
+                  hold_id=requisition.holds.get().pk)
     for role in ROLES:
         scene.apis[role] = factories.TokenClient()
         scene.browsers[role] = Client()
@@ -434,12 +452,27 @@ ACTIONS: dict[str, Act] = {
     "grant_extend": Act(lambda c: _status(c.api.post(_grant_url(c, "extend/"), {"minutes": 60})), 200, 403),
     "watch_camera_a": Act(lambda c: _video(c, "a"), A, None),
     "watch_camera_b": Act(lambda c: _video(c, "b"), A, None),
+    "requisitions_list": Act(lambda c: _status(c.api.get("/api/streaming/requisitions/")), 200, 403),
+    "requisition_create": Act(lambda c: _status(c.api.post("/api/streaming/requisitions/", {
+        "officer": "OPJ Durand", "service": "BR Gendarmerie", "procedure_number": "2026/2",
+        "cameras": [c.scene.cameras["b"].pk],
+        "start": (timezone.now() - dt.timedelta(hours=2)).isoformat(),
+        "end": (timezone.now() - dt.timedelta(hours=1)).isoformat()})), 201, 403),
+    "requisition_detail": Act(lambda c: _status(c.api.get(
+        f"/api/streaming/requisitions/{c.scene.requisition_id}/")), 200, 403),
+    "hold_release": Act(lambda c: _status(c.api.post(f"/api/streaming/holds/{c.scene.hold_id}/release/",
+                                                     {"reason": "Procédure close"})), 200, 403),
+    "register": Act(lambda c: _status(c.api.get("/api/streaming/register/")), 200, 403),
+    "register_export": Act(lambda c: _status(c.api.get("/api/streaming/register/?export=csv")), 200, 403),
+    "snapshots_list": Act(lambda c: _status(c.api.get("/api/streaming/snapshots/")), 200, 403),
     "audit_list": Act(lambda c: _status(c.api.get("/api/audit/")), 200, 403),
     "audit_export": Act(lambda c: _csv(c.api.get("/api/audit/?export=csv")), 200, 403),
     "console_page": Act(lambda c: _status(c.browser.get("/console/")), 200, 403, deny_anonymous=302),
     "portal_page": Act(lambda c: _status(c.browser.get("/portail/incidents/")), 200, 403,
                        deny_anonymous=302),
     "admin_page": Act(lambda c: _status(c.browser.get("/admin/")), 200, 302, deny_anonymous=302),
+    "requisitions_page": Act(lambda c: _status(c.browser.get("/requisitions/")), 200, 403, deny_anonymous=302),
+    "register_page": Act(lambda c: _status(c.browser.get("/registre/")), 200, 403, deny_anonymous=302),
 }
 
 
