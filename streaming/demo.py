@@ -10,6 +10,9 @@ from streaming.models import RecordingPlan
 # Smaller pictures than the live default (1280x720 at 25 fps): the recorder encodes synthetic
 # pictures, and the demo runs on a laptop.
 DEMO_RECORDING_URI = "synthetic:640x360@15"
+# The synthetic pictures are noisy (~1.1 MB a minute each): kept 2 days rather than 14, a demo
+# left running holds about 7 GB of recordings instead of 46.
+DEMO_RETENTION_DAYS = 2
 
 
 def demo_recording_ensure() -> list[Camera]:
@@ -22,7 +25,7 @@ def demo_recording_ensure() -> list[Camera]:
                                     authorised.filter(masks__isnull=True).first()) if camera is not None]
     for camera in chosen:
         if camera.stream_uri == "synthetic:":
-            camera.stream_uri = DEMO_RECORDING_URI
-            camera.save(update_fields=["stream_uri", "updated_at"])
+            camera.stream_uri, camera.retention_days = DEMO_RECORDING_URI, DEMO_RETENTION_DAYS
+            camera.save(update_fields=["stream_uri", "retention_days", "updated_at"])
         RecordingPlan.objects.get_or_create(camera=camera)
     return chosen

@@ -108,7 +108,7 @@ def test_load_demo_builds_plaine_vallee_at_full_scale_and_twice_changes_nothing(
     recorded = list(recorded_cameras().order_by("code"))
     assert len(recorded) == 2 and RecordingPlan.objects.count() == 2
     assert sorted(c.masks.exists() for c in recorded) == [False, True]
-    assert all(c.stream_uri == "synthetic:640x360@15" for c in recorded)
+    assert all(c.stream_uri == "synthetic:640x360@15" and c.retention_days == 2 for c in recorded)
     assert cameras_with_authorisation().filter(pk__in=[c.pk for c in recorded], authorised=True).count() == 2
 
     before = counts()
