@@ -51,7 +51,7 @@ from urllib.parse import urlencode, urlparse, urlunparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Client, Daphne, machine, now_ms  # noqa: E402 (the benchmarks' shared Daphne and client)
+from harness import Client, Daphne, machine, now_ms, summary  # noqa: E402 (the benchmarks' shared Daphne and client)
 
 DEFAULT_BENCH_URL = "postgres://postgres@127.0.0.1:5432/csu_bench"
 DOCS = ROOT / "docs" / "performance.md"
@@ -139,26 +139,6 @@ def ensure_data() -> None:
         cursor.execute("ANALYZE cameras_camera, cameras_ptzpreset, cameras_site, "
                        "cameras_authorisation, cameras_authorisation_cameras, "
                        "cameras_privacymask, geo_commune")
-
-
-# ---------------------------------------------------------------------------
-# Small statistics helpers
-# ---------------------------------------------------------------------------
-
-def pct(samples: list[float], p: float) -> float:
-    """Percentile with linear interpolation (p in 0..100)."""
-    data = sorted(samples)
-    if len(data) == 1:
-        return data[0]
-    k = (len(data) - 1) * p / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (k - lo)
-
-
-def summary(samples_ms: list[float]) -> dict:
-    return {"n": len(samples_ms), "p50": pct(samples_ms, 50), "p95": pct(samples_ms, 95),
-            "max": max(samples_ms), "mean": statistics.fmean(samples_ms)}
 
 
 # ---------------------------------------------------------------------------

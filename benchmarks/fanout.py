@@ -117,6 +117,7 @@ from urllib.parse import urlparse, urlunparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402 (the benchmarks' shared Daphne)
+from harness import pct  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB_NAME = "csu_bench_fanout"
@@ -943,17 +944,6 @@ class Producer:
 # ---------------------------------------------------------------------------
 # Statistics
 # ---------------------------------------------------------------------------
-
-def pct(data: list[float], p: float) -> float:
-    if not data:
-        return float("nan")
-    if len(data) == 1:
-        return data[0]
-    k = (len(data) - 1) * p / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (k - lo)
-
 
 def expected_counts(accounts: list[Account], live: list[bool], producer: Producer,
                     lo: int, hi: int) -> list[int]:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import collections
 import http.client
 import json
+import math
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +29,27 @@ def free_port() -> int:
 
 def now_ms() -> float:
     return time.perf_counter() * 1000.0
+
+
+def pct(samples: list[float], p: float) -> float:
+    """Percentile with linear interpolation (p in 0..100); NaN without samples."""
+    data = sorted(samples)
+    if not data:
+        return math.nan
+    if len(data) == 1:
+        return data[0]
+    k = (len(data) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (k - lo)
+
+
+def summary(samples_ms: list[float]) -> dict:
+    """n, p50, p95, max and mean of timings (NaN without samples)."""
+    if not samples_ms:
+        return {"n": 0, "p50": math.nan, "p95": math.nan, "max": math.nan, "mean": math.nan}
+    return {"n": len(samples_ms), "p50": pct(samples_ms, 50), "p95": pct(samples_ms, 95),
+            "max": max(samples_ms), "mean": statistics.fmean(samples_ms)}
 
 
 def process_cpu_ms(pid: int) -> float | None:

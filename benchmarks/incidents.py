@@ -100,7 +100,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Client, Daphne, machine, now_ms, process_cpu_ms  # noqa: E402 (the benchmarks' shared Daphne and client)
+from harness import Client, Daphne, machine, now_ms, process_cpu_ms, summary  # noqa: E402 (the benchmarks' shared Daphne and client)
 
 DB_NAME = "csu_bench_incidents"
 DOCS = ROOT / "docs" / "performance.md"
@@ -202,24 +202,6 @@ def empty_incidents() -> None:
 # ---------------------------------------------------------------------------
 # Statistics
 # ---------------------------------------------------------------------------
-
-def pct(samples: list[float], p: float) -> float:
-    """Percentile with linear interpolation (p in 0..100)."""
-    data = sorted(samples)
-    if len(data) == 1:
-        return data[0]
-    k = (len(data) - 1) * p / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (k - lo)
-
-
-def summary(samples_ms: list[float]) -> dict:
-    if not samples_ms:
-        return {"n": 0, "p50": math.nan, "p95": math.nan, "max": math.nan, "mean": math.nan}
-    return {"n": len(samples_ms), "p50": pct(samples_ms, 50), "p95": pct(samples_ms, 95),
-            "max": max(samples_ms), "mean": statistics.fmean(samples_ms)}
-
 
 def fmt(v: float) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):

@@ -177,13 +177,23 @@ def _caption(camera: Camera) -> Callable[[dt.datetime], str]:
     return text
 
 
+def _opened(segments: list[RecordingSegment], on_segment=None):
+    """Each segment's file open, with its video stream: ``(segment, container, stream)``;
+    ``on_segment(done, total)`` is called before each one after the first (progress)."""
+    root = Path(settings.HUB_RECORDINGS_DIR)
+    for done, segment in enumerate(segments):
+        if on_segment is not None and done:
+            on_segment(done, len(segments))
+        with av.open(str(root / segment.path)) as container:
+            yield segment, container, container.streams.video[0]
+
+
 def _cut(*, segments: list[RecordingSegment], start: dt.datetime, end: dt.datetime, out_path: Path,
          camera: Camera, on_segment=None) -> tuple[int, int]:
     """Remux the pictures of ``segments`` in [start, end) into ``out_path``, with a caption track
     (``_Captions``) naming ``camera`` and giving each second's recorded local time.
     Returns how many video packets and how many cues were written.
     ``on_segment(done, total)`` is called after each source segment (progress)."""
-    root = Path(settings.HUB_RECORDINGS_DIR)
     written = 0
     output = av.open(str(out_path), "w", format="mp4", container_options={"max_interleave_delta": "0"})
     out_stream = None
@@ -191,47 +201,43 @@ def _cut(*, segments: list[RecordingSegment], start: dt.datetime, end: dt.dateti
     origin: dt.datetime | None = None
     last_dts: int | None = None
     try:
-        for done, segment in enumerate(segments):
-            if on_segment is not None and done:
-                on_segment(done, len(segments))
-            with av.open(str(root / segment.path)) as container:
-                stream = container.streams.video[0]
-                if out_stream is None:
-                    out_stream = output.add_stream_from_template(stream)
-                    captions = _Captions(output, video=stream, text=_caption(camera))
-                tick = float(stream.time_base or 0)
-                pending: list[tuple[av.Packet, dt.datetime]] = []
-                for packet in container.demux(stream):
-                    if packet.pts is None or packet.dts is None or not packet.size:
+        for segment, container, stream in _opened(segments, on_segment):
+            if out_stream is None:
+                out_stream = output.add_stream_from_template(stream)
+                captions = _Captions(output, video=stream, text=_caption(camera))
+            tick = float(stream.time_base or 0)
+            pending: list[tuple[av.Packet, dt.datetime]] = []
+            for packet in container.demux(stream):
+                if packet.pts is None or packet.dts is None or not packet.size:
+                    continue
+                at = segment.start + dt.timedelta(seconds=float(packet.pts * packet.time_base))
+                if at >= end:
+                    break
+                if origin is None:
+                    # Before the window: keep from the last keyframe only (a cut must start on one).
+                    if packet.is_keyframe:
+                        pending = []
+                    pending.append((packet, at))
+                    if at < start or not pending[0][0].is_keyframe:
                         continue
-                    at = segment.start + dt.timedelta(seconds=float(packet.pts * packet.time_base))
-                    if at >= end:
-                        break
-                    if origin is None:
-                        # Before the window: keep from the last keyframe only (a cut must start on one).
-                        if packet.is_keyframe:
-                            pending = []
-                        pending.append((packet, at))
-                        if at < start or not pending[0][0].is_keyframe:
-                            continue
-                        origin = pending[0][1]
-                    else:
-                        pending = [(packet, at)]
-                    for item, item_at in pending:
-                        shown = (item.duration or 0) * tick
-                        shift = round((segment.start - origin).total_seconds() / item.time_base)
-                        item.pts += shift
-                        item.dts += shift
-                        if last_dts is not None and item.dts <= last_dts:
-                            item.dts = last_dts + 1
-                            item.pts = max(item.pts, item.dts)
-                        last_dts = item.dts
-                        item.stream = out_stream
-                        output.mux(item)
-                        written += 1
-                        assert captions is not None
-                        captions.picture(item_at, shown)
-                    pending = []
+                    origin = pending[0][1]
+                else:
+                    pending = [(packet, at)]
+                for item, item_at in pending:
+                    shown = (item.duration or 0) * tick
+                    shift = round((segment.start - origin).total_seconds() / item.time_base)
+                    item.pts += shift
+                    item.dts += shift
+                    if last_dts is not None and item.dts <= last_dts:
+                        item.dts = last_dts + 1
+                        item.pts = max(item.pts, item.dts)
+                    last_dts = item.dts
+                    item.stream = out_stream
+                    output.mux(item)
+                    written += 1
+                    assert captions is not None
+                    captions.picture(item_at, shown)
+                pending = []
         cues = captions.close() if captions is not None and written else 0
     finally:
         output.close()
@@ -249,7 +255,6 @@ def _cut_masked(*, segments: list[RecordingSegment], start: dt.datetime, end: dt
     Returns how many frames were written. What is under a mask never reaches the encoder."""
     from streaming.masking import MaskPainter, Watermark
 
-    root = Path(settings.HUB_RECORDINGS_DIR)
     written = 0
     output = av.open(str(out_path), "w", format="mp4")
     out_stream = None
@@ -257,47 +262,43 @@ def _cut_masked(*, segments: list[RecordingSegment], start: dt.datetime, end: dt
     watermark: Watermark | None = None
     last_ms = -1
     try:
-        for done, segment in enumerate(segments):
-            if on_segment is not None and done:
-                on_segment(done, len(segments))
-            with av.open(str(root / segment.path)) as container:
-                stream = container.streams.video[0]
-                for frame in container.decode(stream):
-                    if frame.pts is None:
-                        continue
-                    at = segment.start + dt.timedelta(seconds=float(frame.pts * stream.time_base))
-                    if at >= end:
-                        break
-                    if at < start:
-                        continue
-                    ms = round((at - start).total_seconds() * 1000)
-                    if ms <= last_ms:
-                        ms = last_ms + 1
-                    last_ms = ms
-                    picture = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
-                    width, height = picture.width // 2 * 2, picture.height // 2 * 2
-                    if out_stream is None:
-                        out_stream = output.add_stream("libx264", rate=stream.average_rate or 25)
-                        out_stream.width, out_stream.height, out_stream.pix_fmt = width, height, "yuv420p"
-                        out_stream.time_base = _MS
-                        out_stream.codec_context.time_base = _MS
-                        out_stream.options = {"preset": "veryfast", "crf": "20"}
-                        # x264's frame threads: PyAV's default (slice threads) kept 1.3 of 2 cores busy,
-                        # these 1.8 (a minute of 720p: 12.1 s → 8.9 s; docs/performance.md).
-                        out_stream.codec_context.thread_type = "AUTO"
-                        painter = MaskPainter(polygons, picture.width, picture.height)
-                        watermark = Watermark(picture.width, picture.height)
-                    if (picture.width, picture.height) != (painter.width, painter.height):
-                        picture = picture.reformat(width=painter.width, height=painter.height)
-                    painter.paint(picture)
-                    text = OVERLAY_FORMAT.format(name=camera.name, time=timezone.localtime(at))
-                    watermark.stamp(picture, text)
-                    if (width, height) != (picture.width, picture.height):
-                        picture = picture.reformat(width=width, height=height)
-                    picture.pts, picture.time_base = ms, _MS
-                    for packet in out_stream.encode(picture):
-                        output.mux(packet)
-                    written += 1
+        for segment, container, stream in _opened(segments, on_segment):
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                at = segment.start + dt.timedelta(seconds=float(frame.pts * stream.time_base))
+                if at >= end:
+                    break
+                if at < start:
+                    continue
+                ms = round((at - start).total_seconds() * 1000)
+                if ms <= last_ms:
+                    ms = last_ms + 1
+                last_ms = ms
+                picture = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
+                width, height = picture.width // 2 * 2, picture.height // 2 * 2
+                if out_stream is None:
+                    out_stream = output.add_stream("libx264", rate=stream.average_rate or 25)
+                    out_stream.width, out_stream.height, out_stream.pix_fmt = width, height, "yuv420p"
+                    out_stream.time_base = _MS
+                    out_stream.codec_context.time_base = _MS
+                    out_stream.options = {"preset": "veryfast", "crf": "20"}
+                    # x264's frame threads: PyAV's default (slice threads) kept 1.3 of 2 cores busy,
+                    # these 1.8 (a minute of 720p: 12.1 s → 8.9 s; docs/performance.md).
+                    out_stream.codec_context.thread_type = "AUTO"
+                    painter = MaskPainter(polygons, picture.width, picture.height)
+                    watermark = Watermark(picture.width, picture.height)
+                if (picture.width, picture.height) != (painter.width, painter.height):
+                    picture = picture.reformat(width=painter.width, height=painter.height)
+                painter.paint(picture)
+                text = OVERLAY_FORMAT.format(name=camera.name, time=timezone.localtime(at))
+                watermark.stamp(picture, text)
+                if (width, height) != (picture.width, picture.height):
+                    picture = picture.reformat(width=width, height=height)
+                picture.pts, picture.time_base = ms, _MS
+                for packet in out_stream.encode(picture):
+                    output.mux(packet)
+                written += 1
         if out_stream is not None:
             for packet in out_stream.encode():
                 output.mux(packet)

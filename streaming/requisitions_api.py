@@ -70,10 +70,10 @@ def export_files(requisition: Requisition) -> list[dict]:
 
 def destroyed_files(requisition: Requisition) -> list[dict]:
     """The files of the extraction the retention sweep destroyed (the register's lines)."""
+    lines = [d for d in requisition.destructions.all() if d.object == DestroyedObject.EXTRACTION]
     return [{"camera": d.camera.code, "name": f"{d.camera.code}.mp4", "size": d.total_size,
              "destroyed_at": d.destroyed_at.isoformat()}
-            for d in requisition.destructions.filter(object=DestroyedObject.EXTRACTION)
-            .select_related("camera").order_by("camera__code")]
+            for d in sorted(lines, key=lambda d: d.camera.code)]
 
 
 class FileDestroyed(DomainError):
@@ -115,9 +115,13 @@ class RequisitionOutput(serializers.ModelSerializer):
         return [{"at": r.at.isoformat(), "by": r.actor_username, "recipient": r.reason} for r in records]
 
 
+# destroyed_files() reads them, for the files list and the destroyed list alike: fetched once.
+_DESTRUCTIONS = ("destructions__camera",)
+
+
 def _queryset():
     return Requisition.objects.select_related("created_by").prefetch_related(
-        "cameras", "holds__camera", "holds__released_by")
+        "cameras", "holds__camera", "holds__released_by", *_DESTRUCTIONS)
 
 
 def _cameras(ids: list[int], codes: list[str]) -> list[Camera]:
@@ -208,7 +212,7 @@ class RequisitionFileApi(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk: int, name: str) -> FileResponse:
-        requisition = get_object_or_404(Requisition, pk=pk)
+        requisition = get_object_or_404(Requisition.objects.prefetch_related(*_DESTRUCTIONS), pk=pk)
         if name not in {f["name"] for f in export_files(requisition)}:
             gone = {f["name"]: f["destroyed_at"] for f in destroyed_files(requisition)}
             extras = (export.MANIFEST, export.SIGNATURE, export.PUBLIC_KEY)

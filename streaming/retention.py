@@ -20,7 +20,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet, Value
+from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from cameras.models import Camera
@@ -89,20 +90,20 @@ class _Register:
 
     def add(self, *, camera: Camera, kind: str, start: dt.datetime, end: dt.datetime, size: int,
             requisition: Requisition | None = None) -> None:
+        """Count one destroyed file in the sweep's line for (camera, kind, requisition): one
+        statement, in the caller's transaction (a rolled-back destruction counts nothing)."""
         key = (camera.pk, kind, requisition.pk if requisition else None)
         record_id = self.lines.get(key)
-        record = (DestructionRecord.objects.select_for_update().filter(pk=record_id).first()
-                  if record_id else None)
-        if record is None:
-            record = DestructionRecord.objects.create(camera=camera, object=kind, requisition=requisition,
-                                                      period_start=start, period_end=end,
-                                                      destroyed_at=self.now)
-            self.lines[key] = record.pk
-        record.period_start = min(record.period_start, start)
-        record.period_end = max(record.period_end, end)
-        record.segment_count += 1
-        record.total_size += size
-        record.save(update_fields=["period_start", "period_end", "segment_count", "total_size"])
+        if record_id and DestructionRecord.objects.filter(pk=record_id).update(
+                period_start=Least("period_start", Value(start)),
+                period_end=Greatest("period_end", Value(end)),
+                segment_count=F("segment_count") + 1, total_size=F("total_size") + size):
+            return
+        # The first of the sweep (or its line was rolled back with a failed destruction).
+        record = DestructionRecord.objects.create(camera=camera, object=kind, requisition=requisition,
+                                                  period_start=start, period_end=end, destroyed_at=self.now,
+                                                  segment_count=1, total_size=size)
+        self.lines[key] = record.pk
 
 
 def _unlink(path: Path | None, result: SweepResult) -> None:

@@ -22,9 +22,13 @@ from django.utils import timezone
 from cameras.models import Camera
 from config.errors import DomainError
 from incidents.models import Incident
+from incidents.services import journal_camera_note
 from partners.audit import audit
+from streaming.export import OVERLAY_FORMAT
+from streaming.masking import MaskPainter, Watermark, camera_masks
 from streaming.models import RecordingSegment, Snapshot
 from streaming.recorder import file_sha256
+from streaming.requisitions import RecordingGone
 from streaming.retention import retention_days
 
 SNAPSHOT_ACTION = "snapshot"
@@ -41,8 +45,6 @@ class NoRecording(DomainError):
 def _segment_at(camera: Camera, at: dt.datetime | None,
                 now: dt.datetime) -> tuple[RecordingSegment, dt.datetime]:
     """The segment holding the picture at ``at`` (default: the latest recorded picture)."""
-    from streaming.requisitions import RecordingGone
-
     segments = RecordingSegment.objects.filter(camera=camera, is_gap=False)
     if at is None:
         segment = segments.order_by("-end").first()
@@ -84,9 +86,6 @@ def _picture(segment: RecordingSegment, at: dt.datetime) -> tuple[av.VideoFrame,
 def render_jpeg(*, camera: Camera, frame: av.VideoFrame, shown: dt.datetime, out_path: Path) -> list[dict]:
     """Masks blacked out, name and time burned in (as in extractions), saved as JPEG. Returns the
     masks applied."""
-    from streaming.export import OVERLAY_FORMAT
-    from streaming.masking import MaskPainter, Watermark, camera_masks
-
     masks = camera_masks(camera)
     if masks:
         MaskPainter([m["polygon"] for m in masks], frame.width, frame.height).paint(frame)
@@ -122,8 +121,6 @@ def snapshot_take(*, camera: Camera, by: AbstractBaseUser, at: dt.datetime | Non
                   details={"camera": camera.code, "taken_at": shown.isoformat(), "sha256": snapshot.sha256,
                            "incident": incident.reference if incident else None})
             if incident is not None:
-                from incidents.services import journal_camera_note
-
                 journal_camera_note(incident=incident, author=by, text=(
                     f"Capture d'image {camera.code} ({camera.name}) à "
                     f"{timezone.localtime(shown):%d/%m/%Y %H:%M:%S}, SHA-256 {snapshot.sha256[:16]}…"))
