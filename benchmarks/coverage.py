@@ -51,7 +51,8 @@ from urllib.parse import urlencode, urlparse, urlunparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Client, Daphne, machine, now_ms, summary  # noqa: E402 (the benchmarks' shared Daphne and client)
+import harness  # noqa: E402 (the benchmarks' shared machinery)
+from harness import Client, Daphne, ensure_database, machine, now_ms, summary  # noqa: E402
 
 DEFAULT_BENCH_URL = "postgres://postgres@127.0.0.1:5432/csu_bench"
 DOCS = ROOT / "docs" / "performance.md"
@@ -91,36 +92,9 @@ def bench_database_url() -> tuple[str, str | None]:
     return url, f"DATABASE_URL names {name!r}; benchmarking on its own database 'csu_bench' instead"
 
 
-def ensure_database(url: str) -> None:
-    """CREATE DATABASE and CREATE EXTENSION postgis when missing (psycopg, autocommit)."""
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    conninfo = dict(host=parsed.hostname or None, port=parsed.port or None,
-                    user=parsed.username or None, password=parsed.password or None)
-    conninfo = {k: v for k, v in conninfo.items() if v is not None}
-    with psycopg.connect(dbname="postgres", autocommit=True, **conninfo) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            print(f"creating database {name}")
-            conn.execute(f'CREATE DATABASE "{name}"')
-    with psycopg.connect(dbname=name, autocommit=True, **conninfo) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-
-
 def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.pop("DJANGO_DEBUG", None)
     # Keep our cache/channel keys apart from a hub running on the same Redis.
-    os.environ.setdefault("CACHE_KEY_PREFIX", "csu_bench")
-    os.environ.setdefault("CHANNELS_PREFIX", "csu_bench")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    harness.setup_django(url, os.environ.get("CHANNELS_PREFIX", "csu_bench"))
 
 
 def ensure_data() -> None:

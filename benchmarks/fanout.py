@@ -113,15 +113,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402 (the benchmarks' shared Daphne)
-from harness import pct  # noqa: E402
+from harness import bench_database_url, ensure_database, pct, setup_django  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB_NAME = "csu_bench_fanout"
-DEFAULT_DB_URL = f"postgres://postgres@127.0.0.1:5432/{BENCH_DB_NAME}"
 LAYER_CLASSES = {"core": "RedisChannelLayer", "pubsub": "RedisPubSubChannelLayer"}
 ORIGIN = "http://127.0.0.1"
 ACK_EVERY = 100  # a client acknowledges every this many events (as a real one would)
@@ -533,45 +532,6 @@ async def worker_main() -> None:
 # ===========================================================================
 # The producer process: database, accounts, Daphne, events, statistics
 # ===========================================================================
-
-def bench_database_url() -> str:
-    override = os.environ.get("BENCH_FANOUT_DATABASE_URL")
-    if override:
-        return override
-    given = os.environ.get("DATABASE_URL")
-    if not given:
-        return DEFAULT_DB_URL
-    return urlunparse(urlparse(given)._replace(path=f"/{BENCH_DB_NAME}"))
-
-
-def ensure_database(url: str) -> None:
-    """CREATE DATABASE and CREATE EXTENSION postgis when missing."""
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    conninfo = {k: v for k, v in dict(host=parsed.hostname, port=parsed.port, user=parsed.username,
-                                       password=parsed.password).items() if v}
-    with psycopg.connect(dbname="postgres", autocommit=True, **conninfo) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            print(f"creating database {name}")
-            conn.execute(f'CREATE DATABASE "{name}"')
-    with psycopg.connect(dbname=name, autocommit=True, **conninfo) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-
-
-def setup_django(url: str, prefix: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["CHANNELS_PREFIX"] = prefix
-    os.environ["CACHE_KEY_PREFIX"] = prefix
-    os.environ.pop("DJANGO_DEBUG", None)  # DEBUG would keep every query in memory
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
 
 def layer_settings(layer: str, prefix: str) -> dict:
     """CHANNEL_LAYERS exactly as config/settings.py builds it for ``HUB_CHANNEL_LAYER=layer``."""
@@ -1250,7 +1210,7 @@ def main() -> None:
     for spec in specs:
         if spec.removesuffix("-fixed") not in LAYER_CLASSES:
             raise SystemExit(f"unknown layer {spec!r}; choose among core, pubsub, core-fixed, pubsub-fixed")
-    url = bench_database_url()
+    url = bench_database_url(BENCH_DB_NAME, "BENCH_FANOUT_DATABASE_URL")
     base_prefix = f"bench-{os.getpid()}"
     ensure_database(url)
     setup_django(url, base_prefix)

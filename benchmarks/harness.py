@@ -17,8 +17,50 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench_database_url(name: str, override_env: str | None = None) -> str:
+    """The benchmark's own database ``name``: ``$override_env`` if set, else the server (and
+    user) of ``DATABASE_URL``, else the local PostgreSQL."""
+    if override_env and os.environ.get(override_env):
+        return os.environ[override_env]
+    given = os.environ.get("DATABASE_URL")
+    if not given:
+        return f"postgres://postgres@127.0.0.1:5432/{name}"
+    return urlunparse(urlparse(given)._replace(path=f"/{name}", query=""))
+
+
+def ensure_database(url: str) -> None:
+    """CREATE DATABASE and CREATE EXTENSION postgis when missing."""
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    conninfo = {k: v for k, v in dict(host=parsed.hostname, port=parsed.port, user=parsed.username,
+                                       password=parsed.password).items() if v}
+    with psycopg.connect(dbname="postgres", autocommit=True, **conninfo) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            print(f"creating database {name}")
+            conn.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(dbname=name, autocommit=True, **conninfo) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+
+def setup_django(url: str, prefix: str, env: dict[str, str] | None = None) -> None:
+    """Django on ``url``, its channel and cache keys under ``prefix`` (apart from a hub running on
+    the same Redis), DEBUG off (it would keep every query in memory); ``env`` set too. The Daphne
+    processes started afterwards inherit the same environment."""
+    os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="config.settings", CHANNELS_PREFIX=prefix,
+                      CACHE_KEY_PREFIX=prefix, **(env or {}))
+    os.environ.pop("DJANGO_DEBUG", None)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
 
 
 def free_port() -> int:

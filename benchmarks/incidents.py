@@ -94,13 +94,23 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlparse, urlunparse
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Client, Daphne, machine, now_ms, process_cpu_ms, summary  # noqa: E402 (the benchmarks' shared Daphne and client)
+from harness import (  # noqa: E402 (the benchmarks' shared machinery)
+    Client,
+    Daphne,
+    bench_database_url,
+    ensure_database,
+    machine,
+    now_ms,
+    process_cpu_ms,
+    summary,
+)
+from harness import setup_django as harness_setup_django  # noqa: E402
 
 DB_NAME = "csu_bench_incidents"
 DOCS = ROOT / "docs" / "performance.md"
@@ -134,42 +144,10 @@ CIRCUMSTANCES = ["signalé par une patrouille", "appel d'un riverain", "repéré
 # Environment and database (before Django is set up)
 # ---------------------------------------------------------------------------
 
-def bench_database_url() -> str:
-    """``csu_bench_incidents`` on the server (and with the user) of DATABASE_URL."""
-    given = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/csu_hub"
-    return urlunparse(urlparse(given)._replace(path="/" + DB_NAME, query=""))
-
-
-def ensure_database(url: str) -> None:
-    """CREATE DATABASE and CREATE EXTENSION postgis when missing (psycopg, autocommit)."""
-    import psycopg
-
-    parsed = urlparse(url)
-    conninfo = dict(host=parsed.hostname or None, port=parsed.port or None,
-                    user=parsed.username or None, password=parsed.password or None)
-    conninfo = {k: v for k, v in conninfo.items() if v is not None}
-    with psycopg.connect(dbname="postgres", autocommit=True, **conninfo) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            print(f"creating database {DB_NAME}")
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    with psycopg.connect(dbname=DB_NAME, autocommit=True, **conninfo) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-
-
 def setup_django(url: str) -> str:
     prefix = f"bench-inc-{os.getpid()}"
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["HUB_DEMO"] = "1"
     os.environ.pop("HUB_PRODUCTION", None)
-    os.environ.pop("DJANGO_DEBUG", None)
-    os.environ["CHANNELS_PREFIX"] = prefix
-    os.environ["CACHE_KEY_PREFIX"] = prefix
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    harness_setup_django(url, prefix, {"HUB_DEMO": "1"})
     return prefix
 
 
@@ -1170,7 +1148,7 @@ def main() -> int:
         command = f"PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])} {command}"
 
     started = time.monotonic()
-    url = bench_database_url()
+    url = bench_database_url(DB_NAME)
     ensure_database(url)
     prefix = setup_django(url)
     print(f"database {DB_NAME}, CHANNELS_PREFIX={prefix}")

@@ -92,7 +92,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -112,9 +112,9 @@ from fanout import (  # noqa: E402 (the fan-out benchmark's machinery, reused)
     revoke_tokens,
     setup_django,
 )
+from harness import bench_database_url  # noqa: E402
 
 BENCH_DB_NAME = "csu_bench_radio"
-DEFAULT_DB_URL = f"postgres://postgres@127.0.0.1:5432/{BENCH_DB_NAME}"
 SEED = 20260406
 TARGET_P95_MS = 200.0
 TABLET_PREFIX = "bench-radio-tab-"
@@ -140,16 +140,6 @@ def select_for_update(self, *args, **kwargs):
 
 QuerySet.select_for_update = select_for_update
 '''
-
-
-def bench_database_url() -> str:
-    override = os.environ.get("BENCH_RADIO_DATABASE_URL")
-    if override:
-        return override
-    given = os.environ.get("DATABASE_URL")
-    if not given:
-        return DEFAULT_DB_URL
-    return urlunparse(urlparse(given)._replace(path=f"/{BENCH_DB_NAME}"))
 
 
 # ---------------------------------------------------------------------------
@@ -566,7 +556,7 @@ def main() -> None:
     started = time.time()
     raise_nofile()
     rng = random.Random(SEED)
-    url = bench_database_url()
+    url = bench_database_url(BENCH_DB_NAME, "BENCH_RADIO_DATABASE_URL")
     db_name = urlparse(url).path.lstrip("/")
     prefix = f"bench-radio-{os.getpid()}"
     ensure_database(url)

@@ -47,46 +47,16 @@ import threading
 import time
 from fractions import Fraction
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fanout import ensure_database  # noqa: E402 (the same database set-up as the other benchmarks)
-from harness import free_port  # noqa: E402
+from harness import bench_database_url, ensure_database, free_port, setup_django  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB_NAME = "csu_bench_recording"
 PREFIX = "benchrec"
 SYSTEM_PYTHON = "/usr/bin/python3"
-DEFAULT_DB_URL = f"postgis://csu:csu@127.0.0.1:5432/{BENCH_DB_NAME}"
-
-
-def bench_database_url() -> str:
-    override = os.environ.get("BENCH_RECORDING_DATABASE_URL")
-    if override:
-        return override
-    given = os.environ.get("DATABASE_URL")
-    if not given:
-        return DEFAULT_DB_URL
-    return urlunparse(urlparse(given)._replace(path=f"/{BENCH_DB_NAME}"))
-
-
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["CHANNELS_PREFIX"] = PREFIX
-    os.environ["CACHE_KEY_PREFIX"] = PREFIX
-    os.environ.pop("DJANGO_DEBUG", None)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 def bench_cameras(count: int, prefix: str):
@@ -359,9 +329,12 @@ def main() -> int:
     args = parser.parse_args()
     only = set(args.only or ["cpu", "extract", "sweep"])
 
-    url = bench_database_url()
+    url = bench_database_url(BENCH_DB_NAME, "BENCH_RECORDING_DATABASE_URL")
     ensure_database(url)
-    setup_django(url)
+    setup_django(url, PREFIX)
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
     from django.conf import settings
 
     work = Path(tempfile.mkdtemp(prefix="bench-recording-"))

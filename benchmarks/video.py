@@ -641,10 +641,9 @@ async def listen_events(
 
 
 def bench_database_url() -> str:
-    from urllib.parse import urlparse, urlunparse
+    from harness import bench_database_url as url_of
 
-    given = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/csu_hub")
-    return urlunparse(urlparse(given)._replace(path=f"/{BENCH_DB}"))
+    return url_of(BENCH_DB)
 
 
 def part_server(parts: set[str]) -> dict:
