@@ -122,8 +122,9 @@ def hub(django_db_setup, tmp_path_factory) -> Iterator[Hub]:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, headless (Playwright never downloads a browser here).
+def browser(request):
+    """Debian's Chromium, headless (Playwright never downloads a browser here), with the test
+    module's ``CHROMIUM_EXTRA_ARGS`` if it has some.
 
     Module-scoped: Playwright's sync API keeps an asyncio loop running in this
     thread while it lives, which the rest of the suite must not inherit.
@@ -139,8 +140,9 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=executable, headless=True,
-                                                  args=CHROMIUM_ARGS)
+            chromium = playwright.chromium.launch(
+                executable_path=executable, headless=True,
+                args=[*CHROMIUM_ARGS, *getattr(request.module, "CHROMIUM_EXTRA_ARGS", [])])
             yield chromium
             chromium.close()
     finally:
@@ -148,6 +150,13 @@ def browser():
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def live(page, path: str, timeout: float = 10_000):
+    """Open ``path`` and wait for its event stream to be open."""
+    page.goto(path)
+    page.locator("#connection[data-state='open']").wait_for(timeout=timeout)
+    return page
 
 
 @pytest.fixture

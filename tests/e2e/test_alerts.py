@@ -7,16 +7,11 @@ import pytest
 
 from partners.choices import AgencyKind
 from tests import factories
+from tests.e2e.conftest import live
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
 LIVE = 10_000
-
-
-def live(page, path: str):
-    page.goto(path)
-    page.locator("#connection[data-state='open']").wait_for(timeout=LIVE)
-    return page
 
 
 def test_an_alert_raised_on_the_console_appears_live_on_the_croix_rouge_desk(hub, signed_in, csp_watch):

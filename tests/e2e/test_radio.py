@@ -8,16 +8,11 @@ import pytest
 from incidents.models import RadioReceipt
 from partners.choices import AgencyKind
 from tests import factories
+from tests.e2e.conftest import live
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
 LIVE = 10_000
-
-
-def live(page, path: str):
-    page.goto(path)
-    page.locator("#connection[data-state='open']").wait_for(timeout=LIVE)
-    return page
 
 
 def test_a_flash_is_shown_acknowledged_on_the_tablet_and_the_console_sees_it(hub, signed_in, csp_watch):

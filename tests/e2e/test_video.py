@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import time
 import urllib.request
 
@@ -24,7 +23,6 @@ from partners.choices import AgencyKind
 from partners.services import api_token_issue
 from streaming.services import grant_create, grant_revoke
 from tests import factories
-from tests.e2e.conftest import CHROMIUM_ARGS
 
 VIDEO_ENV = {
     "HUB_WEBRTC_HOST_ADDRESSES": "127.0.0.1",
@@ -91,30 +89,9 @@ def hub(_video_env, hub):  # noqa: F811 - the conftest's hub, started with the v
     return hub
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Chromium allowed to use loopback ICE candidates, with their real addresses (no mDNS)."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Chromium is not installed (apt install chromium): browser tests skipped")
-    from playwright.sync_api import sync_playwright
-
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(
-                executable_path=executable, headless=True,
-                args=[*CHROMIUM_ARGS, "--allow-loopback-in-peer-connection",
-                      "--disable-features=WebRtcHideLocalIpsWithMdns",
-                      "--autoplay-policy=no-user-gesture-required"])
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+# Chromium allowed to use loopback ICE candidates, with their real addresses (no mDNS).
+CHROMIUM_EXTRA_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
+                       "--autoplay-policy=no-user-gesture-required"]
 
 
 @pytest.fixture
