@@ -69,6 +69,10 @@ def _picture(segment: RecordingSegment, at: dt.datetime) -> tuple[av.VideoFrame,
     chosen: tuple[av.VideoFrame, dt.datetime] | None = None
     with av.open(str(Path(settings.HUB_RECORDINGS_DIR) / segment.path)) as container:
         stream = container.streams.video[0]
+        offset = (at - segment.start).total_seconds()
+        if offset > 0 and stream.time_base:
+            # Decode from the key frame at or before the moment, not from the segment's start.
+            container.seek(int(offset / stream.time_base), stream=stream, backward=True)
         for frame in container.decode(stream):
             if frame.pts is None:
                 continue
