@@ -40,6 +40,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -230,6 +231,33 @@ def timed_extraction(*, camera, start: dt.datetime, end: dt.datetime) -> dict:
             "overlay": entry.get("overlay", {})}
 
 
+def timed_snapshots(*, camera, runs: int = 5) -> dict:
+    """``snapshot_take`` of the latest recorded picture (the end of a 60 s segment), against the
+    same picture found by decoding the segment from its start (what it did before seeking)."""
+    import av
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from streaming.models import RecordingSegment
+    from streaming.snapshots import snapshot_file, snapshot_take
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-recording")
+    taken, from_start = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        snapshot = snapshot_take(camera=camera, by=user)
+        taken.append((time.perf_counter() - t0) * 1000)
+        snapshot_file(snapshot).unlink()
+        snapshot.delete()
+        segment = RecordingSegment.objects.filter(camera=camera).order_by("-end").first()
+        t0 = time.perf_counter()
+        with av.open(str(Path(settings.HUB_RECORDINGS_DIR) / segment.path)) as container:
+            for _frame in container.decode(container.streams.video[0]):
+                pass
+        from_start.append((time.perf_counter() - t0) * 1000)
+    return {"p50_ms": statistics.median(taken), "decode_from_start_p50_ms": statistics.median(from_start)}
+
+
 def bench_extract(*, size: str, fps: int, bitrate: int, masked_minutes: int) -> dict:
     from django.conf import settings
     from django.utils import timezone
@@ -249,7 +277,8 @@ def bench_extract(*, size: str, fps: int, bitrate: int, masked_minutes: int) -> 
     start = index_minutes(camera=camera, minute=minute, minute_size=minute_size, digest=digest, end=end,
                           minutes=60)
     result = {"generate_s": generate, "segment_bytes": minute_size,
-              "remux": timed_extraction(camera=camera, start=start, end=end)}
+              "remux": timed_extraction(camera=camera, start=start, end=end),
+              "snapshot": timed_snapshots(camera=camera)}
     if masked_minutes:
         # The same pictures on a camera with privacy masks: decoded, masked, stamped, re-encoded.
         (masked,) = bench_cameras(1, "BENCH-REC-MSK")
@@ -362,6 +391,11 @@ def main() -> int:
                   f"+ {remux['overlay'].get('cues', 0)} caption cues: holds {remux['hold_s'] * 1000:.0f} ms, "
                   f"extraction {remux['extract_s']:.2f} s (target <= 10 s), status {remux['status']} "
                   f"{remux['error']}, output {remux['output_bytes'] / 1e6:.0f} MB")
+            snap = r["snapshot"]
+            print(f"snapshot of the latest picture (masks, name and time, JPEG, hashed, journalled): "
+                  f"p50 {snap['p50_ms']:.0f} ms; decoding its 60 s segment from the start alone: "
+                  f"{snap['decode_from_start_p50_ms']:.0f} ms "
+                  f"({snap['decode_from_start_p50_ms'] / snap['p50_ms']:.1f} x)")
             if "masked" in r:
                 masked = r["masked"]
                 per_hour = masked["extract_s"] * 60 / masked["minutes"]
