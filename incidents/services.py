@@ -569,7 +569,8 @@ def _busy(unit: Unit) -> bool:
     return unit.incident_id is not None or unit.status in BUSY_STATUSES
 
 
-def _callsign(value: str) -> str:
+def callsign_normalise(value: str) -> str:
+    """A callsign as stored: single spaces, capitals."""
     return " ".join((value or "").split()).upper()
 
 
@@ -585,7 +586,7 @@ def unit_changes_check(*, unit: Unit | None, callsign: Any = KEEP, agency: Any =
     """
     changes: dict[str, Any] = {}
     if callsign is not KEEP:
-        callsign = _callsign(callsign)
+        callsign = callsign_normalise(callsign)
         if not callsign or len(callsign) > 40:
             raise DomainError(gettext("A callsign is 1 to 40 characters."), field="callsign")
         if unit is None or callsign != unit.callsign:
