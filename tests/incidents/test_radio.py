@@ -213,8 +213,8 @@ def test_pending_lists_only_what_awaits_the_callers_own_acknowledgement(scene, a
                                    text="Appel du CSU au SDIS")
     to_unit = radio_message_send(member=scene["operator"], to_unit=scene["pn_unit"], text="Rappelez",
                                  priority="flash")
-    from_unit = radio_message_send(member=scene["pn_unit"].member, net=net(NetKind.AGENCY, agency=scene["pn"]),
-                                   text="TV 12 disponible")
+    pn_net = net(NetKind.AGENCY, agency=scene["pn"])
+    from_unit = radio_message_send(member=scene["pn_unit"].member, net=pn_net, text="TV 12 disponible")
     from_gn = radio_message_send(member=scene["gn_unit"].member, net=net(NetKind.ALL_PARTNERS),
                                  text="GN 3 en patrouille")
     radio_acknowledge(message=from_gn, member=scene["operator"])

@@ -106,7 +106,8 @@ def test_a_supervisor_creates_a_unit_with_its_tablet_and_the_member_gets_it(scen
     ({"callsign": "TV 20", "agency": "pn-test", "member": "agent-pn"}, 400, "not_a_field_unit", "member"),
     ({"callsign": "TV 20", "agency": "pn-test", "member": "tablette-gn3"}, 400, "member_of_another_agency",
      "member"),
-    ({"callsign": "TV 20", "agency": "pn-test", "member": "tablette-tv12"}, 409, "member_has_a_unit", "member"),
+    ({"callsign": "TV 20", "agency": "pn-test", "member": "tablette-tv12"}, 409, "member_has_a_unit",
+     "member"),
 ])
 def test_a_refused_creation_says_why_and_writes_nothing(scene, body, status, code, field):
     factories.make_unit(agency=scene["pn"], callsign="TV 12", member=scene["tv12"])
@@ -129,7 +130,8 @@ def test_the_refusals_are_said_in_french(scene):
     assert busy.json()["detail"]["member"] == [
         "tablette-tv12 a déjà la tablette de TV 12 : reprenez-la-lui d'abord."]
     refused = as_(scene["operator"]).post("/api/units/", {"callsign": "TV 20", "agency": "pn-test"})
-    assert refused.json()["detail"] == "Seuls les superviseurs et administrateurs du centre gèrent les unités de terrain."
+    assert refused.json()["detail"] == (
+        "Seuls les superviseurs et administrateurs du centre gèrent les unités de terrain.")
 
 
 @pytest.mark.parametrize("who", ["operator", "pn_agent", "tv12", "gn3"])
