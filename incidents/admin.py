@@ -69,7 +69,9 @@ class UnitDriverSelect(AutocompleteSelect):
 
     @property
     def media(self):
-        return super().media + forms.Media(js=["js/admin-unit.js"])
+        # Named with the scripts it needs, so that the merged media keep it after them.
+        return super().media + forms.Media(
+            js=["admin/js/jquery.init.js", "admin/js/autocomplete.js", "js/admin-unit.js"])
 
 
 class UnitDriverChoices(AutocompleteJsonView):
