@@ -65,6 +65,7 @@ class UnitDriverSelect(AutocompleteSelect):
         attrs = super().build_attrs(base_attrs, extra_attrs)
         # Not "admin-autocomplete": Django's script would start it without the agency.
         attrs["class"] = attrs["class"].replace("admin-autocomplete", "unit-driver-autocomplete")
+        attrs["data-width"] = "24em"  # empty, select2 would shrink it to its arrow
         return attrs
 
     @property
@@ -94,9 +95,13 @@ class UnitDriverChoices(AutocompleteJsonView):
         return members.distinct() if distinct else members
 
     def serialize_result(self, obj: Member, to_field_name: str) -> dict[str, str]:
-        name = obj.user.get_full_name()
-        username = obj.user.get_username()
-        return {"id": str(getattr(obj, to_field_name)), "text": f"{username} ({name})" if name else username}
+        return {"id": str(getattr(obj, to_field_name)), "text": driver_label(obj)}
+
+
+def driver_label(member: Member) -> str:
+    """How the admin names a member who may drive a unit: the username (an account's role and
+    agency go without saying here)."""
+    return member.user.get_username()
 
 
 class UnitForm(forms.ModelForm):
@@ -121,7 +126,10 @@ class UnitForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["agency"].queryset = Agency.objects.exclude(kind=AgencyKind.CSU).order_by("kind", "name")
-        self.fields["member"].widget.attrs["data-unit"] = self.instance.pk or ""
+        member = self.fields["member"]
+        member.label_from_instance = driver_label
+        # The admin wraps the widget (add/edit links): the select is the inner one.
+        getattr(member.widget, "widget", member.widget).attrs["data-unit"] = self.instance.pk or ""
         if self.instance.pk:
             self.fields["retired"].initial = self.instance.retired
         else:
@@ -146,7 +154,7 @@ class UnitForm(forms.ModelForm):
 
 
 class RetiredFilter(django_admin.SimpleListFilter):
-    title = _("in service")
+    title = _("activity")
     parameter_name = "retired"
 
     def lookups(self, request, model_admin):
@@ -158,15 +166,25 @@ class RetiredFilter(django_admin.SimpleListFilter):
         return queryset
 
 
+class AgencyKindFilter(django_admin.SimpleListFilter):
+    title = _("kind of agency")
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [(value, label) for value, label in AgencyKind.choices if value != AgencyKind.CSU]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(agency__kind=self.value()) if self.value() else queryset
+
+
 @admin.register(Unit)
 class UnitAdmin(admin.ModelAdmin):
     """Field units for the centre's supervisors and administrators: created, renamed, handed to a
     member (the tablet), retired or reinstated, through the same services as the API."""
 
     form = UnitForm
-    list_display = ["callsign", "agency", "member", "status", "is_retired"]
-    list_filter = [RetiredFilter, "status", "agency__kind",
-                   ("agency", django_admin.RelatedOnlyFieldListFilter)]
+    list_display = ["callsign", "agency", "driver", "status", "in_service"]
+    list_filter = [RetiredFilter, "status", AgencyKindFilter]
     list_select_related = ["agency", "member__user"]
     search_fields = ["callsign", "agency__name", "agency__code", "member__user__username"]
     readonly_fields = ["status", "incident", "position_at", "retired_at", "updated_at"]
@@ -175,9 +193,13 @@ class UnitAdmin(admin.ModelAdmin):
         (_("State"), {"fields": ["status", "incident", "position_at", "retired_at", "updated_at"]}),
     ]
 
-    @admin.display(boolean=True, description=_("Retired"), ordering="retired_at")
-    def is_retired(self, unit: Unit) -> bool:
-        return unit.retired
+    @admin.display(description=_("member (tablet)"), ordering="member__user__username")
+    def driver(self, unit: Unit) -> str:
+        return driver_label(unit.member) if unit.member_id else "—"
+
+    @admin.display(boolean=True, description=_("In service"), ordering="-retired_at")
+    def in_service(self, unit: Unit) -> bool:
+        return not unit.retired
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

@@ -37,34 +37,38 @@ function teamChoice(alert, base) {
   const teams = available();
   const id = `team-${alert.id}`;
   if (!teams.length) {
-    return [h("span", { class: "no-team", id, text: "Aucune équipe disponible pour le moment." })];
+    return h("div", { class: "action-group" },
+      h("span", { class: "no-team", id, text: "Aucune équipe disponible pour le moment." }));
   }
   const wanted = chosen.get(alert.id);
   const select = h("select", { id, class: "team-choice", on: { change: () => chosen.set(alert.id, select.value) } },
     ...teams.map((u) => h("option", { value: u.id, text: u.callsign, selected: String(u.id) === wanted })));
-  return [
+  return h("div", { class: "action-group" },
     h("label", { for: id, text: "Équipe" }),
     select,
-    h("button", { type: "button", text: "Engager l'équipe",
-      on: { click: () => act(`${base}take-charge/`, { unit: Number(select.value) }) } }),
-  ];
+    h("button", { type: "button", class: "secondary compact", text: "Engager l'équipe",
+      on: { click: () => act(`${base}take-charge/`, { unit: Number(select.value) }) } }));
 }
 
 function actions(alert) {
   const base = `/api/alerts/${alert.id}/`;
   const out = [];
   if (alert.status === "raised") {
-    out.push(h("button", { type: "button", class: "primary", text: "Prendre en compte",
+    out.push(h("button", { type: "button", class: "primary compact", text: "Prendre en compte",
       on: { click: () => act(`${base}ack/`) } }));
   }
   if (alert.status === "raised" || alert.status === "acknowledged") {
-    out.push(...teamChoice(alert, base));
+    out.push(teamChoice(alert, base));
   }
   if (alert.status !== "closed") {
-    const outcome = h("select", { "aria-label": `Issue de ${alert.reference}` },
+    const id = `outcome-${alert.id}`;
+    const outcome = h("select", { id },
       ...Object.entries(OUTCOMES).map(([value, text]) => h("option", { value, text })));
-    out.push(outcome, h("button", { type: "button", text: "Clôturer",
-      on: { click: () => act(`${base}close/`, { outcome: outcome.value }) } }));
+    out.push(h("div", { class: "action-group" },
+      h("label", { for: id, text: "Issue" }),
+      outcome,
+      h("button", { type: "button", class: "action compact", text: "Clôturer",
+        on: { click: () => act(`${base}close/`, { outcome: outcome.value }) } })));
   }
   return out;
 }
