@@ -622,7 +622,7 @@ def unit_changes_check(*, unit: Unit | None, callsign: Any = KEEP, agency: Any =
         member = KEEP  # retiring takes the tablet back (the admin's form still names its driver)
     if member is not KEEP and member is not None:
         name = member.user.get_username()
-        if will_be_retired:
+        if will_be_retired and unit is not None:  # only an existing unit is retired
             raise _retired_refusal(unit, "member")
         if member.role != Role.FIELD_UNIT:
             raise NotAFieldUnit(gettext("%(member)s is not a field unit member: only a field unit account "
