@@ -60,15 +60,16 @@ def demo_units_ensure(*, password: str) -> int:
     User = get_user_model()
     accounts = {m.user.get_username(): m for m in Member.objects.select_related("user", "agency")
                 .filter(user__username__in=[username for _, _, username in wanted])}
-    # One hash for every new tablet account: hashing costs about a second each, and these
-    # accounts share their published password anyway (demo mode only).
-    hashed = make_password(password)
+    # One hash for every new tablet account (half a second each otherwise), made only when one is
+    # missing: these accounts share their published password anyway (demo mode only).
+    hashed = ""
     created = 0
     for agency, callsign, username in wanted:
         if callsign in units:
             continue
         member = accounts.get(username)
         if member is None:  # password None: no hash now, the shared one is set just after
+            hashed = hashed or make_password(password)
             member = member_create(username=username, password=None, agency_code=agency.code,
                                    role=Role.FIELD_UNIT, first_name="Tablette", last_name=callsign)
             User.objects.filter(pk=member.user_id).update(password=hashed)
