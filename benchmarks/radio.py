@@ -164,7 +164,7 @@ def ensure_accounts(n_tablets: int, n_operators: int) -> tuple[list[Account], li
     from django.test import override_settings
 
     from incidents.models import Unit
-    from incidents.services import unit_assign, unit_create
+    from incidents.services import unit_create, unit_update
     from partners.choices import AgencyKind, Role
     from partners.models import Agency, Member
     from partners.services import member_create
@@ -197,9 +197,9 @@ def ensure_accounts(n_tablets: int, n_operators: int) -> tuple[list[Account], li
         callsign = f"{CALLSIGN_PREFIX}{i:03d}"
         unit = Unit.objects.filter(callsign=callsign).first()
         if unit is None:
-            unit = unit_create(callsign=callsign, agency=agencies[code], member=member)
+            unit = unit_create(by=None, callsign=callsign, agency=agencies[code], member=member)
         else:
-            unit = unit_assign(unit=unit, member=member)
+            unit = unit_update(by=None, unit=unit, member=member)
         units[member.pk] = unit
         made += 1
     if made:

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -32,6 +33,7 @@ from incidents.events import alert_data, radio_message_data, unit_data
 from incidents.models import Alert, Incident, JournalEntry, Nature, Net, RadioMessage, Unit
 from incidents.selectors import incidents_visible_to, journal_visible_to
 from partners.idempotency import idempotent
+from partners.models import Agency, Member
 from partners.permissions import IsCentreStaff
 from partners.selectors import member_of
 
@@ -296,7 +298,7 @@ class NetListApi(APIView):
     @extend_schema(responses=OpenApiResponse(description="[{id, kind, name, incident_id, unit_id}]"))
     def get(self, request: Request) -> Response:
         services.nets_ensure()
-        nets = selectors.nets_visible_to(member_of(request.user))
+        nets = selectors.nets_listed_for(member_of(request.user))
         return Response([{"id": n.pk, "kind": n.kind, "name": n.name,
                           "agency": n.agency.code if n.agency_id else None,
                           "incident_id": n.incident_id, "unit_id": n.unit_id} for n in nets])
@@ -343,14 +345,11 @@ class RadioMessageListApi(APIView):
     @extend_schema(responses=OpenApiResponse(description="[RadioMessageData]"))
     def get(self, request: Request) -> Response:
         member = member_of(request.user)
-        qs = selectors.radio_messages_visible_to(member)
+        if request.query_params.get("pending") in {"1", "true"}:
+            qs = selectors.radio_messages_pending_for(member)
+        else:
+            qs = selectors.radio_messages_visible_to(member)
         after = _after(request.query_params.get("after"))
-        if request.query_params.get("pending") and member is not None:
-            unit = selectors.unit_of(member)
-            mine = ({"receipts__unit__isnull": True} if member.is_centre_staff
-                    else {"receipts__unit": unit})
-            qs = qs.filter(receipts__acknowledged_at__isnull=True, **mine) if (
-                member.is_centre_staff or unit) else qs.none()
         if after:
             messages = list(qs.filter(pk__gt=after).order_by("id")[:500])
         else:
@@ -395,13 +394,89 @@ class RadioAckApi(APIView):
                          "acknowledged_by": receipt.acknowledged_by.get_username()})
 
 
+def _unit_answer(unit: Unit, status: int = 200) -> Response:
+    return Response(unit_data(unit).model_dump(mode="json"), status=status)
+
+
+def _agency(code: str | None):
+    agency = Agency.objects.filter(code=code).first() if code else None
+    if agency is None:
+        raise services.UnknownAgency(gettext("No agency has the code %(code)s.") % {"code": code},
+                                     field="agency")
+    return agency
+
+
+def _driver(username: str | None):
+    """The member named by ``username``; ``None`` (JSON null) takes the tablet back."""
+    if username is None:
+        return None
+    member = Member.objects.select_related("user", "agency").filter(user__username=username).first()
+    if member is None:
+        raise DomainError(gettext("No member has the username %(username)s.") % {"username": username},
+                          field="member")
+    return member
+
+
 class UnitListApi(APIView):
-    """``GET /api/units/`` — the units the caller may see, with status and last position."""
+    """``GET /api/units/`` — the units in service the caller may see, with status and last position
+    (``?retired=1``: the retired ones, for the centre); ``POST`` creates one (supervisors)."""
+
+    @extend_schema_serializer(component_name="UnitCreate")
+    class Input(serializers.Serializer):
+        callsign = serializers.CharField(max_length=60)
+        agency = serializers.CharField(max_length=64)
+        member = serializers.CharField(max_length=150, required=False, allow_null=True, default=None)
 
     @extend_schema(responses=OpenApiResponse(description="[UnitData]"))
     def get(self, request: Request) -> Response:
-        units = selectors.units_visible_to(member_of(request.user))
+        retired = request.query_params.get("retired") in {"1", "true"}
+        units = selectors.units_visible_to(member_of(request.user), retired=retired)
         return Response([unit_data(u).model_dump(mode="json") for u in units])
+
+    @extend_schema(request=Input, responses={201: OpenApiResponse(description="UnitData")})
+    def post(self, request: Request) -> Response:
+        member = _member(request)
+        if not selectors.may_manage_units(member):
+            raise NotAllowed(gettext("Only the centre's supervisors and administrators manage field units."))
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        unit = services.unit_create(by=member, callsign=values["callsign"], agency=_agency(values["agency"]),
+                                    member=_driver(values["member"]))
+        return _unit_answer(unit, 201)
+
+
+class UnitDetailApi(APIView):
+    """``PATCH /api/units/<id>/`` ``{"callsign"?, "agency"?, "member"? (username, null: take the
+    tablet back), "retired"? (true: retire, false: reinstate)}`` — supervisors."""
+
+    @extend_schema_serializer(component_name="UnitUpdate")
+    class Input(serializers.Serializer):
+        callsign = serializers.CharField(max_length=60, required=False)
+        agency = serializers.CharField(max_length=64, required=False)
+        member = serializers.CharField(max_length=150, required=False, allow_null=True)
+        retired = serializers.BooleanField(required=False)
+
+    @extend_schema(request=Input, responses=OpenApiResponse(description="UnitData"))
+    def patch(self, request: Request, pk: int) -> Response:
+        member = _member(request)
+        # Refused before the id is looked up: the answer tells nothing about which units exist.
+        if not selectors.may_manage_units(member):
+            raise NotAllowed(gettext("Only the centre's supervisors and administrators manage field units."))
+        unit = get_object_or_404(Unit, pk=pk)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        changes = {}
+        if "callsign" in values:
+            changes["callsign"] = values["callsign"]
+        if "agency" in values:
+            changes["agency"] = _agency(values["agency"])
+        if "member" in values:
+            changes["member"] = _driver(values["member"])
+        if "retired" in values:
+            changes["retired"] = values["retired"]
+        return _unit_answer(services.unit_update(by=member, unit=unit, **changes))
 
 
 def _own_unit(request: Request, pk: int, *, centre_too: bool) -> tuple[Unit, object]:
@@ -549,7 +624,8 @@ class AlertTakeChargeApi(APIView):
         else:
             unit = selectors.unit_of(member)
         if unit is None:
-            raise DomainError("Which unit takes charge?", field="unit")
+            raise DomainError(gettext("Which unit takes charge? Choose one of your agency's units."),
+                              field="unit")
         return _alert_answer(services.alert_take_charge(alert=alert, unit=unit, member=member))
 
 

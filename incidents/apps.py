@@ -18,4 +18,5 @@ def _unit_groups(member) -> list[str]:
 
     if member.role != Role.FIELD_UNIT:
         return []
-    return [unit_group(pk) for pk in Unit.objects.filter(member=member).values_list("pk", flat=True)]
+    return [unit_group(pk) for pk in Unit.objects.filter(member=member, retired_at__isnull=True)
+                                                .values_list("pk", flat=True)]

@@ -152,13 +152,30 @@ class UnitData(BaseModel):
     position: PointData | None
     position_at: str | None
     incident_id: int | None
+    member: str | None
+    retired_at: str | None
 
 
 def unit_data(unit) -> UnitData:
     return UnitData(id=unit.pk, callsign=unit.callsign, agency=unit.agency.code, status=unit.status,
                     position=_point(unit.position),
                     position_at=unit.position_at.isoformat() if unit.position_at else None,
-                    incident_id=unit.incident_id)
+                    incident_id=unit.incident_id,
+                    member=unit.member.user.get_username() if unit.member_id else None,
+                    retired_at=unit.retired_at.isoformat() if unit.retired_at else None)
+
+
+# What a ``unit.updated`` says changed, in the order a screen should apply it.
+UNIT_CHANGES = ("created", "callsign", "agency", "member", "retired", "reinstated")
+
+
+class UnitUpdated(EventSchema):
+    """A unit created, renamed, moved to another agency, handed to another member (its tablet),
+    retired or reinstated; ``changes`` lists which (``UNIT_CHANGES``)."""
+
+    type = "unit.updated"
+    unit: UnitData
+    changes: list[str]
 
 
 class UnitPositionReported(EventSchema):

@@ -96,26 +96,37 @@ class Unit(models.Model):
     """A field unit (patrol, fire engine, Red Cross team) with the tablet one member drives.
 
     ``position``/``position_at`` are its last accepted fix; the track is ``positions``.
-    ``incident`` is what it is engaged on, if anything.
+    ``incident`` is what it is engaged on, if anything. A retired unit (``retired_at``) keeps
+    its history (radio traffic, track, alerts) but leaves every list, cannot be engaged nor
+    addressed, and has no member: the services detach it on retirement.
     """
 
-    callsign = models.CharField(max_length=40, unique=True)
-    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="units")
+    callsign = models.CharField(_("callsign"), max_length=40, unique=True)
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="units",
+                               verbose_name=_("agency"))
     member = models.OneToOneField(Member, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="unit")
-    status = models.CharField(max_length=16, choices=UnitStatus.choices, default=UnitStatus.AVAILABLE)
-    position = models.PointField(srid=4326, null=True, blank=True)
-    position_at = models.DateTimeField(null=True, blank=True)
+                                  related_name="unit", limit_choices_to={"role": "field_unit"},
+                                  verbose_name=_("member (tablet)"))
+    status = models.CharField(_("status"), max_length=16, choices=UnitStatus.choices,
+                              default=UnitStatus.AVAILABLE)
+    position = models.PointField(_("last position"), srid=4326, null=True, blank=True)
+    position_at = models.DateTimeField(_("position received at"), null=True, blank=True)
     incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="units")
-    updated_at = models.DateTimeField(default=timezone.now)
+                                 related_name="units", verbose_name=_("engaged on"))
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    retired_at = models.DateTimeField(_("retired at"), null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["callsign"]
-        verbose_name = _("unité de terrain")
+        verbose_name = _("field unit")
+        verbose_name_plural = _("field units")
 
     def __str__(self) -> str:
         return self.callsign
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_at is not None
 
 
 class UnitPosition(models.Model):

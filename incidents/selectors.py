@@ -67,6 +67,12 @@ def nets_visible_to(member: Member | None) -> QuerySet[Net]:
     return qs.filter(rule)
 
 
+def nets_listed_for(member: Member | None) -> QuerySet[Net]:
+    """The nets offered to speak on: those the member is on, less the direct lines of retired
+    units (their traffic stays readable)."""
+    return nets_visible_to(member).exclude(kind=NetKind.DIRECT, unit__retired_at__isnull=False)
+
+
 def net_audience(net: Net) -> Audience:
     """Who hears a net: the same people ``nets_visible_to`` lets read it."""
     if net.kind == NetKind.AGENCY:
@@ -80,7 +86,7 @@ def net_audience(net: Net) -> Audience:
 
 def net_units(net: Net) -> QuerySet[Unit]:
     """The units on a net that have a tablet (someone to acknowledge)."""
-    units = Unit.objects.filter(member__isnull=False)
+    units = Unit.objects.filter(member__isnull=False, retired_at__isnull=True)
     if net.kind == NetKind.AGENCY:
         return units.filter(agency=net.agency)
     if net.kind == NetKind.INCIDENT:
@@ -91,27 +97,47 @@ def net_units(net: Net) -> QuerySet[Unit]:
 
 
 def unit_of(member: Member | None) -> Unit | None:
-    """The unit a field-unit member drives, if any."""
+    """The unit a field-unit member drives, if any (never a retired one)."""
     if member is None or member.role != Role.FIELD_UNIT:
         return None
-    return Unit.objects.filter(member=member).select_related("agency").first()
+    return Unit.objects.filter(member=member, retired_at__isnull=True).select_related("agency").first()
 
 
-def units_visible_to(member: Member | None) -> QuerySet[Unit]:
-    """The centre sees every unit; a partner agent or a field unit those of its agency."""
-    qs = Unit.objects.select_related("agency")
+def units_visible_to(member: Member | None, *, retired: bool = False) -> QuerySet[Unit]:
+    """The units in service: the centre sees every one; a partner agent or a field unit those of
+    its agency. ``retired``: the retired ones instead, for the centre only (to reinstate one)."""
+    qs = Unit.objects.select_related("agency", "member__user").filter(retired_at__isnull=not retired)
     if member is None:
         return qs.none()
     if member.is_centre_staff:
         return qs
-    if member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT}:
+    if member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT} and not retired:
         return qs.filter(agency=member.agency)
     return qs.none()
 
 
-def unit_audience(unit: Unit) -> Audience:
-    """The centre and the unit's agency (its own tablet hears its agency's group)."""
-    return audiences.agencies([unit.agency.code])
+def may_manage_units(member: Member | None) -> bool:
+    """Creating, editing, handing over and retiring units: the centre's supervisors and
+    administrators (docs/security.md)."""
+    return member is not None and member.is_supervisor
+
+
+def unit_drivers(agency: Agency, *, unit: Unit | None = None) -> QuerySet[Member]:
+    """The members who may be handed ``unit``'s tablet: field units of ``agency`` with an active
+    account who drive no other unit in service."""
+    taken = Unit.objects.filter(member__isnull=False, retired_at__isnull=True)
+    if unit is not None and unit.pk:
+        taken = taken.exclude(pk=unit.pk)
+    return (Member.objects.filter(agency=agency, role=Role.FIELD_UNIT, user__is_active=True)
+            .exclude(pk__in=taken.values("member_id")).select_related("user", "agency")
+            .order_by("user__username"))
+
+
+def unit_audience(unit: Unit, *, former_agency: Agency | None = None) -> Audience:
+    """The centre and the unit's agency (its own tablet hears its agency's group); when the unit
+    has just changed agency, the former one too, so that its screens drop it."""
+    codes = [unit.agency.code] + ([former_agency.code] if former_agency is not None else [])
+    return audiences.agencies(codes)
 
 
 def radio_messages_visible_to(member: Member | None) -> QuerySet[RadioMessage]:
@@ -126,6 +152,21 @@ def receipt_for(message: RadioMessage, member: Member) -> RadioReceipt | None:
         return receipts.filter(unit__isnull=True).first()
     unit = unit_of(member)
     return receipts.filter(unit=unit).first() if unit is not None else None
+
+
+def radio_messages_pending_for(member: Member | None) -> QuerySet[RadioMessage]:
+    """The messages still waiting for the acknowledgement of the member's own station: the
+    centre's for its staff, its unit's for a field unit; none for anyone else (a partner
+    agent's desk is no recipient)."""
+    waiting = RadioReceipt.objects.filter(acknowledged_at__isnull=True)
+    if member is not None and member.is_centre_staff:
+        waiting = waiting.filter(unit__isnull=True)
+    else:
+        unit = unit_of(member)
+        if unit is None:
+            return RadioMessage.objects.none()
+        waiting = waiting.filter(unit=unit)
+    return radio_messages_visible_to(member).filter(pk__in=waiting.values("message_id"))
 
 
 def is_crf_member(member: Member | None) -> bool:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.gis.geos import Point
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from cameras.models import Camera
 from config.errors import Conflict, DomainError, NotAllowed
@@ -26,6 +28,7 @@ from incidents.choices import (
     UnitStatus,
 )
 from incidents.events import (
+    UNIT_CHANGES,
     AlertRaised,
     AlertUpdated,
     IncidentCreated,
@@ -40,6 +43,7 @@ from incidents.events import (
     UnitEngaged,
     UnitPositionReported,
     UnitStatusChanged,
+    UnitUpdated,
     alert_data,
     incident_data,
     radio_message_data,
@@ -60,6 +64,7 @@ from incidents.selectors import (
     alert_audience,
     incident_audience,
     is_crf_member,
+    may_manage_units,
     net_audience,
     net_units,
     nets_visible_to,
@@ -67,6 +72,7 @@ from incidents.selectors import (
     unit_audience,
     unit_of,
 )
+from partners.audit import Action, audit
 from partners.choices import AgencyKind, Role
 from partners.models import Agency, Member
 from realtime.services import outbox_lock, publish
@@ -400,8 +406,12 @@ def radio_message_send(*, member: Member, text: str, net: Net | None = None, to_
     if location is not None:
         _in_area(location, "location")
     if to_unit is not None:
+        if to_unit.retired:
+            raise _retired_refusal(to_unit, "to_unit")
         net = net_for_unit(to_unit)
     assert net is not None
+    if net.kind == NetKind.DIRECT and net.unit.retired:
+        raise _retired_refusal(net.unit, "net")
     if not nets_visible_to(member).filter(pk=net.pk).exists():
         raise NetNotAllowed("You are not on this net.", field="net")
     if net.incident_id and net.incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
@@ -511,38 +521,210 @@ def _announce_unit(unit: Unit) -> None:
     publish(UnitStatusChanged(unit=unit_data(unit)), audience=unit_audience(unit))
 
 
+class CallsignTaken(Conflict):
+    code = "callsign_taken"
+
+
+class NotAFieldUnit(DomainError):
+    code = "not_a_field_unit"
+
+
+class MemberOfAnotherAgency(DomainError):
+    code = "member_of_another_agency"
+
+
+class MemberHasAUnit(Conflict):
+    code = "member_has_a_unit"
+
+
+class UnitRetired(Conflict):
+    """The unit is retired: it keeps its history but takes part in nothing."""
+
+    code = "unit_retired"
+
+
+class UnitBusy(Conflict):
+    code = "unit_busy"
+
+
+class _Keep:
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+# "Leave this as it is", for the fields of ``unit_update`` where ``None`` means something
+# (``member=None`` takes the tablet back).
+KEEP: Any = _Keep()
+
+# A unit on its way or on the scene: it neither changes agency nor retires.
+BUSY_STATUSES = frozenset({UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE})
+
+
+def _retired_refusal(unit: Unit, field: str) -> UnitRetired:
+    return UnitRetired(gettext("%(callsign)s is retired: it can no longer be engaged nor called.")
+                       % {"callsign": unit.callsign}, field=field)
+
+
+def _busy(unit: Unit) -> bool:
+    return unit.incident_id is not None or unit.status in BUSY_STATUSES
+
+
+def callsign_normalise(value: str) -> str:
+    """A callsign as stored: single spaces, capitals."""
+    return " ".join((value or "").split()).upper()
+
+
+def unit_changes_check(*, unit: Unit | None, callsign: Any = KEEP, agency: Any = KEEP, member: Any = KEEP,
+                       retired: Any = KEEP) -> dict[str, Any]:
+    """The changes that a creation (``unit`` None) or an edit would make, checked and normalised:
+    only what differs from the unit, keyed ``callsign``, ``agency``, ``member``, ``retired``.
+
+    Raises the error a supervisor should read: callsign taken, agency that is not a partner,
+    member who is not a field unit or belongs to another agency or already drives a unit,
+    a retired unit given a tablet, an engaged unit moved or retired. Reads only (the admin's
+    form calls it to show the error on the field; the services call it again under lock).
+    """
+    changes: dict[str, Any] = {}
+    if callsign is not KEEP:
+        callsign = callsign_normalise(callsign)
+        if not callsign or len(callsign) > 40:
+            raise DomainError(gettext("A callsign is 1 to 40 characters."), field="callsign")
+        if unit is None or callsign != unit.callsign:
+            taken = (Unit.objects.filter(callsign=callsign).exclude(pk=getattr(unit, "pk", None))
+                     .select_related("agency").first())
+            if taken is not None:
+                text = (gettext("The callsign %(callsign)s is already taken by a retired unit of %(agency)s.")
+                        if taken.retired else
+                        gettext("The callsign %(callsign)s is already taken by a unit of %(agency)s."))
+                raise CallsignTaken(text % {"callsign": callsign, "agency": taken.agency.name},
+                                    field="callsign")
+            changes["callsign"] = callsign
+    if agency is not KEEP:
+        if agency is None or agency.kind == AgencyKind.CSU:
+            raise DomainError(gettext("A field unit belongs to a partner agency (police, gendarmerie, "
+                                      "fire service, Croix-Rouge), not to the centre."), field="agency")
+        if unit is None or agency.pk != unit.agency_id:
+            if unit is not None and _busy(unit):
+                raise UnitBusy(gettext("%(callsign)s is engaged: it changes agency once available again.")
+                               % {"callsign": unit.callsign}, field="agency")
+            changes["agency"] = agency
+    if retired is not KEEP and unit is not None and bool(retired) != unit.retired:
+        if retired and _busy(unit):
+            raise UnitBusy(gettext("%(callsign)s is engaged: set it available before retiring it.")
+                           % {"callsign": unit.callsign}, field="retired")
+        changes["retired"] = bool(retired)
+    new_agency = changes.get("agency", getattr(unit, "agency", None))
+    will_be_retired = changes.get("retired", unit.retired if unit is not None else False)
+    current = unit.member if unit is not None and unit.member_id else None
+    if member is KEEP and current is not None and "agency" in changes:
+        member = current  # its driver must belong to the new agency too
+    if will_be_retired and member is not KEEP and member is not None and member == current:
+        member = KEEP  # retiring takes the tablet back (the admin's form still names its driver)
+    if member is not KEEP and member is not None:
+        name = member.user.get_username()
+        if will_be_retired and unit is not None:  # only an existing unit is retired
+            raise _retired_refusal(unit, "member")
+        if member.role != Role.FIELD_UNIT:
+            raise NotAFieldUnit(gettext("%(member)s is not a field unit member: only a field unit account "
+                                        "drives a unit's tablet.") % {"member": name}, field="member")
+        if new_agency is not None and member.agency_id != new_agency.pk:
+            raise MemberOfAnotherAgency(
+                gettext("%(member)s belongs to %(member_agency)s, not to %(agency)s.")
+                % {"member": name, "member_agency": member.agency.name, "agency": new_agency.name},
+                field="member")
+        other = (Unit.objects.filter(member=member, retired_at__isnull=True)
+                 .exclude(pk=getattr(unit, "pk", None)).first())
+        if other is not None:
+            raise MemberHasAUnit(
+                gettext("%(member)s already drives %(callsign)s: take that tablet back first.")
+                % {"member": name, "callsign": other.callsign}, field="member")
+    if will_be_retired and member is KEEP:
+        member = None  # a retired unit has no tablet
+    if member is not KEEP and getattr(member, "pk", None) != getattr(current, "pk", None):
+        changes["member"] = member
+    return changes
+
+
+def _may_manage(by: Member | None) -> None:
+    # ``by`` None is the server's shell (create_unit, load_demo): whoever runs it runs the hub.
+    if by is not None and not may_manage_units(by):
+        raise NotAllowed(gettext("Only the centre's supervisors and administrators manage field units."))
+
+
+def _unit_saved(unit: Unit, *, creating: bool) -> None:
+    # Checked just before, but two supervisors may race: the unique constraints decide.
+    try:
+        with transaction.atomic():
+            unit.save(force_insert=creating)
+    except IntegrityError as exc:
+        if Unit.objects.filter(callsign=unit.callsign).exclude(pk=unit.pk).exists():
+            raise CallsignTaken(gettext("The callsign %(callsign)s is already taken.")
+                                % {"callsign": unit.callsign}, field="callsign") from exc
+        raise MemberHasAUnit(gettext("This member already drives another unit."), field="member") from exc
+
+
+def _unit_changed(unit: Unit, changes: list[str], *, by: Member | None,
+                  previous: Member | None = None, former_agency: Agency | None = None) -> None:
+    publish(UnitUpdated(unit=unit_data(unit), changes=[c for c in UNIT_CHANGES if c in changes]),
+            audience=unit_audience(unit, former_agency=former_agency))
+    if "member" not in changes:
+        return
+    # Their sockets join (or leave) the unit's group.
+    for user_id in {m.user_id for m in (previous, unit.member) if m is not None}:
+        sockets_rescope(user_id)
+    audit(action=Action.RIGHTS_CHANGED, actor=by.user if by is not None else None, obj=unit,
+          actor_username="" if by is not None else "manage.py",
+          details={"unit": unit.callsign, "agency": unit.agency.code,
+                   "member": unit.member.user.get_username() if unit.member_id else "",
+                   "previous_member": previous.user.get_username() if previous is not None else ""})
+
+
 @transaction.atomic
-def unit_create(*, callsign: str, agency: Agency, member: Member | None = None) -> Unit:
-    """A field unit of ``agency``, with its direct line; ``member`` drives its tablet."""
-    callsign = (callsign or "").strip().upper()
-    if not callsign or len(callsign) > 40:
-        raise DomainError("A callsign is 1 to 40 characters.", field="callsign")
-    if agency.kind == AgencyKind.CSU:
-        raise DomainError("A field unit belongs to a partner agency.", field="agency")
-    if Unit.objects.filter(callsign=callsign).exists():
-        raise Conflict(f"The callsign {callsign} is taken.", field="callsign")
-    unit = Unit.objects.create(callsign=callsign, agency=agency)
+def unit_create(*, by: Member | None, callsign: str, agency: Agency, member: Member | None = None) -> Unit:
+    """A field unit of ``agency``, with its direct line; ``member`` (a field unit of the same
+    agency who drives no other unit) gets its tablet. ``by``: a supervisor or an administrator
+    of the centre, or None for the server's shell."""
+    _may_manage(by)
+    changes = unit_changes_check(unit=None, callsign=callsign, agency=agency, member=member)
+    unit = Unit(callsign=changes["callsign"], agency=changes["agency"], member=changes.get("member"))
+    _unit_saved(unit, creating=True)
     net_for_unit(unit)
-    net_for_agency(agency)
-    if member is not None:
-        unit_assign(unit=unit, member=member)
-    _announce_unit(unit)
+    net_for_agency(unit.agency)
+    _unit_changed(unit, ["created", *(["member"] if unit.member_id else [])], by=by)
     return unit
 
 
 @transaction.atomic
-def unit_assign(*, unit: Unit, member: Member | None) -> Unit:
-    """Hand the unit's tablet to ``member`` (a field unit of the same agency)."""
-    if member is not None and (member.role != Role.FIELD_UNIT or member.agency_id != unit.agency_id):
-        raise DomainError("Only a field unit member of the unit's agency drives it.", field="member")
-    previous = unit.member
-    if member is not None:  # a member drives one unit at a time
-        Unit.objects.filter(member=member).exclude(pk=unit.pk).update(member=None)
-    unit.member = member
-    unit.save(update_fields=["member"])
-    # Their sockets join (or leave) the unit's group.
-    for user_id in {m.user_id for m in (previous, member) if m is not None}:
-        sockets_rescope(user_id)
+def unit_update(*, by: Member | None, unit: Unit, callsign: Any = KEEP, agency: Any = KEEP,
+                member: Any = KEEP, retired: Any = KEEP, now: dt.datetime | None = None) -> Unit:
+    """Rename the unit, move it to another agency, hand its tablet to ``member`` (``None``: take
+    it back), retire it (``retired=True``: it leaves every list, keeps its history, loses its
+    tablet) or reinstate it. One event, ``unit.updated``, tells the consoles and tablets.
+    Same rights and refusals as ``unit_create`` (``unit_changes_check``); nothing is written
+    when one is refused."""
+    _may_manage(by)
+    unit = (Unit.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("agency", "member__user", "member__agency").get(pk=unit.pk))
+    changes = unit_changes_check(unit=unit, callsign=callsign, agency=agency, member=member, retired=retired)
+    if not changes:
+        return unit
+    previous, former_agency = unit.member if unit.member_id else None, None
+    said = list(changes)
+    if "callsign" in changes:
+        unit.callsign = changes["callsign"]
+        Net.objects.filter(unit=unit, kind=NetKind.DIRECT).update(name=f"Ligne directe {unit.callsign}")
+    if "agency" in changes:
+        former_agency, unit.agency = unit.agency, changes["agency"]
+        net_for_agency(unit.agency)
+    if "retired" in changes:
+        unit.retired_at = (now or timezone.now()) if changes["retired"] else None
+        if not changes["retired"]:
+            said[said.index("retired")] = "reinstated"
+    if "member" in changes:
+        unit.member = changes["member"]
+    unit.updated_at = now or timezone.now()
+    _unit_saved(unit, creating=False)
+    _unit_changed(unit, said, by=by, previous=previous, former_agency=former_agency)
     return unit
 
 
@@ -554,6 +736,8 @@ def unit_status_set(*, unit: Unit, status: str, author: AbstractBaseUser) -> Uni
         raise DomainError(f"Unknown status {status!r}.", field="status")
     unit = (Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency", "incident")
             .get(pk=unit.pk))
+    if unit.retired:
+        raise _retired_refusal(unit, "unit")
     if unit.status == status:
         return unit
     previous, incident = unit.status, unit.incident
@@ -607,6 +791,8 @@ def unit_position_report(*, unit: Unit, point: Point, at: dt.datetime | None = N
     if at < now - dt.timedelta(hours=24):
         raise DomainError("This position is more than a day old.", field="at")
     unit = Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency").get(pk=unit.pk)
+    if unit.retired:
+        raise _retired_refusal(unit, "unit")
     same = unit.positions.filter(at=at).first()
     if same is not None and same.point.equals_exact(point, 1e-7):
         return same
@@ -627,6 +813,8 @@ def unit_engage(*, unit: Unit, incident: Incident, author: AbstractBaseUser) -> 
     """Engage the unit on the incident (journalled): the incident is shared with the unit's
     agency if it was not, an open incident becomes engaged, the unit goes en route."""
     unit = Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency").get(pk=unit.pk)
+    if unit.retired:
+        raise _retired_refusal(unit, "unit")
     incident = _locked(incident, None)  # the caller's copy may be stale
     if incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
         raise Conflict("A closed incident cannot engage a unit.", field="incident")
@@ -722,7 +910,9 @@ def alert_take_charge(*, alert: Alert, unit: Unit, member: Member, now: dt.datet
     if not is_crf_member(member):
         raise NotAllowed("Only the Croix-Rouge takes charge of its alerts.")
     if unit.agency.kind != AgencyKind.CRF or unit.agency_id != member.agency_id:
-        raise DomainError("A unit of your Croix-Rouge agency.", field="unit")
+        raise DomainError(gettext("Choose a unit of your Croix-Rouge agency."), field="unit")
+    if unit.retired:
+        raise _retired_refusal(unit, "unit")
     own = unit_of(member)
     if member.role == Role.FIELD_UNIT and own != unit:
         raise NotAllowed("A field unit takes charge for itself.")

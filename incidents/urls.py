@@ -16,6 +16,7 @@ urlpatterns = [
     path("radio/messages/", api.RadioMessageListApi.as_view(), name="radio-message-list"),
     path("radio/messages/<int:pk>/ack/", api.RadioAckApi.as_view(), name="radio-message-ack"),
     path("units/", api.UnitListApi.as_view(), name="unit-list"),
+    path("units/<int:pk>/", api.UnitDetailApi.as_view(), name="unit-detail"),
     path("units/<int:pk>/status/", api.UnitStatusApi.as_view(), name="unit-status"),
     path("units/<int:pk>/position/", api.UnitPositionApi.as_view(), name="unit-position"),
     path("units/<int:pk>/engage/", api.UnitEngageApi.as_view(), name="unit-engage"),

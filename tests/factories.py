@@ -118,4 +118,4 @@ def make_unit(*, agency: Agency | None = None, callsign: str | None = None,
     agency = agency or make_agency(kind=AgencyKind.PN)
     if member is True:
         member = make_member(role="field_unit", agency=agency)
-    return unit_create(callsign=callsign or f"U{next(_seq)}", agency=agency, member=member or None)
+    return unit_create(by=None, callsign=callsign or f"U{next(_seq)}", agency=agency, member=member or None)

@@ -1,15 +1,26 @@
 /*
  * The Croix-Rouge desk (/portail/alertes/): alerts live; acknowledge, send a team, close.
+ * The teams offered are the desk's own units that are available, kept live from the unit
+ * events (a team sent goes en route and leaves the choice; a retired one leaves it for good).
  */
 import { connectEvents } from "./events.js";
 import { api, connectionStatus, h, idempotencyKey } from "./incident-ui.js";
 import { alertCard, OUTCOMES } from "./field-ui.js";
 
+const desk = document.getElementById("crf-desk");
+const agency = desk.dataset.agency;
 const list = document.getElementById("alert-list");
 const empty = document.getElementById("alerts-empty");
 const notice = document.getElementById("alerts-notice");
-const rows = new Map();
-let units = [];
+const rows = new Map(); // alert id → {alert, row}
+const units = new Map(); // unit id → unit (UnitData) of the desk's agency, in service
+const chosen = new Map(); // alert id → the unit id picked in its list
+
+function available() {
+  return [...units.values()]
+    .filter((u) => u.status === "available")
+    .sort((a, b) => a.callsign.localeCompare(b.callsign, "fr"));
+}
 
 async function act(url, body = {}) {
   try {
@@ -17,29 +28,47 @@ async function act(url, body = {}) {
     show(alert);
     notice.hidden = true;
   } catch (err) {
-    notice.textContent = err.message;
+    notice.textContent = err.message.replace(/^unit : /, "Équipe : ");
     notice.hidden = false;
   }
+}
+
+function teamChoice(alert, base) {
+  const teams = available();
+  const id = `team-${alert.id}`;
+  if (!teams.length) {
+    return h("div", { class: "action-group" },
+      h("span", { class: "no-team", id, text: "Aucune équipe disponible pour le moment." }));
+  }
+  const wanted = chosen.get(alert.id);
+  const select = h("select", { id, class: "team-choice", on: { change: () => chosen.set(alert.id, select.value) } },
+    ...teams.map((u) => h("option", { value: u.id, text: u.callsign, selected: String(u.id) === wanted })));
+  return h("div", { class: "action-group" },
+    h("label", { for: id, text: "Équipe" }),
+    select,
+    h("button", { type: "button", class: "secondary compact", text: "Engager l'équipe",
+      on: { click: () => act(`${base}take-charge/`, { unit: Number(select.value) }) } }));
 }
 
 function actions(alert) {
   const base = `/api/alerts/${alert.id}/`;
   const out = [];
   if (alert.status === "raised") {
-    out.push(h("button", { type: "button", class: "primary", text: "Prendre en compte",
+    out.push(h("button", { type: "button", class: "primary compact", text: "Prendre en compte",
       on: { click: () => act(`${base}ack/`) } }));
   }
   if (alert.status === "raised" || alert.status === "acknowledged") {
-    const select = h("select", { "aria-label": `Équipe pour ${alert.reference}` },
-      ...units.map((u) => h("option", { value: u.id, text: u.callsign })));
-    out.push(select, h("button", { type: "button", text: "Engager l'équipe",
-      on: { click: () => act(`${base}take-charge/`, { unit: Number(select.value) }) } }));
+    out.push(teamChoice(alert, base));
   }
   if (alert.status !== "closed") {
-    const outcome = h("select", { "aria-label": `Issue de ${alert.reference}` },
+    const id = `outcome-${alert.id}`;
+    const outcome = h("select", { id },
       ...Object.entries(OUTCOMES).map(([value, text]) => h("option", { value, text })));
-    out.push(outcome, h("button", { type: "button", text: "Clôturer",
-      on: { click: () => act(`${base}close/`, { outcome: outcome.value }) } }));
+    out.push(h("div", { class: "action-group" },
+      h("label", { for: id, text: "Issue" }),
+      outcome,
+      h("button", { type: "button", class: "action compact", text: "Clôturer",
+        on: { click: () => act(`${base}close/`, { outcome: outcome.value }) } })));
   }
   return out;
 }
@@ -47,17 +76,32 @@ function actions(alert) {
 function show(alert) {
   const row = alertCard(alert, actions(alert));
   const old = rows.get(alert.id);
-  if (old) old.replaceWith(row);
+  if (old) old.row.replaceWith(row);
   else list.prepend(row);
-  rows.set(alert.id, row);
+  rows.set(alert.id, { alert, row });
   empty.hidden = rows.size > 0;
+}
+
+/** The teams changed: redraw the alerts that still wait for one. */
+function refreshChoices() {
+  for (const { alert } of rows.values()) {
+    if (alert.status === "raised" || alert.status === "acknowledged") show(alert);
+  }
+}
+
+function unitChanged(unit) {
+  if (unit.agency === agency && !unit.retired_at) units.set(unit.id, unit);
+  else units.delete(unit.id);
+  refreshChoices();
 }
 
 async function load() {
   try {
-    units = await api("/api/units/");
-    const alerts = await api("/api/alerts/");
+    const [unitData, alerts] = await Promise.all([api("/api/units/"), api("/api/alerts/")]);
+    units.clear();
+    unitData.filter((u) => u.agency === agency).forEach((u) => units.set(u.id, u));
     alerts.slice().reverse().forEach(show);
+    refreshChoices();
     empty.textContent = "Aucune alerte pour le moment.";
     empty.hidden = rows.size > 0;
   } catch (err) {
@@ -67,7 +111,15 @@ async function load() {
 }
 
 function onEvent(frame) {
-  if (frame.type === "alert.raised" || frame.type === "alert.updated") show(frame.data.alert);
+  const data = frame.data || {};
+  switch (frame.type) {
+    case "alert.raised":
+    case "alert.updated": show(data.alert); break;
+    case "unit.status":
+    case "unit.engaged":
+    case "unit.updated": unitChanged(data.unit); break;
+    default: break;
+  }
 }
 
 load().then(() => {

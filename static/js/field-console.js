@@ -45,6 +45,8 @@ export function fieldConsole({ map, pointNow }) {
     entry.row.dataset.unit = u.id;
     entry.row.dataset.status = u.status;
     entry.row.dataset.callsign = u.callsign;
+    const option = radioTo.querySelector(`option[value="unit:${u.id}"]`);
+    if (option) option.textContent = u.callsign; // renamed by a supervisor
     if (u.position && window.L) {
       const [lon, lat] = u.position.coordinates;
       const icon = window.L.divIcon({ className: `unit-marker status-${u.status}`, html: "", iconSize: [14, 14] });
@@ -56,6 +58,17 @@ export function fieldConsole({ map, pointNow }) {
       }
       entry.marker.options.title = unitLabel(u);
     }
+  }
+
+  /** A retired unit leaves the list, the map and the radio's recipients (its traffic stays). */
+  function dropUnit(id) {
+    const entry = units.get(id);
+    if (!entry) return;
+    entry.row.remove();
+    if (entry.marker) entry.marker.remove();
+    const option = radioTo.querySelector(`option[value="unit:${id}"]`);
+    if (option) option.remove();
+    units.delete(id);
   }
 
   function showAlert(alert) {
@@ -134,6 +147,10 @@ export function fieldConsole({ map, pointNow }) {
       case "radio.escalated": log.escalated(data.message); break;
       case "unit.status":
       case "unit.engaged": showUnit(data.unit); break;
+      case "unit.updated":
+        if (data.unit.retired_at) dropUnit(data.unit.id);
+        else showUnit(data.unit);
+        break;
       case "unit.position": {
         const entry = units.get(data.unit_id);
         if (entry) showUnit({ ...entry.unit, position: data.position, position_at: data.at });

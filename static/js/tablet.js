@@ -11,12 +11,13 @@ import { alertCard, RadioLog } from "./field-ui.js";
 
 const root = document.getElementById("tablet");
 const unitId = Number(root.dataset.unit);
-const callsign = root.dataset.callsign;
+let callsign = root.dataset.callsign;
 const isCrf = root.dataset.crf === "1";
 const QUEUE_KEY = `csu.tablet.queue.${unitId}`;
 const positionEvery = Number(root.dataset.positionSeconds || 15) * 1000;
 const queueState = document.getElementById("queue-state");
 const positionState = document.getElementById("position-state");
+const tabletNotice = document.getElementById("tablet-notice");
 
 // --- The offline queue.
 
@@ -136,6 +137,27 @@ replyForm.addEventListener("submit", (event) => {
   replyForm.elements.text.value = "";
 });
 
+// --- The unit itself: renamed, retired, or its tablet handed to someone else (by a supervisor).
+
+function unitUpdated(unit) {
+  if (unit.retired_at || unit.member !== root.dataset.username) {
+    tabletNotice.textContent = unit.retired_at
+      ? `L'unité ${unit.callsign} a été retirée du service : cette tablette n'y est plus rattachée.`
+      : `La tablette de ${unit.callsign} a été confiée à un autre membre.`;
+    tabletNotice.hidden = false;
+    root.dataset.detached = "1";
+    return;
+  }
+  if (unit.callsign !== callsign) {
+    callsign = unit.callsign;
+    root.dataset.callsign = callsign;
+    log.ackFor = callsign;
+    document.getElementById("tablet-callsign").textContent = callsign;
+    document.title = document.title.replace(/^[^—]*—/, `${callsign} —`);
+  }
+  showStatus(unit.status);
+}
+
 // --- Incidents and alerts.
 
 const incidentList = document.getElementById("tablet-incidents");
@@ -192,6 +214,7 @@ function onEvent(frame) {
     case "unit.engaged":
       if (data.unit.id === unitId) showStatus(data.unit.status);
       break;
+    case "unit.updated": if (data.unit.id === unitId) unitUpdated(data.unit); break;
     case "incident.created":
     case "incident.updated":
     case "incident.shared": showIncident(data.incident); break;

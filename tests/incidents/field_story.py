@@ -28,7 +28,7 @@ def field_events(incident, operator) -> dict[str, tuple[Event, list[str]]]:
     the PN and the GN) and a Croix-Rouge alert."""
     start = Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
     pn, crf = Agency.objects.get(code="pn-test"), Agency.objects.get(code="crf-test")
-    unit = factories.make_unit(agency=pn, callsign="TV 12")
+    unit = factories.make_unit(agency=pn, callsign="TV 12")  # unit.updated: created, with its tablet
     now = timezone.now()
     flash = radio_message_send(member=operator, to_unit=unit, text="Rappelez le CSU", priority="flash",
                                now=now)
@@ -48,7 +48,7 @@ def field_events(incident, operator) -> dict[str, tuple[Event, list[str]]]:
     direct, pn_csu = sorted(["csu", f"unit.{unit.pk}"]), ["agency.pn-test", "csu"]
     expected = {
         "radio.message": direct, "radio.acknowledged": direct, "radio.escalated": direct,
-        "unit.position": pn_csu, "unit.status": pn_csu,
+        "unit.position": pn_csu, "unit.status": pn_csu, "unit.updated": pn_csu,
         "unit.engaged": sorted(["agency.gn-test", "agency.pn-test", "csu"]),
         "alert.raised": ["agency.crf-test", "csu"], "alert.updated": ["agency.crf-test", "csu"],
     }

@@ -201,3 +201,35 @@ def test_nets_and_messages_over_the_api(scene, api):
     # The centre sees that it owes an acknowledgement.
     pending = factories.TokenClient().as_member(scene["operator"]).get("/api/radio/messages/?pending=1")
     assert [m["id"] for m in pending.json()] == [sent.json()["id"]]
+
+
+def test_pending_lists_only_what_awaits_the_callers_own_acknowledgement(scene, api):
+    """``?pending=1``: for the centre's staff, the messages whose ``pending`` names the centre;
+    for a field unit, those that name its unit. Not a message nobody has to acknowledge, nor one
+    only units owe, nor one the caller has acknowledged already."""
+    sdis = factories.make_agency(kind=AgencyKind.SDIS, code="sdis-test")  # no unit: nobody to ack
+    nets_ensure()
+    to_nobody = radio_message_send(member=scene["operator"], net=net(NetKind.AGENCY, agency=sdis),
+                                   text="Appel du CSU au SDIS")
+    to_unit = radio_message_send(member=scene["operator"], to_unit=scene["pn_unit"], text="Rappelez",
+                                 priority="flash")
+    pn_net = net(NetKind.AGENCY, agency=scene["pn"])
+    from_unit = radio_message_send(member=scene["pn_unit"].member, net=pn_net, text="TV 12 disponible")
+    from_gn = radio_message_send(member=scene["gn_unit"].member, net=net(NetKind.ALL_PARTNERS),
+                                 text="GN 3 en patrouille")
+    radio_acknowledge(message=from_gn, member=scene["operator"])
+    assert to_nobody.receipts.count() == 0
+
+    centre = api.as_member(scene["operator"]).get("/api/radio/messages/?pending=1").json()
+    assert [m["text"] for m in centre] == ["TV 12 disponible"]
+    assert all("CSU" in m["pending"] for m in centre)
+
+    tablet = factories.TokenClient().as_member(scene["pn_unit"].member).get("/api/radio/messages/?pending=1")
+    assert [m["id"] for m in tablet.json()] == [to_unit.pk, from_gn.pk]
+    assert all("TV 12" in m["pending"] for m in tablet.json())
+    # A partner agent's desk is nobody's recipient: nothing waits for it.
+    desk = factories.TokenClient().as_member(scene["pn_agent"]).get("/api/radio/messages/?pending=1")
+    assert desk.status_code == 200 and desk.json() == []
+    # Without the filter, the centre reads the whole traffic.
+    everything = factories.TokenClient().as_member(scene["operator"]).get("/api/radio/messages/").json()
+    assert {m["id"] for m in everything} == {to_nobody.pk, to_unit.pk, from_unit.pk, from_gn.pk}

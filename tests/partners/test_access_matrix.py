@@ -132,6 +132,10 @@ MATRIX: dict[str, tuple] = {
     "register":             (D,        A,     A,     A,     A,      D,        D,        D,        D,       D,      D,      D,      D),
     "register_export":      (D,        A,     A,     A,     A,      D,        D,        D,        D,       D,      D,      D,      D),
     "snapshots_list":       (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    # Field units: created, edited, handed over, retired by the centre's supervisors
+    "unit_create":          (D,        D,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "unit_update":          (D,        D,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "unit_retire":          (D,        D,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     # Access journal
     "audit_list":           (D,        D,     D,     A,     A,      D,        D,        D,        D,       D,      D,      D,      D),
     "audit_export":         (D,        D,     D,     A,     A,      D,        D,        D,        D,       D,      D,      D,      D),
@@ -402,6 +406,15 @@ def _csv(response) -> int:
     return response.status_code
 
 
+def _unit_url(ctx: Ctx) -> str:
+    """A PN unit made for the cell (its savepoint takes it away)."""
+    from incidents.services import unit_create
+    from partners.models import Agency
+
+    unit = unit_create(by=None, callsign="MATRICE 1", agency=Agency.objects.get(code="pn-test"))
+    return f"/api/units/{unit.pk}/"
+
+
 HERE = {"type": "Point", "coordinates": [factories.CENTRE.x, factories.CENTRE.y]}
 NEARBY = factories.offset(factories.CENTRE, bearing=90, metres=150)
 
@@ -465,6 +478,10 @@ ACTIONS: dict[str, Act] = {
     "register": Act(lambda c: _status(c.api.get("/api/streaming/register/")), 200, 403),
     "register_export": Act(lambda c: _status(c.api.get("/api/streaming/register/?export=csv")), 200, 403),
     "snapshots_list": Act(lambda c: _status(c.api.get("/api/streaming/snapshots/")), 200, 403),
+    "unit_create": Act(lambda c: _status(c.api.post("/api/units/", {"callsign": "MATRICE 2", "agency": "pn-test"})),
+                       201, 403),
+    "unit_update": Act(lambda c: _status(c.api.patch(_unit_url(c), {"callsign": "MATRICE 3"})), 200, 403),
+    "unit_retire": Act(lambda c: _status(c.api.patch(_unit_url(c), {"retired": True})), 200, 403),
     "audit_list": Act(lambda c: _status(c.api.get("/api/audit/")), 200, 403),
     "audit_export": Act(lambda c: _csv(c.api.get("/api/audit/?export=csv")), 200, 403),
     "console_page": Act(lambda c: _status(c.browser.get("/console/")), 200, 403, deny_anonymous=302),

@@ -132,7 +132,7 @@ if "requisition.progress" in REGISTRY:
     SAMPLES["requisition.progress"] = requisition_advanced
 # Radio traffic, field units and Croix-Rouge alerts (issue 6): tests/incidents/field_story.py.
 FIELD_TYPES = ("radio.message", "radio.acknowledged", "radio.escalated", "unit.position", "unit.status",
-               "unit.engaged", "alert.raised", "alert.updated")
+               "unit.engaged", "unit.updated", "alert.raised", "alert.updated")
 
 
 def _field(story: Story, event_type: str):
