@@ -21,4 +21,5 @@ python manage.py migrate --noinput -v0
 python manage.py load_demo
 python manage.py collectstatic --noinput -v0
 python manage.py demo_accounts --url "http://${HUB_BIND}:${HUB_PORT}/"
+python manage.py export_key --url "http://${HUB_BIND}:${HUB_PORT}/"
 honcho start -f Procfile
