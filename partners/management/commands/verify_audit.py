@@ -24,8 +24,8 @@ class Command(BaseCommand):
                             help="The anchoring public key (PEM; several after a key change). Default: "
                                  "the public half of HUB_AUDIT_ANCHOR_KEY_PATH.")
         parser.add_argument("--chain-only", action="store_true",
-                            help="Check the chain alone and do not fail for want of an anchor (a "
-                                 "journal rewritten with recomputed hashes then passes).")
+                            help="Check the chain alone, reading no anchor (a journal rewritten with "
+                                 "recomputed hashes then passes).")
 
     def handle(self, *args, anchors: list[Path] | None, public_key: list[Path] | None, chain_only: bool,
                **options) -> None:
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         for path in paths:
             if anchors and not path.is_file():
                 raise CommandError(f"{path}: no such file")
-        paths = [path for path in paths if path.is_file()]
+        paths = [path for path in paths if path.is_file() and not chain_only]
         keys = []
         try:
             for pem in public_key or []:
