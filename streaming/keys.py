@@ -35,14 +35,19 @@ def published_keys() -> dict[str, object]:
     }
 
 
+def _two_lines(fingerprint_hex: str) -> list[str]:
+    """64 hex digits as two lines of eight groups of four: read aloud, compared by eye."""
+    return [grouped(fingerprint_hex[:32]), grouped(fingerprint_hex[32:])]
+
+
 @require_GET
 def export_key_page(request: HttpRequest) -> HttpResponse:
     keys = published_keys()
     anchor = keys["audit_anchor_key"]
     return render(request, "streaming/export_key.html", {
-        "keys": keys, "grouped": grouped(str(keys["fingerprint_sha256"])), "key_file": PUBLIC_KEY,
-        "anchor_grouped": grouped(anchor["fingerprint_sha256"]) if isinstance(anchor, dict) else None,
-        "key_url": KEY_URL})
+        "keys": keys, "key_file": PUBLIC_KEY,
+        "fingerprint_lines": _two_lines(str(keys["fingerprint_sha256"])),
+        "anchor_lines": _two_lines(anchor["fingerprint_sha256"]) if isinstance(anchor, dict) else None})
 
 
 @require_GET

@@ -51,8 +51,10 @@ def test_anyone_reads_the_key_and_its_fingerprint(keys, db):
     page = anonymous.get("/.well-known/csu-export-key")
     assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
     html = page.content.decode()
-    assert grouped(fingerprint) in html and len(grouped(fingerprint).split()) == 16
-    assert f"verify_export &lt;dossier&gt; --fingerprint {fingerprint}" in html
+    # Two lines of eight groups of four hex digits: read aloud, compared by eye.
+    assert (f"<span>{grouped(fingerprint[:32])}</span><span>{grouped(fingerprint[32:])}</span>" in html
+            and len(grouped(fingerprint[:32]).split()) == 8)
+    assert "verify_export &lt;dossier&gt;" in html and f"--fingerprint {fingerprint}</pre>" in html
     assert "Clé de signature des extractions" in html
 
 
