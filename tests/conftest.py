@@ -45,6 +45,16 @@ def _nomenclature(request):
 
 
 @pytest.fixture(autouse=True)
+def _own_audit_anchors(settings, tmp_path):
+    """Each test has its own (empty) anchor file and anchoring key: the development hub's
+    anchors in var/audit/ sign another database's journal."""
+    settings.HUB_AUDIT_ANCHOR_FILE = tmp_path / "audit-anchors" / "anchors.jsonl"
+    settings.HUB_AUDIT_ANCHOR_KEY_PATH = tmp_path / "audit-anchors" / "key.pem"
+    settings.HUB_AUDIT_ANCHOR_APPEND_ONLY_FLAG = False
+    settings.HUB_AUDIT_SYSLOG = ""
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # Hashing cost is not what these tests are about.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
