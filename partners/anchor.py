@@ -384,25 +384,29 @@ def _alarm(text: str) -> None:
 
 # --- Anchoring.
 
-def _journal_head() -> tuple[int, str, int]:
-    """``(last_id, last_hash, count up to last_id)`` in one statement, hence one snapshot: a
-    record and the head's move to it are committed together."""
+def _journal_head() -> tuple[int, str]:
+    """``(last_id, last_hash)`` of the journal's head (a record and the head's move to it are
+    committed together, so every record up to ``last_id`` is there to read)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT h.last_id, h.last_hash, (SELECT count(*) FROM partners_auditrecord r "
-                       "WHERE r.id <= h.last_id) FROM partners_audithead h WHERE h.id = 1")
+        cursor.execute("SELECT last_id, last_hash FROM partners_audithead WHERE id = 1")
         row = cursor.fetchone()
         if row is not None:
-            return int(row[0]), row[1], int(row[2])
-        cursor.execute("SELECT count(*) FROM partners_auditrecord")
-        (count,) = cursor.fetchone()
-    if count:
-        raise AnchorRefused(f"the journal holds {count} records but its head is missing (deleted)")
-    return 0, GENESIS, 0
+            return int(row[0]), row[1]
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM partners_auditrecord)")
+        (any_record,) = cursor.fetchone()
+    if any_record:
+        raise AnchorRefused("the journal holds records but its head is missing (deleted)")
+    return 0, GENESIS
 
 
-def _continuity(previous: Anchor | None, last_id: int, last_hash: str, count: int) -> None:
+def _continuity(previous: Anchor | None, last_id: int, last_hash: str) -> int:
     """Raise ``AnchorRefused`` unless the journal still holds what ``previous`` signed and the
-    chain runs on from there to the head. Reads only the records written since ``previous``."""
+    chain runs on from there to the head; return how many records there are up to the head.
+
+    Reads one record and those written since ``previous``: the hash of the record ``previous``
+    signed covers, through the chain, every record before it, so their count is still the one
+    ``previous`` signed.
+    """
     after_id, after_hash, after_count = 0, GENESIS, 0
     if previous is not None:
         if last_id < previous.last_id:
@@ -415,17 +419,14 @@ def _continuity(previous: Anchor | None, last_id: int, last_hash: str, count: in
             if stored != previous.last_hash:
                 raise AnchorRefused(f"record #{previous.last_id} no longer has the hash "
                                     f"{previous.describe()} signed: the journal was rewritten")
-            counted = AuditRecord.objects.filter(pk__lte=previous.last_id).count()
-            if counted != previous.count:
-                raise AnchorRefused(f"{counted} records up to #{previous.last_id}, {previous.describe()} "
-                                    f"signed {previous.count}: records were deleted or inserted")
         after_id, after_hash, after_count = previous.last_id, previous.last_hash, previous.count
     walk = chain_walk(after_id=after_id, after_hash=after_hash, until_id=last_id, max_breaks=1)
     if walk.breaks:
         first = walk.breaks[0]
         raise AnchorRefused(f"record #{first.record_id}: {first.reason}")
-    if (walk.last_id, walk.last_hash, after_count + walk.count) != (last_id, last_hash, count):
+    if (walk.last_id, walk.last_hash) != (last_id, last_hash):
         raise AnchorRefused(f"the journal's head (#{last_id}) is not where its chain ends (#{walk.last_id})")
+    return after_count + walk.count
 
 
 @dataclass(frozen=True)
@@ -453,14 +454,15 @@ def audit_anchor(*, force: bool = True, rebase: bool = False, now: dt.datetime |
     with _Lock(path):
         previous = _latest_valid(path, keyring_of([key.public_key()]))
         try:
-            last_id, last_hash, count = _journal_head()
-            _continuity(previous, last_id, last_hash, count)
+            last_id, last_hash = _journal_head()
+            count = _continuity(previous, last_id, last_hash)
         except AnchorRefused as exc:
             if not rebase:
                 _alarm(f"{exc}; no anchor written (python manage.py verify_audit tells more)")
                 raise
             _alarm(f"{exc}; anchored all the same (rebase)")
-            last_id, last_hash, count = _journal_head()
+            last_id, last_hash = _journal_head()
+            count = AuditRecord.objects.filter(pk__lte=last_id).count()
         unchanged = previous is not None and (previous.last_id, previous.last_hash) == (last_id, last_hash)
         heartbeat = dt.timedelta(seconds=settings.HUB_AUDIT_ANCHOR_HEARTBEAT_SECONDS)
         anchor, written = previous, False
