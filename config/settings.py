@@ -363,3 +363,24 @@ HUB_REQUISITION_MAX_WINDOW_HOURS = env_int("HUB_REQUISITION_MAX_WINDOW_HOURS", 2
 CELERY_BEAT_SCHEDULE.update({
     "streaming-retention-sweep": {"task": "streaming.retention_sweep", "schedule": 300.0},
 })
+
+# Anchors of the access journal (partners/anchor.py, docs/security.md §4): the chain's head,
+# signed with a key kept outside the database, appended to a file on a path apart from the
+# database's data and copied to a syslog server, so that whoever holds the database cannot
+# rewrite the journal unnoticed.
+HUB_AUDIT_ANCHOR_KEY_PATH = Path(os.environ.get("HUB_AUDIT_ANCHOR_KEY_PATH",
+                                                BASE_DIR / "var/keys/audit-anchor-ed25519.pem"))
+HUB_AUDIT_ANCHOR_FILE = Path(os.environ.get("HUB_AUDIT_ANCHOR_FILE", BASE_DIR / "var/audit/anchors.jsonl"))
+# chattr +a on the anchor file (root and a file system with the flag): nobody, root included,
+# can then rewrite or remove it without clearing the flag first. Off by default in demo mode,
+# where `rm -rf var` must keep working.
+HUB_AUDIT_ANCHOR_APPEND_ONLY_FLAG = env_bool("HUB_AUDIT_ANCHOR_APPEND_ONLY_FLAG", not DEMO_MODE)
+# Celery beat anchors this often if the journal moved, and at least every heartbeat.
+HUB_AUDIT_ANCHOR_SECONDS = env_int("HUB_AUDIT_ANCHOR_SECONDS", 60)
+HUB_AUDIT_ANCHOR_HEARTBEAT_SECONDS = env_int("HUB_AUDIT_ANCHOR_HEARTBEAT_SECONDS", 3600)
+# The syslog server that keeps a copy of every anchor: tcp://host:port (empty: none).
+HUB_AUDIT_SYSLOG = os.environ.get("HUB_AUDIT_SYSLOG", "")
+HUB_AUDIT_SYSLOG_TIMEOUT_SECONDS = float(os.environ.get("HUB_AUDIT_SYSLOG_TIMEOUT_SECONDS", "3"))
+CELERY_BEAT_SCHEDULE.update({
+    "partners-anchor-audit": {"task": "partners.anchor_audit", "schedule": float(HUB_AUDIT_ANCHOR_SECONDS)},
+})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -38,7 +38,8 @@ class Action:
     HANDOVER = "handover"
 
 
-def _digest(record: AuditRecord) -> str:
+def record_digest(record: AuditRecord) -> str:
+    """The SHA-256 of a record's canonical JSON: its fields and the hash of the one before."""
     fields = {
         "id": record.pk, "at": record.at.isoformat(), "actor": record.actor_id,
         "actor_username": record.actor_username, "agency_code": record.agency_code,
@@ -75,7 +76,7 @@ def audit(*, action: str, actor: AbstractBaseUser | None = None, address: str | 
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval(pg_get_serial_sequence('partners_auditrecord', 'id'))")
         (record.pk,) = cursor.fetchone()
-    record.hash = _digest(record)
+    record.hash = record_digest(record)
     record.save(force_insert=True)
     head.last_id, head.last_hash = record.pk, record.hash
     head.save(update_fields=["last_id", "last_hash"])
@@ -86,21 +87,72 @@ def audit(*, action: str, actor: AbstractBaseUser | None = None, address: str | 
 class ChainBreak:
     record_id: int | None
     reason: str
+    # Past the head: the newest records were deleted (and the head was left as it was).
+    tail_deleted: bool = False
+
+
+@dataclass
+class ChainWalk:
+    """What a walk along the chain found: where it broke, where it ended, how many records."""
+
+    breaks: list[ChainBreak] = field(default_factory=list)
+    last_id: int = 0
+    last_hash: str = GENESIS
+    count: int = 0
+
+
+def chain_walk(*, after_id: int = 0, after_hash: str = GENESIS, until_id: int | None = None,
+               visit: Callable[[AuditRecord, int], None] | None = None, chunk: int = 5000,
+               max_breaks: int = 1000) -> ChainWalk:
+    """Walk the records after ``after_id`` (whose hash is ``after_hash``) up to ``until_id``, in
+    id order, checking each one's hash and its link to the one before.
+
+    ``visit(record, count)`` is called for each record, ``count`` being how many records the
+    walk has seen so far, that one included (from the start of the journal, the number of
+    records up to it).
+    """
+    walk = ChainWalk(last_id=after_id, last_hash=after_hash)
+    records = AuditRecord.objects.filter(pk__gt=after_id).order_by("id")
+    if until_id is not None:
+        records = records.filter(pk__lte=until_id)
+    for record in records.iterator(chunk_size=chunk):
+        if len(walk.breaks) < max_breaks:
+            if record.prev_hash != walk.last_hash:
+                walk.breaks.append(ChainBreak(record.pk, "does not follow the record before it "
+                                              "(a record before it was deleted, inserted or altered)"))
+            if record_digest(record) != record.hash:
+                walk.breaks.append(ChainBreak(record.pk, "its content does not match its hash "
+                                              "(the row was edited)"))
+        walk.count += 1
+        walk.last_id, walk.last_hash = record.pk, record.hash
+        if visit is not None:
+            visit(record, walk.count)
+    return walk
+
+
+def head_break(walk: ChainWalk) -> ChainBreak | None:
+    """Whether the journal ends where its head (``AuditHead``) says it does."""
+    head = AuditHead.objects.filter(pk=1).first()
+    if head is None:
+        if walk.count:
+            return ChainBreak(None, "the journal's head is missing (deleted)")
+        return None
+    if head.last_id == walk.last_id and head.last_hash == walk.last_hash:
+        return None
+    return ChainBreak(head.last_id or None, f"the journal should end at record #{head.last_id}, "
+                      f"it ends at #{walk.last_id} (the newest records were deleted or altered)",
+                      tail_deleted=head.last_id > walk.last_id)
 
 
 def audit_chain_breaks(*, chunk: int = 5000) -> Iterator[ChainBreak]:
-    """Walk the chain in id order; yield where it breaks (the first one is what matters)."""
-    previous = GENESIS
-    last_id = 0
-    records = AuditRecord.objects.order_by("id")
-    for record in records.iterator(chunk_size=chunk):
-        if record.prev_hash != previous:
-            yield ChainBreak(record.pk, "does not follow the record before it "
-                             "(a record before it was deleted, inserted or altered)")
-        if _digest(record) != record.hash:
-            yield ChainBreak(record.pk, "its content does not match its hash (the row was edited)")
-        previous, last_id = record.hash, record.pk
-    head = AuditHead.objects.filter(pk=1).first()
-    if head is not None and (head.last_id != last_id or head.last_hash != previous):
-        yield ChainBreak(head.last_id or None, f"the journal should end at record #{head.last_id}, "
-                         f"it ends at #{last_id} (the newest records were deleted or altered)")
+    """Walk the whole chain in id order; yield where it breaks (the first one is what matters).
+
+    This checks the journal against itself only: someone who can write to the database can
+    recompute every hash and the head. ``partners.anchor.audit_verify`` also checks it against
+    the signed anchors kept outside the database.
+    """
+    walk = chain_walk(chunk=chunk)
+    yield from walk.breaks
+    last = head_break(walk)
+    if last is not None:
+        yield last

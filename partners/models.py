@@ -127,7 +127,9 @@ class AuditRecord(models.Model):
     Append-only and hash-chained: each record carries the hash of the one before,
     and its own hash covers its fields and that link, so an edited, inserted or
     deleted row breaks the chain (``python manage.py verify_audit`` names the first
-    broken record). The database also refuses UPDATE and DELETE on this table.
+    broken record). The database also refuses UPDATE, DELETE and TRUNCATE on this table;
+    signed anchors of the head, kept outside the database (``partners.anchor``), catch a
+    journal rewritten by someone who switched that off and recomputed the chain.
     """
 
     at = models.DateTimeField(default=timezone.now)

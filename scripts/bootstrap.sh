@@ -5,8 +5,8 @@
 # virtualenv, the Python packages (pinned by constraints.txt), the database and
 # its PostGIS extension. Writes var/env.sh for the other scripts.
 #
-# BOOTSTRAP_TEST=1 also installs what the test suite drives: Chromium and
-# GStreamer's RTSP server.
+# BOOTSTRAP_TEST=1 also installs what the test suite drives: Chromium,
+# GStreamer's RTSP server, and rsyslog (the tests start their own rsyslogd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p var var/static
@@ -37,6 +37,9 @@ port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 # --- GDAL / GEOS / PROJ for GeoDjango, and the Python to build the virtualenv with.
 apt_install gdal-bin libgeos-dev proj-bin ca-certificates
+# rsyslog: `make run` starts one (as a plain process, not the system daemon) that keeps a copy
+# of the access journal's anchors, as the centre's syslog server does in production.
+apt_install rsyslog
 PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then
   for candidate in python3.11 python3; do
@@ -90,7 +93,7 @@ fi
 
 # --- Test tools.
 if [ "${BOOTSTRAP_TEST:-0}" = 1 ]; then
-  apt_install chromium fonts-dejavu-core python3-gi gir1.2-gst-rtsp-server-1.0 \
+  apt_install chromium fonts-dejavu-core python3-gi gir1.2-gst-rtsp-server-1.0 rsyslog \
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
     gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
 fi

@@ -7,6 +7,21 @@ source var/env.sh
 export HUB_DEMO=${HUB_DEMO:-1}
 export HUB_BIND=${HUB_BIND:-127.0.0.1} HUB_PORT=${HUB_PORT:-8000}
 
+# The access journal's anchors go to var/audit/anchors.jsonl and, over TCP, to a syslog server:
+# here a local rsyslogd (Procfile `syslog`) writing what it receives to var/syslog/anchors.log
+# (python manage.py verify_audit --anchors var/syslog/anchors.log checks against that copy).
+HUB_SYSLOG_PORT=${HUB_SYSLOG_PORT:-$((HUB_PORT + 1514))}
+export HUB_AUDIT_SYSLOG=${HUB_AUDIT_SYSLOG:-tcp://127.0.0.1:${HUB_SYSLOG_PORT}}
+mkdir -p var/syslog && rm -f var/syslog/rsyslogd.pid
+cat > var/syslog/rsyslog.conf <<CONF
+global(workDirectory="$PWD/var/syslog")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="${HUB_SYSLOG_PORT}" ruleset="anchors")
+ruleset(name="anchors") {
+  action(type="omfile" file="$PWD/var/syslog/anchors.log" template="RSYSLOG_FileFormat")
+}
+CONF
+
 stop_started() {
   while read -r what arg; do
     case "$what" in
@@ -21,4 +36,5 @@ python manage.py migrate --noinput -v0
 python manage.py load_demo
 python manage.py collectstatic --noinput -v0
 python manage.py demo_accounts --url "http://${HUB_BIND}:${HUB_PORT}/"
+python manage.py export_key --url "http://${HUB_BIND}:${HUB_PORT}/"
 honcho start -f Procfile

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
 import shutil
 import struct
@@ -29,7 +28,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -39,6 +37,7 @@ from django.utils import timezone
 from cameras.models import Camera
 from cameras.selectors import valid_authorisations
 from config.errors import Conflict
+from partners import signing
 from partners.audit import Action, audit
 from streaming.masking import camera_masks
 from streaming.models import RecordingSegment, Requisition, RequisitionStatus
@@ -49,29 +48,24 @@ FORMAT = "csu-hub-export/1"
 
 
 def signing_key() -> Ed25519PrivateKey:
-    """The hub's Ed25519 key, generated (mode 0600) on first use."""
-    path = Path(settings.HUB_SIGNING_KEY_PATH)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(pem)
-        tmp.chmod(0o600)
-        tmp.rename(path)
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise ValueError(f"{path} is not an Ed25519 key")
-    return loaded
+    """The hub's Ed25519 key (``HUB_SIGNING_KEY_PATH``), generated (mode 0600) on first use."""
+    return signing.ed25519_key(Path(settings.HUB_SIGNING_KEY_PATH))
 
 
 def public_pem(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return signing.public_pem(key)
 
 
 def key_fingerprint(pem: bytes) -> str:
-    return hashlib.sha256(pem).hexdigest()[:32]
+    """The SHA-256 fingerprint (64 hex digits) of a PEM public key: what the centre publishes
+    at ``/.well-known/csu-export-key`` and ``verify_export --fingerprint`` compares with."""
+    return signing.pem_fingerprint(pem)
+
+
+def hub_public_key() -> tuple[bytes, str]:
+    """The hub's public key (PEM) and its fingerprint."""
+    pem = public_pem(signing_key().public_key())
+    return pem, key_fingerprint(pem)
 
 
 CAPTION_FORMAT = "{name} ({code}) {time:%Y-%m-%d %H:%M:%S %z}"
@@ -443,10 +437,20 @@ def requisition_handover(*, requisition: Requisition, by: AbstractBaseUser, reci
           details={"procedure": requisition.procedure_number, "manifest_sha256": file_sha256(manifest)})
 
 
-def verify_export(directory: Path, *, public_key_pem: bytes | None = None) -> list[str]:
-    """What is wrong with an export directory (empty: files and signature check out). Offline."""
+def verify_export(directory: Path, *, public_key_pem: bytes | None = None,
+                  fingerprint: str | None = None) -> list[str]:
+    """What is wrong with an export directory (empty: files and signature check out). Offline.
+
+    The key that vouches for the export comes from outside it: ``public_key_pem`` (the
+    centre's key, obtained from the centre) or ``fingerprint`` (the centre's published
+    fingerprint, which the key shipped in the directory must have). The shipped key alone
+    proves nothing: whoever altered the files could have re-signed them with a key of their own.
+    """
     from cryptography.exceptions import InvalidSignature
 
+    if public_key_pem is None and fingerprint is None:
+        raise ValueError("verify_export needs the centre's public key or its fingerprint")
+    expected = signing.normalised_fingerprint(fingerprint) if fingerprint is not None else None
     problems: list[str] = []
     manifest_path, sig_path = directory / MANIFEST, directory / SIGNATURE
     for path in (manifest_path, sig_path):
@@ -454,11 +458,18 @@ def verify_export(directory: Path, *, public_key_pem: bytes | None = None) -> li
             problems.append(f"{path.name}: missing")
     if problems:
         return problems
-    if public_key_pem is None and not (directory / PUBLIC_KEY).is_file():
-        return [f"{PUBLIC_KEY}: missing (or give the hub's public key)"]
-    pem = public_key_pem or (directory / PUBLIC_KEY).read_bytes()
-    public_key = serialization.load_pem_public_key(pem)
-    assert isinstance(public_key, Ed25519PublicKey)
+    if public_key_pem is None:
+        if not (directory / PUBLIC_KEY).is_file():
+            return [f"{PUBLIC_KEY}: missing (give the centre's public key with --public-key)"]
+        public_key_pem = (directory / PUBLIC_KEY).read_bytes()
+    try:
+        public_key = signing.load_public_pem(public_key_pem)
+    except signing.KeyProblem as exc:
+        return [f"public key: {exc}"]
+    actual = signing.fingerprint(public_key)
+    if expected is not None and actual != expected:
+        return [f"public key: its fingerprint is {actual}, not the centre's {expected} "
+                f"(the export was not signed by the centre's key, or was re-signed)"]
     body = manifest_path.read_bytes()
     try:
         public_key.verify(base64.b64decode(sig_path.read_text().strip()), body)

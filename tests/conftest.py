@@ -45,6 +45,16 @@ def _nomenclature(request):
 
 
 @pytest.fixture(autouse=True)
+def _own_audit_anchors(settings, tmp_path):
+    """Each test has its own (empty) anchor file and anchoring key: the development hub's
+    anchors in var/audit/ sign another database's journal."""
+    settings.HUB_AUDIT_ANCHOR_FILE = tmp_path / "audit-anchors" / "anchors.jsonl"
+    settings.HUB_AUDIT_ANCHOR_KEY_PATH = tmp_path / "audit-anchors" / "key.pem"
+    settings.HUB_AUDIT_ANCHOR_APPEND_ONLY_FLAG = False
+    settings.HUB_AUDIT_SYSLOG = ""
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # Hashing cost is not what these tests are about.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -92,3 +102,20 @@ def api():
 @pytest.fixture
 def anon_api():
     return APIClient()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_past_the_journal_guard():
+    """The access journal's tables refuse TRUNCATE (a trigger, partners migration 0006), and
+    Django empties the database after each transactional test with one TRUNCATE: that one
+    runs with triggers off, as a database superuser would do on purpose."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        return original(self, ["SET LOCAL session_replication_role = replica", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    DatabaseOperations.execute_sql_flush = original

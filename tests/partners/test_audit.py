@@ -24,10 +24,12 @@ def tamper(sql, params):
 
 
 @pytest.mark.django_db
-def test_an_intact_journal_verifies(operator, capsys):
+def test_an_intact_journal_verifies(operator, anchors, capsys):
     write_some(operator)
+    call_command("anchor_audit")
     call_command("verify_audit")
-    assert "intact: 5 records" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "intact: 5 records" in out and "1 anchor(s) verified" in out
 
 
 @pytest.mark.django_db

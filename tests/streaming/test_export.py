@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
 import threading
 from pathlib import Path
 
 import av
 import pytest
+from cryptography.hazmat.primitives import serialization
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from partners.models import AuditRecord
-from streaming.export import MANIFEST, requisition_extract, requisition_handover, verify_export
+from streaming.export import (
+    MANIFEST,
+    PUBLIC_KEY,
+    SIGNATURE,
+    hub_public_key,
+    requisition_extract,
+    requisition_handover,
+    verify_export,
+)
 from streaming.models import LegalHold, RecordingSegment, RequisitionStatus
 from streaming.recorder import record_camera
 from streaming.requisitions import requisition_create
 from streaming.sources import open_source
 from tests import factories
+
+
+def centre_fingerprint() -> str:
+    """The fingerprint the centre publishes (/.well-known/csu-export-key), as a clerk copies it."""
+    return hub_public_key()[1]
 
 
 def record(camera, *, segments: int = 3, seconds: float = 0.5) -> list[RecordingSegment]:
@@ -72,8 +88,8 @@ def test_an_extraction_cuts_the_window_and_verifies(extracted):
         frames = sum(1 for _ in container.decode(stream))
     # 1.5 s recorded at 20 fps, minus 0.3 s outside the window (the cut starts on a keyframe).
     assert 20 <= frames <= 30
-    assert verify_export(directory) == []
-    call_command("verify_export", str(directory))
+    assert verify_export(directory, fingerprint=centre_fingerprint()) == []
+    call_command("verify_export", str(directory), "--fingerprint", centre_fingerprint())
     record = AuditRecord.objects.get(action="extraction")
     assert record.details["files"] == {camera.code: entry["file"]["sha256"]}
 
@@ -162,7 +178,7 @@ def test_a_changed_caption_is_detected(extracted):
     where = data.index(f"({extracted['camera'].code})".encode())
     data[where + 1] ^= 0x01
     video.write_bytes(bytes(data))
-    assert verify_export(directory) == [
+    assert verify_export(directory, fingerprint=centre_fingerprint()) == [
         f"{video.name}: SHA-256 does not match the manifest (the file was altered)"]
 
 
@@ -172,10 +188,10 @@ def test_a_flipped_byte_in_the_file_is_detected_and_named(extracted):
     data = bytearray(video.read_bytes())
     data[len(data) // 2] ^= 0x01
     video.write_bytes(bytes(data))
-    problems = verify_export(directory)
+    problems = verify_export(directory, fingerprint=centre_fingerprint())
     assert problems == [f"{video.name}: SHA-256 does not match the manifest (the file was altered)"]
     with pytest.raises(CommandError):
-        call_command("verify_export", str(directory))
+        call_command("verify_export", str(directory), "--fingerprint", centre_fingerprint())
 
 
 def test_a_flipped_byte_in_the_manifest_is_detected_and_named(extracted):
@@ -183,7 +199,7 @@ def test_a_flipped_byte_in_the_manifest_is_detected_and_named(extracted):
     data = bytearray(manifest.read_bytes())
     data[data.index(b"2026/777")] ^= 0x01
     manifest.write_bytes(bytes(data))
-    problems = verify_export(extracted["dir"])
+    problems = verify_export(extracted["dir"], fingerprint=centre_fingerprint())
     assert len(problems) == 1 and problems[0].startswith("manifest.json: the signature does not match")
 
 
@@ -196,6 +212,57 @@ def test_an_export_checked_against_another_key_fails(extracted):
     assert verify_export(extracted["dir"], public_key_pem=other)[0].startswith("manifest.json")
 
 
+def test_verify_export_refuses_to_trust_the_key_shipped_in_the_export(extracted):
+    with pytest.raises(CommandError) as refused:
+        call_command("verify_export", str(extracted["dir"]))
+    message = str(refused.value)
+    assert "--fingerprint HEX" in message and "--public-key FILE" in message
+    assert "/.well-known/csu-export-key" in message and "cannot vouch for itself" in message
+    with pytest.raises(ValueError):
+        verify_export(extracted["dir"])
+    with pytest.raises(CommandError, match="--fingerprint: a fingerprint is 64 hexadecimal digits"):
+        call_command("verify_export", str(extracted["dir"]), "--fingerprint", "c3d6b753")
+
+
+def test_a_re_signed_forgery_fails_against_the_centres_fingerprint_or_key(extracted, tmp_path):
+    """Someone alters a video, writes its new SHA-256 in the manifest, signs the manifest with a
+    key of their own and ships that key: consistent, and refused by the centre's key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from partners.signing import grouped, public_pem
+    from streaming.recorder import file_sha256
+
+    directory = extracted["dir"]
+    video = directory / f"{extracted['camera'].code}.mp4"
+    data = bytearray(video.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    video.write_bytes(bytes(data))
+    manifest = json.loads((directory / MANIFEST).read_text())
+    manifest["cameras"][0]["file"]["sha256"] = file_sha256(video)
+    body = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode()
+    (directory / MANIFEST).write_bytes(body)
+    forger = Ed25519PrivateKey.generate()
+    (directory / SIGNATURE).write_text(base64.b64encode(forger.sign(body)).decode() + "\n")
+    (directory / PUBLIC_KEY).write_bytes(public_pem(forger.public_key()))
+    forged = hashlib.sha256(forger.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+    assert verify_export(directory, fingerprint=forged) == []  # consistent with its own key
+
+    centre_pem, centre = hub_public_key()
+    # The fingerprint as printed on the hand-over letter, in groups of four.
+    with pytest.raises(CommandError, match="does not verify"):
+        call_command("verify_export", str(directory), "--fingerprint", grouped(centre))
+    assert verify_export(directory, fingerprint=grouped(centre)) == [
+        f"public key: its fingerprint is {forged}, not the centre's {centre} "
+        f"(the export was not signed by the centre's key, or was re-signed)"]
+    key_file = tmp_path / "centre.pem"
+    key_file.write_bytes(centre_pem)
+    with pytest.raises(CommandError, match="does not verify"):
+        call_command("verify_export", str(directory), "--public-key", str(key_file))
+    assert verify_export(directory, public_key_pem=centre_pem)[0].startswith(
+        "manifest.json: the signature does not match")
+
+
 def test_a_rerun_after_a_killed_worker_finishes_once(extracted, monkeypatch):
     requisition = extracted["requisition"]
     # As if the worker died before finishing: state running, a half-written directory left behind.
@@ -205,7 +272,7 @@ def test_a_rerun_after_a_killed_worker_finishes_once(extracted, monkeypatch):
     (part / "junk.mp4").write_bytes(b"half")
     directory = requisition_extract(requisition_id=requisition.pk)
     assert directory == extracted["dir"] and not part.exists()
-    assert verify_export(directory) == []
+    assert verify_export(directory, fingerprint=centre_fingerprint()) == []
     assert AuditRecord.objects.filter(action="extraction").count() == 2
     # Once done, running it again changes nothing.
     assert requisition_extract(requisition_id=requisition.pk) == directory
@@ -252,7 +319,7 @@ def test_masks_are_burned_into_the_extraction(area, storage, operator, superviso
     assert entry["masks_applied"][0]["polygon"] == [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]
     assert entry["reencoded"]["codec"] == "libx264"
     assert entry["overlay"] == {"kind": "burned_in", "format": "{name} {time:%Y-%m-%d %H:%M:%S %z}"}
-    assert verify_export(directory) == []
+    assert verify_export(directory, fingerprint=centre_fingerprint()) == []
     with av.open(str(directory / entry["file"]["name"])) as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264"
