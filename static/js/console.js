@@ -62,7 +62,6 @@ function showMapNotice(err) {
 // --- The map.
 
 const hub = createHubMap(document.getElementById("map"), {
-  tileUrl: root.dataset.tileUrl,
   onClick: (latlng) => startCreate(pointOf(latlng)),
 });
 const incidentMarkers = addIncidents(hub, { labels, onSelect: openIncident });
