@@ -13,7 +13,6 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-
 # Leaflet's default subdomains for a tile URL with "{s}" (static/js/map.js keeps them).
 TILE_SUBDOMAINS = "abc"
 

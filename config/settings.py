@@ -397,3 +397,5 @@ HUB_GEOCODER_RETRY_SECONDS = env_int("HUB_GEOCODER_RETRY_SECONDS", 60)
 # nomadic cameras' depots, which are not where anything happens.
 HUB_GEO_PLACES_MODEL = "cameras.Site"
 HUB_GEO_PLACES_FILTER = {"nomadic_pool": False}
+# Who may search addresses: the answers name camera sites, which only the centre's staff see.
+HUB_GEO_ADDRESS_PERMISSIONS = ["partners.permissions.IsCentreStaff"]

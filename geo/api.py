@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.http import FileResponse, HttpResponse
 from django.utils.http import http_date
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -51,11 +52,19 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
+class _AddressApi(APIView):
+    """The address endpoints' rights come from ``HUB_GEO_ADDRESS_PERMISSIONS`` (the centre's
+    staff): geo depends on no other app of ours, the settings name the rule."""
+
+    def get_permissions(self) -> list:
+        return [import_string(path)() for path in settings.HUB_GEO_ADDRESS_PERMISSIONS]
+
+
 _ANSWER = OpenApiResponse(description="`source` (`ban`: the national address base; `local`: the "
                                       "centre's own data), `notice` (why the local data answered)")
 
 
-class AddressSearchApi(APIView):
+class AddressSearchApi(_AddressApi):
     """``GET /api/geo/address/search/?q=`` — addresses matching what is typed, best first."""
 
     class Input(serializers.Serializer):
@@ -69,7 +78,7 @@ class AddressSearchApi(APIView):
         return Response(address_search(**data.validated_data).as_json())
 
 
-class AddressReverseApi(APIView):
+class AddressReverseApi(_AddressApi):
     """``GET /api/geo/address/reverse/?lat=&lon=`` — the address of a point and its commune."""
 
     class Input(serializers.Serializer):

@@ -3,8 +3,12 @@
 Pages try the sources in the order :func:`basemap_sources` gives (docs/map.md): the tile
 URL (Plan IGN v2 by default), then the PMTiles archive the hub serves itself. For closed
 networks without a basemap of their own, :func:`render_basemap` draws one from our data
-(commune areas, boundaries and names, camera sites) as raster tiles in a PMTiles v3
-archive, written by the ``pmtiles`` package (Protomaps' reference writer).
+(commune areas and boundaries, and the kilometre grid of Lambert-93, the French official
+projection) as raster tiles in a PMTiles v3 archive, written by the ``pmtiles`` package
+(Protomaps' reference writer). The communes' names are not drawn: the map's "Communes"
+layer writes them above, at the same place, and two renderings of one name blur into
+each other. Nor are camera sites: the archive is served to partner agencies too, who
+get no camera data.
 """
 
 from __future__ import annotations
@@ -12,20 +16,19 @@ from __future__ import annotations
 import io
 import math
 import os
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.gis.geos import MultiPolygon, Point
+from django.contrib.gis.gdal import CoordTransform, SpatialReference
+from django.contrib.gis.geos import LineString, MultiPolygon
 from django.urls import reverse
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 
 from geo.models import Commune
-from geo.places import all_places
 
 TILE = 256
 # Tiles are drawn this many times larger, then reduced: Pillow draws polygons without
@@ -33,14 +36,15 @@ TILE = 256
 SUPERSAMPLE = 2
 
 # A dark plan, in the consoles' colours (static/css/console.css): the territory lighter than
-# what lies around it, neighbouring communes in different tints, boundaries and names that
-# stay readable under the markers.
-OUTSIDE = (14, 19, 25)
+# what lies around it, neighbouring communes in different tints, boundaries that stay
+# readable under the markers, a faint grid.
+OUTSIDE = (11, 16, 22)  # --map-bg: the same dark beyond the archive
 TINTS = [(32, 45, 58), (38, 50, 46), (47, 43, 58), (50, 47, 37), (30, 48, 60), (54, 40, 44)]
 BOUNDARY = (110, 130, 152)
-NAME = (183, 197, 212)
-HALO = (11, 16, 22)
-SITE = (122, 147, 170)
+GRID = (52, 67, 84)
+GRID_M = 1000
+# From this zoom on the grid is drawn (a square is then about 40 pixels wide).
+GRID_MIN_ZOOM = 12
 
 
 @dataclass(frozen=True)
@@ -102,16 +106,7 @@ def tile_range(bounds: tuple[float, float, float, float], zoom: int) -> tuple[in
 class _Commune:
     name: str
     boundary: MultiPolygon
-    label: Point
     tint: tuple[int, int, int]
-
-
-def _label_point(boundary: MultiPolygon) -> Point:
-    """Where map.js puts the commune's name: the middle of its box when inside, else a point
-    surely inside (a concave commune)."""
-    west, south, east, north = boundary.extent
-    centre = Point((west + east) / 2, (south + north) / 2, srid=4326)
-    return centre if boundary.contains(centre) else boundary.point_on_surface
 
 
 def _communes() -> list[_Commune]:
@@ -122,26 +117,8 @@ def _communes() -> list[_Commune]:
         taken = {tints[other.pk] for other in rows
                  if other.pk in tints and commune.boundary.distance(other.boundary) < 1e-6}
         tints[commune.pk] = next(i for i in range(len(TINTS) + len(rows)) if i not in taken)
-    return [_Commune(name=c.name, boundary=c.boundary, label=_label_point(c.boundary),
-                     tint=TINTS[tints[c.pk] % len(TINTS)]) for c in rows]
-
-
-# Debian's fonts-dejavu-core (scripts/bootstrap.sh installs it): French names need their
-# accents, which Pillow's own font lacks.
-NAME_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    if NAME_FONT.exists():
-        return ImageFont.truetype(str(NAME_FONT), size)
-    return ImageFont.load_default(size=size)
-
-
-def _printable(name: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> str:
-    """The name as the font can write it: without accents when it has none (Pillow's own)."""
-    if isinstance(font, ImageFont.FreeTypeFont) and Path(font.path) == NAME_FONT:
-        return name
-    return "".join(ch for ch in unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch))
+    return [_Commune(name=c.name, boundary=c.boundary, tint=TINTS[tints[c.pk] % len(TINTS)])
+            for c in rows]
 
 
 @dataclass(frozen=True)
@@ -155,10 +132,33 @@ class BasemapSummary:
     size_bytes: int
 
 
+def _grid(bounds: tuple[float, float, float, float]) -> list[list[tuple[float, float]]]:
+    """The Lambert-93 (EPSG:2154) kilometre lines over ``bounds``, as lon/lat polylines (a
+    vertex every 250 m: straight in Lambert-93 is very slightly curved in Web Mercator)."""
+    to_l93 = CoordTransform(SpatialReference(4326), SpatialReference(2154))
+    to_wgs = CoordTransform(SpatialReference(2154), SpatialReference(4326))
+    west, south, east, north = bounds
+    box = LineString([(west, south), (east, south), (east, north), (west, north), (west, south)], srid=4326)
+    box.transform(to_l93)
+    x0, y0, x1, y1 = box.extent
+    first_x, first_y = math.floor(x0 / GRID_M) * GRID_M, math.floor(y0 / GRID_M) * GRID_M
+    lines = []
+    for x in range(first_x, math.ceil(x1) + GRID_M, GRID_M):
+        lines.append([(x, y) for y in range(first_y, math.ceil(y1) + GRID_M, GRID_M // 4)])
+    for y in range(first_y, math.ceil(y1) + GRID_M, GRID_M):
+        lines.append([(x, y) for x in range(first_x, math.ceil(x1) + GRID_M, GRID_M // 4)])
+    result = []
+    for points in lines:
+        line = LineString(points, srid=2154)
+        line.transform(to_wgs)
+        result.append(list(line.coords))
+    return result
+
+
 class _Renderer:
-    def __init__(self, communes: list[_Commune], sites: list[tuple[float, float]]) -> None:
+    def __init__(self, communes: list[_Commune], grid: list[list[tuple[float, float]]]) -> None:
         self.communes = communes
-        self.sites = sites
+        self.grid = grid
         self.boxes = [c.boundary.extent for c in communes]
 
     def tile(self, zoom: int, x: int, y: int) -> bytes:
@@ -172,8 +172,8 @@ class _Renderer:
             return [(px - origin_x, py - origin_y)
                     for px, py in (world_pixel(lon, lat, zoom, s) for lon, lat in ring)]
 
-        west, north = self._lonlat(origin_x - size, origin_y - size, zoom)
-        east, south = self._lonlat(origin_x + 2 * size, origin_y + 2 * size, zoom)
+        west, north = self._lonlat(origin_x, origin_y, zoom)
+        east, south = self._lonlat(origin_x + size, origin_y + size, zoom)
         near = [c for c, (w, so, e, n) in zip(self.communes, self.boxes, strict=True)
                 if w <= east and e >= west and so <= north and n >= south]
         line = max(2, round(s * (1.0 if zoom < 13 else 1.6)))
@@ -183,26 +183,13 @@ class _Renderer:
                 draw.polygon(pixels(outer.coords), fill=commune.tint)
                 for hole in holes:
                     draw.polygon(pixels(hole.coords), fill=OUTSIDE)
+        if zoom >= GRID_MIN_ZOOM:
+            for grid_line in self.grid:
+                draw.line(pixels(grid_line), fill=GRID, width=s)
         for commune in near:
             for polygon in commune.boundary:
                 for ring in polygon:
                     draw.line(pixels(ring.coords), fill=BOUNDARY, width=line, joint="curve")
-        if zoom >= 13:
-            radius = s * (1.5 if zoom < 15 else 2.5)
-            for lon, lat in self.sites:
-                px, py = world_pixel(lon, lat, zoom, s)
-                px, py = px - origin_x, py - origin_y
-                if -radius <= px <= size + radius and -radius <= py <= size + radius:
-                    draw.ellipse((px - radius, py - radius, px + radius, py + radius), fill=SITE)
-        if zoom >= 11:
-            font = _font(s * (10 if zoom < 13 else 12 if zoom < 15 else 14))
-            for commune in near:
-                px, py = world_pixel(commune.label.x, commune.label.y, zoom, s)
-                text = _printable(commune.name.upper(), font)
-                # Under the overlay's label (map.js puts it at the same point): a name the
-                # operator hides with the "Communes" layer stays readable on the background.
-                draw.text((px - origin_x, py - origin_y), text, font=font, fill=NAME, anchor="mm",
-                          stroke_width=s, stroke_fill=HALO)
         image = image.resize((TILE, TILE), Image.Resampling.LANCZOS)
         out = io.BytesIO()
         image.quantize(colors=48, method=Image.Quantize.MEDIANCUT).save(out, "PNG", optimize=True)
@@ -240,7 +227,6 @@ def render_basemap(path: Path, *, min_zoom: int = 9, max_zoom: int = 15,
     communes = _communes()
     if not communes:
         raise ValueError("no commune to draw: load the communes first")
-    sites = [(place.lon, place.lat) for place in all_places()]
     west = min(c.boundary.extent[0] for c in communes)
     south = min(c.boundary.extent[1] for c in communes)
     east = max(c.boundary.extent[2] for c in communes)
@@ -249,7 +235,7 @@ def render_basemap(path: Path, *, min_zoom: int = 9, max_zoom: int = 15,
     dlon = margin_m / (111_000 * math.cos(math.radians((south + north) / 2)))
     bounds = (west - dlon, south - dlat, east + dlon, north + dlat)
 
-    renderer = _Renderer(communes, sites)
+    renderer = _Renderer(communes, _grid(bounds))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")
@@ -268,9 +254,10 @@ def render_basemap(path: Path, *, min_zoom: int = 9, max_zoom: int = 15,
                  "center_zoom": min(max(12, min_zoom), max_zoom),
                  "center_lon_e7": round(centre_lon * 1e7), "center_lat_e7": round(centre_lat * 1e7)},
                 {"name": "Fond de carte du territoire (généré par le hub)",
-                 "attribution": "Fond généré par le hub : communes et sites de caméras",
-                 "description": "Communes (contours, noms) et sites d'implantation, dessinés "
-                                "par geo.basemap.render_basemap. Sans rues ni bâtiments.",
+                 "attribution": "Fond généré par le hub : communes, carroyage Lambert-93 de 1 km",
+                 "description": "Communes (surfaces, limites) et carroyage kilométrique "
+                                "Lambert-93, dessinés par geo.basemap.render_basemap. Sans rues "
+                                "ni bâtiments.",
                  "type": "baselayer", "format": "png"})
             distinct = len(writer.hash_to_offset)
         partial.replace(path)

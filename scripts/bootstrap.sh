@@ -36,8 +36,7 @@ port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 : > var/started-services
 
 # --- GDAL / GEOS / PROJ for GeoDjango, and the Python to build the virtualenv with.
-# fonts-dejavu-core: the names on the generated offline basemap (geo/basemap.py).
-apt_install gdal-bin libgeos-dev proj-bin ca-certificates fonts-dejavu-core
+apt_install gdal-bin libgeos-dev proj-bin ca-certificates
 PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then
   for candidate in python3.11 python3; do

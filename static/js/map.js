@@ -66,7 +66,8 @@ function pmtilesLayer(url) {
       ready
         .then(({ type }) => archive.getZxy(coords.z, coords.x, coords.y, controller.signal).then((found) => {
           if (!found) { // outside the archive: nothing to draw there, and nothing wrong
-            done(null, tile);
+            tile.onload = () => done(null, tile);
+            tile.src = L.Util.emptyImageUrl; // an <img> without a picture shows its outline
             return;
           }
           const src = URL.createObjectURL(new Blob([found.data], { type }));

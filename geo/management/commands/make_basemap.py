@@ -10,8 +10,8 @@ from geo.basemap import render_basemap
 
 
 class Command(BaseCommand):
-    help = ("Draw a raster basemap of the territory (commune areas, boundaries and names, camera "
-            "sites) from the database into a PMTiles archive, for the pages' offline background "
+    help = ("Draw a raster basemap of the territory (commune areas and boundaries, a kilometre "
+            "grid) from the database into a PMTiles archive, for the pages' offline background "
             "(HUB_MAP_PMTILES). See docs/map.md for a real basemap.")
 
     def add_arguments(self, parser) -> None:
