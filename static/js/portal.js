@@ -141,7 +141,7 @@ function renderSummary(incident) {
   if (panel.key === key) return;
   panel.key = key;
   panel.summary.replaceChildren(...incidentSummary(incident, labels, [
-    ["Partagé avec", incident.shared_with.map(agencyName).join(", ")]]).filter(Boolean));
+    ["Partagé avec", incident.shared_with.map(agencyName).join(", ")]], { position: false }).filter(Boolean));
 }
 
 async function loadDetail(id) {
