@@ -41,6 +41,9 @@ function escapeHtml(text) {
   return String(text || "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** A failure of ours, said in French. */
+class BasemapError extends Error {}
+
 const TILE_TYPES = { 2: "image/png", 3: "image/jpeg", 4: "image/webp", 5: "image/avif" };
 
 /**
@@ -52,7 +55,7 @@ function pmtilesLayer(url) {
   const archive = new window.pmtiles.PMTiles(url);
   const ready = archive.getHeader().then((header) => {
     const type = TILE_TYPES[header.tileType];
-    if (!type) throw new Error("archive de tuiles vectorielles, illisible ici");
+    if (!type) throw new BasemapError("archive de tuiles vectorielles, illisible ici");
     return { header, type };
   });
   let attribution = "";
@@ -72,7 +75,7 @@ function pmtilesLayer(url) {
           }
           const src = URL.createObjectURL(new Blob([found.data], { type }));
           tile.onload = () => { URL.revokeObjectURL(src); done(null, tile); };
-          tile.onerror = () => { URL.revokeObjectURL(src); done(new Error("tuile illisible"), tile); };
+          tile.onerror = () => { URL.revokeObjectURL(src); done(new BasemapError("tuile illisible"), tile); };
           tile.src = src;
         }))
         .catch((err) => { if (!err || err.name !== "AbortError") done(err, tile); });
@@ -106,18 +109,31 @@ function basemapLayer(source) {
   });
 }
 
+/** Why a tile did not come, in French (the pmtiles library says it in English). */
+function failureReason(err) {
+  if (!(err instanceof Error)) return "aucune tuile reçue";
+  const status = /response code: (\d+)/i.exec(err.message);
+  if (status) return status[1] === "404" ? "fichier absent du hub" : `erreur ${status[1]}`;
+  if (err instanceof TypeError) return "serveur injoignable";
+  if (err instanceof BasemapError) return err.message;
+  return "archive illisible";
+}
+
 /**
  * The background: each configured source as a base layer of the layer control (and "Sans
  * fond de carte"), the first one shown. A source whose last TILE_FAILURES tiles failed
  * is given up for the next one not given up yet; the notice on the map says which and why.
  */
 function addBasemap(map, layers, sources) {
+  // Under the layer control (same corner, added after it): beside the choice it is about,
+  // and never over it, however narrow the map.
   const notice = h("p", { class: "basemap-notice", role: "status", hidden: true });
-  map.getContainer().append(notice);
+  const Notice = L.Control.extend({ options: { position: "topright" }, onAdd: () => notice });
+  new Notice().addTo(map);
   L.DomEvent.disableClickPropagation(notice);
   const say = (text, kind) => {
     notice.textContent = text || "";
-    notice.className = `basemap-notice${kind ? ` ${kind}` : ""}`;
+    notice.className = `basemap-notice leaflet-control${kind ? ` ${kind}` : ""}`;
     notice.hidden = !text;
   };
   const container = map.getContainer();
@@ -142,8 +158,7 @@ function addBasemap(map, layers, sources) {
     });
     entry.layer.on("tileerror", (event) => {
       entry.recentErrors += 1;
-      const err = event.error;
-      if (err instanceof Error && err.message) entry.reason = err.message;
+      entry.reason = failureReason(event.error);
       if (entry.recentErrors === TILE_FAILURES && !entry.failed) giveUp(entry);
     });
   }
