@@ -416,7 +416,9 @@ export function connectionStatus(element) {
 export function incidentSummary(incident, labels, extra = [], { position = true } = {}) {
   const [lat, lon] = [incident.location.coordinates[1], incident.location.coordinates[0]];
   const facts = [
-    ["Lieu", [incident.address, incident.commune_name].filter(Boolean).join(", ")],
+    // A filled address often ends with the commune already ("… 95160 Montmorency").
+    ["Lieu", [incident.address, (incident.address || "").includes(incident.commune_name) ? null : incident.commune_name]
+      .filter(Boolean).join(", ")],
     position ? ["Position", `${lat.toFixed(5)}, ${lon.toFixed(5)}`, "mono"] : null,
     ["Ouvert", timeElement(incident.created_at)],
     ...extra,
