@@ -381,7 +381,8 @@ HUB_MAP_TILE_LABEL = os.environ.get(
 HUB_MAP_TILE_MAX_ZOOM = env_int("HUB_MAP_TILE_MAX_ZOOM", 19)
 # A PMTiles archive of raster tiles (PNG, JPEG or WebP) on the hub's disk, served with HTTP
 # range requests at /api/geo/basemap.pmtiles. `make run` generates the demo one if missing.
-HUB_MAP_PMTILES = Path(os.environ["HUB_MAP_PMTILES"]) if os.environ.get("HUB_MAP_PMTILES") else None
+# A relative path is taken from the checkout (`make run` uses var/basemap/territory.pmtiles).
+HUB_MAP_PMTILES = BASE_DIR / os.environ["HUB_MAP_PMTILES"] if os.environ.get("HUB_MAP_PMTILES") else None
 HUB_MAP_PMTILES_LABEL = os.environ.get("HUB_MAP_PMTILES_LABEL", "Fond de carte local")
 
 # Addresses (docs/map.md): the national address base (BAN), through the Géoplateforme's

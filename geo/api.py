@@ -111,9 +111,11 @@ class _AnyAccept(DefaultContentNegotiation):
 class BasemapFileApi(APIView):
     """``GET /api/geo/basemap.pmtiles`` — the offline basemap (``HUB_MAP_PMTILES``).
 
-    Answers ``Range: bytes=a-b`` with 206 and the bytes asked (Django's file answers and
-    WhiteNoise send the whole file); a strong ``ETag`` lets a reader notice that the
-    archive was replaced between two reads.
+    Answers ``Range: bytes=a-b`` with 206 and the bytes asked: Django's file answers send
+    whole files, and WhiteNoise serves ranges of collected static files only, which the
+    archive is not (hundreds of megabytes for a real territory, replaced by the centre
+    without a deployment). A strong ``ETag`` lets a reader notice that the archive was
+    replaced between two of its reads.
     """
 
     content_negotiation_class = _AnyAccept
