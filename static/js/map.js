@@ -52,8 +52,8 @@ const TILE_TYPES = { 2: "image/png", 3: "image/jpeg", 4: "image/webp", 5: "image
  * be read is reported ("tileerror"): that is how the map knows its background is missing.
  */
 function pmtilesLayer(url) {
-  const archive = new window.pmtiles.PMTiles(url);
-  const ready = archive.getHeader().then((header) => {
+  const archive = window.pmtiles ? new window.pmtiles.PMTiles(url) : null;
+  const ready = (archive ? archive.getHeader() : Promise.reject(new BasemapError("lecteur PMTiles absent"))).then((header) => {
     const type = TILE_TYPES[header.tileType];
     if (!type) throw new BasemapError("archive de tuiles vectorielles, illisible ici");
     return { header, type };
