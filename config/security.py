@@ -13,10 +13,21 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+# Leaflet's default subdomains for a tile URL with "{s}" (static/js/map.js keeps them).
+TILE_SUBDOMAINS = "abc"
+
 
 def _tile_origin() -> str:
-    url = urlparse(settings.HUB_MAP_TILE_URL.replace("{s}", "a"))
-    return f"{url.scheme}://{url.netloc}" if url.scheme and url.netloc else ""
+    """The tile server's origin(s), and nothing else: the pages draw their tiles from there."""
+    template = settings.HUB_MAP_TILE_URL
+    if not template:
+        return ""
+    origins = []
+    for subdomain in TILE_SUBDOMAINS if "{s}" in template else "-":
+        url = urlparse(template.replace("{s}", subdomain))
+        if url.scheme in {"http", "https"} and url.netloc:
+            origins.append(f"{url.scheme}://{url.netloc}")
+    return " ".join(origins)
 
 
 def content_security_policy(request: HttpRequest) -> str:

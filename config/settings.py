@@ -246,7 +246,6 @@ HUB_API_TOKEN_TTL_HOURS = env_int("HUB_API_TOKEN_TTL_HOURS", 12)
 # A bounding box wider or taller than this (degrees) is refused: the service
 # area is about 12 km across, a box of a whole country is a client bug.
 HUB_MAX_BBOX_DEGREES = float(os.environ.get("HUB_MAX_BBOX_DEGREES", "1.0"))
-HUB_MAP_TILE_URL = os.environ.get("HUB_MAP_TILE_URL", "")
 HUB_DEFAULT_RETENTION_DAYS = env_int("HUB_DEFAULT_RETENTION_DAYS", 14)
 HUB_OUTBOX_RETENTION_DAYS = env_int("HUB_OUTBOX_RETENTION_DAYS", 7)
 HUB_WS_HEARTBEAT_SECONDS = float(os.environ.get("HUB_WS_HEARTBEAT_SECONDS", "25"))
@@ -384,3 +383,41 @@ HUB_AUDIT_SYSLOG_TIMEOUT_SECONDS = float(os.environ.get("HUB_AUDIT_SYSLOG_TIMEOU
 CELERY_BEAT_SCHEDULE.update({
     "partners-anchor-audit": {"task": "partners.anchor_audit", "schedule": float(HUB_AUDIT_ANCHOR_SECONDS)},
 })
+
+# The map's background (docs/map.md). Sources, tried in this order by the pages: the tile URL
+# (an XYZ template; Plan IGN v2 from the IGN's Géoplateforme by default, no key needed), then
+# the PMTiles file the hub serves itself (closed networks). An empty value turns a source off;
+# the Content-Security-Policy admits the tile URL's host and no other (config/security.py).
+PLAN_IGN_V2_URL = (
+    "https://data.geopf.fr/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER=GEOGRAPHICALGRIDSYSTEMS.PLANIGNV2&STYLE=normal&FORMAT=image/png"
+    "&TILEMATRIXSET=PM&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}")
+HUB_MAP_TILE_URL = os.environ.get("HUB_MAP_TILE_URL", PLAN_IGN_V2_URL).strip()
+HUB_MAP_TILE_ATTRIBUTION = os.environ.get(
+    "HUB_MAP_TILE_ATTRIBUTION",
+    "Plan IGN v2 © IGN (Licence Ouverte 2.0)" if HUB_MAP_TILE_URL == PLAN_IGN_V2_URL else "")
+HUB_MAP_TILE_LABEL = os.environ.get(
+    "HUB_MAP_TILE_LABEL", "Plan IGN" if HUB_MAP_TILE_URL == PLAN_IGN_V2_URL else "Fond de carte en ligne")
+# Deepest zoom the tile source has (Plan IGN v2: 19); deeper, its tiles are enlarged.
+HUB_MAP_TILE_MAX_ZOOM = env_int("HUB_MAP_TILE_MAX_ZOOM", 19)
+# A PMTiles archive of raster tiles (PNG, JPEG or WebP) on the hub's disk, served with HTTP
+# range requests at /api/geo/basemap.pmtiles. `make run` generates the demo one if missing.
+# A relative path is taken from the checkout (`make run` uses var/basemap/territory.pmtiles).
+HUB_MAP_PMTILES = BASE_DIR / os.environ["HUB_MAP_PMTILES"] if os.environ.get("HUB_MAP_PMTILES") else None
+HUB_MAP_PMTILES_LABEL = os.environ.get("HUB_MAP_PMTILES_LABEL", "Fond de carte local")
+
+# Addresses (docs/map.md): the national address base (BAN), through the Géoplateforme's
+# geocoder, answers address searches and the address of a clicked point; when it is not set
+# or does not answer within the timeout, our own data answers (the commune, the nearest
+# camera site's address). After a failure, our data answers alone for a while: an operator
+# typing on a closed network must not wait for the timeout at every key.
+HUB_GEOCODER_URL = os.environ.get("HUB_GEOCODER_URL", "https://data.geopf.fr/geocodage").strip().rstrip("/")
+HUB_GEOCODER_TIMEOUT_SECONDS = float(os.environ.get("HUB_GEOCODER_TIMEOUT_SECONDS", "2"))
+HUB_GEOCODER_RETRY_SECONDS = env_int("HUB_GEOCODER_RETRY_SECONDS", 60)
+# The places with a postal address our own fallback knows: the camera sites (named here
+# rather than imported: geo depends on no other app of ours). The filter leaves out the
+# nomadic cameras' depots, which are not where anything happens.
+HUB_GEO_PLACES_MODEL = "cameras.Site"
+HUB_GEO_PLACES_FILTER = {"nomadic_pool": False}
+# Who may search addresses: the answers name camera sites, which only the centre's staff see.
+HUB_GEO_ADDRESS_PERMISSIONS = ["partners.permissions.IsCentreStaff"]

@@ -8,7 +8,6 @@ partner agencies, the allowed transitions) is rendered into it with ``json_scrip
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -17,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from cameras.choices import CameraKind, CameraStatus
+from geo.basemap import basemap_sources
 from incidents.choices import IncidentStatus, JournalKind, Priority
 from incidents.services import TRANSITIONS
 from partners.choices import VIDEO_CAPABLE_KINDS, AgencyKind, Role
@@ -70,7 +70,7 @@ def console(request: HttpRequest) -> HttpResponse:
                         for status, targets in TRANSITIONS.items()},
         "priorities": Priority.choices,
         "default_priority": Priority.NORMAL,
-        "tile_url": settings.HUB_MAP_TILE_URL,
+        "basemap": basemap_sources(),
     })
 
 
@@ -93,7 +93,7 @@ def portal_incidents(request: HttpRequest) -> HttpResponse:
         "live_statuses": ",".join(LIVE_STATUSES),
         "labels": _labels(),
         "agency_names": {agency.code: agency.name for agency in Agency.objects.all()},
-        "tile_url": settings.HUB_MAP_TILE_URL,
+        "basemap": basemap_sources(),
     })
 
 

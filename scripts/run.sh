@@ -34,6 +34,11 @@ trap stop_started EXIT
 
 python manage.py migrate --noinput -v0
 python manage.py load_demo
+# The offline background (docs/map.md): drawn once from the demo communes, so that a machine
+# without the Internet (where Plan IGN does not load) still shows a map. A centre's own
+# basemap is set with HUB_MAP_PMTILES before `make run`.
+export HUB_MAP_PMTILES=${HUB_MAP_PMTILES-var/basemap/territory.pmtiles}
+if [ -n "$HUB_MAP_PMTILES" ]; then python manage.py make_basemap "$HUB_MAP_PMTILES" --if-missing; fi
 python manage.py collectstatic --noinput -v0
 python manage.py demo_accounts --url "http://${HUB_BIND}:${HUB_PORT}/"
 python manage.py export_key --url "http://${HUB_BIND}:${HUB_PORT}/"

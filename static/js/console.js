@@ -7,6 +7,7 @@
  * (events.js): what every operator does appears on every console at once, and the
  * incident an operator has open follows the changes others make to it.
  */
+import { addressField, proposeAddress } from "./address.js";
 import { connectEvents } from "./events.js";
 import { fieldConsole } from "./field-console.js";
 import {
@@ -62,11 +63,10 @@ function showMapNotice(err) {
 // --- The map.
 
 const hub = createHubMap(document.getElementById("map"), {
-  tileUrl: root.dataset.tileUrl,
   onClick: (latlng) => startCreate(pointOf(latlng)),
 });
 const incidentMarkers = addIncidents(hub, { labels, onSelect: openIncident });
-const draft = addDraft(hub, { onMove: (latlng) => setFormPoint(pointOf(latlng)) });
+const draft = addDraft(hub, { onMove: (latlng) => setFormPoint(pointOf(latlng), { findAddress: true }) });
 addLegend(hub);
 
 function loadMapLayers() {
@@ -152,16 +152,38 @@ function startCreate(point) {
   if (selectedId !== null) deselect();
   if (createView.hidden) setMessage("");
   showDrawer("create");
-  setFormPoint(point);
+  setFormPoint(point, { findAddress: true });
   form.elements.nature.focus({ preventScroll: true });
 }
 
-function setFormPoint({ lat, lon }) {
+/** The point of the incident (and of a Croix-Rouge alert); ``findAddress``: propose its address. */
+function setFormPoint({ lat, lon }, { findAddress = false } = {}) {
   form.elements.lat.value = String(lat);
   form.elements.lon.value = String(lon);
   draft.show(lat, lon);
   updateWhere();
+  if (findAddress) proposeAddress(root.dataset.addressReverseUrl, { lat, lon }, [incidentAddress, alertAddress]);
 }
+
+// --- Addresses: proposed for the point clicked, or searched (the point then moves there).
+
+function placeAt(result, other) {
+  const [lon, lat] = result.location.coordinates;
+  setFormPoint({ lat: Number(lat.toFixed(6)), lon: Number(lon.toFixed(6)) });
+  other.propose(result.label);
+  hub.map.panInside([lat, lon], { padding: [60, 60] });
+}
+
+const incidentAddress = addressField(form.elements.address, {
+  searchUrl: root.dataset.addressSearchUrl,
+  hint: document.getElementById("f-address-hint"),
+  onPick: (result) => placeAt(result, alertAddress),
+});
+const alertAddress = addressField(document.getElementById("alert-address"), {
+  searchUrl: root.dataset.addressSearchUrl,
+  hint: document.getElementById("alert-address-hint"),
+  onPick: (result) => placeAt(result, incidentAddress),
+});
 
 function formPoint() {
   const lat = Number.parseFloat(form.elements.lat.value);

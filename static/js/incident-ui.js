@@ -409,17 +409,20 @@ export function connectionStatus(element) {
 
 /**
  * The head of an incident's panel (console and portal): priority, status and nature badges, then
- * place, position, opening time, and any ``extra`` facts ([term, node or text] pairs), then the
- * description. ``labels`` are the pages' labels (priority, status).
+ * place, position (``position: false``: not shown, as on the partners' portal, where the address
+ * and the commune say where), opening time, and any ``extra`` facts ([term, node or text] pairs),
+ * then the description. ``labels`` are the pages' labels (priority, status).
  */
-export function incidentSummary(incident, labels, extra = []) {
+export function incidentSummary(incident, labels, extra = [], { position = true } = {}) {
   const [lat, lon] = [incident.location.coordinates[1], incident.location.coordinates[0]];
   const facts = [
-    ["Lieu", [incident.address, incident.commune_name].filter(Boolean).join(", ")],
-    ["Position", `${lat.toFixed(5)}, ${lon.toFixed(5)}`, "mono"],
+    // A filled address often ends with the commune already ("… 95160 Montmorency").
+    ["Lieu", [incident.address, (incident.address || "").includes(incident.commune_name) ? null : incident.commune_name]
+      .filter(Boolean).join(", ")],
+    position ? ["Position", `${lat.toFixed(5)}, ${lon.toFixed(5)}`, "mono"] : null,
     ["Ouvert", timeElement(incident.created_at)],
     ...extra,
-  ];
+  ].filter(Boolean);
   return [
     h("p", { class: "panel-badges" },
       h("span", { class: `badge priority-${incident.priority}`,

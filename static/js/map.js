@@ -1,11 +1,15 @@
 /*
- * The hub's map (Leaflet, served from static/vendor): communes, cameras with their
- * fields of view, incidents. Used by the operator console and the partner portal.
+ * The hub's map (Leaflet, served from static/vendor): a background, then communes, cameras
+ * with their fields of view, incidents. Used by the operator console and the partner portal.
  *
- * Everything drawn comes from our own data, so the map is whole without base
- * tiles (closed networks): the tile URL is a setting (HUB_MAP_TILE_URL), empty by
- * default. Styling is done with CSS classes (static/css/console.css), never with
- * style attributes: the pages run under a strict Content-Security-Policy.
+ * The background comes from the sources the hub is configured with (geo/basemap.py, in the
+ * page as JSON "map-basemap"), tried in order: an online tile server (Plan IGN v2 by
+ * default), then the PMTiles archive the hub serves itself (closed networks). A source
+ * whose tiles fail is given up for the next one, and the map says so; when none draws,
+ * a notice says that too: never a silent black map. Everything else comes from our own
+ * data, so the map stays whole without a background. Styling is done with CSS classes
+ * (static/css/console.css), never with style attributes: the pages run under a strict
+ * Content-Security-Policy.
  */
 import { h } from "./incident-ui.js";
 
@@ -18,10 +22,182 @@ const SITE_ONLY_ZOOM = 17;
 const MAX_FOV_DRAWN = 600;
 const CAMERA_REFRESH_MS = 60_000;
 const MAX_BBOX_DEGREES = 1.0; // the hub's HUB_MAX_BBOX_DEGREES default
+/** A background whose last this many tiles all failed is given up. */
+const TILE_FAILURES = 6;
 
 const DEFAULT_CENTRE = [48.9883, 2.3222]; // Montmorency, until the communes are loaded
 
-export function createHubMap(element, { tileUrl = "", onClick = null } = {}) {
+/** The background sources rendered into the page (geo.basemap.basemap_sources). */
+export function basemapSources() {
+  const element = document.getElementById("map-basemap");
+  try {
+    return element ? JSON.parse(element.textContent) || [] : [];
+  } catch {
+    return [];
+  }
+}
+
+function escapeHtml(text) {
+  return String(text || "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** A failure of ours, said in French. */
+class BasemapError extends Error {}
+
+const TILE_TYPES = { 2: "image/png", 3: "image/jpeg", 4: "image/webp", 5: "image/avif" };
+
+/**
+ * A raster PMTiles archive as a Leaflet layer, read with the vendored pmtiles library
+ * (HTTP range requests). Unlike the library's own Leaflet adapter, every tile that cannot
+ * be read is reported ("tileerror"): that is how the map knows its background is missing.
+ */
+function pmtilesLayer(url) {
+  const archive = window.pmtiles ? new window.pmtiles.PMTiles(url) : null;
+  const ready = (archive ? archive.getHeader() : Promise.reject(new BasemapError("lecteur PMTiles absent"))).then((header) => {
+    const type = TILE_TYPES[header.tileType];
+    if (!type) throw new BasemapError("archive de tuiles vectorielles, illisible ici");
+    return { header, type };
+  });
+  let attribution = "";
+  const Layer = L.GridLayer.extend({
+    getAttribution() { return attribution; },
+    createTile(coords, done) {
+      const tile = document.createElement("img");
+      tile.alt = "";
+      const controller = new AbortController();
+      tile.abort = () => controller.abort();
+      ready
+        .then(({ type }) => archive.getZxy(coords.z, coords.x, coords.y, controller.signal).then((found) => {
+          if (!found) { // outside the archive: nothing to draw there, and nothing wrong
+            tile.onload = () => done(null, tile);
+            tile.src = L.Util.emptyImageUrl; // an <img> without a picture shows its outline
+            return;
+          }
+          const src = URL.createObjectURL(new Blob([found.data], { type }));
+          tile.onload = () => { URL.revokeObjectURL(src); done(null, tile); };
+          tile.onerror = () => { URL.revokeObjectURL(src); done(new BasemapError("tuile illisible"), tile); };
+          tile.src = src;
+        }))
+        .catch((err) => { if (!err || err.name !== "AbortError") done(err, tile); });
+      return tile;
+    },
+    _removeTile(key) {
+      const known = this._tiles[key];
+      if (known && known.el.abort) known.el.abort();
+      L.GridLayer.prototype._removeTile.call(this, key);
+    },
+  });
+  const layer = new Layer({ maxZoom: 19, maxNativeZoom: 15, minNativeZoom: 0 });
+  ready.then(({ header }) => {
+    layer.options.minNativeZoom = header.minZoom;
+    layer.options.maxNativeZoom = header.maxZoom;
+    if (layer._map) layer.redraw();
+    return archive.getMetadata();
+  }).then((metadata) => {
+    attribution = escapeHtml(metadata && metadata.attribution);
+    if (layer._map && layer._map.attributionControl && attribution) layer._map.attributionControl.addAttribution(attribution);
+  }).catch(() => {}); // the tiles report it
+  return layer;
+}
+
+function basemapLayer(source) {
+  if (source.kind === "pmtiles") return pmtilesLayer(source.url);
+  return L.tileLayer(source.url, {
+    maxZoom: 19,
+    maxNativeZoom: source.maxNativeZoom || 19,
+    attribution: escapeHtml(source.attribution),
+  });
+}
+
+/** Why a tile did not come, in French (the pmtiles library says it in English). */
+function failureReason(err) {
+  if (!(err instanceof Error)) return "aucune tuile reçue";
+  const status = /response code: (\d+)/i.exec(err.message);
+  if (status) return status[1] === "404" ? "fichier absent du hub" : `erreur ${status[1]}`;
+  if (err instanceof TypeError) return "serveur injoignable";
+  if (err instanceof BasemapError) return err.message;
+  return "archive illisible";
+}
+
+/**
+ * The background: each configured source as a base layer of the layer control (and "Sans
+ * fond de carte"), the first one shown. A source whose last TILE_FAILURES tiles failed
+ * is given up for the next one not given up yet; the notice on the map says which and why.
+ */
+function addBasemap(map, layers, sources) {
+  // Under the layer control (same corner, added after it): beside the choice it is about,
+  // and never over it, however narrow the map.
+  const notice = h("p", { class: "basemap-notice", role: "status", hidden: true });
+  const Notice = L.Control.extend({ options: { position: "topright" }, onAdd: () => notice });
+  new Notice().addTo(map);
+  L.DomEvent.disableClickPropagation(notice);
+  const say = (text, kind) => {
+    notice.textContent = text || "";
+    notice.className = `basemap-notice leaflet-control${kind ? ` ${kind}` : ""}`;
+    notice.hidden = !text;
+  };
+  const container = map.getContainer();
+  if (!sources.length) {
+    container.classList.add("no-tiles");
+    map.attributionControl.addAttribution("Aucun fond de carte configuré");
+    return { sources: [], notice };
+  }
+  const entries = sources.map((source) => ({
+    source, layer: basemapLayer(source), failed: false, loads: 0, recentErrors: 0, reason: "",
+  }));
+  const none = L.layerGroup();
+  for (const entry of entries) {
+    layers.addBaseLayer(entry.layer, entry.source.label);
+    entry.layer.on("tileload", () => {
+      entry.loads += 1;
+      entry.recentErrors = 0;
+      if (entry.failed) { // it came back (the network, the file)
+        entry.failed = false;
+        say("");
+      }
+    });
+    entry.layer.on("tileerror", (event) => {
+      entry.recentErrors += 1;
+      entry.reason = failureReason(event.error);
+      if (entry.recentErrors === TILE_FAILURES && !entry.failed) giveUp(entry);
+    });
+  }
+  layers.addBaseLayer(none, "Sans fond de carte");
+
+  function show(entry) {
+    for (const other of entries) if (other !== entry && map.hasLayer(other.layer)) map.removeLayer(other.layer);
+    if (map.hasLayer(none)) map.removeLayer(none);
+    entry.recentErrors = 0;
+    map.addLayer(entry.layer);
+  }
+
+  function giveUp(entry) {
+    entry.failed = true;
+    const why = entry.reason ? ` (${entry.reason})` : "";
+    const next = entries.find((other) => !other.failed);
+    if (next && map.hasLayer(entry.layer)) {
+      show(next);
+      say(`${entry.source.label} injoignable${why} : ${next.source.label} affiché.`, "info");
+    } else if (map.hasLayer(entry.layer)) {
+      say(`Fond de carte indisponible : ${entry.source.label} ne répond pas${why}. `
+        + "Les communes, caméras et incidents restent affichés.", "warn");
+    }
+  }
+
+  // Chosen in the layer control, or by giveUp (which then says why): what the notice
+  // said was about the background shown before.
+  map.on("baselayerchange", (event) => {
+    const chosen = entries.find((entry) => entry.layer === event.layer);
+    container.classList.toggle("has-basemap", Boolean(chosen));
+    container.classList.toggle("no-tiles", !chosen);
+    say("");
+    if (chosen) chosen.recentErrors = 0;
+  });
+  show(entries[0]);
+  return { sources: entries, notice };
+}
+
+export function createHubMap(element, { basemap = basemapSources(), onClick = null } = {}) {
   const map = L.map(element, {
     center: DEFAULT_CENTRE,
     zoom: 13,
@@ -29,18 +205,13 @@ export function createHubMap(element, { tileUrl = "", onClick = null } = {}) {
     maxZoom: 19,
     zoomSnap: 0.5,
     keyboard: true,
-    attributionControl: Boolean(tileUrl),
   });
   // Panes, stacked by CSS (.leaflet-<name>-pane): communes under everything, the
   // fields of view under the camera markers, incidents above all markers.
   for (const name of ["communes", "fov", "labels", "draft", "incidents"]) map.createPane(name);
 
-  if (tileUrl) {
-    L.tileLayer(tileUrl, { maxZoom: 19, attribution: "" }).addTo(map);
-  } else {
-    element.classList.add("no-tiles");
-  }
   const layers = L.control.layers(null, null, { collapsed: false, position: "topright" }).addTo(map);
+  const background = addBasemap(map, layers, basemap);
 
   // A click that closes a popup is not a click to create an incident there.
   let popupOpen = false;
@@ -57,7 +228,7 @@ export function createHubMap(element, { tileUrl = "", onClick = null } = {}) {
       onClick(event.latlng);
     });
   }
-  return { map, layers, element };
+  return { map, layers, element, background };
 }
 
 // --- Communes: boundaries and names, and which one holds a point.

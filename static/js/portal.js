@@ -44,7 +44,7 @@ function setMessage(text, kind = "") {
 
 // --- The map: communes and the shared incidents (no cameras: the portal gets no camera data).
 
-const hub = createHubMap(document.getElementById("map"), { tileUrl: root.dataset.tileUrl });
+const hub = createHubMap(document.getElementById("map"));
 const markers = addIncidents(hub, { labels, onSelect: openIncident, focusZoom: 15 });
 addLegend(hub, { cameras: false });
 
@@ -141,7 +141,7 @@ function renderSummary(incident) {
   if (panel.key === key) return;
   panel.key = key;
   panel.summary.replaceChildren(...incidentSummary(incident, labels, [
-    ["Partagé avec", incident.shared_with.map(agencyName).join(", ")]]).filter(Boolean));
+    ["Partagé avec", incident.shared_with.map(agencyName).join(", ")]], { position: false }).filter(Boolean));
 }
 
 async function loadDetail(id) {

@@ -98,7 +98,13 @@ class Hub:
 
 
 @pytest.fixture(scope="module")
-def hub(django_db_setup, tmp_path_factory) -> Iterator[Hub]:
+def hub_env() -> dict[str, str]:
+    """Settings of the module's hub beyond the defaults below: a module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def hub(django_db_setup, tmp_path_factory, hub_env) -> Iterator[Hub]:
     """The hub served by Daphne on the test database, its static files collected in a temp dir."""
     tmp = tmp_path_factory.mktemp("hub")
     env = dict(os.environ)
@@ -112,7 +118,13 @@ def hub(django_db_setup, tmp_path_factory) -> Iterator[Hub]:
         "STATIC_ROOT": str(tmp / "static"),
         "DJANGO_DEBUG": "0",
         "PYTHONUNBUFFERED": "1",
+        # Tests talk to loopback only: no tile server nor geocoder on the Internet (the
+        # modules that test them serve their own, see test_basemap.py, test_geocoding.py).
+        "HUB_MAP_TILE_URL": "",
+        "HUB_MAP_PMTILES": "",
+        "HUB_GEOCODER_URL": "",
     })
+    env.update(hub_env)
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
                    cwd=ROOT, env=env, check=True)
     server = Hub(env, tmp / "daphne.log")
