@@ -18,7 +18,7 @@ import pytest
 from django.utils import timezone
 
 from cameras.services import mask_create
-from incidents.services import incident_create
+from incidents.services import incident_create, incident_share
 from partners.choices import AgencyKind
 from partners.services import api_token_issue
 from streaming.services import grant_create, grant_revoke
@@ -135,6 +135,7 @@ def _server_quiet(scene, browser, hub):
 def test_a_partner_plays_the_granted_feed_masked_and_loses_it_when_revoked(scene, signed_in, csp_watch):
     camera = scene["camera"]
     mask_create(camera=camera, polygon=MASK, created_by=scene["operator"].user)
+    incident_share(incident=scene["incident"], agency_code="pn-e2e", author=scene["operator"].user)
     grant = grant_create(camera=camera, agency_code="pn-e2e", incident=scene["incident"],
                          granted_by=scene["operator"].user, minutes=10)
     context = signed_in(scene["agent"].user)

@@ -240,7 +240,9 @@ def _build() -> Scene:
     incident_attach_camera(incident=incidents["shared_pn"], camera=cameras["a"], author=author)
     incident_attach_camera(incident=incidents["shared_crf"], camera=cameras["a"], author=author)
     incident_share(incident=incidents["shared_crf"], agency_code="crf-test", author=author)
-    # Each grant shares its incident with the agency on the way.
+    # A camera goes only to a service the incident is shared with.
+    incident_share(incident=incidents["shared_pn"], agency_code="pn-test", author=author)
+    incident_share(incident=incidents["shared_sdis"], agency_code="sdis-test", author=author)
     grants = {
         "grant_pn": grant_create(camera=cameras["a"], agency_code="pn-test",
                                  incident=incidents["shared_pn"], granted_by=author),
@@ -446,7 +448,7 @@ ACTIONS: dict[str, Act] = {
     "grants_list": Act(lambda c: _listed(c.api.get("/api/streaming/grants/"), c.scene.grant_name),
                        None, None),
     "grant_create": Act(lambda c: _status(c.api.post("/api/streaming/grants/", {
-        "camera": c.scene.cameras["a"].pk, "agency": "gn-test",
+        "camera": c.scene.cameras["a"].pk, "agency": "pn-test",
         "incident": c.scene.incidents["shared_pn"].pk})), 201, 403),
     "grant_revoke": Act(lambda c: _status(c.api.post(_grant_url(c, "revoke/"), {"reason": "fin"})), 200, 403),
     "grant_extend": Act(lambda c: _status(c.api.post(_grant_url(c, "extend/"), {"minutes": 60})), 200, 403),
