@@ -18,8 +18,9 @@ def cameras(db, area):
     other = factories.make_camera(code="95014-s001-pano")
     unauthorised = factories.make_camera(code="95014-s002-fixe")
     factories.make_authorisation(cameras=[shown, other])
-    factories.make_authorisation(cameras=[unauthorised], valid_until=timezone.localdate() - dt.timedelta(days=1),
-                                 valid_from=timezone.localdate() - dt.timedelta(days=30))
+    today = timezone.localdate()
+    factories.make_authorisation(cameras=[unauthorised], valid_until=today - dt.timedelta(days=1),
+                                 valid_from=today - dt.timedelta(days=30))
     return {"shown": shown, "other": other, "unauthorised": unauthorised}
 
 
@@ -60,7 +61,8 @@ def test_a_tile_refuses_what_the_wall_cannot_show(cameras, operator, api):
     api.as_member(operator)
     unknown = api.post("/api/streaming/walls/principal/tiles/", {"position": 2, "camera": "95014-s999-ptz"})
     assert unknown.status_code == 400
-    assert unknown.json()["detail"] == {"camera": ["Aucune caméra ne porte le code ou le numéro 95014-s999-ptz."]}
+    assert unknown.json()["detail"] == {
+        "camera": ["Aucune caméra ne porte le code ou le numéro 95014-s999-ptz."]}
     refused = api.post("/api/streaming/walls/principal/tiles/", {"position": 2, "camera": "95014-s002-fixe"})
     assert refused.status_code == 403
     assert refused.json()["detail"] == {"camera": [
@@ -69,7 +71,8 @@ def test_a_tile_refuses_what_the_wall_cannot_show(cameras, operator, api):
     outside = api.post("/api/streaming/walls/principal/tiles/", {"position": 17, "camera": "95014-s001-ptz"})
     assert outside.status_code == 400
     assert outside.json()["detail"] == {"position": ["Les tuiles de ce mur sont numérotées de 1 à 16."]}
-    nowhere = api.post("/api/streaming/walls/salle-de-crise/tiles/", {"position": 1, "camera": "95014-s001-ptz"})
+    nowhere = api.post("/api/streaming/walls/salle-de-crise/tiles/",
+                       {"position": 1, "camera": "95014-s001-ptz"})
     assert nowhere.status_code == 400
     assert api.get("/api/streaming/walls/salle-de-crise/").status_code == 404
     assert not WallTile.objects.exists() and wall_events() == []
@@ -82,7 +85,8 @@ def test_named_walls_are_listed_and_kept_apart(cameras, operator, api):
     api.post("/api/streaming/walls/salle-de-crise/tiles/", {"position": 4, "camera": "95014-s001-ptz"})
     walls = {w["name"]: w for w in api.get("/api/streaming/walls/").json()}
     assert set(walls) == {"principal", "salle-de-crise"}
-    assert [t["position"] for t in walls["salle-de-crise"]["tiles"]] == [4] and walls["principal"]["tiles"] == []
+    assert [t["position"] for t in walls["salle-de-crise"]["tiles"]] == [4]
+    assert walls["principal"]["tiles"] == []
 
 
 @pytest.mark.django_db
@@ -125,7 +129,8 @@ def test_the_wall_page_takes_codes_and_ids_and_says_what_it_leaves_out(cameras, 
 
 @pytest.mark.django_db
 def test_the_wall_page_follows_the_shared_wall_by_default(cameras, operator, api):
-    api.as_member(operator).post("/api/streaming/walls/principal/tiles/", {"position": 2, "camera": "95014-s001-ptz"})
+    api.as_member(operator).post("/api/streaming/walls/principal/tiles/",
+                                 {"position": 2, "camera": "95014-s001-ptz"})
     response = _page(operator)
     assert response.context["layout"]["name"] == "principal"
     assert [t["camera_code"] for t in response.context["layout"]["tiles"]] == ["95014-s001-ptz"]
