@@ -97,6 +97,7 @@ function endGrant(grant, reason, at) {
   tile.grants.delete(grant.id);
   if (tile.grants.size > 0 || tile.element.dataset.ended) return; // another grant still covers the camera
   tile.end(endMessage(known, reason, at));
+  tile.setSubtitle(known.incident_reference); // no "until" any more: it ended
   tile.element.dataset.endReason = reason;
   tile.element.append(dismissButton(grant.camera_id ?? grant.camera, tile));
 }

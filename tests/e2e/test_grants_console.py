@@ -7,10 +7,7 @@ hub's own French message, on the page."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
-import time
-import urllib.request
 
 import pytest
 from django.contrib.gis.geos import Point
@@ -23,39 +20,14 @@ from partners.services import api_token_issue
 from streaming.models import Grant
 from tests import factories
 from tests.e2e.conftest import live
+from tests.e2e.live_video import CHROMIUM_EXTRA_ARGS, hub, video_env, wait_until_quiet  # noqa: F401
 from tests.factories import CENTRE, offset
 
-# Small pictures, loopback ICE, a fast watchdog (as tests/e2e/test_video.py); grants may be asked
-# for up to three days so that one can overrun an authorisation that ends tonight, whatever the hour.
-VIDEO_ENV = {
-    "HUB_WEBRTC_HOST_ADDRESSES": "127.0.0.1",
-    "HUB_VIDEO_SYNTHETIC_SIZE": "320x180",
-    "HUB_VIDEO_LINGER_SECONDS": "1",
-    "HUB_VIDEO_WATCHDOG_SECONDS": "0.2",
-    "HUB_VIDEO_BITRATE": "600000",
-    "HUB_GRANT_MAX_MINUTES": str(3 * 24 * 60),
-}
-CHROMIUM_EXTRA_ARGS = ["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
-                       "--autoplay-policy=no-user-gesture-required"]
+# Grants may be asked for up to three days, so that one can overrun an authorisation that ends
+# tonight whatever the hour.
+EXTRA_ENV = {"HUB_GRANT_MAX_MINUTES": str(3 * 24 * 60)}
 LIVE_TIMEOUT = 10_000  # ms
 SCREENSHOTS = os.environ.get("E2E_SCREENSHOTS")
-
-
-@pytest.fixture(scope="module")
-def _video_env():
-    saved = {key: os.environ.get(key) for key in VIDEO_ENV}
-    os.environ.update(VIDEO_ENV)
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-@pytest.fixture(scope="module")
-def hub(_video_env, hub):  # noqa: F811 - the conftest's hub, started with the settings above
-    return hub
 
 
 @pytest.fixture
@@ -90,23 +62,13 @@ def scene(transactional_db):
 
 
 @pytest.fixture(autouse=True)
-def _server_quiet(scene, browser, hub):
-    """After each test: close the pages and wait until the server hung every viewer up and closed its
-    pipelines before the database is emptied for the next test."""
+def _server_quiet(scene, browser, hub):  # noqa: F811 - the hub of live_video
+    """After each test: close the pages, and wait until the server hung every viewer up and closed
+    its pipelines before the database is emptied for the next test."""
     yield
     for context in list(browser.contexts):
         context.close()
-    request = urllib.request.Request(f"{hub.url}/api/streaming/pipelines/",
-                                     headers={"Authorization": f"Bearer {scene['token']}"})
-    deadline = time.monotonic() + 10
-    state = None
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(request, timeout=2) as answer:
-            state = json.load(answer)
-        if not state["pipelines"] and not state["viewers"]:
-            return
-        time.sleep(0.2)
-    pytest.fail(f"the server still streams after the test: {state}")
+    wait_until_quiet(hub, scene["token"])
 
 
 def open_incident(page, incident):
