@@ -82,9 +82,9 @@ function endMessage(grant, reason, at) {
     case "expired":
       return `Renvoi d'images échu à ${when} : la durée accordée par le centre est écoulée.`;
     case "incident_closed":
-      return `Renvoi d'images terminé à ${when} : l'incident ${grant.incident_reference} est clos.`;
+      return `Renvoi d'images arrêté à ${when} : l'incident ${grant.incident_reference} est terminé.`;
     case "unshared":
-      return `Renvoi d'images terminé à ${when} : l'incident ${grant.incident_reference} n'est plus partagé avec votre service.`;
+      return `Renvoi d'images arrêté à ${when} : l'incident ${grant.incident_reference} n'est plus partagé avec votre service.`;
     default:
       return MESSAGES.cut;
   }

@@ -132,6 +132,19 @@ def test_an_operator_grants_a_camera_from_the_console_and_revokes_it(scene, sign
         feeds.set_viewport_size({"width": 1920, "height": 1080})
         feeds.screenshot(path=os.path.join(SCREENSHOTS, "feeds-live.png"))
 
+    # Extended in one click: 30 more minutes; the other console and the agent's page follow.
+    item = section.locator(f".grant[data-grant-id='{grant.pk}']")
+    before = grant.expires_at
+    extend = "Prolonger de 30 minutes le renvoi de 95428-s010-fixe à Agency pn-montmorency"
+    item.get_by_role("button", name=extend).click()
+    section.locator(".form-message.ok", has_text="prolongé jusqu'à").wait_for(timeout=LIVE_TIMEOUT)
+    grant.refresh_from_db()
+    assert grant.expires_at - before >= dt.timedelta(minutes=29)
+    until = f"jusqu'à {timezone.localtime(grant.expires_at):%H:%M}"
+    other_item = other_section.locator(f".grant[data-grant-id='{grant.pk}']", has_text=until)
+    other_item.wait_for(timeout=LIVE_TIMEOUT)
+    tile.locator(".video-sub", has_text=until).wait_for(timeout=LIVE_TIMEOUT)
+
     # Ended from the console, with a reason: the agent's picture goes within two seconds, and the
     # page says it was stopped by the centre, and why.
     item = section.locator(f".grant[data-grant-id='{grant.pk}']")
@@ -195,3 +208,22 @@ def test_no_video_service_no_form_and_never_the_croix_rouge(scene, signed_in):
     incident_share(incident=incident, agency_code="pn-montmorency", author=scene["second"].user)
     console.get_by_role("radio", name="Agency pn-montmorency").wait_for(timeout=LIVE_TIMEOUT)
     assert console.locator(".grant-agencies input").count() == 1
+
+
+def test_closing_the_incident_ends_the_partner_s_feed_and_says_so(scene, signed_in):
+    from incidents.services import incident_transition
+    from streaming.services import grant_create
+
+    camera, incident = scene["camera"], scene["incident"]
+    grant_create(camera=camera, agency_code="pn-montmorency", incident=incident,
+                 granted_by=scene["operator"].user, minutes=30, reason="Suivi")
+    feeds = live(signed_in(scene["agent"].user).new_page(), "/portail/flux/")
+    feeds.wait_for_function(f"() => document.querySelector(\".video-tile[data-camera='{camera.pk}']\")"
+                            "?.dataset.state === 'playing'", timeout=LIVE_TIMEOUT)
+    incident_transition(incident=incident, status="closed", author=scene["operator"].user)
+    tile = feeds.locator(f".video-tile[data-camera='{camera.pk}'][data-end-reason='incident_closed']")
+    tile.wait_for(timeout=LIVE_TIMEOUT)
+    assert tile.locator("video").count() == 0
+    message = tile.locator(".video-message").inner_text()
+    assert message.startswith("Renvoi d'images arrêté à ") and message.endswith(
+        f"l'incident {incident.reference} est terminé."), message
