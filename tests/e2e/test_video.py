@@ -57,9 +57,10 @@ READ_PIXELS = """() => {
           inside: box(0.1, 0.25, 0.4, 0.55), outside: box(0.55, 0.25, 0.95, 0.55)};
 }"""
 
-# When did the picture on screen last change? Watches totalVideoFrames for `ms`.
+# When did the picture on screen last change? Watches totalVideoFrames for `ms`, on the <video>
+# held in window.__video (the page takes the element away when it hears the grant ended).
 LAST_FRAME_AT = """async (ms) => {
-  const video = document.querySelector('.video-tile video');
+  const video = window.__video || document.querySelector('.video-tile video');
   const frames = () => video.getVideoPlaybackQuality().totalVideoFrames;
   let last = frames(), changedAt = Date.now();
   const start = Date.now();
@@ -157,6 +158,7 @@ def test_a_partner_plays_the_granted_feed_masked_and_loses_it_when_revoked(scene
     page.wait_for_function("() => document.querySelector('.video-tile video')"
                            ".getVideoPlaybackQuality().totalVideoFrames > 10", timeout=5_000)
 
+    page.evaluate("window.__video = document.querySelector('.video-tile video')")
     grant_revoke(grant=grant, by=scene["operator"].user, reason="fin de l'intervention")
     revoked_at_ms = time.time() * 1000
     last_frame_ms = page.evaluate(LAST_FRAME_AT, 2500)
