@@ -7,8 +7,8 @@
  * (events.js): what every operator does appears on every console at once, and the
  * incident an operator has open follows the changes others make to it.
  */
-import { connectEvents } from "./events.js";
 import { captureGallery } from "./captures.js";
+import { connectEvents } from "./events.js";
 import { fieldConsole } from "./field-console.js";
 import { grantsPanel } from "./grants-panel.js";
 import {
