@@ -291,6 +291,8 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 HUB_GRANT_DEFAULT_MINUTES = env_int("HUB_GRANT_DEFAULT_MINUTES", 30)
 HUB_GRANT_MAX_MINUTES = env_int("HUB_GRANT_MAX_MINUTES", 240)
+# Grants that ended by themselves are announced to their screens within this beat.
+CELERY_BEAT_SCHEDULE["streaming-grants-end"] = {"task": "streaming.grants_end_sweep", "schedule": 5.0}
 
 # Video (issue 7, docs/video.md): live feeds over WebRTC (WHEP), one pipeline per camera.
 from json import loads as _json_loads  # noqa: E402

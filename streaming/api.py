@@ -1,4 +1,5 @@
-"""REST endpoints of the video handoff: grants, the WHEP endpoint of live video, presets, mask lifts."""
+"""REST endpoints of the video handoff: grants, cameras' video facts, the video walls, the WHEP endpoint
+of live video, presets, mask lifts."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -18,23 +25,30 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cameras.models import Camera, PrivacyMask
-from config.errors import DomainError
+from config.errors import DomainError, NotAllowed
 from incidents.models import Incident
 from partners.auth import client_address
 from partners.models import ApiToken
 from partners.permissions import IsCentreStaff, IsSupervisor
 from partners.selectors import member_of
 from streaming import services
-from streaming.models import Grant, MaskLift
+from streaming.models import Grant, GrantEnd, MaskLift
 from streaming.pipeline import CENTRE, CameraFeed
 from streaming.runtime import Viewer, current_runtime, get_runtime
 from streaming.selectors import (
     active_grants,
+    camera_by_reference,
     camera_current_preset,
+    camera_video_facts,
     camera_view_denial,
+    grant_end,
+    grant_viewers,
     grants_visible_to,
     masks_in_force,
     viewing_grant,
+    wall_layout,
+    wall_named,
+    walls,
 )
 from streaming.whep import (
     MAX_OFFER_BYTES,
@@ -46,24 +60,77 @@ from streaming.whep import (
 )
 
 
+class GrantViewerOutput(serializers.Serializer):
+    username = serializers.CharField()
+    name = serializers.CharField()
+    since = serializers.DateTimeField()
+
+
 class GrantOutput(serializers.ModelSerializer):
+    """A grant, whether it lets images through now (``active``), and when it does not, since when and
+    why (``ended_at``, ``end_reason``: revoked, expired, incident_closed, unshared); ``viewers``: who
+    watches it now (from ``context["viewers"]``, else read)."""
+
     camera_code = serializers.CharField(source="camera.code")
     camera_name = serializers.CharField(source="camera.name")
     agency = serializers.CharField(source="agency.code")
+    agency_name = serializers.CharField(source="agency.name")
     incident_reference = serializers.CharField(source="incident.reference")
+    granted_by = serializers.CharField(source="granted_by.username")
     active = serializers.SerializerMethodField()
+    ended_at = serializers.SerializerMethodField()
+    end_reason = serializers.SerializerMethodField()
+    viewers = serializers.SerializerMethodField()
 
     class Meta:
         model = Grant
-        fields = ["id", "camera", "camera_code", "camera_name", "agency", "incident",
-                  "incident_reference", "created_at", "expires_at", "revoked_at", "active"]
+        fields = ["id", "camera", "camera_code", "camera_name", "agency", "agency_name", "incident",
+                  "incident_reference", "reason", "granted_by", "created_at", "expires_at", "revoked_at",
+                  "revoke_reason", "active", "ended_at", "end_reason", "viewers"]
+
+    def _end(self, grant: Grant):
+        if not hasattr(grant, "_end_cache"):
+            grant._end_cache = grant_end(grant)
+        return grant._end_cache
 
     def get_active(self, grant: Grant) -> bool:
-        return grant.is_active()
+        return self._end(grant) is None
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_ended_at(self, grant: Grant) -> str | None:
+        end = self._end(grant)
+        return serializers.DateTimeField().to_representation(end[1]) if end else None
+
+    @extend_schema_field(serializers.ChoiceField(choices=GrantEnd.choices, allow_null=True))
+    def get_end_reason(self, grant: Grant) -> str | None:
+        end = self._end(grant)
+        return str(end[0]) if end else None
+
+    @extend_schema_field(GrantViewerOutput(many=True))
+    def get_viewers(self, grant: Grant) -> list[dict]:
+        viewers = self.context.get("viewers")
+        if viewers is None:
+            viewers = grant_viewers([grant.pk])
+        return GrantViewerOutput(viewers.get(grant.pk, []), many=True).data
+
+
+def grant_output(grants, *, many: bool = False) -> dict | list:
+    """Grants with their viewers read in one query."""
+    items = list(grants) if many else [grants]
+    data = GrantOutput(items, many=True, context={"viewers": grant_viewers([g.pk for g in items])}).data
+    return data if many else data[0]
+
+
+def _whole_number(raw: str, field: str) -> int:
+    if not raw.isdigit():
+        raise DomainError(_("A whole number."), field=field)
+    return int(raw)
 
 
 class GrantListApi(APIView):
-    """``GET /api/streaming/grants/`` (``?active=1``); ``POST`` (centre staff) shares a camera."""
+    """``GET /api/streaming/grants/`` (``?active=1``, ``?incident=<id>``): the grants the caller may
+    see, newest first; ``POST`` (centre staff) shares a camera with a service the incident is shared
+    with (*renvoi d'images*)."""
 
     @extend_schema_serializer(component_name="GrantCreate")
     class Input(serializers.Serializer):
@@ -71,35 +138,43 @@ class GrantListApi(APIView):
         agency = serializers.CharField(max_length=64)
         incident = serializers.IntegerField()
         minutes = serializers.IntegerField(required=False)
+        reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
-    @extend_schema(responses=GrantOutput(many=True))
+    @extend_schema(parameters=[OpenApiParameter("active", bool, required=False),
+                               OpenApiParameter("incident", int, required=False)],
+                   responses=GrantOutput(many=True))
     def get(self, request: Request) -> Response:
         qs = grants_visible_to(member_of(request.user))
         if request.query_params.get("active") in {"1", "true"}:
             qs = qs.filter(pk__in=active_grants().values("pk"))
-        return Response(GrantOutput(qs[:500], many=True).data)
+        incident = request.query_params.get("incident", "").strip()
+        if incident:
+            qs = qs.filter(incident_id=_whole_number(incident, "incident"))
+        return Response(grant_output(qs[:500], many=True))
 
     @extend_schema(request=Input, responses={201: GrantOutput})
     def post(self, request: Request) -> Response:
         if not IsCentreStaff().has_permission(request, self):
-            return Response({"error": "forbidden", "detail": "Only the centre shares cameras."}, status=403)
+            raise NotAllowed(_("Only the centre's operators share camera images."))
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         camera = Camera.objects.filter(pk=data.validated_data["camera"]).first()
         if camera is None:
-            raise DomainError("No such camera.", field="camera")
+            raise DomainError(_("No such camera."), field="camera")
         incident = Incident.objects.filter(pk=data.validated_data["incident"]).first()
         if incident is None:
-            raise DomainError("No such incident.", field="incident")
+            raise DomainError(_("No such incident."), field="incident")
         grant = services.grant_create(camera=camera, agency_code=data.validated_data["agency"],
                                       incident=incident, granted_by=request.user,
                                       minutes=data.validated_data.get("minutes"),
+                                      reason=data.validated_data["reason"],
                                       address=client_address(request._request))
-        return Response(GrantOutput(grant).data, status=201)
+        return Response(grant_output(grant), status=201)
 
 
 class GrantRevokeApi(APIView):
-    """``POST /api/streaming/grants/<id>/revoke/`` ``{"reason"?}`` (centre staff)."""
+    """``POST /api/streaming/grants/<id>/revoke/`` ``{"reason"?}`` (centre staff): the agency's screens
+    are told, with the reason."""
 
     permission_classes = [IsCentreStaff]
 
@@ -114,11 +189,12 @@ class GrantRevokeApi(APIView):
         data.is_valid(raise_exception=True)
         grant = services.grant_revoke(grant=grant, by=request.user, reason=data.validated_data["reason"],
                                       address=client_address(request._request))
-        return Response(GrantOutput(grant).data)
+        return Response(grant_output(grant))
 
 
 class GrantExtendApi(APIView):
-    """``POST /api/streaming/grants/<id>/extend/`` ``{"minutes"}`` (centre staff)."""
+    """``POST /api/streaming/grants/<id>/extend/`` ``{"minutes"}`` (centre staff): the grant ends
+    ``minutes`` from now."""
 
     permission_classes = [IsCentreStaff]
 
@@ -133,7 +209,77 @@ class GrantExtendApi(APIView):
         data.is_valid(raise_exception=True)
         grant = services.grant_extend(grant=grant, by=request.user, minutes=data.validated_data["minutes"],
                                       address=client_address(request._request))
-        return Response(GrantOutput(grant).data)
+        return Response(grant_output(grant))
+
+
+class CameraVideoFactsApi(APIView):
+    """``GET /api/streaming/cameras/?ids=12,40`` (centre staff, 50 ids at most): for each camera,
+    whether an authorisation is in force and until when per service (``authorisation_ends``: a grant
+    cannot outlast it), and whether it is recorded (a capture can be taken)."""
+
+    permission_classes = [IsCentreStaff]
+    MAX_IDS = 50
+
+    @extend_schema(parameters=[OpenApiParameter("ids", str, description="comma-separated camera ids")],
+                   responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        raw = [part.strip() for part in request.query_params.get("ids", "").split(",") if part.strip()]
+        ids = [_whole_number(part, "ids") for part in raw]
+        if len(ids) > self.MAX_IDS:
+            raise DomainError(_("At most %(count)d cameras at once.") % {"count": self.MAX_IDS}, field="ids")
+        return Response({"grant_default_minutes": settings.HUB_GRANT_DEFAULT_MINUTES,
+                         "grant_max_minutes": settings.HUB_GRANT_MAX_MINUTES,
+                         "cameras": camera_video_facts(ids)})
+
+
+class WallTileInput(serializers.Serializer):
+    position = serializers.IntegerField()
+    # An id (12) or a code ("95014-s001-ptz"); null empties the tile.
+    camera = serializers.CharField(max_length=64, allow_null=True)
+
+
+class WallListApi(APIView):
+    """``GET /api/streaming/walls/`` (centre staff): the video walls and what each tile shows."""
+
+    permission_classes = [IsCentreStaff]
+
+    @extend_schema(operation_id="streaming_walls_list", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        return Response([wall_layout(wall) for wall in walls()])
+
+
+class WallApi(APIView):
+    """``GET /api/streaming/walls/<name>/`` (centre staff): a wall's layout;
+    ``POST /api/streaming/walls/<name>/tiles/`` ``{"position", "camera"}`` shows a camera (id or
+    code; null: nothing) in a tile, and every screen of the wall follows (``wall.updated``)."""
+
+    permission_classes = [IsCentreStaff]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request, name: str) -> Response:
+        wall = wall_named(name)
+        if wall is None:
+            raise Http404
+        return Response(wall_layout(wall))
+
+
+class WallTileApi(APIView):
+    permission_classes = [IsCentreStaff]
+
+    @extend_schema(request=WallTileInput, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request, name: str) -> Response:
+        data = WallTileInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        reference = data.validated_data["camera"]
+        camera = None
+        if reference is not None and reference.strip():
+            camera = camera_by_reference(reference)
+            if camera is None:
+                raise DomainError(_("No camera has the code or number %(reference)s.")
+                                  % {"reference": reference}, field="camera")
+        wall = services.wall_tile_set(wall_name=name, position=data.validated_data["position"],
+                                      camera=camera, by=request.user)
+        return Response(wall_layout(wall))
 
 
 # --- Live video: WHEP (draft-ietf-wish-whep), the pipelines of this process, presets, mask lifts.

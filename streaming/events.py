@@ -16,28 +16,96 @@ class GrantData(BaseModel):
     agency: str
     incident_id: int
     incident_reference: str
+    reason: str
+    granted_by: str
+    created_at: str
     expires_at: str
     revoked_at: str | None
+    revoke_reason: str
+    # Set once the grant lets no images through: revoked, expired, incident_closed, unshared.
+    ended_at: str | None
+    end_reason: str | None
 
 
 def grant_data(grant) -> GrantData:
+    from streaming.selectors import grant_end
+
+    end = grant_end(grant)
     return GrantData(id=grant.pk, camera_id=grant.camera_id, camera_code=grant.camera.code,
                      camera_name=grant.camera.name, agency=grant.agency.code,
                      incident_id=grant.incident_id, incident_reference=grant.incident.reference,
-                     expires_at=grant.expires_at.isoformat(),
-                     revoked_at=grant.revoked_at.isoformat() if grant.revoked_at else None)
+                     reason=grant.reason, granted_by=grant.granted_by.get_username(),
+                     created_at=grant.created_at.isoformat(), expires_at=grant.expires_at.isoformat(),
+                     revoked_at=grant.revoked_at.isoformat() if grant.revoked_at else None,
+                     revoke_reason=grant.revoke_reason,
+                     ended_at=end[1].isoformat() if end else None, end_reason=str(end[0]) if end else None)
 
 
 class GrantCreated(EventSchema):
-    """A camera is shared with an agency (or the grant was extended)."""
+    """A camera is shared with an agency (or the grant was extended: same id, later ``expires_at``)."""
 
     type = "grant.created"
     grant: GrantData
 
 
 class GrantRevoked(EventSchema):
+    """The centre ended a grant (``revoke_reason`` says why); its viewers are cut within a second."""
+
     type = "grant.revoked"
     grant: GrantData
+
+
+class GrantEnded(EventSchema):
+    """A grant ended by itself: expired, its incident closed, or no longer shared with the agency
+    (``end_reason``). Its viewers were cut when it ended; this tells the screens why."""
+
+    type = "grant.ended"
+    grant: GrantData
+
+
+class ViewerData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    username: str
+    name: str
+    since: str
+
+
+class GrantViewers(EventSchema):
+    """Who watches a grant now, after someone started or stopped watching it (the whole list)."""
+
+    type = "grant.viewers"
+    grant_id: int
+    camera_id: int
+    agency: str
+    incident_id: int
+    viewers: list[ViewerData]
+
+
+class WallTileData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    position: int
+    camera_id: int
+    camera_code: str
+    camera_name: str
+    set_by: str
+    set_at: str
+
+
+class WallData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    label: str
+    columns: int
+    rows: int
+    tiles: list[WallTileData]
+    updated_at: str | None
+
+
+class WallUpdated(EventSchema):
+    """A tile of a video wall shows another camera, or nothing (the whole layout). The centre only."""
+
+    type = "wall.updated"
+    wall: WallData
 
 
 class CameraStatusData(BaseModel):

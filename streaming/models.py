@@ -12,11 +12,23 @@ from incidents.models import Incident
 from partners.models import Agency
 
 
+class GrantEnd(models.TextChoices):
+    """Why a grant stopped letting images through."""
+
+    REVOKED = "revoked", _("stopped by the centre")
+    EXPIRED = "expired", _("expired")
+    INCIDENT_CLOSED = "incident_closed", _("incident over")
+    UNSHARED = "unshared", _("incident no longer shared")
+
+
 class Grant(models.Model):
     """An operator shares a camera's live images with an agency, for an incident, for a time.
 
-    Active while ``revoked_at`` is empty and ``expires_at`` is ahead; revoking it or
-    its expiry cuts every viewer it let in.
+    Active while it is not revoked, ``expires_at`` is ahead, its incident is open or
+    engaged and still shared with the agency (``streaming.selectors.active_grants``);
+    revoking it, its expiry or the end of the incident or of the sharing cuts every
+    viewer it let in. ``ended_at``/``end_reason`` record when the hub announced its end
+    (``grant.revoked`` or ``grant.ended``).
     """
 
     camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="grants")
@@ -28,17 +40,94 @@ class Grant(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+    revoke_reason = models.CharField(max_length=500, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=16, choices=GrantEnd.choices, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("renvoi d'images")
+        indexes = [models.Index(fields=["incident", "ended_at"], name="grant_by_incident")]
 
     def __str__(self) -> str:
         return f"{self.camera.code} → {self.agency.code} ({self.incident.reference})"
 
     def is_active(self, now=None) -> bool:
-        now = now or timezone.now()
-        return self.revoked_at is None and self.expires_at > now
+        from streaming.selectors import grant_end
+
+        return grant_end(self, now=now) is None
+
+
+class Viewing(models.Model):
+    """Someone watching a camera live now (one WHEP session), or who did.
+
+    The sessions live in the memory of the video process that answered the offer; this row
+    is how every other process (a console, the REST API) knows who watches a grant. It is
+    written with the access journal's ``camera_view_start`` and closed with its
+    ``camera_view_end`` (``streaming.services.viewing_start``/``viewing_end``).
+    """
+
+    session = models.CharField(max_length=64, unique=True)
+    camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="viewings")
+    grant = models.ForeignKey(Grant, null=True, blank=True, on_delete=models.PROTECT, related_name="viewings")
+    viewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["started_at"]
+        verbose_name = _("viewing")
+        indexes = [models.Index(fields=["grant"], condition=models.Q(ended_at__isnull=True),
+                                name="viewing_open_by_grant")]
+
+    def __str__(self) -> str:
+        return f"{self.camera.code} ← {self.viewer_id} ({self.session[:8]})"
+
+
+class Wall(models.Model):
+    """A video wall (*mur d'images*): a grid of tiles, each showing one camera, shared by every
+    operator and by the screens that display it (``/mur/?mur=<name>``). The centre's 24 m² wall
+    is ``principal``; other named walls (a crisis room) are made in the admin."""
+
+    name = models.SlugField(max_length=40, unique=True)
+    label = models.CharField(max_length=100)
+    columns = models.PositiveSmallIntegerField(default=4)
+    rows = models.PositiveSmallIntegerField(default=4)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("video wall")
+        constraints = [models.CheckConstraint(
+            condition=models.Q(columns__gte=1, columns__lte=6, rows__gte=1, rows__lte=6),
+            name="wall_grid_at_most_6x6")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def size(self) -> int:
+        return self.columns * self.rows
+
+
+class WallTile(models.Model):
+    """The camera shown in one tile of a wall (positions from 1, left to right, top to bottom)."""
+
+    wall = models.ForeignKey(Wall, on_delete=models.CASCADE, related_name="tiles")
+    position = models.PositiveSmallIntegerField()
+    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="+")
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["wall", "position"]
+        verbose_name = _("wall tile")
+        constraints = [models.UniqueConstraint(fields=["wall", "position"], name="one_camera_per_tile")]
+
+    def __str__(self) -> str:
+        return f"{self.wall.name}#{self.position}"
 
 
 class MaskLift(models.Model):
@@ -230,6 +319,9 @@ class Snapshot(models.Model):
     size = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64)
     masks_applied = models.JSONField(default=list, blank=True)
+    # The main courante line that announced it (the console shows the picture on that line).
+    journal_entry = models.OneToOneField("incidents.JournalEntry", null=True, blank=True,
+                                         on_delete=models.PROTECT, related_name="snapshot")
 
     class Meta:
         ordering = ["-taken_at"]

@@ -3,22 +3,127 @@ video endpoints all call (DESIGN.md §2)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from cameras.models import Camera, PrivacyMask
+from cameras.models import Authorisation, Camera, PrivacyMask
 from cameras.selectors import valid_authorisations
+from incidents.choices import IncidentStatus
+from incidents.models import Incident
 from partners.choices import AgencyKind, Role
 from partners.models import Member
-from streaming.models import Grant, MaskLift
+from streaming.models import Grant, GrantEnd, MaskLift, RecordingPlan, RecordingSegment, Viewing, Wall
+
+# A grant lets images through only while its incident is in progress.
+LIVE_INCIDENT_STATUSES = (IncidentStatus.OPEN, IncidentStatus.ENGAGED)
+
+
+def _shared_with_grant_agency() -> Exists:
+    return Exists(Incident.shared_with.through.objects.filter(
+        incident_id=OuterRef("incident_id"), agency_id=OuterRef("agency_id")))
 
 
 def active_grants(*, now=None) -> QuerySet[Grant]:
+    """Grants that let images through now: not revoked nor ended, not past their expiry, their
+    incident open or engaged and still shared with the agency. The one rule the watchdog, WHEP
+    and the pages apply: closing the incident or ending the sharing cuts the images at once."""
     now = now or timezone.now()
-    return Grant.objects.filter(revoked_at__isnull=True, expires_at__gt=now)
+    return Grant.objects.filter(_shared_with_grant_agency(), revoked_at__isnull=True, ended_at__isnull=True,
+                                expires_at__gt=now, incident__status__in=LIVE_INCIDENT_STATUSES)
+
+
+def with_sharing(qs: QuerySet[Grant]) -> QuerySet[Grant]:
+    """Grants annotated with ``shared`` (their incident is still shared with their agency), so that
+    ``grant_end`` needs no query per grant."""
+    return qs.annotate(shared=_shared_with_grant_agency())
+
+
+def grant_end(grant: Grant, *, now=None) -> tuple[str, dt.datetime] | None:
+    """Why and since when ``grant`` lets no images through, or None while it is active.
+
+    Mirrors ``active_grants`` for one grant; the end is the stored one once the hub announced it
+    (``grant_revoke``, ``grants_end_sweep``), otherwise derived from the grant and its incident."""
+    now = now or timezone.now()
+    if grant.revoked_at is not None:
+        return GrantEnd.REVOKED, grant.revoked_at
+    if grant.ended_at is not None:
+        return grant.end_reason or GrantEnd.EXPIRED, grant.ended_at
+    if grant.expires_at <= now:
+        return GrantEnd.EXPIRED, grant.expires_at
+    if grant.incident.status not in LIVE_INCIDENT_STATUSES:
+        return GrantEnd.INCIDENT_CLOSED, min(grant.incident.updated_at, now)
+    shared = getattr(grant, "shared", None)
+    if shared is None:
+        shared = grant.incident.shared_with.filter(pk=grant.agency_id).exists()
+    if not shared:
+        return GrantEnd.UNSHARED, now
+    return None
+
+
+def grant_viewers(grant_ids) -> dict[int, list[dict]]:
+    """Who watches each grant now (its open viewings), first come first."""
+    viewers: dict[int, list[dict]] = defaultdict(list)
+    rows = (Viewing.objects.filter(grant_id__in=list(grant_ids), ended_at__isnull=True)
+            .select_related("viewer").order_by("started_at", "id"))
+    for viewing in rows:
+        user = viewing.viewer
+        viewers[viewing.grant_id].append({
+            "username": user.get_username(), "name": user.get_full_name() or user.get_username(),
+            "since": viewing.started_at.isoformat()})
+    return viewers
+
+
+def authorisation_end(valid_until: dt.date) -> dt.datetime:
+    """The instant an authorisation valid until ``valid_until`` (included) stops: midnight after it,
+    in the centre's time zone."""
+    return timezone.make_aware(dt.datetime.combine(valid_until + dt.timedelta(days=1), dt.time.min))
+
+
+def authorisation_ends(camera_ids, *, now=None) -> dict[int, dict[str, dt.datetime]]:
+    """For each camera, per service kind, the end of the authorisation in force that lets that
+    service receive its images the longest."""
+    now = now or timezone.now()
+    ends: dict[int, dict[str, dt.datetime]] = defaultdict(dict)
+    rows = (Authorisation.cameras.through.objects
+            .filter(camera_id__in=list(camera_ids),
+                    authorisation__in=valid_authorisations(timezone.localdate(now)))
+            .values_list("camera_id", "authorisation__recipients", "authorisation__valid_until"))
+    for camera_id, recipients, valid_until in rows:
+        end = authorisation_end(valid_until)
+        ends[camera_id].setdefault("", end)
+        ends[camera_id][""] = max(ends[camera_id][""], end)
+        for kind in recipients:
+            ends[camera_id][kind] = max(ends[camera_id].get(kind, end), end)
+    return ends
+
+
+def camera_video_facts(camera_ids, *, now=None) -> list[dict]:
+    """What the console needs to act on cameras' images: whether a prefectoral authorisation is in
+    force and until when for each service, and whether the camera is recorded (a recording plan, or
+    recordings kept: a capture can be taken)."""
+    now = now or timezone.now()
+    ids = list(dict.fromkeys(camera_ids))
+    cameras = Camera.objects.filter(pk__in=ids).annotate(
+        planned=Exists(RecordingPlan.objects.filter(camera=OuterRef("pk"), enabled=True)),
+        has_recording=Exists(RecordingSegment.objects.filter(camera=OuterRef("pk"), is_gap=False)))
+    ends = authorisation_ends(ids, now=now)
+    facts = []
+    for camera in sorted(cameras, key=lambda c: ids.index(c.pk)):
+        camera_ends = ends.get(camera.pk, {})
+        facts.append({
+            "id": camera.pk, "code": camera.code, "name": camera.name, "kind": camera.kind,
+            "status": camera.status, "authorised": "" in camera_ends,
+            "authorisation_ends": {kind: end.isoformat()
+                                   for kind, end in sorted(camera_ends.items()) if kind},
+            "recorded": camera.planned or camera.has_recording,
+        })
+    return facts
 
 
 def habilitation_valid(member: Member, day=None) -> bool:
@@ -59,8 +164,23 @@ def camera_view_denial(member: Member | None, camera: Camera, *, now=None) -> st
     return None
 
 
+def denial_message(reason: str) -> str:
+    """``camera_view_denial``'s reason, for people."""
+    messages = {
+        "not_a_member": gettext("this account may not receive images"),
+        "crf_never_receives_video": gettext("the Croix-Rouge never receives video images"),
+        "no_valid_authorisation": gettext("no prefectoral authorisation in force covers this camera"),
+        "role_cannot_view_video": gettext("this role may not receive images"),
+        "no_valid_habilitation": gettext("no habilitation in force"),
+        "service_not_listed_in_authorisation": gettext(
+            "the camera's authorisation does not list this service among its recipients"),
+        "no_active_grant": gettext("no grant of this camera to this service in progress"),
+    }
+    return messages.get(reason, reason)
+
+
 def grants_visible_to(member: Member | None) -> QuerySet[Grant]:
-    qs = Grant.objects.select_related("camera", "agency", "incident")
+    qs = with_sharing(Grant.objects.select_related("camera", "agency", "incident", "granted_by"))
     if member is None:
         return qs.none()
     if member.is_centre_staff:
@@ -124,3 +244,50 @@ def masks_in_force(camera_id: int, *, preset: int | None = None, now=None) -> Ma
 
     return MasksInForce(partners=tuple(polygon(p) for _, p in masks),
                         centre=tuple(polygon(p) for pk, p in masks if pk not in lifted))
+
+
+# --- The video wall.
+
+DEFAULT_WALL = "principal"
+
+
+def default_wall_label() -> str:
+    return gettext("Main wall")
+
+
+def wall_named(name: str) -> Wall | None:
+    """The wall called ``name``; the centre's main wall exists before anyone sets a tile on it
+    (it is then empty and not yet written)."""
+    wall = Wall.objects.filter(name=name).first()
+    if wall is None and name == DEFAULT_WALL:
+        wall = Wall(name=DEFAULT_WALL, label=default_wall_label())
+    return wall
+
+
+def walls() -> list[Wall]:
+    found = list(Wall.objects.all())
+    if not any(wall.name == DEFAULT_WALL for wall in found):
+        found.insert(0, Wall(name=DEFAULT_WALL, label=default_wall_label()))
+    return found
+
+
+def wall_layout(wall: Wall) -> dict:
+    """A wall and what each of its tiles shows (empty tiles left out)."""
+    tiles = []
+    if wall.pk:
+        for tile in wall.tiles.select_related("camera", "set_by").filter(position__lte=wall.size):
+            tiles.append({"position": tile.position, "camera_id": tile.camera_id,
+                          "camera_code": tile.camera.code, "camera_name": tile.camera.name,
+                          "set_by": tile.set_by.get_username(), "set_at": tile.set_at.isoformat()})
+    return {"name": wall.name, "label": wall.label, "columns": wall.columns, "rows": wall.rows,
+            "tiles": tiles, "updated_at": wall.updated_at.isoformat() if wall.pk else None}
+
+
+def camera_by_reference(reference: str | int) -> Camera | None:
+    """A camera by its id or its code (``95014-s001-ptz``)."""
+    text = str(reference).strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return Camera.objects.filter(pk=int(text)).first() or Camera.objects.filter(code=text).first()
+    return Camera.objects.filter(code=text).first()

@@ -116,18 +116,21 @@ def snapshot_take(*, camera: Camera, by: AbstractBaseUser, at: dt.datetime | Non
     try:
         masks = render_jpeg(camera=camera, frame=frame, shown=shown, out_path=part)
         part.rename(final)
+        sha256 = file_sha256(final)
         with transaction.atomic():
+            entry = None
+            if incident is not None:
+                entry = journal_camera_note(incident=incident, author=by, text=(
+                    f"Capture d'image {camera.code} ({camera.name}) à "
+                    f"{timezone.localtime(shown):%d/%m/%Y %H:%M:%S}, SHA-256 {sha256[:16]}…"))
             snapshot = Snapshot.objects.create(
                 camera=camera, taken_at=shown, created_at=now, created_by=by, incident=incident,
-                path=str(relative), size=final.stat().st_size, sha256=file_sha256(final), masks_applied=masks)
+                journal_entry=entry, path=str(relative), size=final.stat().st_size, sha256=sha256,
+                masks_applied=masks)
             audit(action=SNAPSHOT_ACTION, actor=by, address=address, obj=snapshot,
                   reason=f"Capture {camera.code}",
                   details={"camera": camera.code, "taken_at": shown.isoformat(), "sha256": snapshot.sha256,
                            "incident": incident.reference if incident else None})
-            if incident is not None:
-                journal_camera_note(incident=incident, author=by, text=(
-                    f"Capture d'image {camera.code} ({camera.name}) à "
-                    f"{timezone.localtime(shown):%d/%m/%Y %H:%M:%S}, SHA-256 {snapshot.sha256[:16]}…"))
     except BaseException:
         part.unlink(missing_ok=True)
         final.unlink(missing_ok=True)

@@ -31,8 +31,8 @@ class SnapshotOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Snapshot
-        fields = ["id", "camera", "camera_code", "taken_at", "created_at", "created_by", "incident", "size",
-                  "sha256", "masks_applied", "url"]
+        fields = ["id", "camera", "camera_code", "taken_at", "created_at", "created_by", "incident",
+                  "journal_entry", "size", "sha256", "masks_applied", "url"]
 
     def get_url(self, snapshot: Snapshot) -> str:
         return reverse("snapshot-image", kwargs={"pk": snapshot.pk})

@@ -19,3 +19,12 @@ def requisition_extract(requisition_id: int) -> str | None:
 
     path = extract(requisition_id=requisition_id)
     return str(path) if path else None
+
+
+@shared_task(name="streaming.grants_end_sweep")
+def grants_end_sweep() -> int:
+    """Records and announces the grants that ended by themselves (expired, incident closed or
+    no longer shared): the partners' pages say why their feed stopped."""
+    from streaming.services import grants_end_sweep as sweep
+
+    return sweep()

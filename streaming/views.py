@@ -5,10 +5,13 @@ recordings: judicial requisitions (``/requisitions/``) and the register (``/regi
 
 from __future__ import annotations
 
+import math
+import re
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -17,6 +20,15 @@ from cameras.models import Camera
 from partners.choices import AgencyKind, Role
 from partners.selectors import member_of
 from streaming.register import LIMIT as REGISTER_LIMIT
+from streaming.selectors import (
+    DEFAULT_WALL,
+    camera_by_reference,
+    camera_view_denial,
+    denial_message,
+    wall_layout,
+    wall_named,
+    walls,
+)
 
 WALL_MAX_CAMERAS = 16
 
@@ -44,28 +56,56 @@ def feeds(request: HttpRequest) -> HttpResponse:
     return render(request, "streaming/feeds.html", {"member": member, "ice_servers": _browser_ice_servers()})
 
 
-def _camera_ids(raw: str) -> list[int]:
-    ids: list[int] = []
-    for part in raw.replace(";", ",").split(","):
-        part = part.strip()
-        if part.isdigit() and int(part) not in ids:
-            ids.append(int(part))
-    return ids[:WALL_MAX_CAMERAS]
+def _wall_cameras(raw: str, member) -> tuple[list[dict], list[dict]]:
+    """The cameras named in ``?cameras=`` (ids or codes, in order) that this member may watch, and
+    for each one left out, why (unknown, no authorisation in force, listed twice, too many)."""
+    shown: list[dict] = []
+    refused: list[dict] = []
+    seen: set[int] = set()
+    for reference in [part.strip() for part in re.split(r"[,;\s]+", raw) if part.strip()][:64]:
+        camera = camera_by_reference(reference)
+        if camera is None:
+            why = _("no camera has this number") if reference.isdigit() else _("no camera has this code")
+        elif camera.pk in seen:
+            why = _("already shown")
+        elif len(shown) >= WALL_MAX_CAMERAS:
+            why = _("a wall shows %(count)d cameras at most") % {"count": WALL_MAX_CAMERAS}
+        else:
+            denial = camera_view_denial(member, camera)
+            why = denial_message(denial) if denial else ""
+        if why:
+            refused.append({"reference": reference, "reason": why})
+            continue
+        seen.add(camera.pk)
+        shown.append({"position": len(shown) + 1, "camera_id": camera.pk, "camera_code": camera.code,
+                      "camera_name": camera.name})
+    return shown, refused
 
 
 @login_required
 @ensure_csrf_cookie
 def wall(request: HttpRequest) -> HttpResponse:
-    """``/mur/?cameras=12,40,7`` — the operator's wall: a grid of the chosen cameras, live."""
+    """``/mur/`` — the operators' video wall. By default the wall kept on the server (``?mur=<name>``,
+    the main wall otherwise), which follows live what operators send to it from the console;
+    ``?cameras=12,95014-s001-ptz`` shows those cameras instead (ids or codes), and says which it
+    could not show and why."""
     member = member_of(request.user)
     if member is None or not member.is_centre_staff:
         raise PermissionDenied(_("Le mur d'images est réservé aux opérateurs du centre."))
-    requested = request.GET.get("cameras", "")
-    ids = _camera_ids(requested)
-    found = {c.pk: c for c in Camera.objects.filter(pk__in=ids)}
-    cameras = [{"id": pk, "code": found[pk].code, "name": found[pk].name} for pk in ids if pk in found]
+    requested = request.GET.get("cameras", "").strip()
+    refused: list[dict] = []
+    if requested:
+        tiles, refused = _wall_cameras(requested, member)
+        columns = max(1, math.ceil(math.sqrt(len(tiles))))
+        layout = {"name": "", "label": _("Chosen cameras"), "columns": columns,
+                  "rows": max(1, math.ceil(len(tiles) / columns)), "tiles": tiles}
+    else:
+        wall_ = wall_named(request.GET.get("mur", "").strip() or DEFAULT_WALL)
+        if wall_ is None:
+            raise Http404(_("There is no video wall with this name."))
+        layout = wall_layout(wall_)
     return render(request, "streaming/wall.html", {
-        "cameras": cameras, "missing": [pk for pk in ids if pk not in found], "requested": requested,
+        "layout": layout, "refused": refused, "requested": requested, "walls": walls(),
         "ice_servers": _browser_ice_servers()})
 
 

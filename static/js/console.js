@@ -8,8 +8,10 @@
  * incident an operator has open follows the changes others make to it.
  */
 import { addressField, proposeAddress } from "./address.js";
+import { captureGallery } from "./captures.js";
 import { connectEvents } from "./events.js";
 import { fieldConsole } from "./field-console.js";
+import { grantsPanel } from "./grants-panel.js";
 import {
   IncidentRows, IncidentStore, JournalView, api, byNewest, connectionStatus, entryFromEvent, h,
   idempotencyKey, incidentSummary, noteForm, readJson,
@@ -37,6 +39,17 @@ const form = document.getElementById("incident-form");
 const where = document.getElementById("f-where");
 const message = document.getElementById("form-message");
 const mapNotice = document.getElementById("map-notice");
+
+// Renvoi d'images and the wall (grants-panel.js), captures in the main courante (captures.js).
+const video = grantsPanel({
+  urls: {
+    grants: root.dataset.grantsUrl, facts: root.dataset.cameraFactsUrl, walls: root.dataset.wallsUrl,
+    wall: root.dataset.wallUrl, wallPage: root.dataset.wallPageUrl,
+  },
+  agencies,
+  onFacts: () => { if (panel && panel.detail) renderCameras(panel.detail); },
+});
+const captures = captureGallery({ url: root.dataset.snapshotsUrl });
 
 const store = new IncidentStore();
 const rows = new IncidentRows(list, labels, { onOpen: openIncident, agencyName });
@@ -104,6 +117,8 @@ function closeDrawer() {
 function deselect() {
   selectedId = null;
   panel = null;
+  video.close();
+  captures.close();
   incidentView.replaceChildren();
   delete incidentView.dataset.version;
   rows.select(null);
@@ -303,8 +318,9 @@ function buildPanel(id) {
     cameras: h("section", { class: "panel-section", "aria-labelledby": "cameras-title" }),
     sharing: h("section", { class: "panel-section", "aria-labelledby": "sharing-title" }),
   };
-  const journal = new JournalView(journalList, labels);
+  const journal = new JournalView(journalList, labels, { decorate: captures.decorate });
   panel = { id, detail: null, journal, sections, title, keys: {}, seq: 0 };
+  captures.open(id, () => journal.render());
   incidentView.replaceChildren(
     h("div", { class: "drawer-head" }, title,
       h("button", { type: "button", class: "icon-button", "data-close-drawer": true,
@@ -312,6 +328,7 @@ function buildPanel(id) {
     sections.summary,
     sections.actions,
     sections.cameras,
+    video.open(id),
     sections.sharing,
     h("section", { class: "panel-section", "aria-labelledby": "journal-title" },
       h("h3", { id: "journal-title", text: "Main courante" }),
@@ -342,6 +359,7 @@ function renderPanel(detail) {
   renderSummary(detail);
   renderActions(detail);
   renderCameras(detail);
+  video.update(detail);
   renderSharing(detail);
   panel.journal.set(detail.journal || []);
 }
@@ -471,7 +489,7 @@ function bearingText(degrees) {
 function renderCameras(detail) {
   const suggested = detail.suggested_cameras || [];
   const attached = new Set(detail.cameras || []);
-  renderPart("cameras", JSON.stringify([suggested, [...attached]]), () => {
+  renderPart("cameras", JSON.stringify([suggested, [...attached], video.factsVersion()]), () => {
     const head = h("h3", { id: "cameras-title" }, "Caméras suggérées",
       attached.size ? h("span", { class: "count", text: ` · ${attached.size} associée${attached.size > 1 ? "s" : ""}` }) : null);
     if (!suggested.length) {
@@ -501,7 +519,9 @@ function renderCameras(detail) {
       isAttached
         ? h("span", { class: "camera-actions" },
           h("span", { class: "attached", text: "Associée ✓" }),
-          FINAL.has(detail.status) ? null : h("button", { type: "button", class: "secondary compact", text: "Capture",
+          // Only a recorded camera has a picture to capture (the hub says which are).
+          FINAL.has(detail.status) || !video.recorded(camera.camera_id) ? null : h("button", {
+            type: "button", class: "secondary compact", text: "Capture",
             "aria-label": `Verser une capture d'image de ${camera.code} à la main courante`,
             on: { click: (event) => snapshot(detail.id, camera, event.currentTarget) } }))
         : h("button", { type: "button", class: "secondary compact", text: "Associer",
@@ -576,6 +596,8 @@ function renderSharing(detail) {
 function onEvent(frame) {
   const data = frame.data || {};
   if (field) field.onEvent(frame);
+  video.onEvent(frame);
+  captures.onEvent(frame);
   switch (frame.type) {
     case "incident.created":
     case "incident.updated":
@@ -615,6 +637,8 @@ function onEvent(frame) {
 
 function onResync() {
   loadSnapshot();
+  video.reload();
+  captures.reload();
   if (field) field.onResync();
   if (panel) loadDetail(panel.id);
   if (cameras) cameras.refresh();

@@ -1,10 +1,12 @@
 /*
  * The partner portal's live feeds (templates/streaming/feeds.html): the cameras the
- * centre shares with the member's agency right now (GET /api/streaming/grants/?active=1),
- * each playing over WHEP. A grant created or revoked reaches the page as an event
- * (grant.created / grant.revoked on /ws/events/): the tile appears, or stops with a
- * message. ?camera=<id> opens that camera too (a link from an incident): without a
- * grant, the hub refuses and the tile says why.
+ * centre shares with the member's agency right now (GET /api/streaming/grants/: the active ones),
+ * each playing over WHEP. Everything arrives live on /ws/events/: a new grant opens its
+ * tile (grant.created; sent again when the centre extends it), and when a feed ends the
+ * tile loses its picture and says when and why — stopped by the centre with its reason
+ * (grant.revoked), expired, the incident closed or no longer shared (grant.ended, and at
+ * once from incident.updated / incident.unshared). ?camera=<id> opens that camera too (a
+ * link from an incident): without a grant, the hub refuses and the tile says why.
  */
 import { connectEvents } from "./events.js";
 import { MESSAGES, hangUpOnLeave, videoTile } from "./video.js";
@@ -15,24 +17,46 @@ const empty = document.getElementById("feeds-empty");
 const notice = document.getElementById("feeds-notice");
 const connection = document.getElementById("connection");
 const iceServers = JSON.parse(document.getElementById("ice-servers").textContent);
+const myAgency = root.dataset.agency;
 const whepUrl = (camera) => root.dataset.whepTemplate.replace("/0/", `/${camera}/`);
-const tiles = new Map(); // camera id -> {element, player, grants:Set}
+const tiles = new Map(); // camera id → tile {element, player, setSubtitle, end, grants: Map(grant id → grant)}
+const ENDED_STATES = ["cut", "ended", "refused", "error", "unavailable"];
+const FINAL_STATUSES = new Set(["closed", "cancelled"]);
 
-function timeOf(iso) {
-  return new Date(iso).toLocaleTimeString("fr-FR", { timeZone: "Europe/Paris", hour: "2-digit", minute: "2-digit" });
-}
+const clock = new Intl.DateTimeFormat("fr-FR", { timeZone: "Europe/Paris", hour: "2-digit", minute: "2-digit" });
+const timeOf = (iso) => clock.format(new Date(iso));
 
 function refreshEmpty() {
   empty.hidden = tiles.size > 0;
 }
 
+function subtitleOf(grant) {
+  const parts = [grant.incident_reference, `jusqu'à ${timeOf(grant.expires_at)}`];
+  if (grant.reason) parts.push(grant.reason);
+  return parts.join(" · ");
+}
+
+function dismissButton(camera, tile) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "tile-dismiss";
+  button.textContent = "Retirer";
+  button.setAttribute("aria-label", "Retirer ce flux terminé de la page");
+  button.addEventListener("click", () => {
+    tile.element.remove();
+    if (tiles.get(camera) === tile) tiles.delete(camera);
+    refreshEmpty();
+  });
+  return button;
+}
+
 function open(camera, { title, subtitle }) {
   let tile = tiles.get(camera);
-  if (tile && !["cut", "ended", "refused", "error", "unavailable"].includes(tile.element.dataset.state)) return tile;
+  if (tile && !ENDED_STATES.includes(tile.element.dataset.state) && !tile.element.dataset.ended) return tile;
   if (tile) tile.element.remove();
   tile = videoTile({ title, subtitle, url: whepUrl(camera), iceServers });
   tile.element.dataset.camera = String(camera);
-  tile.grants = new Set();
+  tile.grants = new Map();
   tiles.set(camera, tile);
   grid.append(tile.element);
   refreshEmpty();
@@ -41,27 +65,69 @@ function open(camera, { title, subtitle }) {
 }
 
 function openGrant(grant) {
-  const tile = open(grant.camera, {
-    title: grant.camera_name,
-    subtitle: `${grant.incident_reference} · jusqu'à ${timeOf(grant.expires_at)}`,
-  });
-  tile.grants.add(grant.id);
+  const tile = open(grant.camera, { title: grant.camera_name, subtitle: subtitleOf(grant) });
+  tile.grants.set(grant.id, grant);
+  tile.element.dataset.grants = [...tile.grants.keys()].join(" ");
+  tile.setSubtitle(subtitleOf(grant)); // an extension moves the end
 }
 
-function endGrant(grant) {
-  const tile = tiles.get(grant.camera_id);
-  if (!tile) return;
-  tile.grants.delete(grant.id);
-  if (tile.grants.size === 0) {
-    tile.player.stop({ state: "cut", message: "Le centre a mis fin au renvoi d'images." });
+/** Why a grant ended, for the agent: when, and the reason the centre gave. */
+function endMessage(grant, reason, at) {
+  const when = timeOf(at);
+  switch (reason) {
+    case "revoked":
+      return grant.revoke_reason
+        ? `Renvoi d'images arrêté par le centre à ${when}. Motif : ${grant.revoke_reason}`
+        : `Renvoi d'images arrêté par le centre à ${when}.`;
+    case "expired":
+      return `Renvoi d'images échu à ${when} : la durée accordée par le centre est écoulée.`;
+    case "incident_closed":
+      return `Renvoi d'images arrêté à ${when} : l'incident ${grant.incident_reference} est terminé.`;
+    case "unshared":
+      return `Renvoi d'images arrêté à ${when} : l'incident ${grant.incident_reference} n'est plus partagé avec votre service.`;
+    default:
+      return MESSAGES.cut;
   }
+}
+
+function endGrant(grant, reason, at) {
+  const tile = tiles.get(grant.camera_id ?? grant.camera);
+  if (!tile || !tile.grants.has(grant.id)) return;
+  const known = { ...tile.grants.get(grant.id), ...grant };
+  tile.grants.delete(grant.id);
+  if (tile.grants.size > 0 || tile.element.dataset.ended) return; // another grant still covers the camera
+  tile.end(endMessage(known, reason, at));
+  tile.setSubtitle(known.incident_reference); // no "until" any more: it ended
+  tile.element.dataset.endReason = reason;
+  tile.element.append(dismissButton(grant.camera_id ?? grant.camera, tile));
+}
+
+function endIncident(incidentId, reason, at) {
+  for (const tile of [...tiles.values()]) {
+    for (const grant of [...tile.grants.values()]) {
+      if (grant.incident === incidentId) endGrant({ ...grant, camera_id: grant.camera }, reason, at);
+    }
+  }
+}
+
+/** A grant as the REST API gives it, from an event's shape. */
+function fromEvent(g) {
+  return { id: g.id, camera: g.camera_id, camera_name: g.camera_name, incident: g.incident_id,
+    incident_reference: g.incident_reference, expires_at: g.expires_at, reason: g.reason,
+    revoke_reason: g.revoke_reason };
 }
 
 async function load() {
   try {
     const response = await fetch(root.dataset.grantsUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(String(response.status));
-    for (const grant of await response.json()) openGrant(grant);
+    // Every grant of the agency (newest first): the active ones play; one that ended while
+    // the stream was away (a resync) says so on its tile.
+    for (const grant of (await response.json()).reverse()) {
+      if (grant.active) openGrant(grant);
+      else endGrant(grant, grant.end_reason, grant.ended_at);
+    }
+    notice.hidden = true;
   } catch (error) {
     notice.textContent = `Impossible de charger les renvois d'images (${error.message}).`;
     notice.hidden = false;
@@ -75,14 +141,27 @@ async function load() {
 
 connectEvents({
   onEvent(frame) {
-    if (frame.type === "grant.created") {
-      const g = frame.data.grant;
-      openGrant({ id: g.id, camera: g.camera_id, camera_name: g.camera_name,
-                  incident_reference: g.incident_reference, expires_at: g.expires_at });
-    } else if (frame.type === "grant.revoked") {
-      endGrant(frame.data.grant);
+    const data = frame.data || {};
+    switch (frame.type) {
+      case "grant.created":
+        if (!data.grant.ended_at) openGrant(fromEvent(data.grant));
+        break;
+      case "grant.revoked":
+      case "grant.ended":
+        endGrant(data.grant, data.grant.end_reason || "revoked", data.grant.ended_at || frame.at);
+        break;
+      case "incident.updated":
+        // Closing the incident stops its images at once (the hub cuts them); say so now.
+        if (FINAL_STATUSES.has(data.incident.status)) endIncident(data.incident.id, "incident_closed", frame.at);
+        break;
+      case "incident.unshared":
+        if (data.agency === myAgency) endIncident(data.incident_id, "unshared", frame.at);
+        break;
+      default:
+        break;
     }
   },
+  onResync: load,
   onStatus(label, state) {
     connection.textContent = label;
     connection.dataset.state = state;
@@ -91,4 +170,6 @@ connectEvents({
 
 hangUpOnLeave(() => [...tiles.values()].map((tile) => tile.player));
 empty.textContent = MESSAGES.connecting;
-load();
+load().then(() => {
+  empty.textContent = "Aucun renvoi d'images en cours pour votre service.";
+});

@@ -310,9 +310,11 @@ export class IncidentRows {
 // --- The journal (main courante): append-only, in time order, each line once.
 
 export class JournalView {
-  constructor(list, labels) {
+  /** `decorate(entry)` → a node shown under the line's text (a capture's thumbnail), or null. */
+  constructor(list, labels, { decorate = null } = {}) {
     this.list = list;
     this.labels = labels;
+    this.decorate = decorate;
     this.entries = new Map(); // entry id → entry
   }
 
@@ -341,7 +343,8 @@ export class JournalView {
       timeElement(entry.at, { seconds: true }),
       h("span", { class: "journal-kind", text: this.labels.journal[entry.kind] || entry.kind }),
       h("span", { class: "journal-author", text: entry.author })),
-    h("p", { class: "journal-text", text: entry.text }))));
+    h("p", { class: "journal-text", text: entry.text }),
+    this.decorate ? this.decorate(entry) : null)));
   }
 
   scrollToEnd() {

@@ -85,8 +85,9 @@ export class WhepPlayer {
   }
 
   _set(state, message = MESSAGES[state] || "") {
-    if (this.state === state && state !== "refused") return;
+    if (this.state === state && this.message === message) return;
     this.state = state;
+    this.message = message;
     this.onState(state, message);
   }
 
@@ -201,7 +202,8 @@ export class WhepPlayer {
   }
 }
 
-/* A tile: title, <video>, a status line; returns {element, player}. */
+/* A tile: title, <video>, a status line; returns {element, player, video, setSubtitle, end}.
+ * end(message) hangs up for good: the picture goes, the message says why. */
 export function videoTile({ title, subtitle = "", url, iceServers = [], onState = () => {} }) {
   const element = document.createElement("article");
   element.className = "video-tile";
@@ -209,13 +211,11 @@ export function videoTile({ title, subtitle = "", url, iceServers = [], onState 
   const header = document.createElement("header");
   const h = document.createElement("h2");
   h.textContent = title;
-  header.append(h);
-  if (subtitle) {
-    const p = document.createElement("p");
-    p.className = "video-sub";
-    p.textContent = subtitle;
-    header.append(p);
-  }
+  const sub = document.createElement("p");
+  sub.className = "video-sub";
+  sub.textContent = subtitle;
+  sub.hidden = !subtitle;
+  header.append(h, sub);
   const video = document.createElement("video");
   video.muted = true;
   video.autoplay = true;
@@ -234,7 +234,16 @@ export function videoTile({ title, subtitle = "", url, iceServers = [], onState 
       onState(state, message);
     },
   });
-  return { element, player, video };
+  const setSubtitle = (text) => {
+    sub.textContent = text;
+    sub.hidden = !text;
+  };
+  const end = (message, { state = "cut" } = {}) => {
+    player.stop({ state, message });
+    element.dataset.ended = "true";
+    video.remove();
+  };
+  return { element, player, video, setSubtitle, end };
 }
 
 /* Hang every player up when the page goes away. */

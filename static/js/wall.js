@@ -1,28 +1,100 @@
 /*
- * The operator's video wall (templates/streaming/wall.html): a grid of the cameras
- * named in the address (?cameras=12,40,7), each playing over WHEP. The centre sees
- * every camera under an authorisation in force, masks painted in.
+ * The operators' video wall (templates/streaming/wall.html): a grid of tiles, each playing
+ * one camera over WHEP. The shared wall's layout is kept on the server (GET
+ * /api/streaming/walls/<name>/); when an operator sends a camera to a tile from the console,
+ * `wall.updated` arrives on /ws/events/ and only the tiles that changed are re-opened.
+ * With ?cameras=… the page shows those cameras instead and follows nothing.
  */
+import { connectEvents } from "./events.js";
 import { hangUpOnLeave, videoTile } from "./video.js";
 
 const root = document.getElementById("wall");
 const grid = document.getElementById("wall-grid");
+const connection = document.getElementById("connection");
 const iceServers = JSON.parse(document.getElementById("ice-servers").textContent);
-const cameras = JSON.parse(document.getElementById("wall-cameras").textContent);
-const players = [];
+const wallName = root.dataset.wallName;
+const tiles = new Map(); // position → {cameraId, element, player}
+let layout = JSON.parse(document.getElementById("wall-layout").textContent);
 
-grid.style.setProperty("--columns", String(Math.max(1, Math.ceil(Math.sqrt(cameras.length)))));
+function emptyTile(position) {
+  const element = document.createElement("article");
+  element.className = "video-tile wall-empty";
+  element.dataset.position = String(position);
+  element.dataset.state = "empty";
+  const text = document.createElement("p");
+  text.className = "wall-empty-text";
+  text.textContent = `Tuile ${position} · libre`;
+  element.append(text);
+  return { cameraId: null, element, player: null };
+}
 
-for (const camera of cameras) {
-  const tile = videoTile({
-    title: camera.name,
-    subtitle: camera.code,
-    url: root.dataset.whepTemplate.replace("/0/", `/${camera.id}/`),
+function cameraTile(position, tile) {
+  const made = videoTile({
+    title: tile.camera_name,
+    subtitle: `${position} · ${tile.camera_code}`,
+    url: root.dataset.whepTemplate.replace("/0/", `/${tile.camera_id}/`),
     iceServers,
   });
-  tile.element.dataset.camera = String(camera.id);
-  grid.append(tile.element);
-  players.push(tile.player);
-  tile.player.start();
+  made.element.dataset.position = String(position);
+  made.element.dataset.camera = String(tile.camera_id);
+  made.element.dataset.code = tile.camera_code;
+  made.player.start();
+  return { cameraId: tile.camera_id, element: made.element, player: made.player };
 }
-hangUpOnLeave(() => players);
+
+/** Show `next`; a tile whose camera did not change keeps playing. */
+function apply(next) {
+  layout = next;
+  grid.style.setProperty("--columns", String(layout.columns));
+  grid.style.setProperty("--rows", String(layout.rows));
+  const wanted = new Map(layout.tiles.map((tile) => [tile.position, tile]));
+  const size = layout.columns * layout.rows;
+  const elements = [];
+  for (let position = 1; position <= size; position += 1) {
+    const tile = wanted.get(position) || null;
+    let current = tiles.get(position);
+    if (!current || current.cameraId !== (tile ? tile.camera_id : null)) {
+      if (current && current.player) current.player.stop();
+      current = tile ? cameraTile(position, tile) : emptyTile(position);
+      tiles.set(position, current);
+    }
+    elements.push(current.element);
+  }
+  for (const [position, current] of tiles) {
+    if (position > size) {
+      if (current.player) current.player.stop();
+      tiles.delete(position);
+    }
+  }
+  grid.replaceChildren(...elements);
+}
+
+async function reload() {
+  if (!root.dataset.wallUrl) return;
+  try {
+    const response = await fetch(root.dataset.wallUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (response.ok) apply(await response.json());
+  } catch {
+    /* the next event or resync brings it */
+  }
+}
+
+apply(layout);
+hangUpOnLeave(() => [...tiles.values()].map((tile) => tile.player).filter(Boolean));
+
+if (wallName) {
+  connectEvents({
+    onEvent(frame) {
+      if (frame.type === "wall.updated" && frame.data.wall.name === wallName) apply(frame.data.wall);
+    },
+    onResync: reload,
+    onStatus(label, state) {
+      connection.textContent = label;
+      connection.dataset.state = state;
+    },
+  });
+  reload(); // what changed between the page's rendering and the stream's opening
+} else {
+  connection.textContent = "sélection fixe";
+  connection.dataset.state = "static";
+}

@@ -18,7 +18,7 @@ import pytest
 from django.utils import timezone
 
 from cameras.services import mask_create
-from incidents.services import incident_create
+from incidents.services import incident_create, incident_share
 from partners.choices import AgencyKind
 from partners.services import api_token_issue
 from streaming.services import grant_create, grant_revoke
@@ -57,9 +57,10 @@ READ_PIXELS = """() => {
           inside: box(0.1, 0.25, 0.4, 0.55), outside: box(0.55, 0.25, 0.95, 0.55)};
 }"""
 
-# When did the picture on screen last change? Watches totalVideoFrames for `ms`.
+# When did the picture on screen last change? Watches totalVideoFrames for `ms`, on the <video>
+# held in window.__video (the page takes the element away when it hears the grant ended).
 LAST_FRAME_AT = """async (ms) => {
-  const video = document.querySelector('.video-tile video');
+  const video = window.__video || document.querySelector('.video-tile video');
   const frames = () => video.getVideoPlaybackQuality().totalVideoFrames;
   let last = frames(), changedAt = Date.now();
   const start = Date.now();
@@ -135,6 +136,7 @@ def _server_quiet(scene, browser, hub):
 def test_a_partner_plays_the_granted_feed_masked_and_loses_it_when_revoked(scene, signed_in, csp_watch):
     camera = scene["camera"]
     mask_create(camera=camera, polygon=MASK, created_by=scene["operator"].user)
+    incident_share(incident=scene["incident"], agency_code="pn-e2e", author=scene["operator"].user)
     grant = grant_create(camera=camera, agency_code="pn-e2e", incident=scene["incident"],
                          granted_by=scene["operator"].user, minutes=10)
     context = signed_in(scene["agent"].user)
@@ -156,6 +158,7 @@ def test_a_partner_plays_the_granted_feed_masked_and_loses_it_when_revoked(scene
     page.wait_for_function("() => document.querySelector('.video-tile video')"
                            ".getVideoPlaybackQuality().totalVideoFrames > 10", timeout=5_000)
 
+    page.evaluate("window.__video = document.querySelector('.video-tile video')")
     grant_revoke(grant=grant, by=scene["operator"].user, reason="fin de l'intervention")
     revoked_at_ms = time.time() * 1000
     last_frame_ms = page.evaluate(LAST_FRAME_AT, 2500)

@@ -154,6 +154,7 @@ def test_nothing_the_croix_rouge_receives_names_a_camera_or_a_video(crf, operato
                                description="Personne en détresse")
     incident_share(incident=incident, agency_code="crf-test", author=operator.user)
     incident_attach_camera(incident=incident, camera=camera, author=operator.user)
+    incident_share(incident=incident, agency_code="pn-test", author=operator.user)
     grant_create(camera=camera, agency_code="pn-test", incident=incident, granted_by=operator.user)
     unit_engage(unit=pn_unit, incident=incident, author=operator.user)
     unit_engage(unit=crf["unit"], incident=incident, author=operator.user)

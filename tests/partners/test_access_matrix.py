@@ -122,6 +122,9 @@ MATRIX: dict[str, tuple] = {
     "grant_create":         (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     "grant_revoke":         (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     "grant_extend":         (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "camera_video_facts":   (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "walls_list":           (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "wall_tile_set":        (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     "watch_camera_a":       (V_MEMBER, A,     A,     A,     V_ROLE, A,        V_GRANT,  V_GRANT,  V_GRANT, V_CRF,  V_ROLE, V_HAB,  V_MEMBER),
     "watch_camera_b":       (V_MEMBER, A,     A,     A,     V_ROLE, V_LISTED, V_LISTED, V_LISTED, A,       V_CRF,  V_ROLE, V_HAB,  V_MEMBER),
     # Recordings: judicial requisitions, legal holds, the register, snapshots
@@ -244,7 +247,9 @@ def _build() -> Scene:
     incident_attach_camera(incident=incidents["shared_pn"], camera=cameras["a"], author=author)
     incident_attach_camera(incident=incidents["shared_crf"], camera=cameras["a"], author=author)
     incident_share(incident=incidents["shared_crf"], agency_code="crf-test", author=author)
-    # Each grant shares its incident with the agency on the way.
+    # A camera goes only to a service the incident is shared with.
+    incident_share(incident=incidents["shared_pn"], agency_code="pn-test", author=author)
+    incident_share(incident=incidents["shared_sdis"], agency_code="sdis-test", author=author)
     grants = {
         "grant_pn": grant_create(camera=cameras["a"], agency_code="pn-test",
                                  incident=incidents["shared_pn"], granted_by=author),
@@ -459,10 +464,15 @@ ACTIONS: dict[str, Act] = {
     "grants_list": Act(lambda c: _listed(c.api.get("/api/streaming/grants/"), c.scene.grant_name),
                        None, None),
     "grant_create": Act(lambda c: _status(c.api.post("/api/streaming/grants/", {
-        "camera": c.scene.cameras["a"].pk, "agency": "gn-test",
+        "camera": c.scene.cameras["a"].pk, "agency": "pn-test",
         "incident": c.scene.incidents["shared_pn"].pk})), 201, 403),
     "grant_revoke": Act(lambda c: _status(c.api.post(_grant_url(c, "revoke/"), {"reason": "fin"})), 200, 403),
     "grant_extend": Act(lambda c: _status(c.api.post(_grant_url(c, "extend/"), {"minutes": 60})), 200, 403),
+    "camera_video_facts": Act(lambda c: _status(c.api.get(
+        f"/api/streaming/cameras/?ids={c.scene.cameras['a'].pk}")), 200, 403),
+    "walls_list": Act(lambda c: _status(c.api.get("/api/streaming/walls/")), 200, 403),
+    "wall_tile_set": Act(lambda c: _status(c.api.post("/api/streaming/walls/principal/tiles/", {
+        "position": 1, "camera": c.scene.cameras["a"].code})), 200, 403),
     "watch_camera_a": Act(lambda c: _video(c, "a"), A, None),
     "watch_camera_b": Act(lambda c: _video(c, "b"), A, None),
     "requisitions_list": Act(lambda c: _status(c.api.get("/api/streaming/requisitions/")), 200, 403),

@@ -38,7 +38,7 @@ CSU, PN, GN, CRF = "csu", "agency.pn-test", "agency.gn-test", "agency.crf-test"
 @dataclass
 class Story:
     """An incident's life: opened, shared with PN, then with the CRF, unshared from it, a note;
-    then a camera shown to the gendarmerie (which shares the incident with it) and taken back."""
+    then the incident shared with the gendarmerie, a camera shown to it and taken back."""
 
     incident: Incident
     crew: dict[str, Member]
@@ -60,6 +60,8 @@ def story(db) -> Story:
     journal_append(incident=incident, author=author, text="Patrouille sur place")
     camera = factories.make_camera()
     factories.make_authorisation(cameras=[camera], recipients=["PN", "GN"])
+    # A camera goes only to a service the incident is shared with: the gendarmerie first.
+    incident = incident_share(incident=incident, agency_code="gn-test", author=author)
     grant = grant_create(camera=camera, agency_code="gn-test", incident=incident, granted_by=author,
                          minutes=10)
     grant_revoke(grant=grant, by=author, reason="fin de l'intervention")
@@ -107,6 +109,49 @@ SAMPLES = {
     "grant.created": lambda s: s.row("grant.created"),
     "grant.revoked": lambda s: s.row("grant.revoked"),
 }
+
+
+def grant_ended(story: Story) -> Event:
+    """A grant that expired, as the sweep announces it (streaming.services.grants_end_sweep)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from streaming.models import Grant
+    from streaming.services import grants_end_sweep
+
+    camera = factories.make_camera()
+    factories.make_authorisation(cameras=[camera], recipients=["GN"])
+    grant = grant_create(camera=camera, agency_code="gn-test", incident=story.incident,
+                         granted_by=story.crew["operator"].user, minutes=10)
+    Grant.objects.filter(pk=grant.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    grants_end_sweep()
+    return Event.objects.filter(type="grant.ended").latest("id")
+
+
+def grant_watched(story: Story) -> Event:
+    """A gendarme starts watching a grant (the viewing the WHEP endpoint journals)."""
+    from streaming.services import viewing_start
+
+    camera = factories.make_camera()
+    factories.make_authorisation(cameras=[camera], recipients=["GN"])
+    grant = grant_create(camera=camera, agency_code="gn-test", incident=story.incident,
+                         granted_by=story.crew["operator"].user, minutes=10)
+    viewing_start(viewer=story.crew["gn"].user, camera=camera, grant=grant, session=f"s-{grant.pk}")
+    return Event.objects.filter(type="grant.viewers").latest("id")
+
+
+def wall_changed(story: Story) -> Event:
+    """An operator sends a camera to a tile of the centre's wall."""
+    from streaming.services import wall_tile_set
+
+    camera = factories.make_camera()
+    factories.make_authorisation(cameras=[camera])
+    wall_tile_set(wall_name="principal", position=2, camera=camera, by=story.crew["operator"].user)
+    return Event.objects.filter(type="wall.updated").latest("id")
+
+
+SAMPLES.update({"grant.ended": grant_ended, "grant.viewers": grant_watched, "wall.updated": wall_changed})
 if "camera.status" in REGISTRY:  # the video pipeline's type (streaming, issue 7)
     SAMPLES["camera.status"] = camera_went_offline
 
@@ -206,8 +251,21 @@ def test_grant_data_is_the_grant(story):
     assert created.id == revoked.id
     assert (created.agency, created.incident_id, created.incident_reference) == (
         "gn-test", story.incident.pk, story.incident.reference)
-    assert created.revoked_at is None
-    assert revoked.revoked_at is not None
+    assert created.revoked_at is None and created.ended_at is None and created.end_reason is None
+    assert created.granted_by == story.crew["operator"].user.username
+    assert revoked.revoked_at is not None and revoked.ended_at == revoked.revoked_at
+    assert (revoked.end_reason, revoked.revoke_reason) == ("revoked", "fin de l'intervention")
+
+
+def test_grant_news_is_the_grant(story):
+    ended = sample(story, "grant.ended").grant
+    assert (ended.agency, ended.end_reason, ended.ended_at) == ("gn-test", "expired", ended.expires_at)
+    watched = sample(story, "grant.viewers")
+    assert watched.agency == "gn-test" and watched.incident_id == story.incident.pk
+    assert [v.username for v in watched.viewers] == [story.crew["gn"].user.username]
+    wall = sample(story, "wall.updated").wall
+    assert (wall.name, [t.position for t in wall.tiles]) == ("principal", [2])
+    assert wall.tiles[0].set_by == story.crew["operator"].user.username
 
 
 # --- Audiences: the centre, plus exactly the agencies the incident is shared with (a grant:
@@ -242,6 +300,10 @@ def audience_of(story: Story, event_type: str) -> list[tuple[list[str], list[str
         return [(row.audience, audience)]
     if event_type == "camera.status":  # the centre only: partners get no camera identifiers
         return [(camera_went_offline(story).audience, [CSU])]
+    if event_type in {"grant.ended", "grant.viewers"}:  # a grant's news: its agency and the centre
+        return [(SAMPLES[event_type](story).audience, [GN, CSU])]
+    if event_type == "wall.updated":  # the centre's wall: the centre only
+        return [(wall_changed(story).audience, [CSU])]
     if event_type == "requisition.progress":  # judicial business: the centre only
         return [(requisition_advanced(story).audience, [CSU])]
     if event_type == "incident.updated":  # no producer yet: the selector its producer will call

@@ -120,6 +120,8 @@ def scene(transactional_db, area):
 
 
 def share(scene, *, minutes: int = 30) -> dict:
+    """Share the incident with the scene's PN station, then its camera (*renvoi d'images*)."""
+    scene["op_api"].post(f"/api/incidents/{scene['incident']['id']}/shares/", {"agency": scene["pn"].code})
     response = scene["op_api"].post("/api/streaming/grants/", {
         "camera": scene["camera"].pk, "agency": scene["pn"].code, "incident": scene["incident"]["id"],
         "minutes": minutes})
