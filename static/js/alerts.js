@@ -1,6 +1,8 @@
 /*
  * The Croix-Rouge desk (/portail/alertes/): alerts live; acknowledge, send a team, close.
+ * A new alert rings (alerting.js) until someone acknowledges it.
  */
+import { Alarm } from "./alerting.js";
 import { connectEvents } from "./events.js";
 import { api, connectionStatus, h, idempotencyKey } from "./incident-ui.js";
 import { alertCard, OUTCOMES } from "./field-ui.js";
@@ -9,6 +11,7 @@ const list = document.getElementById("alert-list");
 const empty = document.getElementById("alerts-empty");
 const notice = document.getElementById("alerts-notice");
 const rows = new Map();
+const alarm = new Alarm();
 let units = [];
 
 async function act(url, body = {}) {
@@ -51,6 +54,7 @@ function show(alert) {
   else list.prepend(row);
   rows.set(alert.id, row);
   empty.hidden = rows.size > 0;
+  alarm.set(`alert:${alert.id}`, alert.status === "raised", { level: alert.escalated_at ? "flash" : "urgent", element: row });
 }
 
 async function load() {
