@@ -20,6 +20,7 @@ export function fieldConsole({ map, pointNow }) {
   const alertForm = document.getElementById("alert-form");
   const alertNotice = document.getElementById("alert-notice");
   const alertList = document.getElementById("console-alerts");
+  const alertCompose = document.getElementById("alert-compose");
   const alertsEmpty = document.getElementById("console-alerts-empty");
   const unitCount = document.getElementById("unit-count");
   const alarm = new Alarm();
@@ -144,6 +145,13 @@ export function fieldConsole({ map, pointNow }) {
     }
   }
 
+  alertCompose.addEventListener("toggle", () => {
+    if (alertCompose.open) {
+      alertNotice.textContent = "";
+      alertForm.scrollIntoView({ block: "nearest" });
+    }
+  });
+
   radioForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const [kind, id] = radioTo.value.split(":");
@@ -178,6 +186,7 @@ export function fieldConsole({ map, pointNow }) {
       const alert = await api("/api/alerts/", { method: "POST", body, headers: { "Idempotency-Key": idempotencyKey() } });
       showAlert(alert);
       alertForm.reset();
+      alertCompose.open = false; // the radio log gets its room back
       alertNotice.textContent = `Alerte ${alert.reference} transmise à la Croix-Rouge.`;
     } catch (err) {
       alertNotice.textContent = err.message;

@@ -99,6 +99,7 @@ CONTRAST_JS = r"""
     return rect.width > 1 && rect.height > 1 && !el.closest("[hidden]") && !clippedAway(el);
   };
   let checked = 0;
+  let lowest = Infinity;
   const seen = new Set();
   for (const root of roots) {
     for (const el of [root, ...root.querySelectorAll("*")]) {
@@ -121,13 +122,14 @@ CONTRAST_JS = r"""
       }
       checked += 1;
       const r = ratio(fg.rgb, bg.rgb);
+      lowest = Math.min(lowest, r);
       if (r < minimum) {
         problems.push({ element: describe(el), text: text.slice(0, 60),
                         detail: `${r.toFixed(2)}:1, ${hex(fg.rgb)} on ${hex(bg.rgb)}` });
       }
     }
   }
-  return { checked, problems };
+  return { checked, problems, lowest };
 }
 """
 
@@ -176,8 +178,11 @@ OVERFLOW_JS = r"""
 
 def contrast_failures(page, root: str = "body", *, exclude: str = "",
                       minimum: float = 4.5) -> tuple[int, list[str]]:
-    """(elements checked, ``"element “text”: ratio, colour on background"`` for each failure)."""
+    """(elements checked, ``"element “text”: ratio, colour on background"`` for each failure).
+    The lowest ratio met is printed (``pytest -s`` shows it)."""
     result = page.evaluate(CONTRAST_JS, [root, exclude, minimum])
+    if result["checked"]:
+        print(f"contrast {page.url} {root}: {result['checked']} texts, lowest {result['lowest']:.2f}:1")
     return result["checked"], [f"{p['element']} “{p['text']}”: {p['detail']}" for p in result["problems"]]
 
 

@@ -78,7 +78,15 @@ def test_console_traffic_units_and_alerts_are_readable(hub, signed_in):
     page.locator("#incident-view:not([hidden]) .journal-entry").first.wait_for(timeout=LIVE)
     page.mouse.move(0, 0)
     failures += [f"(selected) {f}" for f in readability(page, "#incident-list, #drawer", at_least=10)]
+    # The clicks above let the page make sound: the header rings now.
+    page.locator("#alarm[data-sound='ringing']").wait_for(timeout=LIVE)
+    failures += [f"(ringing) {f}" for f in readability(page, ".topbar", at_least=4)]
     screenshot(page, "console-traffic.png")
+    page.locator("summary", has_text="Signaler à la Croix-Rouge").click()
+    page.get_by_label("Grand froid").check()
+    page.get_by_label("Lieu précis (repère)").hover()
+    failures += [f"(alert form) {f}" for f in readability(page, "#alert-compose", at_least=10)]
+    screenshot(page, "console-alert-form.png")
     assert not failures, "\n".join(failures)
 
 
