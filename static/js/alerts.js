@@ -2,7 +2,9 @@
  * The Croix-Rouge desk (/portail/alertes/): alerts live; acknowledge, send a team, close.
  * The teams offered are the desk's own units that are available, kept live from the unit
  * events (a team sent goes en route and leaves the choice; a retired one leaves it for good).
+ * A new alert rings (alerting.js) until someone acknowledges it.
  */
+import { Alarm } from "./alerting.js";
 import { connectEvents } from "./events.js";
 import { api, connectionStatus, h, idempotencyKey } from "./incident-ui.js";
 import { alertCard, OUTCOMES } from "./field-ui.js";
@@ -21,6 +23,7 @@ function available() {
     .filter((u) => u.status === "available")
     .sort((a, b) => a.callsign.localeCompare(b.callsign, "fr"));
 }
+const alarm = new Alarm();
 
 async function act(url, body = {}) {
   try {
@@ -80,6 +83,7 @@ function show(alert) {
   else list.prepend(row);
   rows.set(alert.id, { alert, row });
   empty.hidden = rows.size > 0;
+  alarm.set(`alert:${alert.id}`, alert.status === "raised", { level: alert.escalated_at ? "flash" : "urgent", element: row });
 }
 
 /** The teams changed: redraw the alerts that still wait for one. */

@@ -1,9 +1,16 @@
 /*
- * The console's field side: units on the map with their status, radio traffic (flash form,
+ * The console's traffic panel: units on the map with their status, radio traffic (flash form,
  * acknowledgements, escalations) and the "Signaler à la Croix-Rouge" action.
+ *
+ * What rings (alerting.js): a flash or urgent message waiting for the centre's acknowledgement
+ * (until it is acknowledged), a radio message or a Croix-Rouge alert escalated to the
+ * supervisors (until it is acknowledged, or marked "vue" on this console).
  */
+import { Alarm } from "./alerting.js";
 import { api, h, idempotencyKey } from "./incident-ui.js";
-import { alertCard, CONDITIONS, RadioLog, UNIT_STATUS } from "./field-ui.js";
+import { alertCard, CONDITIONS, RadioLog, UNIT_STATUS, unitRow } from "./field-ui.js";
+
+const CENTRE = "CSU";
 
 export function fieldConsole({ map, pointNow }) {
   const unitList = document.getElementById("unit-list");
@@ -13,14 +20,33 @@ export function fieldConsole({ map, pointNow }) {
   const alertForm = document.getElementById("alert-form");
   const alertNotice = document.getElementById("alert-notice");
   const alertList = document.getElementById("console-alerts");
+  const alertCompose = document.getElementById("alert-compose");
+  const alertsEmpty = document.getElementById("console-alerts-empty");
+  const unitCount = document.getElementById("unit-count");
+  const alarm = new Alarm();
+  const escalationKey = (m) => `escalated:${m.id}`;
+
+  function seenButton(key, what) {
+    return h("button", { type: "button", class: "secondary compact seen-button", text: "Escalade vue",
+      title: `Arrêter l'alarme de ${what} sur cette console`, on: { click: () => { alarm.markSeen(key); refresh(key); } } });
+  }
+
   const log = new RadioLog(document.getElementById("radio-log"), {
-    ackFor: "CSU",
+    ackFor: CENTRE,
     onAck: async (m) => {
       try {
         await api(`/api/radio/messages/${m.id}/ack/`, { method: "POST", headers: { "Idempotency-Key": `ack-${m.id}` } });
+        log.acknowledged({ message_id: m.id, pending: m.pending.filter((c) => c !== CENTRE) });
       } catch (err) {
         radioNotice.textContent = err.message;
       }
+    },
+    extraActions: (m) => (m.escalated_at && m.pending.length && !alarm.seen(escalationKey(m))
+      ? [seenButton(escalationKey(m), "ce message")] : []),
+    onChange: (m, row) => {
+      alarm.set(`radio:${m.id}`, m.priority !== "routine" && m.pending.includes(CENTRE), { level: m.priority, element: row });
+      alarm.set(escalationKey(m), m.escalated_at && m.pending.length && !alarm.seen(escalationKey(m)),
+        { level: "flash", element: row });
     },
   });
   const units = new Map(); // id → {unit, marker, row}
@@ -37,14 +63,11 @@ export function fieldConsole({ map, pointNow }) {
       units.set(unit.id, entry);
       unitList.append(entry.row);
       radioTo.append(h("option", { value: `unit:${unit.id}`, text: unit.callsign }));
+      unitCount.textContent = `(${units.size})`;
     }
     entry.unit = { ...entry.unit, ...unit };
     const u = entry.unit;
-    entry.row.replaceChildren(h("span", { class: "unit-callsign", text: u.callsign }), " ",
-      h("span", { class: `unit-status status-${u.status}`, text: UNIT_STATUS[u.status] || u.status }));
-    entry.row.dataset.unit = u.id;
-    entry.row.dataset.status = u.status;
-    entry.row.dataset.callsign = u.callsign;
+    unitRow(u, entry.row);
     const option = radioTo.querySelector(`option[value="unit:${u.id}"]`);
     if (option) option.textContent = u.callsign; // renamed by a supervisor
     if (u.position && window.L) {
@@ -69,24 +92,61 @@ export function fieldConsole({ map, pointNow }) {
     const option = radioTo.querySelector(`option[value="unit:${id}"]`);
     if (option) option.remove();
     units.delete(id);
+    unitCount.textContent = `(${units.size})`;
   }
 
+  const alertData = new Map();
+  const alertKey = (alert) => `alert-escalated:${alert.id}`;
+
   function showAlert(alert) {
-    const row = alertCard(alert);
+    alertData.set(alert.id, alert);
+    const key = alertKey(alert);
+    // Escalated: the Croix-Rouge has not acknowledged it in time.
+    const escalated = alert.status === "raised" && Boolean(alert.escalated_at) && !alarm.seen(key);
+    const row = alertCard(alert, escalated ? [seenButton(key, "cette alerte")] : []);
     const old = alerts.get(alert.id);
-    if (old) old.replaceWith(row);
-    else alertList.prepend(row);
-    alerts.set(alert.id, row);
+    if (alert.status === "closed") {
+      // The console lists the alerts in progress.
+      if (old) old.remove();
+      alerts.delete(alert.id);
+    } else {
+      if (old) old.replaceWith(row);
+      else alertList.prepend(row);
+      alerts.set(alert.id, row);
+    }
+    alertsEmpty.hidden = alerts.size > 0;
+    alarm.set(key, escalated, { level: "flash", element: row });
+    sortAlerts();
+  }
+
+  // Those that need the centre first (escalated, then not yet seen by the Croix-Rouge), newest first.
+  const ALERT_RANK = { raised: 1, acknowledged: 2, taken_charge: 3 };
+  function alertRank(alert) {
+    return alert.status === "raised" && alert.escalated_at ? 0 : ALERT_RANK[alert.status] || 4;
+  }
+  function sortAlerts() {
+    const ordered = [...alerts.keys()].map((id) => alertData.get(id))
+      .sort((a, b) => alertRank(a) - alertRank(b) || b.raised_at.localeCompare(a.raised_at));
+    const rows = ordered.map((alert) => alerts.get(alert.id));
+    if (rows.some((row, i) => alertList.children[i] !== row)) alertList.replaceChildren(...rows);
+  }
+
+  function refresh(key) {
+    const [kind, id] = key.split(":");
+    if (kind === "escalated") log.refresh(Number(id));
+    else if (alertData.has(Number(id))) showAlert(alertData.get(Number(id)));
   }
 
   async function load() {
     try {
-      const [unitData, messages, alertData] = await Promise.all([
+      const [unitData, messages, openAlerts] = await Promise.all([
         api("/api/units/"), api("/api/radio/messages/"), api("/api/alerts/?status=raised,acknowledged,taken_charge"),
       ]);
       unitData.forEach(showUnit);
       messages.forEach((m) => log.upsert(m));
-      alertData.slice().reverse().forEach(showAlert);
+      alertList.replaceChildren();
+      alerts.clear();
+      openAlerts.slice().reverse().forEach(showAlert);
     } catch (err) {
       radioNotice.textContent = err.message;
     }
@@ -98,6 +158,13 @@ export function fieldConsole({ map, pointNow }) {
       radioTo.append(h("option", { value: `net:${net.id}`, text: net.name }));
     }
   }
+
+  alertCompose.addEventListener("toggle", () => {
+    if (alertCompose.open) {
+      alertNotice.textContent = "";
+      alertForm.scrollIntoView({ block: "nearest" });
+    }
+  });
 
   radioForm.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -133,6 +200,7 @@ export function fieldConsole({ map, pointNow }) {
       const alert = await api("/api/alerts/", { method: "POST", body, headers: { "Idempotency-Key": idempotencyKey() } });
       showAlert(alert);
       alertForm.reset();
+      alertCompose.open = false; // the radio log gets its room back
       alertNotice.textContent = `Alerte ${alert.reference} transmise à la Croix-Rouge.`;
     } catch (err) {
       alertNotice.textContent = err.message;

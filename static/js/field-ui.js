@@ -33,14 +33,23 @@ export const OUTCOMES = {
   other: "Autre",
 };
 
-/** A log of radio messages, newest first, each once; acknowledgements and escalations update rows. */
+/**
+ * A log of radio messages, newest first, each once; acknowledgements and escalations update rows.
+ *
+ * ``ackFor``: the callsign this screen acknowledges for (its messages get an "Acquitter" button);
+ * ``onChange(message, row)`` after every change (the alarm follows it); ``extraActions(message)``
+ * more buttons for a row.
+ */
 export class RadioLog {
-  constructor(element, { ackFor = null, onAck = null } = {}) {
+  constructor(element, { ackFor = null, onAck = null, onChange = null, extraActions = null } = {}) {
     this.element = element;
     this.rows = new Map();
     this.messages = new Map();
-    this.ackFor = ackFor; // the callsign this screen acknowledges for
+    this.resends = new Map(); // a re-send is only known from its event: kept across updates
+    this.ackFor = ackFor;
     this.onAck = onAck;
+    this.onChange = onChange;
+    this.extraActions = extraActions;
   }
 
   upsert(message, { resend = 0 } = {}) {
@@ -50,12 +59,14 @@ export class RadioLog {
       message = { ...message, pending: message.pending.filter((c) => known.pending.includes(c)) };
       if (known.escalated_at && !message.escalated_at) message.escalated_at = known.escalated_at;
     }
+    if (resend) this.resends.set(message.id, Math.max(resend, this.resends.get(message.id) || 0));
     this.messages.set(message.id, message);
-    const row = this.render(message, resend);
+    const row = this.render(message, this.resends.get(message.id) || 0);
     const old = this.rows.get(message.id);
     if (old) old.replaceWith(row);
     else this.element.prepend(row);
     this.rows.set(message.id, row);
+    if (this.onChange) this.onChange(message, row);
   }
 
   acknowledged(data) {
@@ -68,9 +79,27 @@ export class RadioLog {
     this.upsert(message);
   }
 
+  /** Render one message again (what ``extraActions`` shows changed). */
+  refresh(id) {
+    const message = this.messages.get(id);
+    if (message) this.upsert(message);
+  }
+
+  mine(m) {
+    return Boolean(this.ackFor && m.pending.includes(this.ackFor));
+  }
+
   render(m, resend) {
-    const mine = this.ackFor && m.pending.includes(this.ackFor);
+    const mine = this.mine(m);
     const acked = m.recipients.filter((c) => !m.pending.includes(c));
+    const to = m.to_callsign || m.net_name;
+    const actions = [
+      mine && this.onAck
+        ? h("button", { type: "button", class: "primary compact ack-button", text: "Acquitter",
+          on: { click: () => this.onAck(m) } })
+        : null,
+      ...(this.extraActions ? this.extraActions(m) : []),
+    ].filter(Boolean);
     return h(
       "li",
       {
@@ -78,38 +107,40 @@ export class RadioLog {
         dataset: { message: m.id, pending: m.pending.join(","), priority: m.priority },
       },
       h("div", { class: "radio-head" },
-        timeElement(m.sent_at, { seconds: true }),
         h("span", { class: "radio-priority", text: PRIORITY[m.priority] || m.priority }),
-        h("strong", { class: "radio-from", text: m.from_callsign }),
-        " → ",
-        h("span", { class: "radio-to", text: m.to_callsign || m.net_name }),
+        timeElement(m.sent_at, { seconds: true }),
+        h("span", { class: "radio-route", title: `${m.from_callsign} → ${to}` },
+          h("strong", { class: "radio-from", text: m.from_callsign }),
+          h("span", { class: "radio-arrow", "aria-label": "à", text: " → " }),
+          h("span", { class: "radio-to", text: to })),
         resend ? h("span", { class: "radio-resend", text: `renvoi ${resend}` }) : null),
       h("p", { class: "radio-text", text: m.text }),
-      h("p", { class: "radio-acks" },
-        acked.length ? h("span", { class: "acked", text: `Acquitté : ${acked.join(", ")}` }) : null,
-        m.pending.length && m.ack_required
-          ? h("span", { class: "pending", text: ` En attente : ${m.pending.join(", ")}` }) : null,
-        m.escalated_at ? h("span", { class: "escalation", text: " Escaladé au superviseur" }) : null),
-      mine && this.onAck
-        ? h("button", { type: "button", class: "primary ack-button", text: "Acquitter",
-          on: { click: () => this.onAck(m) } })
+      acked.length || (m.pending.length && m.ack_required) || m.escalated_at
+        ? h("p", { class: "radio-acks" },
+          acked.length ? h("span", { class: "acked", text: `Acquitté : ${acked.join(", ")}` }) : null,
+          m.pending.length && m.ack_required
+            ? h("span", { class: "pending", text: `En attente : ${m.pending.join(", ")}` }) : null,
+          m.escalated_at ? h("span", { class: "escalation", text: "Escaladé au superviseur" }) : null)
         : null,
+      actions.length ? h("div", { class: "radio-actions" }, ...actions) : null,
     );
   }
 }
 
 /** An alert card: place, description, people, conditions, status — never anything about cameras. */
 export function alertCard(alert, actions = []) {
+  const place = `${alert.address ? `${alert.address}, ` : ""}${alert.commune_name}`;
   return h(
     "li",
     { class: `alert-card status-${alert.status}${alert.escalated_at ? " escalated" : ""}`,
       dataset: { alert: alert.id, status: alert.status, reference: alert.reference } },
     h("div", { class: "alert-head" },
-      h("strong", { text: alert.reference }), " ",
+      h("strong", { class: "alert-ref", text: alert.reference }),
       timeElement(alert.raised_at),
-      h("span", { class: "alert-status", text: ALERT_STATUS[alert.status] || alert.status }),
-      alert.escalated_at ? h("span", { class: "escalation", text: "Escaladée" }) : null),
-    h("p", { class: "alert-place", text: `${alert.address ? `${alert.address}, ` : ""}${alert.commune_name}` }),
+      h("span", { class: `alert-status status-${alert.status}`, text: ALERT_STATUS[alert.status] || alert.status }),
+      alert.escalated_at && alert.status !== "closed"
+        ? h("span", { class: "escalation", text: "Escaladée" }) : null),
+    h("p", { class: "alert-place", text: place }),
     h("p", { class: "alert-description", text: alert.description }),
     h("p", { class: "alert-meta", text: [
       `${alert.people} personne${alert.people > 1 ? "s" : ""}`,
@@ -119,4 +150,14 @@ export function alertCard(alert, actions = []) {
     ].filter(Boolean).join(" · ") }),
     actions.length ? h("div", { class: "alert-actions" }, ...actions) : null,
   );
+}
+
+/** A unit in a list: its callsign (cut with an ellipsis, whole in the title) and its status. */
+export function unitRow(unit, row = h("li", { class: "unit-row" })) {
+  const status = UNIT_STATUS[unit.status] || unit.status;
+  row.replaceChildren(
+    h("span", { class: "unit-callsign", title: unit.callsign, text: unit.callsign }),
+    h("span", { class: `unit-status status-${unit.status}`, text: status }));
+  Object.assign(row.dataset, { unit: unit.id, status: unit.status, callsign: unit.callsign });
+  return row;
 }

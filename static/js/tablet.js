@@ -4,7 +4,10 @@
  *   sent in order when the network answers; a write the hub refuses (4xx) is dropped and
  *   shown, one the network lost is sent again with the same key, so it takes effect once;
  * - the event stream resumes from the last id it saw (events.js).
+ * An urgent or flash message waiting for this unit's acknowledgement, and (Croix-Rouge units)
+ * an alert nobody has acknowledged yet, ring until they are answered (alerting.js).
  */
+import { Alarm } from "./alerting.js";
 import { connectEvents } from "./events.js";
 import { api, ApiError, connectionStatus, h, idempotencyKey } from "./incident-ui.js";
 import { alertCard, RadioLog } from "./field-ui.js";
@@ -16,6 +19,7 @@ const isCrf = root.dataset.crf === "1";
 const QUEUE_KEY = `csu.tablet.queue.${unitId}`;
 const positionEvery = Number(root.dataset.positionSeconds || 15) * 1000;
 const queueState = document.getElementById("queue-state");
+const alarm = new Alarm();
 const positionState = document.getElementById("position-state");
 const tabletNotice = document.getElementById("tablet-notice");
 
@@ -112,29 +116,20 @@ const log = new RadioLog(document.getElementById("tablet-radio"), {
     log.upsert({ ...m, pending: m.pending.filter((c) => c !== callsign) });
     enqueue(`/api/radio/messages/${m.id}/ack/`, {});
   },
+  onChange: (m, row) => alarm.set(`radio:${m.id}`, m.priority !== "routine" && m.pending.includes(callsign),
+    { level: m.priority, element: row }),
 });
-
-function attention(strong) {
-  try {
-    if (navigator.vibrate) navigator.vibrate(strong ? [300, 100, 300, 100, 300] : 200);
-  } catch { /* not allowed */ }
-  try {
-    const AudioContext = window.AudioContext || window.webkitAudioContext;
-    if (!AudioContext) return;
-    const ctx = new AudioContext();
-    const osc = ctx.createOscillator();
-    osc.frequency.value = strong ? 880 : 660;
-    osc.connect(ctx.destination);
-    osc.start();
-    osc.stop(ctx.currentTime + (strong ? 0.6 : 0.2));
-  } catch { /* autoplay refused until the user touches the page */ }
-}
 
 const replyForm = document.getElementById("reply-form");
 replyForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  enqueue("/api/radio/messages/", { net: Number(replyForm.elements.net.value), text: replyForm.elements.text.value });
+  enqueue("/api/radio/messages/", {
+    net: Number(replyForm.elements.net.value),
+    priority: replyForm.elements.priority.value,
+    text: replyForm.elements.text.value,
+  });
   replyForm.elements.text.value = "";
+  replyForm.elements.priority.value = "routine";
 });
 
 // --- The unit itself: renamed, retired, or its tablet handed to someone else (by a supervisor).
@@ -184,6 +179,7 @@ function showAlert(alert) {
   if (old) old.replaceWith(row);
   else alertList.prepend(row);
   alertRows.set(alert.id, row);
+  alarm.set(`alert:${alert.id}`, alert.status === "raised", { level: alert.escalated_at ? "flash" : "urgent", element: row });
 }
 
 async function loadSnapshot() {
@@ -204,10 +200,7 @@ async function loadSnapshot() {
 function onEvent(frame) {
   const data = frame.data || {};
   switch (frame.type) {
-    case "radio.message":
-      log.upsert(data.message, { resend: data.resend });
-      if (data.message.pending.includes(callsign)) attention(data.message.priority !== "routine");
-      break;
+    case "radio.message": log.upsert(data.message, { resend: data.resend }); break;
     case "radio.acknowledged": log.acknowledged(data); break;
     case "radio.escalated": log.escalated(data.message); break;
     case "unit.status":
@@ -218,9 +211,7 @@ function onEvent(frame) {
     case "incident.created":
     case "incident.updated":
     case "incident.shared": showIncident(data.incident); break;
-    case "alert.raised":
-      if (isCrf) { showAlert(data.alert); attention(true); }
-      break;
+    case "alert.raised": if (isCrf) showAlert(data.alert); break;
     case "alert.updated": if (isCrf) showAlert(data.alert); break;
     default: break;
   }

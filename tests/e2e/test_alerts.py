@@ -29,6 +29,7 @@ def test_an_alert_raised_on_the_console_appears_live_on_the_croix_rouge_desk(hub
     csp_watch(console_context)
     console = live(console_context.new_page(), "/console/")
 
+    console.locator("summary", has_text="Signaler à la Croix-Rouge").click()  # opens the form
     console.get_by_label("Lieu précis (repère)").fill("Parvis de la gare")
     console.get_by_label("Signalement (personne, situation)").fill(
         "Homme âgé allongé sur un banc, peu couvert")
