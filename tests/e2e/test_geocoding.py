@@ -126,6 +126,7 @@ def test_a_searched_address_moves_the_point(hub, signed_in, csp_watch, ban):
     assert page.get_by_label("Lieu précis (repère)").input_value() == "3 Avenue Foch 95160 Montmorency"
 
     # The Croix-Rouge form's place is searched the same way, and moves the same point.
+    page.locator("summary", has_text="Signaler à la Croix-Rouge").click()  # opens the form
     place = page.get_by_label("Lieu précis (repère)")
     place.fill("")
     place.press_sequentially("12 rue de la", delay=30)
