@@ -34,7 +34,8 @@ _FIELDS = {"requesting_officer": "officer", "window_start": "start", "window_end
 
 class HoldOutput(serializers.ModelSerializer):
     camera_code = serializers.CharField(source="camera.code")
-    released_by = serializers.CharField(source="released_by.username", default=None)
+    # Null while the hold is in force: the schema says so, or generated clients refuse those holds.
+    released_by = serializers.CharField(source="released_by.username", default=None, allow_null=True)
 
     class Meta:
         model = LegalHold
