@@ -8,6 +8,7 @@ the allowed hosts (see README.md, "Production settings").
 from __future__ import annotations
 
 import os
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -285,6 +286,16 @@ HUB_DEMO_RELAX_MFA = DEMO_MODE and env_bool("HUB_DEMO_RELAX_MFA", default=False)
 HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT = env_int("HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)
 HUB_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("HUB_LOGIN_MAX_FAILURES_PER_ADDRESS", 30)
 HUB_LOGIN_LOCK_MINUTES = env_int("HUB_LOGIN_LOCK_MINUTES", 15)
+# The reverse proxies (addresses or networks, comma separated) whose X-Forwarded-For entries
+# are believed: the client is the rightmost entry none of them wrote. Empty: the header is
+# ignored and the client is the peer (docs/security.md, "Client address").
+HUB_TRUSTED_PROXIES = env_list("HUB_TRUSTED_PROXIES", [])
+for _proxy in HUB_TRUSTED_PROXIES:
+    try:
+        ip_network(_proxy, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(
+            f"HUB_TRUSTED_PROXIES: {_proxy!r} is not an address or a network") from _error
 HUB_SESSION_IDLE_MINUTES = env_int("HUB_SESSION_IDLE_MINUTES", 30)
 HUB_SESSION_MAX_HOURS = env_int("HUB_SESSION_MAX_HOURS", 12)
 SESSION_COOKIE_AGE = HUB_SESSION_MAX_HOURS * 3600

@@ -3,7 +3,9 @@ sessions. One path for the login page and for ``POST /api/auth/token/``."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import ipaddress
 import secrets
 
 import pyotp
@@ -53,13 +55,53 @@ class LoginLocked(DomainError):
     status_code = 429
 
 
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=4)
+def _networks(entries: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _trusted_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return _networks(tuple(settings.HUB_TRUSTED_PROXIES))
+
+
 def client_address(request: HttpRequest | None) -> str | None:
+    """The address of the client: what the throttles count and the journal records.
+
+    ``X-Forwarded-For`` is written by whoever sends the request, so it is read only when
+    the peer is one of our proxies (``HUB_TRUSTED_PROXIES``), and then from the right:
+    each trusted proxy appended the address it saw, and the client is the rightmost
+    entry that no trusted proxy wrote. Entries left of it are the client's own writing.
+    """
     if request is None:
         return None
-    # Behind the reverse proxy of a deployment, SecurityMiddleware's
-    # SECURE_PROXY_SSL_HEADER is set and the proxy is trusted for the address too.
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "") if settings.PRODUCTION else ""
-    return (forwarded.split(",")[0].strip() or request.META.get("REMOTE_ADDR")) or None
+    peer = _ip(request.META.get("REMOTE_ADDR") or "")
+    if peer is None:
+        return None
+    trusted = _trusted_networks()
+
+    def is_trusted(address) -> bool:
+        return any(address in network for network in trusted)
+
+    if not trusted or not is_trusted(peer):
+        return str(peer)
+    client = peer
+    for entry in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+        if not entry.strip():
+            continue
+        address = _ip(entry)
+        if address is None:  # not written by a proxy of ours: stop at the last hop we vouch for
+            break
+        client = address
+        if not is_trusted(address):
+            break
+    return str(client)
 
 
 def mfa_required(member: Member | None) -> bool:
