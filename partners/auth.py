@@ -25,6 +25,9 @@ from partners.models import Member, RecoveryCode, UserSession
 from partners.signals import session_ended
 
 MFA_ROLES = frozenset({Role.PARTNER_AGENT, Role.SUPERVISOR, Role.ADMIN})
+# Journal action (partners.audit.Action lists the others): new recovery codes drawn from the
+# account page, proved by a current code.
+RECOVERY_CODES_RENEWED = "recovery_codes_renewed"
 
 
 class BadCredentials(DomainError):
@@ -206,15 +209,31 @@ def credentials_check(*, request: HttpRequest | None, username: str, password: s
     return user, False
 
 
-def second_step_check(*, request: HttpRequest, user: AbstractBaseUser, otp: str) -> None:
-    """The second step of the login page, for a user whose password was already checked."""
+def second_step_check(*, request: HttpRequest, user: AbstractBaseUser, otp: str,
+                      reason: str = "bad second factor") -> Member:
+    """A one-time code from a user whose password was already checked: the second step of the
+    login page, and every code asked again of a signed-in member (step-up, e.g. to renew the
+    recovery codes). The sign-in's throttle and lock apply; ``reason`` is journalled with a
+    failure. Returns the member."""
     address = client_address(request)
     _check_throttle(user.get_username(), address)
     member = Member.objects.filter(user=user).first()
     if member is None or not second_factor_ok(member, otp):
-        _record_failure(user.get_username(), address, "bad second factor")
+        _record_failure(user.get_username(), address, reason)
         raise BadSecondFactor("Wrong, expired or already used one-time code.", field="otp")
     _clear_failures(user.get_username())
+    return member
+
+
+def recovery_codes_renew(*, request: HttpRequest, user: AbstractBaseUser, otp: str) -> list[str]:
+    """New recovery codes for a signed-in member who proves a current code (step-up): throttled
+    and locked like a sign-in, journalled either way."""
+    member = second_step_check(request=request, user=user, otp=otp,
+                               reason="bad second factor (code asked to renew the recovery codes)")
+    codes = recovery_codes_generate(member=member)
+    audit(action=RECOVERY_CODES_RENEWED, actor=user, address=client_address(request),
+          details={"count": len(codes)})
+    return codes
 
 
 # --- Enrolment.
@@ -230,16 +249,23 @@ def recovery_codes_generate(*, member: Member, count: int = 10) -> list[str]:
     return codes
 
 
-@transaction.atomic
 def totp_enrol(*, member: Member, secret: str, code: str, request: HttpRequest | None = None) -> list[str]:
-    """Bind an authenticator app (proved by a first code); returns new recovery codes."""
+    """Bind an authenticator app (proved by a first code); returns new recovery codes.
+
+    A code asked like any other: the sign-in's throttle and lock apply, a failure is journalled
+    (outside the transaction, which a failure rolls back)."""
+    username, address = member.user.get_username(), client_address(request)
+    _check_throttle(username, address)
     candidate = Member(pk=member.pk, totp_secret=secret)
     if not _totp_ok(candidate, code.strip()):
+        _record_failure(username, address, "bad second factor (enrolment)")
         raise BadSecondFactor("This code does not match the secret: check the phone's clock.", field="otp")
-    member.totp_secret = secret
-    member.save(update_fields=["totp_secret"])
-    audit(action=Action.TOTP_ENROLLED, actor=member.user, address=client_address(request))
-    return recovery_codes_generate(member=member)
+    _clear_failures(username)
+    with transaction.atomic():
+        member.totp_secret = secret
+        member.save(update_fields=["totp_secret"])
+        audit(action=Action.TOTP_ENROLLED, actor=member.user, address=address)
+        return recovery_codes_generate(member=member)
 
 
 # --- Sessions.
