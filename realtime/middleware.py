@@ -6,7 +6,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 
-from partners.selectors import user_for_token
+from partners.selectors import token_for
 
 
 class BearerTokenMiddleware(BaseMiddleware):
@@ -20,10 +20,11 @@ class BearerTokenMiddleware(BaseMiddleware):
         header = dict(scope.get("headers") or []).get(b"authorization", b"")
         parts = header.decode("latin-1").split()
         if len(parts) == 2 and parts[0].lower() == "bearer":
-            user = await database_sync_to_async(user_for_token)(parts[1])
-            scope = dict(scope, auth_method="token")
-            if user is not None:
-                scope["user"] = user
+            token = await database_sync_to_async(token_for)(parts[1])
+            # The token's id: its revocation or expiry closes the socket (realtime.consumers).
+            scope = dict(scope, auth_method="token", token_id=token.pk if token is not None else None)
+            if token is not None:
+                scope["user"] = token.user
             else:
                 from django.contrib.auth.models import AnonymousUser
 

@@ -25,9 +25,14 @@ class Client:
         return json.loads(await self.communicator.receive_from(timeout=timeout))
 
     async def frame(self, timeout: float = 3.0) -> dict:
-        """The next frame that is not a heartbeat."""
+        """The next frame that is not a heartbeat, within ``timeout`` in all (frequent heartbeats
+        do not extend it)."""
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            frame = await self.receive(timeout)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError
+            frame = await self.receive(remaining)
             if frame.get("type") != "heartbeat":
                 return frame
 
@@ -39,9 +44,14 @@ class Client:
         return await self.communicator.receive_nothing(timeout=wait)
 
     async def closed_with(self, timeout: float = 3.0) -> int | None:
-        """Wait for the server to close the socket; its close code (heartbeats skipped)."""
+        """Wait for the server to close the socket, ``timeout`` in all; its close code
+        (heartbeats skipped)."""
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            output = await self.communicator.receive_output(timeout)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError
+            output = await self.communicator.receive_output(remaining)
             if output["type"] == "websocket.close":
                 return output.get("code")
             if json.loads(output.get("text") or "{}").get("type") != "heartbeat":

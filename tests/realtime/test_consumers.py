@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
 from django.test import Client as HttpClient
 from django.utils import timezone
 
 from incidents.services import incident_share, incident_unshare, journal_append
-from partners.models import ApiToken
+from partners.models import ApiToken, Member
 from partners.services import api_token_issue, api_token_revoke
 from realtime import selectors, services
 from realtime.models import GroupCursor
@@ -355,6 +357,89 @@ async def test_changed_rights_rescope_the_open_socket(connect):
     assert (await client.frame())["type"] == "rescoped"
     await db(helpers.open_incident)(author, shared_with=("GN",))
     await assert_hears_nothing_before_marker({"agent": client}, agent)
+
+
+# --- A socket lives no longer than its credential (docs/realtime.md, close codes)
+
+
+def revoke_over_the_api(raw: str) -> int:
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client.post("/api/auth/token/revoke/").status_code
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_revoking_a_token_closes_the_sockets_it_opened_at_once(connect):
+    """The probe: after ``POST /api/auth/token/revoke/`` the REST API answered 401 but the
+    socket kept receiving events and heartbeats. Now it is closed at once (the heartbeat is
+    25 s away); the user's sockets opened with another token stay."""
+    operator = await db(factories.make_member)(role="operator")
+    raw, _ = await db(api_token_issue)(user=operator.user)
+    ok, revoked = await connect(token=raw)
+    ok_other, other = await connect(operator.user)
+    assert ok and ok_other
+    assert await db(revoke_over_the_api)(raw) == 204
+    assert await revoked.closed_with() == 4401
+    incident = await db(helpers.open_incident)(operator.user)
+    assert (await other.frame())["data"]["incident"]["reference"] == incident.reference
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_expired_token_closes_its_socket_within_a_heartbeat(connect, settings):
+    settings.HUB_WS_HEARTBEAT_SECONDS = 0.2
+    operator = await db(factories.make_member)(role="operator")
+    raw, token = await db(api_token_issue)(user=operator.user)
+    ok, client = await connect(token=raw)
+    assert ok
+    await db(ApiToken.objects.filter(pk=token.pk).update)(expires_at=timezone.now())
+    assert await client.closed_with() == 4401
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_heartbeat_checks_what_no_signal_announced(connect, settings):
+    """Changes written straight to the database (a script, SQL) send no signal: the
+    heartbeat finds them. A deactivated account is closed; changed rights re-scope."""
+    settings.HUB_WS_HEARTBEAT_SECONDS = 0.2
+    crew = await db(helpers.people)()
+    author, agent, auditor = crew["operator"].user, crew["pn"], crew["auditor"]
+    ok_agent, agent_socket = await connect(agent.user)
+    ok_auditor, auditor_socket = await connect(auditor.user)  # hears no incident
+    assert ok_agent and ok_auditor
+
+    await db(Member.objects.filter(pk=agent.pk).update)(role="auditor")
+    assert (await agent_socket.frame())["type"] == "rescoped"  # heartbeats skipped, 3 s at most
+    await db(helpers.open_incident)(author, shared_with=("PN",))
+    marker = await db(helpers.marker)(agent)
+    assert (await agent_socket.frame())["id"] == marker  # heartbeats aside, nothing before it
+
+    await db(get_user_model().objects.filter(pk=auditor.user.pk).update)(is_active=False)
+    assert await auditor_socket.closed_with() == 4401
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_session_past_its_maximum_life_closes_its_socket(connect, settings):
+    """Pages keep a socket open for hours without a request: the session's absolute lifetime
+    (``HUB_SESSION_MAX_HOURS``) is checked by the heartbeat too."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from partners.middleware import STARTED
+
+    settings.HUB_WS_HEARTBEAT_SECONDS = 0.2
+    member = await db(factories.make_member)(role="operator")
+    cookie = await db(session_cookie)(member)
+    ok, client = await connect(headers=[ORIGIN, (b"cookie", cookie)])
+    assert ok
+    assert (await client.receive())["type"] == "heartbeat"  # alive, and checked
+
+    def age_the_session() -> None:
+        store = SessionStore(session_key=cookie.decode().split("=", 1)[1])
+        store[STARTED] = time.time() - settings.HUB_SESSION_MAX_HOURS * 3600 - 5
+        store.save()
+
+    await db(age_the_session)()
+    assert await client.closed_with() == 4401
 
 
 # --- A message lost on the way is refilled from the outbox
