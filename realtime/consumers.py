@@ -129,14 +129,16 @@ class EventConsumer(AsyncWebsocketConsumer):
         await self.replay(last_id, upto=published)
 
     async def replay(self, after: int, *, upto: int) -> None:
+        """Every event after ``after`` (up to ``upto``) that the socket's groups received and
+        that the member may still see now (an incident unshared since is not replayed)."""
+        member = await database_sync_to_async(member_of)(self.user)
         while True:
-            frames = await database_sync_to_async(selectors.events_after)(after, self.groups_joined)
-            frames = [f for f in frames if f["id"] <= upto] if upto else frames
+            frames, after, more = await database_sync_to_async(selectors.replay_page)(
+                after, self.groups_joined, member, through=upto or None)
             for frame in frames:
                 await self.send_json(frame)
-            if len(frames) < 1000:
+            if not more:
                 break
-            after = frames[-1]["id"]
         self.last_sent = max(self.last_sent, upto)
 
     async def disconnect(self, code: int) -> None:

@@ -218,6 +218,8 @@ async def test_a_partner_cannot_pull_another_agencys_incident_over_the_socket(ws
         assert (frame["type"], frame["error"]) == ("error", "unknown_type")
     ok, replayed = await ws(token=token, query="last_event_id=0")
     assert ok
+    await replayed.send({"type": "ping"})  # answered once the replay is sent: it sent nothing
+    assert (await replayed.frame())["type"] == "pong"
     last = await db(marker)([users["pm_agent"]])
     assert [f["id"] for f in await replayed.until(last)] == [last]
     assert [f["id"] for f in await socket.until(last)] == [last]

@@ -8,6 +8,7 @@ events it must not see (the relay sends in id order, a channel delivers in order
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 
@@ -212,6 +213,73 @@ async def test_resume_replays_exactly_the_missed_visible_events_in_order_then_go
              for f in frames}
     assert mine.pk in about and theirs.pk not in about
     assert await client.nothing()
+
+
+def rest_view(member) -> dict:
+    """What the REST API shows ``member``: incident ids, the journal texts of each, grant ids."""
+    api = factories.TokenClient().as_member(member)
+    incidents = {i["id"] for i in api.get("/api/incidents/").json()}
+    journals = {pk: {e["text"] for e in api.get(f"/api/incidents/{pk}/").json()["journal"]}
+                for pk in incidents}
+    grants = api.get("/api/streaming/grants/")
+    return {"incidents": incidents, "journals": journals,
+            "grants": {g["id"] for g in grants.json()} if grants.status_code == 200 else set()}
+
+
+def shared_written_unshared() -> dict:
+    """An incident shared with the PN, written in, then unshared (and written in again); another
+    that stays shared, with a grant of a camera to the PN."""
+    from streaming.services import grant_create
+
+    crew = helpers.people()
+    author = crew["operator"].user
+    crew["pn_unit"] = factories.make_member(role="field_unit", agency=helpers.agency("PN"))
+    gone = helpers.open_incident(author, shared_with=("PN",),
+                                 description="Différend familial, enfants présents")
+    journal_append(incident=gone, author=author, text="Note écrite pendant le partage")
+    incident_unshare(incident=gone, agency_code="pn-test", author=author)
+    journal_append(incident=gone, author=author, text="Note écrite après la fin du partage")
+    kept = helpers.open_incident(author, shared_with=("PN",), description="Rixe devant la gare")
+    journal_append(incident=kept, author=author, text="Patrouille sur place")
+    camera = factories.make_camera()
+    factories.make_authorisation(cameras=[camera], recipients=["PN"])
+    grant_create(camera=camera, agency_code="pn-test", incident=kept, granted_by=author)
+    return {"crew": crew, "gone": gone, "kept": kept}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_replay_brings_only_what_rest_still_shows(connect):
+    """The probe: ``?last_event_id=0`` sent the description and the notes of an incident shared,
+    then unshared, which REST answers 404. A replay is filtered by what the member may see now,
+    with the selectors REST uses, not by the groups it had."""
+    scene = await db(shared_written_unshared)()
+    gone, kept = scene["gone"], scene["kept"]
+    for name in ("pn", "pn_unit", "gn"):
+        member = scene["crew"][name]
+        rest = await db(rest_view)(member)
+        ok, client = await connect(member.user, last_event_id=0)
+        assert ok
+        await client.send({"type": "ping"})  # answered once the replay is sent
+        frames = []
+        while (frame := await client.frame())["type"] != "pong":
+            frames.append(frame)
+
+        wire = json.dumps(frames, ensure_ascii=False)
+        assert "Différend familial" not in wire and "Note écrite" not in wire, (name, wire)
+        about = {f["data"]["incident"]["id"] if "incident" in f["data"] else f["data"].get("incident_id")
+                 for f in frames if f["type"] != "incident.unshared"} - {None}
+        assert about == rest["incidents"], name
+        for pk in rest["incidents"]:  # lines REST shows (those written before the share never
+            texts = {f["data"]["text"] for f in frames  # reached the agency: not replayed either)
+                     if f["type"] == "journal.appended" and f["data"]["incident_id"] == pk}
+            assert texts and texts <= rest["journals"][pk], (name, texts)
+            assert "Patrouille sur place" in texts, name
+        assert {f["data"]["grant"]["id"] for f in frames if f["type"].startswith("grant.")} == rest["grants"]
+        # Its own agency is still told to drop the incident it no longer has.
+        dropped = [f["data"] for f in frames if f["type"] == "incident.unshared"]
+        assert dropped == ([{"incident_id": gone.pk, "reference": gone.reference, "agency": "pn-test"}]
+                           if name in ("pn", "pn_unit") else []), name
+        assert (kept.pk in about) == (name != "gn")
 
 
 @pytest.mark.django_db(transaction=True)
