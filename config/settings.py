@@ -78,6 +78,17 @@ ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
 )
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# Pages that may open /ws/events/ besides the hub's own origin (as the browser reached it):
+# scheme, host and port, e.g. https://csu.example.org behind a TLS proxy. In production, by
+# default, https:// on each allowed host (docs/security.md, "WebSocket origin").
+HUB_ALLOWED_ORIGINS = env_list(
+    "HUB_ALLOWED_ORIGINS",
+    [f"https://{host}" for host in ALLOWED_HOSTS if host != "*" and not host.startswith(".")]
+    if PRODUCTION else [])
+for _origin in HUB_ALLOWED_ORIGINS:
+    _parts = urlparse(_origin)
+    if _parts.scheme not in {"http", "https"} or not _parts.hostname or _parts.path not in {"", "/"}:
+        raise ImproperlyConfigured(f"HUB_ALLOWED_ORIGINS: {_origin!r} is not scheme://host[:port]")
 
 INSTALLED_APPS = [
     "daphne",

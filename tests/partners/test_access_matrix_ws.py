@@ -151,7 +151,7 @@ async def ws():
     opened: list[WebsocketCommunicator] = []
 
     async def _connect(*, token: str | None = None, cookie: str | None = None, query: str = ""):
-        headers = [ORIGIN]
+        headers = [ORIGIN, (b"host", b"localhost")]
         if token:
             headers.append((b"authorization", f"Bearer {token}".encode()))
         if cookie:

@@ -12,6 +12,7 @@ from config.asgi import application
 from partners.services import api_token_issue
 
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")
 
 
 class Client:
@@ -89,6 +90,8 @@ async def connect():
         elif query:
             path += "?" + query
         hdrs = list(headers if headers is not None else [ORIGIN])
+        if not any(name == b"host" for name, _ in hdrs):
+            hdrs.append(HOST)  # a browser always names the host it connects to
         if user is not None:
             token, _ = await database_sync_to_async(api_token_issue)(user=user)
         if token is not None:

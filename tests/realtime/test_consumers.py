@@ -105,6 +105,36 @@ async def test_only_active_users_with_a_live_credential_from_our_origin_are_let_
     assert not ok, "inactive user, session"
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_the_origin_must_be_ours_in_scheme_host_and_port(connect, settings):
+    """The probe: the check compared host names only, so a page of another service on the same
+    host (another port) or the plain-http twin of the site rode a signed-in operator's cookie.
+    Now scheme, host and port must match the hub's own origin or ``HUB_ALLOWED_ORIGINS``."""
+    settings.HUB_ALLOWED_ORIGINS = ["https://csu.example.org"]
+    member = await db(factories.make_member)(role="operator")
+    cookie = await db(session_cookie)(member)
+
+    async def opens(origin: bytes, host: bytes = b"localhost:8000") -> bool:
+        ok, client = await connect(headers=[(b"host", host), (b"origin", origin), (b"cookie", cookie)])
+        await client.close()
+        return ok
+
+    assert await opens(b"http://localhost:8000"), "the hub's own origin"
+    assert await opens(b"HTTP://LOCALHOST:8000"), "origins are compared case-insensitively"
+    assert await opens(b"https://csu.example.org"), "a configured origin (behind the proxy)"
+    assert await opens(b"https://csu.example.org:443"), "the default port, written out"
+    for origin in (b"https://localhost:8000",  # another scheme
+                   b"http://localhost:9000",  # another port: another service on the host
+                   b"http://localhost",  # port 80
+                   b"http://csu.example.org",  # the configured origin over plain http
+                   b"https://csu.example.org:8443",
+                   b"http://evil.example:8000", b"http://localhost.evil.example:8000",
+                   b"null", b"", b"localhost:8000", b"http://[::1", b"http://localhost:99999"):
+        assert not await opens(origin), origin
+    # A host name we do not serve (DNS rebinding: the attacker's name pointed at the hub).
+    assert not await opens(b"http://rebound.example:8000", host=b"rebound.example:8000")
+
+
 # --- Frames and audiences
 
 
