@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -37,29 +36,17 @@ def token_expiry(token_id: int) -> dt.datetime | None:
     return live.values_list("expires_at", flat=True).first()
 
 
-def session_alive(session_key: str) -> bool:
-    """A signed-in session still stands: not ended (ending deletes Django's row), not expired,
-    and within its absolute lifetime (``HUB_SESSION_MAX_HOURS`` since the sign-in). Idle time
-    is counted on requests, by :class:`partners.middleware.SessionPolicyMiddleware`."""
+def session_expiry(session_key: str) -> dt.datetime | None:
+    """When a signed-in session that still stands ends by itself (Django's expiry or the hub's
+    lifetime, ``HUB_SESSION_MAX_HOURS`` since the sign-in, the earlier); None when it no longer
+    stands (ended: ending deletes Django's row; expired; past its lifetime). Idle time is
+    counted on requests, by :class:`partners.middleware.SessionPolicyMiddleware`."""
     from django.contrib.sessions.models import Session
 
     from partners.middleware import STARTED
 
-    session = Session.objects.filter(session_key=session_key, expire_date__gt=timezone.now()).first()
-    if session is None:
-        return False
-    started = session.get_decoded().get(STARTED)
-    return started is None or time.time() - started <= settings.HUB_SESSION_MAX_HOURS * 3600
-
-
-def session_ends_at(session_key: str) -> dt.datetime | None:
-    """When a signed-in session ends by itself: Django's expiry or the hub's lifetime, the
-    earlier (None for an unknown session)."""
-    from django.contrib.sessions.models import Session
-
-    from partners.middleware import STARTED
-
-    session = Session.objects.filter(session_key=session_key).first()
+    now = timezone.now()
+    session = Session.objects.filter(session_key=session_key, expire_date__gt=now).first()
     if session is None:
         return None
     ends = session.expire_date
@@ -67,7 +54,7 @@ def session_ends_at(session_key: str) -> dt.datetime | None:
     if started is not None:
         lifetime_end = started + settings.HUB_SESSION_MAX_HOURS * 3600
         ends = min(ends, dt.datetime.fromtimestamp(lifetime_end, tz=dt.UTC))
-    return ends
+    return ends if ends > now else None
 
 
 def member_of(user: AbstractBaseUser | AnonymousUser | None) -> Member | None:
