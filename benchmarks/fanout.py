@@ -23,7 +23,7 @@ What runs where
      ``GET /healthz`` to answer 200;
   2. starts ONE client process (this file with ``--client-worker``) that opens the
      WebSocket clients on ``/ws/events/`` with ``Authorization: Bearer <token>``
-     and ``Origin: http://127.0.0.1``; a client counts as connected once the
+     and ``Origin: http://127.0.0.1:PORT`` (the hub's own); a client counts as connected once the
      consumer answered its ``ping`` (so its ``connect()`` is over);
   3. produces events with the real services, ``incidents.services.incident_create``
      and ``incident_share`` (2 outbox events each), with this process's channel
@@ -1005,7 +1005,7 @@ def run_layer(spec: str, base_prefix: str, accounts: list[Account], author, part
             load_before = os.getloadavg()
             worker = ClientWorker(tempfile.mktemp(prefix=f"fanout-clients-{spec}-", suffix=".log"))
             hello = worker.ask({"url": f"ws://127.0.0.1:{daphne.port}/ws/events/",
-                                "tokens": [a.token for a in accounts], "origin": ORIGIN,
+                                "tokens": [a.token for a in accounts], "origin": f"{ORIGIN}:{daphne.port}",
                                 "concurrency": args.concurrency, "impl": args.ws_impl,
                                 "start_id": latest_event_id()})
             live = hello["ready"]

@@ -605,7 +605,7 @@ def main() -> None:
         print(f"daphne pid {daphne.proc.pid} ready in {time.time() - t:.1f}s: {shlex.join(daphne.command)}")
         worker = ClientWorker(f"/tmp/radio-clients-{os.getpid()}.log")
         hello = worker.ask({"url": f"ws://127.0.0.1:{daphne.port}/ws/events/",
-                            "tokens": [a.token for a in clients], "origin": ORIGIN,
+                            "tokens": [a.token for a in clients], "origin": f"{ORIGIN}:{daphne.port}",
                             "concurrency": args.concurrency, "impl": args.ws_impl,
                             "start_id": latest_event_id()})
         live = hello["ready"]

@@ -1,7 +1,9 @@
+from django import forms
 from django.contrib.gis import admin
 
 from cameras.models import Authorisation, Camera, CameraRelocation, PrivacyMask, PtzPreset, Site
-from cameras.services import camera_geometry_refresh
+from cameras.services import camera_geometry_refresh, validate_stream_uri
+from config.errors import DomainError
 from geo.admin import HubGISAdmin
 
 
@@ -24,8 +26,21 @@ class PrivacyMaskInline(admin.TabularInline):
     fields = ["label", "polygon", "preset", "liftable"]
 
 
+class CameraAdminForm(forms.ModelForm):
+    class Meta:
+        model = Camera
+        fields = "__all__"  # noqa: DJ007 - the admin's fieldsets decide what is shown
+
+    def clean_stream_uri(self) -> str:
+        try:
+            return validate_stream_uri(self.cleaned_data.get("stream_uri") or "")
+        except DomainError as error:
+            raise forms.ValidationError(str(error.detail)) from error
+
+
 @admin.register(Camera)
 class CameraAdmin(HubGISAdmin):
+    form = CameraAdminForm
     list_display = ["code", "name", "kind", "status", "site", "heading", "angle", "range_m"]
     list_filter = ["kind", "status", "site__commune"]
     search_fields = ["code", "name", "site__code"]

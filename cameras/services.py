@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.gis.geos import GEOSException, Point, Polygon
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from cameras.choices import CameraKind, CameraStatus, Purpose
 from cameras.models import Authorisation, Camera, CameraRelocation, PrivacyMask, PtzPreset
@@ -157,10 +160,37 @@ def camera_update(*, camera: Camera, heading: object = None, angle: object = Non
             raise DomainError("A camera needs a name.", field="name")
         camera.name = name.strip()
     if stream_uri is not None:
-        camera.stream_uri = stream_uri
+        camera.stream_uri = validate_stream_uri(stream_uri)
     if retention_days is not None:
         camera.retention_days = validate_retention(camera=camera, days=retention_days)
     return camera_geometry_refresh(camera=camera)
+
+
+# ``synthetic:`` optionally followed by a size and a frame rate (streaming.sources.synthetic_spec).
+_SYNTHETIC = re.compile(r"synthetic:(?:\d{1,4}x\d{1,4})?(?:@\d{1,3})?")
+
+
+def validate_stream_uri(value: str) -> str:
+    """A camera's stream is ``rtsp://`` or ``rtsps://`` with a host, or the ``synthetic:`` test
+    pattern (empty: no stream). Anything else (``file://``, ``http://``, a path) would have the
+    video pipeline open it with FFmpeg, which reads local files and many protocols."""
+    if value == "":
+        return value
+    if len(value) > 500 or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise DomainError(_("A stream address has no spaces nor control characters."), field="stream_uri")
+    if value.lower().startswith("synthetic:"):
+        if _SYNTHETIC.fullmatch(value.lower()):
+            return value
+        raise DomainError(_("A test pattern is synthetic: or synthetic:640x360@15."), field="stream_uri")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in {"rtsp", "rtsps"} or not parts.hostname:
+        raise DomainError(_("A camera stream is an rtsp:// or rtsps:// address (or synthetic:)."),
+                          field="stream_uri")
+    return value
 
 
 def validate_retention(*, camera: Camera, days: object) -> int:

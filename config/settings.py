@@ -8,6 +8,7 @@ the allowed hosts (see README.md, "Production settings").
 from __future__ import annotations
 
 import os
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -77,6 +78,17 @@ ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
 )
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# Pages that may open /ws/events/ besides the hub's own origin (as the browser reached it):
+# scheme, host and port, e.g. https://csu.example.org behind a TLS proxy. In production, by
+# default, https:// on each allowed host (docs/security.md, "WebSocket origin").
+HUB_ALLOWED_ORIGINS = env_list(
+    "HUB_ALLOWED_ORIGINS",
+    [f"https://{host}" for host in ALLOWED_HOSTS if host != "*" and not host.startswith(".")]
+    if PRODUCTION else [])
+for _origin in HUB_ALLOWED_ORIGINS:
+    _parts = urlparse(_origin)
+    if _parts.scheme not in {"http", "https"} or not _parts.hostname or _parts.path not in {"", "/"}:
+        raise ImproperlyConfigured(f"HUB_ALLOWED_ORIGINS: {_origin!r} is not scheme://host[:port]")
 
 INSTALLED_APPS = [
     "daphne",
@@ -284,6 +296,16 @@ HUB_DEMO_RELAX_MFA = DEMO_MODE and env_bool("HUB_DEMO_RELAX_MFA", default=False)
 HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT = env_int("HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)
 HUB_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("HUB_LOGIN_MAX_FAILURES_PER_ADDRESS", 30)
 HUB_LOGIN_LOCK_MINUTES = env_int("HUB_LOGIN_LOCK_MINUTES", 15)
+# The reverse proxies (addresses or networks, comma separated) whose X-Forwarded-For entries
+# are believed: the client is the rightmost entry none of them wrote. Empty: the header is
+# ignored and the client is the peer (docs/security.md, "Client address").
+HUB_TRUSTED_PROXIES = env_list("HUB_TRUSTED_PROXIES", [])
+for _proxy in HUB_TRUSTED_PROXIES:
+    try:
+        ip_network(_proxy, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(
+            f"HUB_TRUSTED_PROXIES: {_proxy!r} is not an address or a network") from _error
 HUB_SESSION_IDLE_MINUTES = env_int("HUB_SESSION_IDLE_MINUTES", 30)
 HUB_SESSION_MAX_HOURS = env_int("HUB_SESSION_MAX_HOURS", 12)
 SESSION_COOKIE_AGE = HUB_SESSION_MAX_HOURS * 3600

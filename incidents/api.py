@@ -242,8 +242,10 @@ class JournalAppendApi(APIView):
         data.is_valid(raise_exception=True)
         corrects = None
         if "corrects" in data.validated_data:
-            corrects = get_object_or_404(JournalEntry, pk=data.validated_data["corrects"],
-                                         incident=incident)
+            # Only a line the author may see: a hidden one (a camera line for the Croix-Rouge)
+            # is answered like one that does not exist.
+            corrects = get_object_or_404(journal_visible_to(incident, member_of(request.user)),
+                                         pk=data.validated_data["corrects"])
         entry = services.journal_append(incident=incident, author=request.user,
                                         text=data.validated_data["text"], corrects=corrects)
         return Response(JournalOutput(entry).data, status=201)

@@ -5,9 +5,11 @@ class IncidentsConfig(AppConfig):
     name = "incidents"
 
     def ready(self) -> None:
+        from incidents import replay
         from realtime.audiences import register_member_groups
 
         register_member_groups(_unit_groups)
+        replay.register()
 
 
 def _unit_groups(member) -> list[str]:

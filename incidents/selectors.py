@@ -46,6 +46,15 @@ def journal_visible_to(incident: Incident, member: Member | None) -> QuerySet[Jo
     return entries
 
 
+def journal_entries_visible_to(member: Member | None) -> QuerySet[JournalEntry]:
+    """Every journal line the member may read: those of the incidents it sees, as
+    :func:`journal_visible_to` gives them (the event stream's replay asks this)."""
+    entries = JournalEntry.objects.filter(incident__in=incidents_visible_to(member).values("pk"))
+    if member is not None and member.agency.kind == AgencyKind.CRF:
+        entries = entries.exclude(kind=JournalKind.CAMERA)
+    return entries
+
+
 # --- Radio nets, field units, Croix-Rouge alerts ----------------------------------------
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
+from collections.abc import Iterator, Mapping
 
 from django.db.models import QuerySet
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.downloads import csv_download, reject_nul_bytes
 from config.errors import DomainError
 from partners.audit import Action, audit
 from partners.auth import client_address, credentials_check
@@ -72,9 +73,12 @@ class AuditOutput(serializers.Serializer):
     details = serializers.JSONField()
 
 
-def audit_search(params) -> QuerySet[AuditRecord]:
+def audit_search(params: Mapping[str, str]) -> QuerySet[AuditRecord]:
     """Filters: ``actor``, ``agency``, ``action`` (comma list), ``object_type``, ``object_id``,
-    ``since``/``until`` (ISO 8601), ``q`` (reason)."""
+    ``since``/``until`` (ISO 8601), ``q`` (reason). Every parameter is checked here, before any
+    query runs (an export must fail before its first byte, not inside the stream)."""
+    reject_nul_bytes(params, ("actor", "agency", "action", "object_type", "object_id", "since", "until",
+                              "q", "export", "limit"))
     qs = AuditRecord.objects.order_by("-id")
     for param, lookup in (("actor", "actor_username"), ("agency", "agency_code"),
                           ("object_type", "object_type"), ("object_id", "object_id")):
@@ -84,7 +88,10 @@ def audit_search(params) -> QuerySet[AuditRecord]:
         qs = qs.filter(action__in=params["action"].split(","))
     for param, lookup in (("since", "at__gte"), ("until", "at__lt")):
         if params.get(param):
-            value = parse_datetime(params[param])
+            try:
+                value = parse_datetime(params[param])
+            except ValueError:  # well formed, not a date (February 30th)
+                value = None
             if value is None:
                 raise DomainError("An ISO 8601 date and time.", field=param)
             qs = qs.filter(**{lookup: value})
@@ -102,7 +109,8 @@ class AuditListApi(APIView):
     def get(self, request: Request) -> HttpResponse:
         qs = audit_search(request.query_params)
         if request.query_params.get("export") == "csv":
-            return _csv(qs[:100_000])
+            return csv_download(columns=CSV_COLUMNS, rows=_csv_rows(qs, limit=EXPORT_LIMIT),
+                                filename="journal-des-acces.csv")
         try:
             limit = min(max(int(request.query_params.get("limit", 200)), 1), 1000)
         except ValueError as exc:
@@ -110,23 +118,21 @@ class AuditListApi(APIView):
         return Response(AuditOutput(qs[:limit], many=True).data)
 
 
-def _csv(records) -> StreamingHttpResponse:
-    columns = ["id", "at", "actor_username", "agency_code", "address", "action", "object_type",
+EXPORT_LIMIT = 100_000
+CSV_COLUMNS = ["id", "at", "actor_username", "agency_code", "address", "action", "object_type",
                "object_id", "reason", "hash"]
 
-    class Echo:
-        def write(self, value: str) -> str:
-            return value
 
-    writer = csv.writer(Echo())
-
-    def rows():
-        yield "\ufeff" + writer.writerow(columns)  # BOM: spreadsheets open it as UTF-8
-        for record in records.iterator(chunk_size=2000):
-            yield writer.writerow([
-                timezone.localtime(record.at).isoformat() if name == "at" else getattr(record, name)
-                for name in columns])
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="journal-des-acces.csv"'
-    return response
+def _csv_rows(qs: QuerySet[AuditRecord], *, limit: int, batch: int = 2000) -> Iterator[list]:
+    """The records of ``qs`` (newest first), read a page at a time by id: no cursor stays open
+    between two pages, so a client that leaves half way leaves nothing behind."""
+    sent, below = 0, None
+    while sent < limit:
+        page = qs if below is None else qs.filter(id__lt=below)
+        records = list(page[:min(batch, limit - sent)])
+        for record in records:
+            yield [timezone.localtime(record.at).isoformat() if name == "at" else getattr(record, name)
+                   for name in CSV_COLUMNS]
+        if len(records) < batch:
+            return
+        sent, below = sent + len(records), records[-1].id

@@ -3,7 +3,9 @@ sessions. One path for the login page and for ``POST /api/auth/token/``."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import ipaddress
 import secrets
 
 import pyotp
@@ -23,6 +25,9 @@ from partners.models import Member, RecoveryCode, UserSession
 from partners.signals import session_ended
 
 MFA_ROLES = frozenset({Role.PARTNER_AGENT, Role.SUPERVISOR, Role.ADMIN})
+# Journal action (partners.audit.Action lists the others): new recovery codes drawn from the
+# account page, proved by a current code.
+RECOVERY_CODES_RENEWED = "recovery_codes_renewed"
 
 
 class BadCredentials(DomainError):
@@ -53,13 +58,53 @@ class LoginLocked(DomainError):
     status_code = 429
 
 
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=4)
+def _networks(entries: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _trusted_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return _networks(tuple(settings.HUB_TRUSTED_PROXIES))
+
+
 def client_address(request: HttpRequest | None) -> str | None:
+    """The address of the client: what the throttles count and the journal records.
+
+    ``X-Forwarded-For`` is written by whoever sends the request, so it is read only when
+    the peer is one of our proxies (``HUB_TRUSTED_PROXIES``), and then from the right:
+    each trusted proxy appended the address it saw, and the client is the rightmost
+    entry that no trusted proxy wrote. Entries left of it are the client's own writing.
+    """
     if request is None:
         return None
-    # Behind the reverse proxy of a deployment, SecurityMiddleware's
-    # SECURE_PROXY_SSL_HEADER is set and the proxy is trusted for the address too.
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "") if settings.PRODUCTION else ""
-    return (forwarded.split(",")[0].strip() or request.META.get("REMOTE_ADDR")) or None
+    peer = _ip(request.META.get("REMOTE_ADDR") or "")
+    if peer is None:
+        return None
+    trusted = _trusted_networks()
+
+    def is_trusted(address) -> bool:
+        return any(address in network for network in trusted)
+
+    if not trusted or not is_trusted(peer):
+        return str(peer)
+    client = peer
+    for entry in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+        if not entry.strip():
+            continue
+        address = _ip(entry)
+        if address is None:  # not written by a proxy of ours: stop at the last hop we vouch for
+            break
+        client = address
+        if not is_trusted(address):
+            break
+    return str(client)
 
 
 def mfa_required(member: Member | None) -> bool:
@@ -164,15 +209,31 @@ def credentials_check(*, request: HttpRequest | None, username: str, password: s
     return user, False
 
 
-def second_step_check(*, request: HttpRequest, user: AbstractBaseUser, otp: str) -> None:
-    """The second step of the login page, for a user whose password was already checked."""
+def second_step_check(*, request: HttpRequest, user: AbstractBaseUser, otp: str,
+                      reason: str = "bad second factor") -> Member:
+    """A one-time code from a user whose password was already checked: the second step of the
+    login page, and every code asked again of a signed-in member (step-up, e.g. to renew the
+    recovery codes). The sign-in's throttle and lock apply; ``reason`` is journalled with a
+    failure. Returns the member."""
     address = client_address(request)
     _check_throttle(user.get_username(), address)
     member = Member.objects.filter(user=user).first()
     if member is None or not second_factor_ok(member, otp):
-        _record_failure(user.get_username(), address, "bad second factor")
+        _record_failure(user.get_username(), address, reason)
         raise BadSecondFactor("Wrong, expired or already used one-time code.", field="otp")
     _clear_failures(user.get_username())
+    return member
+
+
+def recovery_codes_renew(*, request: HttpRequest, user: AbstractBaseUser, otp: str) -> list[str]:
+    """New recovery codes for a signed-in member who proves a current code (step-up): throttled
+    and locked like a sign-in, journalled either way."""
+    member = second_step_check(request=request, user=user, otp=otp,
+                               reason="bad second factor (code asked to renew the recovery codes)")
+    codes = recovery_codes_generate(member=member)
+    audit(action=RECOVERY_CODES_RENEWED, actor=user, address=client_address(request),
+          details={"count": len(codes)})
+    return codes
 
 
 # --- Enrolment.
@@ -188,16 +249,23 @@ def recovery_codes_generate(*, member: Member, count: int = 10) -> list[str]:
     return codes
 
 
-@transaction.atomic
 def totp_enrol(*, member: Member, secret: str, code: str, request: HttpRequest | None = None) -> list[str]:
-    """Bind an authenticator app (proved by a first code); returns new recovery codes."""
+    """Bind an authenticator app (proved by a first code); returns new recovery codes.
+
+    A code asked like any other: the sign-in's throttle and lock apply, a failure is journalled
+    (outside the transaction, which a failure rolls back)."""
+    username, address = member.user.get_username(), client_address(request)
+    _check_throttle(username, address)
     candidate = Member(pk=member.pk, totp_secret=secret)
     if not _totp_ok(candidate, code.strip()):
+        _record_failure(username, address, "bad second factor (enrolment)")
         raise BadSecondFactor("This code does not match the secret: check the phone's clock.", field="otp")
-    member.totp_secret = secret
-    member.save(update_fields=["totp_secret"])
-    audit(action=Action.TOTP_ENROLLED, actor=member.user, address=client_address(request))
-    return recovery_codes_generate(member=member)
+    _clear_failures(username)
+    with transaction.atomic():
+        member.totp_secret = secret
+        member.save(update_fields=["totp_secret"])
+        audit(action=Action.TOTP_ENROLLED, actor=member.user, address=address)
+        return recovery_codes_generate(member=member)
 
 
 # --- Sessions.

@@ -13,6 +13,7 @@ from django.utils import timezone
 from config.errors import Conflict, DomainError
 from partners.choices import CENTRE_ROLES, AgencyKind, Role
 from partners.models import Agency, ApiToken, Member
+from partners.signals import token_revoked
 
 
 class UnknownAgency(DomainError):
@@ -76,7 +77,15 @@ def api_token_issue(*, user: AbstractBaseUser) -> tuple[str, ApiToken]:
     return raw, token
 
 
+@transaction.atomic
 def api_token_revoke(*, raw: str) -> bool:
-    """Revoke a token; True when it existed and was live."""
-    return bool(ApiToken.objects.filter(digest=ApiToken.digest_of(raw), revoked_at__isnull=True)
-                .update(revoked_at=timezone.now()))
+    """Revoke a token; True when it existed and was live. Once committed, the sockets opened
+    with it are closed (``partners.signals.token_revoked``)."""
+    token = (ApiToken.objects.select_for_update()
+             .filter(digest=ApiToken.digest_of(raw), revoked_at__isnull=True).only("pk", "user_id").first())
+    if token is None:
+        return False
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    user_id, token_id = token.user_id, token.pk
+    transaction.on_commit(lambda: token_revoked.send(sender=ApiToken, user_id=user_id, token_id=token_id))
+    return True

@@ -6,3 +6,7 @@ from django.dispatch import Signal
 # expired): kwargs ``user_id`` and ``session_key``. The event stream closes the
 # sockets opened with that session.
 session_ended = Signal()
+
+# Sent after commit when an API token is revoked: kwargs ``user_id`` and ``token_id``. The
+# event stream closes the sockets opened with that token.
+token_revoked = Signal()

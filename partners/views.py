@@ -179,17 +179,23 @@ def security_view(request: HttpRequest) -> HttpResponse:
     """``/compte/securite/`` — the second factor's state; new recovery codes (proved by a code)."""
     member = member_of(request.user)
     form = CodeForm(request.POST or None)
-    error = None
+    error, status = None, 200
     if request.method == "POST" and member is not None and form.is_valid():
-        if auth.second_factor_ok(member, form.cleaned_data["otp"]):
-            codes = auth.recovery_codes_generate(member=member)
+        try:
+            codes = auth.recovery_codes_renew(request=request, user=request.user,
+                                              otp=form.cleaned_data["otp"])
+        except auth.LoginLocked:
+            error, status = _("Too many attempts: try again later."), 429
+        except DomainError:
+            error, status = _("Wrong, expired or already used code."), 401
+        else:
             return render(request, "partners/recovery_codes.html",
                           {"codes": codes, "continue_url": resolve_url("account-security")})
-        error = _("Code incorrect, expiré ou déjà utilisé.")
     return render(request, "partners/security.html", {
         "member": member, "form": form, "error": error,
         "required": auth.mfa_required(member) or (member is not None and member.role in auth.MFA_ROLES),
-        "codes_left": member.recovery_codes.filter(used_at__isnull=True).count() if member else 0})
+        "codes_left": member.recovery_codes.filter(used_at__isnull=True).count() if member else 0},
+        status=status)
 
 
 def admin_login_redirect(request: HttpRequest) -> HttpResponse:

@@ -8,38 +8,63 @@ are decided by the publishers and by :func:`realtime.audiences.groups_of`.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 
-from partners.selectors import member_of
+from partners.selectors import member_of, session_expiry, token_expiry
 from realtime import selectors
 from realtime.audiences import groups_of
 
 log = logging.getLogger(__name__)
 
-# Close codes (4000-4999 are the application's own).
+# Close codes (4000-4999 are the application's own; docs/realtime.md).
 CLOSE_BAD_REQUEST = 4400
+# The credential the socket was opened with no longer stands: the session ended or passed its
+# lifetime, the token was revoked or expired, the account was deactivated or deleted.
 CLOSE_UNAUTHORISED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
 
 
-def _session_alive(session_key: str) -> bool:
-    from django.contrib.sessions.models import Session
+@dataclass(frozen=True)
+class Standing:
+    """What a socket's credential gives now: the groups to listen on, and when the credential
+    ends by itself (a token's expiry, a session's lifetime), to check again right then."""
 
-    return Session.objects.filter(session_key=session_key, expire_date__gt=timezone.now()).exists()
+    groups: list[str]
+    ends_at: dt.datetime | None
 
 
-@database_sync_to_async
-def _rights(user) -> list[str]:
-    user.refresh_from_db(fields=["is_active"])
-    return groups_of(user, member_of(user))
+def _standing(user, *, token_id: int | None, session_key: str | None) -> Standing | None:
+    """The rights of a socket now, read fresh (two queries, three for a field unit), or None
+    when its credential no longer stands."""
+    fresh = (get_user_model().objects.select_related("member__agency")
+             .filter(pk=user.pk, is_active=True).first())
+    if fresh is None:  # deactivated, or deleted
+        return None
+    if token_id is not None:
+        ends_at = token_expiry(token_id)
+    elif session_key is not None:
+        ends_at = session_expiry(session_key)
+    else:
+        ends_at = None
+    if ends_at is None and (token_id is not None or session_key is not None):
+        return None
+    try:
+        member = fresh.member
+    except ObjectDoesNotExist:
+        member = None
+    return Standing(groups=groups_of(fresh, member), ends_at=ends_at)
 
 
 class EventConsumer(AsyncWebsocketConsumer):
@@ -53,7 +78,13 @@ class EventConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         self.user = user
-        await self.join(await _rights(user))
+        self.token_id = self.scope.get("token_id") if self.scope.get("auth_method") == "token" else None
+        standing = await self.standing()
+        if standing is None:
+            await self.close()
+            return
+        self.ends_at = standing.ends_at
+        await self.join(standing.groups)
         await self.accept()
         self.unacked = 0
         raw = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("last_event_id")
@@ -101,14 +132,16 @@ class EventConsumer(AsyncWebsocketConsumer):
         await self.replay(last_id, upto=published)
 
     async def replay(self, after: int, *, upto: int) -> None:
+        """Every event after ``after`` (up to ``upto``) that the socket's groups received and
+        that the member may still see now (an incident unshared since is not replayed)."""
+        member = await database_sync_to_async(member_of)(self.user)
         while True:
-            frames = await database_sync_to_async(selectors.events_after)(after, self.groups_joined)
-            frames = [f for f in frames if f["id"] <= upto] if upto else frames
+            frames, after, more = await database_sync_to_async(selectors.replay_page)(
+                after, self.groups_joined, member, through=upto or None)
             for frame in frames:
                 await self.send_json(frame)
-            if len(frames) < 1000:
+            if not more:
                 break
-            after = frames[-1]["id"]
         self.last_sent = max(self.last_sent, upto)
 
     async def disconnect(self, code: int) -> None:
@@ -161,18 +194,27 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.last_sent = max(self.last_sent, upto)
 
     async def hub_control(self, message: dict) -> None:
-        """Rights changed, or the account was ended: re-scope or close at once."""
-        if message.get("action") == "close":
+        """Rights changed, or a credential ended (account, session, token): re-scope or close
+        at once."""
+        action = message.get("action")
+        if action == "close":
             await self.close(code=CLOSE_UNAUTHORISED)
             return
-        if message.get("action") == "close_session":
+        if action == "close_session":
             if message.get("session_key") == self.session_key():
                 await self.close(code=CLOSE_UNAUTHORISED)
             return
-        groups = await _rights(self.user)
-        if not self.user.is_active:
+        if action == "close_token":
+            if self.token_id is not None and message.get("token_id") == self.token_id:
+                await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        standing = await self.standing()
+        if standing is None:
             await self.close(code=CLOSE_UNAUTHORISED)
             return
+        await self.rescope(standing.groups)
+
+    async def rescope(self, groups: list[str]) -> None:
         await self.join(groups)
         positions = await database_sync_to_async(selectors.group_positions)(groups)
         self.group_last = {g: max(self.group_last.get(g, 0), p) for g, p in positions.items()}
@@ -223,15 +265,32 @@ class EventConsumer(AsyncWebsocketConsumer):
         session = self.scope.get("session")
         return getattr(session, "session_key", None)
 
+    async def standing(self) -> Standing | None:
+        return await database_sync_to_async(_standing)(self.user, token_id=self.token_id,
+                                                       session_key=self.session_key())
+
+    def next_check_in(self) -> float:
+        """Seconds to the next check: the heartbeat's period, or sooner when the credential
+        ends by itself before it (the socket closes right at the token's expiry)."""
+        delay = settings.HUB_WS_HEARTBEAT_SECONDS
+        if self.ends_at is not None:
+            delay = min(delay, (self.ends_at - timezone.now()).total_seconds() + 0.05)
+        return max(delay, 0.05)
+
     async def heartbeat(self) -> None:
+        """Every heartbeat re-reads the socket's rights, fresh: a credential that ended without
+        a message reaching us (a lost message, a token that expired, an account changed by
+        SQL) closes the socket; rights that changed re-scope it."""
         while True:
-            await asyncio.sleep(settings.HUB_WS_HEARTBEAT_SECONDS)
-            # A socket opened with a session lives no longer than the session
-            # (ended elsewhere, expired), even if the close message was lost.
-            key = self.session_key()
-            if key and not await database_sync_to_async(_session_alive)(key):
+            await asyncio.sleep(self.next_check_in())
+            standing = await self.standing()
+            if standing is None:
                 await self.close(code=CLOSE_UNAUTHORISED)
                 return
+            ends_at = standing.ends_at
+            self.ends_at = ends_at if ends_at is not None and ends_at > timezone.now() else None
+            if sorted(standing.groups) != sorted(self.groups_joined):
+                await self.rescope(standing.groups)
             await self.send_json({"type": "heartbeat", "at": timezone.now().isoformat(),
                                   "last_event_id": self.last_sent})
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
+from channels.security.websocket import WebsocketDenier
+from django.conf import settings
 
-from partners.selectors import user_for_token
+from partners.selectors import token_for
 
 
 class BearerTokenMiddleware(BaseMiddleware):
@@ -20,10 +24,11 @@ class BearerTokenMiddleware(BaseMiddleware):
         header = dict(scope.get("headers") or []).get(b"authorization", b"")
         parts = header.decode("latin-1").split()
         if len(parts) == 2 and parts[0].lower() == "bearer":
-            user = await database_sync_to_async(user_for_token)(parts[1])
-            scope = dict(scope, auth_method="token")
-            if user is not None:
-                scope["user"] = user
+            token = await database_sync_to_async(token_for)(parts[1])
+            # The token's id: its revocation or expiry closes the socket (realtime.consumers).
+            scope = dict(scope, auth_method="token", token_id=token.pk if token is not None else None)
+            if token is not None:
+                scope["user"] = token.user
             else:
                 from django.contrib.auth.models import AnonymousUser
 
@@ -37,16 +42,54 @@ def HubAuthMiddlewareStack(inner):  # noqa: N802 (named like Channels' own stack
     return AuthMiddlewareStack(BearerTokenMiddleware(inner))
 
 
+Origin = tuple[str, str, int]
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse_origin(value: str) -> Origin | None:
+    """``(scheme, host, port)`` of an ``Origin`` (or of an entry of ``HUB_ALLOWED_ORIGINS``),
+    the default port written out; None for anything else (``null``, a bare host...)."""
+    try:
+        parts = urlsplit(value.strip())
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+            return None
+        return scheme, parts.hostname.lower(), parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError:  # a port out of range, a broken IPv6 literal
+        return None
+
+
+def own_origin(scope) -> Origin | None:
+    """The origin of the hub as the browser reached it: the handshake's scheme and ``Host``,
+    when that host is one the hub serves (``ALLOWED_HOSTS``: a name an attacker pointed at
+    the hub is not)."""
+    from django.http.request import split_domain_port, validate_host
+
+    host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+    domain, port = split_domain_port(host)
+    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+        return None
+    scheme = "https" if scope.get("scheme") in {"wss", "https"} else "http"
+    return parse_origin(f"{scheme}://{host}")
+
+
+def origin_allowed(origin: str, scope) -> bool:
+    candidate = parse_origin(origin)
+    if candidate is None:
+        return False
+    allowed = {parse_origin(entry) for entry in settings.HUB_ALLOWED_ORIGINS} | {own_origin(scope)}
+    return candidate in allowed - {None}
+
+
 class OriginValidator:
-    """Browsers always send ``Origin`` on a WebSocket handshake: when it is there, it must be
-    one of the hub's allowed hosts (a foreign page cannot ride a signed-in operator's
-    cookie). Programs send none and authenticate with a bearer token."""
+    """Browsers always send ``Origin`` on a WebSocket handshake: when it is there, its scheme,
+    host and port must be the hub's own (as the browser reached it) or one of
+    ``HUB_ALLOWED_ORIGINS`` (the public address behind a proxy), so a page of another site,
+    of another service on the same host, or the plain-http twin of the site cannot ride a
+    signed-in operator's cookie. Programs send none and authenticate with a bearer token."""
 
     def __init__(self, application) -> None:
-        from channels.security.websocket import AllowedHostsOriginValidator
-
         self.application = application
-        self.checked = AllowedHostsOriginValidator(application)
 
     async def __call__(self, scope, receive, send):
         headers = dict(scope.get("headers") or [])
@@ -56,4 +99,7 @@ class OriginValidator:
                 scope = dict(scope, cookies={}, headers=[(k, v) for k, v in scope["headers"]
                                                           if k != b"cookie"])
             return await self.application(scope, receive, send)
-        return await self.checked(scope, receive, send)
+        if not origin_allowed(headers[b"origin"].decode("latin-1"), scope):
+            # Refused before the handshake is accepted: HTTP 403.
+            return await WebsocketDenier()(scope, receive, send)
+        return await self.application(scope, receive, send)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.db.models import Max
 
+from partners.models import Member
 from realtime.models import Event, GroupCursor, RelayState
+from realtime.visibility import visible_now
 
 
 def events_after(last_id: int, groups: list[str], *, limit: int = 1000,
@@ -23,6 +25,20 @@ def events_after(last_id: int, groups: list[str], *, limit: int = 1000,
     rows = (Event.objects.filter(id__gt=last_id, id__lte=through, audience__overlap=groups)
             .order_by("id")[:limit])
     return [e.as_message() for e in rows]
+
+
+def replay_page(after: int, groups: list[str], member: Member | None, *, through: int | None,
+                limit: int = 1000) -> tuple[list[dict], int, bool]:
+    """One page of a replay: ``(frames, last id read, more to read)``.
+
+    The frames are those of the events after ``after`` that ``groups`` received and that
+    ``member`` may still see now (:func:`realtime.visibility.visible_now`): a replay never
+    shows what REST would refuse today.
+    """
+    rows = events_after(after, groups, limit=limit, through=through)
+    if not rows:
+        return [], after, False
+    return visible_now(member, rows), rows[-1]["id"], len(rows) == limit
 
 
 def relay_position() -> tuple[int, int]:

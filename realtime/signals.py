@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from partners.models import Member
-from partners.signals import session_ended
+from partners.signals import session_ended, token_revoked
 from realtime.audiences import user_group
 from realtime.transport import group_send_many
 
@@ -43,6 +43,14 @@ def _session_ended(sender, user_id: int, session_key: str, **kwargs) -> None:
         log.exception("could not close the sockets of an ended session of user %s", user_id)
 
 
+def _token_revoked(sender, user_id: int, token_id: int, **kwargs) -> None:
+    try:
+        group_send_many([(user_group(user_id), {"type": "hub.control", "action": "close_token",
+                                                "token_id": token_id})])
+    except Exception:
+        log.exception("could not close the sockets of a revoked token of user %s", user_id)
+
+
 def _user_saved(sender, instance, created: bool, update_fields=None, **kwargs) -> None:
     if created or (update_fields is not None and set(update_fields) <= {"last_login", "password"}):
         return
@@ -58,3 +66,4 @@ def connect() -> None:
     post_save.connect(_member_changed, sender=Member, dispatch_uid="realtime-member-saved")
     post_delete.connect(_member_changed, sender=Member, dispatch_uid="realtime-member-deleted")
     session_ended.connect(_session_ended, dispatch_uid="realtime-session-ended")
+    token_revoked.connect(_token_revoked, dispatch_uid="realtime-token-revoked")

@@ -45,6 +45,7 @@ from streaming.selectors import (
     grant_viewers,
     grants_visible_to,
     masks_in_force,
+    video_refusal,
     viewing_grant,
     wall_layout,
     wall_named,
@@ -319,8 +320,9 @@ def _credential(request: Request) -> tuple[str, str]:
 class WhepApi(APIView):
     """``POST /api/streaming/cameras/<id>/whep`` — an SDP offer in, 201 with the answer and a
     ``Location`` to DELETE to hang up (WHEP). Operators; partner agents under an active grant
-    (``camera_view_denial``). Errors: 400 bad offer, 403 ``video_not_allowed``, 404 unknown
-    camera, 415 not ``application/sdp``, 503 source down or too many viewers."""
+    (``camera_view_denial``). Errors: 400 bad offer, 403 ``video_not_allowed`` (outside the
+    centre, for a missing camera too: ``video_refusal``), 404 unknown camera (the centre),
+    415 not ``application/sdp``, 503 source down or too many viewers."""
 
     renderer_classes = [JSONRenderer, SdpRenderer]
     parser_classes = [SdpParser]
@@ -338,11 +340,14 @@ class WhepApi(APIView):
             raise BadOffer(f"An SDP offer is at most {MAX_OFFER_BYTES} bytes.")
         if (request.content_type or "").split(";")[0].strip().lower() != SDP_CONTENT_TYPE:
             raise UnsupportedMediaType(f"The body must be an SDP offer ({SDP_CONTENT_TYPE}).")
-        camera = get_object_or_404(Camera, pk=pk)
+        camera = Camera.objects.filter(pk=pk).first()
         member = member_of(request.user)
-        denial = camera_view_denial(member, camera)
+        if camera is None and member is not None and member.is_centre_staff:
+            raise Http404
+        denial = video_refusal(member, camera)  # a missing camera is refused like a forbidden one
         if denial is not None:
             raise VideoNotPermitted(denial)
+        assert camera is not None
         body = request.data  # SdpParser: bytes, bounded (a session's CSRF check may have read it)
         offer = validate_offer(body if isinstance(body, bytes) else b"")
         assert member is not None

@@ -27,6 +27,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from config.downloads import reject_nul_bytes
 from config.errors import DomainError
 from partners.models import AuditRecord
 from streaming.models import DestructionRecord, LegalHold, RecordingSegment, Requisition, RequisitionStatus
@@ -41,9 +42,12 @@ def _moment(params: Mapping, name: str) -> dt.datetime | None:
     raw = (params.get(name) or "").strip()
     if not raw:
         return None
-    value = parse_datetime(raw)
+    try:  # well formed, yet not a date (February 30th): ValueError
+        value = parse_datetime(raw)
+        day = parse_date(raw) if value is None else None
+    except ValueError:
+        value = day = None
     if value is None:
-        day = parse_date(raw)
         if day is None:
             raise DomainError("An ISO 8601 date or date and time.", field=name)
         value = dt.datetime.combine(day, dt.time())
@@ -54,7 +58,9 @@ def _moment(params: Mapping, name: str) -> dt.datetime | None:
 
 def parse_filters(params: Mapping) -> dict:
     """``camera`` (code or id), ``kind`` (comma list of recording, hold, extraction, destruction),
-    ``since`` (inclusive) / ``until`` (exclusive): ISO 8601 date or date-time."""
+    ``since`` (inclusive) / ``until`` (exclusive): ISO 8601 date or date-time. Checked whole
+    before any query runs: an export fails before its first byte, never inside the stream."""
+    reject_nul_bytes(params, ("camera", "kind", "since", "until", "export"))
     kinds = [k.strip() for k in (params.get("kind") or "").split(",") if k.strip()] or list(KINDS)
     bad = [k for k in kinds if k not in KINDS]
     if bad:

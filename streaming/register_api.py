@@ -3,15 +3,14 @@ docs/recordings.md."""
 
 from __future__ import annotations
 
-import csv
-
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.downloads import csv_download
 from partners.permissions import IsAuditor, IsCentreStaff
 from streaming import register
 
@@ -24,24 +23,6 @@ _PARAMS = [OpenApiParameter(name, str, required=False, description=text) for nam
 )]
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv(filters: dict) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-
-    def rows():
-        yield "\ufeff" + writer.writerow(register.COLUMNS)  # BOM: spreadsheets open it as UTF-8
-        for row in register.register_rows(filters):
-            yield writer.writerow(row)
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="registre-enregistrements.csv"'
-    return response
-
-
 class RegisterApi(APIView):
     """``GET /api/streaming/register/``: recordings (per camera and day), holds, extractions and
     destructions, newest first. Filters ``camera``, ``kind``, ``since``, ``until``; ``?export=csv``."""
@@ -52,7 +33,8 @@ class RegisterApi(APIView):
     def get(self, request: Request) -> HttpResponse:
         filters = register.parse_filters(request.query_params)
         if request.query_params.get("export") == "csv":
-            return _csv(filters)
+            return csv_download(columns=register.COLUMNS, rows=register.register_rows(filters),
+                                filename="registre-enregistrements.csv")
         return Response(register.register(filters))
 
 

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cameras.models import Camera
+from config.downloads import file_download
 from config.errors import Conflict, DomainError
 from partners.auth import client_address
 from partners.models import AuditRecord
@@ -33,7 +34,8 @@ _FIELDS = {"requesting_officer": "officer", "window_start": "start", "window_end
 
 class HoldOutput(serializers.ModelSerializer):
     camera_code = serializers.CharField(source="camera.code")
-    released_by = serializers.CharField(source="released_by.username", default=None)
+    # Null while the hold is in force: the schema says so, or generated clients refuse those holds.
+    released_by = serializers.CharField(source="released_by.username", default=None, allow_null=True)
 
     class Meta:
         model = LegalHold
@@ -224,7 +226,7 @@ class RequisitionFileApi(APIView):
         path = Path(requisition.export_dir) / name
         content_type = {".mp4": "video/mp4", ".json": "application/json"}.get(path.suffix,
                                                                                "application/octet-stream")
-        return FileResponse(path.open("rb"), as_attachment=True, filename=name, content_type=content_type)
+        return file_download(path, filename=name, content_type=content_type)
 
 
 class RequisitionHandoverApi(APIView):

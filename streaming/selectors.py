@@ -179,6 +179,33 @@ def denial_message(reason: str) -> str:
     return messages.get(reason, reason)
 
 
+def video_refusal(member: Member | None, camera: Camera | None, *, now=None) -> str | None:
+    """What the video endpoint tells ``member`` about a camera id (``camera`` None: no such camera).
+
+    Camera ids are sequential, so outside the centre the answer must not depend on the camera
+    unless the member's agency holds a grant on it: the reasons that are the member's own
+    come first (``not_a_member``, ``crf_never_receives_video``, ``role_cannot_view_video``,
+    ``no_valid_habilitation``), then ``no_active_grant`` for any camera, existing or not,
+    without an active grant to the member's agency; only a granted camera gets
+    :func:`camera_view_denial`'s reason. The centre, which reads the registry, gets
+    :func:`camera_view_denial` itself (the caller answers 404 for a missing camera).
+    """
+    now = now or timezone.now()
+    if member is None or not member.user.is_active:
+        return "not_a_member"
+    if member.is_centre_staff:
+        return camera_view_denial(member, camera, now=now) if camera is not None else None
+    if member.agency.kind == AgencyKind.CRF:
+        return "crf_never_receives_video"
+    if member.role != Role.PARTNER_AGENT:
+        return "role_cannot_view_video"
+    if not habilitation_valid(member, timezone.localdate(now)):
+        return "no_valid_habilitation"
+    if camera is None or not active_grants(now=now).filter(camera=camera, agency=member.agency).exists():
+        return "no_active_grant"
+    return camera_view_denial(member, camera, now=now)
+
+
 def grants_visible_to(member: Member | None) -> QuerySet[Grant]:
     qs = with_sharing(Grant.objects.select_related("camera", "agency", "incident", "granted_by"))
     if member is None:

@@ -560,3 +560,62 @@ def test_the_layer_is_served_without_the_cache_when_redis_is_away(area, api, ope
     monkeypatch.setattr(cache, "set", away)
     response = api.as_member(operator).get(LAYER)
     assert response.status_code == 200 and len(response.json()["features"]) == 1
+
+
+# Stream addresses ------------------------------------------------------------------------------
+
+REFUSED_STREAM_URIS = ["file:///etc/passwd", "/etc/passwd", "http://10.0.0.5/video.mjpg", "ftp://cam.example/x",
+                       "rtmp://cam.example/live", "javascript:alert(1)", "rtsp:", "rtsp://", "rtsp:///stream",
+                       "rtsp://cam.example:99999/s", "rtsp://cam example/s", "rtsp://cam.example/s\nX: y",
+                       "synthetic:../../etc/passwd", "synthetic:640x360@15;rm", "synthetic:/dev/video0"]
+ACCEPTED_STREAM_URIS = ["rtsp://10.1.2.3:554/Streaming/Channels/101", "rtsps://viewer:s3cret@cam-12.example:322/live",
+                        "RTSP://CAM.EXAMPLE/live", "synthetic:", "synthetic:640x360@15", ""]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("uri", REFUSED_STREAM_URIS)
+def test_a_stream_address_other_than_rtsp_rtsps_or_synthetic_is_refused(area, api, supervisor, uri):
+    camera = make_camera()
+    response = api.as_member(supervisor).patch(detail_url(camera), {"stream_uri": uri}, format="json")
+    assert_field_error(response, "stream_uri")
+    camera.refresh_from_db()
+    assert camera.stream_uri == "synthetic:"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("uri", ACCEPTED_STREAM_URIS)
+def test_rtsp_rtsps_and_synthetic_stream_addresses_are_stored(area, api, supervisor, uri):
+    camera = make_camera()
+    response = api.as_member(supervisor).patch(detail_url(camera), {"stream_uri": uri}, format="json")
+    assert response.status_code == 200, response.content
+    camera.refresh_from_db()
+    assert camera.stream_uri == uri
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_file_as_a_camera_stream(area):
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    camera = make_camera()
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", password="pw-123456789"))
+    url = f"/admin/cameras/camera/{camera.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {name: "" if value is None else str(value.pk if hasattr(value, "pk") else value)
+            for name, value in data.items()}
+    for inline in page.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        data.update({management.add_prefix(name): management[name].value() for name in management.fields})
+
+    answer = client.post(url, {**data, "stream_uri": "file:///etc/passwd"})
+    assert answer.status_code == 200 and "stream_uri" in answer.context["adminform"].form.errors
+    camera.refresh_from_db()
+    assert camera.stream_uri == "synthetic:"
+    answer = client.post(url, {**data, "stream_uri": "rtsp://10.1.2.3/live"})
+    assert answer.status_code == 302, answer.context["adminform"].form.errors if answer.context else answer
+    camera.refresh_from_db()
+    assert camera.stream_uri == "rtsp://10.1.2.3/live"

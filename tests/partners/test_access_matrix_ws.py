@@ -151,7 +151,7 @@ async def ws():
     opened: list[WebsocketCommunicator] = []
 
     async def _connect(*, token: str | None = None, cookie: str | None = None, query: str = ""):
-        headers = [ORIGIN]
+        headers = [ORIGIN, (b"host", b"localhost")]
         if token:
             headers.append((b"authorization", f"Bearer {token}".encode()))
         if cookie:
@@ -218,6 +218,8 @@ async def test_a_partner_cannot_pull_another_agencys_incident_over_the_socket(ws
         assert (frame["type"], frame["error"]) == ("error", "unknown_type")
     ok, replayed = await ws(token=token, query="last_event_id=0")
     assert ok
+    await replayed.send({"type": "ping"})  # answered once the replay is sent: it sent nothing
+    assert (await replayed.frame())["type"] == "pong"
     last = await db(marker)([users["pm_agent"]])
     assert [f["id"] for f in await replayed.until(last)] == [last]
     assert [f["id"] for f in await socket.until(last)] == [last]

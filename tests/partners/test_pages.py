@@ -127,3 +127,54 @@ def test_the_admin_login_cannot_skip_the_second_factor(db):
     sign_in(client, supervisor)
     client.post("/accounts/login/code/", {"otp": pyotp.TOTP(SECRET).now()})
     assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_codes_asked_again_share_the_sign_in_lock_and_are_journalled(agent, settings):
+    """The probe: 40 wrong codes on « Double authentification » were all accepted as tries
+    (no lock, no journal line), and the next right one issued new recovery codes."""
+    from partners.auth import recovery_codes_generate
+    from partners.models import RecoveryCode
+
+    client = Client()
+    sign_in(client, agent)
+    assert client.post("/accounts/login/code/", {"otp": pyotp.TOTP(SECRET).now()}).status_code == 302
+    recovery = recovery_codes_generate(member=agent)
+    before = set(RecoveryCode.objects.filter(member=agent).values_list("digest", flat=True))
+    totp = pyotp.TOTP(SECRET)
+    right_now = {totp.at(time.time() + drift) for drift in (-60, -30, 0, 30, 60)}
+    wrong = [code for code in (f"{n:06d}" for n in range(100)) if code not in right_now][:40]
+
+    statuses = [client.post("/compte/securite/", {"otp": code}).status_code for code in wrong]
+    limit = settings.HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT
+    assert statuses == [401] * limit + [429] * (40 - limit)
+    page = client.post("/compte/securite/", {"otp": recovery[0]})  # a right code, once locked
+    assert page.status_code == 429 and "Trop de tentatives" in page.content.decode()
+    assert set(RecoveryCode.objects.filter(member=agent, used_at__isnull=True)
+               .values_list("digest", flat=True)) == before, "no new codes, none spent"
+
+    journal = AuditRecord.objects.filter(actor_username=agent.user.username)
+    failures = journal.filter(action=Action.LOGIN_FAILED)
+    assert failures.count() == limit
+    assert all("code" in reason for reason in failures.values_list("reason", flat=True))
+    assert journal.filter(action=Action.LOGIN_LOCKED).count() == 1
+    # The same lock holds the sign-in page.
+    locked = Client().post("/accounts/login/", {"username": agent.user.username, "password": PASSWORD})
+    assert "Trop de tentatives" in locked.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_right_code_renews_the_recovery_codes_and_is_journalled(agent):
+    from partners.auth import recovery_codes_generate
+
+    client = Client()
+    sign_in(client, agent)
+    client.post("/accounts/login/code/", {"otp": pyotp.TOTP(SECRET).now()})
+    old = recovery_codes_generate(member=agent)
+    page = client.post("/compte/securite/", {"otp": old[0]})
+    assert page.status_code == 200 and b"recovery-codes" in page.content
+    assert AuditRecord.objects.filter(actor=agent.user, action="recovery_codes_renewed").count() == 1
+    # The old set is gone.
+    fresh = Client()
+    sign_in(fresh, agent)
+    assert fresh.post("/accounts/login/code/", {"otp": old[1]}).status_code == 401

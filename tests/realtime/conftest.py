@@ -12,6 +12,7 @@ from config.asgi import application
 from partners.services import api_token_issue
 
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")
 
 
 class Client:
@@ -25,9 +26,14 @@ class Client:
         return json.loads(await self.communicator.receive_from(timeout=timeout))
 
     async def frame(self, timeout: float = 3.0) -> dict:
-        """The next frame that is not a heartbeat."""
+        """The next frame that is not a heartbeat, within ``timeout`` in all (frequent heartbeats
+        do not extend it)."""
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            frame = await self.receive(timeout)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError
+            frame = await self.receive(remaining)
             if frame.get("type") != "heartbeat":
                 return frame
 
@@ -39,9 +45,14 @@ class Client:
         return await self.communicator.receive_nothing(timeout=wait)
 
     async def closed_with(self, timeout: float = 3.0) -> int | None:
-        """Wait for the server to close the socket; its close code (heartbeats skipped)."""
+        """Wait for the server to close the socket, ``timeout`` in all; its close code
+        (heartbeats skipped)."""
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            output = await self.communicator.receive_output(timeout)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError
+            output = await self.communicator.receive_output(remaining)
             if output["type"] == "websocket.close":
                 return output.get("code")
             if json.loads(output.get("text") or "{}").get("type") != "heartbeat":
@@ -79,6 +90,8 @@ async def connect():
         elif query:
             path += "?" + query
         hdrs = list(headers if headers is not None else [ORIGIN])
+        if not any(name == b"host" for name, _ in hdrs):
+            hdrs.append(HOST)  # a browser always names the host it connects to
         if user is not None:
             token, _ = await database_sync_to_async(api_token_issue)(user=user)
         if token is not None:

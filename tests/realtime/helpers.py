@@ -79,9 +79,12 @@ def marker(*members: Member) -> int:
 
 
 def visible_ids(member: Member, *, after: int = 0) -> list[int]:
-    """Ids of the outbox events this member may see, after ``after``, in order."""
-    return list(Event.objects.filter(id__gt=after, audience__overlap=listens_on(member))
-                .order_by("id").values_list("id", flat=True))
+    """Ids of the outbox events this member may see, after ``after``, in order. Markers are
+    not among them: they are about no incident, and a replay sends only what REST would
+    show (``realtime.visibility``); they reach a socket live, never in a replay."""
+    events = (Event.objects.filter(id__gt=after, audience__overlap=listens_on(member))
+              .exclude(type="journal.appended", data__incident_id=0))
+    return list(events.order_by("id").values_list("id", flat=True))
 
 
 def latest_id() -> int:

@@ -51,14 +51,15 @@ def _tail(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def daphnes(count: int, *, tmp_path: Path, redis_url: str | None = None) -> Iterator[list[int]]:
+def daphnes(count: int, *, tmp_path: Path, redis_url: str | None = None,
+            env: dict[str, str] | None = None) -> Iterator[list[int]]:
     """``count`` Daphne processes serving ``config.asgi`` on the test database; their ports.
 
     They share the test's Redis (or ``redis_url``) and channel prefix, as the
-    processes of one deployment do.
+    processes of one deployment do. ``env`` adds to (or overrides) their environment.
     """
     env = dict(os.environ, DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="config.settings",
-               LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+               LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1", **(env or {}))
     if redis_url:
         env["REDIS_URL"] = redis_url
     started: list[tuple[subprocess.Popen, int, Path]] = []

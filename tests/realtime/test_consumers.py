@@ -8,15 +8,18 @@ events it must not see (the relay sends in id order, a channel delivers in order
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+import time
 
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
 from django.test import Client as HttpClient
 from django.utils import timezone
 
 from incidents.services import incident_share, incident_unshare, journal_append
-from partners.models import ApiToken
+from partners.models import ApiToken, Member
 from partners.services import api_token_issue, api_token_revoke
 from realtime import selectors, services
 from realtime.models import GroupCursor
@@ -100,6 +103,36 @@ async def test_only_active_users_with_a_live_credential_from_our_origin_are_let_
     assert not ok, "inactive user, token"
     ok, _ = await connect(headers=[ORIGIN, (b"cookie", cookie)])
     assert not ok, "inactive user, session"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_origin_must_be_ours_in_scheme_host_and_port(connect, settings):
+    """The probe: the check compared host names only, so a page of another service on the same
+    host (another port) or the plain-http twin of the site rode a signed-in operator's cookie.
+    Now scheme, host and port must match the hub's own origin or ``HUB_ALLOWED_ORIGINS``."""
+    settings.HUB_ALLOWED_ORIGINS = ["https://csu.example.org"]
+    member = await db(factories.make_member)(role="operator")
+    cookie = await db(session_cookie)(member)
+
+    async def opens(origin: bytes, host: bytes = b"localhost:8000") -> bool:
+        ok, client = await connect(headers=[(b"host", host), (b"origin", origin), (b"cookie", cookie)])
+        await client.close()
+        return ok
+
+    assert await opens(b"http://localhost:8000"), "the hub's own origin"
+    assert await opens(b"HTTP://LOCALHOST:8000"), "origins are compared case-insensitively"
+    assert await opens(b"https://csu.example.org"), "a configured origin (behind the proxy)"
+    assert await opens(b"https://csu.example.org:443"), "the default port, written out"
+    for origin in (b"https://localhost:8000",  # another scheme
+                   b"http://localhost:9000",  # another port: another service on the host
+                   b"http://localhost",  # port 80
+                   b"http://csu.example.org",  # the configured origin over plain http
+                   b"https://csu.example.org:8443",
+                   b"http://evil.example:8000", b"http://localhost.evil.example:8000",
+                   b"null", b"", b"localhost:8000", b"http://[::1", b"http://localhost:99999"):
+        assert not await opens(origin), origin
+    # A host name we do not serve (DNS rebinding: the attacker's name pointed at the hub).
+    assert not await opens(b"http://rebound.example:8000", host=b"rebound.example:8000")
 
 
 # --- Frames and audiences
@@ -210,6 +243,73 @@ async def test_resume_replays_exactly_the_missed_visible_events_in_order_then_go
              for f in frames}
     assert mine.pk in about and theirs.pk not in about
     assert await client.nothing()
+
+
+def rest_view(member) -> dict:
+    """What the REST API shows ``member``: incident ids, the journal texts of each, grant ids."""
+    api = factories.TokenClient().as_member(member)
+    incidents = {i["id"] for i in api.get("/api/incidents/").json()}
+    journals = {pk: {e["text"] for e in api.get(f"/api/incidents/{pk}/").json()["journal"]}
+                for pk in incidents}
+    grants = api.get("/api/streaming/grants/")
+    return {"incidents": incidents, "journals": journals,
+            "grants": {g["id"] for g in grants.json()} if grants.status_code == 200 else set()}
+
+
+def shared_written_unshared() -> dict:
+    """An incident shared with the PN, written in, then unshared (and written in again); another
+    that stays shared, with a grant of a camera to the PN."""
+    from streaming.services import grant_create
+
+    crew = helpers.people()
+    author = crew["operator"].user
+    crew["pn_unit"] = factories.make_member(role="field_unit", agency=helpers.agency("PN"))
+    gone = helpers.open_incident(author, shared_with=("PN",),
+                                 description="Différend familial, enfants présents")
+    journal_append(incident=gone, author=author, text="Note écrite pendant le partage")
+    incident_unshare(incident=gone, agency_code="pn-test", author=author)
+    journal_append(incident=gone, author=author, text="Note écrite après la fin du partage")
+    kept = helpers.open_incident(author, shared_with=("PN",), description="Rixe devant la gare")
+    journal_append(incident=kept, author=author, text="Patrouille sur place")
+    camera = factories.make_camera()
+    factories.make_authorisation(cameras=[camera], recipients=["PN"])
+    grant_create(camera=camera, agency_code="pn-test", incident=kept, granted_by=author)
+    return {"crew": crew, "gone": gone, "kept": kept}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_replay_brings_only_what_rest_still_shows(connect):
+    """The probe: ``?last_event_id=0`` sent the description and the notes of an incident shared,
+    then unshared, which REST answers 404. A replay is filtered by what the member may see now,
+    with the selectors REST uses, not by the groups it had."""
+    scene = await db(shared_written_unshared)()
+    gone, kept = scene["gone"], scene["kept"]
+    for name in ("pn", "pn_unit", "gn"):
+        member = scene["crew"][name]
+        rest = await db(rest_view)(member)
+        ok, client = await connect(member.user, last_event_id=0)
+        assert ok
+        await client.send({"type": "ping"})  # answered once the replay is sent
+        frames = []
+        while (frame := await client.frame())["type"] != "pong":
+            frames.append(frame)
+
+        wire = json.dumps(frames, ensure_ascii=False)
+        assert "Différend familial" not in wire and "Note écrite" not in wire, (name, wire)
+        about = {f["data"]["incident"]["id"] if "incident" in f["data"] else f["data"].get("incident_id")
+                 for f in frames if f["type"] != "incident.unshared"} - {None}
+        assert about == rest["incidents"], name
+        for pk in rest["incidents"]:  # lines REST shows (those written before the share never
+            texts = {f["data"]["text"] for f in frames  # reached the agency: not replayed either)
+                     if f["type"] == "journal.appended" and f["data"]["incident_id"] == pk}
+            assert texts and texts <= rest["journals"][pk], (name, texts)
+            assert "Patrouille sur place" in texts, name
+        assert {f["data"]["grant"]["id"] for f in frames if f["type"].startswith("grant.")} == rest["grants"]
+        # Its own agency is still told to drop the incident it no longer has.
+        dropped = [f["data"] for f in frames if f["type"] == "incident.unshared"]
+        assert dropped == ([{"incident_id": gone.pk, "reference": gone.reference, "agency": "pn-test"}]
+                           if name in ("pn", "pn_unit") else []), name
+        assert (kept.pk in about) == (name != "gn")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -355,6 +455,89 @@ async def test_changed_rights_rescope_the_open_socket(connect):
     assert (await client.frame())["type"] == "rescoped"
     await db(helpers.open_incident)(author, shared_with=("GN",))
     await assert_hears_nothing_before_marker({"agent": client}, agent)
+
+
+# --- A socket lives no longer than its credential (docs/realtime.md, close codes)
+
+
+def revoke_over_the_api(raw: str) -> int:
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client.post("/api/auth/token/revoke/").status_code
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_revoking_a_token_closes_the_sockets_it_opened_at_once(connect):
+    """The probe: after ``POST /api/auth/token/revoke/`` the REST API answered 401 but the
+    socket kept receiving events and heartbeats. Now it is closed at once (the heartbeat is
+    25 s away); the user's sockets opened with another token stay."""
+    operator = await db(factories.make_member)(role="operator")
+    raw, _ = await db(api_token_issue)(user=operator.user)
+    ok, revoked = await connect(token=raw)
+    ok_other, other = await connect(operator.user)
+    assert ok and ok_other
+    assert await db(revoke_over_the_api)(raw) == 204
+    assert await revoked.closed_with() == 4401
+    incident = await db(helpers.open_incident)(operator.user)
+    assert (await other.frame())["data"]["incident"]["reference"] == incident.reference
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_expired_token_closes_its_socket_within_a_heartbeat(connect, settings):
+    settings.HUB_WS_HEARTBEAT_SECONDS = 0.2
+    operator = await db(factories.make_member)(role="operator")
+    raw, token = await db(api_token_issue)(user=operator.user)
+    ok, client = await connect(token=raw)
+    assert ok
+    await db(ApiToken.objects.filter(pk=token.pk).update)(expires_at=timezone.now())
+    assert await client.closed_with() == 4401
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_heartbeat_checks_what_no_signal_announced(connect, settings):
+    """Changes written straight to the database (a script, SQL) send no signal: the
+    heartbeat finds them. A deactivated account is closed; changed rights re-scope."""
+    settings.HUB_WS_HEARTBEAT_SECONDS = 0.2
+    crew = await db(helpers.people)()
+    author, agent, auditor = crew["operator"].user, crew["pn"], crew["auditor"]
+    ok_agent, agent_socket = await connect(agent.user)
+    ok_auditor, auditor_socket = await connect(auditor.user)  # hears no incident
+    assert ok_agent and ok_auditor
+
+    await db(Member.objects.filter(pk=agent.pk).update)(role="auditor")
+    assert (await agent_socket.frame())["type"] == "rescoped"  # heartbeats skipped, 3 s at most
+    await db(helpers.open_incident)(author, shared_with=("PN",))
+    marker = await db(helpers.marker)(agent)
+    assert (await agent_socket.frame())["id"] == marker  # heartbeats aside, nothing before it
+
+    await db(get_user_model().objects.filter(pk=auditor.user.pk).update)(is_active=False)
+    assert await auditor_socket.closed_with() == 4401
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_session_past_its_maximum_life_closes_its_socket(connect, settings):
+    """Pages keep a socket open for hours without a request: the session's absolute lifetime
+    (``HUB_SESSION_MAX_HOURS``) is checked by the heartbeat too."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from partners.middleware import STARTED
+
+    settings.HUB_WS_HEARTBEAT_SECONDS = 0.2
+    member = await db(factories.make_member)(role="operator")
+    cookie = await db(session_cookie)(member)
+    ok, client = await connect(headers=[ORIGIN, (b"cookie", cookie)])
+    assert ok
+    assert (await client.receive())["type"] == "heartbeat"  # alive, and checked
+
+    def age_the_session() -> None:
+        store = SessionStore(session_key=cookie.decode().split("=", 1)[1])
+        store[STARTED] = time.time() - settings.HUB_SESSION_MAX_HOURS * 3600 - 5
+        store.save()
+
+    await db(age_the_session)()
+    assert await client.closed_with() == 4401
 
 
 # --- A message lost on the way is refilled from the outbox

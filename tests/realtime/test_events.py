@@ -327,3 +327,11 @@ def test_the_event_stream_and_the_rest_api_agree_on_who_sees_an_incident(story):
         reads = incidents_visible_to(member).filter(pk=story.incident.pk).exists()
         assert hears == reads, name
         assert hears == (name in {"operator", "supervisor", "pn", "gn"}), name
+
+
+def test_every_event_type_says_who_may_see_it_again_in_a_replay():
+    """A replay sends only what the member may see now (realtime.visibility): a type without a
+    rule would never be replayed, so each app registers one for each of its types."""
+    from realtime.visibility import replay_rule
+
+    assert [t for t in TYPES if replay_rule(t) is None] == []

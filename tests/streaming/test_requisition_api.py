@@ -161,3 +161,12 @@ def test_only_a_supervisor_releases_a_hold_with_a_reason(api, operator, supervis
     assert answer.json()["released_by"] == supervisor.user.username
     assert api.post(url, {"reason": "encore"}).status_code == 409
     assert AuditRecord.objects.filter(action="hold_released").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_schema_says_a_hold_may_have_no_releaser(api, operator):
+    """``released_by`` is null until a supervisor releases the hold: the schema must say so, or
+    generated clients refuse every hold in force."""
+    schema = api.as_member(operator).get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    released_by = schema["components"]["schemas"]["HoldOutput"]["properties"]["released_by"]
+    assert released_by.get("nullable") is True, released_by

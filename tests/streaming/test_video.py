@@ -19,6 +19,7 @@ from cameras.models import Camera
 from partners.audit import Action
 from partners.choices import AgencyKind
 from partners.models import AuditRecord
+from partners.services import api_token_issue
 from realtime.models import Event
 from tests import factories
 from tests.streaming.conftest import share
@@ -294,6 +295,53 @@ def test_refusals(scene, runtime):
                                            content_type="application/sdp").status_code in (401, 403)
     # Nothing was started, nothing journalled.
     assert not runtime.pipelines() and not runtime.sessions()
+    assert not AuditRecord.objects.filter(action=Action.CAMERA_VIEW_START).exists()
+
+
+def test_outside_the_centre_a_missing_camera_is_refused_like_a_forbidden_one(scene, runtime):
+    """Camera ids are sequential: the answer to a partner must not tell which ones exist (nor
+    which are authorised for which service). Only the centre, which reads the registry anyway,
+    gets a 404 for an id that does not exist."""
+    from django.contrib.auth import get_user_model
+
+    camera = scene["camera"]  # authorised for PN, PM, GN, SDIS; no grant yet
+    sdis_only = factories.make_camera()
+    factories.make_authorisation(cameras=[sdis_only], recipients=["SDIS"])
+    unauthorised = factories.make_camera()
+    missing = Camera.objects.order_by("-pk").first().pk + 1000
+    habilitation = {"habilitation_reference": "HAB-W",
+                    "habilitation_valid_until": timezone.localdate() + dt.timedelta(days=30)}
+    callers = {
+        "pn_agent": scene["agent"],
+        "pm_agent": factories.make_member(role="partner_agent",
+                                          agency=factories.make_agency(kind=AgencyKind.PM), **habilitation),
+        "crf_agent": factories.make_member(role="partner_agent",
+                                           agency=factories.make_agency(kind=AgencyKind.CRF), **habilitation),
+        "pn_unit": factories.make_member(role="field_unit", agency=scene["pn"], **habilitation),
+        "auditor": factories.make_member(role="auditor"),
+        "pn_agent_expired": factories.make_member(
+            role="partner_agent", agency=scene["pn"], habilitation_reference="HAB-OLD",
+            habilitation_valid_until=timezone.localdate() - dt.timedelta(days=1)),
+    }
+    clients = {name: factories.TokenClient().as_member(member) for name, member in callers.items()}
+    no_profile = get_user_model().objects.create_user(username="no-profile", password="x")
+    clients["no_profile"] = factories.TokenClient()
+    clients["no_profile"].credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_issue(user=no_profile)[0]}")
+    offer = WhepPeer().offer()
+    for name, client in clients.items():
+        answers = [whep(client, Camera(pk=pk), offer)
+                   for pk in (missing, camera.pk, sdis_only.pk, unauthorised.pk)]
+        bodies = [(a.status_code, a.json()) for a in answers]
+        assert all(body == bodies[0] for body in bodies), (name, bodies)
+        assert bodies[0][0] == 403 and bodies[0][1]["error"] == "video_not_allowed", (name, bodies[0])
+    # The reason says what the caller lacks, never what the camera is.
+    for name, reason in (("crf_agent", "crf_never_receives_video"),
+                         ("pn_agent_expired", "no_valid_habilitation"),
+                         ("pn_agent", "no_active_grant"), ("pn_unit", "role_cannot_view_video")):
+        assert whep(clients[name], Camera(pk=missing), offer).json()["detail"] == reason, name
+
+    operator = factories.TokenClient().as_member(scene["operator"])
+    assert whep(operator, Camera(pk=missing), offer).status_code == 404
     assert not AuditRecord.objects.filter(action=Action.CAMERA_VIEW_START).exists()
 
 
