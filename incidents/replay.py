@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 
 from incidents import selectors
+from incidents.models import Unit
 from partners.choices import Role
 from partners.models import Member
 from realtime.visibility import register_replay_rule
@@ -67,6 +68,17 @@ def unit_events(member: Member | None, frames: list[dict]) -> list[int]:
     return [f["id"] for f in frames if _unit_id(f) in visible]
 
 
+def unit_updated(member: Member | None, frames: list[dict]) -> list[int]:
+    """``unit.updated``: a unit the member sees now, or would see but for its retirement (the
+    event that retired it must still reach the screens that list it)."""
+    ids = list(map(_unit_id, frames))
+    visible = _visible(selectors.units_visible_to(member), ids)
+    visible |= _visible(selectors.units_visible_to(member, retired=True), ids)
+    if member is not None and member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT}:
+        visible |= _visible(Unit.objects.filter(agency=member.agency, retired_at__isnull=False), ids)
+    return [f["id"] for f in frames if _unit_id(f) in visible]
+
+
 def unit_engaged(member: Member | None, frames: list[dict]) -> list[int]:
     """Heard by the incident's audience and the unit's agency: either, now."""
     units = _visible(selectors.units_visible_to(member), map(_unit_id, frames))
@@ -85,5 +97,6 @@ def register() -> None:
     register_replay_rule(["journal.appended"], journal_lines)
     register_replay_rule(["radio.message", "radio.acknowledged", "radio.escalated"], radio_traffic)
     register_replay_rule(["unit.position", "unit.status"], unit_events)
+    register_replay_rule(["unit.updated"], unit_updated)
     register_replay_rule(["unit.engaged"], unit_engaged)
     register_replay_rule(["alert.raised", "alert.updated"], alert_events)

@@ -9,13 +9,21 @@ from streaming.selectors import grants_visible_to
 
 
 def grant_events(member: Member | None, frames: list[dict]) -> list[int]:
-    """``grant.created``, ``grant.revoked``: a grant the member may read over REST now."""
+    """``grant.created``, ``grant.revoked``, ``grant.ended``: a grant the member may read over REST now."""
     wanted = {f["data"]["grant"]["id"] for f in frames}
     visible = set(grants_visible_to(member).filter(pk__in=wanted).values_list("pk", flat=True))
     return [f["id"] for f in frames if f["data"]["grant"]["id"] in visible]
 
 
+def grant_viewers(member: Member | None, frames: list[dict]) -> list[int]:
+    """``grant.viewers``: who watches a grant the member may read over REST now."""
+    wanted = {f["data"]["grant_id"] for f in frames}
+    visible = set(grants_visible_to(member).filter(pk__in=wanted).values_list("pk", flat=True))
+    return [f["id"] for f in frames if f["data"]["grant_id"] in visible]
+
+
 def register() -> None:
-    register_replay_rule(["grant.created", "grant.revoked"], grant_events)
-    # The centre's business alone: camera states, judicial extractions.
-    register_replay_rule(["camera.status", "requisition.progress"], centre_only)
+    register_replay_rule(["grant.created", "grant.revoked", "grant.ended"], grant_events)
+    register_replay_rule(["grant.viewers"], grant_viewers)
+    # The centre's business alone: camera states, judicial extractions, the video walls.
+    register_replay_rule(["camera.status", "requisition.progress", "wall.updated"], centre_only)
