@@ -121,6 +121,10 @@ export DJANGO_SETTINGS_MODULE=config.settings
 export PATH="$PWD/$VENV/bin:\$PATH"
 ENV
 
+# --- The French catalogue: the pages and errors speak French only once it is compiled.
+command -v msgfmt >/dev/null || apt_install gettext
+( source var/env.sh && "$VENV/bin/python" manage.py compilemessages -l fr --ignore "$VENV" --ignore var -v0 )
+
 # --- PostGIS: the extension package of the running server's major version.
 read -r pg_major pg_local < <("$VENV/bin/python" scripts/dbsetup.py --server-info)
 if [ "$pg_local" = "local" ]; then
