@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Incidents (issue 4): list, creation and detail with 100,000 historical incidents,
+"""Incidents: list, creation and detail with 100,000 historical incidents,
 against the same calls on a database with no incident.
 
 Run from the repository root::

@@ -6,7 +6,7 @@ Run from the repository root (after ``source var/env.sh``)::
     python benchmarks/radio.py                          # 200 tablets, 20 messages/s, 60 s
     python benchmarks/radio.py --tablets 50 --duration 15   # a quick smoke run
 
-It prints figures; it never asserts a timing. The target (issue 6: p95 from send to
+It prints figures; it never asserts a timing. The target (p95 from send to
 display on the recipients' sockets ≤ 200 ms) is printed beside the figures.
 
 What runs where
@@ -782,7 +782,7 @@ def print_report(r: dict, args, n_clients: int, started: float) -> None:
     radio = a["flows"].get("radio.message → tablets")
     if radio:
         verdict = "meets" if radio["p95"] <= TARGET_P95_MS else "misses"
-        print(f"\nTarget (issue 6): radio send → display on the tablets p95 ≤ {TARGET_P95_MS:.0f} ms: "
+        print(f"\nTarget: radio send → display on the tablets p95 ≤ {TARGET_P95_MS:.0f} ms: "
               f"{radio['p95']:.0f} ms, {verdict} it.")
     print(f"total run time {time.time() - started:.0f}s")
 

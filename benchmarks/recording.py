@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Recordings (issue 8): recorder CPU per 720p H.264 camera, extraction of one hour, retention sweep.
+"""Recordings: recorder CPU per 720p H.264 camera, extraction of one hour, retention sweep.
 
 Run from the repository root (after ``source var/env.sh``)::
 
@@ -8,7 +8,7 @@ Run from the repository root (after ``source var/env.sh``)::
     python benchmarks/recording.py --only sweep --sweep-days 2 --sweep-cameras 10   # a quick run
     python benchmarks/recording.py --only extract --masked-minutes 5                 # masked: 5 min
 
-It prints figures; it never asserts a timing. Targets (issue 8) are printed beside them.
+It prints figures; it never asserts a timing. Targets are printed beside them.
 
 * Its own database, ``csu_bench_recording`` on the server of ``DATABASE_URL`` (created with
   PostGIS when missing, migrated), its own ``CHANNELS_PREFIX``/``CACHE_KEY_PREFIX``

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Live video (issue 7): the encode-once pipeline against aiortc's own path, in one run.
+"""Live video: the encode-once pipeline against aiortc's own path, in one run.
 
 Run from the repository root (after ``source var/env.sh``)::
 
@@ -7,7 +7,7 @@ Run from the repository root (after ``source var/env.sh``)::
     python benchmarks/video.py --parts micro,pipeline --viewers 1,2,5,10 --seconds 6
     python benchmarks/video.py --parts browser,events
 
-It prints figures; it never asserts a timing. Targets (issue 7) are printed beside
+It prints figures; it never asserts a timing. Targets are printed beside
 the figures for the reader to judge.
 
 Parts
@@ -720,7 +720,7 @@ def part_server(parts: set[str]) -> dict:
     )
     daphne.wait_ready()
     base = f"http://127.0.0.1:{daphne.port}"
-    # A second process for video only (DESIGN.md §8: media pipelines in their own ASGI processes).
+    # A second process for video only (docs/architecture.md: media pipelines in their own ASGI processes).
     video_daphne = None
     if "events" in parts:
         video_daphne = Daphne(

@@ -104,13 +104,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
-    # Our apps, in the order of DESIGN.md §2: imports point down this list.
+    # Our apps: imports point down this list, never up (docs/architecture.md).
     "geo",
     "partners",
     "realtime",
     "cameras",
     "incidents",
     "streaming",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -290,7 +291,7 @@ if PRODUCTION:
 # feature's bare geometry object (no "crs" member) reaches GDAL.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
-# Sign-in (issue #5). MFA is required for partner agents, supervisors and admins;
+# Sign-in. MFA is required for partner agents, supervisors and admins;
 # HUB_DEMO_RELAX_MFA=1 lifts it in demo mode only.
 HUB_DEMO_RELAX_MFA = DEMO_MODE and env_bool("HUB_DEMO_RELAX_MFA", default=False)
 HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT = env_int("HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)
@@ -316,7 +317,7 @@ HUB_GRANT_MAX_MINUTES = env_int("HUB_GRANT_MAX_MINUTES", 240)
 # Grants that ended by themselves are announced to their screens within this beat.
 CELERY_BEAT_SCHEDULE["streaming-grants-end"] = {"task": "streaming.grants_end_sweep", "schedule": 5.0}
 
-# Video (issue 7, docs/video.md): live feeds over WebRTC (WHEP), one pipeline per camera.
+# Video (docs/video.md): live feeds over WebRTC (WHEP), one pipeline per camera.
 from json import loads as _json_loads  # noqa: E402
 
 # ICE servers handed to both ends, as JSON: [{"urls": ["stun:…"]}, {"urls": "turn:…",
@@ -354,7 +355,7 @@ HUB_MASK_LIFT_MAX_MINUTES = env_int("HUB_MASK_LIFT_MAX_MINUTES", 60)
 # that see it, all when absent}).
 HUB_PORTAL_LINKS: list[dict[str, object]] = []
 
-# Radio traffic, field units and Croix-Rouge alerts (issue 6).
+# Radio traffic, field units and Croix-Rouge alerts.
 HUB_CENTRE_CALLSIGN = os.environ.get("HUB_CENTRE_CALLSIGN", "CSU")
 # An unacknowledged urgent or flash message is re-sent after this many seconds,
 # HUB_RADIO_RESENDS times, then escalated to the supervisors after the same delay.
@@ -374,7 +375,7 @@ HUB_PORTAL_LINKS.append({"url": "/portail/alertes/", "label": "Alertes Croix-Rou
 # The Croix-Rouge receives no images (CSI, L252-3): no video link for it.
 HUB_PORTAL_LINKS.append({"url": "/portail/flux/", "label": "Flux vidéo", "kinds": ["PN", "PM", "GN", "SDIS"]})
 
-# Recordings, retention and judicial requisitions (DESIGN.md §6, docs/recordings.md).
+# Recordings, retention and judicial requisitions (docs/recordings.md).
 HUB_RECORDINGS_DIR = Path(os.environ.get("HUB_RECORDINGS_DIR", BASE_DIR / "var/recordings"))
 HUB_EXPORTS_DIR = Path(os.environ.get("HUB_EXPORTS_DIR", BASE_DIR / "var/exports"))
 HUB_SIGNING_KEY_PATH = Path(os.environ.get("HUB_SIGNING_KEY_PATH", BASE_DIR / "var/keys/hub-ed25519.pem"))

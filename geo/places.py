@@ -1,7 +1,7 @@
 """Places with a postal address that our own data knows: the camera sites.
 
 The geocoder's fallback (the nearest site's address) and the generated basemap (site
-dots) read them. geo depends on no other app of ours (DESIGN.md §2), so the model is
+dots) read them. geo depends on no other app of ours (docs/architecture.md), so the model is
 named by a setting, ``HUB_GEO_PLACES_MODEL`` (``"cameras.Site"``), as Django names its
 user model: any model with a ``location`` point (SRID 4326), a ``name`` and an
 ``address`` will do.

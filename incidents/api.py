@@ -282,7 +282,7 @@ class UnshareApi(APIView):
         return Response(IncidentOutput(incident).data)
 
 
-# --- Radio traffic, field units, Croix-Rouge alerts (issue 6) -----------------------------
+# --- Radio traffic, field units, Croix-Rouge alerts ------------------------------------
 # The answers are the events' own data models, so a tablet reads the same shape over REST
 # and over the socket; an alert carries nothing about cameras (AlertData).
 

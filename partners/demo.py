@@ -48,7 +48,7 @@ def pm_code(commune_name: str) -> str:
 
 @transaction.atomic
 def demo_agencies_ensure(*, communes: list[tuple[str, str]]) -> int:
-    """The agencies of DESIGN.md §1, one municipal police per commune ``(insee, name)``."""
+    """The agencies of docs/architecture.md, one municipal police per commune ``(insee, name)``."""
     wanted = [*FIXED_AGENCIES]
     created = 0
     for code, kind, name in wanted:

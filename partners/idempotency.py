@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` for writes that a flaky client may repeat (DESIGN.md §7).
+"""``Idempotency-Key`` for writes that a flaky client may repeat (docs/architecture.md).
 
 The same key with the same request (method, path, body) gets the stored answer
 once more, without a second write; the same key with another request is refused

@@ -1,6 +1,6 @@
 """Agencies, their members and the credentials programs use.
 
-``partners`` depends on no other app of ours (DESIGN.md §2): it knows agencies
+``partners`` depends on no other app of ours (docs/architecture.md): it knows agencies
 and people, not incidents nor cameras.
 """
 
@@ -28,7 +28,7 @@ class Agency(models.Model):
     kind = models.CharField(max_length=8, choices=AgencyKind.choices)
     name = models.CharField(max_length=200)
     # A municipal police serves one commune. Kept as the INSEE code, not a foreign
-    # key: partners depends on no other app of ours (DESIGN.md §2).
+    # key: partners depends on no other app of ours (docs/architecture.md).
     commune_insee = models.CharField(max_length=5, blank=True)
 
     class Meta:

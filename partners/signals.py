@@ -1,4 +1,4 @@
-"""Signals other apps listen to (partners imports none of them: DESIGN.md §2)."""
+"""Signals other apps listen to (partners imports none of them: docs/architecture.md)."""
 
 from django.dispatch import Signal
 

@@ -3,7 +3,7 @@
 Group names are ``csu`` (operators and supervisors of the centre), ``agency.<code>``,
 ``unit.<id>``, ``user.<id>``. ``realtime`` carries events to these groups and
 knows nothing of what the events mean; the app that publishes decides the
-audience with its selectors (DESIGN.md §3).
+audience with its selectors (docs/architecture.md).
 """
 
 from __future__ import annotations

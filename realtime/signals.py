@@ -2,7 +2,7 @@
 
 Not domain events (those are published by services): this is the control plane
 of the socket layer. It listens to the models of ``partners`` because partners
-must not know realtime (DESIGN.md §2), and it catches every path that changes
+must not know realtime (docs/architecture.md), and it catches every path that changes
 rights, the admin included.
 """
 

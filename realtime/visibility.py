@@ -6,7 +6,7 @@ a member moved, a grant made elsewhere: sending what the groups once received wo
 what REST now answers 404 for. So a replay keeps, among the events its groups received,
 those the member may see **now**, decided by the selectors the REST API uses.
 
-``realtime`` knows no app above it (DESIGN.md §2): each app registers a rule for each of
+``realtime`` knows no app above it (docs/architecture.md): each app registers a rule for each of
 its event types (in its ``AppConfig.ready``). A type without a rule is not replayed.
 """
 

@@ -40,7 +40,6 @@ from streaming.selectors import (
     camera_by_reference,
     camera_current_preset,
     camera_video_facts,
-    camera_view_denial,
     grant_end,
     grant_viewers,
     grants_visible_to,

@@ -1,4 +1,4 @@
-"""The encode-once pipeline of one camera (DESIGN.md §5).
+"""The encode-once pipeline of one camera (docs/video.md).
 
 One pipeline per camera and process, opened on its first viewer, shared by all of
 them, closed some seconds after the last one left (``HUB_VIDEO_LINGER_SECONDS``).

@@ -1,4 +1,4 @@
-"""The register of recordings, holds, extractions and destructions (issue 8 item 5), and the
+"""The register of recordings, holds, extractions and destructions, and the
 statistics the agglomeration publishes (extractions per month and per requesting service).
 
 Read by centre staff and auditors: ``GET /api/streaming/register/`` (``?export=csv``) and

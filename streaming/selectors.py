@@ -1,5 +1,5 @@
 """Who may watch which camera: the one rule that REST, pages, the event stream and the
-video endpoints all call (DESIGN.md §2)."""
+video endpoints all call (docs/architecture.md)."""
 
 from __future__ import annotations
 

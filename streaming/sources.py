@@ -1,4 +1,4 @@
-"""Video sources: what a camera's pipeline reads (DESIGN.md §5).
+"""Video sources: what a camera's pipeline reads (docs/video.md).
 
 Two kinds, chosen by the camera's ``stream_uri``:
 

@@ -5,7 +5,7 @@ from celery import shared_task
 
 @shared_task(name="streaming.retention_sweep", acks_late=True)
 def retention_sweep() -> dict[str, int]:
-    """Destroys recordings past their retention, unless held (DESIGN.md §6)."""
+    """Destroys recordings past their retention, unless held (docs/recordings.md)."""
     from streaming.retention import retention_sweep as sweep
 
     result = sweep()

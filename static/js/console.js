@@ -687,7 +687,7 @@ showDrawer("create");
 }
 // The incidents first (docs/realtime.md: the snapshot, then the stream), the map's layers meanwhile.
 const firstSnapshot = loadSnapshot();
-// Units, radio and Croix-Rouge alerts (issue 6); an alert is placed where an incident would be.
+// Units, radio and Croix-Rouge alerts; an alert is placed where an incident would be.
 const field = fieldConsole({ map: hub.map, pointNow: () => formPoint() || pointOf(hub.map.getCenter()) });
 loadNatures();
 loadMapLayers();

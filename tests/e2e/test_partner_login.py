@@ -1,5 +1,5 @@
 """A partner agent signs in with a one-time code, sees only its agency's incidents, and
-after logout the old session cookie gets nothing (issue 5)."""
+after logout the old session cookie gets nothing."""
 
 from __future__ import annotations
 

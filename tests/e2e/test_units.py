@@ -38,7 +38,8 @@ def test_a_unit_created_in_the_admin_gives_its_member_the_tablet(hub, signed_in,
     admin.locator(".select2-search__field").fill("tablette")
     options = admin.locator(".select2-results__option:not(.loading-results)")
     options.first.wait_for(timeout=LIVE)
-    admin.wait_for_function("() => document.querySelectorAll('.select2-results__option.loading-results').length === 0")
+    admin.wait_for_function(
+        "() => document.querySelectorAll('.select2-results__option.loading-results').length === 0")
     assert sorted(options.all_inner_texts()) == ["tablette-tv12", "tablette-tv13"]
     admin.locator(".select2-results__option", has_text="tablette-tv12").click()
     admin.get_by_role("button", name="Enregistrer", exact=True).click()

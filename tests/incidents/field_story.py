@@ -1,4 +1,4 @@
-"""The radio, unit and alert events of issue 6 as their producers publish them, with the
+"""The radio, unit and alert events as their producers publish them, with the
 audience each must have; tests/realtime/test_events.py checks them with every other type."""
 
 from __future__ import annotations

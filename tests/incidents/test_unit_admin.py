@@ -64,7 +64,8 @@ def test_a_supervisor_creates_hands_over_and_retires_a_unit_in_the_admin(scene):
     assert Event.objects.filter(type="unit.updated").latest("id").data["changes"] == ["created", "member"]
 
     listing = browser.get("/admin/incidents/unit/").content.decode()
-    for text in ("Indicatif", "Service", "Membre (tablette)", "Statut", "En service", "TV 12", "tablette-tv12"):
+    for text in ("Indicatif", "Service", "Membre (tablette)", "Statut", "En service", "TV 12",
+                 "tablette-tv12"):
         assert text in listing, text
     assert browser.get("/admin/incidents/unit/?retired=yes").content.decode().count("tablette-tv12") == 0
 

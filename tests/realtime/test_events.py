@@ -89,7 +89,7 @@ def test_the_story_publishes_what_a_screen_needs(story):
 
 
 def camera_went_offline(story: Story) -> Event:
-    """A camera's video source lost, as its pipeline reports it (streaming, issue 7)."""
+    """A camera's video source lost, as its pipeline reports it (streaming)."""
     from streaming.services import camera_status_set
 
     camera = factories.make_camera()
@@ -152,12 +152,12 @@ def wall_changed(story: Story) -> Event:
 
 
 SAMPLES.update({"grant.ended": grant_ended, "grant.viewers": grant_watched, "wall.updated": wall_changed})
-if "camera.status" in REGISTRY:  # the video pipeline's type (streaming, issue 7)
+if "camera.status" in REGISTRY:  # the video pipeline's type (streaming)
     SAMPLES["camera.status"] = camera_went_offline
 
 
 def requisition_advanced(story: Story) -> Event:
-    """A requisition's extraction advancing, as the extraction reports it (recordings, issue 8)."""
+    """A requisition's extraction advancing, as the extraction reports it (recordings)."""
     import datetime as dt
 
     from django.utils import timezone
@@ -175,7 +175,7 @@ def requisition_advanced(story: Story) -> Event:
 
 if "requisition.progress" in REGISTRY:
     SAMPLES["requisition.progress"] = requisition_advanced
-# Radio traffic, field units and Croix-Rouge alerts (issue 6): tests/incidents/field_story.py.
+# Radio traffic, field units and Croix-Rouge alerts: tests/incidents/field_story.py.
 FIELD_TYPES = ("radio.message", "radio.acknowledged", "radio.escalated", "unit.position", "unit.status",
                "unit.engaged", "unit.updated", "alert.raised", "alert.updated")
 
