@@ -18,8 +18,11 @@ test:
 demo: bootstrap
 	@source var/env.sh && $(PY) manage.py load_demo
 
+# The rules the build enforces: style (ruff), the layering of docs/architecture.md
+# (import-linter), types (mypy with the Django and DRF stubs) on every app.
 lint:
-	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy config geo cameras partners
+	@source var/env.sh 2>/dev/null; $(VENV)/bin/ruff check . && $(VENV)/bin/lint-imports --no-cache \
+	  && $(VENV)/bin/mypy config geo partners realtime cameras incidents streaming demo
 
 bench: bootstrap
 	@source var/env.sh && $(PY) benchmarks/coverage.py

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.gis.geos import GEOSException, Point, Polygon
 from django.db import transaction
 from django.utils import timezone
@@ -207,7 +207,7 @@ def validate_retention(*, camera: Camera, days: object) -> int:
 
 @transaction.atomic
 def camera_relocate(*, camera: Camera, location: Point, heading: object, reason: str,
-                    moved_by: AbstractBaseUser | None = None) -> Camera:
+                    moved_by: User | None = None) -> Camera:
     """Move a nomadic camera; the move is kept in its history and its coverage follows."""
     camera = Camera.objects.select_for_update(no_key=True).get(pk=camera.pk)
     if camera.kind != CameraKind.NOMADIC:
@@ -245,7 +245,7 @@ def preset_set(*, camera: Camera, number: int, name: str, heading: object, angle
 @transaction.atomic
 def mask_create(*, camera: Camera, polygon: object, label: str = "", liftable: bool = False,
                 preset: PtzPreset | None = None,
-                created_by: AbstractBaseUser | None = None) -> PrivacyMask:
+                created_by: User | None = None) -> PrivacyMask:
     """Hide a private area of a camera's picture (for one preset, or for the whole camera)."""
     ring = validate_mask_polygon(polygon)
     if preset is not None and preset.camera_id != camera.pk:

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.gis.geos import Point
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -117,7 +117,7 @@ def _next_reference(year: int) -> str:
 
 
 @transaction.atomic
-def incident_create(*, author: AbstractBaseUser, nature: str, location: Point, description: str,
+def incident_create(*, author: User, nature: str, location: Point, description: str,
                     priority: int = 3, address: str = "") -> Incident:
     """Open an incident where ``location`` is, in the commune that contains it."""
     nature_obj = Nature.objects.filter(code=nature, active=True).first()
@@ -140,7 +140,7 @@ def incident_create(*, author: AbstractBaseUser, nature: str, location: Point, d
     return incident
 
 
-def _journal(*, incident: Incident, author: AbstractBaseUser, kind: str, text: str,
+def _journal(*, incident: Incident, author: User, kind: str, text: str,
              corrects: JournalEntry | None = None) -> JournalEntry:
     entry = JournalEntry.objects.create(incident=incident, author=author, kind=kind, text=text,
                                         corrects=corrects)
@@ -151,7 +151,7 @@ def _journal(*, incident: Incident, author: AbstractBaseUser, kind: str, text: s
 
 
 @transaction.atomic
-def journal_append(*, incident: Incident, author: AbstractBaseUser, text: str,
+def journal_append(*, incident: Incident, author: User, text: str,
                    corrects: JournalEntry | None = None) -> JournalEntry:
     """Add a note to the main courante (a correction points at the entry it corrects)."""
     if corrects is not None and corrects.incident_id != incident.pk:
@@ -161,14 +161,14 @@ def journal_append(*, incident: Incident, author: AbstractBaseUser, text: str,
 
 
 @transaction.atomic
-def journal_camera_note(*, incident: Incident, author: AbstractBaseUser, text: str) -> JournalEntry:
+def journal_camera_note(*, incident: Incident, author: User, text: str) -> JournalEntry:
     """A line about the incident's images (a snapshot taken...): seen only by those who may see
     camera data, like the camera attachments."""
     return _journal(incident=incident, author=author, kind=JournalKind.CAMERA, text=_text(text, "text"))
 
 
 @transaction.atomic
-def incident_share(*, incident: Incident, agency_code: str, author: AbstractBaseUser) -> Incident:
+def incident_share(*, incident: Incident, agency_code: str, author: User) -> Incident:
     """Share the incident with an agency: its members see it, live, with its journal."""
     agency = Agency.objects.filter(code=agency_code).first()
     if agency is None or agency.kind == AgencyKind.CSU:
@@ -190,7 +190,7 @@ def incident_share(*, incident: Incident, agency_code: str, author: AbstractBase
 
 
 @transaction.atomic
-def incident_unshare(*, incident: Incident, agency_code: str, author: AbstractBaseUser) -> Incident:
+def incident_unshare(*, incident: Incident, agency_code: str, author: User) -> Incident:
     """Stop sharing: the agency's members lose the incident (they are told first)."""
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     agency = incident.shared_with.filter(code=agency_code).first()
@@ -247,7 +247,7 @@ def _bump_and_announce(incident: Incident) -> None:
 
 
 @transaction.atomic
-def incident_transition(*, incident: Incident, status: str, author: AbstractBaseUser,
+def incident_transition(*, incident: Incident, status: str, author: User,
                         version: int | None = None, comment: str = "") -> Incident:
     """Move the incident to ``status`` when the current status allows it (``TRANSITIONS``)."""
     incident = _locked(incident, version)
@@ -269,7 +269,7 @@ def incident_transition(*, incident: Incident, status: str, author: AbstractBase
 
 
 @transaction.atomic
-def incident_update(*, incident: Incident, author: AbstractBaseUser, version: int,
+def incident_update(*, incident: Incident, author: User, version: int,
                     priority: int | None = None, nature: str | None = None,
                     address: str | None = None, location: Point | None = None) -> Incident:
     """Change priority, nature, address or location; refused (409) when ``version`` is stale.
@@ -309,7 +309,7 @@ def incident_update(*, incident: Incident, author: AbstractBaseUser, version: in
 
 
 @transaction.atomic
-def incident_attach_camera(*, incident: Incident, camera: Camera, author: AbstractBaseUser) -> Incident:
+def incident_attach_camera(*, incident: Incident, camera: Camera, author: User) -> Incident:
     """Attach a camera to the incident (journalled); attaching it twice changes nothing."""
     incident = _locked(incident, None)
     if incident.cameras.filter(pk=camera.pk).exists():
@@ -729,7 +729,7 @@ def unit_update(*, by: Member | None, unit: Unit, callsign: Any = KEEP, agency: 
 
 
 @transaction.atomic
-def unit_status_set(*, unit: Unit, status: str, author: AbstractBaseUser) -> Unit:
+def unit_status_set(*, unit: Unit, status: str, author: User) -> Unit:
     """Change the unit's status; while engaged, the incident's journal records it.
     Back to available ends its engagement."""
     if status not in UnitStatus.values:
@@ -809,7 +809,7 @@ def unit_position_report(*, unit: Unit, point: Point, at: dt.datetime | None = N
 
 
 @transaction.atomic
-def unit_engage(*, unit: Unit, incident: Incident, author: AbstractBaseUser) -> Unit:
+def unit_engage(*, unit: Unit, incident: Incident, author: User) -> Unit:
     """Engage the unit on the incident (journalled): the incident is shared with the unit's
     agency if it was not, an open incident becomes engaged, the unit goes en route."""
     unit = Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency").get(pk=unit.pk)
@@ -855,7 +855,7 @@ def _alert_announce(alert: Alert) -> None:
 
 
 @transaction.atomic
-def alert_raise(*, author: AbstractBaseUser, location: Point, description: str, people: int = 1,
+def alert_raise(*, author: User, location: Point, description: str, people: int = 1,
                 conditions: list[str] | None = None, address: str = "",
                 now: dt.datetime | None = None) -> Alert:
     """Signal a person in distress to the Croix-Rouge (its desk and its units, live).

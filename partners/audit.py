@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Model
 
@@ -52,7 +52,7 @@ def record_digest(record: AuditRecord) -> str:
 
 
 @transaction.atomic
-def audit(*, action: str, actor: AbstractBaseUser | None = None, address: str | None = None,
+def audit(*, action: str, actor: User | None = None, address: str | None = None,
           obj: Model | None = None, object_type: str = "", object_id: str | int = "", reason: str = "",
           details: dict | None = None, actor_username: str = "") -> AuditRecord:
     """Append one record to the access journal (serialised: the chain has one tip)."""

@@ -11,7 +11,7 @@ import secrets
 import pyotp
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import transaction
@@ -176,7 +176,7 @@ def second_factor_ok(member: Member, code: str) -> bool:
 
 
 def credentials_check(*, request: HttpRequest | None, username: str, password: str,
-                      otp: str | None = None, require_otp: bool = True) -> tuple[AbstractBaseUser, bool]:
+                      otp: str | None = None, require_otp: bool = True) -> tuple[User, bool]:
     """Check a username and password (and the second factor when ``otp`` is given).
 
     Returns ``(user, needs_otp)``: ``needs_otp`` is True when the account needs a
@@ -209,7 +209,7 @@ def credentials_check(*, request: HttpRequest | None, username: str, password: s
     return user, False
 
 
-def second_step_check(*, request: HttpRequest, user: AbstractBaseUser, otp: str,
+def second_step_check(*, request: HttpRequest, user: User, otp: str,
                       reason: str = "bad second factor") -> Member:
     """A one-time code from a user whose password was already checked: the second step of the
     login page, and every code asked again of a signed-in member (step-up, e.g. to renew the
@@ -225,7 +225,7 @@ def second_step_check(*, request: HttpRequest, user: AbstractBaseUser, otp: str,
     return member
 
 
-def recovery_codes_renew(*, request: HttpRequest, user: AbstractBaseUser, otp: str) -> list[str]:
+def recovery_codes_renew(*, request: HttpRequest, user: User, otp: str) -> list[str]:
     """New recovery codes for a signed-in member who proves a current code (step-up): throttled
     and locked like a sign-in, journalled either way."""
     member = second_step_check(request=request, user=user, otp=otp,
@@ -270,7 +270,7 @@ def totp_enrol(*, member: Member, secret: str, code: str, request: HttpRequest |
 
 # --- Sessions.
 
-def session_register(*, request: HttpRequest, user: AbstractBaseUser) -> UserSession:
+def session_register(*, request: HttpRequest, user: User) -> UserSession:
     if not request.session.session_key:
         request.session.save()
     session, _ = UserSession.objects.update_or_create(
@@ -283,12 +283,12 @@ def session_register(*, request: HttpRequest, user: AbstractBaseUser) -> UserSes
     return session
 
 
-def sessions_of(user: AbstractBaseUser):
+def sessions_of(user: User):
     return UserSession.objects.filter(user=user, ended_at__isnull=True)
 
 
 @transaction.atomic
-def session_end(*, user: AbstractBaseUser, session_key: str, request: HttpRequest | None = None,
+def session_end(*, user: User, session_key: str, request: HttpRequest | None = None,
                 action: str = Action.SESSION_ENDED) -> bool:
     """End one session of ``user`` everywhere: its cookie stops working at once."""
     updated = UserSession.objects.filter(user=user, session_key=session_key, ended_at__isnull=True) \

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from rest_framework import authentication, exceptions
 
 from partners.selectors import user_for_token
@@ -11,7 +11,7 @@ from partners.selectors import user_for_token
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
-    def authenticate(self, request) -> tuple[AbstractBaseUser, None] | None:
+    def authenticate(self, request) -> tuple[User, None] | None:
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.utils import timezone
 
 from partners.models import ApiToken, Member
@@ -24,7 +24,7 @@ def token_for(raw: str) -> ApiToken | None:
     return token
 
 
-def user_for_token(raw: str) -> AbstractBaseUser | None:
+def user_for_token(raw: str) -> User | None:
     """The active user behind a bearer token, or None when unknown, expired or revoked."""
     token = token_for(raw)
     return token.user if token is not None else None
@@ -57,7 +57,7 @@ def session_expiry(session_key: str) -> dt.datetime | None:
     return ends if ends > now else None
 
 
-def member_of(user: AbstractBaseUser | AnonymousUser | None) -> Member | None:
+def member_of(user: User | AnonymousUser | None) -> Member | None:
     """The member profile of a user, or None (anonymous, or a bare Django account)."""
     if user is None or not user.is_authenticated:
         return None
@@ -67,6 +67,6 @@ def member_of(user: AbstractBaseUser | AnonymousUser | None) -> Member | None:
         return None
 
 
-def is_supervisor(user: AbstractBaseUser | AnonymousUser | None) -> bool:
+def is_supervisor(user: User | AnonymousUser | None) -> bool:
     member = member_of(user)
     return member is not None and member.is_supervisor

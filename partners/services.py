@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -67,7 +67,7 @@ def member_create(*, username: str, password: str, agency_code: str, role: str,
     )
 
 
-def api_token_issue(*, user: AbstractBaseUser) -> tuple[str, ApiToken]:
+def api_token_issue(*, user: User) -> tuple[str, ApiToken]:
     """Issue a bearer token; the raw value is returned once and never stored."""
     raw = ApiToken.new_raw()
     token = ApiToken.objects.create(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from partners.choices import Role
 from partners.models import Member
@@ -69,7 +69,7 @@ def register_member_groups(provider: MemberGroups) -> None:
         _member_group_providers.append(provider)
 
 
-def groups_of(user: AbstractBaseUser, member: Member | None) -> list[str]:
+def groups_of(user: User, member: Member | None) -> list[str]:
     """The groups an authenticated user listens on, from its member profile.
 
     Deny by default: a user without a member profile hears only its own group.

@@ -30,7 +30,7 @@ from pathlib import Path
 import av
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -423,7 +423,7 @@ def requisition_extraction_start(*, requisition: Requisition) -> None:
 
 
 @transaction.atomic
-def requisition_handover(*, requisition: Requisition, by: AbstractBaseUser, recipient: str,
+def requisition_handover(*, requisition: Requisition, by: User, recipient: str,
                          address: str | None = None) -> None:
     """Record the delivery of the extraction to the requesting service (*remise*), journalled."""
     requisition = Requisition.objects.select_for_update().get(pk=requisition.pk)

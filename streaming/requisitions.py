@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -51,7 +51,7 @@ def _validate_window(*, cameras: list[Camera], window_start: dt.datetime, window
 
 
 @transaction.atomic
-def requisition_create(*, created_by: AbstractBaseUser, requesting_officer: str, service: str,
+def requisition_create(*, created_by: User, requesting_officer: str, service: str,
                        procedure_number: str, legal_basis: str = "", cameras: list[Camera],
                        window_start: dt.datetime, window_end: dt.datetime, address: str | None = None,
                        now: dt.datetime | None = None) -> Requisition:
@@ -92,7 +92,7 @@ def requisition_create(*, created_by: AbstractBaseUser, requesting_officer: str,
 
 
 @transaction.atomic
-def hold_release(*, hold: LegalHold, by: AbstractBaseUser, reason: str,
+def hold_release(*, hold: LegalHold, by: User, reason: str,
                  address: str | None = None) -> LegalHold:
     """A supervisor releases a legal hold, with a reason (journalled); the sweep may then destroy.
     Releasing a camera's hold releases the requisition's holds on that camera's segments too."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -105,7 +105,7 @@ def _check_authorised_until(*, camera: Camera, agency: Agency, expires_at: dt.da
 
 
 @transaction.atomic
-def grant_create(*, camera: Camera, agency_code: str, incident: Incident, granted_by: AbstractBaseUser,
+def grant_create(*, camera: Camera, agency_code: str, incident: Incident, granted_by: User,
                  minutes: int | None = None, reason: str = "", address: str | None = None,
                  now: dt.datetime | None = None) -> Grant:
     """Share ``camera`` live with an agency for an incident, for ``minutes`` (*renvoi d'images*).
@@ -145,7 +145,7 @@ def grant_create(*, camera: Camera, agency_code: str, incident: Incident, grante
 
 
 @transaction.atomic
-def grant_extend(*, grant: Grant, minutes: int, by: AbstractBaseUser, address: str | None = None,
+def grant_extend(*, grant: Grant, minutes: int, by: User, address: str | None = None,
                  now: dt.datetime | None = None) -> Grant:
     """The grant now ends ``minutes`` from now (within the authorisation that allows it)."""
     now = now or timezone.now()
@@ -165,7 +165,7 @@ def grant_extend(*, grant: Grant, minutes: int, by: AbstractBaseUser, address: s
 
 
 @transaction.atomic
-def grant_revoke(*, grant: Grant, by: AbstractBaseUser, reason: str = "",
+def grant_revoke(*, grant: Grant, by: User, reason: str = "",
                  address: str | None = None) -> Grant:
     """End the grant now; its viewers are cut (the video watchdog sees it within a second) and the
     agency's screens are told why (``grant.revoked``, with ``revoke_reason``)."""
@@ -261,7 +261,7 @@ def _publish_viewers(grant_id: int | None) -> None:
 
 
 @transaction.atomic
-def viewing_start(*, viewer: AbstractBaseUser, camera: Camera, grant: Grant | None, session: str,
+def viewing_start(*, viewer: User, camera: Camera, grant: Grant | None, session: str,
                   address: str | None = None, variant: str = "centre") -> AuditRecord:
     """Journal the start of a live viewing, before any image is sent; a partner's viewing is
     announced to the grant's screens (``grant.viewers``: who watches it now)."""
@@ -297,7 +297,7 @@ def viewing_end(*, viewer_id: int, camera_id: int, grant_id: int | None, session
 
 
 @transaction.atomic
-def wall_tile_set(*, wall_name: str, position: int, camera: Camera | None, by: AbstractBaseUser) -> Wall:
+def wall_tile_set(*, wall_name: str, position: int, camera: Camera | None, by: User) -> Wall:
     """Show ``camera`` in tile ``position`` of the wall (None: empty the tile); every screen of the
     wall and every console follow (``wall.updated``, to the centre). The centre's main wall is
     made on its first tile; other walls are made in the admin."""
@@ -335,7 +335,7 @@ class MaskNotLiftable(DomainError):
 
 
 @transaction.atomic
-def mask_lift(*, mask: PrivacyMask, by: AbstractBaseUser, minutes: int, reason: str,
+def mask_lift(*, mask: PrivacyMask, by: User, minutes: int, reason: str,
               address: str | None = None) -> MaskLift:
     """Lift a liftable mask on the centre's screens for ``minutes`` (journalled); it comes back
     by itself. Partners keep receiving the masked picture."""
@@ -356,7 +356,7 @@ def mask_lift(*, mask: PrivacyMask, by: AbstractBaseUser, minutes: int, reason: 
 
 
 @transaction.atomic
-def mask_lift_end(*, lift: MaskLift, by: AbstractBaseUser, address: str | None = None) -> MaskLift:
+def mask_lift_end(*, lift: MaskLift, by: User, address: str | None = None) -> MaskLift:
     """Put the mask back before its time."""
     lift = MaskLift.objects.select_for_update().get(pk=lift.pk)
     if lift.is_active():

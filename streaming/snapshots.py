@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -99,7 +99,7 @@ def render_jpeg(*, camera: Camera, frame: av.VideoFrame, shown: dt.datetime, out
     return [{"id": m["id"], "label": m["label"]} for m in masks]
 
 
-def snapshot_take(*, camera: Camera, by: AbstractBaseUser, at: dt.datetime | None = None,
+def snapshot_take(*, camera: Camera, by: User, at: dt.datetime | None = None,
                   incident: Incident | None = None, address: str | None = None,
                   now: dt.datetime | None = None) -> Snapshot:
     """Take the recorded picture of ``camera`` at ``at`` (default: the latest), masked and stamped;
