@@ -74,6 +74,13 @@ def _trusted_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
     return _networks(tuple(settings.HUB_TRUSTED_PROXIES))
 
 
+def peer_is_trusted_proxy(request: HttpRequest) -> bool:
+    """Whether the direct peer is one of our proxies (``HUB_TRUSTED_PROXIES``): only then are
+    the ``X-Forwarded-*`` headers its writing rather than the client's."""
+    peer = _ip(request.META.get("REMOTE_ADDR") or "")
+    return peer is not None and any(peer in network for network in _trusted_networks())
+
+
 def client_address(request: HttpRequest | None) -> str | None:
     """The address of the client: what the throttles count and the journal records.
 

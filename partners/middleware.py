@@ -18,6 +18,23 @@ ACTIVE = "hub_last_activity"
 TOUCH_EVERY_SECONDS = 60
 
 
+class ForwardedProtoMiddleware:
+    """``X-Forwarded-Proto`` (what ``SECURE_PROXY_SSL_HEADER`` reads to call a request secure)
+    is believed only from a trusted proxy; from anyone else it is dropped, so a client cannot
+    make a plain-HTTP request pass for HTTPS."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "HTTP_X_FORWARDED_PROTO" in request.META:
+            from partners.auth import peer_is_trusted_proxy
+
+            if not peer_is_trusted_proxy(request):
+                del request.META["HTTP_X_FORWARDED_PROTO"]
+        return self.get_response(request)
+
+
 class SessionPolicyMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response

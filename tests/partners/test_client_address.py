@@ -89,3 +89,16 @@ def test_behind_a_trusted_proxy_the_real_client_is_throttled_and_journalled(anon
                            format="json", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.20")
     assert answer.status_code == 201
     assert AuditRecord.objects.get(action=Action.TOKEN_ISSUED).address == "198.51.100.20"
+
+
+@pytest.mark.parametrize(("remote", "secure"), [("10.0.0.2", True), ("203.0.113.50", False)])
+def test_https_is_believed_only_from_a_trusted_proxy(settings, client, db, remote, secure):
+    """In production a request is secure (no redirect to HTTPS, secure cookies) when our proxy
+    says it came over HTTPS; a client that writes the header itself gets the redirect."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_SSL_REDIRECT = True
+    settings.HUB_TRUSTED_PROXIES = ["10.0.0.0/8"]
+    answer = client.get("/healthz", REMOTE_ADDR=remote, HTTP_X_FORWARDED_PROTO="https")
+    assert (answer.status_code != 301) is secure
+    if not secure:
+        assert answer["Location"].startswith("https://")
