@@ -11,11 +11,12 @@ import datetime as dt
 import math
 import re
 from collections.abc import Sequence
+from typing import cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.contrib.gis.geos import GEOSException, Point, Polygon
+from django.contrib.gis.geos import GEOSException, GEOSGeometry, Point, Polygon
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -113,7 +114,7 @@ def camera_geometry(*, camera: Camera, presets: Sequence[PtzPreset] = ()) -> tup
     fov = sector(camera.location, heading=camera.heading, angle=camera.angle, range_m=camera.range_m)
     if camera.kind != CameraKind.PTZ:
         return fov, fov
-    coverage = sector(camera.location, heading=0, angle=360, range_m=camera.range_m)
+    coverage: GEOSGeometry = sector(camera.location, heading=0, angle=360, range_m=camera.range_m)
     for preset in presets:
         coverage = coverage.union(preset.fov)
     if coverage.geom_type != "Polygon":
@@ -121,7 +122,7 @@ def camera_geometry(*, camera: Camera, presets: Sequence[PtzPreset] = ()) -> tup
         # the union is connected; keep its envelope of parts as one polygon.
         coverage = coverage.convex_hull
     coverage.srid = 4326
-    return fov, coverage
+    return fov, cast(Polygon, coverage)
 
 
 def camera_geometry_refresh(*, camera: Camera, save: bool = True) -> Camera:

@@ -20,7 +20,7 @@ class DomainError(Exception):
     """A rule of the domain refused the request; nothing was written."""
 
     code = "invalid"
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
 
     def __init__(self, detail: Any = None, *, field: str | None = None) -> None:
         self.detail = detail if detail is not None else self.__doc__

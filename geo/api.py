@@ -45,7 +45,7 @@ class CommuneListApi(APIView):
 
 
 class FiniteFloatField(serializers.FloatField):
-    def to_internal_value(self, data: object) -> float:
+    def to_internal_value(self, data: float | int | str) -> float:
         value = super().to_internal_value(data)
         if not math.isfinite(value):
             self.fail("invalid")
@@ -123,7 +123,7 @@ class BasemapFileApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("Range", OpenApiTypes.STR, OpenApiParameter.HEADER)],
                    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                               (206, "application/octet-stream"): OpenApiTypes.BINARY})
-    def get(self, request: Request) -> HttpResponse:
+    def get(self, request: Request) -> HttpResponse | FileResponse:
         path = settings.HUB_MAP_PMTILES
         try:
             if path is None:

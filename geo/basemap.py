@@ -19,10 +19,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.contrib.gis.gdal import CoordTransform, SpatialReference
-from django.contrib.gis.geos import LineString, MultiPolygon
+from django.contrib.gis.geos import LineString, MultiPolygon, Polygon
 from django.urls import reverse
 from PIL import Image, ImageDraw
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
@@ -151,8 +152,13 @@ def _grid(bounds: tuple[float, float, float, float]) -> list[list[tuple[float, f
     for points in lines:
         line = LineString(points, srid=2154)
         line.transform(to_wgs)
-        result.append(list(line.coords))
+        result.append([(x, y) for x, y in line.coords])
     return result
+
+
+def _polygons(boundary: MultiPolygon) -> list[Polygon]:
+    """The parts of a commune's boundary (typed: the stubs yield bare geometries)."""
+    return [cast(Polygon, part) for part in boundary]
 
 
 class _Renderer:
@@ -178,7 +184,7 @@ class _Renderer:
                 if w <= east and e >= west and so <= north and n >= south]
         line = max(2, round(s * (1.0 if zoom < 13 else 1.6)))
         for commune in near:
-            for polygon in commune.boundary:
+            for polygon in _polygons(commune.boundary):
                 outer, *holes = polygon
                 draw.polygon(pixels(outer.coords), fill=commune.tint)
                 for hole in holes:
@@ -187,7 +193,7 @@ class _Renderer:
             for grid_line in self.grid:
                 draw.line(pixels(grid_line), fill=GRID, width=s)
         for commune in near:
-            for polygon in commune.boundary:
+            for polygon in _polygons(commune.boundary):
                 for ring in polygon:
                     draw.line(pixels(ring.coords), fill=BOUNDARY, width=line, joint="curve")
         image = image.resize((TILE, TILE), Image.Resampling.LANCZOS)

@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from django.contrib.gis.gdal.error import GDALException
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon
@@ -192,7 +193,7 @@ def demo_communes_ensure(*, rows: list[dict] | None = None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_VORONOI_SQL, [[r["insee_code"] for r in rows], [r["lon"] for r in rows],
                                       [r["lat"] for r in rows]])
-        cells = {code: GEOSGeometry(memoryview(wkb)) for code, wkb in cursor.fetchall()}
+        cells = {code: cast(MultiPolygon, GEOSGeometry(memoryview(wkb))) for code, wkb in cursor.fetchall()}
     for row in missing:
         Commune.objects.create(
             insee_code=row["insee_code"], name=row["name"], postcode=row["postcode"],

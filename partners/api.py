@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
@@ -21,6 +21,7 @@ from partners.audit import Action, audit
 from partners.auth import client_address, credentials_check
 from partners.models import AuditRecord
 from partners.permissions import IsAuditor
+from partners.selectors import signed_in
 from partners.services import api_token_issue, api_token_revoke
 
 
@@ -56,7 +57,8 @@ class TokenRevokeApi(APIView):
     def post(self, request: Request) -> Response:
         header = request.META.get("HTTP_AUTHORIZATION", "").split()
         if len(header) == 2 and header[0].lower() == "bearer" and api_token_revoke(raw=header[1]):
-            audit(action=Action.TOKEN_REVOKED, actor=request.user, address=client_address(request._request))
+            audit(action=Action.TOKEN_REVOKED, actor=signed_in(request),
+                  address=client_address(request._request))
         return Response(status=204)
 
 
@@ -106,7 +108,7 @@ class AuditListApi(APIView):
     permission_classes = [IsAuditor]
 
     @extend_schema(responses=AuditOutput(many=True))
-    def get(self, request: Request) -> HttpResponse:
+    def get(self, request: Request) -> HttpResponse | StreamingHttpResponse:
         qs = audit_search(request.query_params)
         if request.query_params.get("export") == "csv":
             return csv_download(columns=CSV_COLUMNS, rows=_csv_rows(qs, limit=EXPORT_LIMIT),

@@ -6,7 +6,9 @@ import datetime as dt
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
+from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework.exceptions import NotAuthenticated
 
 from partners.models import ApiToken, Member
 
@@ -55,6 +57,15 @@ def session_expiry(session_key: str) -> dt.datetime | None:
         lifetime_end = started + settings.HUB_SESSION_MAX_HOURS * 3600
         ends = min(ends, dt.datetime.fromtimestamp(lifetime_end, tz=dt.UTC))
     return ends if ends > now else None
+
+
+def signed_in(request: HttpRequest) -> User:
+    """The account behind a request that the view's permissions already require signed in
+    (a view that gets here anonymous is a bug: 401, not a write by nobody)."""
+    user = request.user
+    if not isinstance(user, User) or not user.is_authenticated:
+        raise NotAuthenticated
+    return user
 
 
 def member_of(user: User | AnonymousUser | None) -> Member | None:

@@ -21,7 +21,7 @@ from config.errors import DomainError
 from partners import auth
 from partners.audit import Action
 from partners.choices import Role
-from partners.selectors import member_of
+from partners.selectors import member_of, signed_in
 
 PENDING = "hub_pending_login"
 PENDING_SECONDS = 300
@@ -162,13 +162,13 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def sessions_view(request: HttpRequest) -> HttpResponse:
     """``/compte/sessions/`` — one's open sessions, and a button to end any of them."""
     if request.method == "POST":
-        session = auth.sessions_of(request.user).filter(pk=request.POST.get("session_id") or 0).first()
+        session = auth.sessions_of(signed_in(request)).filter(pk=request.POST.get("session_id") or 0).first()
         if session is not None and session.session_key == request.session.session_key:
             return logout_view(request)
         if session is not None:
-            auth.session_end(user=request.user, session_key=session.session_key, request=request)
+            auth.session_end(user=signed_in(request), session_key=session.session_key, request=request)
         return redirect("account-sessions")
-    sessions = list(auth.sessions_of(request.user))
+    sessions = list(auth.sessions_of(signed_in(request)))
     return render(request, "partners/sessions.html", {
         "sessions": sessions, "current": request.session.session_key,
         "idle_minutes": settings.HUB_SESSION_IDLE_MINUTES, "max_hours": settings.HUB_SESSION_MAX_HOURS})
@@ -182,7 +182,7 @@ def security_view(request: HttpRequest) -> HttpResponse:
     error, status = None, 200
     if request.method == "POST" and member is not None and form.is_valid():
         try:
-            codes = auth.recovery_codes_renew(request=request, user=request.user,
+            codes = auth.recovery_codes_renew(request=request, user=signed_in(request),
                                               otp=form.cleaned_data["otp"])
         except auth.LoginLocked:
             error, status = _("Too many attempts: try again later."), 429

@@ -60,7 +60,7 @@ def publish(event: EventSchema, *, audience: Audience) -> Event:
     row = Event.objects.create(type=event.type, data=event.model_dump(mode="json"),
                                audience=list(audience))
     # One relay after commit is enough however many events the transaction publishes.
-    if not any(callback is relay_safely for _, callback, _ in connection.run_on_commit):
+    if not any(entry[1] is relay_safely for entry in connection.run_on_commit):
         transaction.on_commit(relay_safely)
     return row
 
