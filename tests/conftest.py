@@ -1,11 +1,62 @@
-"""Fixtures shared by the whole suite. Tests run on real PostgreSQL/PostGIS and Redis."""
+"""Fixtures shared by the whole suite. Tests run on real PostgreSQL/PostGIS and Redis.
+
+The suite runs in parallel (pytest-xdist, ``scripts/test.sh``): each worker has its own
+test database (pytest-django names it ``test_<name>_gw<n>``), its own Redis key and
+channel prefixes, and its own directory for what the hub writes to disk, so that workers
+never see each other's data; servers the tests start listen on ports the system picks.
+"""
 
 from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient
 
 from tests import factories
+
+# Where the hub writes files, by setting name: per worker, so that two workers (and the
+# servers they start, which inherit the environment) never share a recording or a key.
+_WORKER_PATHS = {
+    "HUB_RECORDINGS_DIR": "recordings",
+    "HUB_EXPORTS_DIR": "exports",
+    "HUB_SIGNING_KEY_PATH": "keys/hub-ed25519.pem",
+    "HUB_AUDIT_ANCHOR_FILE": "audit/anchors.jsonl",
+    "HUB_AUDIT_ANCHOR_KEY_PATH": "keys/audit-anchor-ed25519.pem",
+    "MEDIA_ROOT": "media",
+}
+
+
+def pytest_configure(config):
+    """Give this process (an xdist worker, or the only process) its own Redis prefixes and
+    file directory. Settings are already loaded here but the cache and the channel layer are
+    not yet built, so changing the settings still takes effect; the environment carries the
+    same values to the Daphne and Celery processes that tests start."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker and getattr(config.option, "dist", "no") != "no":
+        return  # the xdist controller runs no test
+    from django.conf import settings
+
+    if worker:
+        cache_prefix = f"{settings.CACHES['default']['KEY_PREFIX']}-{worker}"
+        settings.CACHES["default"]["KEY_PREFIX"] = cache_prefix
+        channels_prefix = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}-{worker}"
+        settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = channels_prefix
+        os.environ.update(CACHE_KEY_PREFIX=cache_prefix, CHANNELS_PREFIX=channels_prefix)
+    files = Path(tempfile.mkdtemp(prefix=f"csu-tests-{worker or 'main'}-"))
+    config._csu_files = files
+    for name, relative in _WORKER_PATHS.items():
+        setattr(settings, name, files / relative)
+        os.environ[name] = str(files / relative)
+
+
+def pytest_unconfigure(config):
+    files = getattr(config, "_csu_files", None)
+    if files is not None:
+        shutil.rmtree(files, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -37,9 +88,16 @@ def _nomenclature(request):
         request.getfixturevalue("db")
     else:
         return
+    ensure_natures()
+
+
+def ensure_natures() -> None:
+    """The incident natures, as migration incidents/0002 seeds them (one query when present)."""
     from incidents.choices import NATURES
     from incidents.models import Nature
 
+    if Nature.objects.filter(code__in=[code for code, _ in NATURES]).count() == len(NATURES):
+        return
     for code, label in NATURES:
         Nature.objects.get_or_create(code=code, defaults={"label": label})
 
@@ -104,18 +162,104 @@ def anon_api():
     return APIClient()
 
 
+# Tables that hold what migrations and their post_migrate handlers put in an empty database:
+# content types, permissions, the supervisors' group, the incident natures. A transactional
+# test rarely changes them, so emptying the database after it leaves them in place.
+_REFERENCE_TABLES = ("django_content_type", "auth_permission", "auth_group", "auth_group_permissions",
+                     "incidents_nature")
+
+
+class _Flusher:
+    """Empties the test database after a transactional test, as Django's flush does, but
+    cheaply: only the tables the test wrote to, with DELETE rather than TRUNCATE (which
+    rewrites every table's files), the reference tables kept.
+
+    Django's flush empties all 50-odd tables and then re-creates content types, permissions
+    and groups (post_migrate) at every transactional test. Here the reference tables are
+    fingerprinted after a full flush; while they still match, a test is undone by deleting
+    the rows of the tables that have any; if a test changed them, the full flush runs.
+    Triggers and foreign keys are off while deleting (session_replication_role = replica):
+    the access journal's tables refuse deletes, and the order of deletes then does not matter.
+    """
+
+    def __init__(self) -> None:
+        self.tables: list[str] | None = None
+        self.reference: str | None = None
+
+    def _fingerprint(self, cursor) -> str:
+        parts = ", ".join(
+            f"(SELECT md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) FROM {table} r)"
+            for table in _REFERENCE_TABLES)
+        cursor.execute(f"SELECT concat_ws(',', {parts})")
+        return cursor.fetchone()[0]
+
+    def full(self, connection) -> None:
+        """Django's own flush, then the natures back, and the new reference state noted."""
+        _django_flush(connection.alias)
+        ensure_natures()
+        with connection.cursor() as cursor:
+            self.reference = self._fingerprint(cursor)
+
+    def cheap(self, connection) -> bool:
+        """Undo the test by deleting rows; False when the reference tables changed."""
+        from django.db import transaction
+
+        if self.reference is None:
+            return False
+        if self.tables is None:
+            tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
+            self.tables = sorted(set(tables) - set(_REFERENCE_TABLES))
+        quote = connection.ops.quote_name
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            if self._fingerprint(cursor) != self.reference:
+                return False
+            written = ", ".join(
+                f"CASE WHEN EXISTS (SELECT 1 FROM {quote(t)}) THEN %s END" for t in self.tables)
+            cursor.execute(f"SELECT array_remove(ARRAY[{written}]::text[], NULL)", self.tables)
+            tables = cursor.fetchone()[0]
+            if tables:
+                cursor.execute("SET LOCAL session_replication_role = replica")
+                cursor.execute("; ".join(f"DELETE FROM {quote(t)}" for t in tables))
+        return True
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _flush_past_the_journal_guard():
     """The access journal's tables refuse TRUNCATE (a trigger, partners migration 0006), and
     Django empties the database after each transactional test with one TRUNCATE: that one
-    runs with triggers off, as a database superuser would do on purpose."""
+    runs with triggers off, as a database superuser would do on purpose. Most of the time
+    the database is emptied more cheaply still (``_Flusher``)."""
+    from django.db import connections
     from django.db.backends.postgresql.operations import DatabaseOperations
+    from django.test import TransactionTestCase
 
     original = DatabaseOperations.execute_sql_flush
+    original_teardown = TransactionTestCase._fixture_teardown
+    flushers: dict[str, _Flusher] = {}
 
     def execute_sql_flush(self, sql_list):
         return original(self, ["SET LOCAL session_replication_role = replica", *sql_list])
 
+    def _fixture_teardown(self):
+        # Serialized rollback and available_apps have their own rules: Django's flush for them.
+        if self.serialized_rollback or self.available_apps is not None:
+            return original_teardown(self)
+        for alias in self._databases_names(include_mirrors=False):
+            connection = connections[alias]
+            flusher = flushers.setdefault(alias, _Flusher())
+            if not flusher.cheap(connection):
+                flusher.full(connection)
+        return None
+
     DatabaseOperations.execute_sql_flush = execute_sql_flush
+    TransactionTestCase._fixture_teardown = _fixture_teardown
     yield
     DatabaseOperations.execute_sql_flush = original
+    TransactionTestCase._fixture_teardown = original_teardown
+
+
+def _django_flush(alias: str) -> None:
+    from django.core.management import call_command
+
+    call_command("flush", verbosity=0, interactive=False, database=alias, reset_sequences=False,
+                 allow_cascade=False, inhibit_post_migrate=False)
