@@ -9,12 +9,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.limits import BodySizeLimit  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from realtime.middleware import HubAuthMiddlewareStack, OriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodySizeLimit(django_asgi_app),
         "websocket": OriginValidator(HubAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -1,19 +1,29 @@
 """One place that turns errors into the API's JSON shape ``{"error": code, "detail": ...}``.
 
 Domain errors are exceptions of the apps (subclasses of :class:`DomainError`);
-views never build error answers themselves.
+views never build error answers themselves. What DRF never sees (an unrouted address under
+``/api/``, a method a plain Django view refuses, a crash, a body Django itself refuses) is
+put in the same shape by :class:`ApiErrorMiddleware`, with a French ``detail``.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+# The addresses whose errors are JSON whatever raised them: the API, and the WebSocket
+# endpoints when they are reached over plain HTTP.
+JSON_ERROR_PREFIXES = ("/api/", "/ws/")
 
 
 class DomainError(Exception):
@@ -73,7 +83,8 @@ def _is_transient_db_error(exc: Exception) -> bool:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if _is_transient_db_error(exc):
-        return Response({"error": "busy", "detail": "The hub is busy: nothing was written; send it again."},
+        return Response({"error": "busy",
+                         "detail": gettext("The hub is busy: nothing was written; send it again.")},
                         status=503, headers={"Retry-After": "1"})
     if isinstance(exc, DomainError):
         return Response({"error": exc.code, "detail": exc.as_detail()}, status=exc.status_code)
@@ -92,3 +103,85 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         and set(response.data) == {"detail"} else response.data
     response.data = {"error": code, "detail": detail}
     return response
+
+
+# What an error answer that no view wrote says, by status: the code, and a French detail.
+STATUS_ERRORS: dict[int, tuple[str, Any]] = {
+    400: ("bad_request", _("The request is malformed.")),
+    401: ("not_authenticated", _("Authentication credentials were not provided.")),
+    403: ("forbidden", _("You do not have permission to perform this action.")),
+    404: ("not_found", _("Nothing at this address.")),
+    405: ("method_not_allowed", _("This method is not allowed at this address.")),
+    406: ("not_acceptable", _("No answer in a format the request accepts.")),
+    413: ("too_large", _("The request body is too large.")),
+    415: ("unsupported_media_type", _("Unsupported body type.")),
+    429: ("throttled", _("Too many attempts: try again later.")),
+    500: ("server_error", _("Internal error of the hub: it has been logged.")),
+    503: ("unavailable", _("The hub is unavailable for a moment: try again.")),
+}
+
+
+def error_body(status_code: int) -> dict[str, str]:
+    code, detail = STATUS_ERRORS.get(
+        status_code, ("server_error", STATUS_ERRORS[500][1]) if status_code >= 500
+        else ("bad_request", STATUS_ERRORS[400][1]))
+    return {"error": code, "detail": str(detail)}
+
+
+def _is_json(response: HttpResponse) -> bool:
+    content_type = (response.get("Content-Type") or "").split(";")[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+class ApiErrorMiddleware:
+    """Under ``/api/`` and ``/ws/``: a NUL character anywhere in the query string is a 400
+    naming the parameter before any view runs (no text column can store it, and a filter
+    would reach PostgreSQL with it), and every 4xx/5xx answer that is not JSON already (an
+    unrouted address, a 405 from a plain view, Django's own 400 for a refused body, a crash)
+    becomes ``{"error", "detail"}`` with the same status and headers (``Allow``,
+    ``Retry-After``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(JSON_ERROR_PREFIXES):
+            return self.get_response(request)
+        refusal = self._too_large(request) or self._nul_in_query(request)
+        response = refusal if refusal is not None else self.get_response(request)
+        if response.status_code >= 400 and not _is_json(response):
+            response = self._as_json(response)
+        return response
+
+    @staticmethod
+    def _too_large(request: HttpRequest) -> HttpResponse | None:
+        """The declared length past the address's limit (config.limits enforces it first
+        under ASGI, on the bytes received as well)."""
+        from config.limits import body_limit, too_large_body
+
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return None
+        limit = body_limit(request.path)
+        return JsonResponse(too_large_body(limit), status=413) if length > limit else None
+
+    @staticmethod
+    def _nul_in_query(request: HttpRequest) -> HttpResponse | None:
+        for name, values in request.GET.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                field = name.replace("\x00", "") or "query"
+                return JsonResponse({"error": "invalid", "detail": {
+                    field: [gettext("This value contains a NUL character.")]}}, status=400)
+        return None
+
+    @staticmethod
+    def _as_json(response: HttpResponse) -> HttpResponse:
+        answer = HttpResponse(json.dumps(error_body(response.status_code), ensure_ascii=False),
+                              status=response.status_code, content_type="application/json")
+        for header in ("Allow", "Retry-After", "WWW-Authenticate", "Vary"):
+            if header in response:
+                answer[header] = response[header]
+        if hasattr(response, "close"):
+            response.close()
+        return answer

@@ -118,6 +118,8 @@ MIDDLEWARE = [
     "partners.middleware.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.security.SecurityHeadersMiddleware",
+    # Early, so that its JSON answers also replace the errors of the middleware below it.
+    "config.errors.ApiErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -236,6 +238,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + ([] if PRODUCTION else ["rest_framework.renderers.BrowsableAPIRenderer"]),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -262,6 +266,19 @@ HUB_API_TOKEN_TTL_HOURS = env_int("HUB_API_TOKEN_TTL_HOURS", 12)
 HUB_MAX_BBOX_DEGREES = float(os.environ.get("HUB_MAX_BBOX_DEGREES", "1.0"))
 HUB_DEFAULT_RETENTION_DAYS = env_int("HUB_DEFAULT_RETENTION_DAYS", 14)
 HUB_OUTBOX_RETENTION_DAYS = env_int("HUB_OUTBOX_RETENTION_DAYS", 7)
+# Request bodies (docs/security.md, "Size and depth limits"): HUB_MAX_BODY_BYTES unless the
+# path matches one of HUB_BODY_LIMITS (first match). Past it: 413, before the body is read.
+HUB_MAX_BODY_BYTES = env_int("HUB_MAX_BODY_BYTES", 256 * 1024)
+HUB_BODY_LIMITS: list[tuple[str, int]] = [
+    # Privacy masks are polygons drawn point by point.
+    (r"^/api/cameras/\d+/masks/$", 1024 * 1024),
+    # The view itself answers 400 bad_offer past 64 KiB, naming the offer's limit.
+    (r"^/api/streaming/cameras/\d+/whep$", 1024 * 1024),
+    # Admin forms carry geometries (commune boundaries, camera fields of view).
+    (r"^/admin/", 2_621_440),
+]
+# Arrays and objects nested deeper than this in a JSON body: 400 before decoding.
+HUB_JSON_MAX_DEPTH = env_int("HUB_JSON_MAX_DEPTH", 32)
 HUB_WS_HEARTBEAT_SECONDS = float(os.environ.get("HUB_WS_HEARTBEAT_SECONDS", "25"))
 HUB_WS_MAX_FRAME_BYTES = env_int("HUB_WS_MAX_FRAME_BYTES", 16384)
 HUB_WS_MAX_UNACKED = env_int("HUB_WS_MAX_UNACKED", 5000)

@@ -70,9 +70,12 @@ class IncidentOutput(serializers.ModelSerializer):
 def _time(raw: str | None, field: str) -> dt.datetime | None:
     if raw is None:
         return None
-    value = parse_datetime(raw)
+    try:  # well formed, yet not a date (February 30th): ValueError
+        value = parse_datetime(raw)
+    except ValueError:
+        value = None
     if value is None:
-        raise DomainError("An ISO 8601 date and time, e.g. 2026-11-26T21:00:00+01:00.", field=field)
+        raise DomainError(gettext("An ISO 8601 date and time, e.g. 2026-11-26T21:00:00+01:00."), field=field)
     return value
 
 
@@ -650,6 +653,9 @@ class AlertCloseApi(APIView):
         return _alert_answer(services.alert_close(alert=alert, member=member, **data.validated_data))
 
 
+MIN_STATS_YEAR, MAX_STATS_YEAR = 1900, 2999
+
+
 class AlertStatsApi(APIView):
     """``GET /api/alerts/stats/?year=`` — per month (local time): alerts raised, taken charge of,
     and the time to take charge (mean and median, minutes)."""
@@ -660,5 +666,8 @@ class AlertStatsApi(APIView):
         try:
             year = int(request.query_params.get("year") or timezone.localdate().year)
         except ValueError as exc:
-            raise DomainError("A year, e.g. 2026.", field="year") from exc
+            raise DomainError(gettext("A year, e.g. 2026."), field="year") from exc
+        if not MIN_STATS_YEAR <= year <= MAX_STATS_YEAR:  # datetime stops at year 9999
+            raise DomainError(gettext("A year between %(min)d and %(max)d.")
+                              % {"min": MIN_STATS_YEAR, "max": MAX_STATS_YEAR}, field="year")
         return Response({"year": year, "months": selectors.alert_stats(year=year)})

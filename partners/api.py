@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -95,7 +96,7 @@ def audit_search(params: Mapping[str, str]) -> QuerySet[AuditRecord]:
             except ValueError:  # well formed, not a date (February 30th)
                 value = None
             if value is None:
-                raise DomainError("An ISO 8601 date and time.", field=param)
+                raise DomainError(gettext("An ISO 8601 date and time."), field=param)
             qs = qs.filter(**{lookup: value})
     if params.get("q"):
         qs = qs.filter(reason__icontains=params["q"][:200])

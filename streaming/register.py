@@ -26,6 +26,7 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext
 
 from config.downloads import reject_nul_bytes
 from config.errors import DomainError
@@ -49,7 +50,7 @@ def _moment(params: Mapping, name: str) -> dt.datetime | None:
         value = day = None
     if value is None:
         if day is None:
-            raise DomainError("An ISO 8601 date or date and time.", field=name)
+            raise DomainError(gettext("An ISO 8601 date or date and time."), field=name)
         value = dt.datetime.combine(day, dt.time())
     if timezone.is_naive(value):
         value = timezone.make_aware(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -79,8 +80,8 @@ class SnapshotListApi(APIView):
         for name in ("camera", "incident"):
             raw = request.query_params.get(name, "").strip()
             if raw:
-                if not raw.isdigit():
-                    raise DomainError("An id.", field=name)
+                if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is true, int("²") fails
+                    raise DomainError(gettext("An id."), field=name)
                 queryset = queryset.filter(**{f"{name}_id": int(raw)})
         return Response(SnapshotOutput(queryset[:LIST_LIMIT], many=True).data)
 
