@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -73,7 +74,8 @@ def _is_transient_db_error(exc: Exception) -> bool:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if _is_transient_db_error(exc):
-        return Response({"error": "busy", "detail": "The hub is busy: nothing was written; send it again."},
+        return Response({"error": "busy",
+                         "detail": _("The hub is busy: nothing was written; send it again.")},
                         status=503, headers={"Retry-After": "1"})
     if isinstance(exc, DomainError):
         return Response({"error": exc.code, "detail": exc.as_detail()}, status=exc.status_code)
@@ -81,7 +83,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return Response({"error": "invalid", "detail": detail}, status=400)
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        exc = exceptions.NotFound(
+            _("Not found: it does not exist, or is no longer shared with your service."))
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
