@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -34,30 +35,32 @@ def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
         return None
     parts = raw.split(",")
     if len(parts) != 4:
-        raise DomainError("bbox is minlon,minlat,maxlon,maxlat.", field="bbox")
+        raise DomainError(_("The area is minlon,minlat,maxlon,maxlat."), field="bbox")
     try:
         xmin, ymin, xmax, ymax = (float(p) for p in parts)
     except ValueError as exc:
-        raise DomainError("bbox holds four numbers.", field="bbox") from exc
+        raise DomainError(_("The area holds four numbers."), field="bbox") from exc
     if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)):
-        raise DomainError("bbox holds four finite numbers.", field="bbox")
+        raise DomainError(_("The area holds four finite numbers."), field="bbox")
     if not (-180 <= xmin < xmax <= 180 and -90 <= ymin < ymax <= 90):
-        raise DomainError("bbox must be ordered min < max within longitude/latitude bounds.",
+        raise DomainError(_("The area goes from its minimum to its maximum, within longitudes and "
+                            "latitudes."),
                           field="bbox")
     if xmax - xmin > settings.HUB_MAX_BBOX_DEGREES or ymax - ymin > settings.HUB_MAX_BBOX_DEGREES:
-        raise DomainError(f"bbox is larger than {settings.HUB_MAX_BBOX_DEGREES}° on a side.", field="bbox")
+        raise DomainError(_("The area is larger than %(degrees)s° on a side.")
+                          % {"degrees": settings.HUB_MAX_BBOX_DEGREES}, field="bbox")
     return xmin, ymin, xmax, ymax
 
 
 def parse_coordinate(raw: str | None, field: str, limit: float) -> float:
     if raw is None or raw == "":
-        raise DomainError("This parameter is required.", field=field)
+        raise DomainError(_("This parameter is required."), field=field)
     try:
         value = float(raw)
     except ValueError as exc:
-        raise DomainError("Must be a number.", field=field) from exc
+        raise DomainError(_("A number is expected."), field=field) from exc
     if not math.isfinite(value) or not -limit <= value <= limit:
-        raise DomainError(f"Must be between -{limit} and {limit}.", field=field)
+        raise DomainError(_("Between -%(limit)s and %(limit)s.") % {"limit": limit}, field=field)
     return value
 
 
@@ -71,15 +74,16 @@ class GeoJsonPoint(serializers.Field):
 
     def to_internal_value(self, data: object) -> Point:
         if not isinstance(data, dict) or data.get("type") != "Point":
-            raise serializers.ValidationError('Expected {"type": "Point", "coordinates": [lon, lat]}.')
+            raise serializers.ValidationError(
+                _('A point is expected: {"type": "Point", "coordinates": [lon, lat]}.'))
         coords = data.get("coordinates")
         if not isinstance(coords, list) or len(coords) != 2 or not all(
                 isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c)
                 for c in coords):
-            raise serializers.ValidationError("coordinates must be [lon, lat] numbers.")
+            raise serializers.ValidationError(_("The coordinates are two numbers [lon, lat]."))
         lon, lat = coords
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            raise serializers.ValidationError("coordinates are not a longitude and a latitude.")
+            raise serializers.ValidationError(_("These coordinates are not a longitude and a latitude."))
         return Point(float(lon), float(lat), srid=4326)
 
     def to_representation(self, value: Point) -> dict:
@@ -263,7 +267,7 @@ class MaskListApi(APIView):
         if preset_number is not None:
             preset = camera.presets.filter(number=preset_number).first()
             if preset is None:
-                raise DomainError("This camera has no such preset.", field="preset")
+                raise DomainError(_("This camera has no such preset."), field="preset")
         mask = services.mask_create(camera=camera, preset=preset, created_by=signed_in(request),
                                     **data.validated_data)
         return Response(MaskOutput(mask).data, status=201)

@@ -43,36 +43,36 @@ class NotNomadic(DomainError):
 
 def _number(value: object, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise DomainError("Must be a finite number.", field=field)
+        raise DomainError(_("Must be a finite number."), field=field)
     return float(value)
 
 
 def validate_heading(value: object, field: str = "heading") -> float:
     heading = _number(value, field)
     if not 0 <= heading < 360:
-        raise DomainError("Heading must be in [0, 360) degrees.", field=field)
+        raise DomainError(_("A heading is from 0 to less than 360 degrees."), field=field)
     return heading
 
 
 def validate_angle(value: object, field: str = "angle") -> float:
     angle = _number(value, field)
     if not 0 < angle <= 360:
-        raise DomainError("Angle must be in (0, 360] degrees.", field=field)
+        raise DomainError(_("An angle is more than 0 and at most 360 degrees."), field=field)
     return angle
 
 
 def validate_range(value: object, field: str = "range_m") -> float:
     range_m = _number(value, field)
     if range_m <= 0:
-        raise DomainError("Range must be greater than 0 metres.", field=field)
+        raise DomainError(_("A range is more than 0 metres."), field=field)
     if range_m > 5000:
-        raise DomainError("Range above 5 km is not a camera's useful range.", field=field)
+        raise DomainError(_("Beyond 5 km, a camera sees nothing useful."), field=field)
     return range_m
 
 
 def validate_location(point: Point, field: str = "location") -> Point:
     if not in_service_area(point):
-        raise OutsideServiceArea("This point is outside the service area.", field=field)
+        raise OutsideServiceArea(_("This point is outside the service area."), field=field)
     return point
 
 
@@ -80,32 +80,34 @@ def validate_mask_polygon(points: object, field: str = "polygon") -> list[list[f
     """A mask polygon: at least 3 ``[x, y]`` points in 0..1, simple (not self-intersecting),
     with an area. The ring may be given closed or open."""
     if not isinstance(points, list) or len(points) < 3:
-        raise DomainError("A polygon needs at least 3 [x, y] points.", field=field)
+        raise DomainError(_("A polygon needs at least 3 [x, y] points."), field=field)
     if len(points) > 200:
-        raise DomainError("A polygon has at most 200 points.", field=field)
+        raise DomainError(_("A polygon has at most 200 points."), field=field)
     ring: list[list[float]] = []
     for index, point in enumerate(points):
         if not isinstance(point, list | tuple) or len(point) != 2:
-            raise DomainError(f"Point {index} is not an [x, y] pair.", field=field)
+            raise DomainError(_("Point %(index)d is not an [x, y] pair.") % {"index": index}, field=field)
         if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
                    for v in point):
-            raise DomainError(f"Point {index} is not two finite numbers.", field=field)
+            raise DomainError(_("Point %(index)d is not two finite numbers.") % {"index": index}, field=field)
         x, y = (float(v) for v in point)
         if not (0 <= x <= 1 and 0 <= y <= 1):
-            raise DomainError(f"Point {index} ({x}, {y}) is outside the image (0..1).", field=field)
+            raise DomainError(_("Point %(index)d (%(x)s, %(y)s) is outside the image (0 to 1).")
+                              % {"index": index, "x": x, "y": y}, field=field)
         ring.append([x, y])
     if ring[0] == ring[-1]:
         ring = ring[:-1]
     if len(ring) < 3:
-        raise DomainError("A polygon needs at least 3 distinct points.", field=field)
+        raise DomainError(_("A polygon needs at least 3 distinct points."), field=field)
     try:
         polygon = Polygon([*map(tuple, ring), tuple(ring[0])])
     except (GEOSException, ValueError, TypeError) as exc:
-        raise DomainError(f"Not a polygon: {exc}", field=field) from exc
+        raise DomainError(_("These points do not make a polygon."), field=field) from exc
     if not polygon.valid:
-        raise DomainError(f"Invalid polygon: {polygon.valid_reason}", field=field)
+        raise DomainError(_("This polygon crosses itself or is not closed (%(reason)s).")
+                          % {"reason": polygon.valid_reason}, field=field)
     if polygon.area <= 0:
-        raise DomainError("The polygon has no area.", field=field)
+        raise DomainError(_("The polygon has no area."), field=field)
     return ring
 
 
@@ -153,12 +155,13 @@ def camera_update(*, camera: Camera, heading: object = None, angle: object = Non
         camera.range_m = validate_range(range_m)
     if status is not None:
         if status not in CameraStatus.values:
-            raise DomainError(f"Unknown status; one of {', '.join(CameraStatus.values)}",
+            raise DomainError(_("Unknown status: one of %(statuses)s.")
+                              % {"statuses": ", ".join(CameraStatus.values)},
                               field="status")
         camera.status = status
     if name is not None:
         if not name.strip():
-            raise DomainError("A camera needs a name.", field="name")
+            raise DomainError(_("A camera needs a name."), field="name")
         camera.name = name.strip()
     if stream_uri is not None:
         camera.stream_uri = validate_stream_uri(stream_uri)
@@ -197,11 +200,11 @@ def validate_stream_uri(value: str) -> str:
 def validate_retention(*, camera: Camera, days: object) -> int:
     """Retention is at most 30 days (CSI, L252-5) and at most what the authorisation allows."""
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-        raise DomainError("Retention is a whole number of days, at least 1.", field="retention_days")
+        raise DomainError(_("Retention is a whole number of days, at least 1."), field="retention_days")
     limit = min([settings.HUB_MAX_RETENTION_DAYS,
                  *camera.authorisations.values_list("retention_days", flat=True)])
     if days > limit:
-        raise DomainError(f"Retention cannot exceed {limit} days for this camera.",
+        raise DomainError(_("Retention cannot exceed %(limit)d days for this camera.") % {"limit": limit},
                           field="retention_days")
     return days
 
@@ -212,11 +215,11 @@ def camera_relocate(*, camera: Camera, location: Point, heading: object, reason:
     """Move a nomadic camera; the move is kept in its history and its coverage follows."""
     camera = Camera.objects.select_for_update(no_key=True).get(pk=camera.pk)
     if camera.kind != CameraKind.NOMADIC:
-        raise NotNomadic("Only nomadic cameras can be moved.", field="camera")
+        raise NotNomadic(_("Only nomadic cameras can be moved."), field="camera")
     validate_location(location)
     new_heading = validate_heading(heading)
     if not reason or not reason.strip():
-        raise DomainError("Say why the camera moves.", field="reason")
+        raise DomainError(_("Say why the camera moves."), field="reason")
     CameraRelocation.objects.create(
         camera=camera, from_location=camera.location, to_location=location,
         from_heading=camera.heading, to_heading=new_heading, moved_by=moved_by,
@@ -230,10 +233,10 @@ def preset_set(*, camera: Camera, number: int, name: str, heading: object, angle
                range_m: object) -> PtzPreset:
     """Create or change a PTZ preset; the camera's coverage follows."""
     if camera.kind != CameraKind.PTZ:
-        raise DomainError("Only PTZ cameras have presets.", field="camera")
+        raise DomainError(_("Only PTZ cameras have presets."), field="camera")
     heading, angle, range_m = (validate_heading(heading), validate_angle(angle),
                                validate_range(range_m))
-    preset, _ = PtzPreset.objects.update_or_create(
+    preset, _created = PtzPreset.objects.update_or_create(
         camera=camera, number=number,
         defaults={"name": name, "heading": heading, "angle": angle, "range_m": range_m,
                   "fov": sector(camera.location, heading=heading, angle=angle, range_m=range_m)},
@@ -250,7 +253,7 @@ def mask_create(*, camera: Camera, polygon: object, label: str = "", liftable: b
     """Hide a private area of a camera's picture (for one preset, or for the whole camera)."""
     ring = validate_mask_polygon(polygon)
     if preset is not None and preset.camera_id != camera.pk:
-        raise DomainError("This preset belongs to another camera.", field="preset")
+        raise DomainError(_("This preset belongs to another camera."), field="preset")
     mask = PrivacyMask.objects.create(camera=camera, preset=preset, polygon=ring,
                                       label=label.strip()[:200], liftable=liftable,
                                       created_by=created_by)
@@ -272,15 +275,21 @@ def authorisation_create(*, order_number: str, valid_from: dt.date, valid_until:
                          issued_by: str = "Préfecture du Val-d'Oise") -> Authorisation:
     """Record a prefectoral authorisation for some cameras."""
     if valid_until < valid_from:
-        raise DomainError("The authorisation ends before it starts.", field="valid_until")
+        raise DomainError(_("The authorisation ends before it starts."), field="valid_until")
     if not 1 <= retention_days <= settings.HUB_MAX_RETENTION_DAYS:
-        raise DomainError("Retention is between 1 and 30 days.", field="retention_days")
+        raise DomainError(_("Retention is between 1 and %(max)d days.")
+                          % {"max": settings.HUB_MAX_RETENTION_DAYS},
+                          field="retention_days")
     unknown = set(purposes) - set(Purpose.values)
     if not purposes or unknown:
-        raise DomainError(f"Unknown or missing purposes: {sorted(unknown)}", field="purposes")
+        raise DomainError(_("Unknown or missing purposes: %(purposes)s.")
+                          % {"purposes": ", ".join(sorted(unknown))},
+                          field="purposes")
     bad = [r for r in recipients if r not in VIDEO_CAPABLE_KINDS or r == AgencyKind.CSU]
     if bad:
-        raise DomainError(f"These services cannot receive images: {bad}", field="recipients")
+        raise DomainError(_("These services cannot receive images: %(services)s.")
+                          % {"services": ", ".join(bad)},
+                          field="recipients")
     authorisation = Authorisation.objects.create(
         order_number=order_number, valid_from=valid_from, valid_until=valid_until,
         purposes=list(purposes), recipients=list(recipients), retention_days=retention_days,

@@ -92,7 +92,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return Response({"error": "invalid", "detail": detail}, status=400)
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        exc = exceptions.NotFound(
+            _("Not found: it does not exist, or is no longer shared with your service."))
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)

@@ -211,7 +211,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 
 LANGUAGE_CODE = "fr-fr"
-LANGUAGES = [("fr", "Français"), ("en", "English")]
+# French only: a browser that asks for English (Accept-Language) still reads French pages and
+# errors; the English msgids in the code are for developers, not for the people on shift.
+LANGUAGES = [("fr", "Français")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True

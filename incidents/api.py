@@ -75,7 +75,7 @@ def _time(raw: str | None, field: str) -> dt.datetime | None:
     except ValueError:
         value = None
     if value is None:
-        raise DomainError(gettext("An ISO 8601 date and time, e.g. 2026-11-26T21:00:00+01:00."), field=field)
+        raise DomainError(gettext("A date and time, e.g. 2026-11-26T21:00:00+01:00."), field=field)
     return value
 
 
@@ -125,7 +125,8 @@ class IncidentListApi(APIView):
             statuses = params["status"].split(",")
             unknown = set(statuses) - set(IncidentStatus.values)
             if unknown:
-                raise DomainError(f"Unknown status {sorted(unknown)}.", field="status")
+                raise DomainError(gettext("Unknown status: %(status)s.")
+                                  % {"status": ", ".join(sorted(unknown))}, field="status")
             qs = qs.filter(status__in=statuses)
         if params.get("nature"):
             qs = qs.filter(nature__code=params["nature"])
@@ -146,14 +147,14 @@ class IncidentListApi(APIView):
         try:
             limit = min(max(int(params.get("limit", 100)), 1), 500)
         except ValueError as exc:
-            raise DomainError("A whole number.", field="limit") from exc
+            raise DomainError(gettext("A whole number."), field="limit") from exc
         return Response(IncidentOutput(qs.order_by("-created_at", "-id")[:limit], many=True).data)
 
     @extend_schema(request=Input, responses={201: IncidentOutput})
     @idempotent
     def post(self, request: Request) -> Response:
         if not IsCentreStaff().has_permission(request, self):
-            raise NotAllowed("Only the centre's operators open incidents.")
+            raise NotAllowed(gettext("Only the centre's operators open incidents."))
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         incident = services.incident_create(author=request.user, **data.validated_data)
@@ -179,7 +180,7 @@ class IncidentDetailApi(APIView):
     @extend_schema(request=Input, responses=OpenApiResponse(description="The incident after the change"))
     def patch(self, request: Request, pk: int) -> Response:
         if not IsCentreStaff().has_permission(request, self):
-            raise NotAllowed("Only the centre's operators change incidents.")
+            raise NotAllowed(gettext("Only the centre's operators change incidents."))
         incident = get_object_or_404(Incident, pk=pk)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -224,7 +225,7 @@ class CameraAttachApi(APIView):
         data.is_valid(raise_exception=True)
         camera = Camera.objects.filter(pk=data.validated_data["camera"]).first()
         if camera is None:
-            raise DomainError("No such camera.", field="camera")
+            raise DomainError(gettext("No such camera."), field="camera")
         incident = services.incident_attach_camera(incident=incident, camera=camera, author=request.user)
         return Response(incident_detail(incident, request), status=201)
 
@@ -293,7 +294,7 @@ class UnshareApi(APIView):
 def _member(request: Request):
     member = member_of(request.user)
     if member is None:
-        raise NotAllowed("No member profile.")
+        raise NotAllowed(gettext("This account is not a member of any service."))
     return member
 
 
@@ -313,7 +314,7 @@ def _after(raw: str | None) -> int:
     try:
         return max(int(raw or 0), 0)
     except ValueError as exc:
-        raise DomainError("A whole number.", field="after") from exc
+        raise DomainError(gettext("A whole number."), field="after") from exc
 
 
 class NetMessagesApi(APIView):
@@ -372,11 +373,11 @@ class RadioMessageListApi(APIView):
         if values.get("net") is not None:
             net = Net.objects.filter(pk=values["net"]).first()
             if net is None:
-                raise DomainError("No such net.", field="net")
+                raise DomainError(gettext("No such net."), field="net")
         if values.get("to_unit") is not None:
             to_unit = Unit.objects.filter(pk=values["to_unit"]).first()
             if to_unit is None:
-                raise DomainError("No such unit.", field="to_unit")
+                raise DomainError(gettext("No such unit."), field="to_unit")
         message = services.radio_message_send(
             member=member, net=net, to_unit=to_unit, priority=values["priority"], text=values["text"],
             location=values.get("location"), ack_required=values["ack_required"])
@@ -490,7 +491,7 @@ def _own_unit(request: Request, pk: int, *, centre_too: bool) -> tuple[Unit, obj
     unit = get_object_or_404(selectors.units_visible_to(member), pk=pk)
     if (centre_too and member.is_centre_staff) or selectors.unit_of(member) == unit:
         return unit, member
-    raise NotAllowed("Only the unit itself (or the centre) reports this.")
+    raise NotAllowed(gettext("Only the unit itself (or the centre) reports this."))
 
 
 class UnitStatusApi(APIView):
@@ -549,7 +550,7 @@ class UnitEngageApi(APIView):
         data.is_valid(raise_exception=True)
         incident = Incident.objects.filter(pk=data.validated_data["incident"]).first()
         if incident is None:
-            raise DomainError("No such incident.", field="incident")
+            raise DomainError(gettext("No such incident."), field="incident")
         unit = services.unit_engage(unit=unit, incident=incident, author=request.user)
         return Response(unit_data(unit).model_dump(mode="json"))
 
@@ -561,7 +562,7 @@ def _alert_answer(alert: Alert, status: int = 200) -> Response:
 def _alerts(request: Request):
     member = _member(request)
     if not (member.is_centre_staff or selectors.is_crf_member(member)):
-        raise NotAllowed("Croix-Rouge alerts are for the centre and the Croix-Rouge.")
+        raise NotAllowed(gettext("Croix-Rouge alerts are for the centre and the Croix-Rouge."))
     return member, selectors.alerts_visible_to(member)
 
 
@@ -584,7 +585,8 @@ class AlertListApi(APIView):
             statuses = request.query_params["status"].split(",")
             unknown = set(statuses) - set(AlertStatus.values)
             if unknown:
-                raise DomainError(f"Unknown status {sorted(unknown)}.", field="status")
+                raise DomainError(gettext("Unknown status: %(status)s.")
+                                  % {"status": ", ".join(sorted(unknown))}, field="status")
             qs = qs.filter(status__in=statuses)
         return Response([alert_data(a).model_dump(mode="json") for a in qs.order_by("-raised_at")[:500]])
 
@@ -592,7 +594,7 @@ class AlertListApi(APIView):
     @idempotent
     def post(self, request: Request) -> Response:
         if not IsCentreStaff().has_permission(request, self):
-            raise NotAllowed("Only the centre's operators raise alerts.")
+            raise NotAllowed(gettext("Only the centre's operators raise alerts."))
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         return _alert_answer(services.alert_raise(author=request.user, **data.validated_data), 201)

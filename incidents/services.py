@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.gis.geos import Point
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 from cameras.models import Camera
@@ -98,9 +98,9 @@ class UnknownAgency(DomainError):
 def _text(value: str, field: str) -> str:
     value = (value or "").strip()
     if not value:
-        raise DomainError("This text cannot be empty.", field=field)
+        raise DomainError(gettext("This text cannot be empty."), field=field)
     if len(value) > MAX_TEXT:
-        raise DomainError(f"At most {MAX_TEXT} characters.", field=field)
+        raise DomainError(gettext("At most %(count)d characters.") % {"count": MAX_TEXT}, field=field)
     return value
 
 
@@ -122,13 +122,13 @@ def incident_create(*, author: User, nature: str, location: Point, description: 
     """Open an incident where ``location`` is, in the commune that contains it."""
     nature_obj = Nature.objects.filter(code=nature, active=True).first()
     if nature_obj is None:
-        raise UnknownNature(f"Unknown nature {nature!r}.", field="nature")
+        raise UnknownNature(gettext("Unknown nature: %(nature)s.") % {"nature": nature}, field="nature")
     if priority not in (1, 2, 3):
-        raise DomainError("Priority is 1 (urgent), 2 or 3.", field="priority")
+        raise DomainError(gettext("Priority is 1 (urgent), 2 or 3."), field="priority")
     description = _text(description, "description")
     commune = commune_at(location)
     if commune is None:
-        raise OutsideServiceArea("This location is outside the service area.", field="location")
+        raise OutsideServiceArea(gettext("This location is outside the service area."), field="location")
     outbox_lock()  # taken now rather than at publish: it also serialises reference numbers
     now = timezone.now()
     incident = Incident.objects.create(
@@ -155,7 +155,7 @@ def journal_append(*, incident: Incident, author: User, text: str,
                    corrects: JournalEntry | None = None) -> JournalEntry:
     """Add a note to the main courante (a correction points at the entry it corrects)."""
     if corrects is not None and corrects.incident_id != incident.pk:
-        raise DomainError("The corrected entry belongs to another incident.", field="corrects")
+        raise DomainError(gettext("The corrected entry belongs to another incident."), field="corrects")
     return _journal(incident=incident, author=author, kind=JournalKind.NOTE,
                     text=_text(text, "text"), corrects=corrects)
 
@@ -172,10 +172,11 @@ def incident_share(*, incident: Incident, agency_code: str, author: User) -> Inc
     """Share the incident with an agency: its members see it, live, with its journal."""
     agency = Agency.objects.filter(code=agency_code).first()
     if agency is None or agency.kind == AgencyKind.CSU:
-        raise UnknownAgency(f"No partner agency has code {agency_code!r}.", field="agency")
+        raise UnknownAgency(gettext("No partner service has the code %(code)s.") % {"code": agency_code},
+                            field="agency")
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     if incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
-        raise Conflict("A closed incident cannot be shared.", field="incident")
+        raise Conflict(gettext("A closed incident cannot be shared."), field="incident")
     if incident.shared_with.filter(pk=agency.pk).exists():
         return incident
     incident.shared_with.add(agency)
@@ -195,7 +196,8 @@ def incident_unshare(*, incident: Incident, agency_code: str, author: User) -> I
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     agency = incident.shared_with.filter(code=agency_code).first()
     if agency is None:
-        raise UnknownAgency(f"The incident is not shared with {agency_code!r}.", field="agency")
+        raise UnknownAgency(gettext("The incident is not shared with %(code)s.") % {"code": agency_code},
+                            field="agency")
     # Told while still in the audience, so that their screens drop it.
     publish(IncidentUnshared(incident_id=incident.pk, reference=incident.reference, agency=agency.code),
             audience=incident_audience(incident))
@@ -235,8 +237,8 @@ def _locked(incident: Incident, version: int | None) -> Incident:
     locked = (Incident.objects.select_for_update(of=("self",), no_key=True)
               .select_related("nature", "commune").get(pk=incident.pk))
     if version is not None and version != locked.version:
-        raise StaleVersion(f"The incident is at version {locked.version}, not {version}: "
-                           "reload it and try again.", field="version")
+        raise StaleVersion(gettext("Someone else changed the incident meanwhile: check its new version, "
+                                   "then try again."), field="version")
     return locked
 
 
@@ -252,11 +254,12 @@ def incident_transition(*, incident: Incident, status: str, author: User,
     """Move the incident to ``status`` when the current status allows it (``TRANSITIONS``)."""
     incident = _locked(incident, version)
     if status not in IncidentStatus.values:
-        raise DomainError(f"Unknown status {status!r}.", field="status")
+        raise DomainError(gettext("Unknown status: %(status)s.") % {"status": status}, field="status")
     if status not in TRANSITIONS[incident.status]:
         raise TransitionNotAllowed(
-            f"An incident {IncidentStatus(incident.status).label.lower()} cannot become "
-            f"{IncidentStatus(status).label.lower()}.", field="status")
+            gettext("An incident “%(current)s” cannot become “%(next)s”.")
+            % {"current": IncidentStatus(incident.status).label.lower(),
+               "next": IncidentStatus(status).label.lower()}, field="status")
     previous = incident.status
     incident.status = status
     _bump_and_announce(incident)
@@ -278,17 +281,17 @@ def incident_update(*, incident: Incident, author: User, version: int,
     """
     incident = _locked(incident, version)
     if incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
-        raise Conflict("A closed incident cannot change.", field="status")
+        raise Conflict(gettext("A closed incident cannot change."), field="status")
     changes = []
     if priority is not None and priority != incident.priority:
         if priority not in (1, 2, 3):
-            raise DomainError("Priority is 1 (urgent), 2 or 3.", field="priority")
+            raise DomainError(gettext("Priority is 1 (urgent), 2 or 3."), field="priority")
         changes.append(f"priorité {incident.priority} → {priority}")
         incident.priority = priority
     if nature is not None and nature != incident.nature.code:
         nature_obj = Nature.objects.filter(code=nature, active=True).first()
         if nature_obj is None:
-            raise UnknownNature(f"Unknown nature {nature!r}.", field="nature")
+            raise UnknownNature(gettext("Unknown nature: %(nature)s.") % {"nature": nature}, field="nature")
         changes.append(f"nature « {incident.nature.label} » → « {nature_obj.label} »")
         incident.nature = nature_obj
     if address is not None and address.strip() != incident.address:
@@ -297,7 +300,7 @@ def incident_update(*, incident: Incident, author: User, version: int,
     if location is not None and not location.equals_exact(incident.location, 1e-9):
         commune = commune_at(location)
         if commune is None:
-            raise OutsideServiceArea("This location is outside the service area.", field="location")
+            raise OutsideServiceArea(gettext("This location is outside the service area."), field="location")
         incident.location, incident.commune = location, commune
         changes.append(f"nouvelle position ({location.y:.5f}, {location.x:.5f}), {commune.name}")
     if not changes:
@@ -339,7 +342,7 @@ RADIO_MAX_TEXT = 2000
 
 def _in_area(point: Point, field: str) -> Point:
     if not in_service_area(point):
-        raise OutsideServiceArea("This location is outside the service area.", field=field)
+        raise OutsideServiceArea(gettext("This location is outside the service area."), field=field)
     return point
 
 
@@ -395,14 +398,15 @@ def radio_message_send(*, member: Member, text: str, net: Net | None = None, to_
     A message on an incident's net is also written in its main courante.
     """
     if (net is None) == (to_unit is None):
-        raise DomainError("Give a net or a unit, not both.", field="net")
+        raise DomainError(gettext("Give a net or a unit, not both."), field="net")
     if priority not in RadioPriority.values:
-        raise DomainError(f"Unknown priority {priority!r}.", field="priority")
+        raise DomainError(gettext("Unknown priority: %(priority)s.") % {"priority": priority},
+                          field="priority")
     text = (text or "").strip()
     if not text:
-        raise DomainError("This text cannot be empty.", field="text")
+        raise DomainError(gettext("This text cannot be empty."), field="text")
     if len(text) > RADIO_MAX_TEXT:
-        raise DomainError(f"At most {RADIO_MAX_TEXT} characters.", field="text")
+        raise DomainError(gettext("At most %(count)d characters.") % {"count": RADIO_MAX_TEXT}, field="text")
     if location is not None:
         _in_area(location, "location")
     if to_unit is not None:
@@ -413,9 +417,9 @@ def radio_message_send(*, member: Member, text: str, net: Net | None = None, to_
     if net.kind == NetKind.DIRECT and net.unit.retired:
         raise _retired_refusal(net.unit, "net")
     if not nets_visible_to(member).filter(pk=net.pk).exists():
-        raise NetNotAllowed("You are not on this net.", field="net")
+        raise NetNotAllowed(gettext("You are not on this net."), field="net")
     if net.incident_id and net.incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
-        raise Conflict("The incident of this net is closed.", field="net")
+        raise Conflict(gettext("The incident of this net is closed."), field="net")
     now = now or timezone.now()
     sender_unit = unit_of(member)
     message = RadioMessage.objects.create(
@@ -443,7 +447,7 @@ def radio_acknowledge(*, message: RadioMessage, member: Member,
     """
     receipt = receipt_for(message, member)
     if receipt is None:
-        raise NotARecipient("You are not a recipient of this message.")
+        raise NotARecipient(gettext("You are not a recipient of this message."))
     receipt = RadioReceipt.objects.select_for_update().get(pk=receipt.pk)
     if receipt.acknowledged_at is not None:
         return receipt
@@ -733,7 +737,7 @@ def unit_status_set(*, unit: Unit, status: str, author: User) -> Unit:
     """Change the unit's status; while engaged, the incident's journal records it.
     Back to available ends its engagement."""
     if status not in UnitStatus.values:
-        raise DomainError(f"Unknown status {status!r}.", field="status")
+        raise DomainError(gettext("Unknown status: %(status)s.") % {"status": status}, field="status")
     unit = (Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency", "incident")
             .get(pk=unit.pk))
     if unit.retired:
@@ -770,8 +774,10 @@ def _check_speed(unit: Unit, point: Point, at: dt.datetime) -> None:
         # A GPS jitters by some tens of metres even standing still.
         if metres > 50 and metres / max(seconds, 1.0) > limit:
             raise ImplausiblePosition(
-                f"{metres:.0f} m in {seconds:.0f} s from the fix of {fix.at.isoformat()}: faster than "
-                f"{settings.HUB_UNIT_MAX_SPEED_KMH} km/h.", field="position")
+                gettext("%(metres)s m in %(seconds)s s from the fix of %(at)s: faster than %(speed)s km/h.")
+                % {"metres": formats.number_format(metres, 0), "seconds": formats.number_format(seconds, 0),
+                   "at": formats.date_format(timezone.localtime(fix.at), "DATETIME_FORMAT"),
+                   "speed": formats.number_format(settings.HUB_UNIT_MAX_SPEED_KMH)}, field="position")
 
 
 @transaction.atomic
@@ -787,9 +793,9 @@ def unit_position_report(*, unit: Unit, point: Point, at: dt.datetime | None = N
     at = at or now
     _in_area(point, "position")
     if at > now + dt.timedelta(seconds=60):
-        raise DomainError("This position is dated in the future.", field="at")
+        raise DomainError(gettext("This position is dated in the future."), field="at")
     if at < now - dt.timedelta(hours=24):
-        raise DomainError("This position is more than a day old.", field="at")
+        raise DomainError(gettext("This position is more than a day old."), field="at")
     unit = Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency").get(pk=unit.pk)
     if unit.retired:
         raise _retired_refusal(unit, "unit")
@@ -817,9 +823,9 @@ def unit_engage(*, unit: Unit, incident: Incident, author: User) -> Unit:
         raise _retired_refusal(unit, "unit")
     incident = _locked(incident, None)  # the caller's copy may be stale
     if incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
-        raise Conflict("A closed incident cannot engage a unit.", field="incident")
+        raise Conflict(gettext("A closed incident cannot engage a unit."), field="incident")
     if unit.status == UnitStatus.UNAVAILABLE:
-        raise Conflict(f"{unit.callsign} is unavailable.", field="unit")
+        raise Conflict(gettext("%(callsign)s is unavailable.") % {"callsign": unit.callsign}, field="unit")
     if unit.incident_id == incident.pk:
         return unit
     if not incident.shared_with.filter(pk=unit.agency_id).exists():
@@ -863,16 +869,17 @@ def alert_raise(*, author: User, location: Point, description: str, people: int 
     Nothing about cameras is carried: the operator describes what is seen."""
     description = _text(description, "description")
     if not 1 <= people <= 100:
-        raise DomainError("From 1 to 100 people.", field="people")
+        raise DomainError(gettext("From 1 to 100 people."), field="people")
     conditions = list(dict.fromkeys(conditions or []))
     unknown = set(conditions) - set(AlertCondition.values)
     if unknown:
-        raise DomainError(f"Unknown conditions {sorted(unknown)}.", field="conditions")
+        raise DomainError(gettext("Unknown conditions: %(conditions)s.")
+                          % {"conditions": ", ".join(sorted(unknown))}, field="conditions")
     commune = commune_at(location)
     if commune is None:
-        raise OutsideServiceArea("This location is outside the service area.", field="location")
+        raise OutsideServiceArea(gettext("This location is outside the service area."), field="location")
     if not Agency.objects.filter(kind=AgencyKind.CRF).exists():
-        raise Conflict("No Croix-Rouge agency is registered to receive the alert.")
+        raise Conflict(gettext("No Croix-Rouge agency is registered to receive the alert."))
     outbox_lock()  # serialises the reference numbers too
     now = now or timezone.now()
     alert = Alert.objects.create(
@@ -892,11 +899,11 @@ def _alert_locked(alert: Alert) -> Alert:
 def alert_acknowledge(*, alert: Alert, member: Member, now: dt.datetime | None = None) -> Alert:
     """The Croix-Rouge has seen the alert (its escalation stops). Twice: unchanged."""
     if not is_crf_member(member):
-        raise NotAllowed("Only the Croix-Rouge acknowledges its alerts.")
+        raise NotAllowed(gettext("Only the Croix-Rouge acknowledges its alerts."))
     alert = _alert_locked(alert)
     if alert.status != AlertStatus.RAISED:
         if alert.status == AlertStatus.CLOSED:
-            raise Conflict("This alert is closed.", field="status")
+            raise Conflict(gettext("This alert is closed."), field="status")
         return alert
     alert.status = AlertStatus.ACKNOWLEDGED
     alert.acknowledged_at, alert.acknowledged_by = now or timezone.now(), member.user
@@ -908,19 +915,20 @@ def alert_acknowledge(*, alert: Alert, member: Member, now: dt.datetime | None =
 def alert_take_charge(*, alert: Alert, unit: Unit, member: Member, now: dt.datetime | None = None) -> Alert:
     """A Croix-Rouge unit goes to the person (it goes en route)."""
     if not is_crf_member(member):
-        raise NotAllowed("Only the Croix-Rouge takes charge of its alerts.")
+        raise NotAllowed(gettext("Only the Croix-Rouge takes charge of its alerts."))
     if unit.agency.kind != AgencyKind.CRF or unit.agency_id != member.agency_id:
         raise DomainError(gettext("Choose a unit of your Croix-Rouge agency."), field="unit")
     if unit.retired:
         raise _retired_refusal(unit, "unit")
     own = unit_of(member)
     if member.role == Role.FIELD_UNIT and own != unit:
-        raise NotAllowed("A field unit takes charge for itself.")
+        raise NotAllowed(gettext("A field unit takes charge for itself."))
     alert = _alert_locked(alert)
     if alert.status == AlertStatus.TAKEN_CHARGE and alert.unit_id == unit.pk:
         return alert
     if alert.status not in {AlertStatus.RAISED, AlertStatus.ACKNOWLEDGED}:
-        raise Conflict(f"This alert is {AlertStatus(alert.status).label.lower()}.", field="status")
+        raise Conflict(gettext("This alert is already “%(status)s”.")
+                       % {"status": AlertStatus(alert.status).label.lower()}, field="status")
     now = now or timezone.now()
     if alert.acknowledged_at is None:
         alert.acknowledged_at, alert.acknowledged_by = now, member.user
@@ -936,14 +944,14 @@ def alert_close(*, alert: Alert, member: Member, outcome: str, note: str = "",
                 now: dt.datetime | None = None) -> Alert:
     """Close the alert with what came of it (the centre may close one raised by mistake)."""
     if not (is_crf_member(member) or member.is_centre_staff):
-        raise NotAllowed("Only the Croix-Rouge or the centre closes an alert.")
+        raise NotAllowed(gettext("Only the Croix-Rouge or the centre closes an alert."))
     if outcome not in AlertOutcome.values:
-        raise DomainError(f"Unknown outcome {outcome!r}.", field="outcome")
+        raise DomainError(gettext("Unknown outcome: %(outcome)s.") % {"outcome": outcome}, field="outcome")
     alert = _alert_locked(alert)
     if alert.status == AlertStatus.CLOSED:
         if alert.outcome == outcome:
             return alert
-        raise Conflict("This alert is already closed.", field="status")
+        raise Conflict(gettext("This alert is already closed."), field="status")
     alert.status, alert.closed_at = AlertStatus.CLOSED, now or timezone.now()
     alert.outcome, alert.outcome_note = outcome, (note or "").strip()[:MAX_TEXT]
     _alert_announce(alert)

@@ -17,6 +17,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from config.errors import DomainError
 from partners.audit import Action, audit
@@ -132,10 +134,13 @@ def _failures(kind: str, value: str | None) -> int:
 
 def _check_throttle(username: str, address: str | None) -> None:
     if _failures("account", username) >= settings.HUB_LOGIN_MAX_FAILURES_PER_ACCOUNT:
-        raise LoginLocked("Too many failed attempts on this account: try again in "
-                          f"{settings.HUB_LOGIN_LOCK_MINUTES} minutes.")
+        minutes = settings.HUB_LOGIN_LOCK_MINUTES
+        raise LoginLocked(ngettext(
+            "Too many failed attempts on this account: try again in %(minutes)d minute.",
+            "Too many failed attempts on this account: try again in %(minutes)d minutes.",
+            minutes) % {"minutes": minutes})
     if _failures("address", address) >= settings.HUB_LOGIN_MAX_FAILURES_PER_ADDRESS:
-        raise LoginLocked("Too many failed attempts from this address: try again later.")
+        raise LoginLocked(_("Too many failed attempts from this address: try again later."))
 
 
 def _record_failure(username: str, address: str | None, reason: str) -> None:
@@ -197,21 +202,21 @@ def credentials_check(*, request: HttpRequest | None, username: str, password: s
     user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
         _record_failure(username, address, "bad password or inactive account")
-        raise BadCredentials("Unknown user, wrong password or inactive account.")
+        raise BadCredentials(_("Unknown user, wrong password or inactive account."))
     member = Member.objects.filter(user=user).select_related("agency").first()
     if member is None:
         # Deny by default: an account without a member profile (``createsuperuser``) has no
         # agency, no role and no second factor; it would reach the admin on a password alone.
         _record_failure(username, address, "no member profile")
-        raise BadCredentials("Unknown user, wrong password or inactive account.")
+        raise BadCredentials(_("Unknown user, wrong password or inactive account."))
     if mfa_required(member):
         if otp is None:
             if require_otp:
-                raise SecondFactorRequired("This account needs a one-time code (field otp).", field="otp")
+                raise SecondFactorRequired(_("This account needs a one-time code."), field="otp")
             return user, True
         if not second_factor_ok(member, otp):
             _record_failure(username, address, "bad second factor")
-            raise BadSecondFactor("Wrong, expired or already used one-time code.", field="otp")
+            raise BadSecondFactor(_("Wrong, expired or already used code."), field="otp")
     _clear_failures(username)
     return user, False
 
@@ -227,7 +232,7 @@ def second_step_check(*, request: HttpRequest, user: User, otp: str,
     member = Member.objects.filter(user=user).first()
     if member is None or not second_factor_ok(member, otp):
         _record_failure(user.get_username(), address, reason)
-        raise BadSecondFactor("Wrong, expired or already used one-time code.", field="otp")
+        raise BadSecondFactor(_("Wrong, expired or already used code."), field="otp")
     _clear_failures(user.get_username())
     return member
 
@@ -266,7 +271,8 @@ def totp_enrol(*, member: Member, secret: str, code: str, request: HttpRequest |
     candidate = Member(pk=member.pk, totp_secret=secret)
     if not _totp_ok(candidate, code.strip()):
         _record_failure(username, address, "bad second factor (enrolment)")
-        raise BadSecondFactor("This code does not match the secret: check the phone's clock.", field="otp")
+        raise BadSecondFactor(_("This code does not match the secret: check the phone's clock."),
+                              field="otp")
     _clear_failures(username)
     with transaction.atomic():
         member.totp_secret = secret

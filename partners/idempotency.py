@@ -13,6 +13,7 @@ import hashlib
 import json
 
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -39,7 +40,7 @@ def idempotent(view_method):
             return view_method(self, request, *args, **kwargs)
         if not key.strip() or len(key) > MAX_KEY:
             return Response({"error": "invalid", "detail": {HEADER: [
-                f"An idempotency key is 1 to {MAX_KEY} characters."]}}, status=400)
+                _("An idempotency key is 1 to %(max)d characters.") % {"max": MAX_KEY}]}}, status=400)
         request_hash = hashlib.sha256(
             b"\n".join([request.method.encode(), request.path.encode(), request.body])).hexdigest()
         with transaction.atomic():
@@ -48,7 +49,7 @@ def idempotent(view_method):
             if record is not None:
                 if record.request_hash != request_hash:
                     return Response({"error": "idempotency_key_reused", "detail":
-                                     "This Idempotency-Key was used for another request."}, status=422)
+                                     _("This request was already sent with another content.")}, status=422)
                 response = Response(record.response, status=record.status_code)
                 response["Idempotent-Replayed"] = "true"
                 return response

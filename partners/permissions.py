@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from partners.selectors import member_of
@@ -10,7 +11,7 @@ from partners.selectors import member_of
 class IsCentreStaff(BasePermission):
     """Operators, supervisors and administrators of the CSU."""
 
-    message = "Reserved to the centre's operators and supervisors."
+    message = _("Reserved to the centre's operators and supervisors.")
 
     def has_permission(self, request, view) -> bool:
         member = member_of(request.user)
@@ -18,7 +19,7 @@ class IsCentreStaff(BasePermission):
 
 
 class IsSupervisor(BasePermission):
-    message = "Reserved to the centre's supervisors."
+    message = _("Reserved to the centre's supervisors.")
 
     def has_permission(self, request, view) -> bool:
         member = member_of(request.user)
@@ -28,7 +29,7 @@ class IsSupervisor(BasePermission):
 class CentreReadsSupervisorWrites(BasePermission):
     """Centre staff read; only supervisors write (masks, authorisations, camera settings)."""
 
-    message = "Reading is reserved to the centre's staff, writing to its supervisors."
+    message = _("Reading is reserved to the centre's staff, writing to its supervisors.")
 
     def has_permission(self, request, view) -> bool:
         member = member_of(request.user)
@@ -40,7 +41,7 @@ class CentreReadsSupervisorWrites(BasePermission):
 class IsAuditor(BasePermission):
     """Auditors, and the centre's administrators, read the access journal."""
 
-    message = "Reserved to auditors."
+    message = _("Reserved to auditors.")
 
     def has_permission(self, request, view) -> bool:
         member = member_of(request.user)

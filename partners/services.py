@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config.errors import Conflict, DomainError
 from partners.choices import CENTRE_ROLES, AgencyKind, Role
@@ -31,16 +32,18 @@ def member_create(*, username: str, password: str, agency_code: str, role: str,
                   habilitation_valid_until: dt.date | None = None) -> Member:
     """Create a user and its member profile in one agency, with one role."""
     if role not in Role.values:
-        raise DomainError(f"Unknown role {role!r}; roles: {', '.join(Role.values)}", field="role")
+        raise DomainError(_("Unknown role %(role)s; roles: %(roles)s.")
+                          % {"role": role, "roles": ", ".join(Role.values)}, field="role")
     agency = Agency.objects.filter(code=agency_code).first()
     if agency is None:
-        raise UnknownAgency(f"No agency has code {agency_code!r}", field="agency")
+        raise UnknownAgency(_("No agency has the code %(code)s.") % {"code": agency_code}, field="agency")
     if agency.kind != AgencyKind.CSU and role in CENTRE_ROLES:
         # An administrator is a superuser of the whole hub: never a partner's member.
-        raise DomainError("Operators, supervisors and administrators belong to the CSU", field="role")
+        raise DomainError(_("Operators, supervisors and administrators belong to the CSU."), field="role")
     User = get_user_model()
     if User.objects.filter(username=username).exists():
-        raise Conflict(f"User {username!r} already exists", field="username")
+        raise Conflict(_("The username %(username)s already exists.") % {"username": username},
+                       field="username")
     user = User.objects.create_user(username=username, password=password, email=email,
                                     first_name=first_name, last_name=last_name)
     if role == Role.ADMIN:

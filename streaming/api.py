@@ -44,6 +44,7 @@ from streaming.selectors import (
     grant_viewers,
     grants_visible_to,
     masks_in_force,
+    refusal_text,
     video_refusal,
     viewing_grant,
     wall_layout,
@@ -336,16 +337,17 @@ class WhepApi(APIView):
         except ValueError:
             length = 0
         if length > MAX_OFFER_BYTES:
-            raise BadOffer(f"An SDP offer is at most {MAX_OFFER_BYTES} bytes.")
+            raise BadOffer(_("An SDP offer is at most %(bytes)d bytes.") % {"bytes": MAX_OFFER_BYTES})
         if (request.content_type or "").split(";")[0].strip().lower() != SDP_CONTENT_TYPE:
-            raise UnsupportedMediaType(f"The body must be an SDP offer ({SDP_CONTENT_TYPE}).")
+            raise UnsupportedMediaType(_("The body must be an SDP offer (%(type)s).")
+                                       % {"type": SDP_CONTENT_TYPE})
         camera = Camera.objects.filter(pk=pk).first()
         member = member_of(request.user)
         if camera is None and member is not None and member.is_centre_staff:
             raise Http404
         denial = video_refusal(member, camera)  # a missing camera is refused like a forbidden one
         if denial is not None:
-            raise VideoNotPermitted(denial)
+            raise VideoNotPermitted(refusal_text(denial))
         assert camera is not None
         body = request.data  # SdpParser: bytes, bounded (a session's CSRF check may have read it)
         offer = validate_offer(body if isinstance(body, bytes) else b"")

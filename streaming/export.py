@@ -33,6 +33,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from cameras.models import Camera
 from cameras.selectors import valid_authorisations
@@ -350,7 +351,7 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
         entry["gaps"] = [[g.start.isoformat(), g.end.isoformat()] for g in gaps]
         masks = camera_masks(camera)
         if not segments:
-            entry["not_extracted"] = "no recording in the window"
+            entry["not_extracted"] = _("no recording in the window")
         else:
             name = f"{camera.code}.mp4"
             def progress(done, total, index=index):
@@ -373,7 +374,7 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
             if packets == 0:
                 (work / name).unlink(missing_ok=True)
                 entry.pop("overlay")
-                entry["not_extracted"] = "no recording in the window"
+                entry["not_extracted"] = _("no recording in the window")
             else:
                 entry["file"] = {"name": name, "size": (work / name).stat().st_size,
                                  "sha256": file_sha256(work / name), "packets": packets}
@@ -386,7 +387,7 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
         shutil.rmtree(work, ignore_errors=True)
         reasons = "; ".join(f"{e['code']}: {e['not_extracted']}" for e in entries)
         _set(requisition, status=RequisitionStatus.FAILED, progress=100,
-             error=f"Nothing extracted ({reasons})"[:500])
+             error=(_("Nothing extracted (%(reasons)s)") % {"reasons": reasons})[:500])
         return None
     manifest = {
         "format": FORMAT, "created_at": timezone.now().isoformat(),
@@ -428,10 +429,10 @@ def requisition_handover(*, requisition: Requisition, by: User, recipient: str,
     """Record the delivery of the extraction to the requesting service (*remise*), journalled."""
     requisition = Requisition.objects.select_for_update().get(pk=requisition.pk)
     if requisition.status != RequisitionStatus.DONE:
-        raise Conflict("The extraction is not finished.")
+        raise Conflict(_("The extraction is not finished."))
     if requisition.export_destroyed_at is not None:
-        raise Conflict("The extraction's files were destroyed under the retention rule: "
-                       "nothing to hand over.")
+        raise Conflict(_("The extraction's files were destroyed under the retention rule: "
+                         "nothing to hand over."))
     manifest = Path(requisition.export_dir) / MANIFEST
     audit(action=Action.HANDOVER, actor=by, address=address, obj=requisition, reason=recipient[:500],
           details={"procedure": requisition.procedure_number, "manifest_sha256": file_sha256(manifest)})

@@ -26,7 +26,7 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from config.downloads import reject_nul_bytes
 from config.errors import DomainError
@@ -50,7 +50,9 @@ def _moment(params: Mapping, name: str) -> dt.datetime | None:
         value = day = None
     if value is None:
         if day is None:
-            raise DomainError(gettext("An ISO 8601 date or date and time."), field=name)
+            said = (_("The start is not a date (e.g. 2026-11-26 or 2026-11-26T21:00).") if name == "since"
+                    else _("The end is not a date (e.g. 2026-11-26 or 2026-11-26T21:00)."))
+            raise DomainError(said, field=name)
         value = dt.datetime.combine(day, dt.time())
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
@@ -65,10 +67,11 @@ def parse_filters(params: Mapping) -> dict:
     kinds = [k.strip() for k in (params.get("kind") or "").split(",") if k.strip()] or list(KINDS)
     bad = [k for k in kinds if k not in KINDS]
     if bad:
-        raise DomainError(f"Unknown kind: {', '.join(bad)} (one of {', '.join(KINDS)}).", field="kind")
+        raise DomainError(_("Unknown kind: %(kinds)s (one of %(known)s).")
+                          % {"kinds": ", ".join(bad), "known": ", ".join(KINDS)}, field="kind")
     since, until = _moment(params, "since"), _moment(params, "until")
     if since and until and until <= since:
-        raise DomainError("Must be after since.", field="until")
+        raise DomainError(_("The end must come after the start."), field="until")
     return {"camera": (params.get("camera") or "").strip(), "kinds": kinds, "since": since, "until": until}
 
 

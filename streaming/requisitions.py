@@ -8,6 +8,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from cameras.models import Camera
 from config.errors import Conflict, DomainError, NotAllowed
@@ -35,19 +37,23 @@ class Actions:
 def _validate_window(*, cameras: list[Camera], window_start: dt.datetime, window_end: dt.datetime,
                      now: dt.datetime) -> None:
     if window_end <= window_start:
-        raise DomainError("The window ends before it starts.", field="window_end")
+        raise DomainError(_("The window ends before it starts."), field="window_end")
     if window_end > now:
-        raise DomainError("The window is in the future: nothing has been recorded yet.", field="window_end")
+        raise DomainError(_("The window is in the future: nothing has been recorded yet."),
+                          field="window_end")
     max_hours = settings.HUB_REQUISITION_MAX_WINDOW_HOURS
     if window_end - window_start > dt.timedelta(hours=max_hours):
-        raise DomainError(f"The window is longer than {max_hours} h: make one requisition per {max_hours} h.",
-                          field="window_start")
+        raise DomainError(_("The window is longer than %(hours)d h: make one requisition per %(hours)d h.")
+                          % {"hours": max_hours}, field="window_start")
     for camera in cameras:
         days = retention_days(camera, day=timezone.localdate(now))
         if window_start < now - dt.timedelta(days=days) and not RecordingSegment.objects.filter(
                 camera=camera, start__lte=window_start).exists():
-            raise RecordingGone(f"The recording of {camera.code} for this window is gone: it is kept "
-                                f"{days} days and was destroyed.", field="window_start")
+            raise RecordingGone(ngettext(
+                "The recording of %(camera)s for this window is gone: it is kept %(days)d day and was "
+                "destroyed.",
+                "The recording of %(camera)s for this window is gone: it is kept %(days)d days and was "
+                "destroyed.", days) % {"camera": camera.code, "days": days}, field="window_start")
 
 
 @transaction.atomic
@@ -60,11 +66,11 @@ def requisition_create(*, created_by: User, requesting_officer: str, service: st
     with the requisition). The extraction is started separately."""
     now = now or timezone.now()
     if not (procedure_number or "").strip():
-        raise DomainError("A requisition needs its procedure number.", field="procedure_number")
+        raise DomainError(_("A requisition needs its procedure number."), field="procedure_number")
     if not requesting_officer.strip() or not service.strip():
-        raise DomainError("Name the requesting officer and service.", field="requesting_officer")
+        raise DomainError(_("Name the requesting officer and service."), field="requesting_officer")
     if not cameras:
-        raise DomainError("Name at least one camera.", field="cameras")
+        raise DomainError(_("Name at least one camera."), field="cameras")
     _validate_window(cameras=cameras, window_start=window_start, window_end=window_end, now=now)
     requisition = Requisition.objects.create(
         requesting_officer=requesting_officer.strip(), service=service.strip(),
@@ -98,12 +104,12 @@ def hold_release(*, hold: LegalHold, by: User, reason: str,
     Releasing a camera's hold releases the requisition's holds on that camera's segments too."""
     member = member_of(by)
     if member is None or not member.is_supervisor:
-        raise NotAllowed("Only a supervisor can release a legal hold.")
+        raise NotAllowed(_("Only a supervisor can release a legal hold."))
     if not reason.strip():
-        raise DomainError("Give the reason of the release.", field="reason")
+        raise DomainError(_("Give the reason of the release."), field="reason")
     hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
     if hold.released_at is not None:
-        raise Conflict("This hold was already released.")
+        raise Conflict(_("This hold was already released."))
     now = timezone.now()
     hold.released_at, hold.released_by, hold.release_reason = now, by, reason.strip()
     hold.save(update_fields=["released_at", "released_by", "release_reason"])

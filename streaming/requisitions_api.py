@@ -11,6 +11,10 @@ from django.db import transaction
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -132,7 +136,8 @@ def _cameras(ids: list[int], codes: list[str]) -> list[Camera]:
     by_code = {c.code: c for c in Camera.objects.filter(code__in=codes)}
     missing += [code for code in codes if code not in by_code]
     if missing:
-        raise DomainError(f"Unknown cameras: {', '.join(missing)}.", field="cameras")
+        raise DomainError(ngettext("Unknown camera: %(cameras)s.", "Unknown cameras: %(cameras)s.",
+                                   len(missing)) % {"cameras": ", ".join(missing)}, field="cameras")
     cameras = [found[pk] for pk in ids] + [by_code[code] for code in codes]
     return list({c.pk: c for c in cameras}.values())
 
@@ -164,7 +169,7 @@ class RequisitionListApi(APIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         if not v["cameras"] and not v["camera_codes"]:
-            raise DomainError("Name at least one camera.", field="cameras")
+            raise DomainError(_("Name at least one camera."), field="cameras")
         try:
             requisition = requisitions.requisition_create(
                 created_by=request.user, requesting_officer=v["officer"], service=v["service"],
@@ -197,11 +202,11 @@ class RequisitionExtractApi(APIView):
         with transaction.atomic():
             requisition = get_object_or_404(Requisition.objects.select_for_update(), pk=pk)
             if requisition.status == RequisitionStatus.RUNNING:
-                raise Conflict("The extraction is already running.")
+                raise Conflict(_("The extraction is already running."))
             if requisition.export_destroyed_at is not None:
-                raise FileDestroyed("The extraction's files were destroyed under the retention rule.")
+                raise FileDestroyed(_("The extraction's files were destroyed under the retention rule."))
             if requisition.status == RequisitionStatus.DONE:
-                raise Conflict("The extraction is done: download its files.")
+                raise Conflict(_("The extraction is done: download its files."))
             export.requisition_extraction_start(requisition=requisition)
         return Response(RequisitionOutput(_queryset().get(pk=pk)).data, status=202)
 
@@ -220,8 +225,10 @@ class RequisitionFileApi(APIView):
             extras = (export.MANIFEST, export.SIGNATURE, export.PUBLIC_KEY)
             if name in gone or (requisition.export_destroyed_at and name in extras):
                 at = gone.get(name) or requisition.export_destroyed_at.isoformat()
-                raise FileDestroyed(f"{name} was destroyed on {at} under the retention rule "
-                                    f"(docs/recordings.md): the hub keeps no copy.")
+                moment = parse_datetime(at) if isinstance(at, str) else at
+                at = formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else at
+                raise FileDestroyed(_("%(name)s was destroyed on %(at)s under the retention rule: the hub "
+                                      "keeps no copy.") % {"name": name, "at": at})
             raise Http404
         path = Path(requisition.export_dir) / name
         content_type = {".mp4": "video/mp4", ".json": "application/json"}.get(path.suffix,
@@ -257,7 +264,8 @@ class HoldReleaseApi(APIView):
 
     @extend_schema_serializer(component_name="HoldRelease")
     class Input(serializers.Serializer):
-        reason = serializers.CharField(max_length=500)
+        # Blank or missing: the service says what is missing, in a sentence of its own.
+        reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
     @extend_schema(request=Input, responses=HoldOutput)
     def post(self, request: Request, pk: int) -> Response:

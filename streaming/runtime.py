@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from streaming.pipeline import CENTRE, CameraFeed, CameraPipeline, Output, PipelineSettings
 from streaming.selectors import MasksInForce
@@ -147,7 +148,7 @@ class VideoRuntime:
         with self._lock:
             if self._stopping.is_set() or self._viewers + self._pending >= settings.HUB_VIDEO_MAX_VIEWERS \
                     or self._pending >= settings.HUB_VIDEO_MAX_PENDING_OFFERS:
-                raise TooManyViewers("Too many viewers at once; try again shortly.")
+                raise TooManyViewers(_("Too many viewers at once: try again shortly."))
             self._pending += 1
 
     def _admitted(self, *, viewing: bool) -> None:
@@ -167,7 +168,8 @@ class VideoRuntime:
             if not pipeline.wait_ready(start_timeout):
                 self.call(self._release(pipeline), 5)
                 why = pipeline.detail or "timeout"
-                raise VideoUnavailable(f"The camera's video source does not answer ({why}).")
+                raise VideoUnavailable(_("The camera's video source does not answer (%(why)s).")
+                                       % {"why": why})
             try:
                 session.answer = self.call(self._connect(session, offer), CONNECT_TIMEOUT)
             except BaseException:
@@ -175,7 +177,7 @@ class VideoRuntime:
                 raise
         except concurrent.futures.TimeoutError as exc:
             self._admitted(viewing=False)
-            raise VideoUnavailable("The viewer could not be connected in time.") from exc
+            raise VideoUnavailable(_("The viewer could not be connected in time.")) from exc
         except BaseException:
             self._admitted(viewing=False)
             raise
@@ -287,7 +289,7 @@ class VideoRuntime:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         except (ValueError, OperationError, InvalidAccessError, InvalidStateError) as exc:
-            raise BadOffer(f"The offer was refused: {exc}") from exc
+            raise BadOffer(_("The offer was refused: %(error)s") % {"error": exc}) from exc
         sender = transceiver.sender
         # A viewer's picture-loss request asks the shared encoder (not the sender's own,
         # which never runs: the sender only packs our packets).
@@ -304,7 +306,7 @@ class VideoRuntime:
         try:
             await pc.setLocalDescription(await pc.createAnswer())
         except (ValueError, OperationError, InvalidAccessError, InvalidStateError) as exc:
-            raise BadOffer(f"No answer to this offer: {exc}") from exc
+            raise BadOffer(_("No answer to this offer: %(error)s") % {"error": exc}) from exc
         return pc.localDescription.sdp
 
     def _name_viewers(self, output: Output) -> None:

@@ -179,6 +179,23 @@ def denial_message(reason: str) -> str:
     return messages.get(reason, reason)
 
 
+def refusal_text(reason: str) -> str:
+    """``camera_view_denial``'s reason, told to the viewer whose player was refused."""
+    texts = {
+        "not_a_member": gettext("Your account may not receive images."),
+        "crf_never_receives_video": gettext(
+            "The Croix-Rouge never receives video images (article L252-3 of the Code de la sécurité "
+            "intérieure)."),
+        "no_valid_authorisation": gettext("No prefectoral authorisation in force covers this camera."),
+        "role_cannot_view_video": gettext("Your role may not receive images."),
+        "no_valid_habilitation": gettext("Your habilitation is not in force."),
+        "service_not_listed_in_authorisation": gettext(
+            "The prefectoral authorisation of this camera does not list your service among its recipients."),
+        "no_active_grant": gettext("No grant of this camera to your service is in progress."),
+    }
+    return texts.get(reason, reason)
+
+
 def video_refusal(member: Member | None, camera: Camera | None, *, now=None) -> str | None:
     """What the video endpoint tells ``member`` about a camera id (``camera`` None: no such camera).
 

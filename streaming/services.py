@@ -241,7 +241,7 @@ def camera_preset_report(*, camera: Camera, number: int | None) -> int | None:
     """The PTZ camera is now in preset ``number`` (None: off its presets). The masks of that
     preset apply from the next second on, in every process (the pipelines read it back)."""
     if number is not None and not camera.presets.filter(number=number).exists():
-        raise DomainError("This camera has no such preset.", field="preset")
+        raise DomainError(_("This camera has no such preset."), field="preset")
     cache.set(preset_cache_key(camera.pk), number, timeout=None)
     return number
 
@@ -340,13 +340,14 @@ def mask_lift(*, mask: PrivacyMask, by: User, minutes: int, reason: str,
     """Lift a liftable mask on the centre's screens for ``minutes`` (journalled); it comes back
     by itself. Partners keep receiving the masked picture."""
     if not mask.liftable:
-        raise MaskNotLiftable(field="mask")
+        raise MaskNotLiftable(_("This mask is permanent: it cannot be lifted."), field="mask")
     if isinstance(minutes, bool) or not isinstance(minutes, int) or \
             not 1 <= minutes <= settings.HUB_MASK_LIFT_MAX_MINUTES:
-        raise DomainError(f"Between 1 and {settings.HUB_MASK_LIFT_MAX_MINUTES} minutes.", field="minutes")
+        raise DomainError(_("Between 1 and %(max)d minutes.") % {"max": settings.HUB_MASK_LIFT_MAX_MINUTES},
+                          field="minutes")
     reason = (reason or "").strip()
     if not reason:
-        raise DomainError("A reason is required to lift a mask.", field="reason")
+        raise DomainError(_("A reason is required to lift a mask."), field="reason")
     MaskLift.objects.filter(mask=mask, ended_at__isnull=True).update(ended_at=timezone.now())
     lift = MaskLift.objects.create(mask=mask, lifted_by=by, reason=reason[:500],
                                    until=timezone.now() + dt.timedelta(minutes=minutes))

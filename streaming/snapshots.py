@@ -17,7 +17,9 @@ import av
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from cameras.models import Camera
 from config.errors import DomainError
@@ -49,19 +51,23 @@ def _segment_at(camera: Camera, at: dt.datetime | None,
     if at is None:
         segment = segments.order_by("-end").first()
         if segment is None:
-            raise NoRecording(f"{camera.code} has no recording.", field="camera")
+            raise NoRecording(_("%(camera)s has no recording.") % {"camera": camera.code}, field="camera")
         return segment, segment.end
     if at > now:
-        raise DomainError("This moment is in the future: nothing has been recorded yet.", field="at")
+        raise DomainError(_("This moment is in the future: nothing has been recorded yet."), field="at")
     segment = segments.filter(start__lte=at, end__gt=at).order_by("start").first()
     if segment is not None:
         return segment, at
     days = retention_days(camera, day=timezone.localdate(now))
     if at < now - dt.timedelta(days=days):
-        raise RecordingGone(f"The recording of {camera.code} at this moment is gone: it is kept {days} days "
-                            f"and was destroyed.", field="at")
-    raise NoRecording(f"No recording of {camera.code} at {timezone.localtime(at):%Y-%m-%d %H:%M:%S} "
-                      f"(not recorded, or the source was down).", field="at")
+        raise RecordingGone(ngettext(
+            "The recording of %(camera)s at this moment is gone: it is kept %(days)d day and was destroyed.",
+            "The recording of %(camera)s at this moment is gone: it is kept %(days)d days and was destroyed.",
+            days) % {"camera": camera.code, "days": days}, field="at")
+    raise NoRecording(_("No recording of %(camera)s at %(at)s (not recorded, or the source was down).")
+                      % {"camera": camera.code,
+                         "at": formats.date_format(timezone.localtime(at), "DATETIME_FORMAT")},
+                      field="at")
 
 
 def _picture(segment: RecordingSegment, at: dt.datetime) -> tuple[av.VideoFrame, dt.datetime]:
@@ -81,7 +87,8 @@ def _picture(segment: RecordingSegment, at: dt.datetime) -> tuple[av.VideoFrame,
                 break
             chosen = (frame, shown)  # a new frame per picture: keeping it is safe
     if chosen is None:
-        raise NoRecording(f"The segment of {segment.camera.code} at this moment holds no picture.",
+        raise NoRecording(_("The segment of %(camera)s at this moment holds no picture.")
+                          % {"camera": segment.camera.code},
                           field="at")
     frame, shown = chosen
     return (frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")), shown

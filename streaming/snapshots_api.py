@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -61,7 +61,7 @@ class SnapshotCreateApi(APIView):
         if data.validated_data["incident"] is not None:
             incident = Incident.objects.filter(pk=data.validated_data["incident"]).first()
             if incident is None:
-                raise DomainError("Unknown incident.", field="incident")
+                raise DomainError(_("No such incident."), field="incident")
         snapshot = snapshots.snapshot_take(camera=camera, by=request.user, at=data.validated_data["at"],
                                            incident=incident, address=client_address(request._request))
         return Response(SnapshotOutput(snapshot).data, status=201)
@@ -81,7 +81,7 @@ class SnapshotListApi(APIView):
             raw = request.query_params.get(name, "").strip()
             if raw:
                 if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is true, int("²") fails
-                    raise DomainError(gettext("An id."), field=name)
+                    raise DomainError(_("A whole number."), field=name)
                 queryset = queryset.filter(**{f"{name}_id": int(raw)})
         return Response(SnapshotOutput(queryset[:LIST_LIMIT], many=True).data)
 

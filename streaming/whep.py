@@ -12,6 +12,7 @@ an offer (``a=setup:actpass``), with a video m-line the hub may send on
 from __future__ import annotations
 
 from aiortc.sdp import SessionDescription
+from django.utils.translation import gettext as _
 
 from config.errors import DomainError
 
@@ -32,7 +33,7 @@ class UnsupportedMediaType(DomainError):
 
 
 class VideoNotPermitted(DomainError):
-    """``camera_view_denial`` refused: ``detail`` is its reason."""
+    """``camera_view_denial`` refused: ``detail`` says why, in a sentence for the viewer."""
 
     code = "video_not_allowed"
     status_code = 403
@@ -54,33 +55,34 @@ class TooManyViewers(DomainError):
 def validate_offer(body: bytes) -> str:
     """The offer as text, or BadOffer saying what is wrong with it."""
     if len(body) > MAX_OFFER_BYTES:
-        raise BadOffer(f"An SDP offer is at most {MAX_OFFER_BYTES} bytes.")
+        raise BadOffer(_("An SDP offer is at most %(bytes)d bytes.") % {"bytes": MAX_OFFER_BYTES})
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadOffer("The offer is not UTF-8 text.") from exc
+        raise BadOffer(_("The offer is not UTF-8 text.")) from exc
     text = text.replace("\r\n", "\n").replace("\n", "\r\n")
     if not text.lstrip().startswith("v=0"):
-        raise BadOffer("Not an SDP document (it must start with v=0).")
+        raise BadOffer(_("Not an SDP document (it must start with v=0)."))
     try:
         parsed = SessionDescription.parse(text)
     except Exception as exc:  # noqa: BLE001 - aiortc's parser raises anything on garbage
-        raise BadOffer(f"Unreadable SDP: {exc}") from exc
+        raise BadOffer(_("Unreadable SDP: %(error)s") % {"error": exc}) from exc
     videos = [m for m in parsed.media if m.kind == "video"]
     if not videos:
-        raise BadOffer("The offer has no video m-line.")
+        raise BadOffer(_("The offer has no video m-line."))
     for media in parsed.media:
         if media.dtls is None or media.dtls.role != "auto":
-            raise BadOffer("Not an offer: an offer's a=setup is actpass (this looks like an answer).")
+            raise BadOffer(_("Not an offer: an offer's a=setup is actpass (this looks like an answer)."))
         if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
-            raise BadOffer("The offer has no ICE credentials (a=ice-ufrag, a=ice-pwd).")
+            raise BadOffer(_("The offer has no ICE credentials (a=ice-ufrag, a=ice-pwd)."))
         if not media.dtls.fingerprints:
-            raise BadOffer("The offer has no DTLS fingerprint.")
+            raise BadOffer(_("The offer has no DTLS fingerprint."))
     video = videos[0]
     if video.direction not in (None, "recvonly", "sendrecv"):
-        raise BadOffer("The video m-line must be recvonly (or sendrecv): the hub sends, it does not receive.")
+        raise BadOffer(_("The video m-line must be recvonly (or sendrecv): the hub sends, it does not "
+                         "receive."))
     if not any(codec.mimeType.lower() == "video/h264"
                and str(codec.parameters.get("packetization-mode", "0")) == "1"
                for codec in video.rtp.codecs):
-        raise BadOffer("The offer does not accept H.264 (packetization-mode=1), the hub's video codec.")
+        raise BadOffer(_("The offer does not accept H.264 (packetization-mode=1), the hub's video codec."))
     return text

@@ -31,7 +31,7 @@ async function act(url, body = {}) {
     show(alert);
     notice.hidden = true;
   } catch (err) {
-    notice.textContent = err.message.replace(/^unit : /, "Équipe : ");
+    notice.textContent = err.message;
     notice.hidden = false;
   }
 }

@@ -62,66 +62,19 @@ export function cookie(name) {
   return found ? decodeURIComponent(found.slice(prefix.length)) : "";
 }
 
-const FIELD_LABELS = {
-  nature: "Nature",
-  priority: "Priorité",
-  description: "Description",
-  address: "Adresse",
-  location: "Position",
-  text: "Note",
-  agency: "Service",
-  status: "Statut",
-  version: "Version",
-  camera: "Caméra",
-  comment: "Commentaire",
-};
-
-// Errors the hub names by code: said in French, whatever the detail's language.
-const ERROR_MESSAGES = {
-  outside_service_area: "Ce point est hors de la zone couverte par le centre.",
-  unknown_nature: "Nature d'incident inconnue.",
-  unknown_agency: "Ce service partenaire n'existe pas ou l'incident ne lui est pas partagé.",
-  stale_version: "L'incident a été modifié entre-temps par quelqu'un d'autre. Il vient d'être "
-    + "rechargé : vérifiez, puis recommencez.",
-  transition_not_allowed: "Ce changement de statut n'est pas permis depuis le statut actuel.",
-  not_found: "Incident introuvable : il a pu être retiré de votre service.",
-  forbidden: "Vos droits ne permettent pas cette action.",
-  not_authenticated: "Session expirée : rechargez la page pour vous reconnecter.",
-  throttled: "Trop de requêtes : patientez quelques secondes.",
-  no_recording: "Aucun enregistrement de cette caméra à ce moment (non enregistrée, ou source coupée).",
-  recording_gone: "Cet enregistrement a été détruit : sa durée de conservation est dépassée.",
-};
-
-const DETAIL_TRANSLATIONS = [
-  [/^This text cannot be empty\.$/, "ne peut pas être vide."],
-  [/^At most (\d+) characters\.$/, "au plus $1 caractères."],
-  [/^A closed incident cannot be shared\.$/, "un incident clos ne peut plus être partagé."],
-  [/^A closed incident cannot change\.$/, "un incident clos ne peut plus être modifié."],
-  [/^No such camera\.$/, "caméra inconnue."],
-];
-
-function translateDetail(text) {
-  for (const [pattern, french] of DETAIL_TRANSLATIONS) {
-    if (pattern.test(text)) return text.replace(pattern, french);
-  }
-  return text;
-}
-
+/**
+ * The hub's refusal as it says it: its French `detail` (every field's messages, joined), never
+ * reworded here. Only what the hub could not say itself is the page's own: an answer without a
+ * detail, a session that ended.
+ */
 export function describeError(status, data) {
-  const code = data && data.error;
-  if (code && ERROR_MESSAGES[code]) return ERROR_MESSAGES[code];
-  if (status === 401 || status === 403) {
-    return "Session expirée ou droits insuffisants : rechargez la page pour vous reconnecter.";
-  }
-  if (status === 422) return "Cette demande a déjà été envoyée avec un autre contenu.";
   const detail = data && data.detail;
+  if (status === 401) return "Session expirée : rechargez la page pour vous reconnecter.";
   if (detail && typeof detail === "object" && !Array.isArray(detail)) {
-    return Object.entries(detail)
-      .map(([field, messages]) => `${FIELD_LABELS[field] || field} : ${
-        [].concat(messages).map((m) => translateDetail(String(m))).join(" ")}`)
-      .join(" ; ");
+    return Object.values(detail).flat().map(String).join(" ");
   }
-  if (detail) return translateDetail([].concat(detail).join(" "));
+  if (detail) return [].concat(detail).join(" ");
+  if (status === 403) return "Vos droits ne permettent pas cette action.";
   return status >= 500 ? `Erreur du serveur (${status}) : réessayez dans un instant.` : `Erreur ${status}.`;
 }
 

@@ -21,12 +21,6 @@ const dayOnly = new Intl.DateTimeFormat("fr-FR", { dateStyle: "full", timeZone: 
 const monthOnly = new Intl.DateTimeFormat("fr-FR", { month: "long", year: "numeric", timeZone: "UTC" });
 const number = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 1 });
 
-const FIELDS = { camera: "Caméra", kind: "Type", since: "Du", until: "Au" };
-const MESSAGES = [
-  [/^An ISO 8601 date/, "date invalide."],
-  [/^Must be after since\.$/, "la date de fin doit être le jour de début ou après."],
-  [/^Unknown kind/, "type inconnu."],
-];
 // What a sweep destroyed (a destruction line's "object").
 const OBJECTS = { recording: "enregistrements", snapshot: "capture d'image", extraction: "extraction" };
 
@@ -117,19 +111,6 @@ function pageFilters() {
 
 class RegisterError extends Error {}
 
-function explain(status, data) {
-  const detail = data && data.detail;
-  if (status === 400 && detail && typeof detail === "object" && !Array.isArray(detail)) {
-    return Object.entries(detail).map(([field, messages]) => {
-      const said = [].concat(messages).map((message) => {
-        const found = MESSAGES.find(([pattern]) => pattern.test(String(message)));
-        return found ? found[1] : String(message);
-      }).join(" ");
-      return `${FIELDS[field] || field} : ${said}`;
-    }).join(" ; ");
-  }
-  return describeError(status, data);
-}
 
 async function getJson(url) {
   let response;
@@ -139,7 +120,7 @@ async function getJson(url) {
     throw new RegisterError("Serveur injoignable : vérifiez le réseau, puis recommencez.");
   }
   const data = await response.json().catch(() => null);
-  if (!response.ok) throw new RegisterError(explain(response.status, data));
+  if (!response.ok) throw new RegisterError(describeError(response.status, data));
   return data;
 }
 

@@ -111,11 +111,6 @@ function closeRelease(holdId) {
   show(items.get(state.requisitionId));
 }
 
-function releaseError(err) {
-  if (err.status === 400) return "Motif : indiquez pourquoi le gel est levé.";
-  if (err.status === 403) return "Seul un superviseur peut lever un gel.";
-  return err.message;
-}
 
 async function release(holdId) {
   const state = releasing.get(holdId);
@@ -137,7 +132,7 @@ async function release(holdId) {
       refresh(state.requisitionId);
       return;
     }
-    state.error = releaseError(err);
+    state.error = err.message;
     show(items.get(state.requisitionId));
   }
 }

@@ -20,34 +20,17 @@
 const ICE_GATHERING_TIMEOUT_MS = 2000;
 const STALL_MS = 2500; // no new picture for this long: the images were cut
 
-// Why camera_view_denial refused (streaming/selectors.py), for people.
-const REFUSALS = {
-  not_a_member: "Votre compte ne permet pas de recevoir des images.",
-  crf_never_receives_video:
-    "La Croix-Rouge ne reçoit pas d'images de vidéoprotection (article L252-3 du code de la sécurité intérieure).",
-  no_valid_authorisation: "Aucune autorisation préfectorale en vigueur ne couvre cette caméra.",
-  role_cannot_view_video: "Votre rôle ne permet pas de recevoir des images.",
-  no_valid_habilitation: "Votre habilitation n'est pas en cours de validité.",
-  service_not_listed_in_authorisation:
-    "L'autorisation préfectorale de cette caméra ne désigne pas votre service comme destinataire.",
-  no_active_grant: "Aucun renvoi d'images en cours vers votre service pour cette caméra.",
-};
-
 export const MESSAGES = {
   connecting: "Connexion au flux…",
   playing: "En direct",
   cut: "Images interrompues : le renvoi d'images a pris fin ou vos droits ont changé.",
   ended: "Flux fermé.",
   unavailable: "Caméra indisponible : la source vidéo ne répond pas.",
-  busy: "Trop de flux vidéo ouverts en ce moment : réessayez dans un instant.",
   error: "Le flux vidéo n'a pas pu être ouvert.",
   notFound: "Caméra inconnue.",
+  refused: "Accès aux images refusé.",
   signedOut: "Votre session a pris fin : reconnectez-vous.",
 };
-
-export function refusalMessage(reason) {
-  return REFUSALS[reason] || `Accès aux images refusé (${reason}).`;
-}
 
 function cookie(name) {
   const prefix = `${name}=`;
@@ -137,16 +120,18 @@ export class WhepPlayer {
       /* not JSON */
     }
     this._close();
+    // The hub says why in French (`detail`); the page's own words only when it said nothing.
+    const said = typeof body.detail === "string" && body.detail ? body.detail : null;
     if (response.status === 403 && body.error === "video_not_allowed") {
-      this._set("refused", refusalMessage(body.detail));
+      this._set("refused", said || MESSAGES.refused);
     } else if (response.status === 401 || response.status === 403) {
       this._set("refused", MESSAGES.signedOut);
     } else if (response.status === 404) {
       this._set("error", MESSAGES.notFound);
     } else if (response.status === 503) {
-      this._set("unavailable", body.error === "too_many_viewers" ? MESSAGES.busy : MESSAGES.unavailable);
+      this._set("unavailable", said || MESSAGES.unavailable);
     } else {
-      this._set("error", MESSAGES.error);
+      this._set("error", said || MESSAGES.error);
     }
   }
 

@@ -125,14 +125,14 @@ def test_an_auditor_filters_the_register_exports_it_and_reads_the_statistics(sce
     assert page.locator("#stats-total").inner_text() == "Total : 1 extraction"
     assert "SR Cergy : 1" in page.locator("#stats-per-month tbody").inner_text()
 
-    # A period that ends before it starts: the API's refusal, naming the field, in French.
+    # A period that ends before it starts: the API's refusal, in its own French words.
     today = timezone.localdate(scene["now"])
     page.get_by_label("Du", exact=True).fill(today.isoformat())
     page.get_by_label("Au (inclus)").fill((today - dt.timedelta(days=2)).isoformat())
     page.get_by_role("button", name="Afficher").click()
     alert = page.get_by_role("alert")
     alert.wait_for()
-    assert alert.inner_text().startswith("Au : ")
+    assert alert.inner_text() == "La fin de la période doit venir après son début."
     assert not link.is_visible()  # no export of a register the hub refused
     assert not page.locator("#reg-holds").is_visible()  # nor the lines of the previous filters
 
@@ -174,7 +174,7 @@ def test_a_supervisor_releases_a_hold_with_a_reason(scene, signed_in, csp_watch)
 
     reason.fill("   ")  # passes the browser's check, not the hub's
     item.get_by_role("button", name="Confirmer la levée").click()
-    item.get_by_role("alert").filter(has_text="Motif : indiquez pourquoi le gel est levé.").wait_for()
+    item.get_by_role("alert").filter(has_text="Donnez le motif de la levée.").wait_for()
     hold_a.refresh_from_db()
     assert hold_a.released_at is None
 

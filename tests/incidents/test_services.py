@@ -159,7 +159,7 @@ def test_journal_append_publishes_to_the_incident_audience(author):
     other = create(author)
     first = other.journal.get()
     start = last_id()
-    with pytest.raises(Exception, match="another incident"):
+    with pytest.raises(Exception, match="un autre incident"):
         journal_append(incident=incident, author=author, text="correction", corrects=first)
     assert events_since(start) == []
     assert JournalEntry.objects.filter(text="correction").count() == 0

@@ -288,7 +288,8 @@ def test_no_recording_in_the_window_fails_with_the_reason(area, storage, operato
     assert requisition_extract(requisition_id=requisition.pk) is None
     requisition.refresh_from_db()
     assert requisition.status == RequisitionStatus.FAILED
-    assert "no recording in the window" in requisition.error
+    assert "Rien n'a été extrait" in requisition.error
+    assert "aucun enregistrement dans la période" in requisition.error
 
 
 def test_the_handover_is_journalled(extracted, operator):

@@ -156,11 +156,11 @@ def test_what_an_offer_must_be():
     offer = WhepPeer().offer()
     assert validate_offer(offer.encode()).startswith("v=0")
     for body, why in [(b"\xff\xfe", "UTF-8"), (b"hello", "v=0"), (b"v=0\r\nm=video", "SDP"),
-                      (WhepPeer().offer(video=False).encode(), "no video"),
+                      (WhepPeer().offer(video=False).encode(), "pas de ligne m= vidéo"),
                       (offer.replace("a=setup:actpass", "a=setup:passive").encode(), "actpass"),
                       (offer.replace("a=recvonly", "a=sendonly").encode(), "recvonly"),
                       (offer.replace("H264", "H266").encode(), "H.264"),
-                      (b"v=0\r\n" + b" " * 70_000, "at most")]:
+                      (b"v=0\r\n" + b" " * 70_000, "au plus")]:
         with pytest.raises(BadOffer, match=why):
             validate_offer(body)
 

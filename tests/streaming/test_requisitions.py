@@ -32,9 +32,9 @@ def make(camera, operator, **overrides):
 
 
 @pytest.mark.parametrize("start, end, field, words", [
-    (NOW - dt.timedelta(hours=1), NOW - dt.timedelta(hours=2), "window_end", "ends before it starts"),
-    (NOW - dt.timedelta(hours=1), NOW + dt.timedelta(hours=1), "window_end", "in the future"),
-    (NOW - dt.timedelta(hours=30), NOW - dt.timedelta(hours=1), "window_start", "longer than 24 h"),
+    (NOW - dt.timedelta(hours=1), NOW - dt.timedelta(hours=2), "window_end", "finit avant de commencer"),
+    (NOW - dt.timedelta(hours=1), NOW + dt.timedelta(hours=1), "window_end", "dans le futur"),
+    (NOW - dt.timedelta(hours=30), NOW - dt.timedelta(hours=1), "window_start", "dépasse 24 h"),
 ])
 def test_a_bad_window_is_refused_with_a_clear_error(camera, operator, start, end, field, words):
     with pytest.raises(DomainError) as error:
@@ -46,7 +46,7 @@ def test_a_window_older_than_the_retention_says_the_recording_is_gone(camera, op
     with pytest.raises(RecordingGone) as error:
         make(camera, operator, window_start=NOW - dt.timedelta(days=15),
              window_end=NOW - dt.timedelta(days=15) + dt.timedelta(hours=1))
-    assert "gone" in str(error.value) and "14 days" in str(error.value)
+    assert "n'existe plus" in str(error.value) and "14 jours" in str(error.value)
 
 
 def test_a_requisition_needs_its_procedure_number(camera, operator):

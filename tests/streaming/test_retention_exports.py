@@ -88,7 +88,7 @@ def test_once_released_the_files_go_after_their_retention_with_the_register_line
     assert response.status_code == 410 and response.json()["error"] == "destroyed"
     response = client.post(f"/api/streaming/requisitions/{requisition.pk}/handover/", {},
                            content_type="application/json")
-    assert response.status_code == 409 and "destroyed" in response.json()["detail"]
+    assert response.status_code == 409 and "détruits" in response.json()["detail"]
     # The register shows it.
     register = client.get("/api/streaming/register/?kind=destruction").json()["destructions"]
     assert any(d["object"] == "extraction" and d["procedure_number"] == "2026/555" for d in register)

@@ -86,13 +86,13 @@ def test_a_snapshot_for_an_incident_goes_in_its_main_courante(recorded, operator
 def test_errors_say_what_is_missing_and_write_nothing(recorded, operator, storage):
     camera, segments = recorded
     other = factories.make_camera()
-    with pytest.raises(NoRecording, match="has no recording"):
+    with pytest.raises(NoRecording, match="n'a aucun enregistrement"):
         snapshot_take(camera=other, by=operator.user)
-    with pytest.raises(NoRecording, match="not recorded"):
+    with pytest.raises(NoRecording, match="non enregistrée"):
         snapshot_take(camera=camera, by=operator.user, at=segments[0].start - dt.timedelta(hours=1))
-    with pytest.raises(Exception, match="future"):
+    with pytest.raises(Exception, match="dans le futur"):
         snapshot_take(camera=camera, by=operator.user, at=timezone.now() + dt.timedelta(minutes=5))
-    with pytest.raises(RecordingGone, match="kept 14 days"):
+    with pytest.raises(RecordingGone, match="conservé 14 jours"):
         snapshot_take(camera=camera, by=operator.user, at=timezone.now() - dt.timedelta(days=15))
     assert not Snapshot.objects.exists() and not AuditRecord.objects.filter(action="snapshot").exists()
     assert not list((storage / "recordings").glob("snapshots/**/*.jpg"))

@@ -21,6 +21,7 @@ from partners.choices import AgencyKind
 from partners.models import AuditRecord
 from partners.services import api_token_issue
 from realtime.models import Event
+from streaming.selectors import refusal_text
 from tests import factories
 from tests.streaming.conftest import share
 from tests.streaming.peer import WhepPeer
@@ -276,9 +277,11 @@ def test_refusals(scene, runtime):
 
     response = refused(crf_member)
     assert response.status_code == 403
-    assert response.json() == {"error": "video_not_allowed", "detail": "crf_never_receives_video"}
+    assert response.json() == {"error": "video_not_allowed",
+                               "detail": refusal_text("crf_never_receives_video")}
+    assert response.json()["detail"].startswith("La Croix-Rouge ne reçoit jamais")
     response = refused(scene["agent"])  # no grant to the PN yet
-    assert response.status_code == 403 and response.json()["detail"] == "no_active_grant"
+    assert response.status_code == 403 and response.json()["detail"] == refusal_text("no_active_grant")
 
     op = scene["operator"]
     assert refused(op, cam=Camera(pk=999_999)).status_code == 404
@@ -338,7 +341,7 @@ def test_outside_the_centre_a_missing_camera_is_refused_like_a_forbidden_one(sce
     for name, reason in (("crf_agent", "crf_never_receives_video"),
                          ("pn_agent_expired", "no_valid_habilitation"),
                          ("pn_agent", "no_active_grant"), ("pn_unit", "role_cannot_view_video")):
-        assert whep(clients[name], Camera(pk=missing), offer).json()["detail"] == reason, name
+        assert whep(clients[name], Camera(pk=missing), offer).json()["detail"] == refusal_text(reason), name
 
     operator = factories.TokenClient().as_member(scene["operator"])
     assert whep(operator, Camera(pk=missing), offer).status_code == 404
