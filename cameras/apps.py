@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import pgettext_lazy
 
 
 class CamerasConfig(AppConfig):
     name = "cameras"
-    verbose_name = "Caméras"
+    verbose_name = pgettext_lazy("app", "Cameras")

@@ -1,27 +1,27 @@
 from django.db import models
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class CameraKind(models.TextChoices):
-    PTZ = "ptz", _("Dôme motorisé (PTZ)")
-    PANORAMIC = "panoramic", _("Panoramique")
-    FIXED = "fixed", _("Fixe")
-    NOMADIC = "nomadic", _("Nomade")
+    PTZ = "ptz", pgettext_lazy("camera kind", "Motorised dome (PTZ)")
+    PANORAMIC = "panoramic", pgettext_lazy("camera kind", "Panoramic")
+    FIXED = "fixed", pgettext_lazy("camera kind", "Fixed")
+    NOMADIC = "nomadic", pgettext_lazy("camera kind", "Nomadic")
 
 
 class CameraStatus(models.TextChoices):
-    ONLINE = "online", _("En service")
-    OFFLINE = "offline", _("Hors ligne")
-    MAINTENANCE = "maintenance", _("En maintenance")
+    ONLINE = "online", pgettext_lazy("camera status", "In service")
+    OFFLINE = "offline", pgettext_lazy("camera status", "Offline")
+    MAINTENANCE = "maintenance", pgettext_lazy("camera status", "Under maintenance")
 
 
 class Purpose(models.TextChoices):
     """Purposes a prefectoral authorisation may list (CSI, L251-2)."""
 
-    PUBLIC_SAFETY = "public_safety", _("Sécurité des personnes")
-    PROPERTY = "property", _("Prévention des atteintes aux biens")
-    TRAFFIC = "traffic", _("Régulation des flux de transport")
-    OFFENCES = "offences", _("Constatation des infractions")
-    RISKS = "risks", _("Prévention des risques naturels ou technologiques")
-    RESCUE = "rescue", _("Secours aux personnes et défense contre l'incendie")
-    DUMPING = "dumping", _("Prévention des dépôts sauvages")
+    PUBLIC_SAFETY = "public_safety", pgettext_lazy("purpose", "Safety of people")
+    PROPERTY = "property", pgettext_lazy("purpose", "Prevention of damage to property")
+    TRAFFIC = "traffic", pgettext_lazy("purpose", "Regulation of transport flows")
+    OFFENCES = "offences", pgettext_lazy("purpose", "Recording of offences")
+    RISKS = "risks", pgettext_lazy("purpose", "Prevention of natural or technological risks")
+    RESCUE = "rescue", pgettext_lazy("purpose", "Rescue of people and fire protection")
+    DUMPING = "dumping", pgettext_lazy("purpose", "Prevention of illegal dumping")

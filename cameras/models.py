@@ -18,18 +18,20 @@ from partners.choices import AgencyKind
 class Site(models.Model):
     """An implantation point (*point d'implantation*): a mast or a façade holding cameras."""
 
-    code = models.SlugField(max_length=32, unique=True)
-    name = models.CharField(max_length=200)
-    address = models.CharField(max_length=300, blank=True)
-    location = models.PointField(srid=4326)
-    commune = models.ForeignKey(Commune, on_delete=models.PROTECT, related_name="sites")
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    location = models.PointField(_("location"), srid=4326)
+    commune = models.ForeignKey(Commune, verbose_name=_("commune"), on_delete=models.PROTECT,
+                                related_name="sites")
     # The commune's pool of nomadic cameras is a site too (its depot), but not an
     # implantation point: the published count of sites leaves it out.
-    nomadic_pool = models.BooleanField(default=False)
+    nomadic_pool = models.BooleanField(_("nomadic cameras' depot"), default=False)
 
     class Meta:
         ordering = ["code"]
-        verbose_name = _("site d'implantation")
+        verbose_name = _("implantation site")
+        verbose_name_plural = _("implantation sites")
 
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"
@@ -44,27 +46,29 @@ class Camera(models.Model):
     presets see; another camera covers its field of view.
     """
 
-    code = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=200)
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="cameras")
-    kind = models.CharField(max_length=16, choices=CameraKind.choices)
-    stream_uri = models.CharField(max_length=500, blank=True,
-                                  help_text=_("rtsp://… ou synthetic: (mire de test)"))
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    site = models.ForeignKey(Site, verbose_name=_("site"), on_delete=models.PROTECT,
+                             related_name="cameras")
+    kind = models.CharField(_("kind"), max_length=16, choices=CameraKind.choices)
+    stream_uri = models.CharField(_("stream address"), max_length=500, blank=True,
+                                  help_text=_("rtsp://… or synthetic: (test pattern)"))
     # Where the camera stands: the site's point, or wherever a nomadic camera was moved.
-    location = models.PointField(srid=4326)
-    heading = models.FloatField(help_text=_("Degrés depuis le nord, sens horaire"))
-    angle = models.FloatField(help_text=_("Angle de champ horizontal, en degrés"))
-    range_m = models.FloatField(help_text=_("Portée utile, en mètres"))
-    status = models.CharField(max_length=16, choices=CameraStatus.choices,
+    location = models.PointField(_("location"), srid=4326)
+    heading = models.FloatField(_("heading (°)"), help_text=_("Degrees from north, clockwise."))
+    angle = models.FloatField(_("field angle (°)"), help_text=_("Horizontal field angle, in degrees."))
+    range_m = models.FloatField(_("range (m)"), help_text=_("Useful range, in metres."))
+    status = models.CharField(_("status"), max_length=16, choices=CameraStatus.choices,
                               default=CameraStatus.ONLINE)
-    retention_days = models.PositiveSmallIntegerField(default=14)
-    fov = models.PolygonField(srid=4326, spatial_index=True)
-    coverage = models.PolygonField(srid=4326, spatial_index=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    retention_days = models.PositiveSmallIntegerField(_("retention (days)"), default=14)
+    fov = models.PolygonField(_("field of view"), srid=4326, spatial_index=True)
+    coverage = models.PolygonField(_("coverage"), srid=4326, spatial_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["code"]
-        verbose_name = _("caméra")
+        verbose_name = _("camera")
+        verbose_name_plural = _("cameras")
         constraints = [
             models.CheckConstraint(condition=Q(heading__gte=0) & Q(heading__lt=360),
                                    name="camera_heading_0_360"),
@@ -82,17 +86,19 @@ class Camera(models.Model):
 class PtzPreset(models.Model):
     """A stored position of a PTZ camera, with the field of view it gives."""
 
-    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="presets")
-    number = models.PositiveSmallIntegerField()
-    name = models.CharField(max_length=100)
-    heading = models.FloatField()
-    angle = models.FloatField()
-    range_m = models.FloatField()
-    fov = models.PolygonField(srid=4326, spatial_index=True)
+    camera = models.ForeignKey(Camera, verbose_name=_("camera"), on_delete=models.CASCADE,
+                               related_name="presets")
+    number = models.PositiveSmallIntegerField(_("number"))
+    name = models.CharField(_("name"), max_length=100)
+    heading = models.FloatField(_("heading (°)"))
+    angle = models.FloatField(_("field angle (°)"))
+    range_m = models.FloatField(_("range (m)"))
+    fov = models.PolygonField(_("field of view"), srid=4326, spatial_index=True)
 
     class Meta:
         ordering = ["camera", "number"]
-        verbose_name = _("préréglage PTZ")
+        verbose_name = _("PTZ preset")
+        verbose_name_plural = _("PTZ presets")
         constraints = [
             models.UniqueConstraint(fields=["camera", "number"], name="preset_number_unique"),
             models.CheckConstraint(condition=Q(heading__gte=0) & Q(heading__lt=360),
@@ -109,19 +115,22 @@ class PtzPreset(models.Model):
 class CameraRelocation(models.Model):
     """One move of a nomadic camera: the history of where it stood."""
 
-    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="relocations")
-    from_location = models.PointField(srid=4326)
-    to_location = models.PointField(srid=4326)
-    from_heading = models.FloatField()
-    to_heading = models.FloatField()
-    moved_at = models.DateTimeField(default=timezone.now)
-    moved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+    camera = models.ForeignKey(Camera, verbose_name=_("camera"), on_delete=models.CASCADE,
+                               related_name="relocations")
+    from_location = models.PointField(_("former location"), srid=4326)
+    to_location = models.PointField(_("new location"), srid=4326)
+    from_heading = models.FloatField(_("former heading (°)"))
+    to_heading = models.FloatField(_("new heading (°)"))
+    moved_at = models.DateTimeField(_("moved at"), default=timezone.now)
+    moved_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("moved by"), null=True,
+                                 blank=True,
                                  on_delete=models.PROTECT, related_name="+")
-    reason = models.CharField(max_length=500)
+    reason = models.CharField(_("reason"), max_length=500)
 
     class Meta:
         ordering = ["-moved_at"]
-        verbose_name = _("déplacement de caméra nomade")
+        verbose_name = _("nomadic camera move")
+        verbose_name_plural = _("nomadic camera moves")
 
 
 class PrivacyMask(models.Model):
@@ -133,20 +142,24 @@ class PrivacyMask(models.Model):
     time, with a reason.
     """
 
-    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="masks")
-    preset = models.ForeignKey(PtzPreset, null=True, blank=True, on_delete=models.CASCADE,
+    camera = models.ForeignKey(Camera, verbose_name=_("camera"), on_delete=models.CASCADE,
                                related_name="masks")
-    label = models.CharField(max_length=200, blank=True)
-    polygon = models.JSONField()
-    liftable = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+    preset = models.ForeignKey(PtzPreset, verbose_name=_("PTZ preset"), null=True, blank=True,
+                               on_delete=models.CASCADE,
+                               related_name="masks")
+    label = models.CharField(_("label"), max_length=200, blank=True)
+    polygon = models.JSONField(_("polygon"))
+    liftable = models.BooleanField(_("liftable"), default=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True,
+                                   blank=True,
                                    on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         ordering = ["camera", "id"]
-        verbose_name = _("masque de vie privée")
+        verbose_name = _("privacy mask")
+        verbose_name_plural = _("privacy masks")
 
     def __str__(self) -> str:
         return f"{self.camera.code}: {self.label or self.pk}"
@@ -160,20 +173,23 @@ class Authorisation(models.Model):
     Croix-Rouge is never among them.
     """
 
-    order_number = models.CharField(max_length=100, unique=True)
-    issued_by = models.CharField(max_length=200, default="Préfecture du Val-d'Oise")
-    valid_from = models.DateField()
-    valid_until = models.DateField()
-    purposes = ArrayField(models.CharField(max_length=32, choices=Purpose.choices))
-    retention_days = models.PositiveSmallIntegerField(default=14)
+    order_number = models.CharField(_("order number"), max_length=100, unique=True)
+    issued_by = models.CharField(_("issued by"), max_length=200, default="Préfecture du Val-d'Oise")
+    valid_from = models.DateField(_("valid from"))
+    valid_until = models.DateField(_("valid until"))
+    purposes = ArrayField(models.CharField(max_length=32, choices=Purpose.choices),
+                          verbose_name=_("purposes"))
+    retention_days = models.PositiveSmallIntegerField(_("retention (days)"), default=14)
     recipients = ArrayField(models.CharField(max_length=8, choices=AgencyKind.choices),
-                            default=list, blank=True)
-    cameras = models.ManyToManyField(Camera, related_name="authorisations", blank=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+                            verbose_name=_("recipients of images"), default=list, blank=True)
+    cameras = models.ManyToManyField(Camera, verbose_name=_("cameras"), related_name="authorisations",
+                                     blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["-valid_until"]
-        verbose_name = _("autorisation préfectorale")
+        verbose_name = _("prefectoral authorisation")
+        verbose_name_plural = _("prefectoral authorisations")
         constraints = [
             models.CheckConstraint(condition=Q(valid_until__gte=models.F("valid_from")),
                                    name="authorisation_period_ordered"),

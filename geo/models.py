@@ -12,17 +12,18 @@ class Commune(models.Model):
     (``approximate=True``): they must not be used for anything legal.
     """
 
-    insee_code = models.CharField(max_length=5, unique=True)
-    name = models.CharField(max_length=200)
-    postcode = models.CharField(max_length=5, blank=True)
-    population = models.PositiveIntegerField(null=True, blank=True)
-    boundary = models.MultiPolygonField(srid=4326)
-    approximate = models.BooleanField(
-        default=False, help_text=_("Contour approximatif (données de démonstration)."))
+    insee_code = models.CharField(_("INSEE code"), max_length=5, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    postcode = models.CharField(_("postcode"), max_length=5, blank=True)
+    population = models.PositiveIntegerField(_("population"), null=True, blank=True)
+    boundary = models.MultiPolygonField(_("boundary"), srid=4326)
+    approximate = models.BooleanField(_("approximate boundary"), default=False,
+         help_text=_("Approximate boundary (demo data)."))
 
     class Meta:
         ordering = ["name"]
         verbose_name = _("commune")
+        verbose_name_plural = _("communes")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.insee_code})"

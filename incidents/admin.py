@@ -31,6 +31,10 @@ class JournalInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
+    def get_queryset(self, request):
+        # A correction names the entry it corrects, which names its incident.
+        return super().get_queryset(request).select_related("author", "corrects__incident")
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
@@ -41,6 +45,7 @@ class IncidentAdmin(HubGISAdmin):
 
     list_display = ["reference", "nature", "priority", "status", "commune", "created_at"]
     list_filter = ["status", "nature", "commune"]
+    list_select_related = ["nature", "commune"]
     search_fields = ["reference", "description", "address"]
     readonly_fields = ["reference", "nature", "priority", "status", "location", "address", "commune",
                        "description", "reported_by", "cameras", "shared_with", "created_at", "version"]

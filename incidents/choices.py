@@ -1,30 +1,30 @@
 from django.db import models
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class IncidentStatus(models.TextChoices):
-    OPEN = "open", _("Ouvert")
-    ENGAGED = "engaged", _("Engagé")
-    CLOSED = "closed", _("Clos")
-    CANCELLED = "cancelled", _("Annulé")
+    OPEN = "open", pgettext_lazy("incident status", "Open")
+    ENGAGED = "engaged", pgettext_lazy("incident status", "Engaged")
+    CLOSED = "closed", pgettext_lazy("incident status", "Closed")
+    CANCELLED = "cancelled", pgettext_lazy("incident status", "Cancelled")
 
 
 class Priority(models.IntegerChoices):
-    URGENT = 1, _("Urgente")
-    HIGH = 2, _("Haute")
-    NORMAL = 3, _("Normale")
+    URGENT = 1, pgettext_lazy("incident priority", "Urgent")
+    HIGH = 2, pgettext_lazy("incident priority", "High")
+    NORMAL = 3, pgettext_lazy("incident priority", "Normal")
 
 
 class JournalKind(models.TextChoices):
-    OPENED = "opened", _("Ouverture")
-    STATUS = "status", _("Changement de statut")
-    NOTE = "note", _("Note")
-    CAMERA = "camera", _("Caméra associée")
-    SHARED = "shared", _("Partage")
-    UNSHARED = "unshared", _("Fin de partage")
-    RADIO = "radio", _("Extrait radio")
-    UNIT = "unit", _("Unité engagée")
-    CLOSED = "closed", _("Clôture")
+    OPENED = "opened", pgettext_lazy("journal kind", "Opening")
+    STATUS = "status", pgettext_lazy("journal kind", "Status change")
+    NOTE = "note", pgettext_lazy("journal kind", "Note")
+    CAMERA = "camera", pgettext_lazy("journal kind", "Camera associated")
+    SHARED = "shared", pgettext_lazy("journal kind", "Shared")
+    UNSHARED = "unshared", pgettext_lazy("journal kind", "Sharing ended")
+    RADIO = "radio", pgettext_lazy("journal kind", "Radio excerpt")
+    UNIT = "unit", pgettext_lazy("journal kind", "Unit engaged")
+    CLOSED = "closed", pgettext_lazy("journal kind", "Closing")
 
 
 # The nomenclature seeded by the first migration; editable in the admin.
@@ -48,45 +48,45 @@ NATURES = [
 class NetKind(models.TextChoices):
     """Talk groups (réseaux radio)."""
 
-    AGENCY = "agency", _("Réseau de service")
-    INCIDENT = "incident", _("Réseau d'incident")
-    ALL_PARTNERS = "all", _("Réseau interservices")
-    DIRECT = "direct", _("Ligne directe")
+    AGENCY = "agency", pgettext_lazy("net kind", "Agency net")
+    INCIDENT = "incident", pgettext_lazy("net kind", "Incident net")
+    ALL_PARTNERS = "all", pgettext_lazy("net kind", "All-partners net")
+    DIRECT = "direct", pgettext_lazy("net kind", "Direct line")
 
 
 class RadioPriority(models.TextChoices):
-    ROUTINE = "routine", _("Routine")
-    URGENT = "urgent", _("Urgent")
-    FLASH = "flash", _("Flash")
+    ROUTINE = "routine", pgettext_lazy("radio priority", "Routine")
+    URGENT = "urgent", pgettext_lazy("radio priority", "Urgent")
+    FLASH = "flash", pgettext_lazy("radio priority", "Flash")
 
 
 class UnitStatus(models.TextChoices):
-    AVAILABLE = "available", _("Disponible")
-    EN_ROUTE = "en_route", _("En route")
-    ON_SCENE = "on_scene", _("Sur place")
-    UNAVAILABLE = "unavailable", _("Indisponible")
+    AVAILABLE = "available", pgettext_lazy("unit status", "Available")
+    EN_ROUTE = "en_route", pgettext_lazy("unit status", "En route")
+    ON_SCENE = "on_scene", pgettext_lazy("unit status", "On scene")
+    UNAVAILABLE = "unavailable", pgettext_lazy("unit status", "Unavailable")
 
 
 class AlertStatus(models.TextChoices):
-    RAISED = "raised", _("Signalée")
-    ACKNOWLEDGED = "acknowledged", _("Prise en compte")
-    TAKEN_CHARGE = "taken_charge", _("Prise en charge")
-    CLOSED = "closed", _("Close")
+    RAISED = "raised", pgettext_lazy("alert status", "Raised")
+    ACKNOWLEDGED = "acknowledged", pgettext_lazy("alert status", "Acknowledged")
+    TAKEN_CHARGE = "taken_charge", pgettext_lazy("alert status", "Taken in charge")
+    CLOSED = "closed", pgettext_lazy("alert status", "Closed")
 
 
 class AlertOutcome(models.TextChoices):
-    CARED_ON_SITE = "cared_on_site", _("Soins ou aide sur place")
-    SHELTERED = "sheltered", _("Mise à l'abri / hébergement")
-    HOSPITAL = "hospital", _("Orientation vers l'hôpital")
-    REFUSED = "refused", _("Aide refusée")
-    NOT_FOUND = "not_found", _("Personne non retrouvée")
-    OTHER = "other", _("Autre")
+    CARED_ON_SITE = "cared_on_site", pgettext_lazy("alert outcome", "Care or help on site")
+    SHELTERED = "sheltered", pgettext_lazy("alert outcome", "Sheltered / housed")
+    HOSPITAL = "hospital", pgettext_lazy("alert outcome", "Sent to hospital")
+    REFUSED = "refused", pgettext_lazy("alert outcome", "Help refused")
+    NOT_FOUND = "not_found", pgettext_lazy("alert outcome", "Person not found")
+    OTHER = "other", pgettext_lazy("alert outcome", "Other")
 
 
 class AlertCondition(models.TextChoices):
-    COLD = "cold", _("Grand froid")
-    HEAT = "heat", _("Canicule")
-    RAIN = "rain", _("Pluie / intempéries")
-    NIGHT = "night", _("Nuit")
-    HEALTH = "health", _("État de santé préoccupant")
-    CHILDREN = "children", _("Présence d'enfants")
+    COLD = "cold", pgettext_lazy("alert condition", "Extreme cold")
+    HEAT = "heat", pgettext_lazy("alert condition", "Heatwave")
+    RAIN = "rain", pgettext_lazy("alert condition", "Rain / bad weather")
+    NIGHT = "night", pgettext_lazy("alert condition", "Night")
+    HEALTH = "health", pgettext_lazy("alert condition", "Worrying state of health")
+    CHILDREN = "children", pgettext_lazy("alert condition", "Children present")

@@ -25,13 +25,14 @@ from partners.models import Agency, Member
 class Nature(models.Model):
     """An entry of the incident nomenclature (seeded, editable in the admin)."""
 
-    code = models.SlugField(max_length=40, unique=True)
-    label = models.CharField(max_length=120)
-    active = models.BooleanField(default=True)
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    label = models.CharField(_("label"), max_length=120)
+    active = models.BooleanField(_("active"), default=True)
 
     class Meta:
         ordering = ["label"]
-        verbose_name = _("nature d'incident")
+        verbose_name = _("incident nature")
+        verbose_name_plural = _("incident natures")
 
     def __str__(self) -> str:
         return self.label
@@ -44,26 +45,32 @@ class Incident(models.Model):
     change so that a concurrent update is refused rather than lost.
     """
 
-    reference = models.CharField(max_length=20, unique=True)
-    nature = models.ForeignKey(Nature, on_delete=models.PROTECT, related_name="incidents")
-    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
-    status = models.CharField(max_length=16, choices=IncidentStatus.choices,
+    reference = models.CharField(_("reference"), max_length=20, unique=True)
+    nature = models.ForeignKey(Nature, verbose_name=_("nature"), on_delete=models.PROTECT,
+                               related_name="incidents")
+    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices,
+                                                default=Priority.NORMAL)
+    status = models.CharField(_("status"), max_length=16, choices=IncidentStatus.choices,
                               default=IncidentStatus.OPEN, db_index=True)
-    location = models.PointField(srid=4326)
-    address = models.CharField(max_length=300, blank=True)
-    commune = models.ForeignKey(Commune, on_delete=models.PROTECT, related_name="incidents")
-    description = models.TextField()
-    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+    location = models.PointField(_("location"), srid=4326)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    commune = models.ForeignKey(Commune, verbose_name=_("commune"), on_delete=models.PROTECT,
+                                related_name="incidents")
+    description = models.TextField(_("description"))
+    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("reported by"),
+                                    on_delete=models.PROTECT,
                                     related_name="+")
-    cameras = models.ManyToManyField(Camera, blank=True, related_name="incidents")
-    shared_with = models.ManyToManyField(Agency, blank=True, related_name="shared_incidents")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    version = models.PositiveIntegerField(default=1)
+    cameras = models.ManyToManyField(Camera, verbose_name=_("cameras"), blank=True, related_name="incidents")
+    shared_with = models.ManyToManyField(Agency, verbose_name=_("shared with"), blank=True,
+                                         related_name="shared_incidents")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("incident")
+        verbose_name_plural = _("incidents")
 
     def __str__(self) -> str:
         return self.reference
@@ -75,17 +82,21 @@ class JournalEntry(models.Model):
     A correction is a new entry pointing at the one it corrects.
     """
 
-    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="journal")
-    at = models.DateTimeField(default=timezone.now)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(max_length=16, choices=JournalKind.choices)
-    text = models.TextField()
-    corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+    incident = models.ForeignKey(Incident, verbose_name=_("incident"), on_delete=models.PROTECT,
+                                 related_name="journal")
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("author"), on_delete=models.PROTECT,
+                               related_name="+")
+    kind = models.CharField(_("kind"), max_length=16, choices=JournalKind.choices)
+    text = models.TextField(_("text"))
+    corrects = models.ForeignKey("self", verbose_name=_("corrects"), null=True, blank=True,
+                                 on_delete=models.PROTECT,
                                  related_name="corrections")
 
     class Meta:
         ordering = ["at", "id"]
-        verbose_name = _("entrée de main courante")
+        verbose_name = _("main courante entry")
+        verbose_name_plural = _("main courante entries")
 
     def __str__(self) -> str:
         return f"{self.incident.reference} {self.at:%H:%M} {self.kind}"
@@ -139,6 +150,8 @@ class UnitPosition(models.Model):
 
     class Meta:
         ordering = ["unit", "at"]
+        verbose_name = _("unit position")
+        verbose_name_plural = _("unit positions")
         indexes = [models.Index(fields=["unit", "at"])]
 
 
@@ -159,7 +172,8 @@ class Net(models.Model):
 
     class Meta:
         ordering = ["kind", "name"]
-        verbose_name = _("réseau radio")
+        verbose_name = _("radio net")
+        verbose_name_plural = _("radio nets")
         constraints = [
             models.UniqueConstraint(fields=["kind"], condition=models.Q(kind="all"),
                                     name="one_all_partners_net"),
@@ -192,7 +206,8 @@ class RadioMessage(models.Model):
 
     class Meta:
         ordering = ["sent_at", "id"]
-        verbose_name = _("message radio")
+        verbose_name = _("radio message")
+        verbose_name_plural = _("radio messages")
 
     def __str__(self) -> str:
         return f"{self.from_callsign} → {self.net}: {self.text[:40]}"
@@ -211,6 +226,8 @@ class RadioReceipt(models.Model):
 
     class Meta:
         ordering = ["message", "callsign"]
+        verbose_name = _("radio receipt")
+        verbose_name_plural = _("radio receipts")
         constraints = [models.UniqueConstraint(fields=["message", "callsign"],
                                                name="one_receipt_per_recipient")]
 
@@ -248,7 +265,8 @@ class Alert(models.Model):
 
     class Meta:
         ordering = ["-raised_at"]
-        verbose_name = _("alerte Croix-Rouge")
+        verbose_name = _("Croix-Rouge alert")
+        verbose_name_plural = _("Croix-Rouge alerts")
 
     def __str__(self) -> str:
         return self.reference

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
 
 from partners.audit import Action, audit
 from partners.auth import client_address
@@ -19,7 +20,10 @@ class AgencyAdmin(admin.ModelAdmin):
 class MemberAdmin(admin.ModelAdmin):
     list_display = ["user", "agency", "role", "habilitation_reference", "habilitation_valid_until"]
     list_filter = ["role", "agency__kind"]
+    list_select_related = ["user", "agency"]
     search_fields = ["user__username", "habilitation_reference"]
+    # Accounts are searched as one types, not listed in a select.
+    autocomplete_fields = ["user"]
     exclude = ["totp_secret"]
 
     def formfield_for_choice_field(self, db_field, request, **kwargs):
@@ -40,8 +44,14 @@ class MemberAdmin(admin.ModelAdmin):
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["user", "created_at", "expires_at", "revoked_at"]
+    list_select_related = ["user"]
     readonly_fields = ["user", "digest", "created_at", "expires_at"]
 
+
+# The admin is the hub's, not Django's: its header says so.
+admin.site.site_header = _("CSUi Plaine Vallée — administration")
+admin.site.site_title = _("CSUi administration")
+admin.site.index_title = _("Registers and accounts")
 
 User = get_user_model()
 admin.site.unregister(User)

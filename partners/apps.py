@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import pgettext_lazy
 
 
 class PartnersConfig(AppConfig):
     name = "partners"
-    verbose_name = "Partenaires"
+    verbose_name = pgettext_lazy("app", "Partners")
 
     def ready(self) -> None:
         # Registers the bearer scheme with drf-spectacular (the OpenAPI schema).

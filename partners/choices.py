@@ -1,14 +1,14 @@
 from django.db import models
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class AgencyKind(models.TextChoices):
-    CSU = "CSU", _("Centre de supervision urbain intercommunal")
-    PN = "PN", _("Police nationale")
-    PM = "PM", _("Police municipale")
-    GN = "GN", _("Gendarmerie nationale")
-    SDIS = "SDIS", _("Service départemental d'incendie et de secours")
-    CRF = "CRF", _("Croix-Rouge française")
+    CSU = "CSU", pgettext_lazy("agency kind", "Intercommunal urban supervision centre")
+    PN = "PN", pgettext_lazy("agency kind", "National police")
+    PM = "PM", pgettext_lazy("agency kind", "Municipal police")
+    GN = "GN", pgettext_lazy("agency kind", "National gendarmerie")
+    SDIS = "SDIS", pgettext_lazy("agency kind", "Departmental fire and rescue service")
+    CRF = "CRF", pgettext_lazy("agency kind", "French Red Cross")
 
 
 # Services that article L252-3 of the Code de la sécurité intérieure lets a
@@ -19,12 +19,12 @@ VIDEO_CAPABLE_KINDS = frozenset({AgencyKind.CSU, AgencyKind.PN, AgencyKind.PM, A
 
 
 class Role(models.TextChoices):
-    OPERATOR = "operator", _("Opérateur")
-    SUPERVISOR = "supervisor", _("Superviseur")
-    PARTNER_AGENT = "partner_agent", _("Agent partenaire")
-    FIELD_UNIT = "field_unit", _("Unité de terrain")
-    AUDITOR = "auditor", _("Auditeur")
-    ADMIN = "admin", _("Administrateur")
+    OPERATOR = "operator", pgettext_lazy("role", "Operator")
+    SUPERVISOR = "supervisor", pgettext_lazy("role", "Supervisor")
+    PARTNER_AGENT = "partner_agent", pgettext_lazy("role", "Partner agent")
+    FIELD_UNIT = "field_unit", pgettext_lazy("role", "Field unit")
+    AUDITOR = "auditor", pgettext_lazy("role", "Auditor")
+    ADMIN = "admin", pgettext_lazy("role", "Administrator")
 
 
 # Roles of the centre's own staff: they see every incident and every camera.

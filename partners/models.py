@@ -24,16 +24,17 @@ class Agency(models.Model):
     (``csu``, ``pn-montmorency``, ``pm-domont``...).
     """
 
-    code = models.SlugField(max_length=64, unique=True)
-    kind = models.CharField(max_length=8, choices=AgencyKind.choices)
-    name = models.CharField(max_length=200)
+    code = models.SlugField(_("code"), max_length=64, unique=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=AgencyKind.choices)
+    name = models.CharField(_("name"), max_length=200)
     # A municipal police serves one commune. Kept as the INSEE code, not a foreign
     # key: partners depends on no other app of ours (docs/architecture.md).
-    commune_insee = models.CharField(max_length=5, blank=True)
+    commune_insee = models.CharField(_("commune (INSEE code)"), max_length=5, blank=True)
 
     class Meta:
         ordering = ["kind", "code"]
-        verbose_name = _("agence partenaire")
+        verbose_name = _("agency")
+        verbose_name_plural = _("agencies")
         constraints = [
             models.CheckConstraint(
                 condition=~models.Q(kind=AgencyKind.PM) | ~models.Q(commune_insee=""),
@@ -48,19 +49,21 @@ class Agency(models.Model):
 class Member(models.Model):
     """A named person of an agency, with one role and, for images, a habilitation."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, verbose_name=_("account"), on_delete=models.CASCADE,
                                 related_name="member")
-    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="members")
-    role = models.CharField(max_length=16, choices=Role.choices)
-    habilitation_reference = models.CharField(max_length=100, blank=True)
-    habilitation_authority = models.CharField(max_length=200, blank=True)
-    habilitation_valid_from = models.DateField(null=True, blank=True)
-    habilitation_valid_until = models.DateField(null=True, blank=True)
-    totp_secret = models.CharField(max_length=64, blank=True)
+    agency = models.ForeignKey(Agency, verbose_name=_("agency"), on_delete=models.PROTECT,
+                               related_name="members")
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices)
+    habilitation_reference = models.CharField(_("habilitation reference"), max_length=100, blank=True)
+    habilitation_authority = models.CharField(_("habilitation authority"), max_length=200, blank=True)
+    habilitation_valid_from = models.DateField(_("habilitation valid from"), null=True, blank=True)
+    habilitation_valid_until = models.DateField(_("habilitation valid until"), null=True, blank=True)
+    totp_secret = models.CharField(_("TOTP secret"), max_length=64, blank=True)
 
     class Meta:
         ordering = ["agency__code", "user__username"]
-        verbose_name = _("membre")
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
 
     def __str__(self) -> str:
         return f"{self.user.get_username()} ({self.agency.code}, {self.role})"
@@ -77,15 +80,16 @@ class Member(models.Model):
 class ApiToken(models.Model):
     """A bearer token for programs. Only its SHA-256 is stored; it expires and can be revoked."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("account"), on_delete=models.CASCADE,
                              related_name="api_tokens")
-    digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    digest = models.CharField(_("digest (SHA-256)"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("jeton d'API")
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
 
     def __str__(self) -> str:
         return f"token of {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M}"
@@ -115,6 +119,8 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user")]
 
     def __str__(self) -> str:
@@ -148,7 +154,8 @@ class AuditRecord(models.Model):
 
     class Meta:
         ordering = ["id"]
-        verbose_name = _("entrée du journal des accès")
+        verbose_name = _("access journal entry")
+        verbose_name_plural = _("access journal entries")
         indexes = [models.Index(fields=["at"]), models.Index(fields=["object_type", "object_id"])]
 
     def __str__(self) -> str:
@@ -162,6 +169,10 @@ class AuditHead(models.Model):
     last_id = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64)
 
+    class Meta:
+        verbose_name = _("access journal head")
+        verbose_name_plural = _("access journal heads")
+
     def __str__(self) -> str:
         return f"audit head #{self.last_id}"
 
@@ -173,6 +184,10 @@ class RecoveryCode(models.Model):
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="recovery_codes")
     digest = models.CharField(max_length=64)
     used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("recovery code")
+        verbose_name_plural = _("recovery codes")
 
     def __str__(self) -> str:
         return f"recovery code of {self.member_id}{' (used)' if self.used_at else ''}"
@@ -195,6 +210,8 @@ class UserSession(models.Model):
 
     class Meta:
         ordering = ["-last_seen"]
+        verbose_name = _("session")
+        verbose_name_plural = _("sessions")
 
     def __str__(self) -> str:
         return f"session of {self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"

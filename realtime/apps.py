@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import pgettext_lazy
 
 
 class RealtimeConfig(AppConfig):
     name = "realtime"
-    verbose_name = "Temps réel"
+    verbose_name = pgettext_lazy("app", "Realtime")
 
     def ready(self) -> None:
         from realtime import signals

@@ -6,6 +6,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Event(models.Model):
@@ -15,12 +16,14 @@ class Event(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    type = models.CharField(max_length=64)
-    data = models.JSONField()
-    audience = ArrayField(models.CharField(max_length=80))
-    at = models.DateTimeField(default=timezone.now, db_index=True)
+    type = models.CharField(_("type"), max_length=64)
+    data = models.JSONField(_("data"))
+    audience = ArrayField(models.CharField(max_length=80), verbose_name=_("audience"))
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
         indexes = [GinIndex(fields=["audience"], name="realtime_event_audience_gin")]
 
     def __str__(self) -> str:
@@ -44,6 +47,10 @@ class RelayState(models.Model):
     published_through = models.BigIntegerField(default=0)
     purged_through = models.BigIntegerField(default=0)
 
+    class Meta:
+        verbose_name = _("relay state")
+        verbose_name_plural = _("relay states")
+
     def __str__(self) -> str:
         return f"relayed through #{self.published_through}, purged through #{self.purged_through}"
 
@@ -53,6 +60,10 @@ class GroupCursor(models.Model):
 
     group = models.CharField(max_length=80, primary_key=True)
     last_id = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = _("group cursor")
+        verbose_name_plural = _("group cursors")
 
     def __str__(self) -> str:
         return f"{self.group} @ #{self.last_id}"

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from cameras.models import Camera
 from incidents.models import Incident
@@ -47,7 +48,8 @@ class Grant(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = _("renvoi d'images")
+        verbose_name = _("video handoff")
+        verbose_name_plural = _("video handoffs")
         indexes = [models.Index(fields=["incident", "ended_at"], name="grant_by_incident")]
 
     def __str__(self) -> str:
@@ -79,6 +81,7 @@ class Viewing(models.Model):
     class Meta:
         ordering = ["started_at"]
         verbose_name = _("viewing")
+        verbose_name_plural = _("viewings")
         indexes = [models.Index(fields=["grant"], condition=models.Q(ended_at__isnull=True),
                                 name="viewing_open_by_grant")]
 
@@ -91,15 +94,16 @@ class Wall(models.Model):
     operator and by the screens that display it (``/mur/?mur=<name>``). The centre's 24 m² wall
     is ``principal``; other named walls (a crisis room) are made in the admin."""
 
-    name = models.SlugField(max_length=40, unique=True)
-    label = models.CharField(max_length=100)
-    columns = models.PositiveSmallIntegerField(default=4)
-    rows = models.PositiveSmallIntegerField(default=4)
-    updated_at = models.DateTimeField(default=timezone.now)
+    name = models.SlugField(_("name"), max_length=40, unique=True)
+    label = models.CharField(_("label"), max_length=100)
+    columns = models.PositiveSmallIntegerField(_("columns"), default=4)
+    rows = models.PositiveSmallIntegerField(_("rows"), default=4)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
     class Meta:
         ordering = ["name"]
         verbose_name = _("video wall")
+        verbose_name_plural = _("video walls")
         constraints = [models.CheckConstraint(
             condition=models.Q(columns__gte=1, columns__lte=6, rows__gte=1, rows__lte=6),
             name="wall_grid_at_most_6x6")]
@@ -124,6 +128,7 @@ class WallTile(models.Model):
     class Meta:
         ordering = ["wall", "position"]
         verbose_name = _("wall tile")
+        verbose_name_plural = _("wall tiles")
         constraints = [models.UniqueConstraint(fields=["wall", "position"], name="one_camera_per_tile")]
 
     def __str__(self) -> str:
@@ -147,7 +152,8 @@ class MaskLift(models.Model):
 
     class Meta:
         ordering = ["-lifted_at"]
-        verbose_name = _("levée de masque")
+        verbose_name = _("mask lift")
+        verbose_name_plural = _("mask lifts")
 
     def __str__(self) -> str:
         return f"{self.mask} → {self.until:%H:%M}"
@@ -164,7 +170,8 @@ class RecordingPlan(models.Model):
     enabled = models.BooleanField(default=True)
 
     class Meta:
-        verbose_name = _("plan d'enregistrement")
+        verbose_name = _("recording plan")
+        verbose_name_plural = _("recording plans")
 
     def __str__(self) -> str:
         return f"{self.camera.code}: {'on' if self.enabled else 'off'}"
@@ -188,7 +195,8 @@ class RecordingSegment(models.Model):
 
     class Meta:
         ordering = ["camera", "start"]
-        verbose_name = _("segment d'enregistrement")
+        verbose_name = _("recording segment")
+        verbose_name_plural = _("recording segments")
         indexes = [models.Index(fields=["camera", "start"])]
         constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")),
                                               name="segment_end_after_start")]
@@ -198,10 +206,10 @@ class RecordingSegment(models.Model):
 
 
 class RequisitionStatus(models.TextChoices):
-    PENDING = "pending", _("En attente")
-    RUNNING = "running", _("Extraction en cours")
-    DONE = "done", _("Extraction terminée")
-    FAILED = "failed", _("Échec de l'extraction")
+    PENDING = "pending", pgettext_lazy("requisition status", "Pending")
+    RUNNING = "running", pgettext_lazy("requisition status", "Extracting")
+    DONE = "done", pgettext_lazy("requisition status", "Extracted")
+    FAILED = "failed", pgettext_lazy("requisition status", "Extraction failed")
 
 
 class Requisition(models.Model):
@@ -230,7 +238,8 @@ class Requisition(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = _("réquisition judiciaire")
+        verbose_name = _("judicial requisition")
+        verbose_name_plural = _("judicial requisitions")
 
     def __str__(self) -> str:
         return f"{self.procedure_number} ({self.service})"
@@ -258,7 +267,8 @@ class LegalHold(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = _("gel judiciaire")
+        verbose_name = _("legal hold")
+        verbose_name_plural = _("legal holds")
         constraints = [models.CheckConstraint(condition=models.Q(window_end__gt=models.F("window_start")),
                                               name="hold_window_ordered")]
 
@@ -267,9 +277,9 @@ class LegalHold(models.Model):
 
 
 class DestroyedObject(models.TextChoices):
-    RECORDING = "recording", _("enregistrements")
-    SNAPSHOT = "snapshot", _("captures d'image")
-    EXTRACTION = "extraction", _("fichier d'extraction")
+    RECORDING = "recording", pgettext_lazy("destroyed object", "recordings")
+    SNAPSHOT = "snapshot", pgettext_lazy("destroyed object", "snapshots")
+    EXTRACTION = "extraction", pgettext_lazy("destroyed object", "extraction file")
 
 
 class DestructionRecord(models.Model):
@@ -292,7 +302,8 @@ class DestructionRecord(models.Model):
 
     class Meta:
         ordering = ["-destroyed_at"]
-        verbose_name = _("destruction d'enregistrements")
+        verbose_name = _("destruction record")
+        verbose_name_plural = _("destruction records")
         constraints = [models.UniqueConstraint(fields=["requisition", "camera"],
                                                condition=models.Q(object="extraction"),
                                                name="one_destruction_per_extracted_file")]
@@ -325,7 +336,8 @@ class Snapshot(models.Model):
 
     class Meta:
         ordering = ["-taken_at"]
-        verbose_name = _("capture d'image")
+        verbose_name = _("snapshot")
+        verbose_name_plural = _("snapshots")
 
     def __str__(self) -> str:
         return f"{self.camera.code} {self.taken_at:%Y-%m-%d %H:%M:%S}"
