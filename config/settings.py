@@ -145,7 +145,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "partners.context_processors.portal",
+                "config.navigation.menu",
             ],
         },
     },
@@ -370,11 +370,6 @@ HUB_VIDEO_RECONNECT_MIN_SECONDS = float(os.environ.get("HUB_VIDEO_RECONNECT_MIN_
 HUB_VIDEO_RECONNECT_MAX_SECONDS = float(os.environ.get("HUB_VIDEO_RECONNECT_MAX_SECONDS", "10"))
 # A supervisor lifts a liftable privacy mask for at most this long.
 HUB_MASK_LIFT_MAX_MINUTES = env_int("HUB_MASK_LIFT_MAX_MINUTES", 60)
-# Entries of the partner portal's menu beyond incidents and the account pages:
-# each app that adds a portal page lists it here ({"url", "label", "kinds": agency kinds
-# that see it, all when absent}).
-HUB_PORTAL_LINKS: list[dict[str, object]] = []
-
 # Radio traffic, field units and Croix-Rouge alerts.
 HUB_CENTRE_CALLSIGN = os.environ.get("HUB_CENTRE_CALLSIGN", "CSU")
 # An unacknowledged urgent or flash message is re-sent after this many seconds,
@@ -391,9 +386,6 @@ CELERY_BEAT_SCHEDULE.update({
     "incidents-radio-follow-up": {"task": "incidents.radio_follow_up", "schedule": 5.0},
     "incidents-alert-follow-up": {"task": "incidents.alert_follow_up", "schedule": 5.0},
 })
-HUB_PORTAL_LINKS.append({"url": "/portail/alertes/", "label": "Alertes Croix-Rouge", "kinds": ["CRF"]})
-# The Croix-Rouge receives no images (CSI, L252-3): no video link for it.
-HUB_PORTAL_LINKS.append({"url": "/portail/flux/", "label": "Flux vidéo", "kinds": ["PN", "PM", "GN", "SDIS"]})
 
 # Recordings, retention and judicial requisitions (docs/recordings.md).
 HUB_RECORDINGS_DIR = Path(os.environ.get("HUB_RECORDINGS_DIR", BASE_DIR / "var/recordings"))

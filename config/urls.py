@@ -9,6 +9,7 @@ from partners import views as partners_views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("", include("partners.pages_urls")),
     path("", include("incidents.pages_urls")),
     path("", include("streaming.pages_urls")),

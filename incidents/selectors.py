@@ -183,6 +183,33 @@ def is_crf_member(member: Member | None) -> bool:
             and member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT})
 
 
+# Who may open each page of the incidents app: the views refuse the others, and the hub's
+# menu (config/navigation.py) shows a page to those only.
+
+# Members who read the incidents shared with their agency on the portal.
+PORTAL_ROLES = frozenset({Role.PARTNER_AGENT, Role.FIELD_UNIT})
+
+
+def may_open_console(member: Member | None) -> bool:
+    """``/console/``: the centre's operators, supervisors and administrators."""
+    return member is not None and member.is_centre_staff
+
+
+def may_open_portal(member: Member | None) -> bool:
+    """``/portail/incidents/``: partner agents and field units (the centre has the console)."""
+    return member is not None and not member.is_centre_staff and member.role in PORTAL_ROLES
+
+
+def may_open_tablet(member: Member | None) -> bool:
+    """``/terrain/``: a field-unit member while a unit in service is handed to them."""
+    return unit_of(member) is not None
+
+
+def may_open_alerts(member: Member | None) -> bool:
+    """``/portail/alertes/``: the Croix-Rouge's desk and teams."""
+    return is_crf_member(member)
+
+
 def alerts_visible_to(member: Member | None) -> QuerySet[Alert]:
     """Croix-Rouge alerts: the centre that raises them and the Croix-Rouge's members."""
     qs = Alert.objects.select_related("commune", "unit", "acknowledged_by").defer("commune__boundary")

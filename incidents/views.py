@@ -18,17 +18,19 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from cameras.choices import CameraKind, CameraStatus
 from geo.basemap import basemap_sources
 from incidents.choices import IncidentStatus, JournalKind, Priority
+from incidents.selectors import (
+    may_open_alerts,
+    may_open_console,
+    may_open_portal,
+    unit_of,
+)
 from incidents.services import TRANSITIONS
-from partners.choices import VIDEO_CAPABLE_KINDS, AgencyKind, Role
+from partners.choices import VIDEO_CAPABLE_KINDS, AgencyKind
 from partners.models import Agency
 from partners.selectors import member_of
 
 # Statuses listed under "Incidents en cours".
 LIVE_STATUSES = [str(status) for status in (IncidentStatus.OPEN, IncidentStatus.ENGAGED)]
-
-# Members who read the incidents shared with their agency on the portal.
-PORTAL_ROLES = frozenset({Role.PARTNER_AGENT, Role.FIELD_UNIT})
-
 
 def _labels() -> dict[str, dict[str, str]]:
     """French labels of the codes the API returns, for the pages' scripts."""
@@ -59,7 +61,7 @@ def console(request: HttpRequest) -> HttpResponse:
     """``/console/`` — the operator console (centre staff only): the live map, the incidents
     in progress, creation by a click on the map, the incident panel."""
     member = member_of(request.user)
-    if member is None or not member.is_centre_staff:
+    if not may_open_console(member):
         raise PermissionDenied(_("La console est réservée aux opérateurs et superviseurs du centre."))
     return render(request, "incidents/console.html", {
         "member": member,
@@ -86,7 +88,7 @@ def portal_incidents(request: HttpRequest) -> HttpResponse:
     member = member_of(request.user)
     if member is not None and member.is_centre_staff:
         return redirect("console")
-    if member is None or member.role not in PORTAL_ROLES:
+    if not may_open_portal(member):
         raise PermissionDenied(_("Le portail est réservé aux agents des services partenaires."))
     return render(request, "incidents/portal.html", {
         "member": member,
@@ -103,10 +105,8 @@ def tablet(request: HttpRequest) -> HttpResponse:
     """``/terrain/`` — a field unit's tablet: its incidents, its nets and messages (acknowledge),
     its status, its position (browser geolocation), alerts. Writes wait in the browser while
     offline and go with an ``Idempotency-Key`` when the network is back."""
-    from incidents.selectors import unit_of
-
     member = member_of(request.user)
-    unit = unit_of(member)
+    unit = unit_of(member)  # may_open_tablet
     if unit is None:
         raise PermissionDenied(
             _("La tablette est réservée aux unités de terrain (aucune unité ne vous est confiée)."))
@@ -122,11 +122,9 @@ def tablet(request: HttpRequest) -> HttpResponse:
 def portal_alerts(request: HttpRequest) -> HttpResponse:
     """``/portail/alertes/`` — the Croix-Rouge desk: the alerts the centre raises, live; acknowledge,
     send a unit, close. Nothing about cameras is ever on it."""
-    from incidents.selectors import is_crf_member
-
     member = member_of(request.user)
     if member is not None and member.is_centre_staff:
         return redirect("console")
-    if not is_crf_member(member):
+    if not may_open_alerts(member):
         raise PermissionDenied(_("Les alertes sont réservées à la Croix-Rouge."))
     return render(request, "incidents/alerts.html", {"member": member})

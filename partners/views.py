@@ -20,7 +20,6 @@ from django.views.decorators.http import require_POST
 from config.errors import DomainError
 from partners import auth
 from partners.audit import Action
-from partners.choices import Role
 from partners.selectors import member_of, signed_in
 
 PENDING = "hub_pending_login"
@@ -44,13 +43,11 @@ def _safe_next(request: HttpRequest, value: str | None) -> str | None:
     return None
 
 
-def _landing(request: HttpRequest, user) -> str:
-    member = member_of(user)
-    if member is not None and member.is_centre_staff:
-        return resolve_url("console")
-    if member is not None and member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT}:
-        return resolve_url("portal-incidents")
-    return resolve_url("home")
+def _landing(request: HttpRequest) -> str:
+    # config.navigation knows every app's pages; partners imports none of them at load time.
+    from config.navigation import desk_url
+
+    return desk_url(request)
 
 
 def _finish(request: HttpRequest, user, next_url: str | None) -> HttpResponse:
@@ -58,7 +55,7 @@ def _finish(request: HttpRequest, user, next_url: str | None) -> HttpResponse:
     request.session.pop(PENDING, None)
     login(request, user, backend=BACKEND)
     auth.session_register(request=request, user=user)
-    return HttpResponseRedirect(next_url or _landing(request, user))
+    return HttpResponseRedirect(next_url or _landing(request))
 
 
 def _pending_user(request: HttpRequest):
@@ -75,7 +72,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     """``/accounts/login/`` — step one: username and password."""
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
     if request.user.is_authenticated:
-        return HttpResponseRedirect(next_url or _landing(request, request.user))
+        return HttpResponseRedirect(next_url or _landing(request))
     form = PasswordForm(request.POST or None)
     error = None
     if request.method == "POST" and form.is_valid():

@@ -335,3 +335,30 @@ def camera_by_reference(reference: str | int) -> Camera | None:
     if text.isdigit():
         return Camera.objects.filter(pk=int(text)).first() or Camera.objects.filter(code=text).first()
     return Camera.objects.filter(code=text).first()
+
+
+# Who may open each page of the streaming app: the views refuse the others, and the hub's
+# menu (config/navigation.py) shows a page to those only.
+
+
+def may_open_feeds(member: Member | None) -> bool:
+    """``/portail/flux/``: partner agents of a service that may receive images (never the
+    Croix-Rouge, CSI L252-3); whether a feed plays is decided per grant and habilitation."""
+    return (member is not None and member.role == Role.PARTNER_AGENT
+            and member.agency.kind != AgencyKind.CRF and not member.is_centre_staff)
+
+
+def may_open_wall(member: Member | None) -> bool:
+    """``/mur/``: the centre's staff."""
+    return member is not None and member.is_centre_staff
+
+
+def may_open_requisitions(member: Member | None) -> bool:
+    """``/requisitions/``: the centre's staff (releasing a hold: supervisors, decided by the API)."""
+    return member is not None and member.is_centre_staff
+
+
+def may_open_register(member: Member | None) -> bool:
+    """``/registre/``: the centre's staff and its auditors, as the register's API."""
+    return member is not None and (
+        member.is_centre_staff or (member.agency.kind == AgencyKind.CSU and member.role == Role.AUDITOR))

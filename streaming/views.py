@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from cameras.models import Camera
-from partners.choices import AgencyKind, Role
+from partners.choices import AgencyKind
 from partners.selectors import member_of
 from streaming.register import LIMIT as REGISTER_LIMIT
 from streaming.selectors import (
@@ -25,6 +25,10 @@ from streaming.selectors import (
     camera_by_reference,
     camera_view_denial,
     denial_message,
+    may_open_feeds,
+    may_open_register,
+    may_open_requisitions,
+    may_open_wall,
     wall_layout,
     wall_named,
     walls,
@@ -50,7 +54,7 @@ def feeds(request: HttpRequest) -> HttpResponse:
         return render(request, "streaming/refused.html", {"message": _(
             "La Croix-Rouge française reçoit les signalements, jamais d'images de vidéoprotection "
             "(article L252-3 du code de la sécurité intérieure).")}, status=403)
-    if member is None or member.role != Role.PARTNER_AGENT:
+    if not may_open_feeds(member):
         raise PermissionDenied(_("Les flux vidéo sont réservés aux agents habilités des services "
                                  "partenaires."))
     return render(request, "streaming/feeds.html", {"member": member, "ice_servers": _browser_ice_servers()})
@@ -90,7 +94,7 @@ def wall(request: HttpRequest) -> HttpResponse:
     ``?cameras=12,95014-s001-ptz`` shows those cameras instead (ids or codes), and says which it
     could not show and why."""
     member = member_of(request.user)
-    if member is None or not member.is_centre_staff:
+    if not may_open_wall(member):
         raise PermissionDenied(_("Le mur d'images est réservé aux opérateurs du centre."))
     requested = request.GET.get("cameras", "").strip()
     refused: list[dict] = []
@@ -115,7 +119,7 @@ def requisitions(request: HttpRequest) -> HttpResponse:
     """``/requisitions/`` — record a judicial requisition, follow its extraction live, download
     the files and the signed manifest, record the hand-over (centre staff)."""
     member = member_of(request.user)
-    if member is None or not member.is_centre_staff:
+    if not may_open_requisitions(member):
         raise PermissionDenied(_("Les réquisitions judiciaires sont réservées aux opérateurs du centre."))
     # The page shows "Lever le gel" to supervisors only; the release API decides anyway.
     return render(request, "streaming/requisitions.html", {"is_supervisor": member.is_supervisor})
@@ -126,8 +130,7 @@ def register(request: HttpRequest) -> HttpResponse:
     """``/registre/`` — the register of recordings, holds, extractions and destructions, its CSV
     export and the extraction statistics (centre staff and auditors, as the register API)."""
     member = member_of(request.user)
-    auditor = member is not None and member.agency.kind == AgencyKind.CSU and member.role == Role.AUDITOR
-    if member is None or not (member.is_centre_staff or auditor):
+    if not may_open_register(member):
         raise PermissionDenied(_("Le registre des enregistrements est réservé au personnel du centre "
                                  "et aux auditeurs."))
     return render(request, "streaming/register.html", {
