@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from pydantic import RootModel
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,7 +30,16 @@ from incidents.choices import (
     RadioPriority,
     UnitStatus,
 )
-from incidents.events import alert_data, radio_message_data, unit_data
+from incidents.events import (
+    AlertData,
+    RadioMessageData,
+    UnitData,
+    alert_data,
+    incident_data,
+    journal_entry_data,
+    radio_message_data,
+    unit_data,
+)
 from incidents.models import Alert, Incident, JournalEntry, Nature, Net, RadioMessage, Unit
 from incidents.selectors import incidents_visible_to, journal_visible_to
 from partners.idempotency import idempotent
@@ -44,12 +54,20 @@ class NatureOutput(serializers.ModelSerializer):
         fields = ["code", "label"]
 
 
+# The outputs below describe the answers in the OpenAPI schema; the answers themselves are the
+# pydantic shapes the events carry (``incidents.events``), so that a page can apply an event to
+# what REST gave it. tests/incidents/test_shapes.py keeps the fields of both in step.
+
+
 class JournalOutput(serializers.ModelSerializer):
     author = serializers.CharField(source="author.username")
 
     class Meta:
         model = JournalEntry
         fields = ["id", "at", "author", "kind", "text", "corrects"]
+
+    def to_representation(self, instance: JournalEntry) -> dict:
+        return journal_entry_data(instance).model_dump(mode="json")
 
 
 class IncidentOutput(serializers.ModelSerializer):
@@ -65,6 +83,9 @@ class IncidentOutput(serializers.ModelSerializer):
         fields = ["id", "reference", "nature", "nature_label", "priority", "status", "location",
                   "address", "commune", "commune_name", "description", "created_at", "version",
                   "shared_with"]
+
+    def to_representation(self, instance: Incident) -> dict:
+        return incident_data(instance).model_dump(mode="json")
 
 
 def _time(raw: str | None, field: str) -> dt.datetime | None:
@@ -291,6 +312,18 @@ class UnshareApi(APIView):
 # and over the socket; an alert carries nothing about cameras (AlertData).
 
 
+class RadioMessageList(RootModel[list[RadioMessageData]]):
+    pass
+
+
+class UnitList(RootModel[list[UnitData]]):
+    pass
+
+
+class AlertList(RootModel[list[AlertData]]):
+    pass
+
+
 def _member(request: Request):
     member = member_of(request.user)
     if member is None:
@@ -321,7 +354,7 @@ class NetMessagesApi(APIView):
     """``GET /api/radio/nets/<id>/messages/?after=<message id>`` — a net's traffic, oldest first
     (the last 200 when ``after`` is not given)."""
 
-    @extend_schema(responses=OpenApiResponse(description="[RadioMessageData]"))
+    @extend_schema(responses=RadioMessageList)
     def get(self, request: Request, pk: int) -> Response:
         member = member_of(request.user)
         net = get_object_or_404(selectors.nets_visible_to(member), pk=pk)
@@ -348,7 +381,7 @@ class RadioMessageListApi(APIView):
         location = GeoJsonPoint(required=False, allow_null=True)
         ack_required = serializers.BooleanField(default=False)
 
-    @extend_schema(responses=OpenApiResponse(description="[RadioMessageData]"))
+    @extend_schema(responses=RadioMessageList)
     def get(self, request: Request) -> Response:
         member = member_of(request.user)
         if request.query_params.get("pending") in {"1", "true"}:
@@ -362,7 +395,7 @@ class RadioMessageListApi(APIView):
             messages = list(qs.order_by("-id")[:100])[::-1]
         return Response([radio_message_data(m).model_dump(mode="json") for m in messages])
 
-    @extend_schema(request=Input, responses={201: OpenApiResponse(description="RadioMessageData")})
+    @extend_schema(request=Input, responses={201: RadioMessageData})
     @idempotent
     def post(self, request: Request) -> Response:
         member = _member(request)
@@ -433,13 +466,13 @@ class UnitListApi(APIView):
         agency = serializers.CharField(max_length=64)
         member = serializers.CharField(max_length=150, required=False, allow_null=True, default=None)
 
-    @extend_schema(responses=OpenApiResponse(description="[UnitData]"))
+    @extend_schema(responses=UnitList)
     def get(self, request: Request) -> Response:
         retired = request.query_params.get("retired") in {"1", "true"}
         units = selectors.units_visible_to(member_of(request.user), retired=retired)
         return Response([unit_data(u).model_dump(mode="json") for u in units])
 
-    @extend_schema(request=Input, responses={201: OpenApiResponse(description="UnitData")})
+    @extend_schema(request=Input, responses={201: UnitData})
     def post(self, request: Request) -> Response:
         member = _member(request)
         if not selectors.may_manage_units(member):
@@ -463,7 +496,7 @@ class UnitDetailApi(APIView):
         member = serializers.CharField(max_length=150, required=False, allow_null=True)
         retired = serializers.BooleanField(required=False)
 
-    @extend_schema(request=Input, responses=OpenApiResponse(description="UnitData"))
+    @extend_schema(request=Input, responses=UnitData)
     def patch(self, request: Request, pk: int) -> Response:
         member = _member(request)
         # Refused before the id is looked up: the answer tells nothing about which units exist.
@@ -501,7 +534,7 @@ class UnitStatusApi(APIView):
     class Input(serializers.Serializer):
         status = serializers.ChoiceField(choices=UnitStatus.choices)
 
-    @extend_schema(request=Input, responses=OpenApiResponse(description="UnitData"))
+    @extend_schema(request=Input, responses=UnitData)
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         unit, _ = _own_unit(request, pk, centre_too=True)
@@ -543,7 +576,7 @@ class UnitEngageApi(APIView):
     class Input(serializers.Serializer):
         incident = serializers.IntegerField()
 
-    @extend_schema(request=Input, responses=OpenApiResponse(description="UnitData"))
+    @extend_schema(request=Input, responses=UnitData)
     def post(self, request: Request, pk: int) -> Response:
         unit = get_object_or_404(Unit.objects.select_related("agency"), pk=pk)
         data = self.Input(data=request.data)
@@ -578,7 +611,7 @@ class AlertListApi(APIView):
         conditions = serializers.ListField(child=serializers.ChoiceField(choices=AlertCondition.choices),
                                            required=False, default=list, max_length=10)
 
-    @extend_schema(responses=OpenApiResponse(description="[AlertData]"))
+    @extend_schema(responses=AlertList)
     def get(self, request: Request) -> Response:
         _, qs = _alerts(request)
         if request.query_params.get("status"):
@@ -590,7 +623,7 @@ class AlertListApi(APIView):
             qs = qs.filter(status__in=statuses)
         return Response([alert_data(a).model_dump(mode="json") for a in qs.order_by("-raised_at")[:500]])
 
-    @extend_schema(request=Input, responses={201: OpenApiResponse(description="AlertData")})
+    @extend_schema(request=Input, responses={201: AlertData})
     @idempotent
     def post(self, request: Request) -> Response:
         if not IsCentreStaff().has_permission(request, self):
@@ -603,7 +636,7 @@ class AlertListApi(APIView):
 class AlertAckApi(APIView):
     """``POST /api/alerts/<id>/ack/`` — the Croix-Rouge has seen it."""
 
-    @extend_schema(request=None, responses=OpenApiResponse(description="AlertData"))
+    @extend_schema(request=None, responses=AlertData)
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         member, qs = _alerts(request)
@@ -619,7 +652,7 @@ class AlertTakeChargeApi(APIView):
     class Input(serializers.Serializer):
         unit = serializers.IntegerField(required=False)
 
-    @extend_schema(request=Input, responses=OpenApiResponse(description="AlertData"))
+    @extend_schema(request=Input, responses=AlertData)
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         member, qs = _alerts(request)
@@ -645,7 +678,7 @@ class AlertCloseApi(APIView):
         note = serializers.CharField(max_length=services.MAX_TEXT, required=False, allow_blank=True,
                                      default="")
 
-    @extend_schema(request=Input, responses=OpenApiResponse(description="AlertData"))
+    @extend_schema(request=Input, responses=AlertData)
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         member, qs = _alerts(request)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from realtime.events import EventSchema
+from realtime.events import EventSchema, local_iso
 
 
 class PointData(BaseModel):
@@ -31,15 +31,21 @@ class IncidentData(BaseModel):
     shared_with: list[str]
 
 
+def _point(point) -> PointData | None:
+    return None if point is None else PointData(coordinates=(round(point.x, 7), round(point.y, 7)))
+
+
 def incident_data(incident) -> IncidentData:
+    """The one shape of an incident: its events carry it and the REST API answers it."""
     return IncidentData(
         id=incident.pk, reference=incident.reference, nature=incident.nature.code,
         nature_label=incident.nature.label, priority=incident.priority, status=incident.status,
-        location=PointData(coordinates=(round(incident.location.x, 7), round(incident.location.y, 7))),
-        address=incident.address, commune=incident.commune.insee_code,
-        commune_name=incident.commune.name, description=incident.description,
-        created_at=incident.created_at.isoformat(), version=incident.version,
-        shared_with=sorted(incident.shared_with.values_list("code", flat=True)))
+        location=_point(incident.location), address=incident.address,
+        commune=incident.commune.insee_code, commune_name=incident.commune.name,
+        description=incident.description, created_at=local_iso(incident.created_at),
+        version=incident.version,
+        # Through .all(): a list prefetches ``shared_with`` once for every incident.
+        shared_with=sorted(agency.code for agency in incident.shared_with.all()))
 
 
 class IncidentCreated(EventSchema):
@@ -69,14 +75,27 @@ class IncidentUnshared(EventSchema):
     agency: str
 
 
-class JournalAppended(EventSchema):
-    type = "journal.appended"
-    incident_id: int
-    entry_id: int
+class JournalEntryData(BaseModel):
+    """A line of the main courante; ``corrects``: the line it corrects, if it is a correction."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: int
     at: str
     author: str
     kind: str
     text: str
+    corrects: int | None
+
+
+def journal_entry_data(entry) -> JournalEntryData:
+    return JournalEntryData(id=entry.pk, at=local_iso(entry.at), author=entry.author.get_username(),
+                            kind=entry.kind, text=entry.text, corrects=entry.corrects_id)
+
+
+class JournalAppended(EventSchema):
+    type = "journal.appended"
+    incident_id: int
+    entry: JournalEntryData
 
 
 # --- Radio traffic, field units, Croix-Rouge alerts -------------------------------------
@@ -101,10 +120,6 @@ class RadioMessageData(BaseModel):
     escalated_at: str | None
 
 
-def _point(point) -> PointData | None:
-    return None if point is None else PointData(coordinates=(round(point.x, 7), round(point.y, 7)))
-
-
 def radio_message_data(message) -> RadioMessageData:
     receipts = list(message.receipts.all())
     return RadioMessageData(
@@ -112,10 +127,10 @@ def radio_message_data(message) -> RadioMessageData:
         to_callsign=message.to_unit.callsign if message.to_unit_id else None,
         from_callsign=message.from_callsign, priority=message.priority, text=message.text,
         location=_point(message.location), ack_required=message.ack_required,
-        sent_at=message.sent_at.isoformat(), incident_id=message.net.incident_id,
+        sent_at=local_iso(message.sent_at), incident_id=message.net.incident_id,
         recipients=sorted(r.callsign for r in receipts),
         pending=sorted(r.callsign for r in receipts if r.acknowledged_at is None),
-        escalated_at=message.escalated_at.isoformat() if message.escalated_at else None)
+        escalated_at=local_iso(message.escalated_at))
 
 
 class RadioMessageSent(EventSchema):
@@ -159,10 +174,10 @@ class UnitData(BaseModel):
 def unit_data(unit) -> UnitData:
     return UnitData(id=unit.pk, callsign=unit.callsign, agency=unit.agency.code, status=unit.status,
                     position=_point(unit.position),
-                    position_at=unit.position_at.isoformat() if unit.position_at else None,
+                    position_at=local_iso(unit.position_at),
                     incident_id=unit.incident_id,
                     member=unit.member.user.get_username() if unit.member_id else None,
-                    retired_at=unit.retired_at.isoformat() if unit.retired_at else None)
+                    retired_at=local_iso(unit.retired_at))
 
 
 # What a ``unit.updated`` says changed, in the order a screen should apply it.
@@ -225,21 +240,17 @@ class AlertData(BaseModel):
     version: int
 
 
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
 def alert_data(alert) -> AlertData:
     return AlertData(
         id=alert.pk, reference=alert.reference, status=alert.status, location=_point(alert.location),
         address=alert.address, commune=alert.commune.insee_code, commune_name=alert.commune.name,
         description=alert.description, people=alert.people, conditions=list(alert.conditions),
-        raised_at=alert.raised_at.isoformat(), acknowledged_at=_iso(alert.acknowledged_at),
+        raised_at=local_iso(alert.raised_at), acknowledged_at=local_iso(alert.acknowledged_at),
         acknowledged_by=alert.acknowledged_by.get_username() if alert.acknowledged_by_id else None,
-        taken_charge_at=_iso(alert.taken_charge_at),
-        unit=alert.unit.callsign if alert.unit_id else None, closed_at=_iso(alert.closed_at),
+        taken_charge_at=local_iso(alert.taken_charge_at),
+        unit=alert.unit.callsign if alert.unit_id else None, closed_at=local_iso(alert.closed_at),
         outcome=alert.outcome, outcome_note=alert.outcome_note,
-        escalated_at=_iso(alert.escalated_at), resends=alert.resends, version=alert.version)
+        escalated_at=local_iso(alert.escalated_at), resends=alert.resends, version=alert.version)
 
 
 class AlertRaised(EventSchema):

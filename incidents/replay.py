@@ -42,8 +42,9 @@ def incident_unshared(member: Member | None, frames: list[dict]) -> list[int]:
 
 def journal_lines(member: Member | None, frames: list[dict]) -> list[int]:
     """A line the member may read now (camera lines stay hidden from the Croix-Rouge)."""
-    visible = _visible(selectors.journal_entries_visible_to(member), (f["data"]["entry_id"] for f in frames))
-    return [f["id"] for f in frames if f["data"]["entry_id"] in visible]
+    ids = [f["data"]["entry"]["id"] for f in frames]
+    visible = _visible(selectors.journal_entries_visible_to(member), ids)
+    return [f["id"] for f, entry_id in zip(frames, ids, strict=True) if entry_id in visible]
 
 
 def _net(frame: dict) -> int:

@@ -46,6 +46,7 @@ from incidents.events import (
     UnitUpdated,
     alert_data,
     incident_data,
+    journal_entry_data,
     radio_message_data,
     unit_data,
 )
@@ -75,6 +76,7 @@ from incidents.selectors import (
 from partners.audit import Action, audit
 from partners.choices import AgencyKind, Role
 from partners.models import Agency, Member
+from realtime.events import local_iso
 from realtime.services import outbox_lock, publish
 from realtime.signals import sockets_rescope
 
@@ -144,8 +146,7 @@ def _journal(*, incident: Incident, author: User, kind: str, text: str,
              corrects: JournalEntry | None = None) -> JournalEntry:
     entry = JournalEntry.objects.create(incident=incident, author=author, kind=kind, text=text,
                                         corrects=corrects)
-    publish(JournalAppended(incident_id=incident.pk, entry_id=entry.pk, at=entry.at.isoformat(),
-                            author=author.get_username(), kind=kind, text=text),
+    publish(JournalAppended(incident_id=incident.pk, entry=journal_entry_data(entry)),
             audience=incident_audience(incident, camera_data=kind == JournalKind.CAMERA))
     return entry
 
@@ -456,7 +457,7 @@ def radio_acknowledge(*, message: RadioMessage, member: Member,
     receipt.save(update_fields=["acknowledged_at", "acknowledged_by"])
     pending = sorted(message.receipts.filter(acknowledged_at__isnull=True).values_list("callsign", flat=True))
     publish(RadioAcknowledged(message_id=message.pk, net=message.net_id, callsign=receipt.callsign,
-                              by=member.user.get_username(), at=receipt.acknowledged_at.isoformat(),
+                              by=member.user.get_username(), at=local_iso(receipt.acknowledged_at),
                               pending=pending),
             audience=net_audience(message.net))
     return receipt
@@ -809,7 +810,7 @@ def unit_position_report(*, unit: Unit, point: Point, at: dt.datetime | None = N
         unit.save(update_fields=["position", "position_at"])
         publish(UnitPositionReported(unit_id=unit.pk, callsign=unit.callsign,
                                      position=PointData(coordinates=(round(point.x, 7), round(point.y, 7))),
-                                     at=at.isoformat()),
+                                     at=local_iso(at)),
                 audience=unit_audience(unit))
     return fix
 

@@ -3,11 +3,24 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import datetime as dt
+from typing import ClassVar, overload
 
+from django.utils import timezone
 from pydantic import BaseModel, ConfigDict
 
 REGISTRY: dict[str, type[EventSchema]] = {}
+
+
+@overload
+def local_iso(value: dt.datetime) -> str: ...
+@overload
+def local_iso(value: dt.datetime | None) -> str | None: ...
+def local_iso(value: dt.datetime | None) -> str | None:
+    """A time of an object as the hub writes it everywhere, REST and events alike: local time with
+    its offset (``2026-11-26T22:14:03.120512+01:00``), so that the same instant is the same string
+    on both paths and a page can compare what it holds with what it receives."""
+    return None if value is None else timezone.localtime(value).isoformat()
 
 
 class EventSchema(BaseModel):

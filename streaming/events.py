@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from realtime.events import EventSchema
+from realtime.events import EventSchema, local_iso
 
 
 class GrantData(BaseModel):
@@ -35,10 +35,10 @@ def grant_data(grant) -> GrantData:
                      camera_name=grant.camera.name, agency=grant.agency.code,
                      incident_id=grant.incident_id, incident_reference=grant.incident.reference,
                      reason=grant.reason, granted_by=grant.granted_by.get_username(),
-                     created_at=grant.created_at.isoformat(), expires_at=grant.expires_at.isoformat(),
-                     revoked_at=grant.revoked_at.isoformat() if grant.revoked_at else None,
+                     created_at=local_iso(grant.created_at), expires_at=local_iso(grant.expires_at),
+                     revoked_at=local_iso(grant.revoked_at),
                      revoke_reason=grant.revoke_reason,
-                     ended_at=end[1].isoformat() if end else None, end_reason=str(end[0]) if end else None)
+                     ended_at=local_iso(end[1]) if end else None, end_reason=str(end[0]) if end else None)
 
 
 class GrantCreated(EventSchema):

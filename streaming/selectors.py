@@ -18,6 +18,7 @@ from incidents.choices import IncidentStatus
 from incidents.models import Incident
 from partners.choices import AgencyKind, Role
 from partners.models import Member
+from realtime.events import local_iso
 from streaming.models import Grant, GrantEnd, MaskLift, RecordingPlan, RecordingSegment, Viewing, Wall
 
 # A grant lets images through only while its incident is in progress.
@@ -75,7 +76,7 @@ def grant_viewers(grant_ids) -> dict[int, list[dict]]:
         user = viewing.viewer
         viewers[viewing.grant_id].append({
             "username": user.get_username(), "name": user.get_full_name() or user.get_username(),
-            "since": viewing.started_at.isoformat()})
+            "since": local_iso(viewing.started_at)})
     return viewers
 
 
@@ -322,9 +323,9 @@ def wall_layout(wall: Wall) -> dict:
         for tile in wall.tiles.select_related("camera", "set_by").filter(position__lte=wall.size):
             tiles.append({"position": tile.position, "camera_id": tile.camera_id,
                           "camera_code": tile.camera.code, "camera_name": tile.camera.name,
-                          "set_by": tile.set_by.get_username(), "set_at": tile.set_at.isoformat()})
+                          "set_by": tile.set_by.get_username(), "set_at": local_iso(tile.set_at)})
     return {"name": wall.name, "label": wall.label, "columns": wall.columns, "rows": wall.rows,
-            "tiles": tiles, "updated_at": wall.updated_at.isoformat() if wall.pk else None}
+            "tiles": tiles, "updated_at": local_iso(wall.updated_at) if wall.pk else None}
 
 
 def camera_by_reference(reference: str | int) -> Camera | None:

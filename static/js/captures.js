@@ -90,7 +90,7 @@ export function captureGallery({ url }) {
   }
 
   function onEvent(frame) {
-    if (frame.type === "journal.appended" && frame.data.kind === "camera" && frame.data.incident_id === incidentId) load();
+    if (frame.type === "journal.appended" && frame.data.entry.kind === "camera" && frame.data.incident_id === incidentId) load();
   }
 
   return { open, close, decorate, onEvent, reload: load };

@@ -185,7 +185,7 @@ export class IncidentStore {
 }
 
 export function byNewest(a, b) {
-  // Not a string comparison: REST gives local offsets (+01:00), events give UTC (+00:00).
+  // Not a string comparison: the offset is +01:00 in winter, +02:00 in summer.
   return Date.parse(b.created_at) - Date.parse(a.created_at) || b.id - a.id;
 }
 
@@ -307,7 +307,7 @@ export class JournalView {
 
 /** "from the event" → the shape of a journal line from the API. */
 export function entryFromEvent(data) {
-  return { id: data.entry_id, at: data.at, author: data.author, kind: data.kind, text: data.text };
+  return data.entry; // the shape GET /api/incidents/<id>/ gives each line of "journal"
 }
 
 /** The note form under a journal: POST /api/incidents/<id>/journal/ with an Idempotency-Key. */

@@ -153,8 +153,9 @@ def test_journal_append_publishes_to_the_incident_audience(author):
     [(kind, audience)] = events_since(start)
     assert (kind, audience) == ("journal.appended", ["agency.gn-test", "csu"])
     data = Event.objects.get(id__gt=start).data
-    assert data == {"incident_id": incident.pk, "entry_id": entry.pk, "at": entry.at.isoformat(),
-                    "author": author.get_username(), "kind": "note", "text": "Patrouille sur place"}
+    assert data == {"incident_id": incident.pk, "entry": {
+        "id": entry.pk, "at": timezone.localtime(entry.at).isoformat(), "author": author.get_username(),
+        "kind": "note", "text": "Patrouille sur place", "corrects": None}}
 
     other = create(author)
     first = other.journal.get()

@@ -26,7 +26,7 @@ from django.test import Client as HttpClient
 from django.utils import timezone
 
 from config.asgi import application
-from incidents.events import JournalAppended
+from incidents.events import JournalAppended, JournalEntryData
 from incidents.services import incident_create, incident_share
 from partners.choices import AgencyKind
 from partners.models import UserSession
@@ -101,9 +101,9 @@ def marker(users) -> int:
     groups = {group for user in users for group in groups_of(user, member_of(user))} | {
         user_group(user.pk) for user in users}
     with transaction.atomic():
-        row = publish(JournalAppended(incident_id=0, entry_id=0, at=timezone.now().isoformat(),
-                                      author="test", kind="note", text=f"marker {uuid.uuid4()}"),
-                      audience=Audience(groups))
+        row = publish(JournalAppended(incident_id=0, entry=JournalEntryData(
+            id=0, at=timezone.now().isoformat(), author="test", kind="note", text=f"marker {uuid.uuid4()}",
+            corrects=None)), audience=Audience(groups))
     return row.id
 
 

@@ -8,7 +8,7 @@ from django.contrib.gis.geos import Point
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.events import JournalAppended
+from incidents.events import JournalAppended, JournalEntryData
 from incidents.models import Incident
 from incidents.services import incident_create, incident_share
 from partners.choices import AgencyKind
@@ -72,9 +72,9 @@ def marker(*members: Member) -> int:
     """
     groups = {g for m in members for g in listens_on(m)}
     with transaction.atomic():
-        row = publish(JournalAppended(incident_id=0, entry_id=0, at=timezone.now().isoformat(),
-                                      author="test", kind="note", text=f"marker {uuid.uuid4()}"),
-                      audience=Audience(groups))
+        row = publish(JournalAppended(incident_id=0, entry=JournalEntryData(
+            id=0, at=timezone.now().isoformat(), author="test", kind="note", text=f"marker {uuid.uuid4()}",
+            corrects=None)), audience=Audience(groups))
     return row.id
 
 

@@ -71,7 +71,7 @@ def story(db) -> Story:
 
 
 def test_the_story_publishes_what_a_screen_needs(story):
-    assert [(r.type, r.data.get("kind")) for r in story.rows] == [
+    assert [(r.type, r.data.get("entry", {}).get("kind")) for r in story.rows] == [
         ("incident.created", None),
         ("journal.appended", "opened"),
         ("journal.appended", "shared"),
