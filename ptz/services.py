@@ -169,8 +169,9 @@ def _position_dict(position: PtzPosition) -> dict:
 
 
 @transaction.atomic
-def _record_position(camera_id: int, *, status: Status | None, preset: int | None, moving: bool,
-                     reachable: bool = True, detail: str = "") -> PtzPosition:
+def position_record(camera_id: int, *, status: Status | None, preset: int | None, moving: bool,
+                    reachable: bool = True, detail: str = "") -> PtzPosition:
+    """Where the camera is, as read back from it; the centre's consoles follow (``ptz.position``)."""
     position = PtzPosition.objects.select_for_update().filter(camera_id=camera_id).first() \
         or PtzPosition.objects.create(camera_id=camera_id)
     if status is not None:
@@ -390,7 +391,7 @@ def ptz_joystick(*, camera: Camera, by: AbstractBaseUser, pan: float, tilt: floa
     cache.delete(drag_key)
     status = _read_back(endpoint)
     preset = _preset_at(endpoint, status)
-    position = _record_position(camera.pk, status=status, preset=preset, moving=False)
+    position = position_record(camera.pk, status=status, preset=preset, moving=False)
     if preset is not None:
         _masks_follow(camera.pk, preset=preset, off_presets=False)
     audit(action=Action.PTZ_MOVE, actor=by, address=address, obj=camera, reason=reason or "joystick",
@@ -427,7 +428,7 @@ def _go_to_preset(endpoint: PtzEndpoint, *, camera: Camera, number: int, by: Abs
 
     status = _read_back(endpoint, wanted=there)
     reached = there(status)
-    position = _record_position(camera.pk, status=status, preset=number if reached else None, moving=False)
+    position = position_record(camera.pk, status=status, preset=number if reached else None, moving=False)
     if reached:
         _masks_follow(camera.pk, preset=number, off_presets=False)
     audit(action=action, actor=by, address=address, obj=camera, reason=reason or "preset",
@@ -458,7 +459,7 @@ def ptz_home(*, camera: Camera, by: AbstractBaseUser | None, reason: str = "",
     _call(endpoint, lambda d: d.goto_home())
     status = _read_back(endpoint)
     preset = _preset_at(endpoint, status)
-    position = _record_position(camera.pk, status=status, preset=preset, moving=False)
+    position = position_record(camera.pk, status=status, preset=preset, moving=False)
     _masks_follow(camera.pk, preset=preset, off_presets=preset is None)
     audit(action=Action.PTZ_HOME, actor=by, address=address, obj=camera, reason=reason or "home",
           details={"camera": camera.code, "from": before, "to": _position_dict(position)})
@@ -527,7 +528,7 @@ def ptz_aim(*, camera: Camera, by: AbstractBaseUser, incident: Incident,
 
     status = _read_back(endpoint, wanted=there)
     reached = there(status)
-    position = _record_position(camera.pk, status=status, preset=None, moving=False)
+    position = position_record(camera.pk, status=status, preset=None, moving=False)
     audit(action=Action.PTZ_MOVE, actor=by, address=address, obj=camera, reason=reason,
           details={"camera": camera.code, "from": before, "to": _position_dict(position),
                    "aim": {"bearing": round(to, 1), "distance_m": round(distance, 1)}, "reached": reached})
