@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "cameras",
     "incidents",
     "streaming",
+    "ptz",
     "demo",
 ]
 
@@ -458,3 +459,15 @@ HUB_GEO_PLACES_MODEL = "cameras.Site"
 HUB_GEO_PLACES_FILTER = {"nomadic_pool": False}
 # Who may search addresses: the answers name camera sites, which only the centre's staff see.
 HUB_GEO_ADDRESS_PERMISSIONS = ["partners.permissions.IsCentreStaff"]
+
+# PTZ cameras (docs/video.md §7): ONVIF control, one operator at a time.
+# The key that encrypts the cameras' ONVIF passwords at rest (Fernet), made on first use.
+HUB_PTZ_KEY_PATH = Path(os.environ.get("HUB_PTZ_KEY_PATH", BASE_DIR / "var/keys/ptz-credentials.key"))
+# Every ONVIF request has this deadline; a camera that does not answer is "injoignable".
+HUB_PTZ_TIMEOUT_SECONDS = float(os.environ.get("HUB_PTZ_TIMEOUT_SECONDS", "2"))
+# A lease without a command for this long lapses; the camera goes home this long after.
+HUB_PTZ_LEASE_IDLE_SECONDS = env_int("HUB_PTZ_LEASE_IDLE_SECONDS", 120)
+HUB_PTZ_HOME_AFTER_SECONDS = env_int("HUB_PTZ_HOME_AFTER_SECONDS", 300)
+# Joystick commands sent to one camera at most this often; those in between are coalesced.
+HUB_PTZ_MAX_COMMANDS_PER_SECOND = env_int("HUB_PTZ_MAX_COMMANDS_PER_SECOND", 10)
+CELERY_BEAT_SCHEDULE["ptz-leases-sweep"] = {"task": "ptz.leases_sweep", "schedule": 5.0}

@@ -24,4 +24,5 @@ urlpatterns = [
     path("api/cameras/", include("cameras.urls")),
     path("api/", include("incidents.urls")),
     path("api/streaming/", include("streaming.urls")),
+    path("api/ptz/", include("ptz.urls")),
 ]

@@ -36,6 +36,11 @@ class Action:
     MASK_LIFTED = "mask_lifted"
     EXTRACTION = "extraction"
     HANDOVER = "handover"
+    PTZ_LEASE = "ptz_lease"
+    PTZ_TAKEOVER = "ptz_takeover"
+    PTZ_MOVE = "ptz_move"
+    PTZ_PRESET = "ptz_preset"
+    PTZ_HOME = "ptz_home"
 
 
 def record_digest(record: AuditRecord) -> str:

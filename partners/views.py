@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -44,10 +45,9 @@ def _safe_next(request: HttpRequest, value: str | None) -> str | None:
 
 
 def _landing(request: HttpRequest) -> str:
-    # config.navigation knows every app's pages; partners imports none of them at load time.
-    from config.navigation import desk_url
-
-    return desk_url(request)
+    # The home page sends each member to their desk (config.navigation knows every app's
+    # pages; partners knows none of them).
+    return reverse("home")
 
 
 def _finish(request: HttpRequest, user, next_url: str | None) -> HttpResponse:

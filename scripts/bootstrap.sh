@@ -6,7 +6,8 @@
 # its PostGIS extension. Writes var/env.sh for the other scripts.
 #
 # BOOTSTRAP_TEST=1 also installs what the test suite drives: Chromium, faketime,
-# GStreamer's RTSP server, and rsyslog (the tests start their own rsyslogd).
+# GStreamer's RTSP server, rsyslog (the tests start their own rsyslogd), and ffmpeg (the
+# RTSP server of ipycam, the virtual ONVIF PTZ camera).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p var var/static
@@ -95,7 +96,7 @@ fi
 if [ "${BOOTSTRAP_TEST:-0}" = 1 ]; then
   apt_install chromium fonts-dejavu-core python3-gi gir1.2-gst-rtsp-server-1.0 rsyslog \
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-    gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools faketime
+    gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools faketime ffmpeg
 fi
 
 # --- Virtualenv and Python packages, reinstalled only when the pins change.

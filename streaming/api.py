@@ -38,12 +38,11 @@ from streaming.runtime import Viewer, current_runtime, get_runtime
 from streaming.selectors import (
     active_grants,
     camera_by_reference,
-    camera_current_preset,
     camera_video_facts,
     grant_end,
     grant_viewers,
     grants_visible_to,
-    masks_in_force,
+    masks_now,
     refusal_text,
     video_refusal,
     viewing_grant,
@@ -361,7 +360,7 @@ class WhepApi(APIView):
                         output_label=member.agency.name if partner else "")
         feed = CameraFeed(camera_id=camera.pk, code=camera.code, name=camera.name,
                           stream_uri=camera.stream_uri or "synthetic:")
-        masks = masks_in_force(camera.pk, preset=camera_current_preset(camera.pk))
+        masks = masks_now(camera.pk)
         runtime = get_runtime()
         runtime.admit()
         session = runtime.open_viewing(feed=feed, viewer=viewer, offer=offer, masks=masks,

@@ -147,6 +147,35 @@ class Watermark:
         luma[y0:y0 + h, x0:x0 + w] = saved
 
 
+class Blank:
+    """A whole picture blacked out with one line of text in its middle: what partners get from
+    a PTZ camera moving outside its presets (nothing of the scene, and why)."""
+
+    def __init__(self, width: int, height: int, text: str) -> None:
+        from PIL import Image, ImageDraw
+
+        self.width, self.height, self.text = width, height, text
+        font = load_font(max(12, height // 14))
+        probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+        left, top, right, bottom = probe.textbbox((0, 0), text, font=font)
+        w, h = min(width, right - left), min(height, bottom - top)
+        image = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(image).text((-left, -top), text, fill=255, font=font)
+        self.glyphs = np.asarray(image) > 127
+        self.x0 = max(0, (width - w) // 2)
+        self.y0 = max(0, (height - h) // 2)
+
+    def paint(self, frame: av.VideoFrame) -> None:
+        """Black the whole of ``frame`` (yuv420p, this size) and write the text, in place."""
+        _flat(frame, 0)[:] = BLACK_Y
+        _flat(frame, 1)[:] = NEUTRAL_UV
+        _flat(frame, 2)[:] = NEUTRAL_UV
+        p = frame.planes[0]
+        luma = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
+        h, w = self.glyphs.shape
+        luma[self.y0:self.y0 + h, self.x0:self.x0 + w][self.glyphs] = 235
+
+
 def camera_masks(camera) -> list[dict]:
     """Every privacy mask of ``camera`` for recorded images (extractions, snapshots): those of every
     preset included (which preset a PTZ camera was at is not recorded), lifted or not (a lift is

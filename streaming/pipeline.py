@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 
 import av
 from django.conf import settings
+from django.utils.translation import gettext
 
-from streaming.masking import MaskPainter, Watermark
+from streaming.masking import Blank, MaskPainter, Watermark
 from streaming.selectors import MasksInForce
 from streaming.sources import (
     PARIS,
@@ -254,6 +255,7 @@ class CameraPipeline:
         self.outputs: dict[str, Output] = {}  # media loop only
         self._snapshot: tuple[Output, ...] = ()  # what the worker iterates
         self.masks: MasksInForce = NO_MASKS
+        self._blank: Blank | None = None
         self.state = self.STARTING
         self.detail = ""
         self.failures = 0
@@ -575,10 +577,16 @@ class CameraPipeline:
                 self._encode(out, frame, fps)
         if not partners:
             return
-        # Masks lifted for the centre are never lifted for a partner.
-        extra = self._painter(tuple(p for p in masks.partners if p not in masks.centre), width, height)
-        if extra:
-            extra.paint(frame)
+        if masks.partners_blank:
+            # A PTZ camera moving outside its presets: no one knows what its masks should hide.
+            if self._blank is None or (self._blank.width, self._blank.height) != (width, height):
+                self._blank = Blank(width, height, gettext("Camera moving"))
+            self._blank.paint(frame)
+        else:
+            # Masks lifted for the centre are never lifted for a partner.
+            extra = self._painter(tuple(p for p in masks.partners if p not in masks.centre), width, height)
+            if extra:
+                extra.paint(frame)
         for out in partners:
             started = time.perf_counter()
             if out.watermark is None or (out.watermark.width, out.watermark.height) != (width, height):

@@ -430,11 +430,19 @@ class VideoRuntime:
                     self.loop)
 
     def _refresh_masks(self) -> None:
-        from streaming.selectors import camera_current_preset, masks_in_force
+        from streaming.selectors import masks_now
 
         for pipeline in self.pipelines():
-            camera_id = pipeline.feed.camera_id
-            pipeline.set_masks(masks_in_force(camera_id, preset=camera_current_preset(camera_id)))
+            pipeline.set_masks(masks_now(pipeline.feed.camera_id))
+
+    def refresh_masks(self, camera_id: int) -> None:
+        """Read a camera's masks now (a PTZ camera reached a preset or started to move): the next
+        frame that leaves its pipeline in this process is painted with them."""
+        from streaming.selectors import masks_now
+
+        for pipeline in self.pipelines():
+            if pipeline.feed.camera_id == camera_id:
+                pipeline.set_masks(masks_now(camera_id))
 
     # --- Stopping.
 

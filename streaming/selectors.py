@@ -253,6 +253,17 @@ def camera_current_preset(camera_id: int) -> int | None:
     return cache.get(preset_cache_key(camera_id))
 
 
+def off_presets_cache_key(camera_id: int) -> str:
+    return f"video:ptz-off-presets:{camera_id}"
+
+
+def camera_off_presets(camera_id: int) -> bool:
+    """Whether a PTZ camera is being driven outside its presets (set by the PTZ app before a
+    move, cleared once a preset is reached): its partners' picture is then blanked, since no
+    one knows which private areas it shows."""
+    return bool(cache.get(off_presets_cache_key(camera_id)))
+
+
 Polygon = tuple[tuple[float, float], ...]
 
 
@@ -267,13 +278,23 @@ class MasksInForce:
 
     partners: tuple[Polygon, ...]
     centre: tuple[Polygon, ...]
+    # A PTZ camera moving outside its presets: partners get a blank picture, not a masked one.
+    partners_blank: bool = False
 
     @property
     def any(self) -> bool:
-        return bool(self.partners)
+        return bool(self.partners) or self.partners_blank
 
 
-def masks_in_force(camera_id: int, *, preset: int | None = None, now=None) -> MasksInForce:
+def masks_now(camera_id: int) -> MasksInForce:
+    """The masks to paint on a camera's picture now: its preset's and the camera-wide ones,
+    partners blanked while a PTZ camera is driven outside its presets."""
+    return masks_in_force(camera_id, preset=camera_current_preset(camera_id),
+                          partners_blank=camera_off_presets(camera_id))
+
+
+def masks_in_force(camera_id: int, *, preset: int | None = None, now=None,
+                   partners_blank: bool = False) -> MasksInForce:
     now = now or timezone.now()
     scope = Q(preset__isnull=True)
     if preset is not None:
@@ -288,7 +309,8 @@ def masks_in_force(camera_id: int, *, preset: int | None = None, now=None) -> Ma
         return tuple((float(x), float(y)) for x, y in points)
 
     return MasksInForce(partners=tuple(polygon(p) for _, p in masks),
-                        centre=tuple(polygon(p) for pk, p in masks if pk not in lifted))
+                        centre=tuple(polygon(p) for pk, p in masks if pk not in lifted),
+                        partners_blank=partners_blank)
 
 
 # --- The video wall.

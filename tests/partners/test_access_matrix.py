@@ -125,6 +125,11 @@ MATRIX: dict[str, tuple] = {
     "camera_video_facts":   (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     "walls_list":           (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     "wall_tile_set":        (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    # PTZ cameras: driven by the centre's staff alone, one at a time (a lease)
+    "ptz_state":            (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "ptz_lease":            (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "ptz_move":             (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "ptz_home":             (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     "watch_camera_a":       (V_MEMBER, A,     A,     A,     V_ROLE, A,        V_GRANT,  V_GRANT,  V_GRANT, V_CRF,  V_ROLE, V_HAB,  V_MEMBER),
     "watch_camera_b":       (V_MEMBER, A,     A,     A,     V_ROLE, V_LISTED, V_LISTED, V_LISTED, A,       V_CRF,  V_ROLE, V_HAB,  V_MEMBER),
     # Recordings: judicial requisitions, legal holds, the register, snapshots
@@ -174,6 +179,7 @@ class Scene:
     # One client per role for the module: a Django test client builds its middleware stack
     # (WhiteNoise indexing the static files) on its first request, which costs more than a cell.
     apis: dict = field(default_factory=dict)  # role → API client (bearer token)
+    ptz_camera_id: int = 0  # a PTZ camera far from the incidents, whose ONVIF port answers nothing
     browsers: dict = field(default_factory=dict)  # role → page client (signed-in session)
 
     def incident_name(self, pk: int) -> str:
@@ -265,6 +271,13 @@ def _build() -> Scene:
     scene = Scene(members=members, users=users, tokens=tokens, secrets=secrets, incidents=incidents,
                   cameras=cameras, grants=grants, mask_id=mask.pk, requisition_id=requisition.pk,
                   hold_id=requisition.holds.get().pk)
+    from ptz.models import PtzEndpoint
+    from tests.ptz.virtual import free_port
+
+    ptz = factories.make_camera(location=factories.offset(factories.CENTRE, bearing=90, metres=900),
+                                kind=CameraKind.PTZ, range_m=50, code="cam-ptz")
+    PtzEndpoint.objects.create(camera=ptz, host="127.0.0.1", port=free_port())
+    scene.ptz_camera_id = ptz.pk
     for role in ROLES:
         scene.apis[role] = factories.TokenClient()
         scene.browsers[role] = Client()
@@ -420,6 +433,17 @@ def _unit_url(ctx: Ctx) -> str:
     return f"/api/units/{unit.pk}/"
 
 
+def _ptz_url(ctx: Ctx, suffix: str = "") -> str:
+    return f"/api/ptz/cameras/{ctx.scene.ptz_camera_id}/{suffix}"
+
+
+def _ptz_command(ctx: Ctx, suffix: str, body: dict) -> int:
+    """Take the camera, then command it. The scene's PTZ camera answers nothing (a closed
+    port): a command the hub lets through reaches for it and says "caméra injoignable" (503)."""
+    ctx.api.post(_ptz_url(ctx, "lease/"), {})
+    return _status(ctx.api.post(_ptz_url(ctx, suffix), body))
+
+
 HERE = {"type": "Point", "coordinates": [factories.CENTRE.x, factories.CENTRE.y]}
 NEARBY = factories.offset(factories.CENTRE, bearing=90, metres=150)
 
@@ -473,6 +497,10 @@ ACTIONS: dict[str, Act] = {
     "walls_list": Act(lambda c: _status(c.api.get("/api/streaming/walls/")), 200, 403),
     "wall_tile_set": Act(lambda c: _status(c.api.post("/api/streaming/walls/principal/tiles/", {
         "position": 1, "camera": c.scene.cameras["a"].code})), 200, 403),
+    "ptz_state": Act(lambda c: _status(c.api.get(_ptz_url(c))), 200, 403),
+    "ptz_lease": Act(lambda c: _status(c.api.post(_ptz_url(c, "lease/"), {})), 200, 403),
+    "ptz_move": Act(lambda c: _ptz_command(c, "move/", {"pan": 0.5, "tilt": 0}), 503, 403),
+    "ptz_home": Act(lambda c: _ptz_command(c, "home/", {}), 503, 403),
     "watch_camera_a": Act(lambda c: _video(c, "a"), A, None),
     "watch_camera_b": Act(lambda c: _video(c, "b"), A, None),
     "requisitions_list": Act(lambda c: _status(c.api.get("/api/streaming/requisitions/")), 200, 403),

@@ -175,6 +175,33 @@ def requisition_advanced(story: Story) -> Event:
 
 if "requisition.progress" in REGISTRY:
     SAMPLES["requisition.progress"] = requisition_advanced
+
+
+def ptz_taken(story: Story) -> Event:
+    """An operator takes control of a PTZ camera (ptz.services.lease_take: the camera itself is
+    not asked anything)."""
+    from cameras.choices import CameraKind
+    from ptz.models import PtzEndpoint
+    from ptz.services import lease_take
+
+    camera = factories.make_camera(kind=CameraKind.PTZ)
+    PtzEndpoint.objects.create(camera=camera, host="127.0.0.1", port=9)
+    lease_take(camera=camera, by=story.crew["operator"].user)
+    return Event.objects.filter(type="ptz.lease").latest("id")
+
+
+def ptz_moved(story: Story) -> Event:
+    """A PTZ camera's position read back (ptz.services.position_record)."""
+    from cameras.choices import CameraKind
+    from ptz.services import position_record
+
+    camera = factories.make_camera(kind=CameraKind.PTZ)
+    position_record(camera.pk, status=None, preset=None, moving=True)
+    return Event.objects.filter(type="ptz.position").latest("id")
+
+
+if "ptz.lease" in REGISTRY:
+    SAMPLES.update({"ptz.lease": ptz_taken, "ptz.position": ptz_moved})
 # Radio traffic, field units and Croix-Rouge alerts: tests/incidents/field_story.py.
 FIELD_TYPES = ("radio.message", "radio.acknowledged", "radio.escalated", "unit.position", "unit.status",
                "unit.engaged", "unit.updated", "alert.raised", "alert.updated")
@@ -306,6 +333,8 @@ def audience_of(story: Story, event_type: str) -> list[tuple[list[str], list[str
         return [(wall_changed(story).audience, [CSU])]
     if event_type == "requisition.progress":  # judicial business: the centre only
         return [(requisition_advanced(story).audience, [CSU])]
+    if event_type in {"ptz.lease", "ptz.position"}:  # who drives a camera: the centre only
+        return [(SAMPLES[event_type](story).audience, [CSU])]
     if event_type == "incident.updated":  # no producer yet: the selector its producer will call
         return [(list(incident_audience(story.incident)), sorted([GN, PN, CSU]))]
     rows = [r for r in story.rows if r.type == event_type]
