@@ -191,6 +191,10 @@ if HUB_CHANNEL_LAYER == "core":
     CHANNEL_LAYERS["default"]["CONFIG"].update({"capacity": 1000, "expiry": 60,
                                                 "group_expiry": 86400})
 
+# Relay the outbox inside the request after commit (one process, tests), or leave it to the
+# `manage.py relay` process woken by NOTIFY (`make run`: the API and WebSocket pools set 0).
+HUB_RELAY_INLINE = env_bool("HUB_RELAY_INLINE", True)
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

@@ -6,7 +6,9 @@ are committed in increasing order: when a client has seen event N, every event
 below N that it may see is already committed. That is what makes "resume from
 the last id" exact.
 
-Relay. After commit, :func:`relay` sends every committed event not yet sent, in
+Relay. The ``manage.py relay`` process (woken by the NOTIFY each publishing
+transaction sends at commit) or, with ``HUB_RELAY_INLINE``, the request itself after
+commit: :func:`relay` sends every committed event not yet sent, in
 id order, under a second (session) lock so that a single relayer runs at a
 time, whichever process committed. An event whose relay failed (Redis down, a
 crash between commit and send) is sent by the next relay, or by the periodic
@@ -33,7 +35,11 @@ log = logging.getLogger(__name__)
 
 OUTBOX_LOCK = 7_240_001
 RELAY_LOCK = 7_240_002
+# Held for its whole life by the active `manage.py relay` process; standbys wait on it.
+RELAY_LEADER_LOCK = 7_240_003
 RELAY_BATCH = 500
+# Every publishing transaction notifies this channel; PostgreSQL delivers it at commit.
+NOTIFY_CHANNEL = "hub_outbox"
 
 
 def outbox_lock() -> None:
@@ -43,7 +49,10 @@ def outbox_lock() -> None:
     counter) takes it early; :func:`publish` takes it anyway.
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_LOCK])
+        # The NOTIFY rides on the same statement: it wakes the relay process at commit
+        # (and is dropped with a rollback).
+        cursor.execute("SELECT pg_advisory_xact_lock(%s), pg_notify(%s, '')",
+                       [OUTBOX_LOCK, NOTIFY_CHANNEL])
 
 
 def publish(event: EventSchema, *, audience: Audience) -> Event:
@@ -59,8 +68,10 @@ def publish(event: EventSchema, *, audience: Audience) -> Event:
     outbox_lock()
     row = Event.objects.create(type=event.type, data=event.model_dump(mode="json"),
                                audience=list(audience))
-    # One relay after commit is enough however many events the transaction publishes.
-    if not any(entry[1] is relay_safely for entry in connection.run_on_commit):
+    # One relay after commit is enough however many events the transaction publishes. With
+    # a relay process (HUB_RELAY_INLINE off) the request leaves it to that process.
+    if settings.HUB_RELAY_INLINE and not any(
+            entry[1] is relay_safely for entry in connection.run_on_commit):
         transaction.on_commit(relay_safely)
     return row
 

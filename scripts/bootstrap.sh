@@ -41,6 +41,9 @@ apt_install gdal-bin libgeos-dev proj-bin ca-certificates
 # rsyslog: `make run` starts one (as a plain process, not the system daemon) that keeps a copy
 # of the access journal's anchors, as the centre's syslog server does in production.
 apt_install rsyslog
+# HAProxy: `make run` puts it on the public port in front of the API and WebSocket pools (as a
+# plain process with its config under var/, not the system service); the scale-out test too.
+apt_install haproxy
 PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then
   for candidate in python3.11 python3; do

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# `make run`: migrate, load the demo data (idempotent), then Daphne, a Celery worker
-# and Celery beat under honcho. Ctrl-C stops them, and whatever bootstrap started.
+# `make run`: migrate, load the demo data (idempotent), then the hub's processes by role under
+# honcho (docs/deployment.md): HAProxy on HUB_PORT, HUB_API_PROCESSES API and HUB_WS_PROCESSES
+# WebSocket processes (Daphne), the video process, the relay and its standby, Celery worker
+# and beat, the recorder, rsyslog. Ctrl-C stops them, and whatever bootstrap started.
+# HUB_TOPOLOGY=single runs one Daphne on HUB_PORT instead of HAProxy and the pools (the
+# baseline of benchmarks/radio.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source var/env.sh
@@ -42,4 +46,16 @@ if [ -n "$HUB_MAP_PMTILES" ]; then python manage.py make_basemap "$HUB_MAP_PMTIL
 python manage.py collectstatic --noinput -v0
 python manage.py demo_accounts --url "http://${HUB_BIND}:${HUB_PORT}/"
 python manage.py export_key --url "http://${HUB_BIND}:${HUB_PORT}/"
-honcho start -f Procfile
+export HUB_API_PROCESSES=${HUB_API_PROCESSES:-2} HUB_WS_PROCESSES=${HUB_WS_PROCESSES:-1}
+if [ "${HUB_TOPOLOGY:-pools}" = single ]; then
+  # One Daphne relays after commit inside its requests, as before the relay process.
+  grep -vE '^(haproxy|api[0-9]+|ws[0-9]+|video|relay|relay_standby):' Procfile > var/Procfile
+  echo "web: daphne -b ${HUB_BIND} -p ${HUB_PORT} config.asgi:application" >> var/Procfile
+else
+  # The pools see every request from HAProxy: its X-Forwarded-For names the client. The relay
+  # process sends the outbox (woken at commit), not the requests.
+  export HUB_TRUSTED_PROXIES=${HUB_TRUSTED_PROXIES:-127.0.0.1} HUB_RELAY_INLINE=${HUB_RELAY_INLINE:-0}
+  python -m config.topology --procfile var/Procfile --haproxy var/haproxy.cfg
+  haproxy -c -q -f var/haproxy.cfg
+fi
+honcho start -f var/Procfile

@@ -154,3 +154,77 @@ def http(port: int, method: str, path: str, *, token: str, body: dict | None = N
             return answer.status, json.loads(answer.read() or b"{}")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
+
+
+class Hub:
+    """The processes of ``make run`` by role, behind a real HAProxy configured from
+    ``config/haproxy.cfg.in``: ``api`` + ``ws`` Daphne processes, two relay processes (one
+    active, one standby). ``port`` is HAProxy's; the others can be killed one by one."""
+
+    def __init__(self, tmp_path: Path, *, api: int, ws: int, env: dict[str, str] | None = None) -> None:
+        self.tmp_path = tmp_path
+        self.env = dict(os.environ, DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="config.settings",
+                        LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1", HUB_RELAY_INLINE="0",
+                        HUB_TRUSTED_PROXIES="127.0.0.1", **(env or {}))
+        self.api_ports = [free_port() for _ in range(api)]
+        self.ws_ports = [free_port() for _ in range(ws)]
+        self.port = free_port()
+        self.daphnes: dict[int, subprocess.Popen] = {}
+        self.relays: list[tuple[subprocess.Popen, Path]] = []
+        self.haproxy: subprocess.Popen | None = None
+
+    def _spawn(self, argv: list[str], log: Path) -> subprocess.Popen:
+        with log.open("wb") as out:
+            return subprocess.Popen(argv, cwd=BASE_DIR, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+
+    def start(self) -> None:
+        from config.topology import Topology
+
+        for port in self.api_ports + self.ws_ports:
+            self.daphnes[port] = self._spawn(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                 "config.asgi:application"], self.tmp_path / f"daphne-{port}.log")
+        for n in range(2):
+            log = self.tmp_path / f"relay-{n}.log"
+            self.relays.append((self._spawn([sys.executable, "manage.py", "relay"], log), log))
+        # No video process here: its routes go to the first API process.
+        topology = Topology(port=self.port, api=len(self.api_ports), ws=len(self.ws_ports),
+                            api_ports=self.api_ports, ws_ports=self.ws_ports,
+                            video_port=self.api_ports[0], check_interval="500ms")
+        cfg = self.tmp_path / "haproxy.cfg"
+        cfg.write_text(topology.haproxy_cfg())
+        self.haproxy = self._spawn(["haproxy", "-W", "-db", "-f", str(cfg)], self.tmp_path / "haproxy.log")
+        for port, process in self.daphnes.items():
+            _wait_ready(process, port, self.tmp_path / f"daphne-{port}.log")
+        _wait_ready(self.haproxy, self.port, self.tmp_path / "haproxy.log")
+        deadline = time.monotonic() + 30
+        while not any("relay: active" in _tail(log) for _, log in self.relays):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no relay became active:\n" + self.log())
+            time.sleep(0.05)
+
+    def active_relay(self) -> subprocess.Popen:
+        return next(p for p, log in self.relays if p.poll() is None and "relay: active" in _tail(log))
+
+    def kill(self, process: subprocess.Popen) -> None:
+        """As a crash: no goodbye to clients, to HAProxy or to the database."""
+        process.kill()
+        process.wait(5)
+
+    def stop(self) -> None:
+        for process in [self.haproxy, *self.daphnes.values(), *(p for p, _ in self.relays)]:
+            if process is not None:
+                _stop(process)
+
+    def log(self) -> str:
+        return "\n".join(f"--- {p.name}\n{_tail(p)}" for p in sorted(self.tmp_path.glob("*.log")))
+
+
+@contextlib.contextmanager
+def hub(tmp_path: Path, *, api: int = 2, ws: int = 2, env: dict[str, str] | None = None) -> Iterator[Hub]:
+    started = Hub(tmp_path, api=api, ws=ws, env=env)
+    try:
+        started.start()
+        yield started
+    finally:
+        started.stop()

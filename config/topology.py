@@ -1,0 +1,108 @@
+"""The processes of a hub, by role, and the HAProxy configuration in front of them.
+
+``make run`` (scripts/run.sh) and the scale-out test write their Procfile and
+``haproxy.cfg`` from here, so that what is tested is what runs::
+
+    python -m config.topology --procfile var/Procfile --haproxy var/haproxy.cfg
+
+The public port (``HUB_PORT``) is HAProxy's. Behind it, on loopback:
+``HUB_API_PROCESSES`` API processes (Daphne) from ``HUB_PORT + 2000``,
+``HUB_WS_PROCESSES`` WebSocket processes (Daphne) from ``HUB_PORT + 2100``, and
+one video process (Daphne, WHEP and the camera pipelines) on ``HUB_PORT + 2200``.
+No Django import: this runs before the hub does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+TEMPLATE = Path(__file__).with_name("haproxy.cfg.in")
+
+# What the video process answers: WHEP sessions, and what needs a camera's pipeline.
+VIDEO_PATHS = r"^/api/streaming/(cameras/[0-9]+/(whep|snapshots/|preset/|ptz)|whep/|pipelines/)"
+
+
+def daphne(port: int | str) -> str:
+    return f"daphne -b 127.0.0.1 -p {port} config.asgi:application"
+
+
+@dataclass
+class Topology:
+    bind: str = "127.0.0.1"
+    port: int = 8000
+    api: int = 2
+    ws: int = 1
+    check_interval: str = "1s"
+    # Ports of the pools; by default derived from ``port`` (see the module's docstring).
+    api_ports: list[int] = field(default_factory=list)
+    ws_ports: list[int] = field(default_factory=list)
+    video_port: int = 0
+
+    def __post_init__(self) -> None:
+        if self.api < 1 or self.ws < 1:
+            raise ValueError("HUB_API_PROCESSES and HUB_WS_PROCESSES must be at least 1")
+        self.api_ports = self.api_ports or [self.port + 2000 + n for n in range(self.api)]
+        self.ws_ports = self.ws_ports or [self.port + 2100 + n for n in range(self.ws)]
+        self.video_port = self.video_port or self.port + 2200
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Topology:
+        environ = dict(os.environ if environ is None else environ)
+        return cls(bind=environ.get("HUB_BIND") or "127.0.0.1", port=int(environ.get("HUB_PORT") or 8000),
+                   api=int(environ.get("HUB_API_PROCESSES") or 2),
+                   ws=int(environ.get("HUB_WS_PROCESSES") or 1))
+
+    def haproxy_cfg(self) -> str:
+        text = Template(TEMPLATE.read_text()).substitute(
+            BIND=self.bind, PORT=self.port, CHECK_INTERVAL=self.check_interval,
+            VIDEO_PATHS=VIDEO_PATHS)
+
+        def servers(prefix: str, ports: list[int]) -> str:
+            return "\n".join(f"    server {prefix}{n + 1} 127.0.0.1:{p} check"
+                             for n, p in enumerate(ports))
+
+        return (text.replace("@API_SERVERS@", servers("api", self.api_ports))
+                .replace("@WS_SERVERS@", servers("ws", self.ws_ports))
+                .replace("@VIDEO_SERVERS@", servers("video", [self.video_port])))
+
+    def procfile(self, *, haproxy_cfg: str, symbolic: bool = False) -> str:
+        """The Procfile; ``symbolic`` writes the ports as offsets of ``$HUB_PORT`` (the
+        repository's Procfile, for the default counts)."""
+
+        def port(p: int) -> int | str:
+            return f"$((HUB_PORT + {p - self.port}))" if symbolic else p
+
+        lines = [f"haproxy: haproxy -W -db -f {haproxy_cfg}"]
+        lines += [f"api{n + 1}: {daphne(port(p))}" for n, p in enumerate(self.api_ports)]
+        lines += [f"ws{n + 1}: {daphne(port(p))}" for n, p in enumerate(self.ws_ports)]
+        lines += [
+            f"video: {daphne(port(self.video_port))}",
+            "relay: python manage.py relay",
+            "relay_standby: python manage.py relay",
+            "worker: celery -A config worker --loglevel=INFO --concurrency=2 --without-gossip"
+            " --without-mingle",
+            "beat: celery -A config beat --loglevel=INFO --schedule var/celerybeat-schedule",
+            "recorder: python manage.py record",
+            'syslog: /usr/sbin/rsyslogd -n -f "$PWD/var/syslog/rsyslog.conf"'
+            ' -i "$PWD/var/syslog/rsyslogd.pid"',
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--procfile", type=Path, required=True)
+    parser.add_argument("--haproxy", type=Path, required=True)
+    args = parser.parse_args(argv)
+    topology = Topology.from_env()
+    args.haproxy.parent.mkdir(parents=True, exist_ok=True)
+    args.haproxy.write_text(topology.haproxy_cfg())
+    args.procfile.write_text(topology.procfile(haproxy_cfg=str(args.haproxy)))
+
+
+if __name__ == "__main__":
+    main()
