@@ -214,6 +214,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Where sign-in sends a member: their desk (the first page of their role, config/navigation.py).
+HUB_LANDING = "config.navigation.desk_url"
 
 LANGUAGE_CODE = "fr-fr"
 # French only: a browser that asks for English (Accept-Language) still reads French pages and

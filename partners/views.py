@@ -13,8 +13,8 @@ from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
-from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -45,9 +45,10 @@ def _safe_next(request: HttpRequest, value: str | None) -> str | None:
 
 
 def _landing(request: HttpRequest) -> str:
-    # The home page sends each member to their desk (config.navigation knows every app's
-    # pages; partners knows none of them).
-    return reverse("home")
+    """Where a member lands after signing in: their desk, straight. Which page that is, the
+    project's list of pages knows (``HUB_LANDING``, a dotted path to ``f(request) -> url``);
+    partners knows none of the other apps' pages."""
+    return import_string(settings.HUB_LANDING)(request)
 
 
 def _finish(request: HttpRequest, user, next_url: str | None) -> HttpResponse:

@@ -298,6 +298,18 @@ class SdpRenderer(BaseRenderer):
         return json.dumps(data, ensure_ascii=False)
 
 
+class SdpErrorsAsJson:
+    """Errors of a WHEP view are JSON (``{"error", "detail"}``), whatever ``Accept`` asked:
+    the player reads why it was refused from them."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        if response.status_code >= 400 and isinstance(response, Response):
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = "application/json"
+        return response
+
+
 class SdpParser(BaseParser):
     """The raw offer, bounded: at most one byte past the limit is read (the view refuses it)."""
 
@@ -316,7 +328,7 @@ def _credential(request: Request) -> tuple[str, str]:
     return ("session", key) if key else ("none", "")
 
 
-class WhepApi(APIView):
+class WhepApi(SdpErrorsAsJson, APIView):
     """``POST /api/streaming/cameras/<id>/whep`` — an SDP offer in, 201 with the answer and a
     ``Location`` to DELETE to hang up (WHEP). Operators; partner agents under an active grant
     (``camera_view_denial``). Errors: 400 bad offer, 403 ``video_not_allowed`` (outside the
@@ -379,7 +391,7 @@ class WhepApi(APIView):
         return response
 
 
-class WhepSessionApi(APIView):
+class WhepSessionApi(SdpErrorsAsJson, APIView):
     """``DELETE /api/streaming/whep/<session>`` — hang up (204). Only the viewer who opened it;
     anyone else gets the answer of a session that does not exist."""
 

@@ -81,7 +81,7 @@ class SnapshotListApi(APIView):
             raw = request.query_params.get(name, "").strip()
             if raw:
                 if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is true, int("²") fails
-                    raise DomainError(_("A whole number."), field=name)
+                    raise DomainError(_("An id."), field=name)
                 queryset = queryset.filter(**{f"{name}_id": int(raw)})
         return Response(SnapshotOutput(queryset[:LIST_LIMIT], many=True).data)
 

@@ -20,11 +20,11 @@ pytestmark = pytest.mark.django_db
 
 # (role, address, the parameter named, a piece of the French detail)
 BAD_FILTERS = [
-    ("operator", "/api/incidents/?since=2026-02-30T00:00:00", "since", "date et heure ISO 8601"),
-    ("operator", "/api/incidents/?until=2026-13-01T00:00:00", "until", "date et heure ISO 8601"),
+    ("operator", "/api/incidents/?since=2026-02-30T00:00:00", "since", "date et une heure, par exemple"),
+    ("operator", "/api/incidents/?until=2026-13-01T00:00:00", "until", "date et une heure, par exemple"),
     ("auditor", "/api/audit/?since=2026-02-30T00:00:00", "since", "date et heure ISO 8601"),
-    ("operator", "/api/streaming/register/?since=2026-02-30T00:00:00", "since", "date ou une date"),
-    ("operator", "/api/streaming/register/stats/?since=2026-02-30T00:00:00", "since", "date ou une date"),
+    ("operator", "/api/streaming/register/?since=2026-02-30T00:00:00", "since", "n'est pas une date"),
+    ("operator", "/api/streaming/register/stats/?since=2026-02-30T00:00:00", "since", "n'est pas une date"),
     ("operator", "/api/incidents/?q=a%00b", "q", "caractère NUL"),
     ("operator", "/api/incidents/?nature=%00", "nature", "caractère NUL"),
     ("operator", "/api/units/?q=%00", "q", "caractère NUL"),

@@ -147,7 +147,7 @@ def test_a_short_question_gets_no_answer_and_asks_nobody(staff, territory, ban):
     ({"q": "   "}, "q", "Ce champ ne peut être vide."),
     ({}, "q", "Ce champ est obligatoire."),
     ({"q": "r" * 201}, "q", "Assurez-vous que ce champ comporte au plus 200\xa0caractères."),
-    ({"q": "rue\x00de la gare"}, "q", "Le caractère nul n’est pas autorisé."),
+    ({"q": "rue\x00de la gare"}, "q", "Cette valeur contient un caractère NUL."),
     ({"q": "rue de la gare", "limit": "50"}, "limit",
      "Assurez-vous que cette valeur est inférieure ou égale à 10."),
 ])

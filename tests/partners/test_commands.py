@@ -107,7 +107,7 @@ def test_bad_input_is_a_command_error_and_creates_nobody(agencies, extra, kwargs
 @pytest.mark.django_db
 def test_existing_username_is_refused_and_kept(agencies):
     create()
-    with pytest.raises(CommandError, match="already exists"):
+    with pytest.raises(CommandError, match="existe déjà"):
         create(agency="csu", role="operator")
     member = Member.objects.get(user__username="bob")
     assert (member.agency.code, member.role) == ("pn-montmorency", "partner_agent")

@@ -192,16 +192,44 @@ class Hub:
                             api_ports=self.api_ports, ws_ports=self.ws_ports,
                             video_port=self.api_ports[0], check_interval="500ms")
         cfg = self.tmp_path / "haproxy.cfg"
-        cfg.write_text(topology.haproxy_cfg())
+        # A stats socket, so that the test starts once HAProxy itself sees every process up
+        # (a process slow to start is marked down by the first checks and comes back later).
+        self.stats = self.tmp_path / "haproxy.sock"
+        cfg.write_text(topology.haproxy_cfg().replace(
+            "global\n", f"global\n    stats socket {self.stats} level user\n", 1))
         self.haproxy = self._spawn(["haproxy", "-W", "-db", "-f", str(cfg)], self.tmp_path / "haproxy.log")
         for port, process in self.daphnes.items():
             _wait_ready(process, port, self.tmp_path / f"daphne-{port}.log")
         _wait_ready(self.haproxy, self.port, self.tmp_path / "haproxy.log")
+        self.wait_all_up()
         deadline = time.monotonic() + 30
         while not any("relay: active" in _tail(log) for _, log in self.relays):
             if time.monotonic() > deadline:
                 raise RuntimeError("no relay became active:\n" + self.log())
             time.sleep(0.05)
+
+    def servers_down(self) -> list[str]:
+        """The servers HAProxy does not route to now (``backend/server``), from its stats."""
+        with socket.socket(socket.AF_UNIX) as unix:
+            unix.connect(str(self.stats))
+            unix.sendall(b"show stat\n")
+            raw = b""
+            while chunk := unix.recv(65536):
+                raw += chunk
+        down = []
+        for line in raw.decode().splitlines():
+            fields = line.split(",")
+            if len(fields) > 17 and not line.startswith("#") and fields[1] not in {"FRONTEND", "BACKEND"}:
+                if fields[17] != "UP":
+                    down.append(f"{fields[0]}/{fields[1]}:{fields[17]}")
+        return down
+
+    def wait_all_up(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while down := self.servers_down():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"HAProxy still sees {down} down:\n" + self.log())
+            time.sleep(0.1)
 
     def active_relay(self) -> subprocess.Popen:
         return next(p for p, log in self.relays if p.poll() is None and "relay: active" in _tail(log))

@@ -187,7 +187,7 @@ async def test_each_agency_kind_hears_only_the_incidents_shared_with_it(connect)
     await db(journal_append)(incident=incident, author=author, text="Patrouille sur place")
     pn = await clients["pn"].events(3)
     assert [f["type"] for f in pn] == ["incident.unshared", "journal.appended", "journal.appended"]
-    assert pn[2]["data"]["text"] == "Patrouille sur place"
+    assert pn[2]["data"]["entry"]["text"] == "Patrouille sur place"
     deaf["crf"] = clients["crf"]
     await assert_hears_nothing_before_marker(deaf, *(crew[n] for n in deaf))
 
@@ -211,7 +211,7 @@ async def test_resume_replays_exactly_the_missed_visible_events_in_order_then_go
     assert ok
     await db(journal_append)(incident=mine, author=author, text="un")
     seen = await client.frame()
-    assert seen["data"]["text"] == "un"
+    assert seen["data"]["entry"]["text"] == "un"
     await client.close()
 
     # While it is away: three lines it may see, between events of another agency's incident.
@@ -224,13 +224,13 @@ async def test_resume_replays_exactly_the_missed_visible_events_in_order_then_go
     ok, client = await connect(pn.user, last_event_id=seen["id"])
     assert ok
     replayed = await client.events(3)
-    assert [f["data"]["text"] for f in replayed] == ["deux", "trois", "quatre"]
+    assert [f["data"]["entry"]["text"] for f in replayed] == ["deux", "trois", "quatre"]
     assert [f["id"] for f in replayed] == await db(helpers.visible_ids)(pn, after=seen["id"])
     assert await client.nothing()
 
     await db(journal_append)(incident=mine, author=author, text="cinq")
     live = await client.frame()
-    assert live["data"]["text"] == "cinq" and live["id"] > replayed[-1]["id"]
+    assert live["data"]["entry"]["text"] == "cinq" and live["id"] > replayed[-1]["id"]
     await assert_hears_nothing_before_marker({"pn": client}, pn)  # no duplicate at the seam
 
     # From 0: everything it may see, and nothing of the gendarmerie's incident.
@@ -300,7 +300,7 @@ async def test_a_replay_brings_only_what_rest_still_shows(connect):
                  for f in frames if f["type"] != "incident.unshared"} - {None}
         assert about == rest["incidents"], name
         for pk in rest["incidents"]:  # lines REST shows (those written before the share never
-            texts = {f["data"]["text"] for f in frames  # reached the agency: not replayed either)
+            texts = {f["data"]["entry"]["text"] for f in frames  # reached the agency: not replayed either)
                      if f["type"] == "journal.appended" and f["data"]["incident_id"] == pk}
             assert texts and texts <= rest["journals"][pk], (name, texts)
             assert "Patrouille sur place" in texts, name
@@ -330,7 +330,7 @@ async def test_resume_past_the_outbox_window_asks_for_a_resync(connect):
     assert frame["type"] == "resync"
     assert await client.nothing()  # no partial replay: the client reloads its snapshot
     await db(journal_append)(incident=kept, author=operator.user, text="après le resync")
-    assert (await client.frame())["data"]["text"] == "après le resync"  # and it stays live
+    assert (await client.frame())["data"]["entry"]["text"] == "après le resync"  # and it stays live
 
     # A client that saw everything that was purged loses nothing: it is replayed the rest.
     ok, client = await connect(operator.user, last_event_id=purged)
@@ -562,14 +562,14 @@ async def test_a_lost_message_is_refilled_from_the_outbox(connect, monkeypatch):
     frames = await client.events(3)
     assert [f["type"] for f in frames] == ["incident.created", "journal.appended", "journal.appended"]
     assert frames[0]["data"]["incident"]["description"] == "perdu en route"
-    assert frames[2]["data"]["text"] == "retrouvé"
+    assert frames[2]["data"]["entry"]["text"] == "retrouvé"
     await assert_hears_nothing_before_marker({"operator": client}, operator)
 
     # The cursor rows are bookkeeping: losing them must not make a client miss or repeat.
     await db(GroupCursor.objects.all().delete)()
     await db(journal_append)(incident=lost, author=operator.user, text="après")
     frame = await client.frame()
-    assert frame["data"]["text"] == "après"
+    assert frame["data"]["entry"]["text"] == "après"
     await assert_hears_nothing_before_marker({"operator": client}, operator)
 
 
@@ -616,7 +616,7 @@ async def test_a_lost_message_is_refilled_even_before_the_relay_commits(connect,
     finally:
         await db(thread.join)(10)
     assert [f["type"] for f in frames] == ["incident.created", "journal.appended", "journal.appended"]
-    assert frames[2]["data"]["text"] == "retrouvé"
+    assert frames[2]["data"]["entry"]["text"] == "retrouvé"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -656,5 +656,5 @@ async def test_a_message_lost_while_the_client_resumes_is_refilled(connect, monk
     await db(journal_append)(incident=first, author=operator.user, text="ensuite")
     while len(frames) < 2:  # from the replay or from the refill: the client cannot tell
         frames.append(await client.frame())
-    assert [f["data"]["text"] for f in frames] == ["perdu pendant la reprise", "ensuite"]
+    assert [f["data"]["entry"]["text"] for f in frames] == ["perdu pendant la reprise", "ensuite"]
     await assert_hears_nothing_before_marker({"operator": client}, operator)
