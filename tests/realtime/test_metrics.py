@@ -13,6 +13,7 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
@@ -246,3 +247,10 @@ def test_the_process_topology_gives_each_relay_its_own_metrics_port():
     assert "relay_standby: python manage.py relay --metrics-port 10301" in procfile
     ports = [*topology.api_ports, *topology.ws_ports, topology.video_port, *topology.relay_metrics_ports]
     assert len(set(ports)) == len(ports)
+
+
+def test_the_deployment_guide_shows_the_haproxy_configuration_make_run_writes():
+    rendered = Topology(port=8000).haproxy_cfg()
+    body = "\n".join(line for line in rendered.splitlines() if not line.startswith("#")).strip()
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text()
+    assert body in guide, "docs/deployment.md: paste Topology(port=8000).haproxy_cfg() again"
