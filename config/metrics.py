@@ -139,7 +139,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not may_read(request):
         return JsonResponse({"error": "forbidden", "detail": gettext(
             "The metrics are read from the server itself, a proxy of the hub or with the metrics "
-            "token.")}, status=403)
+            "token.")}, status=403, json_dumps_params={"ensure_ascii": False})
     # Prometheus' text format; OpenMetrics when the scraper asks for it (Accept), as Prometheus does.
     encode, content_type = choose_encoder(request.META.get("HTTP_ACCEPT", ""))
     return HttpResponse(encode(REGISTRY), content_type=content_type)

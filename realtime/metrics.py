@@ -11,9 +11,12 @@ import logging
 from collections.abc import Iterator
 
 from django.db import DatabaseError, connection
-from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client import REGISTRY, Counter, Gauge, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+# No ``*_created`` twin of every counter: half the series, and Prometheus does not need them.
+disable_created_metrics()
 
 FRAMES = Counter("hub_ws_frames_sent", "Frames sent to WebSocket clients by this process, by kind: "
                  "live (an event from the channel layer), replay (resume from last_event_id), "
@@ -37,8 +40,9 @@ LAYER_OVER_CAPACITY = Counter(
     "from the outbox. Should stay at 0; growing means the WebSocket processes do not keep up.")
 
 RELAYED = Counter("hub_relay_events_sent", "Events this process relayed to the channel layer.")
+# Registered by the relay process only (``manage.py relay``): elsewhere it would say 0 forever.
 RELAY_ACTIVE = Gauge("hub_relay_active", "1 while this relay process holds the leader lock (active), "
-                     "0 while it waits as a standby.")
+                     "0 while it waits as a standby.", registry=None)
 
 
 class _OverCapacityNotices(logging.Handler):

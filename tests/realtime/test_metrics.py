@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import http.server
 import logging
+import os
 import subprocess
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -26,7 +29,9 @@ from realtime import services
 from realtime.models import Event, RelayState
 from realtime.selectors import latest_event_id
 from tests.realtime import helpers
-from tests.realtime.processes import free_port
+from tests.realtime.processes import BASE_DIR, _stop, database_url, free_port
+from tests.realtime.test_relay_process import wait_for_line
+from tests.realtime.test_services import group, publish_committed
 
 OUTSIDER = "203.0.113.7"
 
@@ -238,6 +243,55 @@ def test_celery_queue_length_is_the_length_of_the_queue_in_redis(settings):
     finally:
         broker.delete(queue)
         broker.close()
+
+
+def read_port(port: int) -> dict[tuple[str, tuple], float]:
+    """``/metrics`` of a process of its own (the relay's prometheus-client server)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def wait_for_port(port: int, timeout: float = 30) -> dict[tuple[str, tuple], float]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return read_port(port)
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_process_serves_its_own_metrics_active_or_standby(tmp_path, settings):
+    settings.HUB_RELAY_INLINE = False
+    ports = [free_port(), free_port()]
+    env = dict(os.environ, DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="config.settings",
+               HUB_RELAY_INLINE="0", PYTHONUNBUFFERED="1")
+    relays = []
+    try:
+        for n, port in enumerate(ports):
+            with (tmp_path / f"relay-{n}.log").open("wb") as out:
+                relays.append(subprocess.Popen(
+                    [sys.executable, "manage.py", "relay", "--idle", "30", "--metrics-port", str(port)],
+                    cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT))
+            wait_for_line(tmp_path / f"relay-{n}.log", "relay: active" if n == 0 else "relay: standby")
+        active, standby = wait_for_port(ports[0]), wait_for_port(ports[1])
+        assert value(active, "hub_relay_active") == 1 and value(standby, "hub_relay_active") == 0
+        rows = publish_committed((1, group()), (2, group()))
+        deadline = time.monotonic() + 10
+        while value(read_port(ports[0]), "hub_relay_events_sent_total") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        sent = read_port(ports[0])
+        assert value(sent, "hub_relay_events_sent_total") == 2
+        assert value(sent, "hub_relay_sent_id") == rows[-1].id
+        assert value(sent, "hub_relay_lag_events") == 0
+        assert value(read_port(ports[1]), "hub_relay_events_sent_total") == 0
+    finally:
+        for relay in relays:
+            _stop(relay)
 
 
 def test_the_process_topology_gives_each_relay_its_own_metrics_port():

@@ -24,7 +24,7 @@ import time
 
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections, connection
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, start_http_server
 
 from realtime import metrics, services
 
@@ -53,6 +53,7 @@ class Command(BaseCommand):
                metrics_bind: str, **options) -> None:
         self.stopping = False
         if metrics_port:
+            REGISTRY.register(metrics.RELAY_ACTIVE)
             # Its own thread, its own database connection, given back after each scrape.
             metrics.RELAY_LAG.close_connection = True
             start_http_server(metrics_port, addr=metrics_bind)
