@@ -116,6 +116,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: counts and times every answer by route for /metrics (config/metrics.py).
+    "config.metrics.RequestMetrics",
     "partners.middleware.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.security.SecurityHeadersMiddleware",
@@ -334,6 +336,11 @@ for _proxy in HUB_TRUSTED_PROXIES:
     except ValueError as _error:
         raise ImproperlyConfigured(
             f"HUB_TRUSTED_PROXIES: {_proxy!r} is not an address or a network") from _error
+# /metrics (docs/deployment.md, "Supervision"): read from loopback and HUB_TRUSTED_PROXIES, or
+# by anyone presenting "Authorization: Bearer <HUB_METRICS_TOKEN>" (empty: no token is accepted).
+HUB_METRICS_TOKEN = os.environ.get("HUB_METRICS_TOKEN", "")
+if PRODUCTION and HUB_METRICS_TOKEN and len(HUB_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("HUB_METRICS_TOKEN must be at least 32 characters in production")
 HUB_SESSION_IDLE_MINUTES = env_int("HUB_SESSION_IDLE_MINUTES", 30)
 HUB_SESSION_MAX_HOURS = env_int("HUB_SESSION_MAX_HOURS", 12)
 SESSION_COOKIE_AGE = HUB_SESSION_MAX_HOURS * 3600

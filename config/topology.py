@@ -8,7 +8,9 @@
 The public port (``HUB_PORT``) is HAProxy's. Behind it, on loopback:
 ``HUB_API_PROCESSES`` API processes (Daphne) from ``HUB_PORT + 2000``,
 ``HUB_WS_PROCESSES`` WebSocket processes (Daphne) from ``HUB_PORT + 2100``, and
-one video process (Daphne, WHEP and the camera pipelines) on ``HUB_PORT + 2200``.
+one video process (Daphne, WHEP and the camera pipelines) on ``HUB_PORT + 2200``. Each
+serves its own ``/metrics`` on its port; the relay and its standby on ``HUB_PORT + 2300``
+and ``+ 2301`` (docs/deployment.md, "Supervision").
 No Django import: this runs before the hub does.
 """
 
@@ -41,6 +43,7 @@ class Topology:
     api_ports: list[int] = field(default_factory=list)
     ws_ports: list[int] = field(default_factory=list)
     video_port: int = 0
+    relay_metrics_ports: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.api < 1 or self.ws < 1:
@@ -48,6 +51,7 @@ class Topology:
         self.api_ports = self.api_ports or [self.port + 2000 + n for n in range(self.api)]
         self.ws_ports = self.ws_ports or [self.port + 2100 + n for n in range(self.ws)]
         self.video_port = self.video_port or self.port + 2200
+        self.relay_metrics_ports = self.relay_metrics_ports or [self.port + 2300, self.port + 2301]
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Topology:
@@ -81,8 +85,8 @@ class Topology:
         lines += [f"ws{n + 1}: {daphne(port(p))}" for n, p in enumerate(self.ws_ports)]
         lines += [
             f"video: {daphne(port(self.video_port))}",
-            "relay: python manage.py relay",
-            "relay_standby: python manage.py relay",
+            f"relay: python manage.py relay --metrics-port {port(self.relay_metrics_ports[0])}",
+            f"relay_standby: python manage.py relay --metrics-port {port(self.relay_metrics_ports[1])}",
             "worker: celery -A config worker --loglevel=INFO --concurrency=2 --without-gossip"
             " --without-mingle",
             "beat: celery -A config beat --loglevel=INFO --schedule var/celerybeat-schedule",

@@ -7,6 +7,7 @@ class RealtimeConfig(AppConfig):
     verbose_name = pgettext_lazy("app", "Realtime")
 
     def ready(self) -> None:
-        from realtime import signals
+        from realtime import metrics, signals
 
         signals.connect()
+        metrics.install()

@@ -20,10 +20,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
+from prometheus_client import Counter
 
 from partners.selectors import member_of, session_expiry, token_expiry
 from realtime import selectors
 from realtime.audiences import groups_of
+from realtime.metrics import FRAMES_CONTROL, FRAMES_LIVE, FRAMES_REFILL, FRAMES_REPLAY, WS_CLIENTS, WS_GAPS
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ class Standing:
 
     groups: list[str]
     ends_at: dt.datetime | None
+    # The member's agency code, for /metrics (hub_ws_clients); "none" for an account without one.
+    agency: str = "none"
 
 
 def _standing(user, *, token_id: int | None, session_key: str | None) -> Standing | None:
@@ -64,7 +68,8 @@ def _standing(user, *, token_id: int | None, session_key: str | None) -> Standin
         member = fresh.member
     except ObjectDoesNotExist:
         member = None
-    return Standing(groups=groups_of(fresh, member), ends_at=ends_at)
+    return Standing(groups=groups_of(fresh, member), ends_at=ends_at,
+                    agency=member.agency.code if member is not None else "none")
 
 
 class EventConsumer(AsyncWebsocketConsumer):
@@ -73,6 +78,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.groups_joined = []
         self.heartbeat_task: asyncio.Task | None = None
+        self.counted_as: str | None = None  # the agency label this socket is counted under
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
@@ -86,6 +92,8 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.ends_at = standing.ends_at
         await self.join(standing.groups)
         await self.accept()
+        self.counted_as = standing.agency
+        WS_CLIENTS.labels(standing.agency).inc()
         self.unacked = 0
         raw = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("last_event_id")
         await self.start_stream(raw[-1] if raw else None)
@@ -139,7 +147,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             frames, after, more = await database_sync_to_async(selectors.replay_page)(
                 after, self.groups_joined, member, through=upto or None)
             for frame in frames:
-                await self.send_json(frame)
+                await self.send_json(frame, counter=FRAMES_REPLAY)
             if not more:
                 break
         self.last_sent = max(self.last_sent, upto)
@@ -147,6 +155,9 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.heartbeat_task:
             self.heartbeat_task.cancel()
+        if self.counted_as is not None:
+            WS_CLIENTS.labels(self.counted_as).dec()
+            self.counted_as = None
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -171,10 +182,12 @@ class EventConsumer(AsyncWebsocketConsumer):
         if prev > known:
             # A message of this group never reached us (the channel was full, or
             # Redis restarted): fill the gap from the outbox, which holds them all.
+            WS_GAPS.inc()
             await self.catch_up(upto=frame["id"])
             return
         # The relay serialised the frame once for every recipient.
         await self.send(text_data=message.get("text") or json.dumps(frame, separators=(",", ":")))
+        FRAMES_LIVE.inc()
         self.last_sent = frame["id"]
         await self.count_unacked(1)
 
@@ -188,7 +201,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             if not frames:
                 break
             for frame in frames:
-                await self.send_json(frame)
+                await self.send_json(frame, counter=FRAMES_REFILL)
             after = frames[-1]["id"]
             await self.count_unacked(len(frames))
         self.last_sent = max(self.last_sent, upto)
@@ -294,8 +307,9 @@ class EventConsumer(AsyncWebsocketConsumer):
             await self.send_json({"type": "heartbeat", "at": timezone.now().isoformat(),
                                   "last_event_id": self.last_sent})
 
-    async def send_json(self, content: dict) -> None:
+    async def send_json(self, content: dict, *, counter: Counter = FRAMES_CONTROL) -> None:
         await self.send(text_data=json.dumps(content, separators=(",", ":")))
+        counter.inc()
 
     async def send_error(self, code: str, detail: str) -> None:
         await self.send_json({"type": "error", "error": code, "detail": detail})

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from realtime.audiences import Audience
 from realtime.events import EventSchema
+from realtime.metrics import RELAYED
 from realtime.models import Event, GroupCursor, RelayState
 from realtime.transport import group_send_many
 
@@ -114,6 +115,7 @@ def relay(*, batch: int = RELAY_BATCH) -> int:
                         update_conflicts=True, unique_fields=["group"], update_fields=["last_id"])
                     state.published_through = events[-1].id
                     state.save(update_fields=["published_through"])
+                    RELAYED.inc(len(events))
                     sent += len(events)
                     if len(events) < batch:
                         return sent  # nothing more was waiting: no empty round

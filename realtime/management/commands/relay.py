@@ -9,6 +9,10 @@ advisory lock. The others wait as standbys, trying the lock every
 ``--standby-poll`` seconds; when the active one dies its connection closes, the
 server releases the lock and a standby takes over (within 2 s by default). The
 periodic Celery task ``realtime.relay`` stays as the safety net.
+
+With ``--metrics-port`` (or ``HUB_RELAY_METRICS_PORT``) it serves its Prometheus series on
+that port of loopback (``/metrics``: events sent, active or standby, the layer's "over
+capacity", the relay's lag; docs/deployment.md, "Supervision").
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import time
 
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections, connection
+from prometheus_client import REGISTRY, start_http_server
 
-from realtime import services
+from realtime import metrics, services
 
 log = logging.getLogger("realtime.relay")
 
@@ -38,9 +43,20 @@ class Command(BaseCommand):
                             help="Relay at least this often (s) even without a NOTIFY.")
         parser.add_argument("--standby-poll", type=float, default=0.5,
                             help="A standby tries to take over this often (s).")
+        parser.add_argument("--metrics-port", type=int,
+                            default=int(os.environ.get("HUB_RELAY_METRICS_PORT") or 0),
+                            help="Serve /metrics on this port of --metrics-bind (0: not served).")
+        parser.add_argument("--metrics-bind", default="127.0.0.1",
+                            help="The address /metrics is served on (default: loopback only).")
 
-    def handle(self, *args, gather_ms: float, idle: float, standby_poll: float, **options) -> None:
+    def handle(self, *args, gather_ms: float, idle: float, standby_poll: float, metrics_port: int,
+               metrics_bind: str, **options) -> None:
         self.stopping = False
+        if metrics_port:
+            REGISTRY.register(metrics.RELAY_ACTIVE)
+            # Its own thread, its own database connection, given back after each scrape.
+            metrics.RELAY_LAG.close_connection = True
+            start_http_server(metrics_port, addr=metrics_bind)
 
         def stop(*_args) -> None:
             # Acted on between two waits or passes: the pass under way ends cleanly.
@@ -66,6 +82,7 @@ class Command(BaseCommand):
 
     def serve(self, *, gather: float, idle: float, standby_poll: float) -> None:
         connection.ensure_connection()
+        metrics.RELAY_ACTIVE.set(0)
         announced = False
         with connection.cursor() as cursor:
             while not self.stopping:
@@ -80,6 +97,7 @@ class Command(BaseCommand):
             if self.stopping:
                 return
             cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        metrics.RELAY_ACTIVE.set(1)
         self.stdout.write("relay: active", ending="\n")
         self.stdout.flush()
         pg = connection.connection

@@ -1,0 +1,122 @@
+"""What the event bus reports to ``/metrics`` (Prometheus; docs/deployment.md, "Supervision").
+
+The instruments live in the process that counts (each Daphne process, the relay process);
+the relay's lag is read from the outbox when scraped, so every process that serves
+``/metrics`` reports it for the whole hub.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from django.db import DatabaseError, connection
+from prometheus_client import REGISTRY, Counter, Gauge, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+# No ``*_created`` twin of every counter: half the series, and Prometheus does not need them.
+disable_created_metrics()
+
+FRAMES = Counter("hub_ws_frames_sent", "Frames sent to WebSocket clients by this process, by kind: "
+                 "live (an event from the channel layer), replay (resume from last_event_id), "
+                 "refill (a gap filled from the outbox), control (pong, heartbeat, error, resync).",
+                 ["kind"])
+FRAMES_LIVE = FRAMES.labels("live")
+FRAMES_REPLAY = FRAMES.labels("replay")
+FRAMES_REFILL = FRAMES.labels("refill")
+FRAMES_CONTROL = FRAMES.labels("control")
+
+WS_CLIENTS = Gauge("hub_ws_clients", "WebSocket clients connected to this process, by agency code "
+                   "(none: an account without a member).", ["agency"])
+
+WS_GAPS = Counter("hub_ws_gaps", "Messages of a group that never reached a socket of this process "
+                  "(dropped by the channel layer, or lost in a Redis restart), noticed and refilled "
+                  "from the outbox.")
+
+LAYER_OVER_CAPACITY = Counter(
+    "hub_layer_over_capacity", "Channels a group send of this process found full (core layer, "
+    "capacity 1,000 per channel): the message to each was dropped, its socket refills the gap "
+    "from the outbox. Should stay at 0; growing means the WebSocket processes do not keep up.")
+
+RELAYED = Counter("hub_relay_events_sent", "Events this process relayed to the channel layer.")
+# Registered by the relay process only (``manage.py relay``): elsewhere it would say 0 forever.
+RELAY_ACTIVE = Gauge("hub_relay_active", "1 while this relay process holds the leader lock (active), "
+                     "0 while it waits as a standby.", registry=None)
+
+
+class _OverCapacityNotices(logging.Handler):
+    """channels_redis says how many channels of a group were full only in a log line
+    (``"%s of %s channels over capacity in group %s"``): counted here."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "over capacity" not in str(record.msg):
+            return
+        first = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        full = first if isinstance(first, int) and first > 0 else 1
+        LAYER_OVER_CAPACITY.inc(full)
+
+
+_notices = _OverCapacityNotices()
+
+
+def install() -> None:
+    """Listen for channels_redis' notices (idempotent; called by the app's ``ready``)."""
+    logger = logging.getLogger("channels_redis.core")
+    if _notices not in logger.handlers:
+        logger.addHandler(_notices)
+    if not logger.isEnabledFor(logging.INFO):
+        # Its notices are INFO: a quieter LOG_LEVEL must not hide them from the counter.
+        logger.setLevel(logging.INFO)
+
+
+class RelayLag(Collector):
+    """Read from the outbox when scraped: the newest committed event id, the newest id the
+    relay sent, their difference, and how long the oldest unsent event has waited."""
+
+    # The relay process scrapes from its own HTTP thread: that thread gives its connection
+    # back after each scrape. Request threads leave that to Django.
+    close_connection = False
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Names only: registering must not query the database.
+        for name in ("hub_outbox_up", "hub_outbox_newest_id", "hub_relay_sent_id",
+                     "hub_relay_lag_events", "hub_relay_lag_seconds"):
+            yield GaugeMetricFamily(name, name)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("hub_outbox_up", "1 when this scrape could read the outbox (the "
+                               "hub_outbox_* and hub_relay_lag_* series follow), 0 when not.")
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT COALESCE((SELECT max(id) FROM realtime_event), 0),"
+                    " COALESCE((SELECT published_through FROM realtime_relaystate WHERE id = 1), 0),"
+                    " COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - (SELECT min(at)"
+                    "   FROM realtime_event WHERE id > COALESCE((SELECT published_through"
+                    "   FROM realtime_relaystate WHERE id = 1), 0))), 0)")
+                newest, sent, waited = cursor.fetchone()
+        except DatabaseError:
+            up.add_metric([], 0)
+            yield up
+            return
+        finally:
+            if self.close_connection:
+                connection.close()
+        up.add_metric([], 1)
+        yield up
+        yield GaugeMetricFamily("hub_outbox_newest_id", "Id of the newest committed event of the outbox.",
+                                value=newest)
+        yield GaugeMetricFamily("hub_relay_sent_id", "Id of the newest event the relay sent "
+                                "(RelayState.published_through).", value=sent)
+        yield GaugeMetricFamily("hub_relay_lag_events", "Committed events the relay has not sent yet "
+                                "(hub_outbox_newest_id - hub_relay_sent_id).", value=max(newest - sent, 0))
+        yield GaugeMetricFamily("hub_relay_lag_seconds", "How long the oldest committed event the relay "
+                                "has not sent has waited (0 when none waits).", value=max(float(waited), 0.0))
+
+
+RELAY_LAG = RelayLag()
+REGISTRY.register(RELAY_LAG)
