@@ -24,7 +24,7 @@ const DRAG_FULL_SPEED = 0.25; // a drag over a quarter of the picture's width is
 const DRAG_DEAD_ZONE = 0.02;
 const KEY_SPEED = 0.6;
 const WHEEL_PULSE_MS = 300; // a wheel notch zooms this long, then stops
-const LATENCY_GIVE_UP_MS = 5000;
+const LATENCY_GIVE_UP_MS = 10000;
 const THUMB_W = 48;
 const THUMB_H = 27;
 
@@ -473,8 +473,9 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
 
   function showLatency(ms) {
     if (!parts) return;
-    parts.latency.textContent = ms === null ? "latence : image inchangée après 5 s" : `latence : ${ms} ms`;
+    parts.latency.textContent = ms === null ? "latence : image inchangée après 10 s" : `latence : ${ms} ms`;
     parts.latency.dataset.ms = ms === null ? "" : String(ms);
+    parts.latency.dataset.measured = String(Number(parts.latency.dataset.measured || 0) + 1);
   }
 
   function setDisabled(disabled) {
@@ -498,6 +499,7 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
     const bits = [`pan ${number(position.pan)}`, `tilt ${number(position.tilt)}`, `zoom ${number(position.zoom)}`, where];
     if (position.moving) bits.push("en mouvement");
     parts.position.textContent = bits.join(" · ");
+    parts.position.dataset.moving = String(Boolean(position.moving));
     parts.section.dataset.reachable = position.reachable === false ? "false" : "true";
     if (position.reachable === false) {
       parts.position.textContent += " · caméra injoignable";
