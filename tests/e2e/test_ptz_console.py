@@ -261,3 +261,18 @@ def test_operators_drive_take_over_and_aim_at_the_incident_with_its_masks(scene,
         boss.wait_for_timeout(500)
         boss.screenshot(path=os.path.join(SCREENSHOTS, "console_ptz.png"))
     del camera, second
+
+
+def test_a_camera_that_does_not_answer_is_said_unreachable_and_the_lease_stays(scene, signed_in):
+    page, panel = open_ptz(signed_in(scene["operator"].user), scene)
+    panel.get_by_role("button", name="Prendre la main").click()
+    panel.locator(".ptz-holder", has_text="vous avez la main").wait_for()
+    scene["virtual"].stop()  # the camera goes silent (its ONVIF service and its RTSP stream)
+
+    panel.get_by_role("button", name="Position d'origine").click()
+    panel.locator(".ptz-message", has_text="Caméra injoignable").wait_for(timeout=LIVE)
+    panel.locator(".ptz-position", has_text="caméra injoignable").wait_for(timeout=LIVE)
+    assert panel.get_attribute("data-reachable") == "false"
+    # The lease stays: the operator keeps the camera for when it answers again.
+    assert panel.locator(".ptz-holder").inner_text() == "vous avez la main"
+    assert panel.get_by_role("button", name="Rendre la main").is_visible()
