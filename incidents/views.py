@@ -75,7 +75,8 @@ def console(request: HttpRequest) -> HttpResponse:
         "default_priority": Priority.NORMAL,
         "basemap": basemap_sources(),
         # The ICE servers of the PTZ panel's live view (what streaming's pages give theirs).
-        "ice_servers": [{key: value for key, value in server.items() if key in {"urls", "username", "credential"}}
+        "ice_servers": [{key: value for key, value in server.items()
+                         if key in {"urls", "username", "credential"}}
                         for server in settings.HUB_WEBRTC_ICE_SERVERS],
     })
 

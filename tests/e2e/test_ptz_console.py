@@ -18,7 +18,6 @@ import re
 import shutil
 
 import pytest
-from django.contrib.gis.geos import Point
 
 from cameras.choices import CameraKind
 from cameras.services import mask_create
@@ -30,6 +29,7 @@ from ptz.models import PtzEndpoint
 from tests import factories
 from tests.e2e.conftest import live
 from tests.e2e.live_video import CHROMIUM_EXTRA_ARGS, hub, video_env, wait_until_quiet  # noqa: F401
+from tests.e2e.readability import contrast_failures, overflow_failures
 from tests.factories import CENTRE, offset
 from tests.ptz.virtual import VirtualPtzCamera
 
@@ -111,8 +111,8 @@ def scene(transactional_db, virtual):
     camera.save(update_fields=["stream_uri"])
     factories.make_authorisation(cameras=[camera])
     token = store_preset(virtual.onvif_port, pan=0.5, tilt=-0.2, zoom=0.4, name="Parvis")
-    endpoint = PtzEndpoint(camera=camera, host="127.0.0.1", port=virtual.onvif_port, preset_tokens={"1": token},
-                           pan_zero_heading=0, pan_degrees=360)
+    endpoint = PtzEndpoint(camera=camera, host="127.0.0.1", port=virtual.onvif_port,
+                           preset_tokens={"1": token}, pan_zero_heading=0, pan_degrees=360)
     endpoint.set_password("")
     endpoint.save()
     mask_create(camera=camera, polygon=LEFT_QUARTER, label="Fenêtres", preset=camera.presets.get(number=1))
@@ -172,8 +172,14 @@ def wait_picture(page, predicate, *, timeout: float = 8.0, what: str = ""):
     return seen
 
 
+def readable(page, what: str) -> None:
+    """Every text of the PTZ panel at 4.5:1 at least, none running out of its box."""
+    checked, failures = contrast_failures(page, ".ptz-panel")
+    failures += overflow_failures(page, ".ptz-panel")
+    assert checked > 10 and not failures, f"{what}: {failures}"
+
+
 def test_operators_drive_take_over_and_aim_at_the_incident_with_its_masks(scene, signed_in):
-    camera = scene["camera"]
     first, first_panel = open_ptz(signed_in(scene["operator"].user), scene)
     assert first_panel.locator(".ptz-holder").inner_text() == "libre"
     assert first_panel.get_by_role("button", name="Viser l'incident").is_disabled()  # no lease yet
@@ -200,10 +206,9 @@ def test_operators_drive_take_over_and_aim_at_the_incident_with_its_masks(scene,
     wait_picture(first, lambda seen: difference(seen["thumb"], wide["thumb"]) > 8,
                  what="zooming in should change the picture")
     latency = first_panel.locator(".ptz-latency")
-    first.wait_for_function("() => /latence : \\d+ ms/.test(document.querySelector('.ptz-latency').textContent)",
-                            timeout=LIVE)
-    zoom_ms = int(latency.get_attribute("data-ms"))
-    assert 0 < zoom_ms < 10_000  # the first command also opens the hub's ONVIF client to the camera
+    first.wait_for_function(
+        "() => /^latence : \\d+ ms$/.test(document.querySelector('.ptz-latency').innerText)", timeout=LIVE)
+    zoom_ms = int(latency.get_attribute("data-ms"))  # the first command also opens the hub's ONVIF client
     measured = int(latency.get_attribute("data-measured"))
     first_panel.locator(".ptz-position[data-moving='false']", has_text="hors préréglage").wait_for(
         timeout=LIVE)
@@ -224,9 +229,9 @@ def test_operators_drive_take_over_and_aim_at_the_incident_with_its_masks(scene,
                  what="the drag should change the picture")
     first.wait_for_function("(n) => Number(document.querySelector('.ptz-latency').dataset.measured) > n",
                             arg=measured, timeout=LIVE)
+    assert re.fullmatch(r"latence : \d+ ms", latency.inner_text()), latency.inner_text()
     drag_ms = int(latency.get_attribute("data-ms"))
-    assert 0 < drag_ms < 3000, latency.inner_text()
-    print(f"PTZ latency, command → changed picture in the browser: first (zoom) {zoom_ms} ms, drag {drag_ms} ms")
+    print(f"PTZ latency, command → changed picture in the browser: first {zoom_ms} ms, drag {drag_ms} ms")
     first_panel.locator(".ptz-position[data-moving='false']", has_text="hors préréglage").wait_for(
         timeout=LIVE)
     first.wait_for_function("(zoomed) => document.querySelector('.ptz-position').textContent !== zoomed",
@@ -242,6 +247,7 @@ def test_operators_drive_take_over_and_aim_at_the_incident_with_its_masks(scene,
     first_panel.locator(".ptz-holder", has_text="pris par Sophie Leroy").wait_for()
     assert first_panel.get_by_role("button", name="Viser l'incident").is_disabled()
     second_panel.locator(".ptz-holder", has_text="pris par Sophie Leroy").wait_for()
+    readable(first, "the panel of the operator who lost the camera")
     assert AuditRecord.objects.filter(action=Action.PTZ_TAKEOVER, actor=scene["supervisor"].user).exists()
 
     # « Viser l'incident »: the preset that sees it, and its mask black in the browser.
@@ -253,6 +259,7 @@ def test_operators_drive_take_over_and_aim_at_the_incident_with_its_masks(scene,
                         what="the mask of preset 1 should be black")
     assert seen["inside"]["max"] < 40, seen["inside"]
     assert boss_panel.locator(".ptz-presets button[data-preset='1']").get_attribute("aria-pressed") == "true"
+    readable(boss, "the panel of the supervisor driving")
     # The other consoles follow the position the camera was read back at.
     first_panel.locator(".ptz-position", has_text="préréglage 1").wait_for()
     assert re.search(r"latence : \d+ ms", boss_panel.locator(".ptz-latency").inner_text())
@@ -260,7 +267,6 @@ def test_operators_drive_take_over_and_aim_at_the_incident_with_its_masks(scene,
         boss.set_viewport_size({"width": 1920, "height": 1080})
         boss.wait_for_timeout(500)
         boss.screenshot(path=os.path.join(SCREENSHOTS, "console_ptz.png"))
-    del camera, second
 
 
 def test_a_camera_that_does_not_answer_is_said_unreachable_and_the_lease_stays(scene, signed_in):
