@@ -264,6 +264,8 @@ def test_operators_drive_take_over_and_aim_at_the_incident_with_its_masks(scene,
     first_panel.locator(".ptz-position", has_text="préréglage 1").wait_for()
     assert re.search(r"latence : \d+ ms", boss_panel.locator(".ptz-latency").inner_text())
     if SCREENSHOTS:
+        boss.screenshot(path=os.path.join(SCREENSHOTS, "console_ptz_1280.png"))
+        first.screenshot(path=os.path.join(SCREENSHOTS, "console_ptz_taken_over_1280.png"))
         boss.set_viewport_size({"width": 1920, "height": 1080})
         boss.wait_for_timeout(500)
         boss.screenshot(path=os.path.join(SCREENSHOTS, "console_ptz.png"))
