@@ -8,6 +8,7 @@ partner agencies, the allowed transitions) is rendered into it with ``json_scrip
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -73,6 +74,10 @@ def console(request: HttpRequest) -> HttpResponse:
         "priorities": Priority.choices,
         "default_priority": Priority.NORMAL,
         "basemap": basemap_sources(),
+        # The ICE servers of the PTZ panel's live view (what streaming's pages give theirs).
+        "ice_servers": [{key: value for key, value in server.items()
+                         if key in {"urls", "username", "credential"}}
+                        for server in settings.HUB_WEBRTC_ICE_SERVERS],
     })
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
@@ -16,6 +19,9 @@ from partners.auth import client_address
 from partners.permissions import IsCentreStaff
 from ptz import services
 from ptz.models import PtzPosition
+from ptz.runtime import get_runtime
+
+log = logging.getLogger(__name__)
 
 
 def _position(position: PtzPosition | None) -> dict | None:
@@ -38,6 +44,22 @@ def ptz_state(camera: Camera) -> dict:
         "presets": [{"number": n, "name": name} for n, name in
                     PtzPreset.objects.filter(camera=camera).values_list("number", "name")],
     }
+
+
+def _warm_up(camera: Camera) -> None:
+    """Open the hub's ONVIF client to the camera (its capabilities read: about a second, WSDLs
+    loaded) while the operator who just took it reaches for the joystick, so that the first
+    move does not wait for it. In the background; a camera that does not answer is said so
+    by the first command."""
+    conf = services.conf_of(services.endpoint_of(camera))
+
+    def run() -> None:
+        try:
+            get_runtime().call(conf, lambda driver: driver.capabilities())
+        except Exception as exc:  # noqa: BLE001 - the first command reports it to the operator
+            log.info("PTZ camera %s: warm-up failed: %s", camera.code, exc)
+
+    threading.Thread(target=run, name=f"ptz-warm-{camera.pk}", daemon=True).start()
 
 
 def _ptz_camera(pk: int) -> Camera:
@@ -85,6 +107,7 @@ class LeaseApi(APIView):
         except services.LeaseHeld as exc:
             return Response({"error": exc.code, "detail": exc.detail, "holder": exc.holder.model_dump()},
                             status=exc.status_code)
+        _warm_up(camera)
         return Response(ptz_state(camera))
 
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})

@@ -12,6 +12,7 @@ import { captureGallery } from "./captures.js";
 import { connectEvents } from "./events.js";
 import { fieldConsole } from "./field-console.js";
 import { grantsPanel } from "./grants-panel.js";
+import { ptzPanel } from "./ptz-panel.js";
 import {
   IncidentRows, IncidentStore, JournalView, api, byNewest, connectionStatus, entryFromEvent, h,
   idempotencyKey, incidentSummary, noteForm, readJson,
@@ -50,6 +51,13 @@ const video = grantsPanel({
   onFacts: () => { if (panel && panel.detail) renderCameras(panel.detail); },
 });
 const captures = captureGallery({ url: root.dataset.snapshotsUrl });
+// Driving a PTZ camera of the incident (ptz-panel.js): its live view over the map.
+const ptz = ptzPanel({
+  host: document.querySelector(".map-area"),
+  urls: { state: root.dataset.ptzUrl, whep: root.dataset.whepTemplate },
+  iceServers: readJson("ice-servers"),
+  me: { id: Number(root.dataset.userId), supervisor: root.dataset.supervisor === "true" },
+});
 
 const store = new IncidentStore();
 const rows = new IncidentRows(list, labels, { onOpen: openIncident, agencyName });
@@ -118,6 +126,7 @@ function deselect() {
   selectedId = null;
   panel = null;
   video.close();
+  ptz.close();
   captures.close();
   incidentView.replaceChildren();
   delete incidentView.dataset.version;
@@ -506,6 +515,11 @@ function renderCameras(detail) {
       if (camera.turn_to !== null && camera.turn_to !== undefined) aim.push(`orienter à ${bearingText(camera.turn_to)}`);
       if (camera.preset !== null && camera.preset !== undefined) aim.push(`préréglage ${camera.preset}`);
       const isAttached = attached.has(camera.camera_id);
+      const drive = camera.kind === "ptz" && !FINAL.has(detail.status) ? h("button", {
+        type: "button", class: "secondary compact", text: "Piloter", dataset: { ptz: "open" },
+        "aria-label": `Piloter la caméra ${camera.code} (vue en direct, orientation, préréglages)`,
+        on: { click: () => ptz.open({ cameraId: camera.camera_id, code: camera.code, incidentId: detail.id }) },
+      }) : null;
       return h("li", { class: `camera-item${camera.authorised ? "" : " unauthorised"}${camera.status === "online" ? "" : " down"}`,
         dataset: { cameraId: String(camera.camera_id), code: camera.code } },
       h("div", { class: "camera-main" },
@@ -519,19 +533,22 @@ function renderCameras(detail) {
       isAttached
         ? h("span", { class: "camera-actions" },
           h("span", { class: "attached", text: "Associée ✓" }),
+          drive,
           // Only a recorded camera has a picture to capture (the hub says which are).
           FINAL.has(detail.status) || !video.recorded(camera.camera_id) ? null : h("button", {
             type: "button", class: "secondary compact", text: "Capture",
             "aria-label": `Verser une capture d'image de ${camera.code} à la main courante`,
             on: { click: (event) => snapshot(detail.id, camera, event.currentTarget) } }))
-        : h("button", { type: "button", class: "secondary compact", text: "Associer",
-          "aria-label": `Associer la caméra ${camera.code}`,
-          on: { click: (event) => {
-            event.currentTarget.disabled = true;
-            act(detail.id, () => api(incidentUrl(detail.id, "cameras/"), {
-              method: "POST", body: { camera: camera.camera_id },
-            }), `Caméra ${camera.code} associée.`);
-          } } }));
+        : h("span", { class: "camera-actions" },
+          h("button", { type: "button", class: "secondary compact", text: "Associer",
+            "aria-label": `Associer la caméra ${camera.code}`,
+            on: { click: (event) => {
+              event.currentTarget.disabled = true;
+              act(detail.id, () => api(incidentUrl(detail.id, "cameras/"), {
+                method: "POST", body: { camera: camera.camera_id },
+              }), `Caméra ${camera.code} associée.`);
+            } } }),
+          drive));
     }))];
   });
 }
@@ -598,6 +615,7 @@ function onEvent(frame) {
   if (field) field.onEvent(frame);
   video.onEvent(frame);
   captures.onEvent(frame);
+  ptz.onEvent(frame);
   switch (frame.type) {
     case "incident.created":
     case "incident.updated":
@@ -639,6 +657,7 @@ function onResync() {
   loadSnapshot();
   video.reload();
   captures.reload();
+  ptz.reload();
   if (field) field.onResync();
   if (panel) loadDetail(panel.id);
   if (cameras) cameras.refresh();
@@ -652,6 +671,10 @@ function typing(target) {
 
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape") {
+    if (event.target instanceof Element && event.target.closest(".ptz-panel")) {
+      ptz.close(); // hands the camera back
+      return;
+    }
     const confirmBox = incidentView.querySelector(".confirm:not([hidden])");
     if (confirmBox) {
       confirmBox.hidden = true;
