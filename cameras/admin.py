@@ -2,6 +2,10 @@
 lists every site or camera in a select (autocomplete or raw ids instead), and lists fetch what
 they show in a bounded number of queries."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypedDict
+
 from django import forms
 from django.contrib import admin as django_admin
 from django.contrib.gis import admin
@@ -18,6 +22,17 @@ from config.errors import DomainError
 from geo.admin import HubGISAdmin
 from geo.models import Commune
 from partners.choices import VIDEO_CAPABLE_KINDS, AgencyKind
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _CameraTotal(TypedDict):
+    camera_total: int
+
+
+class _AuthorisedToday(TypedDict):
+    authorised_today: bool
 
 
 def area_text(polygon) -> str:
@@ -121,7 +136,7 @@ class SiteAdmin(HubGISAdmin):
         return super().get_queryset(request).annotate(camera_total=Count("cameras"))
 
     @admin.display(description=_("cameras"), ordering="camera_total")
-    def camera_count(self, site: Site) -> int:
+    def camera_count(self, site: WithAnnotations[Site, _CameraTotal]) -> int:
         return site.camera_total
 
 
@@ -148,7 +163,7 @@ class CameraAdmin(HubGISAdmin):
         return camera.site.commune.name
 
     @admin.display(boolean=True, description=_("authorisation in force"), ordering="authorised_today")
-    def authorised(self, camera: Camera) -> bool:
+    def authorised(self, camera: WithAnnotations[Camera, _AuthorisedToday]) -> bool:
         return camera.authorised_today
 
     # The geometries are derived on save; their outlines as text would be hundreds of numbers.
@@ -214,7 +229,7 @@ class AuthorisationAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(camera_total=Count("cameras"))
 
     @admin.display(description=_("cameras"), ordering="camera_total")
-    def camera_count(self, authorisation: Authorisation) -> int:
+    def camera_count(self, authorisation: WithAnnotations[Authorisation, _CameraTotal]) -> int:
         return authorisation.camera_total
 
     @admin.display(boolean=True, description=_("in force"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.gis.geos import Point
 from django.core.cache import cache
@@ -20,6 +21,9 @@ from cameras.choices import CameraKind
 from cameras.models import Authorisation, Camera
 from geo.geojson import feature_collection
 from geo.geometry import angle_between
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,11 @@ def valid_authorisations(day=None) -> QuerySet[Authorisation]:
     return Authorisation.objects.filter(valid_from__lte=day, valid_until__gte=day)
 
 
-def cameras_with_authorisation(day=None) -> QuerySet[Camera]:
+class Authorised(TypedDict):
+    authorised: bool
+
+
+def cameras_with_authorisation(day=None) -> QuerySet[WithAnnotations[Camera, Authorised]]:
     """Cameras annotated with ``authorised``: whether a valid authorisation covers them today."""
     return Camera.objects.annotate(
         authorised=Exists(valid_authorisations(day).filter(cameras=OuterRef("pk"))))

@@ -7,7 +7,8 @@ from geo.widgets import LocalMapWidget
 class HubGISAdmin(admin.GISModelAdmin):
     """GeoDjango admin with the map widget served from our own static files."""
 
-    gis_widget = LocalMapWidget
+    # The stubs type it as OSMWidget; Django takes any geometry widget (OpenLayersWidget here).
+    gis_widget = LocalMapWidget  # type: ignore[assignment]
     gis_widget_kwargs = {"attrs": {"default_lon": 2.32, "default_lat": 49.0, "default_zoom": 13}}
 
 

@@ -1,9 +1,12 @@
+from typing import cast
+
 from django import forms
 from django.contrib import admin as django_admin
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.gis import admin
 from django.core.exceptions import PermissionDenied
+from django.db.models import Model
 from django.http import HttpRequest
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
@@ -26,8 +29,7 @@ class NatureAdmin(admin.ModelAdmin):
 
 class JournalInline(admin.TabularInline):
     model = JournalEntry
-    fields = ["at", "author", "kind", "text", "corrects"]
-    readonly_fields = fields
+    fields = readonly_fields = ("at", "author", "kind", "text", "corrects")
     extra = 0
     can_delete = False
 
@@ -99,14 +101,23 @@ class UnitDriverChoices(AutocompleteJsonView):
         members, distinct = self.model_admin.get_search_results(self.request, members, self.term)
         return members.distinct() if distinct else members
 
-    def serialize_result(self, obj: Member, to_field_name: str) -> dict[str, str]:
-        return {"id": str(getattr(obj, to_field_name)), "text": driver_label(obj)}
+    def serialize_result(self, obj: Model, to_field_name: str) -> dict[str, str]:
+        # get_queryset gives members only.
+        return {"id": str(getattr(obj, to_field_name)),
+                "text": driver_label(obj) if isinstance(obj, Member) else str(obj)}
 
 
 def driver_label(member: Member) -> str:
     """How the admin names a member who may drive a unit: the username (an account's role and
     agency go without saying here)."""
     return member.user.get_username()
+
+
+class DriverChoiceField(forms.ModelChoiceField):
+    """The member field of a unit: each member named by ``driver_label``."""
+
+    def label_from_instance(self, obj: Model) -> str:
+        return driver_label(obj) if isinstance(obj, Member) else str(obj)
 
 
 class UnitForm(forms.ModelForm):
@@ -122,6 +133,7 @@ class UnitForm(forms.ModelForm):
     class Meta:
         model = Unit
         fields = ["callsign", "agency", "member"]
+        field_classes = {"member": DriverChoiceField}
         help_texts = {
             "callsign": _("The name on the air, e.g. PS MONTMORENCY 1 (stored in capitals)."),
             "member": _("A field-unit account of the same agency that drives no other unit. "
@@ -130,18 +142,21 @@ class UnitForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["agency"].queryset = Agency.objects.exclude(kind=AgencyKind.CSU).order_by("kind", "name")
+        # The form fields of the model's foreign keys (typed as plain fields by the stubs).
+        agency = cast(forms.ModelChoiceField, self.fields["agency"])
+        agency.queryset = Agency.objects.exclude(kind=AgencyKind.CSU).order_by("kind", "name")
         member = self.fields["member"]
-        member.label_from_instance = driver_label
         # The admin wraps the widget (add/edit links): the select is the inner one.
-        getattr(member.widget, "widget", member.widget).attrs["data-unit"] = self.instance.pk or ""
+        select = member.widget.widget if hasattr(member.widget, "widget") else member.widget
+        select.attrs["data-unit"] = self.instance.pk or ""
         if self.instance.pk:
             self.fields["retired"].initial = self.instance.retired
         else:
             del self.fields["retired"]  # a unit is created in service
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.errors:
             return data
         try:
@@ -200,7 +215,7 @@ class UnitAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("member (tablet)"), ordering="member__user__username")
     def driver(self, unit: Unit) -> str:
-        return driver_label(unit.member) if unit.member_id else "—"
+        return driver_label(unit.member) if unit.member is not None else "—"
 
     @admin.display(boolean=True, description=_("In service"), ordering="-retired_at")
     def in_service(self, unit: Unit) -> bool:

@@ -45,7 +45,7 @@ from incidents.selectors import incidents_visible_to, journal_visible_to
 from partners.idempotency import idempotent
 from partners.models import Agency, Member
 from partners.permissions import IsCentreStaff
-from partners.selectors import member_of
+from partners.selectors import member_of, signed_in
 
 
 class NatureOutput(serializers.ModelSerializer):
@@ -76,7 +76,8 @@ class IncidentOutput(serializers.ModelSerializer):
     location = GeoJsonPoint()
     commune = serializers.CharField(source="commune.insee_code")
     commune_name = serializers.CharField(source="commune.name")
-    shared_with = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    shared_with: serializers.SlugRelatedField[Agency] = serializers.SlugRelatedField(
+        slug_field="code", many=True, read_only=True)
 
     class Meta:
         model = Incident
@@ -178,7 +179,7 @@ class IncidentListApi(APIView):
             raise NotAllowed(gettext("Only the centre's operators open incidents."))
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        incident = services.incident_create(author=request.user, **data.validated_data)
+        incident = services.incident_create(author=signed_in(request), **data.validated_data)
         return Response(IncidentOutput(incident).data, status=201)
 
 
@@ -205,7 +206,8 @@ class IncidentDetailApi(APIView):
         incident = get_object_or_404(Incident, pk=pk)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        incident = services.incident_update(incident=incident, author=request.user, **data.validated_data)
+        incident = services.incident_update(incident=incident, author=signed_in(request),
+                                            **data.validated_data)
         return Response(incident_detail(incident, request))
 
 
@@ -225,7 +227,7 @@ class TransitionApi(APIView):
         incident = get_object_or_404(Incident, pk=pk)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        incident = services.incident_transition(incident=incident, author=request.user,
+        incident = services.incident_transition(incident=incident, author=signed_in(request),
                                                 **data.validated_data)
         return Response(incident_detail(incident, request))
 
@@ -247,7 +249,8 @@ class CameraAttachApi(APIView):
         camera = Camera.objects.filter(pk=data.validated_data["camera"]).first()
         if camera is None:
             raise DomainError(gettext("No such camera."), field="camera")
-        incident = services.incident_attach_camera(incident=incident, camera=camera, author=request.user)
+        incident = services.incident_attach_camera(incident=incident, camera=camera,
+                                                   author=signed_in(request))
         return Response(incident_detail(incident, request), status=201)
 
 
@@ -271,7 +274,7 @@ class JournalAppendApi(APIView):
             # is answered like one that does not exist.
             corrects = get_object_or_404(journal_visible_to(incident, member_of(request.user)),
                                          pk=data.validated_data["corrects"])
-        entry = services.journal_append(incident=incident, author=request.user,
+        entry = services.journal_append(incident=incident, author=signed_in(request),
                                         text=data.validated_data["text"], corrects=corrects)
         return Response(JournalOutput(entry).data, status=201)
 
@@ -290,7 +293,7 @@ class ShareApi(APIView):
         incident = get_object_or_404(Incident, pk=pk)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        incident = services.incident_share(incident=incident, author=request.user,
+        incident = services.incident_share(incident=incident, author=signed_in(request),
                                            agency_code=data.validated_data["agency"])
         return Response(IncidentOutput(incident).data, status=201)
 
@@ -303,7 +306,7 @@ class UnshareApi(APIView):
     @extend_schema(responses=IncidentOutput)
     def delete(self, request: Request, pk: int, agency: str) -> Response:
         incident = get_object_or_404(Incident, pk=pk)
-        incident = services.incident_unshare(incident=incident, author=request.user, agency_code=agency)
+        incident = services.incident_unshare(incident=incident, author=signed_in(request), agency_code=agency)
         return Response(IncidentOutput(incident).data)
 
 
@@ -339,7 +342,7 @@ class NetListApi(APIView):
         services.nets_ensure()
         nets = selectors.nets_listed_for(member_of(request.user))
         return Response([{"id": n.pk, "kind": n.kind, "name": n.name,
-                          "agency": n.agency.code if n.agency_id else None,
+                          "agency": n.agency.code if n.agency is not None else None,
                           "incident_id": n.incident_id, "unit_id": n.unit_id} for n in nets])
 
 
@@ -428,9 +431,11 @@ class RadioAckApi(APIView):
         member = _member(request)
         message = get_object_or_404(selectors.radio_messages_visible_to(member), pk=pk)
         receipt = services.radio_acknowledge(message=message, member=member)
+        by = receipt.acknowledged_by
+        assert by is not None  # set with acknowledged_at, and protected
         return Response({"message": message.pk, "callsign": receipt.callsign,
                          "acknowledged_at": receipt.acknowledged_at,
-                         "acknowledged_by": receipt.acknowledged_by.get_username()})
+                         "acknowledged_by": by.get_username()})
 
 
 def _unit_answer(unit: Unit, status: int = 200) -> Response:
@@ -540,7 +545,8 @@ class UnitStatusApi(APIView):
         unit, _ = _own_unit(request, pk, centre_too=True)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        unit = services.unit_status_set(unit=unit, status=data.validated_data["status"], author=request.user)
+        unit = services.unit_status_set(unit=unit, status=data.validated_data["status"],
+                                        author=signed_in(request))
         return Response(unit_data(unit).model_dump(mode="json"))
 
 
@@ -584,7 +590,7 @@ class UnitEngageApi(APIView):
         incident = Incident.objects.filter(pk=data.validated_data["incident"]).first()
         if incident is None:
             raise DomainError(gettext("No such incident."), field="incident")
-        unit = services.unit_engage(unit=unit, incident=incident, author=request.user)
+        unit = services.unit_engage(unit=unit, incident=incident, author=signed_in(request))
         return Response(unit_data(unit).model_dump(mode="json"))
 
 
@@ -630,7 +636,7 @@ class AlertListApi(APIView):
             raise NotAllowed(gettext("Only the centre's operators raise alerts."))
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        return _alert_answer(services.alert_raise(author=request.user, **data.validated_data), 201)
+        return _alert_answer(services.alert_raise(author=signed_in(request), **data.validated_data), 201)
 
 
 class AlertAckApi(APIView):

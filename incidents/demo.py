@@ -89,5 +89,7 @@ def demo_unit_accounts() -> list[tuple[str, list[tuple[str, str]]]]:
                                  member__user__username__in=list(wanted.values()))
              .select_related("agency", "member__user").order_by("agency__kind", "agency__code", "callsign"))
     for unit in units:
-        by_agency.setdefault(unit.agency.code, []).append((unit.member.user.get_username(), unit.callsign))
+        driver = unit.member
+        assert driver is not None  # filtered on member__user__username
+        by_agency.setdefault(unit.agency.code, []).append((driver.user.get_username(), unit.callsign))
     return list(by_agency.items())

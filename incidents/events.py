@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import overload
+
+from django.contrib.gis.geos import Point
 from pydantic import BaseModel, ConfigDict
 
 from realtime.events import EventSchema, local_iso
@@ -31,7 +34,11 @@ class IncidentData(BaseModel):
     shared_with: list[str]
 
 
-def _point(point) -> PointData | None:
+@overload
+def _point(point: Point) -> PointData: ...
+@overload
+def _point(point: Point | None) -> PointData | None: ...
+def _point(point: Point | None) -> PointData | None:
     return None if point is None else PointData(coordinates=(round(point.x, 7), round(point.y, 7)))
 
 

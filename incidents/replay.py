@@ -36,7 +36,7 @@ def incident_unshared(member: Member | None, frames: list[dict]) -> list[int]:
     screens must drop the incident (the frame carries only its id and reference)."""
     visible = _visible(selectors.incidents_visible_to(member), map(_incident_id, frames))
     partner = member is not None and member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT}
-    own = member.agency.code if partner else None
+    own = member.agency.code if partner and member is not None else None
     return [f["id"] for f in frames if _incident_id(f) in visible or f["data"]["agency"] == own]
 
 

@@ -84,11 +84,15 @@ def nets_listed_for(member: Member | None) -> QuerySet[Net]:
 
 def net_audience(net: Net) -> Audience:
     """Who hears a net: the same people ``nets_visible_to`` lets read it."""
+    # Each kind of net names its agency, incident or unit (nets_ensure, net_for_unit...).
     if net.kind == NetKind.AGENCY:
+        assert net.agency is not None
         return audiences.agencies([net.agency.code])
     if net.kind == NetKind.INCIDENT:
+        assert net.incident is not None
         return incident_audience(net.incident)
     if net.kind == NetKind.DIRECT:
+        assert net.unit_id is not None
         return audiences.unit(net.unit_id)
     return audiences.agencies(Agency.objects.exclude(kind=AgencyKind.CSU).values_list("code", flat=True))
 
@@ -99,8 +103,10 @@ def net_units(net: Net) -> QuerySet[Unit]:
     if net.kind == NetKind.AGENCY:
         return units.filter(agency=net.agency)
     if net.kind == NetKind.INCIDENT:
+        assert net.incident is not None  # an incident net names its incident
         return units.filter(agency__in=net.incident.shared_with.all())
     if net.kind == NetKind.DIRECT:
+        assert net.unit_id is not None  # a direct line names its unit
         return units.filter(pk=net.unit_id)
     return units
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.gis.geos import Point
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
@@ -415,11 +416,11 @@ def radio_message_send(*, member: Member, text: str, net: Net | None = None, to_
             raise _retired_refusal(to_unit, "to_unit")
         net = net_for_unit(to_unit)
     assert net is not None
-    if net.kind == NetKind.DIRECT and net.unit.retired:
+    if net.kind == NetKind.DIRECT and net.unit is not None and net.unit.retired:
         raise _retired_refusal(net.unit, "net")
     if not nets_visible_to(member).filter(pk=net.pk).exists():
         raise NetNotAllowed(gettext("You are not on this net."), field="net")
-    if net.incident_id and net.incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
+    if net.incident is not None and net.incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
         raise Conflict(gettext("The incident of this net is closed."), field="net")
     now = now or timezone.now()
     sender_unit = unit_of(member)
@@ -433,7 +434,7 @@ def radio_message_send(*, member: Member, text: str, net: Net | None = None, to_
         receipts.append(RadioReceipt(message=message, unit=None, callsign=settings.HUB_CENTRE_CALLSIGN))
     RadioReceipt.objects.bulk_create(receipts)
     publish(RadioMessageSent(message=radio_message_data(message), resend=0), audience=net_audience(net))
-    if net.incident_id:
+    if net.incident is not None:
         _journal(incident=net.incident, author=member.user, kind=JournalKind.RADIO,
                  text=_radio_journal_text(message))
     return message
@@ -488,7 +489,7 @@ def _radio_follow_up(message_id: int, now: dt.datetime) -> str | None:
     data = radio_message_data(message)
     # The supervisors are the centre's; the net hears it too, so that the sender knows.
     publish(RadioEscalated(message=data), audience=net_audience(message.net))
-    if message.net.incident_id:
+    if message.net.incident is not None:
         _journal(incident=message.net.incident, author=message.sender, kind=JournalKind.RADIO,
                  text=f"Message non acquitté par {', '.join(data.pending)} : signalé au superviseur")
     return "escalated"
@@ -565,6 +566,11 @@ KEEP: Any = _Keep()
 BUSY_STATUSES = frozenset({UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE})
 
 
+def _other_units(unit: Unit | None) -> QuerySet[Unit]:
+    """Every unit but ``unit`` (every unit when ``unit`` is one being created)."""
+    return Unit.objects.exclude(pk=unit.pk) if unit is not None else Unit.objects.all()
+
+
 def _retired_refusal(unit: Unit, field: str) -> UnitRetired:
     return UnitRetired(gettext("%(callsign)s is retired: it can no longer be engaged nor called.")
                        % {"callsign": unit.callsign}, field=field)
@@ -595,8 +601,7 @@ def unit_changes_check(*, unit: Unit | None, callsign: Any = KEEP, agency: Any =
         if not callsign or len(callsign) > 40:
             raise DomainError(gettext("A callsign is 1 to 40 characters."), field="callsign")
         if unit is None or callsign != unit.callsign:
-            taken = (Unit.objects.filter(callsign=callsign).exclude(pk=getattr(unit, "pk", None))
-                     .select_related("agency").first())
+            taken = _other_units(unit).filter(callsign=callsign).select_related("agency").first()
             if taken is not None:
                 text = (gettext("The callsign %(callsign)s is already taken by a retired unit of %(agency)s.")
                         if taken.retired else
@@ -637,8 +642,7 @@ def unit_changes_check(*, unit: Unit | None, callsign: Any = KEEP, agency: Any =
                 gettext("%(member)s belongs to %(member_agency)s, not to %(agency)s.")
                 % {"member": name, "member_agency": member.agency.name, "agency": new_agency.name},
                 field="member")
-        other = (Unit.objects.filter(member=member, retired_at__isnull=True)
-                 .exclude(pk=getattr(unit, "pk", None)).first())
+        other = _other_units(unit).filter(member=member, retired_at__isnull=True).first()
         if other is not None:
             raise MemberHasAUnit(
                 gettext("%(member)s already drives %(callsign)s: take that tablet back first.")
@@ -680,7 +684,7 @@ def _unit_changed(unit: Unit, changes: list[str], *, by: Member | None,
     audit(action=Action.RIGHTS_CHANGED, actor=by.user if by is not None else None, obj=unit,
           actor_username="" if by is not None else "manage.py",
           details={"unit": unit.callsign, "agency": unit.agency.code,
-                   "member": unit.member.user.get_username() if unit.member_id else "",
+                   "member": unit.member.user.get_username() if unit.member is not None else "",
                    "previous_member": previous.user.get_username() if previous is not None else ""})
 
 

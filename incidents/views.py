@@ -112,7 +112,7 @@ def tablet(request: HttpRequest) -> HttpResponse:
     offline and go with an ``Idempotency-Key`` when the network is back."""
     member = member_of(request.user)
     unit = unit_of(member)  # may_open_tablet
-    if unit is None:
+    if unit is None or member is None:
         raise PermissionDenied(
             _("La tablette est réservée aux unités de terrain (aucune unité ne vous est confiée)."))
     return render(request, "incidents/tablet.html", {

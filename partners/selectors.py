@@ -9,6 +9,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.exceptions import NotAuthenticated
+from rest_framework.request import Request
 
 from partners.models import ApiToken, Member
 
@@ -59,7 +60,7 @@ def session_expiry(session_key: str) -> dt.datetime | None:
     return ends if ends > now else None
 
 
-def signed_in(request: HttpRequest) -> User:
+def signed_in(request: HttpRequest | Request) -> User:
     """The account behind a request that the view's permissions already require signed in
     (a view that gets here anonymous is a bug: 401, not a write by nobody)."""
     user = request.user

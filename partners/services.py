@@ -24,13 +24,14 @@ class UnknownAgency(DomainError):
 
 
 @transaction.atomic
-def member_create(*, username: str, password: str, agency_code: str, role: str,
+def member_create(*, username: str, password: str | None, agency_code: str, role: str,
                   email: str = "", first_name: str = "", last_name: str = "",
                   totp_secret: str = "", habilitation_reference: str = "",
                   habilitation_authority: str = "",
                   habilitation_valid_from: dt.date | None = None,
                   habilitation_valid_until: dt.date | None = None) -> Member:
-    """Create a user and its member profile in one agency, with one role."""
+    """Create a user and its member profile in one agency, with one role (``password`` None:
+    an unusable one)."""
     if role not in Role.values:
         raise DomainError(_("Unknown role %(role)s; roles: %(roles)s.")
                           % {"role": role, "roles": ", ".join(Role.values)}, field="role")

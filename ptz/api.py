@@ -17,6 +17,7 @@ from cameras.models import Camera, PtzPreset
 from incidents.models import Incident
 from partners.auth import client_address
 from partners.permissions import IsCentreStaff
+from partners.selectors import signed_in
 from ptz import services
 from ptz.models import PtzPosition
 from ptz.runtime import get_runtime
@@ -100,7 +101,7 @@ class LeaseApi(APIView):
         if data.validated_data.get("incident") is not None:
             incident = get_object_or_404(Incident, pk=data.validated_data["incident"])
         try:
-            services.lease_take(camera=camera, by=request.user, incident=incident,
+            services.lease_take(camera=camera, by=signed_in(request), incident=incident,
                                 take_over=data.validated_data["take_over"],
                                 reason=data.validated_data["reason"],
                                 address=client_address(request._request))
@@ -113,7 +114,7 @@ class LeaseApi(APIView):
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     def delete(self, request: Request, pk: int) -> Response:
         camera = _ptz_camera(pk)
-        services.lease_release(camera=camera, by=request.user)
+        services.lease_release(camera=camera, by=signed_in(request))
         return Response(ptz_state(camera))
 
 
@@ -134,7 +135,7 @@ class MoveApi(APIView):
         camera = _ptz_camera(pk)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        outcome = services.ptz_joystick(camera=camera, by=request.user,
+        outcome = services.ptz_joystick(camera=camera, by=signed_in(request),
                                         address=client_address(request._request), **data.validated_data)
         return Response({"result": outcome.result, "position": _position(outcome.position)})
 
@@ -154,7 +155,7 @@ class PresetApi(APIView):
         camera = _ptz_camera(pk)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        position = services.ptz_goto_preset(camera=camera, by=request.user,
+        position = services.ptz_goto_preset(camera=camera, by=signed_in(request),
                                             number=data.validated_data["preset"],
                                             address=client_address(request._request))
         return Response({"position": _position(position)})
@@ -168,7 +169,8 @@ class HomeApi(APIView):
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request, pk: int) -> Response:
         camera = _ptz_camera(pk)
-        position = services.ptz_home(camera=camera, by=request.user, address=client_address(request._request))
+        position = services.ptz_home(camera=camera, by=signed_in(request),
+                                     address=client_address(request._request))
         return Response({"position": _position(position)})
 
 
@@ -188,7 +190,7 @@ class AimApi(APIView):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         incident = get_object_or_404(Incident, pk=data.validated_data["incident"])
-        result = services.ptz_aim(camera=camera, by=request.user, incident=incident,
+        result = services.ptz_aim(camera=camera, by=signed_in(request), incident=incident,
                                   address=client_address(request._request))
         return Response({"method": result.method, "preset": result.preset, "bearing": result.bearing,
                          "distance_m": result.distance_m, "reached": result.reached,

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -95,7 +95,7 @@ class PtzRefused(DomainError):
 # --- Reads shared with the API.
 
 
-def holder_data(user: AbstractBaseUser) -> HolderData:
+def holder_data(user: User) -> HolderData:
     name = (user.get_full_name() if hasattr(user, "get_full_name") else "") or user.get_username()
     return HolderData(user_id=user.pk, username=user.get_username(), name=name)
 
@@ -250,18 +250,19 @@ def _read_back(endpoint: PtzEndpoint, *, wanted=None, attempts: int = 20) -> Sta
 # --- Leases.
 
 
-def _can_take_over(by: AbstractBaseUser, incident: Incident | None, lease: PtzLease) -> bool:
+def _can_take_over(by: User, incident: Incident | None, lease: PtzLease) -> bool:
     member = member_of(by)
     if member is not None and member.is_supervisor:
         return True
     if incident is None:
         return False
-    held_for = Incident.objects.filter(pk=lease.incident_id).values_list("priority", flat=True).first()
+    held_for = (Incident.objects.filter(pk=lease.incident_id).values_list("priority", flat=True).first()
+                if lease.incident_id is not None else None)
     return held_for is None or incident.priority < held_for  # 1 = urgent: lower is higher
 
 
 @transaction.atomic
-def lease_take(*, camera: Camera, by: AbstractBaseUser, incident: Incident | None = None,
+def lease_take(*, camera: Camera, by: User, incident: Incident | None = None,
                take_over: bool = False, reason: str = "", address: str | None = None,
                now: dt.datetime | None = None) -> PtzLease:
     """Take control of a PTZ camera. Held by someone else: refused (``lease_held``, who has
@@ -307,7 +308,7 @@ def lease_take(*, camera: Camera, by: AbstractBaseUser, incident: Incident | Non
     return lease
 
 
-def _lease_end(lease: PtzLease, *, reason: str, by: AbstractBaseUser | None, now: dt.datetime,
+def _lease_end(lease: PtzLease, *, reason: str, by: User | None, now: dt.datetime,
                publish_event: bool = True) -> None:
     lease.ended_at, lease.end_reason, lease.ended_by = now, reason, by
     lease.save(update_fields=["ended_at", "end_reason", "ended_by"])
@@ -323,7 +324,7 @@ def _lease_end(lease: PtzLease, *, reason: str, by: AbstractBaseUser | None, now
 
 
 @transaction.atomic
-def lease_release(*, camera: Camera, by: AbstractBaseUser, now: dt.datetime | None = None) -> None:
+def lease_release(*, camera: Camera, by: User, now: dt.datetime | None = None) -> None:
     """Hand the camera back (the holder only; anyone else's release is a no-op). It returns
     home ``HUB_PTZ_HOME_AFTER_SECONDS`` later unless someone takes it."""
     now = now or timezone.now()
@@ -333,7 +334,7 @@ def lease_release(*, camera: Camera, by: AbstractBaseUser, now: dt.datetime | No
         _lease_end(lease, reason=LeaseEnd.RELEASED, by=by, now=now)
 
 
-def _require_lease(camera: Camera, by: AbstractBaseUser) -> PtzLease:
+def _require_lease(camera: Camera, by: User) -> PtzLease:
     now = timezone.now()
     lease = active_lease(camera, now=now)
     if lease is None or lease.holder_id != by.pk:
@@ -355,7 +356,7 @@ class MoveResult:
     position: PtzPosition | None
 
 
-def ptz_joystick(*, camera: Camera, by: AbstractBaseUser, pan: float, tilt: float, zoom: float,
+def ptz_joystick(*, camera: Camera, by: User, pan: float, tilt: float, zoom: float,
                  reason: str = "", address: str | None = None) -> MoveResult:
     """A joystick velocity (-1..1 each; all 0 stops). Coalesced per camera (the last one wins).
     A drag is one move in the journal: from where it started to where the stop left it."""
@@ -399,7 +400,7 @@ def ptz_joystick(*, camera: Camera, by: AbstractBaseUser, pan: float, tilt: floa
     return MoveResult(result=result, position=position)
 
 
-def ptz_goto_preset(*, camera: Camera, by: AbstractBaseUser, number: int, reason: str = "",
+def ptz_goto_preset(*, camera: Camera, by: User, number: int, reason: str = "",
                     address: str | None = None) -> PtzPosition:
     """Recall preset ``number``: the camera is read back there before its masks apply and the
     partners' picture comes back."""
@@ -411,7 +412,7 @@ def ptz_goto_preset(*, camera: Camera, by: AbstractBaseUser, number: int, reason
     return _go_to_preset(endpoint, camera=camera, number=number, by=by, reason=reason, address=address)
 
 
-def _go_to_preset(endpoint: PtzEndpoint, *, camera: Camera, number: int, by: AbstractBaseUser | None,
+def _go_to_preset(endpoint: PtzEndpoint, *, camera: Camera, number: int, by: User | None,
                   reason: str, address: str | None, action: str = Action.PTZ_PRESET) -> PtzPosition:
     before = _position_dict(position_of(camera))
     _leave_presets(camera.pk)
@@ -437,7 +438,7 @@ def _go_to_preset(endpoint: PtzEndpoint, *, camera: Camera, number: int, by: Abs
     return position
 
 
-def ptz_home(*, camera: Camera, by: AbstractBaseUser | None, reason: str = "",
+def ptz_home(*, camera: Camera, by: User | None, reason: str = "",
              address: str | None = None, check_lease: bool = True, settle: float = 0.0) -> PtzPosition:
     """Back to the home position (its preset's masks, when the home is one of the hub's presets).
 
@@ -496,7 +497,7 @@ class AimResult:
     reached: bool
 
 
-def ptz_aim(*, camera: Camera, by: AbstractBaseUser, incident: Incident,
+def ptz_aim(*, camera: Camera, by: User, incident: Incident,
             address: str | None = None) -> AimResult:
     """Turn the camera toward the incident's point. A preset that sees the point is preferred
     (its masks are known: partners keep a masked picture); otherwise an absolute move from the

@@ -3,7 +3,9 @@ of live video, presets, mask lifts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from typing import Any, cast
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
@@ -30,7 +32,7 @@ from incidents.models import Incident
 from partners.auth import client_address
 from partners.models import ApiToken
 from partners.permissions import IsCentreStaff, IsSupervisor
-from partners.selectors import member_of
+from partners.selectors import member_of, signed_in
 from streaming import services
 from streaming.models import Grant, GrantEnd, MaskLift
 from streaming.pipeline import CENTRE, CameraFeed
@@ -88,10 +90,14 @@ class GrantOutput(serializers.ModelSerializer):
                   "incident_reference", "reason", "granted_by", "created_at", "expires_at", "revoked_at",
                   "revoke_reason", "active", "ended_at", "end_reason", "viewers"]
 
-    def _end(self, grant: Grant):
-        if not hasattr(grant, "_end_cache"):
-            grant._end_cache = grant_end(grant)
-        return grant._end_cache
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ends: dict[int, tuple[str, dt.datetime] | None] = {}  # grant_end, once per grant
+
+    def _end(self, grant: Grant) -> tuple[str, dt.datetime] | None:
+        if grant.pk not in self._ends:
+            self._ends[grant.pk] = grant_end(grant)
+        return self._ends[grant.pk]
 
     def get_active(self, grant: Grant) -> bool:
         return self._end(grant) is None
@@ -111,7 +117,8 @@ class GrantOutput(serializers.ModelSerializer):
         viewers = self.context.get("viewers")
         if viewers is None:
             viewers = grant_viewers([grant.pk])
-        return GrantViewerOutput(viewers.get(grant.pk, []), many=True).data
+        # many=True: a list (the stubs type every serializer's data as a dict).
+        return cast(list[dict], GrantViewerOutput(viewers.get(grant.pk, []), many=True).data)
 
 
 def grant_output(grants, *, many: bool = False) -> dict | list:
@@ -165,7 +172,7 @@ class GrantListApi(APIView):
         if incident is None:
             raise DomainError(_("No such incident."), field="incident")
         grant = services.grant_create(camera=camera, agency_code=data.validated_data["agency"],
-                                      incident=incident, granted_by=request.user,
+                                      incident=incident, granted_by=signed_in(request),
                                       minutes=data.validated_data.get("minutes"),
                                       reason=data.validated_data["reason"],
                                       address=client_address(request._request))
@@ -187,7 +194,8 @@ class GrantRevokeApi(APIView):
         grant = get_object_or_404(Grant, pk=pk)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        grant = services.grant_revoke(grant=grant, by=request.user, reason=data.validated_data["reason"],
+        grant = services.grant_revoke(grant=grant, by=signed_in(request),
+                                      reason=data.validated_data["reason"],
                                       address=client_address(request._request))
         return Response(grant_output(grant))
 
@@ -207,7 +215,8 @@ class GrantExtendApi(APIView):
         grant = get_object_or_404(Grant, pk=pk)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        grant = services.grant_extend(grant=grant, by=request.user, minutes=data.validated_data["minutes"],
+        grant = services.grant_extend(grant=grant, by=signed_in(request),
+                                      minutes=data.validated_data["minutes"],
                                       address=client_address(request._request))
         return Response(grant_output(grant))
 
@@ -278,7 +287,7 @@ class WallTileApi(APIView):
                 raise DomainError(_("No camera has the code or number %(reference)s.")
                                   % {"reference": reference}, field="camera")
         wall = services.wall_tile_set(wall_name=name, position=data.validated_data["position"],
-                                      camera=camera, by=request.user)
+                                      camera=camera, by=signed_in(request))
         return Response(wall_layout(wall))
 
 
@@ -315,7 +324,8 @@ class SdpParser(BaseParser):
 
     media_type = SDP_CONTENT_TYPE
 
-    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+    # request.data is whatever the parser gives; the stubs want a mapping.
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:  # type: ignore[override]
         return stream.read(MAX_OFFER_BYTES + 1) if stream is not None else b""
 
 
@@ -365,7 +375,8 @@ class WhepApi(SdpErrorsAsJson, APIView):
         assert member is not None
         grant = viewing_grant(member, camera)
         partner = not member.is_centre_staff
-        viewer = Viewer(user_id=request.user.pk, username=request.user.get_username(),
+        user = signed_in(request)
+        viewer = Viewer(user_id=user.pk, username=user.get_username(),
                         grant_id=grant.pk if grant else None, credential=_credential(request),
                         address=client_address(raw),
                         output_key=f"agency:{member.agency.code}" if partner else CENTRE,
@@ -378,7 +389,7 @@ class WhepApi(SdpErrorsAsJson, APIView):
         session = runtime.open_viewing(feed=feed, viewer=viewer, offer=offer, masks=masks,
                                        start_timeout=settings.HUB_VIDEO_START_TIMEOUT_SECONDS)
         try:
-            services.viewing_start(viewer=request.user, camera=camera, grant=grant, session=session.id,
+            services.viewing_start(viewer=user, camera=camera, grant=grant, session=session.id,
                                    address=viewer.address, variant=viewer.output_key)
         except Exception:
             runtime.end_viewing(session.id, "journal_failed")
@@ -467,7 +478,7 @@ class MaskLiftApi(APIView):
         mask = get_object_or_404(PrivacyMask.objects.select_related("camera"), pk=mask_id)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        lift = services.mask_lift(mask=mask, by=request.user, address=client_address(request._request),
+        lift = services.mask_lift(mask=mask, by=signed_in(request), address=client_address(request._request),
                                   **data.validated_data)
         return Response(MaskLiftOutput(lift).data, status=201)
 
@@ -480,5 +491,6 @@ class MaskLiftEndApi(APIView):
     @extend_schema(request=None, responses=MaskLiftOutput)
     def post(self, request: Request, pk: int) -> Response:
         lift = get_object_or_404(MaskLift.objects.select_related("mask__camera", "lifted_by"), pk=pk)
-        lift = services.mask_lift_end(lift=lift, by=request.user, address=client_address(request._request))
+        lift = services.mask_lift_end(lift=lift, by=signed_in(request),
+                                      address=client_address(request._request))
         return Response(MaskLiftOutput(lift).data)

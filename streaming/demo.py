@@ -21,8 +21,9 @@ def demo_recording_ensure() -> list[Camera]:
     one extraction is then re-encoded with its masks burned in, the other remuxed. Idempotent."""
     authorised = (cameras_with_authorisation().filter(authorised=True, site__nomadic_pool=False)
                   .order_by("code"))
-    chosen = [camera for camera in (authorised.filter(masks__isnull=False).first(),
-                                    authorised.filter(masks__isnull=True).first()) if camera is not None]
+    chosen: list[Camera] = [
+        camera for camera in (authorised.filter(masks__isnull=False).first(),
+                              authorised.filter(masks__isnull=True).first()) if camera is not None]
     for camera in chosen:
         if camera.stream_uri == "synthetic:":
             camera.stream_uri, camera.retention_days = DEMO_RECORDING_URI, DEMO_RETENTION_DAYS

@@ -283,6 +283,7 @@ def _cut_masked(*, segments: list[RecordingSegment], start: dt.datetime, end: dt
                     out_stream.codec_context.thread_type = "AUTO"
                     painter = MaskPainter(polygons, picture.width, picture.height)
                     watermark = Watermark(picture.width, picture.height)
+                assert painter is not None and watermark is not None  # made with out_stream
                 if (picture.width, picture.height) != (painter.width, painter.height):
                     picture = picture.reformat(width=painter.width, height=painter.height)
                 painter.paint(picture)
@@ -309,11 +310,17 @@ def _set(requisition: Requisition, **fields) -> None:
     requisition_progress_report(requisition_id=requisition.pk, **fields)
 
 
-def _advance(requisition: Requisition, percent: int) -> None:
-    """Publish progress only when the percent moves (an hour of one camera: ~60 segments)."""
-    if percent > getattr(requisition, "_published_percent", -1):
-        requisition._published_percent = percent
-        _set(requisition, progress=percent)
+class _Progress:
+    """Publishes an extraction's progress only when the percent moves (an hour of one camera:
+    ~60 segments)."""
+
+    def __init__(self, requisition: Requisition, published: int) -> None:
+        self.requisition, self.published = requisition, published
+
+    def advance(self, percent: int) -> None:
+        if percent > self.published:
+            self.published = percent
+            _set(self.requisition, progress=percent)
 
 
 def requisition_extract(*, requisition_id: int) -> Path | None:
@@ -330,7 +337,7 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
             Path(requisition.export_dir).is_dir():
         return Path(requisition.export_dir)
     _set(requisition, status=RequisitionStatus.RUNNING, progress=0, error="")
-    requisition._published_percent = 0
+    reporter = _Progress(requisition, published=0)
     final = Path(settings.HUB_EXPORTS_DIR) / f"requisition-{requisition.pk}"
     work = final.with_name(final.name + ".part")
     shutil.rmtree(work, ignore_errors=True)
@@ -355,7 +362,7 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
         else:
             name = f"{camera.code}.mp4"
             def progress(done, total, index=index):
-                _advance(requisition, round(90 * (index + done / total) / len(cameras)))
+                reporter.advance(round(90 * (index + done / total) / len(cameras)))
             if masks:
                 # Masks burned in: decode, paint, stamp name and time, re-encode (libx264).
                 packets = _cut_masked(segments=segments, start=requisition.window_start,
@@ -382,7 +389,7 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
                                       "sha256": s.sha256} for s in segments]
                 files += 1
         entries.append(entry)
-        _advance(requisition, round(90 * (index + 1) / max(1, len(cameras))))
+        reporter.advance(round(90 * (index + 1) / max(1, len(cameras))))
     if files == 0:
         shutil.rmtree(work, ignore_errors=True)
         reasons = "; ".join(f"{e['code']}: {e['not_extracted']}" for e in entries)

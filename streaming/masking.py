@@ -55,7 +55,7 @@ def _chroma(mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
     padded = np.zeros((h + h % 2, w + w % 2), bool)
     padded[:h, :w] = mask
-    return padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).any(axis=(1, 3))
+    return np.asarray(padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).any(axis=(1, 3)))
 
 
 def _flat_indices(mask: np.ndarray, line_size: int) -> np.ndarray:
@@ -64,7 +64,8 @@ def _flat_indices(mask: np.ndarray, line_size: int) -> np.ndarray:
 
 
 def _flat(frame: av.VideoFrame, index: int) -> np.ndarray:
-    return np.frombuffer(frame.planes[index], np.uint8)
+    # Through a memoryview (no copy, writable): numpy's stubs take no buffer protocol on 3.11.
+    return np.frombuffer(memoryview(frame.planes[index]), np.uint8)
 
 
 class MaskPainter:
@@ -75,7 +76,7 @@ class MaskPainter:
         self.luma = rasterise(polygons, width, height)
         self.chroma = _chroma(self.luma)
         self.covered = float(self.luma.mean()) if self.luma.size else 0.0
-        self._layouts: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._layouts: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.luma.any())
@@ -110,8 +111,8 @@ class Watermark:
         stroke = max(1, self.height // 360)
         probe = ImageDraw.Draw(Image.new("L", (1, 1)))
         left, top, right, bottom = probe.textbbox((0, 0), text, font=self.font, stroke_width=stroke)
-        w = min(self.width, right - left + 2 * stroke)
-        h = min(self.height, bottom - top + 2 * stroke)
+        w = min(self.width, int(right - left) + 2 * stroke)
+        h = min(self.height, int(bottom - top) + 2 * stroke)
         fill = Image.new("L", (w, h), 0)
         full = Image.new("L", (w, h), 0)
         origin = (stroke - left, stroke - top)
@@ -133,7 +134,7 @@ class Watermark:
         assert self._glyphs is not None and self._outline is not None
         x0, y0, w, h = self._box
         p = frame.planes[0]
-        luma = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
+        luma = np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)
         region = luma[y0:y0 + h, x0:x0 + w]
         saved = region.copy()
         region[self._outline] = BLACK_Y
@@ -143,7 +144,7 @@ class Watermark:
     def restore(self, frame: av.VideoFrame, saved: np.ndarray) -> None:
         x0, y0, w, h = self._box
         p = frame.planes[0]
-        luma = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
+        luma = np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)
         luma[y0:y0 + h, x0:x0 + w] = saved
 
 
@@ -158,7 +159,7 @@ class Blank:
         font = load_font(max(12, height // 14))
         probe = ImageDraw.Draw(Image.new("L", (1, 1)))
         left, top, right, bottom = probe.textbbox((0, 0), text, font=font)
-        w, h = min(width, right - left), min(height, bottom - top)
+        w, h = min(width, int(right - left)), min(height, int(bottom - top))
         image = Image.new("L", (w, h), 0)
         ImageDraw.Draw(image).text((-left, -top), text, fill=255, font=font)
         self.glyphs = np.asarray(image) > 127
@@ -171,7 +172,7 @@ class Blank:
         _flat(frame, 1)[:] = NEUTRAL_UV
         _flat(frame, 2)[:] = NEUTRAL_UV
         p = frame.planes[0]
-        luma = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
+        luma = np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)
         h, w = self.glyphs.shape
         luma[self.y0:self.y0 + h, self.x0:self.x0 + w][self.glyphs] = 235
 

@@ -32,8 +32,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import av
+from av.video.codeccontext import VideoCodecContext
 from django.conf import settings
 from django.utils.translation import gettext
 
@@ -106,7 +108,7 @@ class H264Encoder:
         ctx = av.CodecContext.create("libx264", "w")
         ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
         ctx.time_base = VIDEO_TIME_BASE
-        ctx.framerate = max(1, round(fps))
+        ctx.framerate = Fraction(max(1, round(fps)))
         ctx.bit_rate = bitrate
         ctx.gop_size = keyint
         ctx.thread_count = threads
@@ -266,7 +268,7 @@ class CameraPipeline:
         self._source: Source | None = None
         self._timeline = Timeline()
         self._src_gop: list[av.Packet] = []
-        self._decoder: av.CodecContext | None = None
+        self._decoder: VideoCodecContext | None = None
         self._painters: dict[tuple, MaskPainter] = {}
         self._painters_for: MasksInForce | None = None
         # Media loop side: who holds the pipeline open (viewers, offers being answered), and
@@ -468,6 +470,7 @@ class CameraPipeline:
     def _ingest(self, item: av.Packet | av.VideoFrame, source: Source) -> None:
         outputs = self._snapshot
         if not source.encoded:
+            assert isinstance(item, av.VideoFrame)  # Source: raw frames unless encoded
             frame = item
             self.frames_in += 1
             frame.pts = self._timeline.map(frame.pts, frame.time_base)
@@ -478,6 +481,7 @@ class CameraPipeline:
                 self._process_frame(frame, outputs, fps=source.fps)
             return
 
+        assert isinstance(item, av.Packet)
         packet = item
         self.packets_in += 1
         key = bool(packet.is_keyframe)
@@ -524,6 +528,7 @@ class CameraPipeline:
         started = time.perf_counter()
         if self._decoder is None:
             decoder = av.CodecContext.create(source.codec_name, "r")
+            assert isinstance(decoder, VideoCodecContext)  # a camera's codec is a video one
             if source.extradata:
                 decoder.extradata = source.extradata
             decoder.thread_count = 1  # frame threads would hold frames back: latency

@@ -111,10 +111,9 @@ def recordings(camera: str, since, until) -> list[dict]:
 
 
 def holds(camera: str, since, until) -> list[dict]:
-    rows = (LegalHold.objects.filter(_camera_q(camera), _window("created_at", since, until),
-                                     segment__isnull=True)
-            .select_related("camera", "requisition", "released_by").order_by("-created_at"))
-    rows = list(rows[:LIMIT])
+    rows = list(LegalHold.objects.filter(_camera_q(camera), _window("created_at", since, until),
+                                         segment__isnull=True)
+                .select_related("camera", "requisition", "released_by").order_by("-created_at")[:LIMIT])
     counts = Counter(LegalHold.objects.filter(segment__isnull=False, released_at__isnull=True,
                                               requisition__in=[h.requisition_id for h in rows])
                      .values_list("requisition_id", "camera_id"))

@@ -3,7 +3,7 @@ docs/recordings.md."""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -30,7 +30,7 @@ class RegisterApi(APIView):
     permission_classes = [IsCentreStaff | IsAuditor]
 
     @extend_schema(parameters=_PARAMS, responses=OpenApiTypes.OBJECT)
-    def get(self, request: Request) -> HttpResponse:
+    def get(self, request: Request) -> HttpResponseBase:
         filters = register.parse_filters(request.query_params)
         if request.query_params.get("export") == "csv":
             return csv_download(columns=register.COLUMNS, rows=register.register_rows(filters),

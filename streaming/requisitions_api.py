@@ -28,6 +28,7 @@ from config.errors import Conflict, DomainError
 from partners.auth import client_address
 from partners.models import AuditRecord
 from partners.permissions import IsCentreStaff, IsSupervisor
+from partners.selectors import signed_in
 from streaming import export, requisitions
 from streaming.models import DestroyedObject, LegalHold, Requisition, RequisitionStatus
 from streaming.recorder import file_sha256
@@ -172,7 +173,7 @@ class RequisitionListApi(APIView):
             raise DomainError(_("Name at least one camera."), field="cameras")
         try:
             requisition = requisitions.requisition_create(
-                created_by=request.user, requesting_officer=v["officer"], service=v["service"],
+                created_by=signed_in(request), requesting_officer=v["officer"], service=v["service"],
                 procedure_number=v["procedure_number"], legal_basis=v["legal_basis"],
                 cameras=_cameras(v["cameras"], v["camera_codes"]), window_start=v["start"],
                 window_end=v["end"], address=client_address(request._request))
@@ -224,9 +225,10 @@ class RequisitionFileApi(APIView):
             gone = {f["name"]: f["destroyed_at"] for f in destroyed_files(requisition)}
             extras = (export.MANIFEST, export.SIGNATURE, export.PUBLIC_KEY)
             if name in gone or (requisition.export_destroyed_at and name in extras):
-                at = gone.get(name) or requisition.export_destroyed_at.isoformat()
-                moment = parse_datetime(at) if isinstance(at, str) else at
-                at = formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else at
+                destroyed = gone.get(name) or requisition.export_destroyed_at
+                moment = parse_datetime(destroyed) if isinstance(destroyed, str) else destroyed
+                at = (formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment
+                      else str(destroyed))
                 raise FileDestroyed(_("%(name)s was destroyed on %(at)s under the retention rule: the hub "
                                       "keeps no copy.") % {"name": name, "at": at})
             raise Http404
@@ -252,7 +254,7 @@ class RequisitionHandoverApi(APIView):
         data.is_valid(raise_exception=True)
         recipient = data.validated_data["recipient"].strip() or \
             f"{requisition.requesting_officer} ({requisition.service})"
-        export.requisition_handover(requisition=requisition, by=request.user, recipient=recipient,
+        export.requisition_handover(requisition=requisition, by=signed_in(request), recipient=recipient,
                                     address=client_address(request._request))
         return Response(RequisitionOutput(_queryset().get(pk=pk)).data)
 
@@ -272,6 +274,7 @@ class HoldReleaseApi(APIView):
         hold = get_object_or_404(LegalHold.objects.select_related("requisition"), pk=pk)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        hold = requisitions.hold_release(hold=hold, by=request.user, reason=data.validated_data["reason"],
+        hold = requisitions.hold_release(hold=hold, by=signed_in(request),
+                                         reason=data.validated_data["reason"],
                                          address=client_address(request._request))
         return Response(HoldOutput(hold).data)

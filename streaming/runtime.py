@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -41,6 +42,9 @@ from streaming.pipeline import CENTRE, CameraFeed, CameraPipeline, Output, Pipel
 from streaming.selectors import MasksInForce
 from streaming.tracks import PacketTrack
 from streaming.whep import BadOffer, TooManyViewers, VideoUnavailable
+
+if TYPE_CHECKING:
+    from aiortc import RTCPeerConnection  # imported when a viewer connects: it is slow to load
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +74,7 @@ class ViewerSession:
     created: float = field(default_factory=time.monotonic)
     started_wall: float = field(default_factory=time.time)
     answer: str = ""
-    pc: object = None
+    pc: RTCPeerConnection | None = None
     track: PacketTrack | None = None
     output: Output | None = None
     pipeline: CameraPipeline | None = None
@@ -293,14 +297,14 @@ class VideoRuntime:
         sender = transceiver.sender
         # A viewer's picture-loss request asks the shared encoder (not the sender's own,
         # which never runs: the sender only packs our packets).
-        sender._send_keyframe = output.request_keyframe
+        sender._send_keyframe = output.request_keyframe  # type: ignore[method-assign]  # patched on purpose
         original = sender._handle_rtcp_packet
 
         async def on_rtcp(packet, _original=original) -> None:
             session.last_rtcp = time.monotonic()
             await _original(packet)
 
-        sender._handle_rtcp_packet = on_rtcp
+        sender._handle_rtcp_packet = on_rtcp  # type: ignore[method-assign]  # patched on purpose (above)
         output.subscribers.add(track)
         self._name_viewers(output)
         try:

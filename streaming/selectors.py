@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -74,6 +75,7 @@ def grant_viewers(grant_ids) -> dict[int, list[dict]]:
             .select_related("viewer").order_by("started_at", "id"))
     for viewing in rows:
         user = viewing.viewer
+        assert viewing.grant_id is not None  # filtered on grant_id__in
         viewers[viewing.grant_id].append({
             "username": user.get_username(), "name": user.get_full_name() or user.get_username(),
             "since": local_iso(viewing.started_at)})
@@ -376,7 +378,7 @@ def may_open_wall(member: Member | None) -> bool:
     return member is not None and member.is_centre_staff
 
 
-def may_open_requisitions(member: Member | None) -> bool:
+def may_open_requisitions(member: Member | None) -> TypeGuard[Member]:
     """``/requisitions/``: the centre's staff (releasing a hold: supervisors, decided by the API)."""
     return member is not None and member.is_centre_staff
 

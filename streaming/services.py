@@ -30,6 +30,7 @@ from streaming.events import (
     GrantEnded,
     GrantRevoked,
     GrantViewers,
+    ViewerData,
     WallData,
     WallUpdated,
     camera_status_data,
@@ -255,7 +256,7 @@ def _publish_viewers(grant_id: int | None) -> None:
     grant = Grant.objects.select_related("agency").filter(pk=grant_id).first()
     if grant is None:
         return
-    viewers = grant_viewers([grant.pk]).get(grant.pk, [])
+    viewers = [ViewerData.model_validate(v) for v in grant_viewers([grant.pk]).get(grant.pk, [])]
     publish(GrantViewers(grant_id=grant.pk, camera_id=grant.camera_id, agency=grant.agency.code,
                          incident_id=grant.incident_id, viewers=viewers), audience=_audience(grant))
 

@@ -80,7 +80,7 @@ def _picture(segment: RecordingSegment, at: dt.datetime) -> tuple[av.VideoFrame,
             # Decode from the key frame at or before the moment, not from the segment's start.
             container.seek(int(offset / stream.time_base), stream=stream, backward=True)
         for frame in container.decode(stream):
-            if frame.pts is None:
+            if frame.pts is None or stream.time_base is None:  # a picture with no time is at no moment
                 continue
             shown = segment.start + dt.timedelta(seconds=float(frame.pts * stream.time_base))
             if chosen is not None and shown > at:

@@ -19,6 +19,7 @@ from config.errors import DomainError
 from incidents.models import Incident
 from partners.auth import client_address
 from partners.permissions import IsCentreStaff
+from partners.selectors import signed_in
 from streaming import snapshots
 from streaming.models import Snapshot
 
@@ -62,7 +63,7 @@ class SnapshotCreateApi(APIView):
             incident = Incident.objects.filter(pk=data.validated_data["incident"]).first()
             if incident is None:
                 raise DomainError(_("No such incident."), field="incident")
-        snapshot = snapshots.snapshot_take(camera=camera, by=request.user, at=data.validated_data["at"],
+        snapshot = snapshots.snapshot_take(camera=camera, by=signed_in(request), at=data.validated_data["at"],
                                            incident=incident, address=client_address(request._request))
         return Response(SnapshotOutput(snapshot).data, status=201)
 

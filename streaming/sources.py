@@ -124,7 +124,7 @@ def _pattern_rgb(width: int, height: int) -> np.ndarray:
 def plane(frame: av.VideoFrame, index: int) -> np.ndarray:
     """A writable (rows, width) view of one plane of a frame (no copy)."""
     p = frame.planes[index]
-    rows = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
+    rows = np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)  # see masking._flat
     return rows[:, : p.width]
 
 
@@ -139,7 +139,8 @@ class SyntheticSource:
 
     encoded = False
     codec_name = "rawvideo"
-    extradata = None
+    extradata: bytes | None = None
+    fps: float
 
     def __init__(self, *, name: str, width: int, height: int, fps: int) -> None:
         from streaming.masking import load_font

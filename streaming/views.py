@@ -77,7 +77,7 @@ def _wall_cameras(raw: str, member) -> tuple[list[dict], list[dict]]:
         else:
             denial = camera_view_denial(member, camera)
             why = denial_message(denial) if denial else ""
-        if why:
+        if why or camera is None:
             refused.append({"reference": reference, "reason": why})
             continue
         seen.add(camera.pk)

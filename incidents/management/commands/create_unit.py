@@ -31,7 +31,7 @@ class Command(BaseCommand):
             same = (existing.agency_id == agency_obj.pk and not existing.retired
                     and (member_obj is None or existing.member_id == member_obj.pk))
             if not same:
-                driver = existing.member.user.get_username() if existing.member_id else "no member"
+                driver = existing.member.user.get_username() if existing.member is not None else "no member"
                 state = "retired" if existing.retired else f"driven by {driver}"
                 raise CommandError(f"The callsign {existing.callsign} is already taken by a unit of "
                                    f"{existing.agency.code} ({state}); nothing was changed.")
@@ -41,5 +41,5 @@ class Command(BaseCommand):
             unit = unit_create(by=None, callsign=callsign, agency=agency_obj, member=member_obj)
         except DomainError as exc:
             raise CommandError(str(exc.detail)) from exc
-        driver = f", tablet: {unit.member.user.get_username()}" if unit.member_id else ""
+        driver = f", tablet: {unit.member.user.get_username()}" if unit.member is not None else ""
         self.stdout.write(self.style.SUCCESS(f"Created {unit.callsign} ({unit.agency.code}{driver})."))
