@@ -190,6 +190,6 @@ class ApiErrorMiddleware:
         # connection under the rest of it.
         closers = getattr(response, "_resource_closers", None)
         if closers:
-            answer._resource_closers.extend(closers)
+            answer._resource_closers.extend(closers)  # type: ignore[attr-defined]  # Django's own list
             closers.clear()
         return answer
