@@ -305,6 +305,9 @@ LOGGING = {
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    # Asked over plain HTTP on the processes' own ports, never by a browser: HAProxy's health
+    # checks and Prometheus (docs/deployment.md). A redirect would mark every process down.
+    SECURE_REDIRECT_EXEMPT = [r"^(healthz|metrics)$"]
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

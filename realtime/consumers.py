@@ -155,7 +155,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.heartbeat_task:
             self.heartbeat_task.cancel()
-        if self.counted_as is not None:
+        if getattr(self, "counted_as", None) is not None:
             WS_CLIENTS.labels(self.counted_as).dec()
             self.counted_as = None
         for group in self.groups_joined:

@@ -53,9 +53,27 @@ def test_production_settings_are_safe():
 @pytest.mark.parametrize(("changes", "named"), [
     ({"HUB_DEMO": "1"}, "HUB_DEMO"),
     ({"DJANGO_SECRET_KEY": None}, "DJANGO_SECRET_KEY"),
+    ({"HUB_METRICS_TOKEN": "too-short-to-guard-the-metrics"}, "HUB_METRICS_TOKEN"),
 ])
 def test_production_refuses_to_start_when_misconfigured(changes, named):
     result = manage("check", env=production_env(**changes))
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert named in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_health_checks_and_metrics_are_answered_over_plain_http_in_production():
+    """HAProxy's checks and Prometheus ask each process on its own port, without TLS: a redirect
+    to HTTPS would mark every process down. Pages still go to HTTPS."""
+    code = ("from django.test import Client; c = Client(); "
+            "print(c.get('/healthz', HTTP_HOST='127.0.0.1').status_code, "
+            "c.get('/metrics', HTTP_HOST='127.0.0.1').status_code, "
+            "c.get('/accounts/login/', HTTP_HOST='127.0.0.1').status_code)")
+    from tests.realtime.processes import database_url
+
+    env = production_env(DJANGO_ALLOWED_HOSTS="csu.example.org,127.0.0.1", DATABASE_URL=database_url())
+    result = manage("shell", "-v", "0", "-c", code, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["200", "200", "301"]
+
