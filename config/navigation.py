@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from incidents.selectors import may_open_alerts, may_open_console, may_open_portal, may_open_tablet
 from partners.models import Member
@@ -59,7 +60,7 @@ PAGES: tuple[Page, ...] = (
     Page("tablet", "tablet", _("Tablet"), lambda request, member: may_open_tablet(member)),
     Page("portal", "portal-incidents", _("Shared incidents"),
          lambda request, member: may_open_portal(member)),
-    Page("alerts", "portal-alerts", _("Croix-Rouge alerts"),
+    Page("alerts", "portal-alerts", pgettext_lazy("menu", "Croix-Rouge alerts"),
          lambda request, member: may_open_alerts(member)),
     Page("feeds", "video-feeds", _("Video feeds"), lambda request, member: may_open_feeds(member)),
     Page("wall", "video-wall", _("Video wall"), lambda request, member: may_open_wall(member)),

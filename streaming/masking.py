@@ -109,19 +109,27 @@ class Watermark:
         from PIL import Image, ImageDraw
 
         stroke = max(1, self.height // 360)
+        margin = max(4, self.height // 40)
         probe = ImageDraw.Draw(Image.new("L", (1, 1)))
-        left, top, right, bottom = probe.textbbox((0, 0), text, font=self.font, stroke_width=stroke)
+        font = self.font
+        left, top, right, bottom = probe.textbbox((0, 0), text, font=font, stroke_width=stroke)
+        room = self.width - 2 * margin
+        if right - left + 2 * stroke > room:
+            # A long line (a service's full name) on a narrow picture: a smaller font, never a
+            # line cut at the picture's edge — the watermark names who watches, whole.
+            size = max(8, int(font.size * room / (right - left + 2 * stroke)))
+            font = load_font(size)
+            left, top, right, bottom = probe.textbbox((0, 0), text, font=font, stroke_width=stroke)
         w = min(self.width, int(right - left) + 2 * stroke)
         h = min(self.height, int(bottom - top) + 2 * stroke)
         fill = Image.new("L", (w, h), 0)
         full = Image.new("L", (w, h), 0)
         origin = (stroke - left, stroke - top)
-        ImageDraw.Draw(fill).text(origin, text, fill=255, font=self.font)
-        ImageDraw.Draw(full).text(origin, text, fill=255, font=self.font, stroke_width=stroke,
+        ImageDraw.Draw(fill).text(origin, text, fill=255, font=font)
+        ImageDraw.Draw(full).text(origin, text, fill=255, font=font, stroke_width=stroke,
                                   stroke_fill=255)
         glyphs = np.asarray(fill) > 127
         self._glyphs, self._outline = glyphs, (np.asarray(full) > 127) & ~glyphs
-        margin = max(4, self.height // 40)
         x0 = max(0, self.width - w - margin) // 2 * 2
         y0 = max(0, self.height - h - margin - self.height // 12) // 2 * 2
         self._box = (x0, y0, w, h)

@@ -222,7 +222,7 @@ def shoot(url: str, only: set[str]) -> list[Path]:
     written = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--mute-audio"])
+                                             args=["--no-sandbox", "--disable-gpu", "--mute-audio", "--lang=fr-FR"])
         contexts = {}
         for name, account, path, viewport, ready in SHOTS:
             if only and name.removesuffix(".png") not in only:

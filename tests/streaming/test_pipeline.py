@@ -117,6 +117,20 @@ def test_the_watermark_is_burned_then_removed_for_the_next_encode():
     assert (plane(frame, 0) == before).all()
 
 
+def test_a_long_watermark_is_drawn_whole_inside_a_small_picture():
+    # A service's full name, the agent and the time on a 640-pixel wide picture: every glyph
+    # inside the picture, with a margin on both sides, none cut at the right edge.
+    source = SyntheticSource(name="x", width=640, height=360, fps=25)
+    frame = source.frame_at(time.time(), 0)
+    before = plane(frame, 0).copy()
+    text = ("Police nationale — commissariat de Montmorency · agent-pn-montmorency · "
+            "07/12/2026 15:23:34")
+    Watermark(640, 360).stamp(frame, text)
+    changed = np.argwhere(plane(frame, 0) != before)
+    assert len(changed) > 500
+    assert changed[:, 1].min() >= 4 and changed[:, 1].max() <= 640 - 4
+
+
 def test_the_timeline_never_goes_back_across_reconnections():
     timeline = Timeline()
     base = [timeline.map(p, VIDEO_TIME_BASE) for p in (1000, 4600, 8200)]
