@@ -306,7 +306,12 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
 
   function bindStage(stage, knob) {
     stage.addEventListener("pointerdown", (event) => {
-      if (event.button !== 0 || !mine()) return;
+      if (event.button !== 0) return;
+      if (!mine()) {
+        if (state) say(state.holder ? `Caméra prise par ${state.holder.name}.`
+          : "Prenez la main pour piloter la caméra.");
+        return;
+      }
       event.preventDefault();
       stage.focus({ preventScroll: true });
       stage.setPointerCapture(event.pointerId);
@@ -386,6 +391,7 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
     } catch (err) {
       if (mySeq !== seq) return;
       say(err.message, "error");
+      parts.holder.textContent = "—";
       setDisabled(true);
     }
   }
