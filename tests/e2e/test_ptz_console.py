@@ -297,3 +297,9 @@ def test_a_camera_that_does_not_answer_is_said_unreachable_and_the_lease_stays(s
     # The lease stays: the operator keeps the camera for when it answers again.
     assert panel.locator(".ptz-holder").inner_text() == "vous avez la main"
     assert panel.get_by_role("button", name="Rendre la main").is_visible()
+    # Its picture stopped too: the panel says so and offers to open it again.
+    panel.get_by_role("button", name="Reconnecter l'image").wait_for(timeout=LIVE)
+    assert panel.locator(".video-tile").get_attribute("data-state") in {"cut", "unavailable", "error"}
+    assert "renvoi d'images" not in panel.locator(".video-message").inner_text()  # not a partner's grant
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, "console_ptz_unreachable_1280.png"))
