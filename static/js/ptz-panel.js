@@ -223,6 +223,13 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
       iceServers,
       onState: (videoState) => {
         if (videoState === "playing") probe.watch(tile.video);
+        // The picture stopped (camera silent, network): say so in this panel's words (the
+        // player's speak of a partner's grant), and offer to open it again.
+        if (videoState === "cut") {
+          tile.element.querySelector(".video-message").textContent =
+            "Images interrompues : la caméra ou le réseau ne les envoie plus.";
+        }
+        if (parts) parts.reconnect.hidden = !["cut", "unavailable", "error"].includes(videoState);
       },
     });
     const holder = h("p", { class: "ptz-holder", role: "status", "aria-live": "polite", text: "…" });
@@ -257,13 +264,16 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
       h("div", { class: "ptz-side" },
         h("h3", { text: "Préréglages" }), presets,
         h("div", { class: "ptz-actions" }, aim, home)));
+    const reconnect = h("button", { type: "button", class: "secondary compact ptz-reconnect", hidden: true,
+      text: "Reconnecter l'image", on: { click: () => { reconnect.hidden = true; tile.player.start(); } } });
+    tile.element.querySelector(".video-message").after(reconnect);
     tile.element.append(
       h("div", { class: "ptz-bar" }, latency, h("div", { class: "ptz-lease" }, take, takeOver, release)),
       controls, position, message);
     const section = h("section", { class: "ptz-panel", "aria-label": `Pilotage de la caméra ${code}`,
       dataset: { camera: String(cameraId), code } }, tile.element);
     parts = { section, holder, stage, knob, latency, take, takeOver, release, pad, presets, aim, home, position,
-      message, controls };
+      message, controls, reconnect };
     bindStage(stage, knob);
     host.append(section);
     tile.player.start();
@@ -306,7 +316,12 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
 
   function bindStage(stage, knob) {
     stage.addEventListener("pointerdown", (event) => {
-      if (event.button !== 0 || !mine()) return;
+      if (event.button !== 0) return;
+      if (!mine()) {
+        if (state) say(state.holder ? `Caméra prise par ${state.holder.name}.`
+          : "Prenez la main pour piloter la caméra.");
+        return;
+      }
       event.preventDefault();
       stage.focus({ preventScroll: true });
       stage.setPointerCapture(event.pointerId);
@@ -386,6 +401,7 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
     } catch (err) {
       if (mySeq !== seq) return;
       say(err.message, "error");
+      parts.holder.textContent = "—";
       setDisabled(true);
     }
   }

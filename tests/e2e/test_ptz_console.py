@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import os
 import re
 import shutil
@@ -179,8 +180,13 @@ def readable(page, what: str) -> None:
     assert checked > 10 and not failures, f"{what}: {failures}"
 
 
-def test_operators_drive_take_over_and_aim_at_the_incident_with_its_masks(scene, signed_in):
-    first, first_panel = open_ptz(signed_in(scene["operator"].user), scene)
+def test_operators_drive_take_over_and_aim_at_the_incident_with_its_masks(scene, signed_in, csp_watch):
+    context = signed_in(scene["operator"].user)
+    csp_watch(context)
+    first, first_panel = open_ptz(context, scene)
+    moves: list[dict] = []  # the joystick commands the page sends
+    first.on("request", lambda request: moves.append(json.loads(request.post_data or "{}"))
+             if request.url.endswith("/move/") else None)
     assert first_panel.locator(".ptz-holder").inner_text() == "libre"
     assert first_panel.get_by_role("button", name="Viser l'incident").is_disabled()  # no lease yet
 
@@ -218,15 +224,21 @@ def test_operators_drive_take_over_and_aim_at_the_incident_with_its_masks(scene,
     # A drags the joystick on the picture, to the right: the camera pans, the picture changes.
     first.wait_for_timeout(500)
     before = picture(first)
+    moves.clear()
     box = stage.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     first.mouse.move(x, y)
     first.mouse.down()
-    first.mouse.move(x + box["width"] * 0.15, y, steps=6)
+    first.mouse.move(x + box["width"] * 0.15, y, steps=40)
     first.wait_for_timeout(1000)
     first.mouse.up()
     wait_picture(first, lambda seen: difference(seen["thumb"], before["thumb"]) > 8,
                  what="the drag should change the picture")
+    # 40 pointer moves, coalesced in the page (the last one wins): fewer commands, the stop last.
+    first.wait_for_function("() => document.querySelector('.ptz-position').dataset.moving === 'false'")
+    assert 2 <= len(moves) < 40, moves
+    assert moves[-1] == {"pan": 0, "tilt": 0, "zoom": 0}, moves
+    assert any(move["pan"] > 0 for move in moves), moves
     first.wait_for_function("(n) => Number(document.querySelector('.ptz-latency').dataset.measured) > n",
                             arg=measured, timeout=LIVE)
     assert re.fullmatch(r"latence : \d+ ms", latency.inner_text()), latency.inner_text()
@@ -263,6 +275,7 @@ def test_operators_drive_take_over_and_aim_at_the_incident_with_its_masks(scene,
     # The other consoles follow the position the camera was read back at.
     first_panel.locator(".ptz-position", has_text="préréglage 1").wait_for()
     assert re.search(r"latence : \d+ ms", boss_panel.locator(".ptz-latency").inner_text())
+    assert csp_watch.violations(first) == []
     if SCREENSHOTS:
         boss.screenshot(path=os.path.join(SCREENSHOTS, "console_ptz_1280.png"))
         first.screenshot(path=os.path.join(SCREENSHOTS, "console_ptz_taken_over_1280.png"))
@@ -284,3 +297,9 @@ def test_a_camera_that_does_not_answer_is_said_unreachable_and_the_lease_stays(s
     # The lease stays: the operator keeps the camera for when it answers again.
     assert panel.locator(".ptz-holder").inner_text() == "vous avez la main"
     assert panel.get_by_role("button", name="Rendre la main").is_visible()
+    # Its picture stopped too: the panel says so and offers to open it again.
+    panel.get_by_role("button", name="Reconnecter l'image").wait_for(timeout=LIVE)
+    assert panel.locator(".video-tile").get_attribute("data-state") in {"cut", "unavailable", "error"}
+    assert "renvoi d'images" not in panel.locator(".video-message").inner_text()  # not a partner's grant
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, "console_ptz_unreachable_1280.png"))
