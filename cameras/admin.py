@@ -64,7 +64,7 @@ class PrivacyMaskInline(admin.TabularInline):
         # A mask belongs to one of this camera's presets: offer those, not every preset of
         # the registry (thousands, each naming its camera).
         field = formset.form.base_fields.get("preset")
-        if field is not None:
+        if isinstance(field, forms.ModelChoiceField):
             field.queryset = PtzPreset.objects.filter(camera=obj).select_related("camera")
         return formset
 
