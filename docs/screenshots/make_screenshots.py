@@ -221,8 +221,10 @@ def shoot(url: str, only: set[str]) -> list[Path]:
         raise SystemExit("Chromium is not installed (apt install chromium)")
     written = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--mute-audio", "--lang=fr-FR"])
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True,
+            # --lang: the browser's own widgets (date fields) in French, as in the centre.
+            args=["--no-sandbox", "--disable-gpu", "--mute-audio", "--lang=fr-FR"])
         contexts = {}
         for name, account, path, viewport, ready in SHOTS:
             if only and name.removesuffix(".png") not in only:
