@@ -63,7 +63,7 @@ def console(request: HttpRequest) -> HttpResponse:
     in progress, creation by a click on the map, the incident panel."""
     member = member_of(request.user)
     if not may_open_console(member):
-        raise PermissionDenied(_("La console est réservée aux opérateurs et superviseurs du centre."))
+        raise PermissionDenied(_("The console is for the centre's operators and supervisors."))
     return render(request, "incidents/console.html", {
         "member": member,
         "live_statuses": ",".join(LIVE_STATUSES),
@@ -94,7 +94,7 @@ def portal_incidents(request: HttpRequest) -> HttpResponse:
     if member is not None and member.is_centre_staff:
         return redirect("console")
     if not may_open_portal(member):
-        raise PermissionDenied(_("Le portail est réservé aux agents des services partenaires."))
+        raise PermissionDenied(_("The portal is for the partner services' agents."))
     return render(request, "incidents/portal.html", {
         "member": member,
         "live_statuses": ",".join(LIVE_STATUSES),
@@ -114,7 +114,7 @@ def tablet(request: HttpRequest) -> HttpResponse:
     unit = unit_of(member)  # may_open_tablet
     if unit is None or member is None:
         raise PermissionDenied(
-            _("La tablette est réservée aux unités de terrain (aucune unité ne vous est confiée)."))
+            _("The tablet is for field units (no unit is assigned to you)."))
     return render(request, "incidents/tablet.html", {
         "member": member, "unit": unit, "is_crf": member.agency.kind == AgencyKind.CRF,
         "live_statuses": ",".join(LIVE_STATUSES),
@@ -131,5 +131,5 @@ def portal_alerts(request: HttpRequest) -> HttpResponse:
     if member is not None and member.is_centre_staff:
         return redirect("console")
     if not may_open_alerts(member):
-        raise PermissionDenied(_("Les alertes sont réservées à la Croix-Rouge."))
+        raise PermissionDenied(_("The alerts are for the Croix-Rouge."))
     return render(request, "incidents/alerts.html", {"member": member})

@@ -82,8 +82,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 request=request, username=form.cleaned_data["username"],
                 password=form.cleaned_data["password"], require_otp=False)
         except DomainError as exc:
-            error = _("Trop de tentatives : réessayez plus tard.") if isinstance(exc, auth.LoginLocked) \
-                else _("Identifiant ou mot de passe incorrect.")
+            error = _("Too many attempts: try again later.") if isinstance(exc, auth.LoginLocked) \
+                else _("Wrong username or password.")
         else:
             if not needs_otp:
                 return _finish(request, user, next_url)
@@ -107,9 +107,9 @@ def login_otp_view(request: HttpRequest) -> HttpResponse:
             auth.second_step_check(request=request, user=user, otp=form.cleaned_data["otp"])
         except auth.LoginLocked:
             request.session.pop(PENDING, None)
-            error = _("Trop de tentatives : réessayez plus tard.")
+            error = _("Too many attempts: try again later.")
         except DomainError:
-            error = _("Code incorrect, expiré ou déjà utilisé.")
+            error = _("Wrong, expired or already used code.")
         else:
             return _finish(request, user, pending.get("next"))
     return render(request, "partners/login_otp.html", {"form": form, "error": error, "who": user},
@@ -133,7 +133,7 @@ def login_enrol_view(request: HttpRequest) -> HttpResponse:
             codes = auth.totp_enrol(member=member, secret=secret, code=form.cleaned_data["otp"],
                                     request=request)
         except DomainError:
-            error = _("Ce code ne correspond pas : vérifiez l'heure du téléphone et réessayez.")
+            error = _("This code does not match: check the phone's clock and try again.")
         else:
             response = _finish(request, user, pending.get("next"))
             return render(request, "partners/recovery_codes.html",

@@ -52,11 +52,10 @@ def feeds(request: HttpRequest) -> HttpResponse:
         return redirect("video-wall")
     if member is not None and member.agency.kind == AgencyKind.CRF:
         return render(request, "streaming/refused.html", {"message": _(
-            "La Croix-Rouge française reçoit les signalements, jamais d'images de vidéoprotection "
-            "(article L252-3 du code de la sécurité intérieure).")}, status=403)
+            "The Croix-Rouge receives reports, never video-protection pictures (article L252-3 "
+            "of the code de la sécurité intérieure).")}, status=403)
     if not may_open_feeds(member):
-        raise PermissionDenied(_("Les flux vidéo sont réservés aux agents habilités des services "
-                                 "partenaires."))
+        raise PermissionDenied(_("Video feeds are for the partner services' cleared agents."))
     return render(request, "streaming/feeds.html", {"member": member, "ice_servers": _browser_ice_servers()})
 
 
@@ -95,7 +94,7 @@ def wall(request: HttpRequest) -> HttpResponse:
     could not show and why."""
     member = member_of(request.user)
     if not may_open_wall(member):
-        raise PermissionDenied(_("Le mur d'images est réservé aux opérateurs du centre."))
+        raise PermissionDenied(_("The video wall is for the centre's operators."))
     requested = request.GET.get("cameras", "").strip()
     refused: list[dict] = []
     if requested:
@@ -120,7 +119,7 @@ def requisitions(request: HttpRequest) -> HttpResponse:
     the files and the signed manifest, record the hand-over (centre staff)."""
     member = member_of(request.user)
     if not may_open_requisitions(member):
-        raise PermissionDenied(_("Les réquisitions judiciaires sont réservées aux opérateurs du centre."))
+        raise PermissionDenied(_("Judicial requisitions are for the centre's operators."))
     # The page shows "Lever le gel" to supervisors only; the release API decides anyway.
     return render(request, "streaming/requisitions.html", {"is_supervisor": member.is_supervisor})
 
@@ -131,8 +130,7 @@ def register(request: HttpRequest) -> HttpResponse:
     export and the extraction statistics (centre staff and auditors, as the register API)."""
     member = member_of(request.user)
     if not may_open_register(member):
-        raise PermissionDenied(_("Le registre des enregistrements est réservé au personnel du centre "
-                                 "et aux auditeurs."))
+        raise PermissionDenied(_("The recordings register is for the centre's staff and the auditors."))
     return render(request, "streaming/register.html", {
         "member": member,
         "cameras": Camera.objects.order_by("code").values("code", "name"),
