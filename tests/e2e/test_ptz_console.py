@@ -11,8 +11,6 @@ picture the browser shows.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import os
 import re
@@ -32,7 +30,7 @@ from tests.e2e.conftest import live
 from tests.e2e.live_video import CHROMIUM_EXTRA_ARGS, hub, video_env, wait_until_quiet  # noqa: F401
 from tests.e2e.readability import contrast_failures, overflow_failures
 from tests.factories import CENTRE, offset
-from tests.ptz.virtual import VirtualPtzCamera
+from tests.ptz.virtual import VirtualPtzCamera, store_preset
 
 LIVE = 15_000  # ms
 SCREENSHOTS = os.environ.get("E2E_SCREENSHOTS")
@@ -71,25 +69,6 @@ READ_PICTURE = """() => {
 
 def difference(a: list[float], b: list[float]) -> float:
     return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
-
-
-def store_preset(port: int, *, pan: float, tilt: float, zoom: float, name: str) -> str:
-    """Store a preset in the virtual camera, as its installer would, and send it back home."""
-    from ptz.driver import OnvifPtzDriver
-
-    async def store() -> str:
-        driver = OnvifPtzDriver(host="127.0.0.1", port=port)
-        try:
-            await driver.absolute_move(pan=pan, tilt=tilt, zoom=zoom)
-            token = await driver.set_preset(name=name)
-            await driver.goto_home()
-            return token
-        finally:
-            await driver.close()
-
-    # Playwright's loop runs in this thread: the ONVIF client gets a thread of its own.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, store()).result(timeout=30)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.ptz.virtual import VirtualPtzCamera
+from tests.ptz.virtual import VirtualPtzCamera, store_preset
 
 
 @pytest.fixture
@@ -44,25 +44,6 @@ def ptz_settings(settings, tmp_path):
     _fernet.cache_clear()
 
 
-def _ipycam_preset(port: int, *, pan: float, tilt: float, zoom: float, name: str) -> str:
-    """Store a preset in the virtual camera (as its installer would) and go back home."""
-    import asyncio
-
-    from ptz.driver import OnvifPtzDriver
-
-    async def store() -> str:
-        driver = OnvifPtzDriver(host="127.0.0.1", port=port)
-        try:
-            await driver.absolute_move(pan=pan, tilt=tilt, zoom=zoom)
-            token = await driver.set_preset(name=name)
-            await driver.goto_home()
-            return token
-        finally:
-            await driver.close()
-
-    return asyncio.run(store())
-
-
 @pytest.fixture
 def ptz_scene(db, ptz_settings, virtual_camera):
     """A PTZ camera of the hub wired to ipycam: preset 1 "Parvis" (looking east, a mask on its
@@ -76,7 +57,7 @@ def ptz_scene(db, ptz_settings, virtual_camera):
     camera = factories.make_camera(kind=CameraKind.PTZ, heading=0, angle=60, range_m=400,
                                    presets=[{"number": 1, "name": "Parvis", "heading": 90, "angle": 40,
                                              "range_m": 150}])
-    token = _ipycam_preset(virtual_camera.onvif_port, pan=0.5, tilt=-0.2, zoom=0.4, name="Parvis")
+    token = store_preset(virtual_camera.onvif_port, pan=0.5, tilt=-0.2, zoom=0.4, name="Parvis")
     endpoint = PtzEndpoint(camera=camera, host="127.0.0.1", port=virtual_camera.onvif_port,
                            preset_tokens={"1": token}, pan_zero_heading=0, pan_degrees=360)
     endpoint.set_password("")

@@ -98,3 +98,26 @@ def grab_frames(url: str, *, count: int = 1, skip: int = 0, timeout: float = 8):
 def difference(a, b) -> float:
     """Mean absolute difference of two gray pictures (0..255)."""
     return float(abs(a - b).mean())
+
+
+def store_preset(port: int, *, pan: float, tilt: float, zoom: float, name: str) -> str:
+    """Store a preset in the virtual camera, as its installer would, and send it back home;
+    the camera's token for it. The ONVIF client runs in a thread of its own, so that this works
+    from a test whose thread already runs an event loop (Playwright's)."""
+    import asyncio
+    import concurrent.futures
+
+    from ptz.driver import OnvifPtzDriver
+
+    async def store() -> str:
+        driver = OnvifPtzDriver(host="127.0.0.1", port=port)
+        try:
+            await driver.absolute_move(pan=pan, tilt=tilt, zoom=zoom)
+            token = await driver.set_preset(name=name)
+            await driver.goto_home()
+            return token
+        finally:
+            await driver.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, store()).result(timeout=30)
