@@ -92,13 +92,17 @@ class RelayLag(Collector):
                                "hub_outbox_* and hub_relay_lag_* series follow), 0 when not.")
         try:
             with connection.cursor() as cursor:
+                # Counted, not subtracted: ids have holes (a rolled-back write still used its
+                # id), so newest - sent would count events that never existed.
                 cursor.execute(
-                    "SELECT COALESCE((SELECT max(id) FROM realtime_event), 0),"
-                    " COALESCE((SELECT published_through FROM realtime_relaystate WHERE id = 1), 0),"
-                    " COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - (SELECT min(at)"
-                    "   FROM realtime_event WHERE id > COALESCE((SELECT published_through"
-                    "   FROM realtime_relaystate WHERE id = 1), 0))), 0)")
-                newest, sent, waited = cursor.fetchone()
+                    "WITH state AS (SELECT COALESCE((SELECT published_through FROM realtime_relaystate"
+                    "   WHERE id = 1), 0) AS sent),"
+                    " waiting AS (SELECT count(*) AS n, min(at) AS oldest FROM realtime_event"
+                    "   WHERE id > (SELECT sent FROM state))"
+                    " SELECT COALESCE((SELECT max(id) FROM realtime_event), 0), (SELECT sent FROM state),"
+                    " (SELECT n FROM waiting),"
+                    " COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - (SELECT oldest FROM waiting)), 0)")
+                newest, sent, waiting, waited = cursor.fetchone()
         except DatabaseError:
             up.add_metric([], 0)
             yield up
@@ -113,7 +117,7 @@ class RelayLag(Collector):
         yield GaugeMetricFamily("hub_relay_sent_id", "Id of the newest event the relay sent "
                                 "(RelayState.published_through).", value=sent)
         yield GaugeMetricFamily("hub_relay_lag_events", "Committed events the relay has not sent yet "
-                                "(hub_outbox_newest_id - hub_relay_sent_id).", value=max(newest - sent, 0))
+                                "(those of the outbox past hub_relay_sent_id).", value=waiting)
         yield GaugeMetricFamily("hub_relay_lag_seconds", "How long the oldest committed event the relay "
                                 "has not sent has waited (0 when none waits).", value=max(float(waited), 0.0))
 
