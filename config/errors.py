@@ -116,6 +116,7 @@ STATUS_ERRORS: dict[int, tuple[str, Any]] = {
     406: ("not_acceptable", _("No answer in a format the request accepts.")),
     413: ("too_large", _("The request body is too large.")),
     415: ("unsupported_media_type", _("Unsupported body type.")),
+    416: ("range_not_satisfiable", _("The range asked starts past the end of the file.")),
     429: ("throttled", _("Too many attempts: try again later.")),
     500: ("server_error", _("Internal error of the hub: it has been logged.")),
     503: ("unavailable", _("The hub is unavailable for a moment: try again.")),
@@ -140,7 +141,7 @@ class ApiErrorMiddleware:
     would reach PostgreSQL with it), and every 4xx/5xx answer that is not JSON already (an
     unrouted address, a 405 from a plain view, Django's own 400 for a refused body, a crash)
     becomes ``{"error", "detail"}`` with the same status and headers (``Allow``,
-    ``Retry-After``)."""
+    ``Retry-After``, a 416's ``Content-Range``)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -180,7 +181,7 @@ class ApiErrorMiddleware:
     def _as_json(response: HttpResponse) -> HttpResponse:
         answer = HttpResponse(json.dumps(error_body(response.status_code), ensure_ascii=False),
                               status=response.status_code, content_type="application/json")
-        for header in ("Allow", "Retry-After", "WWW-Authenticate", "Vary"):
+        for header in ("Allow", "Retry-After", "WWW-Authenticate", "Vary", "Content-Range"):
             if header in response:
                 answer[header] = response[header]
         if hasattr(response, "close"):
