@@ -309,7 +309,8 @@ class UnshareApi(APIView):
 
     permission_classes = [IsCentreStaff]
 
-    @extend_schema(responses=IncidentOutput)
+    # 200 with the incident (drf-spectacular would say 204 for a DELETE).
+    @extend_schema(responses={200: IncidentOutput})
     def delete(self, request: Request, pk: int, agency: str) -> Response:
         incident = get_object_or_404(Incident, pk=pk)
         incident = services.incident_unshare(incident=incident, author=request.user, agency_code=agency)
