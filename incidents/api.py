@@ -135,7 +135,8 @@ class IncidentListApi(APIView):
         address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
         description = serializers.CharField(max_length=services.MAX_TEXT)
 
-    @extend_schema(parameters=[OpenApiParameter(name, str, required=False, description=text) for name, text in (
+    @extend_schema(parameters=[OpenApiParameter(name, str, required=False, description=text)
+                               for name, text in (
         ("status", "Comma list of open, engaged, closed, cancelled."),
         ("nature", "Nature code (`/api/natures/`)."),
         ("commune", "INSEE code of the commune."),
@@ -630,7 +631,8 @@ class AlertListApi(APIView):
                                            required=False, default=list, max_length=10)
 
     @extend_schema(parameters=[OpenApiParameter(
-        "status", str, required=False, description="Comma list of raised, acknowledged, taken_charge, closed.")], responses=AlertList)
+        "status", str, required=False,
+        description="Comma list of raised, acknowledged, taken_charge, closed.")], responses=AlertList)
     def get(self, request: Request) -> Response:
         _, qs = _alerts(request)
         if request.query_params.get("status"):

@@ -108,7 +108,8 @@ class AuditListApi(APIView):
 
     permission_classes = [IsAuditor]
 
-    @extend_schema(parameters=[OpenApiParameter(name, str, required=False, description=text) for name, text in (
+    @extend_schema(parameters=[OpenApiParameter(name, str, required=False, description=text)
+                               for name, text in (
         ("actor", "Username of who acted."),
         ("agency", "Agency code."),
         ("action", "Comma list of actions."),
