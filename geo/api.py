@@ -122,7 +122,10 @@ class BasemapFileApi(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("Range", OpenApiTypes.STR, OpenApiParameter.HEADER)],
                    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
-                              (206, "application/octet-stream"): OpenApiTypes.BINARY})
+                              (206, "application/octet-stream"): OpenApiTypes.BINARY,
+                              404: OpenApiResponse(description="No offline basemap on this hub."),
+                              416: OpenApiResponse(description="The range starts past the end of the file "
+                                                               "(`Content-Range: bytes */<size>`).")})
     def get(self, request: Request) -> HttpResponse | FileResponse:
         path = settings.HUB_MAP_PMTILES
         try:

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from pydantic import RootModel
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -136,7 +136,17 @@ class IncidentListApi(APIView):
         address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
         description = serializers.CharField(max_length=services.MAX_TEXT)
 
-    @extend_schema(responses=IncidentOutput(many=True))
+    @extend_schema(parameters=[OpenApiParameter(name, str, required=False, description=text)
+                               for name, text in (
+        ("status", "Comma list of open, engaged, closed, cancelled."),
+        ("nature", "Nature code (`/api/natures/`)."),
+        ("commune", "INSEE code of the commune."),
+        ("bbox", "min_lon,min_lat,max_lon,max_lat (WGS 84)."),
+        ("since", "ISO 8601 date-time: created at or after."),
+        ("until", "ISO 8601 date-time: created before."),
+        ("q", "Text in the reference, description or address (first 200 characters)."),
+    )] + [OpenApiParameter("limit", int, required=False, description="At most this many (100; 1 to 500).")],
+        responses=IncidentOutput(many=True))
     def get(self, request: Request) -> Response:
         """Filters: ``status`` (comma list), ``nature``, ``commune`` (INSEE), ``bbox``,
         ``since``/``until`` (ISO 8601), ``q`` (reference, description, address); newest first,
@@ -303,7 +313,8 @@ class UnshareApi(APIView):
 
     permission_classes = [IsCentreStaff]
 
-    @extend_schema(responses=IncidentOutput)
+    # 200 with the incident (drf-spectacular would say 204 for a DELETE).
+    @extend_schema(responses={200: IncidentOutput})
     def delete(self, request: Request, pk: int, agency: str) -> Response:
         incident = get_object_or_404(Incident, pk=pk)
         incident = services.incident_unshare(incident=incident, author=signed_in(request), agency_code=agency)
@@ -353,11 +364,15 @@ def _after(raw: str | None) -> int:
         raise DomainError(gettext("A whole number."), field="after") from exc
 
 
+_AFTER = OpenApiParameter("after", int, required=False,
+                          description="A message id: only the messages after it, oldest first.")
+
+
 class NetMessagesApi(APIView):
     """``GET /api/radio/nets/<id>/messages/?after=<message id>`` — a net's traffic, oldest first
     (the last 200 when ``after`` is not given)."""
 
-    @extend_schema(responses=RadioMessageList)
+    @extend_schema(parameters=[_AFTER], responses=RadioMessageList)
     def get(self, request: Request, pk: int) -> Response:
         member = member_of(request.user)
         net = get_object_or_404(selectors.nets_visible_to(member), pk=pk)
@@ -384,7 +399,9 @@ class RadioMessageListApi(APIView):
         location = GeoJsonPoint(required=False, allow_null=True)
         ack_required = serializers.BooleanField(default=False)
 
-    @extend_schema(responses=RadioMessageList)
+    @extend_schema(parameters=[_AFTER, OpenApiParameter(
+        "pending", str, required=False, description="`1` or `true`: only those waiting for the caller's "
+                                                     "acknowledgement.")], responses=RadioMessageList)
     def get(self, request: Request) -> Response:
         member = member_of(request.user)
         if request.query_params.get("pending") in {"1", "true"}:
@@ -471,7 +488,9 @@ class UnitListApi(APIView):
         agency = serializers.CharField(max_length=64)
         member = serializers.CharField(max_length=150, required=False, allow_null=True, default=None)
 
-    @extend_schema(responses=UnitList)
+    @extend_schema(parameters=[OpenApiParameter(
+        "retired", str, required=False, description="`1` or `true`: the retired units (the centre).")],
+        responses=UnitList)
     def get(self, request: Request) -> Response:
         retired = request.query_params.get("retired") in {"1", "true"}
         units = selectors.units_visible_to(member_of(request.user), retired=retired)
@@ -617,7 +636,9 @@ class AlertListApi(APIView):
         conditions = serializers.ListField(child=serializers.ChoiceField(choices=AlertCondition.choices),
                                            required=False, default=list, max_length=10)
 
-    @extend_schema(responses=AlertList)
+    @extend_schema(parameters=[OpenApiParameter(
+        "status", str, required=False,
+        description="Comma list of raised, acknowledged, taken_charge, closed.")], responses=AlertList)
     def get(self, request: Request) -> Response:
         _, qs = _alerts(request)
         if request.query_params.get("status"):
@@ -701,7 +722,9 @@ class AlertStatsApi(APIView):
     """``GET /api/alerts/stats/?year=`` — per month (local time): alerts raised, taken charge of,
     and the time to take charge (mean and median, minutes)."""
 
-    @extend_schema(responses=OpenApiResponse(description="{year, months: [...]}"))
+    @extend_schema(parameters=[OpenApiParameter(
+        "year", int, required=False, description="The year (1900 to 2999; this year by default).")],
+        responses=OpenApiResponse(description="{year, months: [...]}"))
     def get(self, request: Request) -> Response:
         _alerts(request)
         try:

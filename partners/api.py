@@ -9,7 +9,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -108,7 +108,19 @@ class AuditListApi(APIView):
 
     permission_classes = [IsAuditor]
 
-    @extend_schema(responses=AuditOutput(many=True))
+    @extend_schema(parameters=[OpenApiParameter(name, str, required=False, description=text)
+                               for name, text in (
+        ("actor", "Username of who acted."),
+        ("agency", "Agency code."),
+        ("action", "Comma list of actions."),
+        ("object_type", "Type of the object acted on."),
+        ("object_id", "Id of the object acted on."),
+        ("since", "ISO 8601 date-time (inclusive)."),
+        ("until", "ISO 8601 date-time (exclusive)."),
+        ("q", "Text in the reason (first 200 characters)."),
+        ("export", "`csv` downloads the journal as CSV (UTF-8 with BOM, each record's hash)."),
+    )] + [OpenApiParameter("limit", int, required=False, description="At most this many (200; 1 to 1,000).")],
+        responses=AuditOutput(many=True))
     def get(self, request: Request) -> HttpResponse | StreamingHttpResponse:
         qs = audit_search(request.query_params)
         if request.query_params.get("export") == "csv":

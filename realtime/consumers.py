@@ -246,7 +246,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             return
         try:
             message = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # a frame of 1,000 nested "[" is within the size limit
             await self.send_error("malformed", "Not JSON.")
             return
         kind = message.get("type") if isinstance(message, dict) else None

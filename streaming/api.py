@@ -247,12 +247,33 @@ class WallTileInput(serializers.Serializer):
     camera = serializers.CharField(max_length=64, allow_null=True)
 
 
+class WallTileOutput(serializers.Serializer):
+    position = serializers.IntegerField()
+    camera_id = serializers.IntegerField()
+    camera_code = serializers.CharField()
+    camera_name = serializers.CharField()
+    set_by = serializers.CharField()
+    set_at = serializers.DateTimeField()
+
+
+class WallLayoutOutput(serializers.Serializer):
+    """What ``streaming.selectors.wall_layout`` answers (the schema of the walls' answers)."""
+
+    name = serializers.CharField()
+    label = serializers.CharField()
+    columns = serializers.IntegerField()
+    rows = serializers.IntegerField()
+    tiles = WallTileOutput(many=True)
+    # Null for a wall nobody has changed yet.
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
 class WallListApi(APIView):
     """``GET /api/streaming/walls/`` (centre staff): the video walls and what each tile shows."""
 
     permission_classes = [IsCentreStaff]
 
-    @extend_schema(operation_id="streaming_walls_list", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="streaming_walls_list", responses={200: WallLayoutOutput(many=True)})
     def get(self, request: Request) -> Response:
         return Response([wall_layout(wall) for wall in walls()])
 
@@ -264,7 +285,7 @@ class WallApi(APIView):
 
     permission_classes = [IsCentreStaff]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: WallLayoutOutput})
     def get(self, request: Request, name: str) -> Response:
         wall = wall_named(name)
         if wall is None:
@@ -275,7 +296,7 @@ class WallApi(APIView):
 class WallTileApi(APIView):
     permission_classes = [IsCentreStaff]
 
-    @extend_schema(request=WallTileInput, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=WallTileInput, responses={200: WallLayoutOutput})
     def post(self, request: Request, name: str) -> Response:
         data = WallTileInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -164,7 +164,8 @@ class RequisitionListApi(APIView):
     def get(self, request: Request) -> Response:
         return Response(RequisitionOutput(_queryset()[:200], many=True).data)
 
-    @extend_schema(request=Input, responses={201: RequisitionOutput})
+    @extend_schema(request=Input, responses={201: RequisitionOutput, 410: OpenApiResponse(
+        description="`recording_gone`: the window's recording was destroyed (retention).")})
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -218,7 +219,9 @@ class RequisitionFileApi(APIView):
 
     permission_classes = [IsCentreStaff]
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                              410: OpenApiResponse(description="`destroyed`: the file was destroyed "
+                                                               "under the retention rule.")})
     def get(self, request: Request, pk: int, name: str) -> FileResponse:
         requisition = get_object_or_404(Requisition.objects.prefetch_related(*_DESTRUCTIONS), pk=pk)
         if name not in {f["name"] for f in export_files(requisition)}:

@@ -7,7 +7,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -53,7 +58,8 @@ class SnapshotCreateApi(APIView):
         at = serializers.DateTimeField(required=False, allow_null=True, default=None)
         incident = serializers.IntegerField(required=False, allow_null=True, default=None)
 
-    @extend_schema(request=Input, responses={201: SnapshotOutput})
+    @extend_schema(request=Input, responses={201: SnapshotOutput, 410: OpenApiResponse(
+        description="`recording_gone`: the recording of that moment was destroyed (retention).")})
     def post(self, request: Request, pk: int) -> Response:
         camera = get_object_or_404(Camera, pk=pk)
         data = self.Input(data=request.data)

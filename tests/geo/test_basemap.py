@@ -118,6 +118,8 @@ def test_a_range_beyond_the_end_is_refused(served):
     answer = client.get(FILE, HTTP_RANGE=f"bytes={len(content)}-")
     assert answer.status_code == 416
     assert answer["Content-Range"] == f"bytes */{len(content)}"
+    assert answer.json() == {"error": "range_not_satisfiable",
+                             "detail": "La plage demandée commence après la fin du fichier."}
 
 
 def test_without_a_usable_range_the_whole_file_comes(served):

@@ -375,6 +375,7 @@ async def test_bad_frames_get_an_error_and_the_connection_stays(connect, setting
 
     for payload, code in [
         ("{not json", "malformed"),
+        ("[" * 1020, "malformed"),  # deeper than Python's decoder recurses, within the size limit
         ('{"type": "subscribe", "to": "everything"}', "unknown_type"),
         ("[1, 2, 3]", "unknown_type"),
         ('"ping"', "unknown_type"),
