@@ -116,7 +116,7 @@ STATUS_ERRORS: dict[int, tuple[str, Any]] = {
     406: ("not_acceptable", _("No answer in a format the request accepts.")),
     413: ("too_large", _("The request body is too large.")),
     415: ("unsupported_media_type", _("Unsupported body type.")),
-    416: ("range_not_satisfiable", _("The requested range lies beyond the end of the file.")),
+    416: ("range_not_satisfiable", _("The range asked starts past the end of the file.")),
     429: ("throttled", _("Too many attempts: try again later.")),
     500: ("server_error", _("Internal error of the hub: it has been logged.")),
     503: ("unavailable", _("The hub is unavailable for a moment: try again.")),
