@@ -53,6 +53,15 @@ def segment_index(*, camera: Camera, start: dt.datetime, end: dt.datetime, path:
                                            sha256=file_sha256(path), path=str(path.relative_to(root)))
 
 
+def gap_since_last_segment(*, camera: Camera, now: dt.datetime | None = None) -> RecordingSegment | None:
+    """Index as a gap the time since the camera's last indexed segment or gap (a recorder node
+    taking over from one that died: what it was writing was never closed, so never indexed)."""
+    from django.db.models import Max
+
+    last = RecordingSegment.objects.filter(camera=camera).aggregate(end=Max("end"))["end"]
+    return gap_index(camera=camera, start=last, end=now or timezone.now()) if last else None
+
+
 def gap_index(*, camera: Camera, start: dt.datetime, end: dt.datetime) -> RecordingSegment | None:
     """Index the time nothing was recorded (source down)."""
     if end <= start:
@@ -233,13 +242,18 @@ def run_recorders(*, stop: threading.Event) -> None:
         for camera in recorded_cameras():
             thread = threads.get(camera.pk)
             if thread is None or not thread.is_alive():
-                thread = threading.Thread(target=_thread_main, args=(camera, stop),
-                                          name=f"recorder-{camera.code}", daemon=True)
-                threads[camera.pk] = thread
-                thread.start()
+                threads[camera.pk] = recorder_thread(camera, stop)
         stop.wait(10)
     for thread in threads.values():
         thread.join(10)
+
+
+def recorder_thread(camera: Camera, stop: threading.Event) -> threading.Thread:
+    """A started thread recording ``camera`` until ``stop`` is set (the nodes give each camera its own)."""
+    thread = threading.Thread(target=_thread_main, args=(camera, stop), name=f"recorder-{camera.code}",
+                              daemon=True)
+    thread.start()
+    return thread
 
 
 def _thread_main(camera: Camera, stop: threading.Event) -> None:
