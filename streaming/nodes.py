@@ -212,7 +212,7 @@ def leases_ensure(role: str, *, now: dt.datetime) -> int:
     if wanted - existing:
         CameraLease.objects.bulk_create(
             [CameraLease(camera_id=pk, role=role, acquired_at=now, renewed_at=now)
-             for pk in wanted - existing],
+             for pk in sorted(wanted - existing)],  # in order: two nodes inserting never deadlock
             ignore_conflicts=True)
     if existing - wanted:
         CameraLease.objects.filter(role=role, camera_id__in=existing - wanted).delete()
@@ -318,10 +318,10 @@ def _camera_ref(camera_id: int) -> CameraRef:
 
 def unrecorded_check(role: str = NodeRole.RECORD, *, now: dt.datetime | None = None) -> list[str]:
     """Announce ``camera.unrecorded`` (once) for each camera to hold that no live node has held for
-    ``HUB_NODE_ALARM_SECONDS``; the codes announced. Only once nodes of the role exist: a
-    recorder run without ``--node`` records every camera without leases."""
+    ``HUB_NODE_ALARM_SECONDS``; the codes announced. Only while nodes of the role are in use (one
+    has not left cleanly): a recorder run without ``--node`` records every camera without leases."""
     now = now or timezone.now()
-    if not Node.objects.filter(role=role).exists():
+    if not Node.objects.filter(role=role, left_at__isnull=True).exists():
         return []
     delay = max(_seconds("HUB_NODE_ALARM_SECONDS"), _seconds("HUB_NODE_LEASE_SECONDS"))
     since = now - dt.timedelta(seconds=delay)
@@ -444,6 +444,7 @@ def run_node(*, name: str, weight: int, stop: threading.Event, role: str = NodeR
             try:
                 balance = rebalance(node)
                 last_renewed = time.monotonic()
+                unrecorded_check(role)
             except NodeGone:
                 say(f"node {name} was declared lost: stopping its cameras and joining again")
                 stopping += _stop(recordings, set(recordings))
