@@ -209,6 +209,44 @@ def test_a_new_camera_nobody_takes_raises_the_alarm(ten, node_settings):
     assert nodes_check(now=at(29))["unrecorded"] == [extra.code]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_nodes_rebalancing_at_the_same_moment_never_wait_nor_take_a_camera_twice(area, node_settings):
+    """Four nodes, each in its own thread and connection, rebalance at the same instants: the
+    rows one locks are skipped by the others (SKIP LOCKED), nobody fails, the shares settle."""
+    import threading
+
+    from django.db import connection
+
+    cameras = recorded(30)
+    nodes = [node_join(name=f"rec-{n}", now=at(0)) for n in range(4)]
+    barrier, errors = threading.Barrier(len(nodes)), []
+    seen: list[dict[str, set[int]]] = []
+
+    def renewals(node) -> None:
+        try:
+            for step in range(5):
+                barrier.wait(20)
+                rebalance(node, now=at(step * 3))
+                seen.append(holdings())
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=renewals, args=(node,)) for node in nodes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    for held in seen:
+        everything = [camera for cameras_of in held.values() for camera in cameras_of]
+        assert len(everything) == len(set(everything))
+    assert sorted(counts().values()) == [7, 7, 8, 8]
+    assert set().union(*holdings().values()) == {c.pk for c in cameras}
+
+
 # --- The API -----------------------------------------------------------------------------------
 
 
