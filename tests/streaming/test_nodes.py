@@ -151,6 +151,24 @@ def test_the_same_name_is_refused_while_its_node_is_live_and_accepted_after_it_e
     assert len(rebalance(second, now=at(12)).held) == 10
 
 
+def test_the_record_command_refuses_a_name_a_live_node_holds(ten):
+    from django.core.management import CommandError, call_command
+    from django.utils import timezone
+
+    node_join(name="rec-a", now=timezone.now(), host="rec1", pid=4242)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(CommandError, match="Un nœud actif tourne déjà sous le nom « rec-a » "
+                                               r"\(machine rec1, processus 4242"):
+            call_command("record", "--node", "rec-a")
+        with pytest.raises(CommandError, match="--weight ne s'emploie qu'avec --node"):
+            call_command("record", "--weight", "2")
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert Node.objects.count() == 1
+
+
 def test_bad_names_and_weights_are_refused_in_french(ten):
     from config.errors import DomainError
 
