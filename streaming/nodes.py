@@ -440,6 +440,8 @@ def run_node(*, name: str, weight: int, stop: threading.Event, role: str = NodeR
     last_renewed = time.monotonic()
     try:
         while not stop.is_set():
+            # One renewal every ``renew`` seconds, whatever the round took (not ``renew`` after it).
+            next_round = time.monotonic() + renew
             close_old_connections()
             try:
                 balance = rebalance(node)
@@ -452,22 +454,23 @@ def run_node(*, name: str, weight: int, stop: threading.Event, role: str = NodeR
                     node = node_join(name=name, role=role, weight=weight)
                 except NodeNameTaken:
                     pass
-                stop.wait(renew)
+                stop.wait(max(0.0, next_round - time.monotonic()))
                 continue
             except DatabaseError:
                 log.exception("node %s: cannot renew its leases", name)
                 if time.monotonic() - last_renewed > _seconds("HUB_NODE_LEASE_SECONDS"):
                     # Its leases have expired: other nodes may record these cameras now.
                     stopping += _stop(recordings, set(recordings))
-                stop.wait(renew)
+                stop.wait(max(0.0, next_round - time.monotonic()))
                 continue
             lost = set(recordings) - balance.held
             stopping += _stop(recordings, lost)
             _start(recordings, balance)
             if balance.taken or lost:
-                say(f"node {name}: {len(balance.held)} cameras (+{len(balance.taken)} -{len(lost)})")
+                say(f"node {name}: {len(balance.held)} cameras (+{len(balance.taken)}, of which "
+                    f"{len(balance.taken_over)} from lost nodes; -{len(lost)})")
             stopping = [r for r in stopping if r.thread.is_alive()]
-            stop.wait(renew)
+            stop.wait(max(0.0, next_round - time.monotonic()))
     finally:
         stopping += _stop(recordings, set(recordings))
         for recording in stopping:
@@ -491,12 +494,25 @@ def _stop(recordings: dict[int, _Recording], camera_ids: Iterable[int]) -> list[
 
 def _start(recordings: dict[int, _Recording], balance: Balance) -> None:
     from cameras.models import Camera
-    from streaming.recorder import gap_since_last_segment, recorder_thread
+    from streaming.recorder import recorder_thread
 
     needed = {pk for pk in balance.held if pk not in recordings or not recordings[pk].thread.is_alive()}
     for camera in Camera.objects.filter(pk__in=needed):
-        if camera.pk in balance.taken_over:
-            # Its previous node died: whatever it did not close is missing, and indexed as a gap.
-            gap_since_last_segment(camera=camera)
         own_stop = threading.Event()
-        recordings[camera.pk] = _Recording(thread=recorder_thread(camera, own_stop), stop=own_stop)
+        recordings[camera.pk] = _Recording(thread=recorder_thread(camera, own_stop, _gap_at_first_segment()),
+                                           stop=own_stop)
+
+
+def _gap_at_first_segment() -> Callable[[Any], None]:
+    """Once this node's first segment of a camera is indexed, the hole before it (since the last
+    segment another node, or this one before, indexed) is indexed as a gap: after a node died, the
+    segment it was writing; after a camera was given back, the seconds until it was taken."""
+    from streaming.recorder import gap_before
+
+    first = [True]
+
+    def on_segment(segment: Any) -> None:
+        if first[0]:
+            first[0] = False
+            gap_before(segment)
+    return on_segment

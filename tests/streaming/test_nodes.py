@@ -372,7 +372,8 @@ def test_two_recorder_processes_one_killed_the_other_records_all_its_cameras(are
         since = RecordingSegment.objects.filter(camera_id__in=b_cameras).order_by("-end").first().end
         _wait(lambda: RecordingSegment.objects.filter(camera_id__in=b_cameras, is_gap=False, start__gt=since)
               .values("camera").distinct().count() == 2, 20, "rec-a's segments of rec-b's cameras", logs)
-        assert RecordingSegment.objects.filter(camera_id__in=b_cameras, is_gap=True).count() == 2
+        _wait(lambda: RecordingSegment.objects.filter(camera_id__in=b_cameras, is_gap=True, start__lte=since)
+              .count() == 2, 5, "the hole of rec-b's unfinished segments indexed as gaps", logs)
         assert Event.objects.filter(type="node.lost", data__node__name="rec-b").count() == 1
     finally:
         for process in (a, b):
