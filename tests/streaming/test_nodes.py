@@ -80,6 +80,9 @@ def test_two_nodes_share_ten_cameras_five_and_five(ten):
     held = rounds([a, b], at(1))
     assert counts() == {"rec-a": 5, "rec-b": 5}
     assert held["rec-a"] | held["rec-b"] == {c.pk for c in ten}
+    joined = Event.objects.filter(type="node.joined").order_by("id")
+    assert [e.data["node"]["name"] for e in joined] == ["rec-a", "rec-b"]
+    assert all(e.audience == ["csu"] for e in joined)
 
 
 def test_a_third_node_takes_its_share_and_nothing_flaps(ten):
