@@ -419,6 +419,15 @@ HUB_REQUISITION_MAX_WINDOW_HOURS = env_int("HUB_REQUISITION_MAX_WINDOW_HOURS", 2
 CELERY_BEAT_SCHEDULE.update({
     "streaming-retention-sweep": {"task": "streaming.retention_sweep", "schedule": 300.0},
 })
+# Recorder nodes (streaming/nodes.py): a node renews its leases every HUB_NODE_RENEW_SECONDS; one
+# that has not renewed for HUB_NODE_LEASE_SECONDS is lost and its cameras go to the others. A
+# camera with a plan that no live node has held for HUB_NODE_ALARM_SECONDS raises the alarm.
+HUB_NODE_LEASE_SECONDS = float(os.environ.get("HUB_NODE_LEASE_SECONDS", "10"))
+HUB_NODE_RENEW_SECONDS = float(os.environ.get("HUB_NODE_RENEW_SECONDS", "3"))
+HUB_NODE_ALARM_SECONDS = float(os.environ.get("HUB_NODE_ALARM_SECONDS", "20"))
+CELERY_BEAT_SCHEDULE.update({
+    "streaming-nodes-check": {"task": "streaming.nodes_check", "schedule": 5.0},
+})
 
 # Anchors of the access journal (partners/anchor.py, docs/security.md §4): the chain's head,
 # signed with a key kept outside the database, appended to a file on a path apart from the

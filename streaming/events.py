@@ -150,3 +150,71 @@ class RequisitionProgress(EventSchema):
 
     type = "requisition.progress"
     requisition: RequisitionProgressData
+
+
+class NodeData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    role: str
+    weight: int
+    host: str
+    pid: int | None
+    started_at: str
+    last_seen: str
+    cameras: list[str]  # codes of the cameras it holds (held when it was lost, for node.lost)
+
+
+def node_data(node, cameras: list[str]) -> NodeData:
+    return NodeData(name=node.name, role=node.role, weight=node.weight, host=node.host, pid=node.pid,
+                    started_at=local_iso(node.started_at), last_seen=local_iso(node.last_seen),
+                    cameras=sorted(cameras))
+
+
+class NodeJoined(EventSchema):
+    """A recorder node started (``manage.py record --node NAME``) and will take its share of the
+    cameras. The centre only."""
+
+    type = "node.joined"
+    node: NodeData
+
+
+class NodeLeft(EventSchema):
+    """A node stopped cleanly and gave its cameras back (the others take them at once)."""
+
+    type = "node.left"
+    node: NodeData
+
+
+class NodeLost(EventSchema):
+    """A node stopped renewing its leases for longer than ``HUB_NODE_LEASE_SECONDS`` (killed,
+    frozen, cut from the database): the other nodes take the cameras it held (``node.cameras``)."""
+
+    type = "node.lost"
+    node: NodeData
+
+
+class CameraRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: int
+    code: str
+    name: str
+
+
+class CameraUnrecorded(EventSchema):
+    """The alarm: a camera with a recording plan that no live recorder node has held for
+    ``HUB_NODE_ALARM_SECONDS`` (since ``since``). ``node``: the last node that held it, if any."""
+
+    type = "camera.unrecorded"
+    camera: CameraRef
+    role: str
+    since: str
+    node: str | None
+
+
+class CameraRecorded(EventSchema):
+    """The end of the alarm: a camera announced unrecorded is held by a live node again."""
+
+    type = "camera.recorded"
+    camera: CameraRef
+    role: str
+    node: str

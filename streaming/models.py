@@ -341,3 +341,66 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.camera.code} {self.taken_at:%Y-%m-%d %H:%M:%S}"
+
+
+class NodeRole(models.TextChoices):
+    """What a node of the cluster does with the cameras it holds (docs/recordings.md)."""
+
+    RECORD = "record", pgettext_lazy("node role", "recorder")
+
+
+class Node(models.Model):
+    """A process that holds cameras through leases (``manage.py record --node NAME``).
+
+    Live while it renews ``last_seen`` within ``HUB_NODE_LEASE_SECONDS`` and has neither left
+    (clean stop, ``left_at``) nor been declared lost by another node (``lost_at``). The row
+    outlives the process: a node started again under the same name takes it over, with a new
+    ``session``, once the old one is no longer live (``streaming.nodes``).
+    """
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    role = models.CharField(_("role"), max_length=16, choices=NodeRole.choices, default=NodeRole.RECORD)
+    weight = models.PositiveSmallIntegerField(_("capacity weight"), default=1)
+    session = models.CharField(max_length=32)  # changes at each join: a stale process cannot renew
+    host = models.CharField(_("host"), max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"))
+    last_seen = models.DateTimeField(_("last seen"), db_index=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+    lost_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["role", "name"]
+        verbose_name = _("node")
+        verbose_name_plural = _("nodes")
+        constraints = [models.CheckConstraint(condition=models.Q(weight__gte=1), name="node_weight_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.role})"
+
+
+class CameraLease(models.Model):
+    """Which node holds a camera for a role (records it): one row per camera and role.
+
+    Free when ``node`` is empty, expired when ``renewed_at`` is older than
+    ``HUB_NODE_LEASE_SECONDS``; a node takes free or expired rows (``FOR UPDATE SKIP LOCKED``).
+    ``alarm_at``: when ``camera.unrecorded`` was announced for it (cleared once held again).
+    """
+
+    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="leases")
+    role = models.CharField(max_length=16, choices=NodeRole.choices, default=NodeRole.RECORD)
+    node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.SET_NULL, related_name="leases")
+    acquired_at = models.DateTimeField()
+    renewed_at = models.DateTimeField()
+    alarm_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["role", "camera"]
+        verbose_name = _("camera lease")
+        verbose_name_plural = _("camera leases")
+        constraints = [models.UniqueConstraint(fields=["camera", "role"],
+                                               name="one_lease_per_camera_and_role")]
+        indexes = [models.Index(fields=["node", "role"], name="lease_by_node")]
+
+    def __str__(self) -> str:
+        return f"{self.camera_id}/{self.role} → {self.node_id or '-'}"

@@ -53,6 +53,25 @@ def segment_index(*, camera: Camera, start: dt.datetime, end: dt.datetime, path:
                                            sha256=file_sha256(path), path=str(path.relative_to(root)))
 
 
+# Between two segments of one recorder there is always a hole of a few frames (a segment starts
+# at the wall clock of its first picture, the previous one ends after its pictures' duration):
+# a hole shorter than this between two recorders is not worth a gap row either.
+HANDOVER_SLACK = dt.timedelta(seconds=1)
+
+
+def gap_before(segment: RecordingSegment) -> RecordingSegment | None:
+    """Index as a gap the time between the camera's previous segment (or gap) and ``segment``, the
+    first one a recorder node wrote after it took the camera: what the previous node was writing
+    when it died was never closed, so never indexed. Nothing before: the camera was never recorded."""
+    from django.db.models import Max
+
+    last = (RecordingSegment.objects.filter(camera_id=segment.camera_id, start__lt=segment.start)
+            .exclude(pk=segment.pk).aggregate(end=Max("end"))["end"])
+    if last is None or segment.start - last <= HANDOVER_SLACK:
+        return None
+    return gap_index(camera=segment.camera, start=last, end=segment.start)
+
+
 def gap_index(*, camera: Camera, start: dt.datetime, end: dt.datetime) -> RecordingSegment | None:
     """Index the time nothing was recorded (source down)."""
     if end <= start:
@@ -233,18 +252,25 @@ def run_recorders(*, stop: threading.Event) -> None:
         for camera in recorded_cameras():
             thread = threads.get(camera.pk)
             if thread is None or not thread.is_alive():
-                thread = threading.Thread(target=_thread_main, args=(camera, stop),
-                                          name=f"recorder-{camera.code}", daemon=True)
-                threads[camera.pk] = thread
-                thread.start()
+                threads[camera.pk] = recorder_thread(camera, stop)
         stop.wait(10)
     for thread in threads.values():
         thread.join(10)
 
 
-def _thread_main(camera: Camera, stop: threading.Event) -> None:
+def recorder_thread(camera: Camera, stop: threading.Event,
+                    on_segment: Callable[[RecordingSegment], None] | None = None) -> threading.Thread:
+    """A started thread recording ``camera`` until ``stop`` is set (the nodes give each camera its own)."""
+    thread = threading.Thread(target=_thread_main, args=(camera, stop, on_segment),
+                              name=f"recorder-{camera.code}", daemon=True)
+    thread.start()
+    return thread
+
+
+def _thread_main(camera: Camera, stop: threading.Event,
+                 on_segment: Callable[[RecordingSegment], None] | None = None) -> None:
     try:
-        reason = record_camera(camera=camera, stop=stop)
+        reason = record_camera(camera=camera, stop=stop, on_segment=on_segment)
         if reason == "storage_full":
             stop.wait(60)  # do not hammer a full disk; try again later
     except Exception:  # noqa: BLE001 - one camera must not stop the others

@@ -27,3 +27,6 @@ def register() -> None:
     register_replay_rule(["grant.viewers"], grant_viewers)
     # The centre's business alone: camera states, judicial extractions, the video walls.
     register_replay_rule(["camera.status", "requisition.progress", "wall.updated"], centre_only)
+    # The recorder nodes and the cameras left unrecorded: the centre's operations alone.
+    register_replay_rule(["node.joined", "node.left", "node.lost", "camera.unrecorded", "camera.recorded"],
+                         centre_only)

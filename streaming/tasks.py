@@ -28,3 +28,12 @@ def grants_end_sweep() -> int:
     from streaming.services import grants_end_sweep as sweep
 
     return sweep()
+
+
+@shared_task(name="streaming.nodes_check")
+def nodes_check() -> dict[str, list[str]]:
+    """Declares lost the recorder nodes that stopped renewing and raises the alarm for the cameras
+    no live node records (``camera.unrecorded``), even when every node is down."""
+    from streaming.nodes import nodes_check as check
+
+    return check()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from streaming import api, register_api, requisitions_api, snapshots_api
+from streaming import api, nodes_api, register_api, requisitions_api, snapshots_api
 
 urlpatterns = [
     path("grants/", api.GrantListApi.as_view(), name="grant-list"),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("snapshots/<int:pk>/image", snapshots_api.SnapshotImageApi.as_view(), name="snapshot-image"),
     path("cameras/<int:pk>/preset/", api.PresetApi.as_view(), name="camera-preset"),
     path("pipelines/", api.PipelinesApi.as_view(), name="video-pipelines"),
+    path("nodes/", nodes_api.NodeListApi.as_view(), name="recorder-nodes"),
     path("masks/<int:mask_id>/lift/", api.MaskLiftApi.as_view(), name="mask-lift"),
     path("mask-lifts/<int:pk>/end/", api.MaskLiftEndApi.as_view(), name="mask-lift-end"),
     path("requisitions/", requisitions_api.RequisitionListApi.as_view(), name="requisition-list"),

@@ -202,6 +202,34 @@ def ptz_moved(story: Story) -> Event:
 
 if "ptz.lease" in REGISTRY:
     SAMPLES.update({"ptz.lease": ptz_taken, "ptz.position": ptz_moved})
+
+
+def _nodes(story: Story) -> dict[str, Event]:
+    """Recorder nodes (streaming.nodes): one joins and holds a recorded camera, another joins and
+    leaves, the first stops renewing and is lost; the camera goes unrecorded, then held again."""
+    if not hasattr(story, "nodes"):
+        import datetime as dt
+
+        from django.utils import timezone
+
+        from streaming.models import RecordingPlan
+        from streaming.nodes import node_join, node_leave, nodes_check, rebalance
+
+        t0 = timezone.now() - dt.timedelta(minutes=5)
+        RecordingPlan.objects.create(camera=factories.make_camera())
+        first = node_join(name="rec-1", now=t0, host="rec1", pid=101)
+        rebalance(first, now=t0)
+        node_leave(node_join(name="rec-2", now=t0), now=t0)
+        nodes_check(now=t0 + dt.timedelta(seconds=60))
+        later = t0 + dt.timedelta(seconds=61)
+        rebalance(node_join(name="rec-3", now=later), now=later)
+        story.nodes = {t: Event.objects.filter(type=t).latest("id") for t in NODE_TYPES}
+    return story.nodes
+
+
+NODE_TYPES = ("node.joined", "node.left", "node.lost", "camera.unrecorded", "camera.recorded")
+if "node.joined" in REGISTRY:
+    SAMPLES.update({t: (lambda s, t=t: _nodes(s)[t]) for t in NODE_TYPES})
 # Radio traffic, field units and Croix-Rouge alerts: tests/incidents/field_story.py.
 FIELD_TYPES = ("radio.message", "radio.acknowledged", "radio.escalated", "unit.position", "unit.status",
                "unit.engaged", "unit.updated", "alert.raised", "alert.updated")
@@ -333,6 +361,8 @@ def audience_of(story: Story, event_type: str) -> list[tuple[list[str], list[str
         return [(wall_changed(story).audience, [CSU])]
     if event_type == "requisition.progress":  # judicial business: the centre only
         return [(requisition_advanced(story).audience, [CSU])]
+    if event_type in NODE_TYPES:  # the recorder nodes and the recording alarm: the centre only
+        return [(_nodes(story)[event_type].audience, [CSU])]
     if event_type in {"ptz.lease", "ptz.position"}:  # who drives a camera: the centre only
         return [(SAMPLES[event_type](story).audience, [CSU])]
     if event_type == "incident.updated":  # no producer yet: the selector its producer will call

@@ -1,0 +1,518 @@
+"""Recorder nodes: several ``manage.py record --node NAME`` processes share the cameras through
+leases in PostgreSQL (docs/recordings.md, « Nœuds d'enregistrement »).
+
+Each camera to record has one :class:`~streaming.models.CameraLease` row per role. A node
+joins under a name (refused while another live node holds it), then every
+``HUB_NODE_RENEW_SECONDS`` renews its row and its leases and rebalances: it takes free or
+expired leases (``SELECT … FOR UPDATE SKIP LOCKED``: two nodes never take the same row, and
+never wait for each other) up to its fair share, and gives back what it holds beyond it.
+
+The fair share of a node is ``cameras × weight / sum of the live nodes' weights``, a band
+from its floor to its ceiling. A node takes up to the ceiling, gives back what it holds
+beyond the ceiling, and gives back down to the floor only while another live node is below
+its own floor and no free lease is left for it: a node inside its band moves nothing, so
+repeated rebalances settle and do not flap (two nodes of 5 cameras each do not trade a
+camera back and forth; a third node joining gets 3 or 4, not 0).
+
+A node that stops renewing for ``HUB_NODE_LEASE_SECONDS`` is *lost*: the next node (or the
+``streaming.nodes_check`` task) to look announces ``node.lost`` and the others take its
+cameras at their next rebalance. A camera with a plan that no live node has held for
+``HUB_NODE_ALARM_SECONDS`` raises ``camera.unrecorded``, and ``camera.recorded`` once held again.
+
+Every function takes ``now`` (the caller's clock), so the tests control time. The nodes'
+clocks must agree (NTP): a skew between machines eats into the lease timeout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from config.errors import Conflict, DomainError
+from realtime import audiences
+from realtime.events import local_iso
+from realtime.services import publish
+from streaming.events import (
+    CameraRecorded,
+    CameraRef,
+    CameraUnrecorded,
+    NodeJoined,
+    NodeLeft,
+    NodeLost,
+    node_data,
+)
+from streaming.models import CameraLease, Node, NodeRole
+
+log = logging.getLogger(__name__)
+
+MAX_WEIGHT = 1000
+
+
+class NodeNameTaken(Conflict):
+    """Another live node already runs under this name."""
+
+    code = "node_name_taken"
+
+
+class NodeGone(Conflict):
+    """This process is no longer the node it joined as (declared lost, left, or replaced)."""
+
+    code = "node_gone"
+
+
+def _seconds(name: str) -> float:
+    return float(getattr(settings, name))
+
+
+def _cutoff(now: dt.datetime) -> dt.datetime:
+    """Renewed before this, a node or a lease is no longer live."""
+    return now - dt.timedelta(seconds=_seconds("HUB_NODE_LEASE_SECONDS"))
+
+
+def node_is_live(node: Node, now: dt.datetime) -> bool:
+    return node.left_at is None and node.lost_at is None and node.last_seen >= _cutoff(now)
+
+
+def live_nodes(role: str, now: dt.datetime) -> QuerySet[Node]:
+    return Node.objects.filter(role=role, left_at__isnull=True, lost_at__isnull=True,
+                               last_seen__gte=_cutoff(now))
+
+
+def wanted_cameras(role: str) -> set[int]:
+    """The cameras a role must hold: for the recorders, every camera set to record."""
+    if role == NodeRole.RECORD:
+        from streaming.recorder import recorded_cameras
+
+        return set(recorded_cameras().values_list("pk", flat=True))
+    return set()
+
+
+def _node_of(node: Node) -> QuerySet[Node]:
+    """This node's row, only while this process is still that node."""
+    return Node.objects.filter(pk=node.pk, session=node.session, left_at__isnull=True, lost_at__isnull=True)
+
+
+def _codes(node: Node) -> list[str]:
+    return list(CameraLease.objects.filter(node=node).values_list("camera__code", flat=True))
+
+
+# --- Joining, renewing, leaving ------------------------------------------------------------------
+
+
+def node_join(*, name: str, role: str = NodeRole.RECORD, weight: int = 1, now: dt.datetime | None = None,
+              host: str | None = None, pid: int | None = None) -> Node:
+    """Register this process as node ``name``; refused while another live node runs under it.
+
+    A name whose node stopped (left, lost, or silent for the lease timeout) is taken over: the
+    leases its old process still had are freed, and a new ``session`` makes the old process,
+    if it comes back, unable to renew anything (:class:`NodeGone`).
+    """
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise DomainError(_("A node needs a name of 1 to 100 characters."), field="name")
+    if role not in NodeRole.values:
+        raise DomainError(_("Unknown node role."), field="role")
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
+        raise DomainError(_("A node's capacity weight is a whole number from 1 to 1000."), field="weight")
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            node = Node.objects.select_for_update().filter(name=name).first()
+            if node is not None and node_is_live(node, now):
+                age = (now - node.last_seen).total_seconds()
+                raise NodeNameTaken(_(
+                    "A live node already runs under the name « %(name)s » (host %(host)s, process "
+                    "%(pid)s, seen %(age)s s ago): choose another name, or stop that one first.")
+                    % {"name": name, "host": node.host or "?", "pid": node.pid or "?", "age": round(age)})
+            if node is None:
+                node = Node(name=name)
+            else:
+                CameraLease.objects.filter(node=node).update(node=None)
+            node.role, node.weight, node.session = role, weight, uuid.uuid4().hex
+            node.host = (host if host is not None else socket.gethostname())[:255]
+            node.pid = pid if pid is not None else os.getpid()
+            node.started_at = node.last_seen = now
+            node.left_at = node.lost_at = None
+            node.save()
+            publish(NodeJoined(node=node_data(node, [])), audience=audiences.centre())
+    except IntegrityError as exc:  # another process created the same name at the same moment
+        raise NodeNameTaken(_("A live node already runs under the name « %(name)s »: choose another "
+                              "name, or stop that one first.") % {"name": name}) from exc
+    return node
+
+
+def node_heartbeat(node: Node, *, now: dt.datetime | None = None) -> set[int]:
+    """Renew the node's row and every lease it still holds; the ids of the cameras it holds.
+
+    Raises :class:`NodeGone` when the node was declared lost, left, or joined again elsewhere:
+    the process must stop recording and join again.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        if not _node_of(node).update(last_seen=now):
+            raise NodeGone(_("The node « %(name)s » is no longer this process: it was declared lost or "
+                             "replaced.") % {"name": node.name})
+        node.last_seen = now
+        held = CameraLease.objects.filter(node=node, role=node.role)
+        held.update(renewed_at=now)
+        return set(held.values_list("camera_id", flat=True))
+
+
+def node_leave(node: Node, *, now: dt.datetime | None = None) -> list[str]:
+    """A clean stop: the node gives back every camera at once (the others take them at their next
+    rebalance) and says so (``node.left``). The codes of the cameras it gave back."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        if not _node_of(node).update(left_at=now, last_seen=now):
+            return []
+        node.left_at = node.last_seen = now
+        codes = _codes(node)
+        CameraLease.objects.filter(node=node).update(node=None, renewed_at=now)
+        publish(NodeLeft(node=node_data(node, codes)), audience=audiences.centre())
+        return codes
+
+
+def nodes_sweep(role: str = NodeRole.RECORD, *, now: dt.datetime | None = None) -> list[str]:
+    """Declare lost the nodes that stopped renewing (``node.lost``, once each); their names."""
+    now = now or timezone.now()
+    lost = []
+    with transaction.atomic():
+        stale = Node.objects.select_for_update(skip_locked=True).filter(
+            role=role, left_at__isnull=True, lost_at__isnull=True, last_seen__lt=_cutoff(now))
+        for node in stale:
+            node.lost_at = now
+            node.save(update_fields=["lost_at"])
+            publish(NodeLost(node=node_data(node, _codes(node))), audience=audiences.centre())
+            log.warning("node %s lost (last seen %s)", node.name, node.last_seen)
+            lost.append(node.name)
+    return lost
+
+
+def leases_ensure(role: str, *, now: dt.datetime) -> int:
+    """One lease row per camera the role must hold (free when new); rows of cameras no longer
+    wanted are dropped (their holder stops at its next renewal). The number of cameras."""
+    wanted = wanted_cameras(role)
+    existing = set(CameraLease.objects.filter(role=role).values_list("camera_id", flat=True))
+    if wanted - existing:
+        CameraLease.objects.bulk_create(
+            [CameraLease(camera_id=pk, role=role, acquired_at=now, renewed_at=now)
+             for pk in sorted(wanted - existing)],  # in order: two nodes inserting never deadlock
+            ignore_conflicts=True)
+    if existing - wanted:
+        CameraLease.objects.filter(role=role, camera_id__in=existing - wanted).delete()
+    return len(wanted)
+
+
+# --- Rebalancing --------------------------------------------------------------------------------
+
+
+@dataclass
+class Balance:
+    """What a rebalance left this node with."""
+
+    held: set[int]
+    taken: list[int] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+    # Taken from a node that had stopped renewing: camera id → that node's name.
+    taken_over: dict[int, str] = field(default_factory=dict)
+
+
+def fair_share(total: int, weight: int, weights: int) -> tuple[int, int]:
+    """The band ``(floor, ceiling)`` of cameras a node of ``weight`` should hold."""
+    if weights <= 0:
+        return 0, total
+    share = total * weight / weights
+    return math.floor(share + 1e-9), math.ceil(share - 1e-9)
+
+
+def rebalance(node: Node, *, now: dt.datetime | None = None) -> Balance:
+    """Renew the node (:func:`node_heartbeat`), declare lost the silent nodes, then take free or
+    expired leases up to the node's fair share and give back what it holds beyond it."""
+    now = now or timezone.now()
+    cutoff = _cutoff(now)
+    role = node.role
+    with transaction.atomic():
+        node_heartbeat(node, now=now)
+        nodes_sweep(role, now=now)
+        total = leases_ensure(role, now=now)
+        live = list(live_nodes(role, now))
+        if node.pk not in {n.pk for n in live}:
+            live.append(node)
+        weights = sum(n.weight for n in live)
+        counts = dict(CameraLease.objects.filter(role=role, node__in=live, renewed_at__gte=cutoff)
+                      .values("node").annotate(n=Count("pk")).values_list("node", "n"))
+        free_rows = CameraLease.objects.filter(role=role).filter(
+            Q(node__isnull=True) | Q(renewed_at__lt=cutoff))
+        free = free_rows.count()
+        low, high = fair_share(total, node.weight, weights)
+        mine = counts.get(node.pk, 0)
+        # How many cameras the other live nodes lack to reach their floor.
+        short = sum(max(0, fair_share(total, n.weight, weights)[0] - counts.get(n.pk, 0))
+                    for n in live if n.pk != node.pk)
+        balance = Balance(held=set())
+        if mine > high:
+            balance.released = _release(node, mine - high, now)
+        elif mine > low and short > free:
+            balance.released = _release(node, min(mine - low, short - free), now)
+        elif mine < high and free:
+            want = high - mine
+            if mine >= low:  # leave the free leases to the nodes below their floor first
+                want = min(want, max(0, free - short))
+            if want:
+                _take(node, free_rows, want, now, balance)
+        balance.held = set(CameraLease.objects.filter(node=node, role=role)
+                           .values_list("camera_id", flat=True))
+    return balance
+
+
+def _release(node: Node, count: int, now: dt.datetime) -> list[int]:
+    """Give back ``count`` leases, the most recently taken first (the others stay where they are)."""
+    ids = list(CameraLease.objects.filter(node=node, role=node.role)
+               .order_by("-acquired_at", "-camera_id").values_list("pk", "camera_id")[:count])
+    CameraLease.objects.filter(pk__in=[pk for pk, _camera in ids]).update(node=None, renewed_at=now)
+    return [camera for _pk, camera in ids]
+
+
+def _take(node: Node, free_rows: QuerySet[CameraLease], count: int, now: dt.datetime,
+          balance: Balance) -> None:
+    rows = list(free_rows.exclude(node=node).select_for_update(skip_locked=True)
+                .order_by("renewed_at", "camera_id")[:count])
+    previous = dict(Node.objects.filter(pk__in={r.node_id for r in rows if r.node_id})
+                    .values_list("pk", "name"))
+    for row in rows:
+        if row.node_id is not None:
+            balance.taken_over[row.camera_id] = previous.get(row.node_id, "")
+        if row.alarm_at is not None:
+            publish(CameraRecorded(camera=_camera_ref(row.camera_id), role=row.role, node=node.name),
+                    audience=audiences.centre())
+        row.node, row.acquired_at, row.renewed_at, row.alarm_at = node, now, now, None
+        row.save(update_fields=["node", "acquired_at", "renewed_at", "alarm_at"])
+        balance.taken.append(row.camera_id)
+
+
+def _camera_ref(camera_id: int) -> CameraRef:
+    from cameras.models import Camera
+
+    camera = Camera.objects.only("code", "name").get(pk=camera_id)
+    return CameraRef(id=camera.pk, code=camera.code, name=camera.name)
+
+
+# --- The alarm ----------------------------------------------------------------------------------
+
+
+def unrecorded_check(role: str = NodeRole.RECORD, *, now: dt.datetime | None = None) -> list[str]:
+    """Announce ``camera.unrecorded`` (once) for each camera to hold that no live node has held for
+    ``HUB_NODE_ALARM_SECONDS``; the codes announced. Only while nodes of the role are in use (one
+    has not left cleanly): a recorder run without ``--node`` records every camera without leases."""
+    now = now or timezone.now()
+    if not Node.objects.filter(role=role, left_at__isnull=True).exists():
+        return []
+    delay = max(_seconds("HUB_NODE_ALARM_SECONDS"), _seconds("HUB_NODE_LEASE_SECONDS"))
+    since = now - dt.timedelta(seconds=delay)
+    announced = []
+    with transaction.atomic():
+        leases_ensure(role, now=now)
+        rows = (CameraLease.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("camera", "node")
+                .filter(role=role, alarm_at__isnull=True, renewed_at__lt=since)
+                .order_by("camera__code"))
+        for row in rows:
+            row.alarm_at = now
+            row.save(update_fields=["alarm_at"])
+            camera = CameraRef(id=row.camera.pk, code=row.camera.code, name=row.camera.name)
+            publish(CameraUnrecorded(camera=camera, role=row.role, since=local_iso(row.renewed_at),
+                                     node=row.node.name if row.node else None),
+                    audience=audiences.centre())
+            announced.append(row.camera.code)
+    if announced:
+        log.error("cameras not recorded: %s", ", ".join(announced))
+    return announced
+
+
+def nodes_check(*, now: dt.datetime | None = None) -> dict[str, list[str]]:
+    """The periodic check (Celery beat): lost nodes and unrecorded cameras, even when every
+    recorder node is down."""
+    now = now or timezone.now()
+    return {"lost": nodes_sweep(NodeRole.RECORD, now=now),
+            "unrecorded": unrecorded_check(NodeRole.RECORD, now=now)}
+
+
+# --- What the API shows -------------------------------------------------------------------------
+
+
+def nodes_overview(*, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Every node (live or not), the cameras it holds and the ages of its leases; the cameras no
+    live node holds. Ages in seconds, from the server's clock."""
+    now = now or timezone.now()
+    cutoff = _cutoff(now)
+    leases = list(CameraLease.objects.select_related("camera").order_by("camera__code"))
+    by_node: dict[int | None, list[CameraLease]] = defaultdict(list)
+    for lease in leases:
+        by_node[lease.node_id].append(lease)
+    nodes = list(Node.objects.all())
+    live = {n.pk for n in nodes if node_is_live(n, now)}
+
+    def age(moment: dt.datetime) -> float:
+        return round((now - moment).total_seconds(), 1)
+
+    def state(node: Node) -> str:
+        if node.left_at:
+            return "left"
+        if node.lost_at:
+            return "lost"
+        return "live" if node.pk in live else "silent"
+
+    weights: dict[str, int] = defaultdict(int)
+    wanted: dict[str, int] = defaultdict(int)
+    for n in nodes:
+        if n.pk in live:
+            weights[n.role] += n.weight
+    for lease in leases:
+        wanted[lease.role] += 1
+    rows = []
+    for node in nodes:
+        held = [lease for lease in by_node.get(node.pk, []) if lease.renewed_at >= cutoff]
+        low, high = (fair_share(wanted[node.role], node.weight, weights[node.role])
+                     if node.pk in live else (0, 0))
+        rows.append({
+            "name": node.name, "role": node.role, "weight": node.weight, "host": node.host, "pid": node.pid,
+            "state": state(node), "live": node.pk in live,
+            "started_at": local_iso(node.started_at), "last_seen": local_iso(node.last_seen),
+            "last_seen_age": age(node.last_seen), "share": [low, high],
+            "cameras": len(held), "camera_codes": [lease.camera.code for lease in held],
+            "leases": [{"camera": lease.camera.code, "camera_id": lease.camera_id,
+                        "acquired_at": local_iso(lease.acquired_at), "held_for": age(lease.acquired_at),
+                        "renewed_at": local_iso(lease.renewed_at), "renewed_age": age(lease.renewed_at),
+                        "expired": lease.renewed_at < cutoff} for lease in by_node.get(node.pk, [])],
+        })
+    unheld = [lease for lease in leases if lease.node_id not in live or lease.renewed_at < cutoff]
+    return {
+        "lease_seconds": _seconds("HUB_NODE_LEASE_SECONDS"),
+        "renew_seconds": _seconds("HUB_NODE_RENEW_SECONDS"),
+        "alarm_seconds": _seconds("HUB_NODE_ALARM_SECONDS"),
+        "nodes": rows,
+        "cameras": len(leases),
+        "unrecorded": [{"camera": lease.camera.code, "camera_id": lease.camera_id, "role": lease.role,
+                        "since": local_iso(lease.renewed_at), "alarm": lease.alarm_at is not None}
+                       for lease in unheld],
+    }
+
+
+# --- The node process (``manage.py record --node NAME``) ------------------------------------------------
+
+
+@dataclass
+class _Recording:
+    thread: threading.Thread
+    stop: threading.Event
+
+
+def run_node(*, name: str, weight: int, stop: threading.Event, role: str = NodeRole.RECORD,
+             on_change: Callable[[str], None] | None = None) -> None:
+    """Join as node ``name``, then every ``HUB_NODE_RENEW_SECONDS`` renew and rebalance, and record
+    exactly the cameras held: a thread per camera gained, stopped when the camera is lost. On
+    ``stop`` the threads close their segments, then the node leaves (gives its cameras back).
+
+    Raises :class:`NodeNameTaken` at start when a live node runs under ``name``.
+    """
+    say = on_change or (lambda line: log.info("%s", line))
+    renew = _seconds("HUB_NODE_RENEW_SECONDS")
+    node = node_join(name=name, role=role, weight=weight)
+    say(f"node {name} joined (weight {weight})")
+    recordings: dict[int, _Recording] = {}
+    stopping: list[_Recording] = []
+    last_renewed = time.monotonic()
+    try:
+        while not stop.is_set():
+            # One renewal every ``renew`` seconds, whatever the round took (not ``renew`` after it).
+            next_round = time.monotonic() + renew
+            close_old_connections()
+            try:
+                balance = rebalance(node)
+                last_renewed = time.monotonic()
+                unrecorded_check(role)
+            except NodeGone:
+                say(f"node {name} was declared lost: stopping its cameras and joining again")
+                stopping += _stop(recordings, set(recordings))
+                try:
+                    node = node_join(name=name, role=role, weight=weight)
+                except NodeNameTaken:
+                    pass
+                stop.wait(max(0.0, next_round - time.monotonic()))
+                continue
+            except DatabaseError:
+                log.exception("node %s: cannot renew its leases", name)
+                if time.monotonic() - last_renewed > _seconds("HUB_NODE_LEASE_SECONDS"):
+                    # Its leases have expired: other nodes may record these cameras now.
+                    stopping += _stop(recordings, set(recordings))
+                stop.wait(max(0.0, next_round - time.monotonic()))
+                continue
+            lost = set(recordings) - balance.held
+            stopping += _stop(recordings, lost)
+            _start(recordings, balance)
+            if balance.taken or lost:
+                say(f"node {name}: {len(balance.held)} cameras (+{len(balance.taken)}, of which "
+                    f"{len(balance.taken_over)} from lost nodes; -{len(lost)})")
+            stopping = [r for r in stopping if r.thread.is_alive()]
+            stop.wait(max(0.0, next_round - time.monotonic()))
+    finally:
+        stopping += _stop(recordings, set(recordings))
+        for recording in stopping:
+            recording.thread.join(10)
+        close_old_connections()
+        try:
+            node_leave(node)
+        except DatabaseError:
+            log.exception("node %s: could not give its cameras back (they expire by themselves)", name)
+        say(f"node {name} left")
+
+
+def _stop(recordings: dict[int, _Recording], camera_ids: Iterable[int]) -> list[_Recording]:
+    stopped = []
+    for camera_id in list(camera_ids):
+        recording = recordings.pop(camera_id)
+        recording.stop.set()
+        stopped.append(recording)
+    return stopped
+
+
+def _start(recordings: dict[int, _Recording], balance: Balance) -> None:
+    from cameras.models import Camera
+    from streaming.recorder import recorder_thread
+
+    needed = {pk for pk in balance.held if pk not in recordings or not recordings[pk].thread.is_alive()}
+    for camera in Camera.objects.filter(pk__in=needed):
+        own_stop = threading.Event()
+        recordings[camera.pk] = _Recording(thread=recorder_thread(camera, own_stop, _gap_at_first_segment()),
+                                           stop=own_stop)
+
+
+def _gap_at_first_segment() -> Callable[[Any], None]:
+    """Once this node's first segment of a camera is indexed, the hole before it (since the last
+    segment another node, or this one before, indexed) is indexed as a gap: after a node died, the
+    segment it was writing; after a camera was given back, the seconds until it was taken."""
+    from streaming.recorder import gap_before
+
+    first = [True]
+
+    def on_segment(segment: Any) -> None:
+        if first[0]:
+            first[0] = False
+            gap_before(segment)
+    return on_segment
