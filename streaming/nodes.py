@@ -452,8 +452,8 @@ def run_node(*, name: str, weight: int, stop: threading.Event, role: str = NodeR
                 stopping += _stop(recordings, set(recordings))
                 try:
                     node = node_join(name=name, role=role, weight=weight)
-                except NodeNameTaken:
-                    pass
+                except (NodeNameTaken, DatabaseError):  # tried again next round
+                    log.warning("node %s: cannot join again yet", name)
                 stop.wait(max(0.0, next_round - time.monotonic()))
                 continue
             except DatabaseError:
