@@ -383,7 +383,9 @@ def ensure_data(cameras: int) -> dict:
         camera = Camera.objects.filter(code=code).first()
         if camera is None:
             location = factories.offset(factories.CENTRE, bearing=n * 11.0, metres=200 + 25 * n)
-            camera = factories.make_camera(kind=CameraKind.PTZ, code=code, location=location,
+            site = factories.make_site(commune=Commune.objects.first(), location=location,
+                                       code=f"bench-ptz-site-{n:02d}")
+            camera = factories.make_camera(kind=CameraKind.PTZ, code=code, site=site, location=location,
                                            heading=0, angle=60, range_m=300)
         if not PtzEndpoint.objects.filter(camera=camera).exists():
             endpoint = PtzEndpoint(camera=camera, host="127.0.0.1", port=1, pan_zero_heading=0,
@@ -625,7 +627,9 @@ def part_overhead_inprocess(args, *, soap, member_id, camera_id, hub_port) -> di
                 profiler.disable()
                 time.sleep(0.115)
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("tottime").print_stats(25)
         profile_stats = out.getvalue()
     from partners.services import api_token_revoke
 
@@ -650,15 +654,26 @@ class PictureWatcher:
         self.thread.start()
 
     def _run(self) -> None:
+        import av
+
         from streaming.sources import RtspSource
 
         try:
             source = RtspSource(self.url, timeout=5)
-            codec = source.stream.codec_context
+            # As streaming.pipeline decodes: its own decoder, one thread (frame threads hold
+            # frames back), undecodable packets (before the first key frame) skipped.
+            codec = av.CodecContext.create(source.codec_name, "r")
+            if source.extradata:
+                codec.extradata = source.extradata
+            codec.thread_count = 1
             for packet in source.read():
                 if self.stop_flag:
                     break
-                for frame in codec.decode(packet):
+                try:
+                    frames = codec.decode(packet)
+                except av.FFmpegError:
+                    continue
+                for frame in frames:
                     thumb = frame.to_ndarray(format="gray")[::4, ::4].astype("int16")
                     at = harness.now_ms()
                     with self.cond:
