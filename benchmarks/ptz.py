@@ -562,8 +562,12 @@ def part_overhead(args, *, daphne, soap, token, camera_id, hub_port, base_port) 
 
     gap = 1.0 / max(1, int(os.environ.get("HUB_PTZ_MAX_COMMANDS_PER_SECOND", "10"))) + 0.015
     warmup = 3
+    cpu0, commands = None, 0
     for drag in range(warmup + args.drags):
         measured = drag >= warmup
+        if drag == warmup:
+            cpu0 = daphne.cpu_ms()
+        commands += 5 if measured else 0
         vectors = [(round(rng.uniform(-1, 1), 2), round(rng.uniform(-0.5, 0.5), 2), 0.0) for _ in range(4)]
         steps = [("first move of a drag", vectors[0])] + [("next move", v) for v in vectors[1:]] + \
                 [("stop (read back, journal after)", (0, 0, 0))]
@@ -571,17 +575,40 @@ def part_overhead(args, *, daphne, soap, token, camera_id, hub_port, base_port) 
             order = (hub, bare) if rng.random() < 0.5 else (bare, hub)
             for fn in order:
                 fn(vector, kind, measured)
+    daphne_cpu = (daphne.cpu_ms() - cpu0) / max(1, commands) if cpu0 is not None else math.nan
     base.close()
     client.close(revoke=False)
-    return {"send": dict(results), "round_trip": dict(round_trip), "failures": dict(failures)}
+    return {"send": dict(results), "round_trip": dict(round_trip), "failures": dict(failures),
+            "daphne_cpu_per_command": daphne_cpu}
+
+
+def _ptz_camera_before_fix(pk: int):
+    """``ptz.api._ptz_camera`` as it was before this benchmark's fix (commit a614210): the camera
+    alone, its endpoint read again by every service that asks (two more queries a command)."""
+    from django.shortcuts import get_object_or_404
+
+    from cameras.models import Camera
+    from ptz import services
+
+    camera = get_object_or_404(Camera, pk=pk)
+    services.endpoint_of(camera)
+    return camera
 
 
 def part_overhead_inprocess(args, *, soap, member_id, camera_id, hub_port) -> dict:
-    """The same move through django.test.Client in this process: no HTTP, no Daphne."""
+    """The same commands through django.test.Client in this process: no HTTP, no Daphne. Drags
+    alternate between the code as it is and ``_ptz_camera`` as it was before the fix, so that
+    the machine's drifting load weighs the same on both. Per command: wall time to the request
+    reaching the camera, CPU time of the request's thread (the view; the ONVIF request itself is
+    sent by the PTZ loop's thread), SQL statements."""
+    from django.db import connection
     from django.test import Client
 
+    import ptz.api
+    from cameras.models import Camera
     from partners.models import Member
     from partners.services import api_token_issue
+    from ptz import services
     from ptz.runtime import get_runtime
 
     user = Member.objects.select_related("user").get(pk=member_id).user
@@ -589,29 +616,45 @@ def part_overhead_inprocess(args, *, soap, member_id, camera_id, hub_port) -> di
     client = Client(HTTP_AUTHORIZATION="Bearer " + raw)
     url = f"/api/ptz/cameras/{camera_id}/move/"
     # The driver set up first (capabilities), as the lease's warm-up does.
-    from ptz import services
-    from cameras.models import Camera
-
     camera = Camera.objects.get(pk=camera_id)
     get_runtime().call(services.conf_of(services.endpoint_of(camera)), lambda d: d.capabilities())
     rng = random.Random(SEED + 1)
-    samples: dict[str, list[float]] = collections.defaultdict(list)
+    samples: dict[tuple[str, str], dict[str, list[float]]] = collections.defaultdict(
+        lambda: collections.defaultdict(list))
+    as_is = ptz.api._ptz_camera
+    statements = [0]
+
+    def count(execute, sql, params, many, context):
+        statements[0] += 1
+        return execute(sql, params, many, context)
+
+    for i in range(4 + args.inprocess_drags):
+        variant = "as is" if i % 2 == 0 else "before the fix"
+        ptz.api._ptz_camera = as_is if i % 2 == 0 else _ptz_camera_before_fix
+        try:
+            for j in range(5):
+                stop = j == 4
+                vector = (0, 0, 0) if stop else (round(rng.uniform(-1, 1), 2), 0.1, 0.0)
+                soap.drain(hub_port)
+                statements[0] = 0
+                t0, c0 = harness.now_ms(), time.thread_time()
+                with connection.execute_wrapper(count):
+                    response = client.post(url, {"pan": vector[0], "tilt": vector[1], "zoom": vector[2]},
+                                           content_type="application/json")
+                cpu = (time.thread_time() - c0) * 1000
+                if response.status_code != 200:
+                    raise RuntimeError(f"in-process move: {response.status_code} {response.content[:300]!r}")
+                at = soap.next_stamp(hub_port, "Stop" if stop else "ContinuousMove")
+                if i >= 4 and at is not None:
+                    kind = "stop" if stop else ("first move of a drag" if j == 0 else "next move")
+                    slot = samples[(variant, kind)]
+                    slot["send"].append(at - t0)
+                    slot["cpu"].append(cpu)
+                    slot["sql"].append(statements[0])
+                time.sleep(0.115)
+        finally:
+            ptz.api._ptz_camera = as_is
     profile_stats = None
-    for i in range(3 + args.inprocess_drags):
-        for j in range(5):
-            stop = j == 4
-            vector = (0, 0, 0) if stop else (round(rng.uniform(-1, 1), 2), 0.1, 0.0)
-            soap.drain(hub_port)
-            t0 = harness.now_ms()
-            response = client.post(url, {"pan": vector[0], "tilt": vector[1], "zoom": vector[2]},
-                                   content_type="application/json")
-            if response.status_code != 200:
-                raise RuntimeError(f"in-process move: {response.status_code} {response.content[:300]!r}")
-            at = soap.next_stamp(hub_port, "Stop" if stop else "ContinuousMove")
-            if i >= 3 and at is not None:
-                kind = "stop" if stop else ("first move of a drag" if j == 0 else "next move")
-                samples[kind].append(at - t0)
-            time.sleep(0.115)
     if args.profile:
         import cProfile
         import io
@@ -634,7 +677,7 @@ def part_overhead_inprocess(args, *, soap, member_id, camera_id, hub_port) -> di
     from partners.services import api_token_revoke
 
     api_token_revoke(raw=raw)
-    return {"send": dict(samples), "profile": profile_stats}
+    return {"samples": {k: dict(v) for k, v in samples.items()}, "profile": profile_stats}
 
 
 # --- Part 2: command → first changed picture.
@@ -860,7 +903,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", default="overhead,picture,load")
     parser.add_argument("--drags", type=int, default=25, help="part 1: drags measured (5 commands each)")
-    parser.add_argument("--inprocess-drags", type=int, default=10,
+    parser.add_argument("--inprocess-drags", type=int, default=16,
                         help="part 1: drags through django.test.Client in this process (0: none)")
     parser.add_argument("--profile", type=int, default=0,
                         help="part 1: cProfile this many in-process drags and print the profile")
@@ -871,7 +914,7 @@ def main() -> None:
     parser.add_argument("--operators", type=int, default=30)
     parser.add_argument("--rate", type=float, default=10.0, help="part 3: commands a second per operator")
     parser.add_argument("--duration", type=float, default=20.0, help="part 3: seconds measured")
-    parser.add_argument("--real-cameras", type=int, default=10,
+    parser.add_argument("--real-cameras", type=int, default=30,
                         help="part 3: cameras that are ipycam instances; the rest are recorded-SOAP stand-ins")
     parser.add_argument("--soap-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -979,9 +1022,6 @@ def main() -> None:
             drv_all = [v for k, vs in send.items() if k.startswith("driver ") for v in vs]
             say(row("hub: every command", hub_all))
             say(row("baseline, bare driver: every command", drv_all))
-            if inproc:
-                for kind, samples in inproc["send"].items():
-                    say(row(f"diagnostic, django.test.Client in-process (no HTTP): {kind}", samples))
             rt = result["round_trip"]
             for kind in ("first move of a drag", "next move", "stop (read back, journal after)"):
                 say(row(f"round trip, hub (HTTP answer): {kind}", rt.get("hub " + kind, [])))
@@ -993,6 +1033,22 @@ def main() -> None:
                 f"(p50 hub − p50 driver) {harness.pct(hub_all, 50) - harness.pct(drv_all, 50):.2f} ms, "
                 f"ratio hub/driver p50 {harness.pct(hub_all, 50) / harness.pct(drv_all, 50):.1f}×, "
                 f"p95 {hp95 / dp95:.1f}×")
+            say(f"Daphne CPU per hub command (the part's CPU time / commands): {result['daphne_cpu_per_command']:.1f} ms")
+            if inproc:
+                say()
+                say("In-process (django.test.Client in this process: no HTTP, no Daphne), drags alternating "
+                    "between the code as it is and `_ptz_camera` before the fix (endpoint read again):")
+                say("| command | code | n | to the camera p50 (ms) | p95 | request thread CPU p50 (ms) | "
+                    "SQL statements |\n|---|---|---:|---:|---:|---:|---:|")
+                for kind in ("first move of a drag", "next move", "stop"):
+                    for variant in ("as is", "before the fix"):
+                        slot = inproc["samples"].get((variant, kind))
+                        if not slot:
+                            continue
+                        sql = sorted(set(slot["sql"]))
+                        say(f"| {kind} | {variant} | {len(slot['send'])} | {fmt(harness.pct(slot['send'], 50))} | "
+                            f"{fmt(harness.pct(slot['send'], 95))} | {fmt(harness.pct(slot['cpu'], 50))} | "
+                            f"{'/'.join(map(str, sql))} |")
             if result["failures"]:
                 say(f"failures: {result['failures']}")
             if inproc and inproc["profile"]:
@@ -1043,6 +1099,9 @@ def main() -> None:
                 f"this process (30 clients) {100 * cpu['client']:.0f} %; ipycam process "
                 f"{'—' if ipy_cpu is None else f'{100 * ipy_cpu:.0f} %'} (whole part, set-up included); "
                 f"SOAP worker {100 * soap_cpu:.0f} % (whole part)")
+            per_command = cpu["daphne"] * result["wall_ms"] / max(1, result["answered"])
+            say(f"Daphne CPU per answered command: {per_command:.1f} ms ⇒ one Daphne answers about "
+                f"{1000 / per_command:.0f} commands/s with a whole core")
             say(f"load average at the end of the window: {result['load'][0]:.2f}")
             if soap.misses:
                 say(f"stand-ins without a recording: {soap.misses[:5]}")
