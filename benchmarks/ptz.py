@@ -40,9 +40,12 @@ Parts
    the journal line, written after the Stop left). Figure: HTTP request start → the relay sees
    the ContinuousMove/Stop request. Baseline in the same run, interleaved: the bare driver
    (``OnvifPtzDriver.continuous_move``/``stop``, capabilities cached, on its own event loop in
-   this process) sending the same requests through a second port of the same relay. A
-   diagnostic row gives the same move through ``django.test.Client`` in this process (no HTTP,
-   no Daphne).
+   this process) sending the same requests through a second port of the same relay. Then the
+   same commands through ``django.test.Client`` in this process (no HTTP, no Daphne), drags
+   alternating between the code as it is and ``ptz.api._ptz_camera`` as it was before this
+   benchmark's fix (the endpoint read again by the services): wall time to the camera, CPU time
+   of the request's thread, SQL statements per command. ``--profile N`` adds a cProfile of N
+   in-process drags.
 2. **picture** — command → first changed picture. This process decodes the camera's RTSP
    stream with PyAV as the hub does (``streaming.sources.RtspSource``: TCP, no probing, no
    buffering; then the codec's decoder), a 4× subsampled grey thumbnail per frame, stamped
@@ -1096,7 +1099,7 @@ def main() -> None:
                 f"(offered at most {offered:g}/s); HTTP statuses {result['statuses']}; results {result['results']}")
             cpu = result["cpu"]
             say(f"CPU (CPU time / wall, % of one core): Daphne {100 * cpu['daphne']:.0f} %; "
-                f"this process (30 clients) {100 * cpu['client']:.0f} %; ipycam process "
+                f"this process ({n_load} clients) {100 * cpu['client']:.0f} %; ipycam process "
                 f"{'—' if ipy_cpu is None else f'{100 * ipy_cpu:.0f} %'} (whole part, set-up included); "
                 f"SOAP worker {100 * soap_cpu:.0f} % (whole part)")
             per_command = cpu["daphne"] * result["wall_ms"] / max(1, result["answered"])
