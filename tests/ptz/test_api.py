@@ -162,6 +162,24 @@ def test_aim_at_the_incident_turns_by_the_bearing_or_recalls_the_preset_that_see
     assert camera_current_preset(camera.pk) == 1 and not camera_off_presets(camera.pk)
 
 
+def test_a_joystick_command_reads_the_camera_with_its_endpoint_once(ptz_scene):
+    """Each joystick command is a request (ten a second per operator): its ONVIF endpoint comes
+    with the camera, not from further queries (benchmarks/ptz.py measured two more)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = client(ptz_scene["operator"])
+    assert api.post(url(ptz_scene, "lease"), {}).status_code == 200
+    assert api.post(url(ptz_scene, "move"), {"pan": 0.3, "tilt": 0}).status_code == 200  # the drag starts
+    with CaptureQueriesContext(connection) as queries:
+        moved = api.post(url(ptz_scene, "move"), {"pan": 0.4, "tilt": 0.1})
+    assert moved.status_code == 200 and moved.json()["result"] == "sent"
+    endpoint_reads = [q["sql"] for q in queries if '"ptz_ptzendpoint"' in q["sql"]]
+    assert len(endpoint_reads) == 1 and 'FROM "cameras_camera"' in endpoint_reads[0]
+    assert api.post(url(ptz_scene, "move"), {"pan": 0, "tilt": 0}).json()["result"] == "sent"
+    assert camera_status(ptz_scene).position.pan > 0  # the commands did reach the camera
+
+
 def test_bad_input_is_refused_and_nothing_moves(ptz_scene, partner_agent):
     api = client(ptz_scene["operator"])
     assert api.post(url(ptz_scene, "move"), {"pan": 1, "tilt": 0}).json()["error"] == "lease_required"
