@@ -28,8 +28,10 @@ TEMPLATE = Path(__file__).with_name("haproxy.cfg.in")
 VIDEO_PATHS = r"^/api/streaming/(cameras/[0-9]+/(whep|snapshots/|preset/|ptz)|whep/|pipelines/)"
 
 
-def daphne(port: int | str) -> str:
-    return f"daphne -b 127.0.0.1 -p {port} config.asgi:application"
+def daphne(port: int | str, name: str) -> str:
+    # Access lines (HAProxy's health checks among them, every second) go to a file per
+    # process, var/log/<name>.access.log: the console keeps what an operator must read.
+    return f"daphne -b 127.0.0.1 -p {port} --access-log var/log/{name}.access.log config.asgi:application"
 
 
 @dataclass
@@ -81,15 +83,16 @@ class Topology:
             return f"$((HUB_PORT + {p - self.port}))" if symbolic else p
 
         lines = [f"haproxy: haproxy -W -db -f {haproxy_cfg}"]
-        lines += [f"api{n + 1}: {daphne(port(p))}" for n, p in enumerate(self.api_ports)]
-        lines += [f"ws{n + 1}: {daphne(port(p))}" for n, p in enumerate(self.ws_ports)]
+        lines += [f"api{n + 1}: {daphne(port(p), f'api{n + 1}')}" for n, p in enumerate(self.api_ports)]
+        lines += [f"ws{n + 1}: {daphne(port(p), f'ws{n + 1}')}" for n, p in enumerate(self.ws_ports)]
         lines += [
-            f"video: {daphne(port(self.video_port))}",
+            f"video: {daphne(port(self.video_port), 'video')}",
             f"relay: python manage.py relay --metrics-port {port(self.relay_metrics_ports[0])}",
             f"relay_standby: python manage.py relay --metrics-port {port(self.relay_metrics_ports[1])}",
-            "worker: celery -A config worker --loglevel=INFO --concurrency=2 --without-gossip"
+            # Periodic tasks run every few seconds: their INFO lines would bury the rest.
+            "worker: celery -A config worker --loglevel=WARNING --concurrency=2 --without-gossip"
             " --without-mingle",
-            "beat: celery -A config beat --loglevel=INFO --schedule var/celerybeat-schedule",
+            "beat: celery -A config beat --loglevel=WARNING --schedule var/celerybeat-schedule",
             "recorder: python manage.py record",
             'syslog: /usr/sbin/rsyslogd -n -f "$PWD/var/syslog/rsyslog.conf"'
             ' -i "$PWD/var/syslog/rsyslogd.pid"',

@@ -16,7 +16,7 @@ export HUB_BIND=${HUB_BIND:-127.0.0.1} HUB_PORT=${HUB_PORT:-8000}
 # (python manage.py verify_audit --anchors var/syslog/anchors.log checks against that copy).
 HUB_SYSLOG_PORT=${HUB_SYSLOG_PORT:-$((HUB_PORT + 1514))}
 export HUB_AUDIT_SYSLOG=${HUB_AUDIT_SYSLOG:-tcp://127.0.0.1:${HUB_SYSLOG_PORT}}
-mkdir -p var/syslog && rm -f var/syslog/rsyslogd.pid
+mkdir -p var/syslog var/log && rm -f var/syslog/rsyslogd.pid
 cat > var/syslog/rsyslog.conf <<CONF
 global(workDirectory="$PWD/var/syslog")
 module(load="imtcp")
