@@ -79,7 +79,7 @@ CONFIG = schemathesis.Config.from_dict({
     "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},
     # Methods an address does not take (405) are tested once in tests/test_bad_requests.py,
     # not on each of the schema's paths.
-    "phases": {"coverage": {"unexpected-methods": []}},
+    "phases": {"coverage": {"unexpected-methods": [], "generation": {"mode": "negative"}}},
 })
 # WHEP's offers are SDP text: sent as they are.
 schemathesis.serializer.alias("application/sdp", "text/plain")
@@ -161,14 +161,20 @@ def _key(case) -> tuple[str, str]:
 
 
 def _point_at_the_fixtures(case, ids: dict[str, dict]) -> None:
-    """A well-formed id in the path (an integer, a code) becomes the id of one of the fixtures'
-    objects, so that the request reaches the body's and the filters' checks instead of a 404;
-    malformed path values (the negative cases) are sent as generated."""
+    """Ids in the path become those of the fixtures' objects, so that the request reaches the
+    checks of its body and filters instead of a 404; except when the path is what the case
+    is about: a malformed path value (the coverage phase's negative cases for that parameter,
+    a non-integer id from the fuzzing phase) is sent as generated."""
+    target = getattr(case.meta.phase.data, "parameter_location", None) if case.meta else None
     for prefix, values in ids.items():
         if case.path.startswith(prefix):
             for name, value in values.items():
                 current = (case.path_parameters or {}).get(name)
-                if isinstance(value, int) and (
+                if current is None:
+                    continue
+                if target is not None and target != "path":  # the case is about the body or a filter
+                    case.path_parameters[name] = value
+                elif isinstance(value, int) and (
                         (isinstance(current, int) and not isinstance(current, bool))
                         or (isinstance(current, str) and current.isascii() and current.isdigit())):
                     case.path_parameters[name] = value
