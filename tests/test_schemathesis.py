@@ -19,12 +19,18 @@ everything else by an operator (bearer tokens). ``POST /api/auth/token/revoke/``
 with a throwaway token issued for that one request, so that it revokes that one and the run
 keeps its own tokens; ``POST /api/auth/token/`` is called without one, as programs do.
 
+Ids in paths point at the fixture's objects (an incident, a camera and its mask, a unit, an
+alert), so that generated bodies and filters reach their checks instead of a 404; a
+malformed id is sent as generated when the path is what the case is about.
+
 The run is reproducible: the seed is fixed (``SEED``) and Hypothesis keeps no example
-database, so the same requests are sent each time. Its size is bounded: at most
-``MAX_EXAMPLES`` generated requests per operation in the fuzzing phase, plus the examples and
-boundary cases schemathesis derives from the schema (a few per parameter). At the end the
-totals are printed (operations, requests, answers by status, failures by check);
-docs/security.md ("The API against its schema") gives them with the command.
+database, so the same requests are sent each time. Its size is bounded: the coverage
+phase's negative cases (derived from the schema: for each parameter and body field, a
+few values of the wrong type, missing, out of range, past a length), and at most
+``MAX_EXAMPLES`` generated requests per operation in the fuzzing phase, valid and invalid.
+At the end the totals are printed (operations, requests by phase, answers by status,
+failures by kind); docs/security.md ("The API against its schema") gives them with the
+command.
 """
 
 from __future__ import annotations
