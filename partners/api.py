@@ -9,6 +9,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -120,7 +121,8 @@ class AuditListApi(APIView):
         ("q", "Text in the reason (first 200 characters)."),
         ("export", "`csv` downloads the journal as CSV (UTF-8 with BOM, each record's hash)."),
     )] + [OpenApiParameter("limit", int, required=False, description="At most this many (200; 1 to 1,000).")],
-        responses=AuditOutput(many=True))
+        responses={(200, "application/json"): AuditOutput(many=True),
+                   (200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request) -> HttpResponse | StreamingHttpResponse:
         qs = audit_search(request.query_params)
         if request.query_params.get("export") == "csv":

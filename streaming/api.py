@@ -260,7 +260,7 @@ class WallLayoutOutput(serializers.Serializer):
     """What ``streaming.selectors.wall_layout`` answers (the schema of the walls' answers)."""
 
     name = serializers.CharField()
-    label = serializers.CharField()  # type: ignore[assignment]  # a declared field: the metaclass takes it off the class
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
     columns = serializers.IntegerField()
     rows = serializers.IntegerField()
     tiles = WallTileOutput(many=True)

@@ -29,7 +29,8 @@ class RegisterApi(APIView):
 
     permission_classes = [IsCentreStaff | IsAuditor]
 
-    @extend_schema(parameters=_PARAMS, responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=_PARAMS, responses={(200, "application/json"): OpenApiTypes.OBJECT,
+                                                  (200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request) -> HttpResponseBase:
         filters = register.parse_filters(request.query_params)
         if request.query_params.get("export") == "csv":

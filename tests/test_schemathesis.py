@@ -19,12 +19,18 @@ everything else by an operator (bearer tokens). ``POST /api/auth/token/revoke/``
 with a throwaway token issued for that one request, so that it revokes that one and the run
 keeps its own tokens; ``POST /api/auth/token/`` is called without one, as programs do.
 
+Ids in paths point at the fixture's objects (an incident, a camera and its mask, a unit, an
+alert), so that generated bodies and filters reach their checks instead of a 404; a
+malformed id is sent as generated when the path is what the case is about.
+
 The run is reproducible: the seed is fixed (``SEED``) and Hypothesis keeps no example
-database, so the same requests are sent each time. Its size is bounded: at most
-``MAX_EXAMPLES`` generated requests per operation in the fuzzing phase, plus the examples and
-boundary cases schemathesis derives from the schema (a few per parameter). At the end the
-totals are printed (operations, requests, answers by status, failures by check);
-docs/security.md ("The API against its schema") gives them with the command.
+database, so the same requests are sent each time. Its size is bounded: the coverage
+phase's negative cases (derived from the schema: for each parameter and body field, a
+few values of the wrong type, missing, out of range, past a length), and at most
+``MAX_EXAMPLES`` generated requests per operation in the fuzzing phase, valid and invalid.
+At the end the totals are printed (operations, requests by phase, answers by status,
+failures by kind); docs/security.md ("The API against its schema") gives them with the
+command.
 """
 
 from __future__ import annotations
@@ -79,7 +85,7 @@ CONFIG = schemathesis.Config.from_dict({
     "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},
     # Methods an address does not take (405) are tested once in tests/test_bad_requests.py,
     # not on each of the schema's paths.
-    "phases": {"coverage": {"unexpected-methods": []}},
+    "phases": {"coverage": {"unexpected-methods": [], "generation": {"mode": "negative"}}},
 })
 # WHEP's offers are SDP text: sent as they are.
 schemathesis.serializer.alias("application/sdp", "text/plain")
@@ -161,14 +167,20 @@ def _key(case) -> tuple[str, str]:
 
 
 def _point_at_the_fixtures(case, ids: dict[str, dict]) -> None:
-    """A well-formed id in the path (an integer, a code) becomes the id of one of the fixtures'
-    objects, so that the request reaches the body's and the filters' checks instead of a 404;
-    malformed path values (the negative cases) are sent as generated."""
+    """Ids in the path become those of the fixtures' objects, so that the request reaches the
+    checks of its body and filters instead of a 404; except when the path is what the case
+    is about: a malformed path value (the coverage phase's negative cases for that parameter,
+    a non-integer id from the fuzzing phase) is sent as generated."""
+    target = getattr(case.meta.phase.data, "parameter_location", None) if case.meta else None
     for prefix, values in ids.items():
         if case.path.startswith(prefix):
             for name, value in values.items():
                 current = (case.path_parameters or {}).get(name)
-                if isinstance(value, int) and (
+                if current is None:
+                    continue
+                if target is not None and target != "path":  # the case is about the body or a filter
+                    case.path_parameters[name] = value
+                elif isinstance(value, int) and (
                         (isinstance(current, int) and not isinstance(current, bool))
                         or (isinstance(current, str) and current.isascii() and current.isdigit())):
                     case.path_parameters[name] = value
@@ -207,3 +219,38 @@ def test_every_operation_keeps_to_the_schema(case, hub):
                 FAILED.add((case.operation.label, kind))
                 TOTALS["failures"][kind] += 1
         raise
+
+
+# The filters each list reads (issue 13: those of the incidents and of the journal were missing
+# from the schema, so no generated request ever tried them).
+FILTERS = {
+    "/api/incidents/": {"status", "nature", "commune", "bbox", "since", "until", "q", "limit"},
+    "/api/audit/": {"actor", "agency", "action", "object_type", "object_id", "since", "until", "q",
+                    "export", "limit"},
+    "/api/alerts/": {"status"},
+    "/api/alerts/stats/": {"year"},
+    "/api/radio/messages/": {"after", "pending"},
+    "/api/radio/nets/{id}/messages/": {"after"},
+    "/api/units/": {"retired"},
+    "/api/streaming/register/": {"camera", "kind", "since", "until", "export"},
+    "/api/streaming/register/stats/": {"since", "until"},
+    "/api/streaming/grants/": {"active", "incident"},
+    "/api/streaming/snapshots/": {"camera", "incident"},
+    "/api/cameras/": {"bbox"},
+}
+
+
+@pytest.mark.parametrize("path", sorted(FILTERS))
+def test_the_schema_declares_the_filters_each_list_reads(path):
+    declared = {p["name"] for p in schema.raw_schema["paths"][path]["get"].get("parameters", [])
+                if p["in"] == "query"}
+    assert declared == FILTERS[path]
+
+
+def test_every_error_status_has_the_error_body():
+    for path, operations in schema.raw_schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation.get("responses", {}).items():
+                if int(status) >= 400:
+                    assert response["content"] == {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Error"}}}, (method, path, status)
