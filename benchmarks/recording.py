@@ -89,13 +89,15 @@ def clean(prefix: str) -> None:
 
 # --------------------------------------------------------------------------- cpu
 
-def bench_cpu(*, cameras: int, seconds: float, size: str, fps: int) -> dict:
+def bench_cpu(*, cameras: int, seconds: float, size: str, fps: int, pattern: str = "smpte",
+              kbits: int = 0) -> dict:
     from streaming.recorder import record_camera
     from streaming.sources import open_source
 
     port = free_port()
     server = subprocess.Popen([SYSTEM_PYTHON, str(ROOT / "tests/streaming/rtsp_server.py"), str(port),
-                               "--size", size, "--fps", str(fps)],
+                               "--size", size, "--fps", str(fps), "--pattern", pattern,
+                               "--bitrate", str(kbits)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 15
@@ -124,6 +126,11 @@ def bench_cpu(*, cameras: int, seconds: float, size: str, fps: int) -> dict:
         time.sleep(seconds)
         cpu1, wall1 = time.process_time(), time.monotonic()
         segments = len(closed) - closed0
+        window = closed[closed0:]
+        # The stream's bit rate as recorded: bytes of the segments closed in the window over their
+        # duration (the recorder's cost has a part per packet and a part per byte: SHA-256, write).
+        recorded_s = sum((s.end - s.start).total_seconds() for s in window)
+        bitrate = 8 * sum(s.size for s in window) / recorded_s if recorded_s else float("nan")
         stop.set()
         for thread in threads:
             thread.join(20)
@@ -135,7 +142,7 @@ def bench_cpu(*, cameras: int, seconds: float, size: str, fps: int) -> dict:
             os.killpg(server.pid, signal.SIGKILL)
     share = (cpu1 - cpu0) / (wall1 - wall0)
     return {"cameras": cameras, "seconds": wall1 - wall0, "core_share_total": share,
-            "core_share_per_camera": share / cameras, "segments_closed": segments}
+            "core_share_per_camera": share / cameras, "segments_closed": segments, "bitrate": bitrate}
 
 
 # --------------------------------------------------------------------------- extract
@@ -349,6 +356,11 @@ def main() -> int:
     parser.add_argument("--cameras", type=int, default=4, help="cameras recorded at once (cpu)")
     parser.add_argument("--seconds", type=float, default=30, help="measured recording time (cpu)")
     parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--camera-kbits", type=int, default=0,
+                        help="the RTSP server's x264 bit rate in kbit/s (cpu); 0: x264enc's default, 2048")
+    parser.add_argument("--pattern", default="smpte",
+                        help="the RTSP server's videotestsrc pattern (cpu): smpte (light), snow (noise: "
+                             "x264enc's default 2 Mbit/s is reached)")
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--bitrate", type=int, default=3_000_000, help="of the extract benchmark's segment")
     parser.add_argument("--masked-minutes", type=int, default=60,
@@ -373,15 +385,18 @@ def main() -> int:
     settings.HUB_RECORDING_MIN_FREE_BYTES = 0
     settings.HUB_RECORDINGS_DIR.mkdir(parents=True)
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"python {platform.python_version()}; database {urlparse(url).path.lstrip('/')}; {dt.date.today()}")
+          f"python {platform.python_version()}; database {urlparse(url).path.lstrip('/')}; {dt.date.today()}; "
+          f"load average {os.getloadavg()[0]:.2f}")
     clean("BENCH-REC")
     try:
         if "cpu" in only:
-            r = bench_cpu(cameras=args.cameras, seconds=args.seconds, size=args.size, fps=args.fps)
-            print(f"recorder (remux) {args.size}@{args.fps} H.264 over RTSP, {r['cameras']} cameras, "
+            r = bench_cpu(cameras=args.cameras, seconds=args.seconds, size=args.size, fps=args.fps,
+                          pattern=args.pattern, kbits=args.camera_kbits)
+            print(f"recorder (remux) {args.size}@{args.fps} H.264 over RTSP ({args.pattern} pattern, "
+                  f"{r['bitrate'] / 1e6:.2f} Mbit/s as recorded), {r['cameras']} cameras, "
                   f"{r['seconds']:.1f} s: {100 * r['core_share_total']:.2f} % of a core in all, "
                   f"{100 * r['core_share_per_camera']:.2f} % per camera (target <= 2 %); "
-                  f"{r['segments_closed']} segments of 10 s closed")
+                  f"{r['segments_closed']} segments of 10 s closed; load average {os.getloadavg()[0]:.2f}")
         if "extract" in only:
             r = bench_extract(size=args.size, fps=args.fps, bitrate=args.bitrate,
                               masked_minutes=args.masked_minutes)

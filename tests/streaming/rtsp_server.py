@@ -3,6 +3,7 @@
 which has ``python3-gi``), not the project's virtualenv.
 
     /usr/bin/python3 tests/streaming/rtsp_server.py PORT [--path /cam] [--size 320x180] [--fps 25]
+                                                   [--pattern smpte] [--bitrate KBIT_S]
 
 Serves a live H.264 test pattern (``videotestsrc is-live=true``, x264 zero-latency,
 a key frame every second, SPS/PPS before each one) at ``rtsp://127.0.0.1:PORT/cam``.
@@ -29,6 +30,8 @@ def main() -> int:
     parser.add_argument("--size", default="320x180")
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--pattern", default="smpte")
+    parser.add_argument("--bitrate", type=int, default=0,
+                        help="x264enc's target in kbit/s (0: its default, 2048)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
 
@@ -41,6 +44,7 @@ def main() -> int:
         f"( videotestsrc is-live=true pattern={args.pattern} "
         f"! video/x-raw,width={width},height={height},framerate={args.fps}/1 "
         f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} "
+        f"{f'bitrate={args.bitrate} ' if args.bitrate else ''}"
         f"! rtph264pay name=pay0 pt=96 config-interval=1 )")
     factory.set_shared(True)
     server.get_mount_points().add_factory(args.path, factory)
