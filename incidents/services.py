@@ -206,6 +206,8 @@ def incident_unshare(*, incident: Incident, agency_code: str, author: User) -> I
     incident.shared_with.remove(agency)
     incident.version += 1
     incident.save(update_fields=["version", "updated_at"])
+    # Those who keep it get its new version (and shared_with), as after any change.
+    publish(IncidentUpdated(incident=incident_data(incident)), audience=incident_audience(incident))
     _journal(incident=incident, author=author, kind=JournalKind.UNSHARED,
              text=f"Fin du partage avec {agency.name}")
     return incident

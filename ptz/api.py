@@ -21,6 +21,7 @@ from partners.selectors import signed_in
 from ptz import services
 from ptz.models import PtzPosition
 from ptz.runtime import get_runtime
+from realtime.events import local_iso
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def _position(position: PtzPosition | None) -> dict | None:
         return None
     return {"pan": position.pan, "tilt": position.tilt, "zoom": position.zoom, "preset": position.preset,
             "moving": position.moving, "reachable": position.reachable,
-            "updated_at": position.updated_at.isoformat() if position.updated_at else None}
+            "updated_at": local_iso(position.updated_at)}
 
 
 def ptz_state(camera: Camera) -> dict:

@@ -41,3 +41,5 @@ class PtzPositionChanged(EventSchema):
     moving: bool
     reachable: bool
     detail: str
+    # When it was read back, as ``GET /api/ptz/cameras/<id>/`` gives it in ``position``.
+    updated_at: str | None

@@ -41,6 +41,7 @@ from ptz.events import HolderData, PtzLeaseChanged, PtzPositionChanged
 from ptz.models import LeaseEnd, PtzEndpoint, PtzLease, PtzPosition
 from ptz.runtime import EndpointConf, get_runtime
 from realtime import audiences
+from realtime.events import local_iso
 from realtime.services import publish
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,8 @@ def _leave_presets(camera_id: int) -> None:
 def _publish_position(position: PtzPosition, detail: str = "") -> None:
     publish(PtzPositionChanged(camera_id=position.camera_id, pan=position.pan, tilt=position.tilt,
                                zoom=position.zoom, preset=position.preset, moving=position.moving,
-                               reachable=position.reachable, detail=detail),
+                               reachable=position.reachable, detail=detail,
+                               updated_at=local_iso(position.updated_at)),
             audience=audiences.centre())
 
 

@@ -14,6 +14,7 @@ class GrantData(BaseModel):
     camera_code: str
     camera_name: str
     agency: str
+    agency_name: str
     incident_id: int
     incident_reference: str
     reason: str
@@ -33,6 +34,7 @@ def grant_data(grant) -> GrantData:
     end = grant_end(grant)
     return GrantData(id=grant.pk, camera_id=grant.camera_id, camera_code=grant.camera.code,
                      camera_name=grant.camera.name, agency=grant.agency.code,
+                     agency_name=grant.agency.name,
                      incident_id=grant.incident_id, incident_reference=grant.incident.reference,
                      reason=grant.reason, granted_by=grant.granted_by.get_username(),
                      created_at=local_iso(grant.created_at), expires_at=local_iso(grant.expires_at),

@@ -134,6 +134,8 @@ def test_unshare_tells_the_agency_before_it_loses_the_incident(author):
     incident = incident_unshare(incident=incident, agency_code="pn-test", author=author)
     assert events_since(start) == [
         ("incident.unshared", ["agency.gn-test", "agency.pn-test", "csu"]),
+        # Those who keep it get its new version.
+        ("incident.updated", ["agency.gn-test", "csu"]),
         ("journal.appended", ["agency.gn-test", "csu"]),
     ]
     assert list(incident.shared_with.values_list("code", flat=True)) == ["gn-test"]

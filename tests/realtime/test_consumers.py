@@ -185,9 +185,11 @@ async def test_each_agency_kind_hears_only_the_incidents_shared_with_it(connect)
     assert unshared["data"] == {"incident_id": incident.pk, "reference": incident.reference,
                                 "agency": "crf-test"}
     await db(journal_append)(incident=incident, author=author, text="Patrouille sur place")
-    pn = await clients["pn"].events(3)
-    assert [f["type"] for f in pn] == ["incident.unshared", "journal.appended", "journal.appended"]
-    assert pn[2]["data"]["entry"]["text"] == "Patrouille sur place"
+    pn = await clients["pn"].events(4)
+    assert [f["type"] for f in pn] == ["incident.unshared", "incident.updated", "journal.appended",
+                                       "journal.appended"]
+    assert pn[1]["data"]["incident"]["shared_with"] == ["pn-test"]
+    assert pn[3]["data"]["entry"]["text"] == "Patrouille sur place"
     deaf["crf"] = clients["crf"]
     await assert_hears_nothing_before_marker(deaf, *(crew[n] for n in deaf))
 

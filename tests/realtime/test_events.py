@@ -79,6 +79,7 @@ def test_the_story_publishes_what_a_screen_needs(story):
         ("journal.appended", "shared"),
         ("incident.shared", None),
         ("incident.unshared", None),
+        ("incident.updated", None),
         ("journal.appended", "unshared"),
         ("journal.appended", "note"),
         ("journal.appended", "shared"),
