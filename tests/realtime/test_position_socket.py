@@ -156,7 +156,8 @@ async def test_only_a_field_unit_driving_a_unit_in_service_reports_on_the_socket
         await client.send(_message(f"k-{member.pk}", CENTRE))
         frame = await _reply(client)
         assert frame["type"] == "error" and frame["error"] == "forbidden", member.role
-        assert frame["detail"] == "Seule une unité de terrain conduisant une unité en service transmet sa position."
+        assert frame["detail"] == ("Seule une unité de terrain conduisant une unité en service "
+                                   "transmet sa position.")
     assert await db(UnitPosition.objects.count)() == 0
 
 
