@@ -26,7 +26,7 @@ from django.utils.translation import gettext
 
 from incidents.services import POSITIONS, PositionReport
 from partners.idempotency import MAX_KEY
-from realtime.inbound import register_inbound
+from realtime.inbound import register_inbound, reply_id
 
 MAX_ACCURACY_M = 100_000
 
@@ -48,7 +48,7 @@ def position_report(user: User, message: dict) -> PositionReport | dict:
     if isinstance(key, int) and not isinstance(key, bool):
         key = str(key)
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
-        return _error(message.get("id"), {"id": [
+        return _error(reply_id(message), {"id": [
             gettext("An idempotency key is 1 to %(max)d characters.") % {"max": MAX_KEY}]})
     problems: dict[str, list[str]] = {}
     lat, lon = _number(message.get("lat")), _number(message.get("lon"))

@@ -368,6 +368,7 @@ def net_for_incident(incident: Incident) -> Net:
 def net_for_unit(unit: Unit) -> Net:
     net, _ = Net.objects.get_or_create(unit=unit, kind=NetKind.DIRECT,
                                        defaults={"name": f"Ligne directe {unit.callsign}"})
+    net.unit = unit  # the caller's copy: no query to read it back
     return net
 
 
@@ -392,6 +393,15 @@ def callsign_of(member: Member) -> str:
 def _radio_journal_text(message: RadioMessage) -> str:
     tag = "" if message.priority == RadioPriority.ROUTINE else f"[{message.get_priority_display().upper()}] "
     return f"{tag}{message.from_callsign} → {message.net.name} : {message.text}"
+
+
+def _receipts_known(message: RadioMessage, receipts: list[RadioReceipt]) -> None:
+    """``message.receipts.all()`` answers the receipts just made without reading them back (as a
+    ``prefetch_related`` would have left them)."""
+    cached = message.receipts.all()
+    cached._result_cache = list(receipts)
+    cached._prefetch_done = True
+    message._prefetched_objects_cache = {"receipts": cached}
 
 
 @transaction.atomic
@@ -423,7 +433,8 @@ def radio_message_send(*, member: Member, text: str, net: Net | None = None, to_
     assert net is not None
     if net.kind == NetKind.DIRECT and net.unit is not None and net.unit.retired:
         raise _retired_refusal(net.unit, "net")
-    if not nets_visible_to(member).filter(pk=net.pk).exists():
+    # The centre is on every net (nets_visible_to): only a partner's net needs asking.
+    if not member.is_centre_staff and not nets_visible_to(member).filter(pk=net.pk).exists():
         raise NetNotAllowed(gettext("You are not on this net."), field="net")
     if net.incident is not None and net.incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
         raise Conflict(gettext("The incident of this net is closed."), field="net")
@@ -433,11 +444,16 @@ def radio_message_send(*, member: Member, text: str, net: Net | None = None, to_
         net=net, to_unit=to_unit, sender=member.user, from_callsign=callsign_of(member),
         priority=priority, text=text, location=location,
         ack_required=ack_required or priority == RadioPriority.FLASH, sent_at=now, last_sent_at=now)
+    if net.kind == NetKind.DIRECT and net.unit is not None:  # its unit, known already
+        on_net = [net.unit] if net.unit.member_id is not None and not net.unit.retired else []
+    else:
+        on_net = list(net_units(net))
     receipts = [RadioReceipt(message=message, unit=unit, callsign=unit.callsign)
-                for unit in net_units(net) if unit != sender_unit]
+                for unit in on_net if unit != sender_unit]
     if not member.is_centre_staff:
         receipts.append(RadioReceipt(message=message, unit=None, callsign=settings.HUB_CENTRE_CALLSIGN))
     RadioReceipt.objects.bulk_create(receipts)
+    _receipts_known(message, receipts)
     publish(RadioMessageSent(message=radio_message_data(message), resend=0), audience=net_audience(net))
     if net.incident is not None:
         _journal(incident=net.incident, author=member.user, kind=JournalKind.RADIO,

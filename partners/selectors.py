@@ -75,7 +75,10 @@ def _lookup(raw: str) -> tuple[ApiToken, Member | None] | None:
     token = token_for(raw)
     if token is None:
         return None
-    return token, Member.objects.select_related("agency").filter(user=token.user).first()
+    member = Member.objects.select_related("agency").filter(user=token.user).first()
+    if member is not None:
+        member.user = token.user  # the same account: member.user reads nothing more
+    return token, member
 
 
 def user_for_token(raw: str) -> User | None:

@@ -26,7 +26,7 @@ from prometheus_client import Counter
 from partners.selectors import member_of, session_expiry, token_expiry
 from realtime import selectors
 from realtime.audiences import groups_of
-from realtime.inbound import inbound_handler, inbound_types
+from realtime.inbound import inbound_handler, inbound_types, reply_id
 from realtime.metrics import FRAMES_CONTROL, FRAMES_LIVE, FRAMES_REFILL, FRAMES_REPLAY, WS_CLIENTS, WS_GAPS
 
 log = logging.getLogger(__name__)
@@ -272,7 +272,7 @@ class EventConsumer(AsyncWebsocketConsumer):
                 await self.send_error("malformed", "ack needs an integer last_event_id.")
         elif (handler := inbound_handler(kind)) is not None:
             if len(self.inbound_tasks) >= MAX_INBOUND_IN_FLIGHT:
-                await self.send_json({"type": "error", "error": "too_many", "id": message.get("id"),
+                await self.send_json({"type": "error", "error": "too_many", "id": reply_id(message),
                                       "detail": gettext("Too many messages at once; send it again shortly.")})
                 return
             # Beside the stream: events keep flowing, and the client's next messages are read
@@ -289,7 +289,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             reply = await handler(self.user, message)
         except Exception:
             log.exception("inbound %s failed", message.get("type"))
-            reply = {"type": "error", "error": "server_error", "id": message.get("id"),
+            reply = {"type": "error", "error": "server_error", "id": reply_id(message),
                      "detail": gettext("The hub could not handle this message; send it again.")}
         await self.send_json(reply)
 

@@ -26,5 +26,12 @@ def inbound_handler(message_type: object) -> InboundHandler | None:
     return _handlers.get(message_type) if isinstance(message_type, str) else None
 
 
+def reply_id(message: dict) -> str | None:
+    """The ``id`` an answer repeats: the message's, as a string (a page tells the answers to its
+    messages from events by it: an event's id is a whole number)."""
+    value = message.get("id")
+    return None if value is None or isinstance(value, bool | dict | list) else str(value)
+
+
 def inbound_types() -> list[str]:
     return sorted(_handlers)

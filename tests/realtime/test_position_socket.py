@@ -129,7 +129,7 @@ async def test_bad_positions_are_refused_in_french_and_the_socket_stays(connect)
         await tablet.send(message)
         frame = await _reply(tablet)
         assert frame["type"] == "error" and frame["error"] == code, message
-        assert frame["id"] == message.get("id")
+        assert frame["id"] == message.get("id")  # a string here
         assert words in frame["detail"][field][0], frame
     assert await db(_positions)(unit.pk) == 0
 
