@@ -61,17 +61,17 @@ def _point_near(base, i: int):
 
 def setup() -> dict:
     from django.conf import settings
+    from radio import ensure_accounts
 
     from incidents.choices import NetKind
     from incidents.models import Net
     from incidents.services import nets_ensure
     from partners.services import api_token_issue
-    from radio import ensure_accounts
 
     nets_ensure()
     tablets, operators, units = ensure_accounts(TABLETS, 1)
     net = Net.objects.get(kind=NetKind.ALL_PARTNERS).pk
-    out = {"net": net, "operator": operators[0], "tablets": []}
+    out: dict = {"net": net, "operator": operators[0], "tablets": []}
     for account in tablets[:2]:
         unit = units[account.user.username]
         raw, _ = api_token_issue(user=account.user)

@@ -400,8 +400,8 @@ def _receipts_known(message: RadioMessage, receipts: list[RadioReceipt]) -> None
     ``prefetch_related`` would have left them)."""
     cached = message.receipts.all()
     cached._result_cache = list(receipts)
-    cached._prefetch_done = True
-    message._prefetched_objects_cache = {"receipts": cached}
+    setattr(cached, "_prefetch_done", True)  # noqa: B010 (Django's private prefetch cache)
+    setattr(message, "_prefetched_objects_cache", {"receipts": cached})  # noqa: B010
 
 
 @transaction.atomic
