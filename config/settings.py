@@ -275,6 +275,9 @@ SPECTACULAR_SETTINGS = {
 
 # Hub settings.
 HUB_API_TOKEN_TTL_HOURS = env_int("HUB_API_TOKEN_TTL_HOURS", 12)
+# Seconds a bearer token's lookup (token → account → member) is kept in the cache; 0: not cached.
+# Revocations and changes of accounts, members and tokens invalidate it at once (partners.selectors).
+HUB_TOKEN_CACHE_SECONDS = env_int("HUB_TOKEN_CACHE_SECONDS", 30)
 # A bounding box wider or taller than this (degrees) is refused: the service
 # area is about 12 km across, a box of a whole country is a client bug.
 HUB_MAX_BBOX_DEGREES = float(os.environ.get("HUB_MAX_BBOX_DEGREES", "1.0"))

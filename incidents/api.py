@@ -42,6 +42,7 @@ from incidents.events import (
 )
 from incidents.models import Alert, Incident, JournalEntry, Nature, Net, RadioMessage, Unit
 from incidents.selectors import incidents_visible_to, journal_visible_to
+from partners.choices import Role
 from partners.idempotency import idempotent
 from partners.models import Agency, Member
 from partners.permissions import IsCentreStaff
@@ -545,6 +546,11 @@ class UnitDetailApi(APIView):
 def _own_unit(request: Request, pk: int, *, centre_too: bool) -> tuple[Unit, object]:
     """The unit the caller may drive: its own (field unit), or any (the centre, when allowed)."""
     member = _member(request)
+    if member.role == Role.FIELD_UNIT:  # the usual caller, its own unit: one query
+        own = (Unit.objects.select_related("agency")
+               .filter(pk=pk, member=member, retired_at__isnull=True).first())
+        if own is not None:
+            return own, member
     unit = get_object_or_404(selectors.units_visible_to(member), pk=pk)
     if (centre_too and member.is_centre_staff) or selectors.unit_of(member) == unit:
         return unit, member

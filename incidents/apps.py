@@ -7,11 +7,12 @@ class IncidentsConfig(AppConfig):
     verbose_name = pgettext_lazy("app", "Incidents")
 
     def ready(self) -> None:
-        from incidents import replay
+        from incidents import inbound, replay
         from realtime.audiences import register_member_groups
 
         register_member_groups(_unit_groups)
         replay.register()
+        inbound.register()
 
 
 def _unit_groups(member) -> list[str]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+import threading
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -76,10 +79,12 @@ from incidents.selectors import (
 )
 from partners.audit import Action, audit
 from partners.choices import AgencyKind, Role
-from partners.models import Agency, Member
+from partners.models import Agency, IdempotencyRecord, Member
 from realtime.events import local_iso
 from realtime.services import outbox_lock, publish
 from realtime.signals import sockets_rescope
+
+log = logging.getLogger(__name__)
 
 MAX_TEXT = 10_000
 
@@ -365,6 +370,7 @@ def net_for_incident(incident: Incident) -> Net:
 def net_for_unit(unit: Unit) -> Net:
     net, _ = Net.objects.get_or_create(unit=unit, kind=NetKind.DIRECT,
                                        defaults={"name": f"Ligne directe {unit.callsign}"})
+    net.unit = unit  # the caller's copy: no query to read it back
     return net
 
 
@@ -389,6 +395,15 @@ def callsign_of(member: Member) -> str:
 def _radio_journal_text(message: RadioMessage) -> str:
     tag = "" if message.priority == RadioPriority.ROUTINE else f"[{message.get_priority_display().upper()}] "
     return f"{tag}{message.from_callsign} → {message.net.name} : {message.text}"
+
+
+def _receipts_known(message: RadioMessage, receipts: list[RadioReceipt]) -> None:
+    """``message.receipts.all()`` answers the receipts just made without reading them back (as a
+    ``prefetch_related`` would have left them)."""
+    cached = message.receipts.all()
+    cached._result_cache = list(receipts)
+    setattr(cached, "_prefetch_done", True)  # noqa: B010 (Django's private prefetch cache)
+    setattr(message, "_prefetched_objects_cache", {"receipts": cached})  # noqa: B010
 
 
 @transaction.atomic
@@ -420,7 +435,8 @@ def radio_message_send(*, member: Member, text: str, net: Net | None = None, to_
     assert net is not None
     if net.kind == NetKind.DIRECT and net.unit is not None and net.unit.retired:
         raise _retired_refusal(net.unit, "net")
-    if not nets_visible_to(member).filter(pk=net.pk).exists():
+    # The centre is on every net (nets_visible_to): only a partner's net needs asking.
+    if not member.is_centre_staff and not nets_visible_to(member).filter(pk=net.pk).exists():
         raise NetNotAllowed(gettext("You are not on this net."), field="net")
     if net.incident is not None and net.incident.status in {IncidentStatus.CLOSED, IncidentStatus.CANCELLED}:
         raise Conflict(gettext("The incident of this net is closed."), field="net")
@@ -430,11 +446,16 @@ def radio_message_send(*, member: Member, text: str, net: Net | None = None, to_
         net=net, to_unit=to_unit, sender=member.user, from_callsign=callsign_of(member),
         priority=priority, text=text, location=location,
         ack_required=ack_required or priority == RadioPriority.FLASH, sent_at=now, last_sent_at=now)
+    if net.kind == NetKind.DIRECT and net.unit is not None:  # its unit, known already
+        on_net = [net.unit] if net.unit.member_id is not None and not net.unit.retired else []
+    else:
+        on_net = list(net_units(net))
     receipts = [RadioReceipt(message=message, unit=unit, callsign=unit.callsign)
-                for unit in net_units(net) if unit != sender_unit]
+                for unit in on_net if unit != sender_unit]
     if not member.is_centre_staff:
         receipts.append(RadioReceipt(message=message, unit=None, callsign=settings.HUB_CENTRE_CALLSIGN))
     RadioReceipt.objects.bulk_create(receipts)
+    _receipts_known(message, receipts)
     publish(RadioMessageSent(message=radio_message_data(message), resend=0), audience=net_audience(net))
     if net.incident is not None:
         _journal(incident=net.incident, author=member.user, kind=JournalKind.RADIO,
@@ -769,22 +790,51 @@ def _distance_m(a: Point, b: Point) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
 
 
-def _check_speed(unit: Unit, point: Point, at: dt.datetime) -> None:
+def _speed_check(fix_point: Point, fix_at: dt.datetime, point: Point, at: dt.datetime) -> None:
     limit = settings.HUB_UNIT_MAX_SPEED_KMH / 3.6
-    before = unit.positions.filter(at__lte=at).order_by("-at").first()
-    after = unit.positions.filter(at__gt=at).order_by("at").first()
-    for fix in (before, after):
-        if fix is None:
-            continue
-        seconds = abs((at - fix.at).total_seconds())
-        metres = _distance_m(fix.point, point)
-        # A GPS jitters by some tens of metres even standing still.
-        if metres > 50 and metres / max(seconds, 1.0) > limit:
-            raise ImplausiblePosition(
-                gettext("%(metres)s m in %(seconds)s s from the fix of %(at)s: faster than %(speed)s km/h.")
-                % {"metres": formats.number_format(metres, 0), "seconds": formats.number_format(seconds, 0),
-                   "at": formats.date_format(timezone.localtime(fix.at), "DATETIME_FORMAT"),
-                   "speed": formats.number_format(settings.HUB_UNIT_MAX_SPEED_KMH)}, field="position")
+    seconds = abs((at - fix_at).total_seconds())
+    metres = _distance_m(fix_point, point)
+    # A GPS jitters by some tens of metres even standing still.
+    if metres > 50 and metres / max(seconds, 1.0) > limit:
+        raise ImplausiblePosition(
+            gettext("%(metres)s m in %(seconds)s s from the fix of %(at)s: faster than %(speed)s km/h.")
+            % {"metres": formats.number_format(metres, 0), "seconds": formats.number_format(seconds, 0),
+               "at": formats.date_format(timezone.localtime(fix_at), "DATETIME_FORMAT"),
+               "speed": formats.number_format(settings.HUB_UNIT_MAX_SPEED_KMH)}, field="position")
+
+
+def _check_speed(unit: Unit, point: Point, at: dt.datetime) -> None:
+    """Against the neighbouring fixes. A fix newer than the unit's latest has one neighbour,
+    the latest, which the unit row carries (no query)."""
+    if unit.position_at is None or at > unit.position_at:
+        neighbours = [(unit.position, unit.position_at)] if unit.position is not None else []
+    else:
+        before = unit.positions.filter(at__lte=at).order_by("-at").first()
+        after = unit.positions.filter(at__gt=at).order_by("at").first()
+        neighbours = [(fix.point, fix.at) for fix in (before, after) if fix is not None]
+    for fix_point, fix_at in neighbours:
+        if fix_at is not None:
+            _speed_check(fix_point, fix_at, point, at)
+
+
+def _position_checks(point: Point, at: dt.datetime, now: dt.datetime) -> None:
+    _in_area(point, "position")
+    if at > now + dt.timedelta(seconds=60):
+        raise DomainError(gettext("This position is dated in the future."), field="at")
+    if at < now - dt.timedelta(hours=24):
+        raise DomainError(gettext("This position is more than a day old."), field="at")
+
+
+def _position_write(unit: Unit, point: Point, at: dt.datetime, accuracy_m: float | None) -> UnitPosition:
+    """Store a fix newer than the unit's latest, move the unit and tell the screens."""
+    fix = UnitPosition.objects.create(unit=unit, at=at, point=point, accuracy_m=accuracy_m)
+    unit.position, unit.position_at = point, at
+    unit.save(update_fields=["position", "position_at"])
+    publish(UnitPositionReported(unit_id=unit.pk, callsign=unit.callsign,
+                                 position=PointData(coordinates=(round(point.x, 7), round(point.y, 7))),
+                                 at=local_iso(at)),
+            audience=unit_audience(unit))
+    return fix
 
 
 @transaction.atomic
@@ -798,27 +848,127 @@ def unit_position_report(*, unit: Unit, point: Point, at: dt.datetime | None = N
     """
     now = now or timezone.now()
     at = at or now
-    _in_area(point, "position")
-    if at > now + dt.timedelta(seconds=60):
-        raise DomainError(gettext("This position is dated in the future."), field="at")
-    if at < now - dt.timedelta(hours=24):
-        raise DomainError(gettext("This position is more than a day old."), field="at")
+    _position_checks(point, at, now)
     unit = Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency").get(pk=unit.pk)
     if unit.retired:
         raise _retired_refusal(unit, "unit")
+    if unit.position_at is None or at > unit.position_at:
+        # The usual case, a fix newer than the latest: no fix at that time yet, no query needed.
+        _check_speed(unit, point, at)
+        return _position_write(unit, point, at, accuracy_m)
     same = unit.positions.filter(at=at).first()
     if same is not None and same.point.equals_exact(point, 1e-7):
         return same
     _check_speed(unit, point, at)
-    fix = UnitPosition.objects.create(unit=unit, at=at, point=point, accuracy_m=accuracy_m)
-    if unit.position_at is None or at > unit.position_at:
-        unit.position, unit.position_at = point, at
-        unit.save(update_fields=["position", "position_at"])
-        publish(UnitPositionReported(unit_id=unit.pk, callsign=unit.callsign,
-                                     position=PointData(coordinates=(round(point.x, 7), round(point.y, 7))),
-                                     at=local_iso(at)),
-                audience=unit_audience(unit))
-    return fix
+    return UnitPosition.objects.create(unit=unit, at=at, point=point, accuracy_m=accuracy_m)
+
+
+# --- Positions over the tablet's socket (realtime.inbound, incidents.inbound): latest wins.
+
+
+@dataclass(eq=False)
+class PositionReport:
+    """A position a tablet sent on its socket, waiting to be written; ``reply`` is the frame
+    that answers it (ack or error), set once it is written, dropped, refused or superseded."""
+
+    user_id: int
+    key: str
+    request_hash: str
+    point: Point
+    at: dt.datetime
+    accuracy_m: float | None
+    reply: dict | None = None
+
+    def ack(self, result: str, unit_id: int | None = None) -> dict:
+        return {"type": "ack", "id": self.key, "unit": unit_id, "at": local_iso(self.at), "result": result}
+
+    def error(self, code: str, detail: Any) -> dict:
+        return {"type": "error", "id": self.key, "error": code, "detail": detail}
+
+
+@transaction.atomic
+def unit_position_live(report: PositionReport, *, now: dt.datetime | None = None) -> dict:
+    """Write a position a field unit's tablet sent on its socket: the unit its member drives,
+    the same checks as :func:`unit_position_report`, its ``Idempotency-Key`` (the message's
+    ``id``) kept with the answer, so the same message twice is one position and one answer.
+    A fix not newer than the unit's latest is dropped (acknowledged, not refused, not stored):
+    a live position that arrives late has been overtaken. Returns the ack frame.
+
+    What it costs is what the write needs: the point's commune, the unit locked (found
+    through its driver, the checks of the member in the same statement), the key, the fix,
+    the unit moved, the outbox (two statements), the key's answer."""
+    now = now or timezone.now()
+    _position_checks(report.point, report.at, now)
+    unit = (Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency")
+            .filter(member__user_id=report.user_id, member__user__is_active=True,
+                    member__role=Role.FIELD_UNIT, retired_at__isnull=True).first())
+    if unit is None:
+        raise NotAllowed(gettext("Only a field unit driving a unit in service reports its position."))
+    record = IdempotencyRecord.objects.filter(user_id=report.user_id, key=report.key).first()
+    if record is not None:
+        if record.request_hash != report.request_hash:
+            raise IdempotencyKeyReused(gettext("This request was already sent with another content."))
+        return dict(record.response, replayed=True)
+    if unit.position_at is not None and report.at <= unit.position_at:
+        reply = report.ack("dropped", unit.pk)
+    else:
+        _check_speed(unit, report.point, report.at)
+        _position_write(unit, report.point, report.at, report.accuracy_m)
+        reply = report.ack("stored", unit.pk)
+    IdempotencyRecord.objects.create(user_id=report.user_id, key=report.key, request_hash=report.request_hash,
+                                     status_code=200, response=reply)
+    return reply
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    status_code = 422
+
+
+class PositionCoalescer:
+    """Latest wins, per tablet (a field-unit member drives one unit): a position offered while
+    an older one of the same tablet still waits replaces it (the older one is answered
+    "superseded", never written); one offered older than the one waiting is superseded at
+    once. :meth:`flush` writes what waits. Across processes the unit's row lock orders the
+    writes, and a fix older than the unit's latest is dropped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[int, PositionReport] = {}
+        self._writing: dict[int, threading.Lock] = {}
+
+    def offer(self, report: PositionReport) -> None:
+        with self._lock:
+            waiting = self._waiting.get(report.user_id)
+            if waiting is not None and report.at < waiting.at:
+                report.reply = report.ack("superseded")
+                return
+            if waiting is not None:
+                waiting.reply = waiting.ack("superseded")
+            self._waiting[report.user_id] = report
+            self._writing.setdefault(report.user_id, threading.Lock())
+
+    def flush(self, user_id: int) -> None:
+        """Write what waits for this tablet, if anything (synchronous: the database thread).
+        Once it returns, every report offered before the call has its reply."""
+        with self._lock:
+            writing = self._writing.setdefault(user_id, threading.Lock())
+        with writing:
+            with self._lock:
+                report = self._waiting.pop(user_id, None)
+            if report is None:
+                return  # written, or superseded, by a flush before this one
+            try:
+                report.reply = unit_position_live(report)
+            except DomainError as exc:
+                report.reply = report.error(exc.code, exc.as_detail())
+            except Exception:
+                log.exception("position of user %s not written", user_id)
+                report.reply = report.error("unavailable", gettext(
+                    "The hub could not record this position; send it again."))
+
+
+POSITIONS = PositionCoalescer()
 
 
 @transaction.atomic

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.cache import cache
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 
 from partners.models import ApiToken, Member
+
+log = logging.getLogger(__name__)
 
 
 def token_for(raw: str) -> ApiToken | None:
@@ -27,10 +33,92 @@ def token_for(raw: str) -> ApiToken | None:
     return token
 
 
-def user_for_token(raw: str) -> User | None:
-    """The active user behind a bearer token, or None when unknown, expired or revoked."""
+# The token → (user, member) lookup of every bearer request, cached (Redis, shared by every
+# process) for HUB_TOKEN_CACHE_SECONDS. Every entry carries the generation it was read under;
+# anything that could change what a token gives (a token revoked or edited, an account
+# deactivated or edited, a member's role, agency or habilitation changed, either deleted) moves
+# the generation after commit (``token_cache_invalidate``, from partners.apps), so every entry
+# read before is ignored from then on: a revoked token is refused at once, never served from
+# the cache. Such changes are rare (a few a day), so one generation for all tokens is enough.
+# A cache that does not answer is skipped (the database answers); the TTL bounds what an
+# invalidation lost while Redis was away could leave.
+_TOKEN_KEY = "hub-token:{digest}"
+_GENERATION_KEY = "hub-token-generation"
+# Set on the user a bearer token authenticated: its member profile, read with it (member_of).
+PINNED_MEMBER = "_hub_member"
+
+
+def _generation() -> str | None:
+    """The current generation, made when missing (first use, Redis flushed)."""
+    made = uuid.uuid4().hex
+    if cache.add(_GENERATION_KEY, made, timeout=None):
+        return made
+    return cache.get(_GENERATION_KEY)
+
+
+def _new_generation() -> None:
+    try:
+        cache.set(_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+    except Exception:  # Redis away: its entries expire within the TTL
+        log.exception("could not invalidate the token cache")
+
+
+def token_cache_invalidate() -> None:
+    """Forget every cached token lookup (a new generation), now and again once the current
+    transaction commits: a lookup between the two reads the database as it was before the
+    change and caches that under the first new generation, which the second one retires."""
+    _new_generation()
+    transaction.on_commit(_new_generation)
+
+
+def _lookup(raw: str) -> tuple[ApiToken, Member | None] | None:
     token = token_for(raw)
-    return token.user if token is not None else None
+    if token is None:
+        return None
+    member = Member.objects.select_related("agency").filter(user=token.user).first()
+    if member is not None:
+        member.user = token.user  # the same account: member.user reads nothing more
+    return token, member
+
+
+def user_for_token(raw: str) -> User | None:
+    """The active user behind a bearer token, or None when unknown, expired or revoked. The
+    user carries its member profile (``member_of`` then reads no more)."""
+    ttl = settings.HUB_TOKEN_CACHE_SECONDS
+    if ttl <= 0:
+        found = _lookup(raw)
+        if found is None:
+            return None
+        user, member = found[0].user, found[1]
+    else:
+        key = _TOKEN_KEY.format(digest=ApiToken.digest_of(raw))
+        try:
+            got = cache.get_many([key, _GENERATION_KEY])
+            generation = got.get(_GENERATION_KEY) or _generation()
+        except Exception:
+            log.warning("token cache unavailable; reading the database", exc_info=True)
+            got, generation = {}, None
+        entry = got.get(key)
+        if (entry is not None and generation is not None and entry["generation"] == generation
+                and entry["expires_at"] > timezone.now()):
+            user, member = entry["user"], entry["member"]
+        else:
+            # The generation was read before the database: a change committed meanwhile has
+            # moved it, and this entry, stored under the old one, is never served.
+            found = _lookup(raw)
+            if found is None:
+                return None
+            token, member = found
+            user = token.user
+            if generation is not None:
+                left = int((token.expires_at - timezone.now()).total_seconds())
+                try:
+                    cache.set(key, {"generation": generation, "expires_at": token.expires_at,
+                                    "user": user, "member": member}, timeout=min(ttl, max(1, left)))
+                except Exception:
+                    log.warning("token cache unavailable; not stored", exc_info=True)
+    setattr(user, PINNED_MEMBER, member)
+    return user
 
 
 def token_expiry(token_id: int) -> dt.datetime | None:
@@ -73,6 +161,8 @@ def member_of(user: User | AnonymousUser | None) -> Member | None:
     """The member profile of a user, or None (anonymous, or a bare Django account)."""
     if user is None or not user.is_authenticated:
         return None
+    if hasattr(user, PINNED_MEMBER):  # read with the bearer token (user_for_token)
+        return getattr(user, PINNED_MEMBER)
     try:
         return Member.objects.select_related("agency").get(user=user)
     except Member.DoesNotExist:

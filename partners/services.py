@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from config.errors import Conflict, DomainError
 from partners.choices import CENTRE_ROLES, AgencyKind, Role
 from partners.models import Agency, ApiToken, Member
+from partners.selectors import token_cache_invalidate
 from partners.signals import token_revoked
 
 
@@ -90,6 +91,7 @@ def api_token_revoke(*, raw: str) -> bool:
     if token is None:
         return False
     ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    token_cache_invalidate()  # refused at once, never served from the cache
     user_id, token_id = token.user_id, token.pk
     transaction.on_commit(lambda: token_revoked.send(sender=ApiToken, user_id=user_id, token_id=token_id))
     return True

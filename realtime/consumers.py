@@ -20,11 +20,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
+from django.utils.translation import gettext
 from prometheus_client import Counter
 
 from partners.selectors import member_of, session_expiry, token_expiry
 from realtime import selectors
 from realtime.audiences import groups_of
+from realtime.inbound import inbound_handler, inbound_types, reply_id
 from realtime.metrics import FRAMES_CONTROL, FRAMES_LIVE, FRAMES_REFILL, FRAMES_REPLAY, WS_CLIENTS, WS_GAPS
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORISED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
+# Client messages handled at once per socket (a position being written, say); past it, refused.
+MAX_INBOUND_IN_FLIGHT = 16
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.groups_joined = []
         self.heartbeat_task: asyncio.Task | None = None
+        self.inbound_tasks: set[asyncio.Task] = set()
         self.counted_as: str | None = None  # the agency label this socket is counted under
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
@@ -155,6 +160,8 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.heartbeat_task:
             self.heartbeat_task.cancel()
+        for task in list(getattr(self, "inbound_tasks", ())):
+            task.cancel()  # a write already under way in the database thread still commits
         if getattr(self, "counted_as", None) is not None:
             WS_CLIENTS.labels(self.counted_as).dec()
             self.counted_as = None
@@ -164,10 +171,15 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale database connections before every handler, a thread hop
         # per recipient per event (half of Daphne's CPU per frame in benchmarks/fanout.py).
-        # hub_event touches the database only through database_sync_to_async, which
-        # does that itself.
+        # hub_event and receive touch the database only through database_sync_to_async,
+        # which does that itself.
         if message.get("type") == "hub.event":
             await self.hub_event(message)
+            return
+        if message.get("type") == "websocket.receive":
+            # The same for the client's frames (a tablet's position, a ping): a burst of
+            # positions must reach the coalescer without queueing behind the write under way.
+            await self.websocket_receive(message)
             return
         await super().dispatch(message)
 
@@ -258,9 +270,28 @@ class EventConsumer(AsyncWebsocketConsumer):
                 self.unacked = 0
             else:
                 await self.send_error("malformed", "ack needs an integer last_event_id.")
+        elif (handler := inbound_handler(kind)) is not None:
+            if len(self.inbound_tasks) >= MAX_INBOUND_IN_FLIGHT:
+                await self.send_json({"type": "error", "error": "too_many", "id": reply_id(message),
+                                      "detail": gettext("Too many messages at once; send it again shortly.")})
+                return
+            # Beside the stream: events keep flowing, and the client's next messages are read
+            # (a burst of positions from one tablet is coalesced by the handler).
+            task = asyncio.create_task(self.inbound(handler, message))
+            self.inbound_tasks.add(task)
+            task.add_done_callback(self.inbound_tasks.discard)
         else:
-            await self.send_error("unknown_type", f"Unknown message type {kind!r}; "
-                                  "clients send ping or ack.")
+            await self.send_error("unknown_type", f"Unknown message type {kind!r}; clients send "
+                                  + ", ".join(["ping", "ack", *inbound_types()]) + ".")
+
+    async def inbound(self, handler, message: dict) -> None:
+        try:
+            reply = await handler(self.user, message)
+        except Exception:
+            log.exception("inbound %s failed", message.get("type"))
+            reply = {"type": "error", "error": "server_error", "id": reply_id(message),
+                     "detail": gettext("The hub could not handle this message; send it again.")}
+        await self.send_json(reply)
 
     # --- Helpers.
 

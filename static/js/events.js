@@ -64,7 +64,8 @@ function socketUrl(url) {
   return target;
 }
 
-export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatus = () => {}, url } = {}) {
+export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatus = () => {}, onReply = () => {},
+  url } = {}) {
   const base = socketUrl(url);
   let lastId = readStoredId();
   let socket = null;
@@ -126,6 +127,10 @@ export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatu
       return;
     }
     if (frame === null || typeof frame !== "object") return;
+    if ((frame.type === "ack" || frame.type === "error") && typeof frame.id === "string") {
+      safely(onReply, frame); // the answer to a message this page sent (send() below)
+      return;
+    }
     if (Number.isSafeInteger(frame.id)) {
       if (lastId !== null && frame.id <= lastId) return; // seen already (replay seam)
       setPosition(frame.id);
@@ -207,6 +212,13 @@ export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatu
   return {
     get lastEventId() {
       return lastId;
+    },
+    /** Send a message (a tablet's position) when the socket is open; false when it is not
+     * (the caller then takes another way). Its answer comes to onReply, by its "id". */
+    send(message) {
+      if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+      socket.send(JSON.stringify(message));
+      return true;
     },
     close() {
       stopped = true;

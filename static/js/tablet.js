@@ -90,7 +90,52 @@ statusButtons.forEach((button) => button.addEventListener("click", () => {
 }));
 showStatus(root.dataset.status);
 
-// --- Position, throttled.
+// --- Position, throttled: on the event socket when it is open (acknowledged there), else, or
+// when no answer comes, by the POST of the offline queue (the hub keeps the same fix once).
+
+const SOCKET_ANSWER_MS = 10000;
+let events = null;
+const onSocket = new Map(); // message id → { body, timer }
+
+function postPosition(body) {
+  enqueue(`/api/units/${unitId}/position/`, body);
+}
+
+function sendPosition(body) {
+  const id = idempotencyKey();
+  const [lon, lat] = body.location.coordinates;
+  const sent = events && events.send({ type: "unit.position", id, lat, lon, at: body.at,
+    accuracy: body.accuracy ?? undefined });
+  if (!sent) {
+    postPosition(body);
+    positionState.textContent = "Position transmise.";
+    return;
+  }
+  const timer = window.setTimeout(() => { // the socket died before answering
+    onSocket.delete(id);
+    postPosition(body);
+  }, SOCKET_ANSWER_MS);
+  onSocket.set(id, { body, timer });
+}
+
+function detailText(detail) {
+  if (typeof detail === "string") return detail;
+  return Object.values(detail || {}).flat().join(" ");
+}
+
+function positionAnswer(frame) {
+  const waiting = onSocket.get(frame.id);
+  if (!waiting) return;
+  window.clearTimeout(waiting.timer);
+  onSocket.delete(frame.id);
+  if (frame.type === "ack") {
+    positionState.textContent = "Position transmise.";
+  } else if (frame.error === "unavailable" || frame.error === "too_many" || frame.error === "server_error") {
+    postPosition(waiting.body); // the hub could not take it now: the queue sends it again
+  } else {
+    positionState.textContent = `Refusé : ${detailText(frame.detail)}`;
+  }
+}
 
 let lastSent = 0;
 if (navigator.geolocation) {
@@ -98,12 +143,11 @@ if (navigator.geolocation) {
     const now = Date.now();
     if (now - lastSent < positionEvery) return;
     lastSent = now;
-    enqueue(`/api/units/${unitId}/position/`, {
+    sendPosition({
       location: { type: "Point", coordinates: [pos.coords.longitude, pos.coords.latitude] },
       at: new Date(pos.timestamp || now).toISOString(),
       accuracy: pos.coords.accuracy,
     });
-    positionState.textContent = "Position transmise.";
   }, () => { positionState.textContent = "Position indisponible (géolocalisation refusée ou absente)."; },
   { enableHighAccuracy: true, maximumAge: 10000 });
 }
@@ -218,6 +262,7 @@ function onEvent(frame) {
 }
 
 loadSnapshot().then(() => {
-  connectEvents({ onEvent, onResync: loadSnapshot, onStatus: connectionStatus(document.getElementById("connection")) });
+  events = connectEvents({ onEvent, onResync: loadSnapshot, onReply: positionAnswer,
+    onStatus: connectionStatus(document.getElementById("connection")) });
   flush();
 });

@@ -1,0 +1,215 @@
+"""A field unit's tablet sends its position on its socket (``{"type": "unit.position"}``,
+incidents.inbound): acknowledged on the socket, the same checks and idempotency as
+``POST /api/units/<id>/position/``, refused in French, coalesced latest-wins."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+
+import pytest
+from channels.db import database_sync_to_async as db
+from django.utils import timezone
+
+from incidents.models import Unit, UnitPosition
+from incidents.services import PositionCoalescer, PositionReport
+from partners.choices import AgencyKind
+from realtime.models import Event
+from tests import factories
+from tests.factories import CENTRE, offset
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _unit():
+    factories.make_commune()
+    return factories.make_unit(agency=factories.make_agency(kind=AgencyKind.PN, code="pn-test"),
+                               callsign="TV 12")
+
+
+def _message(key, point, at: dt.datetime | None = None, **extra) -> dict:
+    message = {"type": "unit.position", "id": key, "lat": point.y, "lon": point.x, **extra}
+    if at is not None:
+        message["at"] = at.isoformat()
+    return message
+
+
+async def _reply(client) -> dict:
+    """The next ack or error (events and heartbeats skipped)."""
+    while True:
+        frame = await client.frame(5)
+        if frame["type"] in {"ack", "error"}:
+            return frame
+
+
+def _positions(unit_id: int) -> int:
+    return UnitPosition.objects.filter(unit_id=unit_id).count()
+
+
+def _events(unit_id: int) -> int:
+    return sum(1 for data in Event.objects.filter(type="unit.position").values_list("data", flat=True)
+               if data["unit_id"] == unit_id)
+
+
+async def test_a_position_on_the_socket_is_acknowledged_and_reaches_the_centre(connect):
+    unit = await db(_unit)()
+    operator = await db(factories.make_member)(role="operator")
+    ok, tablet = await connect(unit.member.user)
+    ok_op, centre = await connect(operator.user)
+    assert ok and ok_op
+    at = timezone.now() - dt.timedelta(seconds=5)
+    point = offset(CENTRE, bearing=45, metres=120)
+
+    await tablet.send(_message("k-1", point, at, accuracy=8))
+    ack = await _reply(tablet)
+    assert ack["type"] == "ack" and ack["id"] == "k-1" and ack["result"] == "stored"
+    assert ack["unit"] == unit.pk
+    event = await centre.frame()
+    assert event["type"] == "unit.position" and event["data"]["callsign"] == "TV 12"
+    assert event["data"]["position"]["coordinates"] == [round(point.x, 7), round(point.y, 7)]
+    moved = await db(Unit.objects.get)(pk=unit.pk)
+    assert moved.position.equals_exact(point, 1e-7) and moved.position_at == at
+    fix = await db(UnitPosition.objects.get)(unit=unit)
+    assert fix.accuracy_m == 8
+
+
+async def test_the_same_id_twice_is_one_position_and_the_same_answer(connect):
+    unit = await db(_unit)()
+    ok, tablet = await connect(unit.member.user)
+    assert ok
+    at = timezone.now() - dt.timedelta(seconds=5)
+    message = _message("same-key", CENTRE, at)
+
+    await tablet.send(message)
+    first = await _reply(tablet)
+    await tablet.send(message)
+    again = await _reply(tablet)
+    assert first["result"] == again["result"] == "stored"
+    assert again["replayed"] is True and "replayed" not in first
+    assert await db(_positions)(unit.pk) == 1
+    assert await db(_events)(unit.pk) == 1
+
+    # The same id with another content is refused, and writes nothing.
+    await tablet.send(_message("same-key", offset(CENTRE, bearing=0, metres=30), at))
+    reused = await _reply(tablet)
+    assert reused["type"] == "error" and reused["error"] == "idempotency_key_reused"
+    assert reused["detail"] == "Cette demande a déjà été envoyée avec un autre contenu."
+    assert await db(_positions)(unit.pk) == 1
+
+    # The POST stays: the same fix sent there too is still one position.
+    from tests.factories import TokenClient
+
+    client = await db(lambda: TokenClient().as_member(unit.member))()
+    answer = await db(client.post)(f"/api/units/{unit.pk}/position/", {
+        "location": {"type": "Point", "coordinates": [CENTRE.x, CENTRE.y]}, "at": at.isoformat()})
+    assert answer.status_code == 201
+    assert await db(_positions)(unit.pk) == 1
+
+
+async def test_bad_positions_are_refused_in_french_and_the_socket_stays(connect):
+    unit = await db(_unit)()
+    ok, tablet = await connect(unit.member.user)
+    assert ok
+    now = timezone.now()
+    paris = type(CENTRE)(2.35, 48.85, srid=4326)
+    cases = [
+        ({"type": "unit.position", "lat": CENTRE.y, "lon": CENTRE.x}, "invalid", "id",
+         "Une clé d'idempotence"),
+        ({"type": "unit.position", "id": "a", "lat": "nord", "lon": CENTRE.x}, "invalid", "position",
+         "lat et lon"),
+        ({"type": "unit.position", "id": "b", "lon": CENTRE.x}, "invalid", "position", "lat et lon"),
+        (_message("c", CENTRE, accuracy=-3), "invalid", "accuracy", "précision"),
+        ({**_message("d", CENTRE), "at": "hier"}, "invalid", "at", "ISO 8601"),
+        (_message("e", paris), "outside_service_area", "position", "hors"),
+        (_message("f", CENTRE, now + dt.timedelta(hours=1)), "invalid", "at", "futur"),
+        (_message("g", CENTRE, now - dt.timedelta(days=2)), "invalid", "at", "plus d'un jour"),
+    ]
+    for message, code, field, words in cases:
+        await tablet.send(message)
+        frame = await _reply(tablet)
+        assert frame["type"] == "error" and frame["error"] == code, message
+        assert frame["id"] == message.get("id")  # a string here
+        assert words in frame["detail"][field][0], frame
+    assert await db(_positions)(unit.pk) == 0
+
+    # A speed no vehicle has: 900 m in 10 s.
+    t0 = now - dt.timedelta(minutes=1)
+    await tablet.send(_message("h", CENTRE, t0))
+    assert (await _reply(tablet))["result"] == "stored"
+    await tablet.send(_message("i", offset(CENTRE, bearing=90, metres=900), t0 + dt.timedelta(seconds=10)))
+    jump = await _reply(tablet)
+    assert jump["error"] == "implausible_position" and "km/h" in jump["detail"]["position"][0]
+    await tablet.send({"type": "ping"})
+    assert (await tablet.frame())["type"] == "pong"
+    assert await db(_positions)(unit.pk) == 1
+
+
+async def test_only_a_field_unit_driving_a_unit_in_service_reports_on_the_socket(connect):
+    unit = await db(_unit)()
+    operator = await db(factories.make_member)(role="operator")
+    agent = await db(factories.make_member)(role="partner_agent", agency=unit.agency)
+    idle = await db(factories.make_member)(role="field_unit", agency=unit.agency)  # drives no unit
+    for member in (operator, agent, idle):
+        ok, client = await connect(member.user)
+        assert ok
+        await client.send(_message(f"k-{member.pk}", CENTRE))
+        frame = await _reply(client)
+        assert frame["type"] == "error" and frame["error"] == "forbidden", member.role
+        assert frame["detail"] == ("Seule une unité de terrain conduisant une unité en service "
+                                   "transmet sa position.")
+    assert await db(UnitPosition.objects.count)() == 0
+
+
+async def test_a_burst_from_one_tablet_writes_only_the_newest_and_older_ones_are_dropped(connect):
+    unit = await db(_unit)()
+    ok, tablet = await connect(unit.member.user)
+    assert ok
+    t0 = timezone.now() - dt.timedelta(minutes=1)
+    points = [offset(CENTRE, bearing=90, metres=10 * i) for i in range(5)]
+
+    # The database thread busy (another write under way): the burst waits, as its newest only.
+    release = threading.Event()
+    busy = asyncio.ensure_future(db(release.wait)(10))
+    for i, point in enumerate(points):
+        await tablet.send(_message(f"b-{i}", point, t0 + dt.timedelta(seconds=i)))
+    await tablet.send({"type": "ping"})
+    assert (await tablet.frame())["type"] == "pong"  # every message of the burst read
+    release.set()
+    await busy
+    replies = {}
+    for _ in points:
+        frame = await _reply(tablet)
+        replies[frame["id"]] = frame["result"]
+    assert replies == {"b-0": "superseded", "b-1": "superseded", "b-2": "superseded",
+                       "b-3": "superseded", "b-4": "stored"}
+    assert await db(_positions)(unit.pk) == 1
+    moved = await db(Unit.objects.get)(pk=unit.pk)
+    assert moved.position.equals_exact(points[-1], 1e-7)
+
+    # Older than the unit's latest: dropped, not refused, and not stored.
+    await tablet.send(_message("late", points[1], t0 + dt.timedelta(seconds=1)))
+    assert (await _reply(tablet))["result"] == "dropped"
+    assert await db(_positions)(unit.pk) == 1
+    assert await db(_events)(unit.pk) == 1
+
+
+def test_the_coalescer_keeps_the_newest_waiting_report_per_tablet():
+    unit = _unit()
+    coalescer = PositionCoalescer()
+    t0 = timezone.now() - dt.timedelta(minutes=1)
+
+    def report(key: str, seconds: int, user_id: int = unit.member.user_id) -> PositionReport:
+        return PositionReport(user_id=user_id, key=key, request_hash=key, point=CENTRE,
+                              at=t0 + dt.timedelta(seconds=seconds), accuracy_m=None)
+
+    first, newest, older = report("1", 1), report("2", 5), report("3", 3)
+    for each in (first, newest, older):
+        coalescer.offer(each)
+    assert first.reply is not None and first.reply["result"] == "superseded"
+    assert older.reply is not None and older.reply["result"] == "superseded", "older than the one waiting"
+    coalescer.flush(unit.member.user_id)
+    assert newest.reply is not None and newest.reply["result"] == "stored"
+    assert newest.reply["at"].startswith(timezone.localtime(newest.at).isoformat()[:19])
+    coalescer.flush(unit.member.user_id)  # nothing waits: nothing written
+    assert UnitPosition.objects.filter(unit=unit).count() == 1
