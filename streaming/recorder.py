@@ -24,7 +24,7 @@ from pathlib import Path
 
 import av
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from cameras.models import Camera
@@ -183,6 +183,7 @@ def record_camera(*, camera: Camera, stop: threading.Event, segment_seconds: flo
             if down_since is not None:
                 gap_index(camera=camera, start=down_since, end=timezone.now())
                 down_since = None
+                _release_connection()
             for item in source.read():
                 if stop.is_set():
                     break
@@ -191,6 +192,7 @@ def record_camera(*, camera: Camera, stop: threading.Event, segment_seconds: flo
                     segment = None
                     if on_segment:
                         on_segment(closed)
+                    _release_connection()
                     if stop.is_set():
                         break
                 if segment is None:
@@ -226,7 +228,17 @@ def record_camera(*, camera: Camera, stop: threading.Event, segment_seconds: flo
         finally:
             if source is not None:
                 source.close()
+            _release_connection()
     return "stopped"
+
+
+def _release_connection() -> None:
+    """Give this thread's database connection back between segments: a recorder thread
+    writes one row a minute and must not hold one of the pool's connections meanwhile (a
+    process recording more cameras than ``DB_POOL_MAX`` would otherwise starve: each thread
+    past the pool's size died of PoolTimeout). Inside a transaction (a test's), kept."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _close(segment: _Segment, camera: Camera) -> RecordingSegment:

@@ -55,6 +55,38 @@ def test_segments_are_closed_hashed_and_indexed(area, storage):
     assert not list(Path(storage).rglob("*.part"))
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_recording_thread_holds_no_database_connection_between_segments(storage):
+    # One row a minute per camera: a thread that kept its connection would hold one of the
+    # pool's DB_POOL_MAX for good, and a process could record no more cameras than that.
+    from django.db import connection
+
+    factories.make_commune()
+    camera = factories.make_camera()
+    stop, closed, on_segment = stop_after(3)
+    held_after_first: list[bool] = []
+
+    def opener():
+        source = synthetic(camera)()
+        read = source.read
+
+        def watched():
+            for item in read():
+                if closed:  # the first segment is indexed: the thread writes nothing until the next
+                    held_after_first.append(connection.connection is not None)
+                yield item
+        source.read = watched
+        return source
+
+    thread = threading.Thread(target=record_camera, kwargs=dict(
+        camera=camera, stop=stop, segment_seconds=0.3, opener=opener, on_segment=on_segment))
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive() and len(closed) >= 3
+    assert RecordingSegment.objects.filter(camera=camera, is_gap=False).count() >= 3
+    assert held_after_first and not any(held_after_first)
+
+
 def test_the_time_the_source_was_down_is_indexed_as_a_gap(area, storage):
     camera = factories.make_camera()
     stop, closed, on_segment = stop_after(1)
