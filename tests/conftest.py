@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -202,7 +203,8 @@ class _Flusher:
 
     def cheap(self, connection) -> bool:
         """Undo the test by deleting rows; False when the reference tables changed."""
-        from django.db import transaction
+        from django.db import OperationalError, transaction
+        from psycopg.errors import DeadlockDetected
 
         if self.reference is None:
             return False
@@ -210,16 +212,26 @@ class _Flusher:
             tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
             self.tables = sorted(set(tables) - set(_REFERENCE_TABLES))
         quote = connection.ops.quote_name
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            if self._fingerprint(cursor) != self.reference:
-                return False
-            written = ", ".join(
-                f"CASE WHEN EXISTS (SELECT 1 FROM {quote(t)}) THEN %s END" for t in self.tables)
-            cursor.execute(f"SELECT array_remove(ARRAY[{written}]::text[], NULL)", self.tables)
-            tables = cursor.fetchone()[0]
-            if tables:
-                cursor.execute("SET LOCAL session_replication_role = replica")
-                cursor.execute("; ".join(f"DELETE FROM {quote(t)}" for t in tables))
+        # A server the test started (a live Daphne relaying its last events) may still be
+        # writing as the test ends: a deadlock then rolls the clean-up back whole, and it is
+        # run again a moment later.
+        for attempt in range(5):
+            try:
+                with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                    if self._fingerprint(cursor) != self.reference:
+                        return False
+                    written = ", ".join(
+                        f"CASE WHEN EXISTS (SELECT 1 FROM {quote(t)}) THEN %s END" for t in self.tables)
+                    cursor.execute(f"SELECT array_remove(ARRAY[{written}]::text[], NULL)", self.tables)
+                    tables = cursor.fetchone()[0]
+                    if tables:
+                        cursor.execute("SET LOCAL session_replication_role = replica")
+                        cursor.execute("; ".join(f"DELETE FROM {quote(t)}" for t in tables))
+                return True
+            except OperationalError as exc:
+                if attempt == 4 or not isinstance(exc.__cause__, DeadlockDetected):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         return True
 
 
