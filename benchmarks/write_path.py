@@ -4,7 +4,7 @@ message to a unit and one on the all-partners net, and of a position sent on the
 
 Run from the repository root (after ``source var/env.sh``)::
 
-    python benchmarks/write_path.py                    # this tree, then main's, side by side
+    python benchmarks/write_path.py                    # 6726f87 (before), then this tree, side by side
     python benchmarks/write_path.py --baseline none    # this tree only
     python benchmarks/write_path.py --n 300            # more requests per figure
 
@@ -20,8 +20,9 @@ relayed between the rounds, not counted).
 
 Its own database ``csu_bench_write`` (``BENCH_WRITE_DATABASE_URL`` overrides), created, migrated,
 ``load_demo`` loaded, with 200 tablets (field units, as ``benchmarks/radio.py`` makes them: the
-all-partners message is one receipt per tablet). ``--baseline REF`` (default ``main``) runs the
-same measures on ``git archive REF`` in a child process (the same database) and prints both.
+all-partners message is one receipt per tablet). ``--baseline REF`` (default 6726f87, the code
+before this work) runs the same measures on ``git archive REF`` in a child process (the same
+database) and prints both.
 Prints figures; asserts nothing.
 """
 
@@ -49,6 +50,8 @@ from harness import bench_database_url  # noqa: E402
 TABLETS = 200
 WARMUP = 10
 TARGETS = {"position": 10.0, "radio_direct": 12.0, "radio_all": 30.0}
+# The last commit before this work (issue 16, item 2): the "before" of docs/performance.md.
+BASELINE = "6726f87"
 
 
 def _point_near(base, i: int):
@@ -282,7 +285,8 @@ def baseline(ref: str, n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--n", type=int, default=100, help="measured requests of each kind")
-    parser.add_argument("--baseline", default="main", help="git ref measured the same way for comparison; none: skip")
+    parser.add_argument("--baseline", default=BASELINE,
+                        help="git ref measured the same way for comparison; none: skip")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
