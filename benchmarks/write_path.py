@@ -138,7 +138,7 @@ def http_measure(n: int, token: str, requests) -> tuple[float, int]:
     return cpu * 1000 / n, len(ctx.captured_queries)
 
 
-def socket_measure(n: int, tablet: dict) -> tuple[float, int]:
+def socket_measure(n: int, tablet: dict) -> tuple[float, int, float]:
     """The same for a position on the tablet's socket; SQL: the handler's write, run in this
     thread (the consumer runs it in its database thread)."""
     from channels.testing import WebsocketCommunicator
@@ -179,9 +179,17 @@ def socket_measure(n: int, tablet: dict) -> tuple[float, int]:
         for i in range(WARMUP, WARMUP + n):
             await one(i)
         cpu = time.process_time() - cpu
+        # The socket's own cost, for reference: a ping and its pong (client side included).
+        ping = time.process_time()
+        for _ in range(n):
+            await communicator.send_to(text_data='{"type":"ping"}')
+            while json.loads(await communicator.receive_from(timeout=10))["type"] != "pong":
+                pass
+        pings.append((time.process_time() - ping) * 1000 / n)
         await communicator.disconnect()
         return cpu
 
+    pings: list[float] = []
     cpu = asyncio.run(run())
     _relay()
     user = get_user_model().objects.get(pk=tablet["account"].user.pk)
@@ -192,7 +200,7 @@ def socket_measure(n: int, tablet: dict) -> tuple[float, int]:
         POSITIONS.flush(user.pk)
     assert report.reply is not None and report.reply["type"] == "ack", report.reply
     _relay()
-    return cpu * 1000 / n, len(ctx.captured_queries)
+    return cpu * 1000 / n, len(ctx.captured_queries), pings[0]
 
 
 def measure(n: int) -> dict:
@@ -224,7 +232,9 @@ def measure(n: int) -> dict:
             rows = out["rows"]
             rows.setdefault("position", {})[relay] = http_measure(n, tablet["token"], position)
             if ctx["socket"]:
-                rows.setdefault("position_socket", {})[relay] = socket_measure(n, ctx["tablets"][1])
+                cpu, sql, ping = socket_measure(n, ctx["tablets"][1])
+                rows.setdefault("position_socket", {})[relay] = (cpu, sql)
+                rows.setdefault("socket_ping", {})[relay] = (ping, 0)
             rows.setdefault("radio_direct", {})[relay] = http_measure(n, op_token, direct)
             rows.setdefault("radio_all", {})[relay] = http_measure(n, op_token, all_partners)
     out["relay_inline_default"] = settings.HUB_RELAY_INLINE
@@ -232,6 +242,7 @@ def measure(n: int) -> dict:
 
 
 LABELS = {"position": "position report, POST", "position_socket": "position on the tablet's socket",
+          "socket_ping": "(reference) ping → pong on that socket",
           "radio_direct": "radio, direct (POST)", "radio_all": "radio, all-partners (POST)"}
 
 
