@@ -4,7 +4,7 @@ message to a unit and one on the all-partners net, and of a position sent on the
 
 Run from the repository root (after ``source var/env.sh``)::
 
-    python benchmarks/write_path.py                    # this tree, then main's, side by side
+    python benchmarks/write_path.py                    # 6726f87 (before), then this tree, side by side
     python benchmarks/write_path.py --baseline none    # this tree only
     python benchmarks/write_path.py --n 300            # more requests per figure
 
@@ -20,8 +20,9 @@ relayed between the rounds, not counted).
 
 Its own database ``csu_bench_write`` (``BENCH_WRITE_DATABASE_URL`` overrides), created, migrated,
 ``load_demo`` loaded, with 200 tablets (field units, as ``benchmarks/radio.py`` makes them: the
-all-partners message is one receipt per tablet). ``--baseline REF`` (default ``main``) runs the
-same measures on ``git archive REF`` in a child process (the same database) and prints both.
+all-partners message is one receipt per tablet). ``--baseline REF`` (default 6726f87, the code
+before this work) runs the same measures on ``git archive REF`` in a child process (the same
+database) and prints both.
 Prints figures; asserts nothing.
 """
 
@@ -49,6 +50,8 @@ from harness import bench_database_url  # noqa: E402
 TABLETS = 200
 WARMUP = 10
 TARGETS = {"position": 10.0, "radio_direct": 12.0, "radio_all": 30.0}
+# The last commit before this work (issue 16, item 2): the "before" of docs/performance.md.
+BASELINE = "6726f87"
 
 
 def _point_near(base, i: int):
@@ -135,7 +138,7 @@ def http_measure(n: int, token: str, requests) -> tuple[float, int]:
     return cpu * 1000 / n, len(ctx.captured_queries)
 
 
-def socket_measure(n: int, tablet: dict) -> tuple[float, int]:
+def socket_measure(n: int, tablet: dict) -> tuple[float, int, float]:
     """The same for a position on the tablet's socket; SQL: the handler's write, run in this
     thread (the consumer runs it in its database thread)."""
     from channels.testing import WebsocketCommunicator
@@ -176,9 +179,17 @@ def socket_measure(n: int, tablet: dict) -> tuple[float, int]:
         for i in range(WARMUP, WARMUP + n):
             await one(i)
         cpu = time.process_time() - cpu
+        # The socket's own cost, for reference: a ping and its pong (client side included).
+        ping = time.process_time()
+        for _ in range(n):
+            await communicator.send_to(text_data='{"type":"ping"}')
+            while json.loads(await communicator.receive_from(timeout=10))["type"] != "pong":
+                pass
+        pings.append((time.process_time() - ping) * 1000 / n)
         await communicator.disconnect()
         return cpu
 
+    pings: list[float] = []
     cpu = asyncio.run(run())
     _relay()
     user = get_user_model().objects.get(pk=tablet["account"].user.pk)
@@ -189,7 +200,7 @@ def socket_measure(n: int, tablet: dict) -> tuple[float, int]:
         POSITIONS.flush(user.pk)
     assert report.reply is not None and report.reply["type"] == "ack", report.reply
     _relay()
-    return cpu * 1000 / n, len(ctx.captured_queries)
+    return cpu * 1000 / n, len(ctx.captured_queries), pings[0]
 
 
 def measure(n: int) -> dict:
@@ -221,7 +232,9 @@ def measure(n: int) -> dict:
             rows = out["rows"]
             rows.setdefault("position", {})[relay] = http_measure(n, tablet["token"], position)
             if ctx["socket"]:
-                rows.setdefault("position_socket", {})[relay] = socket_measure(n, ctx["tablets"][1])
+                cpu, sql, ping = socket_measure(n, ctx["tablets"][1])
+                rows.setdefault("position_socket", {})[relay] = (cpu, sql)
+                rows.setdefault("socket_ping", {})[relay] = (ping, 0)
             rows.setdefault("radio_direct", {})[relay] = http_measure(n, op_token, direct)
             rows.setdefault("radio_all", {})[relay] = http_measure(n, op_token, all_partners)
     out["relay_inline_default"] = settings.HUB_RELAY_INLINE
@@ -229,6 +242,7 @@ def measure(n: int) -> dict:
 
 
 LABELS = {"position": "position report, POST", "position_socket": "position on the tablet's socket",
+          "socket_ping": "(reference) ping → pong on that socket",
           "radio_direct": "radio, direct (POST)", "radio_all": "radio, all-partners (POST)"}
 
 
@@ -282,7 +296,8 @@ def baseline(ref: str, n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--n", type=int, default=100, help="measured requests of each kind")
-    parser.add_argument("--baseline", default="main", help="git ref measured the same way for comparison; none: skip")
+    parser.add_argument("--baseline", default=BASELINE,
+                        help="git ref measured the same way for comparison; none: skip")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 import threading
@@ -13,13 +14,14 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.gis.geos import Point
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, QuerySet, Subquery
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 from cameras.models import Camera
 from config.errors import Conflict, DomainError, NotAllowed
 from geo.geometry import EARTH_RADIUS_M
+from geo.models import Commune
 from geo.selectors import commune_at, in_service_area
 from incidents.choices import (
     AlertCondition,
@@ -894,21 +896,33 @@ def unit_position_live(report: PositionReport, *, now: dt.datetime | None = None
     A fix not newer than the unit's latest is dropped (acknowledged, not refused, not stored):
     a live position that arrives late has been overtaken. Returns the ack frame.
 
-    What it costs is what the write needs: the point's commune, the unit locked (found
-    through its driver, the checks of the member in the same statement), the key, the fix,
-    the unit moved, the outbox (two statements), the key's answer."""
+    What it costs is what the write needs: one statement finds and locks the unit (through its
+    driver, the member's checks in it) and answers whether the point is in the service area
+    and whether the key was seen; then the fix, the unit moved, the outbox (two statements),
+    the key's answer. The same key at once from two processes: the second insert of the key
+    fails and the flush asks again, and answers the first one's answer."""
     now = now or timezone.now()
-    _position_checks(report.point, report.at, now)
+    if report.at > now + dt.timedelta(seconds=60):
+        raise DomainError(gettext("This position is dated in the future."), field="at")
+    if report.at < now - dt.timedelta(hours=24):
+        raise DomainError(gettext("This position is more than a day old."), field="at")
+    seen = IdempotencyRecord.objects.filter(user_id=report.user_id, key=report.key)
     unit = (Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency")
             .filter(member__user_id=report.user_id, member__user__is_active=True,
-                    member__role=Role.FIELD_UNIT, retired_at__isnull=True).first())
+                    member__role=Role.FIELD_UNIT, retired_at__isnull=True)
+            .annotate(in_area=Exists(Commune.objects.filter(boundary__covers=report.point)),
+                      seen_hash=Subquery(seen.values("request_hash")[:1]),
+                      seen_response=Subquery(seen.values("response")[:1]))
+            .first())
     if unit is None:
         raise NotAllowed(gettext("Only a field unit driving a unit in service reports its position."))
-    record = IdempotencyRecord.objects.filter(user_id=report.user_id, key=report.key).first()
-    if record is not None:
-        if record.request_hash != report.request_hash:
+    if unit.seen_hash is not None:
+        if unit.seen_hash != report.request_hash:
             raise IdempotencyKeyReused(gettext("This request was already sent with another content."))
-        return dict(record.response, replayed=True)
+        answer = unit.seen_response
+        return dict(answer if isinstance(answer, dict) else json.loads(answer), replayed=True)
+    if not unit.in_area:
+        raise OutsideServiceArea(gettext("This location is outside the service area."), field="position")
     if unit.position_at is not None and report.at <= unit.position_at:
         reply = report.ack("dropped", unit.pk)
     else:
@@ -959,7 +973,10 @@ class PositionCoalescer:
             if report is None:
                 return  # written, or superseded, by a flush before this one
             try:
-                report.reply = unit_position_live(report)
+                try:
+                    report.reply = unit_position_live(report)
+                except IntegrityError:  # the same key, written meanwhile by another process
+                    report.reply = unit_position_live(report)
             except DomainError as exc:
                 report.reply = report.error(exc.code, exc.as_detail())
             except Exception:

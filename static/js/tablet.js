@@ -94,6 +94,7 @@ showStatus(root.dataset.status);
 // when no answer comes, by the POST of the offline queue (the hub keeps the same fix once).
 
 const SOCKET_ANSWER_MS = 10000;
+const SOCKET_WAIT_MS = 5000;
 let events = null;
 const onSocket = new Map(); // message id → { body, timer }
 
@@ -101,12 +102,16 @@ function postPosition(body) {
   enqueue(`/api/units/${unitId}/position/`, body);
 }
 
-function sendPosition(body) {
+function sendPosition(body, waited = 0) {
   const id = idempotencyKey();
   const [lon, lat] = body.location.coordinates;
   const sent = events && events.send({ type: "unit.position", id, lat, lon, at: body.at,
     accuracy: body.accuracy ?? undefined });
   if (!sent) {
+    if (waited < SOCKET_WAIT_MS) { // the socket is opening (page start, a reconnection): wait a little
+      window.setTimeout(() => sendPosition(body, waited + 500), 500);
+      return;
+    }
     postPosition(body);
     positionState.textContent = "Position transmise.";
     return;
