@@ -131,12 +131,13 @@ class EventConsumer(AsyncWebsocketConsumer):
             if last_id < 0:
                 raise ValueError
         except ValueError:
-            await self.send_error("bad_last_event_id", "last_event_id must be a whole number ≥ 0.")
+            await self.send_error("bad_last_event_id", gettext("last_event_id must be a whole number ≥ 0."))
             await self.close(code=CLOSE_BAD_REQUEST)
             return
         if last_id > published:
             await self.send_error("last_event_id_in_future",
-                                  f"last_event_id {last_id} is ahead of the server ({published}).")
+                                  gettext("last_event_id %(asked)d is ahead of the server (%(published)d).")
+                                  % {"asked": last_id, "published": published})
             await self.send_json({"type": "resync", "last_event_id": published})
             return
         if last_id < purged:
@@ -251,15 +252,16 @@ class EventConsumer(AsyncWebsocketConsumer):
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > settings.HUB_WS_MAX_FRAME_BYTES:
             await self.send_error("frame_too_large",
-                                  f"Frames are limited to {settings.HUB_WS_MAX_FRAME_BYTES} bytes.")
+                                  gettext("Frames are limited to %(bytes)d bytes.")
+                                  % {"bytes": settings.HUB_WS_MAX_FRAME_BYTES})
             return
         if text_data is None:
-            await self.send_error("binary_not_supported", "Send JSON text frames.")
+            await self.send_error("binary_not_supported", gettext("Send JSON text frames."))
             return
         try:
             message = json.loads(text_data)
         except (ValueError, RecursionError):  # a frame of 1,000 nested "[" is within the size limit
-            await self.send_error("malformed", "Not JSON.")
+            await self.send_error("malformed", gettext("Not JSON."))
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "ping":
@@ -269,7 +271,7 @@ class EventConsumer(AsyncWebsocketConsumer):
             if isinstance(last, int) and not isinstance(last, bool):
                 self.unacked = 0
             else:
-                await self.send_error("malformed", "ack needs an integer last_event_id.")
+                await self.send_error("malformed", gettext("ack needs an integer last_event_id."))
         elif (handler := inbound_handler(kind)) is not None:
             if len(self.inbound_tasks) >= MAX_INBOUND_IN_FLIGHT:
                 await self.send_json({"type": "error", "error": "too_many", "id": reply_id(message),
@@ -281,8 +283,9 @@ class EventConsumer(AsyncWebsocketConsumer):
             self.inbound_tasks.add(task)
             task.add_done_callback(self.inbound_tasks.discard)
         else:
-            await self.send_error("unknown_type", f"Unknown message type {kind!r}; clients send "
-                                  + ", ".join(["ping", "ack", *inbound_types()]) + ".")
+            said = gettext("Unknown message type %(type)r; clients send %(types)s.")
+            await self.send_error("unknown_type", said % {
+                "type": kind, "types": ", ".join(["ping", "ack", *inbound_types()])})
 
     async def inbound(self, handler, message: dict) -> None:
         try:

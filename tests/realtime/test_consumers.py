@@ -388,9 +388,14 @@ async def test_bad_frames_get_an_error_and_the_connection_stays(connect, setting
         await client.send(payload)
         frame = await client.receive()
         assert (frame["type"], frame["error"]) == ("error", code), payload
-        assert frame["detail"]
+        said = {"malformed": ("n'est pas du JSON", "ack demande un last_event_id entier"),
+                "unknown_type": ("Type de message inconnu",),
+                "frame_too_large": ("Un message est limité à 1024 octets",)}[code]
+        assert any(words in frame["detail"] for words in said), frame  # in French, like REST
     await client.send_bytes(b"\x00\x01binary")
-    assert (await client.receive())["error"] == "binary_not_supported"
+    frame = await client.receive()
+    assert (frame["error"], frame["detail"]) == ("binary_not_supported",
+                                                "Envoyez des messages texte en JSON.")
     await client.send_bytes(b"x" * 2000)
     assert (await client.receive())["error"] == "frame_too_large"
 
