@@ -385,12 +385,7 @@ CASES = [
          silent=CENTRE_ONLY_SILENT, before=earlier_requisition),
 ]
 # Disagreements found and not fixed here, each with its reason: the test fails (strict) once fixed.
-KNOWN_DEFECTS = {
-    ("grant.created", "pn_unit"): (
-        "a grant's events go to its agency's group, which the agency's field units (tablets) hear too, "
-        "while GET /api/streaming/grants/ shows grants to partner agents only (grants_visible_to) and a "
-        "replay leaves them out: live, a tablet hears of grants REST never shows it"),
-}
+KNOWN_DEFECTS: dict[tuple[str, str], str] = {}
 
 
 def _pair(case: Case, role: str):
