@@ -70,14 +70,20 @@ def unit_events(member: Member | None, frames: list[dict]) -> list[int]:
 
 
 def unit_updated(member: Member | None, frames: list[dict]) -> list[int]:
-    """``unit.updated``: a unit the member sees now, or would see but for its retirement (the
-    event that retired it must still reach the screens that list it)."""
+    """``unit.updated``: a unit the member sees now, or would see but for its retirement, or one
+    that moved from the member's agency to another (the event that retired it or took it away must
+    still reach the screens that list it, as it did live)."""
     ids = list(map(_unit_id, frames))
     visible = _visible(selectors.units_visible_to(member), ids)
     visible |= _visible(selectors.units_visible_to(member, retired=True), ids)
+    moved_away: set[int] = set()
     if member is not None and member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT}:
         visible |= _visible(Unit.objects.filter(agency=member.agency, retired_at__isnull=False), ids)
-    return [f["id"] for f in frames if _unit_id(f) in visible]
+        # Among the frames the member's groups received, a move to another agency was addressed
+        # to it as the unit's former agency.
+        moved_away = {f["id"] for f in frames if "agency" in f["data"]["changes"]
+                      and f["data"]["unit"]["agency"] != member.agency.code}
+    return [f["id"] for f in frames if _unit_id(f) in visible or f["id"] in moved_away]
 
 
 def unit_engaged(member: Member | None, frames: list[dict]) -> list[int]:

@@ -312,7 +312,7 @@ def lease_take(*, camera: Camera, by: User, incident: Incident | None = None,
     publish(PtzLeaseChanged(camera_id=camera.pk, camera_code=camera.code, holder=holder_data(by),
                             previous=holder_data(previous.holder) if previous else None,
                             incident_id=incident.pk if incident else None,
-                            reason="taken_over" if previous else "taken", at=now.isoformat()),
+                            reason="taken_over" if previous else "taken", at=local_iso(now)),
             audience=audiences.centre())
     return lease
 
@@ -328,7 +328,7 @@ def _lease_end(lease: PtzLease, *, reason: str, by: User | None, now: dt.datetim
         camera = lease.camera
         publish(PtzLeaseChanged(camera_id=camera.pk, camera_code=camera.code, holder=None,
                                 previous=holder_data(lease.holder), incident_id=lease.incident_id,
-                                reason=str(reason), at=now.isoformat()),
+                                reason=str(reason), at=local_iso(now)),
                 audience=audiences.centre())
 
 

@@ -1,9 +1,10 @@
 """Audiences: the channel groups an event goes to, and the groups a user listens on.
 
 Group names are ``csu`` (operators and supervisors of the centre), ``agency.<code>``,
-``unit.<id>``, ``user.<id>``. ``realtime`` carries events to these groups and
-knows nothing of what the events mean; the app that publishes decides the
-audience with its selectors (docs/architecture.md).
+``agents.<code>`` (an agency's partner agents, not its field units), ``unit.<id>``,
+``user.<id>``. ``realtime`` carries events to these groups and knows nothing of what the
+events mean; the app that publishes decides the audience with its selectors
+(docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ CENTRE = "csu"
 
 def agency_group(code: str) -> str:
     return f"agency.{code}"
+
+
+def agents_group(code: str) -> str:
+    return f"agents.{code}"
 
 
 def user_group(user_id: int) -> str:
@@ -48,6 +53,11 @@ def centre() -> Audience:
 def agencies(codes: Iterable[str], *, with_centre: bool = True) -> Audience:
     """The members of these agencies (and, by default, the centre, which sees everything)."""
     return Audience([*(agency_group(c) for c in codes), *([CENTRE] if with_centre else [])])
+
+
+def agents(code: str, *, with_centre: bool = True) -> Audience:
+    """The partner agents of this agency (its desks, not its field units' tablets)."""
+    return Audience([agents_group(code), *([CENTRE] if with_centre else [])])
 
 
 def user(user_id: int) -> Audience:
@@ -82,6 +92,8 @@ def groups_of(user: User, member: Member | None) -> list[str]:
         groups.append(CENTRE)
     elif member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT}:
         groups.append(agency_group(member.agency.code))
+        if member.role == Role.PARTNER_AGENT:
+            groups.append(agents_group(member.agency.code))
         for provider in _member_group_providers:
             groups.extend(provider(member))
     return sorted(set(groups))

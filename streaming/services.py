@@ -72,7 +72,9 @@ class BeyondAuthorisation(DomainError):
 
 
 def _audience(grant: Grant) -> audiences.Audience:
-    return audiences.agencies([grant.agency.code])
+    """The centre and the agency's partner agents: its field units' tablets get no video, and no
+    news of it either (``grants_visible_to``)."""
+    return audiences.agents(grant.agency.code)
 
 
 def _check_minutes(minutes: object) -> int:

@@ -180,6 +180,7 @@ RULES: dict[str, list] = {
     "grant.ended": [_GRANT],
     "grant.viewers": [Patch("grants", "grant_id", {"viewers": "viewers"})],
     "wall.updated": [Upsert("walls", "wall", key="name")],
+    # ``detail`` (camera.status, ptz.position) says why, for the moment: a message, not state REST keeps.
     "camera.status": [Patch("cameras", "camera.id", {"status": "camera.status", "code": "camera.code",
                                                       "name": "camera.name"})],
     "ptz.lease": [Patch("ptz", "camera_id", {"holder": "holder", "incident": "incident_id"})],

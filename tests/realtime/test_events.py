@@ -33,6 +33,7 @@ for _app in apps.get_app_configs():
         importlib.import_module(f"{_app.name}.events")
 
 CSU, PN, GN, CRF = "csu", "agency.pn-test", "agency.gn-test", "agency.crf-test"
+GN_AGENTS = "agents.gn-test"  # a grant's news: the gendarmerie's agents, not its field units
 
 
 @dataclass
@@ -348,8 +349,8 @@ def audience_of(story: Story, event_type: str) -> list[tuple[list[str], list[str
         ("journal.appended", 5): [GN, PN, CSU],
         ("incident.shared", 2): [GN, PN, CSU],
         # ... but the grant itself is the gendarmerie's business, not the PN's.
-        ("grant.created", 0): [GN, CSU],
-        ("grant.revoked", 0): [GN, CSU],
+        ("grant.created", 0): [GN_AGENTS, CSU],
+        ("grant.revoked", 0): [GN_AGENTS, CSU],
     }
     if event_type in FIELD_TYPES:
         row, audience = _field(story, event_type)
@@ -357,7 +358,7 @@ def audience_of(story: Story, event_type: str) -> list[tuple[list[str], list[str
     if event_type == "camera.status":  # the centre only: partners get no camera identifiers
         return [(camera_went_offline(story).audience, [CSU])]
     if event_type in {"grant.ended", "grant.viewers"}:  # a grant's news: its agency and the centre
-        return [(SAMPLES[event_type](story).audience, [GN, CSU])]
+        return [(SAMPLES[event_type](story).audience, [GN_AGENTS, CSU])]
     if event_type == "wall.updated":  # the centre's wall: the centre only
         return [(wall_changed(story).audience, [CSU])]
     if event_type == "requisition.progress":  # judicial business: the centre only

@@ -19,7 +19,7 @@ from streaming.services import grant_create, grants_end_sweep, viewing_end, view
 from tests import factories
 
 POINT = {"type": "Point", "coordinates": [2.3222, 48.9883]}
-PN_GROUP, CENTRE_GROUP = "agency.pn-test", "csu"
+PN_GROUP, CENTRE_GROUP = "agents.pn-test", "csu"  # a grant's news: the agency's agents, not its tablets
 
 
 @pytest.fixture
