@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 def token_for(raw: str) -> ApiToken | None:
     """The live bearer token of an active user, or None when unknown, expired or revoked."""
     token = (
-        ApiToken.objects.select_related("user")
+        # Without the password's hash: the account is cached (user_for_token), and a save of
+        # it then writes only the fields it holds.
+        ApiToken.objects.select_related("user").defer("user__password")
         .filter(digest=ApiToken.digest_of(raw), revoked_at__isnull=True,
                 expires_at__gt=timezone.now())
         .first()

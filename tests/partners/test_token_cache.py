@@ -128,3 +128,24 @@ def test_the_cache_away_the_database_answers(area, operator, monkeypatch):
     assert api_token_revoke(raw=raw)
     assert client_with(raw).get(CENTRE_ONLY).status_code == 401
     assert ApiToken.objects.filter(revoked_at__isnull=False).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_cache_holds_no_password_hash_and_saving_the_account_keeps_the_password(area):
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+
+    from partners.selectors import user_for_token
+
+    member = make_member(role="operator", username="paula", password="correct horse battery")
+    raw, token = api_token_issue(user=member.user)
+    assert client_with(raw).get(CENTRE_ONLY).status_code == 200
+    entry = cache.get(f"hub-token:{token.digest}")
+    assert entry is not None and "password" not in entry["user"].__dict__
+
+    user = user_for_token(raw)
+    assert user is not None
+    user.first_name = "Paula"
+    user.save()  # a save of the cached account writes only what it holds
+    fresh = get_user_model().objects.get(pk=member.user.pk)
+    assert fresh.first_name == "Paula" and fresh.check_password("correct horse battery")
