@@ -190,8 +190,16 @@ RULES: dict[str, list] = {
         name: f"requisition.{name}" for name in ("procedure_number", "status", "progress", "error")})],
 }
 
-# Event types no REST read shows as state: none today. An entry here needs its reason.
-NO_REST_COUNTERPART: dict[str, str] = {}
+# Event types whose REST read is not a state the events rebuild. An entry here needs its reason.
+_NODES = ("GET /api/streaming/nodes/ answers live figures that change at every lease renewal "
+          "(last seen, lease ages, shares), which publish nothing by design (one renewal every 3 s "
+          "per node): no sum of events equals it, so the nodes' screen reads it again on each of "
+          "these events. Their audience (the centre only) is checked in tests/realtime/test_events.py "
+          "and tests/streaming/test_nodes.py.")
+NO_REST_COUNTERPART: dict[str, str] = {
+    "node.joined": _NODES, "node.left": _NODES, "node.lost": _NODES,
+    "camera.unrecorded": _NODES, "camera.recorded": _NODES,
+}
 
 
 def reduce(state: dict, frames: list[dict], viewer: Viewer) -> dict:
