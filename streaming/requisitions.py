@@ -36,6 +36,10 @@ class Actions:
 
 def _validate_window(*, cameras: list[Camera], window_start: dt.datetime, window_end: dt.datetime,
                      now: dt.datetime) -> None:
+    # In UTC: two times of the same zone compare (and subtract) by their wall-clock reading, so
+    # that on the night of the autumn change 02:00 CEST and 02:00 CET (the API gives both in
+    # Europe/Paris) would be one and the same moment.
+    window_start, window_end = window_start.astimezone(dt.UTC), window_end.astimezone(dt.UTC)
     if window_end <= window_start:
         raise DomainError(_("The window ends before it starts."), field="window_end")
     if window_end > now:

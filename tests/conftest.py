@@ -8,10 +8,13 @@ never see each other's data; servers the tests start listen on ports the system 
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 import shutil
 import tempfile
 import time
+import zoneinfo
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,51 @@ _WORKER_PATHS = {
     "HUB_AUDIT_ANCHOR_KEY_PATH": "keys/audit-anchor-ed25519.pem",
     "MEDIA_ROOT": "media",
 }
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock", metavar="MOMENT", default="",
+        help="run every test module and test from this moment (ISO 8601; without an offset, Paris "
+             "time), the clock ticking from there: scripts/test-clock.sh")
+
+
+def pytest_report_header(config):
+    raw = config.getoption("clock")
+    return [f"clock: every module and test starts at {_moment(raw).isoformat()}"] if raw else []
+
+
+def _moment(raw: str) -> dt.datetime:
+    """``--clock``'s moment, aware: a time without offset is read in Europe/Paris (the first of
+    two, on the night of the autumn change: give the offset to say the second)."""
+    moment = dt.datetime.fromisoformat(raw)
+    return moment if moment.tzinfo else moment.replace(tzinfo=zoneinfo.ZoneInfo("Europe/Paris"))
+
+
+def _travel(config):
+    raw = config.getoption("clock")
+    if not raw:
+        return contextlib.nullcontext()
+    import time_machine
+
+    return time_machine.travel(_moment(raw), tick=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _clock_of_the_module(request):
+    """With ``--clock``, a module's fixtures are made at the moment too (see ``_clock``)."""
+    with _travel(request.config):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _clock(request):
+    """With ``--clock``, the test runs from the moment: time-machine moves the wall clock of this
+    process (``time.time``, ``datetime.now``, so ``timezone.now``), not the monotonic clock, nor
+    PostgreSQL's ``now()``, nor the servers a test starts. Each test starts at the moment itself,
+    so that what it sees does not depend on how long the tests before it took."""
+    with _travel(request.config):
+        yield
 
 
 def pytest_configure(config):

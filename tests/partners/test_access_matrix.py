@@ -735,6 +735,10 @@ def test_a_supervisor_cannot_make_anyone_a_superuser_in_the_admin(scene):
     from django.contrib.auth.models import Permission
 
     supervisor = scene.users["supervisor"]
+    # The form gives the date joined in local time, to the second: joined at a fixed hour, not
+    # "now", which in the hour the autumn change repeats is ambiguous and refused as such.
+    supervisor.date_joined = timezone.make_aware(dt.datetime(2026, 1, 15, 9, 30))
+    supervisor.save(update_fields=["date_joined"])
     browser = scene.browsers["supervisor"]
     url = f"/admin/auth/user/{supervisor.pk}/change/"
     page = browser.get(url)

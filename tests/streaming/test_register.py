@@ -29,6 +29,12 @@ def segments(camera, start, count, *, size=1000, gap_at=None):
     return RecordingSegment.objects.bulk_create(rows)
 
 
+def at_ten(now, *, days_ago: int) -> dt.datetime:
+    """10:00 Paris time, ``days_ago`` local days before ``now`` (a DST change in between or not)."""
+    day = timezone.localdate(now) - dt.timedelta(days=days_ago)
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(10)))
+
+
 def extraction(requisition, operator):
     requisition.status = RequisitionStatus.DONE
     requisition.save(update_fields=["status"])
@@ -40,9 +46,11 @@ def filled(area, operator, settings, tmp_path):
     settings.HUB_RECORDINGS_DIR = tmp_path
     now = timezone.now()
     a, b = factories.make_camera(code="CAM-A"), factories.make_camera(code="CAM-B")
-    old = timezone.localtime(now - dt.timedelta(days=20)).replace(hour=10, minute=0, second=0, microsecond=0)
+    old = at_ten(now, days_ago=20)
     segments(a, old, 5)
-    recent = now - dt.timedelta(hours=3)
+    # Yesterday at ten, not "three hours ago": a few minutes of recording on one local day,
+    # whatever the hour the suite runs at (at 02:59 three hours ago is the day before).
+    recent = at_ten(now, days_ago=1)
     segments(a, recent, 4, gap_at=1)
     segments(b, recent, 2, size=500)
     destroyed = retention_sweep(now=now)
@@ -115,7 +123,7 @@ def test_csv_export(api, operator, filled):
 
 def test_statistics_per_month_and_service(api, operator, filled):
     data = api.as_member(operator).get(f"{URL}stats/").json()
-    month = timezone.localtime(timezone.now()).strftime("%Y-%m")
+    month = timezone.localtime(filled["now"]).strftime("%Y-%m")  # the extractions were done then
     assert data["total"] == 2
     assert data["per_month"] == [{"month": month, "extractions": 2,
                                   "per_service": {"CSP Sarcelles": 1, "SR Cergy": 1}}]

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from partners.models import AuditRecord
@@ -77,6 +78,18 @@ def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(api, operator, c
     assert field in answer.json()["detail"]
     assert not Requisition.objects.exists() and not LegalHold.objects.exists()
     assert not AuditRecord.objects.filter(action="requisition_created").exists()
+
+
+def test_a_window_over_the_hour_the_autumn_change_repeats_is_one_hour_long(api, operator, camera):
+    """In the night of 25 October 2026, 02:00 to 02:59 Paris time happen twice (CEST, then CET):
+    from the first 02:00 to the second is an hour, not a window that ends when it starts."""
+    window = {"start": "2026-10-25T02:00:00+02:00", "end": "2026-10-25T02:00:00+01:00"}
+    with time_machine.travel(dt.datetime(2026, 10, 25, 6, tzinfo=dt.UTC)):
+        answer = api.as_member(operator).post(URL, body(camera, **window), format="json")
+    assert answer.status_code == 201, answer.content
+    assert (answer.json()["start"], answer.json()["end"]) == (window["start"], window["end"])
+    requisition = Requisition.objects.get()
+    assert requisition.window_end - requisition.window_start == dt.timedelta(hours=1)
 
 
 @pytest.mark.parametrize("role", ["partner_agent", "auditor"])
