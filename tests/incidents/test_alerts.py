@@ -193,6 +193,8 @@ def test_nothing_the_croix_rouge_receives_names_a_camera_or_a_video(crf, operato
             text = answer.content.decode().lower()
             for word in forbidden:
                 assert word.lower() not in text, (word, answer.request["PATH_INFO"])
-    # ...while the police, which holds the grant, does get video data on its socket.
-    pn_frames = realtime_selectors.events_after(0, ["agency.pn-test"], through=Event.objects.latest("id").id)
+    # ...while the police's agents, whose service holds the grant, do get video data on their
+    # socket (the grant's events go to the agency's partner agents, not to its field units).
+    pn_frames = realtime_selectors.events_after(0, ["agency.pn-test", "agents.pn-test"],
+                                                through=Event.objects.latest("id").id)
     assert "CAM-SECRET-042".lower() in json.dumps(pn_frames).lower()
