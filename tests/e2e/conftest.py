@@ -103,8 +103,20 @@ def hub_env() -> dict[str, str]:
     return {}
 
 
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory) -> Path:
+    """The hub's static files, collected once for every module's hub (a module's ``hub_env``
+    changes settings of the map and the geocoder, never the files)."""
+    root = tmp_path_factory.mktemp("static")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "STATIC_ROOT": str(root),
+           "DJANGO_DEBUG": "0"}
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+                   cwd=ROOT, env=env, check=True)
+    return root
+
+
 @pytest.fixture(scope="module")
-def hub(django_db_setup, tmp_path_factory, hub_env) -> Iterator[Hub]:
+def hub(django_db_setup, tmp_path_factory, hub_env, collected_static) -> Iterator[Hub]:
     """The hub served by Daphne on the test database, its static files collected in a temp dir."""
     tmp = tmp_path_factory.mktemp("hub")
     env = dict(os.environ)
@@ -115,7 +127,7 @@ def hub(django_db_setup, tmp_path_factory, hub_env) -> Iterator[Hub]:
         "REDIS_URL": settings.REDIS_URL,
         "CHANNELS_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
         "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
-        "STATIC_ROOT": str(tmp / "static"),
+        "STATIC_ROOT": str(collected_static),
         "DJANGO_DEBUG": "0",
         "PYTHONUNBUFFERED": "1",
         # Tests talk to loopback only: no tile server nor geocoder on the Internet (the
@@ -125,8 +137,6 @@ def hub(django_db_setup, tmp_path_factory, hub_env) -> Iterator[Hub]:
         "HUB_GEOCODER_URL": "",
     })
     env.update(hub_env)
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-                   cwd=ROOT, env=env, check=True)
     server = Hub(env, tmp / "daphne.log")
     server.start()
     yield server
