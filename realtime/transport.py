@@ -8,6 +8,7 @@ instead, so a process keeps one connection pool however many events it relays.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -29,8 +30,29 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 
 
 def run(coro: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
-    """Run ``coro`` on the relay loop and wait for its result."""
-    return asyncio.run_coroutine_threadsafe(coro, _background_loop()).result(timeout)
+    """Run ``coro`` on the relay loop and wait for its result. Past ``timeout`` it is cancelled
+    and stopped before the TimeoutError reaches the caller: a relay that retries a batch must
+    not send it again while the first attempt is still sending (the same frames twice, and
+    the clients' channels over capacity)."""
+    stopped = threading.Event()
+
+    async def guarded() -> Any:
+        try:
+            return await coro
+        finally:
+            stopped.set()
+
+    future = asyncio.run_coroutine_threadsafe(guarded(), _background_loop())
+    try:
+        return future.result(timeout)
+    except concurrent.futures.TimeoutError:
+        future.cancel()  # delivered to the coroutine at its next await
+        stopped.wait(STOP_WAIT_SECONDS)
+        raise
+
+
+# How long a timed-out send may take to notice its cancellation (it is between two awaits).
+STOP_WAIT_SECONDS = 5.0
 
 
 def group_send_many(messages: list[tuple[str, dict]]) -> None:
