@@ -5,6 +5,7 @@ Run from the repository root (after ``source var/env.sh``)::
 
     python benchmarks/radio.py                          # 200 tablets, 20 messages/s, 60 s
     python benchmarks/radio.py --tablets 50 --duration 15   # a quick smoke run
+    python benchmarks/radio.py --topology pools         # the same, against `make run`'s processes
 
 It prints figures; it never asserts a timing. The target (p95 from send to
 display on the recipients' sockets ≤ 200 ms) is printed beside the figures.
@@ -25,6 +26,13 @@ What runs where
   run and revoked at its end).
 * ONE Daphne (``daphne -b 127.0.0.1 -p PORT config.asgi:application``, its own
   ``CHANNELS_PREFIX`` ``bench-radio-<pid>``, ``HUB_CHANNEL_LAYER`` from ``--layer``).
+* ``--topology pools``: instead of that one Daphne, the topology of ``make run``
+  (``benchmarks/pools.py``): HAProxy, configured by ``config.topology.Topology``, in front of
+  ``HUB_API_PROCESSES`` (2) API Daphnes and ``HUB_WS_PROCESSES`` (1) WebSocket Daphne, and
+  ``manage.py relay`` with its standby, all with ``HUB_RELAY_INLINE=0`` and
+  ``HUB_TRUSTED_PROXIES=127.0.0.1`` on the same database, Redis and prefix. The run starts
+  once HAProxy sees every server up and a relay is active; HTTP and WebSockets go to
+  HAProxy's port. CPU is the sum over these processes (HAProxy's worker included).
 * ONE WebSocket client process (``benchmarks/fanout.py --client-worker``, reused as is):
   a socket per tablet and per operator on ``/ws/events/``, ``Authorization: Bearer``.
 * HTTP load from this process (``--http-workers`` threads, each with a keep-alive
