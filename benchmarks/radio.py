@@ -5,6 +5,7 @@ Run from the repository root (after ``source var/env.sh``)::
 
     python benchmarks/radio.py                          # 200 tablets, 20 messages/s, 60 s
     python benchmarks/radio.py --tablets 50 --duration 15   # a quick smoke run
+    python benchmarks/radio.py --topology pools         # the same, against `make run`'s processes
 
 It prints figures; it never asserts a timing. The target (p95 from send to
 display on the recipients' sockets ≤ 200 ms) is printed beside the figures.
@@ -25,6 +26,13 @@ What runs where
   run and revoked at its end).
 * ONE Daphne (``daphne -b 127.0.0.1 -p PORT config.asgi:application``, its own
   ``CHANNELS_PREFIX`` ``bench-radio-<pid>``, ``HUB_CHANNEL_LAYER`` from ``--layer``).
+* ``--topology pools``: instead of that one Daphne, the topology of ``make run``
+  (``benchmarks/pools.py``): HAProxy, configured by ``config.topology.Topology``, in front of
+  ``HUB_API_PROCESSES`` (2) API Daphnes and ``HUB_WS_PROCESSES`` (1) WebSocket Daphne, and
+  ``manage.py relay`` with its standby, all with ``HUB_RELAY_INLINE=0`` and
+  ``HUB_TRUSTED_PROXIES=127.0.0.1`` on the same database, Redis and prefix. The run starts
+  once HAProxy sees every server up and a relay is active; HTTP and WebSockets go to
+  HAProxy's port. CPU is the sum over these processes (HAProxy's worker included).
 * ONE WebSocket client process (``benchmarks/fanout.py --client-worker``, reused as is):
   a socket per tablet and per operator on ``/ws/events/``, ``Authorization: Bearer``.
 * HTTP load from this process (``--http-workers`` threads, each with a keep-alive
@@ -113,6 +121,7 @@ from fanout import (  # noqa: E402 (the fan-out benchmark's machinery, reused)
     setup_django,
 )
 from harness import bench_database_url  # noqa: E402
+from pools import Pools  # noqa: E402
 
 BENCH_DB_NAME = "csu_bench_radio"
 SEED = 20260406
@@ -548,6 +557,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=10, help="WebSocket handshakes in flight")
     parser.add_argument("--ws-impl", default="auto", choices=["auto", "websockets", "aiohttp", "builtin"])
     parser.add_argument("--daphne-env", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--topology", default="single", choices=["single", "pools"],
+                        help="single: one Daphne (default); pools: the `make run` topology, HAProxy "
+                             "in front of HUB_API_PROCESSES (2) API + HUB_WS_PROCESSES (1) WebSocket "
+                             "Daphnes and the relay process + standby (HUB_RELAY_INLINE=0)")
     parser.add_argument("--fixed", action="store_true",
                         help="Daphne with the lock fix this benchmark proposes, applied to Daphne "
                              "only: Unit rows locked FOR NO KEY UPDATE (UNIT_LOCK_FIX)")
@@ -588,6 +601,7 @@ def main() -> None:
           f"({min(per_agency.values())}–{max(per_agency.values())} each), {len(operators)} operators")
 
     daphne = worker = pool = None
+    down_at_start = 0
     result: dict = {}
     fix_dir = tempfile.mkdtemp(prefix="radio-fix-") if args.fixed else None
     try:
@@ -599,10 +613,20 @@ def main() -> None:
                 [fix_dir, *filter(None, [daphne_env.get("PYTHONPATH", os.environ.get("PYTHONPATH"))])])
         # INFO: channels_redis says when a channel is over capacity (messages dropped).
         os.environ.setdefault("BENCH_DAPHNE_LOG_LEVEL", "INFO")
-        daphne = Daphne(args.layer, prefix, daphne_env, False)
         t = time.time()
-        daphne.wait_ready()
-        print(f"daphne pid {daphne.proc.pid} ready in {time.time() - t:.1f}s: {shlex.join(daphne.command)}")
+        if args.topology == "pools":
+            daphne = Pools({"HUB_CHANNEL_LAYER": args.layer, "CHANNELS_PREFIX": prefix, **daphne_env},
+                           api=int(os.environ.get("HUB_API_PROCESSES") or 2),
+                           ws=int(os.environ.get("HUB_WS_PROCESSES") or 1))
+            daphne.wait_ready()
+            down_at_start = daphne.count(" is DOWN")  # the servers were still starting
+            print(f"hub ready in {time.time() - t:.1f}s: {daphne.command}; active relay: "
+                  f"{daphne.active_relay()}; pids {daphne.pids()}")
+        else:
+            daphne = Daphne(args.layer, prefix, daphne_env, False)
+            daphne.wait_ready()
+            print(f"daphne pid {daphne.proc.pid} ready in {time.time() - t:.1f}s: "
+                  f"{shlex.join(daphne.command)}")
         worker = ClientWorker(f"/tmp/radio-clients-{os.getpid()}.log")
         hello = worker.ask({"url": f"ws://127.0.0.1:{daphne.port}/ws/events/",
                             "tokens": [a.token for a in clients], "origin": f"{ORIGIN}:{daphne.port}",
@@ -636,7 +660,8 @@ def main() -> None:
         t0 = time.time() + 0.5
         sends = schedule(tablets, operators, args, t0, rng)
         measured_from = t0 + args.warmup
-        pids = {"daphne": daphne.proc.pid, "clients": hello["pid"], "this process": os.getpid()}
+        hub_pids = daphne.pids() if args.topology == "pools" else {"daphne": daphne.proc.pid}
+        pids = {**hub_pids, "clients": hello["pid"], "this process": os.getpid()}
         print(f"traffic: {sum(s.kind == 'position' for s in sends)} position reports, "
               f"{sum(s.kind == 'radio' for s in sends)} radio messages over "
               f"{args.warmup + args.duration:.0f}s ({args.warmup:.0f}s warm-up) ...")
@@ -674,12 +699,15 @@ def main() -> None:
             "http": http_summary(sends, measured_from), "stuck": stuck,
             "cpu": {k: (cpu1[k] - cpu0[k]) / wall * 100 for k in pids},
             "cpu_s": {k: cpu1[k] - cpu0[k] for k in pids},
+            "hub": list(hub_pids), "topology": args.topology,
             "server": {k: v / wall * 100 for k, v in server_cpu_delta(srv0, srv1).items()},
             "wall": wall, "load": (load0, load1), "others": report["others"], "closed": report["closed"],
             "resumes": report["resumes"], "late_failed": report["failed"], "connected": sum(live),
             "daphne_errors": daphne.errors(),
-            "over_capacity": Path(daphne.log.name).read_text(errors="replace").count("over capacity"),
+            "over_capacity": (daphne.count("over capacity") if args.topology == "pools" else
+                              Path(daphne.log.name).read_text(errors="replace").count("over capacity")),
             "fixed": args.fixed,
+            "marked_down": daphne.count(" is DOWN") - down_at_start if args.topology == "pools" else 0,
         }
     finally:
         if pool is not None:
@@ -706,7 +734,9 @@ def print_report(r: dict, args, n_clients: int, started: float) -> None:
     print(f"Radio and field units: {args.tablets} tablets (position every {args.interval:g}s), "
           f"{args.operators} operators sending {args.rate:g} radio messages/s, {args.duration:g}s measured "
           f"— {dt.datetime.now().astimezone().isoformat(timespec='minutes')}, {machine()}"
-          + ("; Daphne with --fixed (Unit rows locked FOR NO KEY UPDATE)" if r["fixed"] else ""))
+          + ("; Daphne with --fixed (Unit rows locked FOR NO KEY UPDATE)" if r["fixed"] else "")
+          + ("; topology: pools (HAProxy, API + WebSocket Daphnes, relay + standby)"
+             if r["topology"] == "pools" else "; topology: single (one Daphne)"))
     print()
     head = ("| send → display | deliveries measured | p50 ms | p95 ms | p99 ms | max ms "
             "| expected (whole run) | lost | dup | leak |")
@@ -747,15 +777,22 @@ def print_report(r: dict, args, n_clients: int, started: float) -> None:
             print(f"- {kind} errors: " + "; ".join(f"{v}× {k}" for k, v in h[kind]["errors"].items()))
     print()
     cpu, srv = r["cpu"], r["server"]
-    print(f"CPU over the measured {r['wall']:.1f}s, % of one core: Daphne {cpu['daphne']:.0f} % "
-          f"({r['cpu_s']['daphne']:.1f} CPU-s), PostgreSQL backends of the benchmark database "
+    hub_pct, hub_s = sum(cpu[k] for k in r["hub"]), sum(r["cpu_s"][k] for k in r["hub"])
+    if r["topology"] == "pools":
+        hub_label = ("hub processes (" + ", ".join(f"{k} {cpu[k]:.0f} %" for k in r["hub"]) + ") "
+                     f"{hub_pct:.0f} %")
+    else:
+        hub_label = f"Daphne {hub_pct:.0f} %"
+    print(f"CPU over the measured {r['wall']:.1f}s, % of one core: {hub_label} "
+          f"({hub_s:.1f} CPU-s), PostgreSQL backends of the benchmark database "
           f"{srv['postgres_db']:.0f} %, all PostgreSQL processes {srv['postgres']:.0f} %, Redis "
           f"{srv['redis']:.0f} %, WebSocket client process {cpu['clients']:.0f} %, this process "
           f"(HTTP clients) {cpu['this process']:.0f} %")
     measured_requests = h["position"]["rt"]["n"] + h["radio"]["rt"]["n"]
     if measured_requests:
-        print(f"Daphne CPU per measured request (all its work: HTTP, relay, frames): "
-              f"{r['cpu_s']['daphne'] / measured_requests * 1000:.1f} ms")
+        who = "hub processes'" if r["topology"] == "pools" else "Daphne"
+        print(f"{who} CPU per measured request (all their work: HTTP, relay, frames): "
+              f"{hub_s / measured_requests * 1000:.1f} ms")
     (l0, _, _), (l1, _, _) = r["load"]
     notes = [f"{r['connected']}/{n_clients} sockets connected", f"load average {l0:.2f} → {l1:.2f}",
              f"sends answered 2xx without an event: {a['no_event']}",
@@ -772,10 +809,13 @@ def print_report(r: dict, args, n_clients: int, started: float) -> None:
     if r["others"]:
         notes.append("control frames: " + ", ".join(f"{k} {v}" for k, v in sorted(r["others"].items())))
     if r["daphne_errors"]:
-        notes.append("daphne log: " + "; ".join(f"{v}× {k}" for k, v in r["daphne_errors"].items()))
+        notes.append(("hub logs: " if r["topology"] == "pools" else "daphne log: ") + "; ".join(f"{v}× {k}" for k, v in r["daphne_errors"].items()))
     if r.get("shutdown_errors"):
         notes.append(f"daphne log when the {r['connected']} sockets closed together at the end: "
                      + "; ".join(f"{v}× {k}" for k, v in r["shutdown_errors"].items()))
+    if r.get("marked_down"):
+        notes.append(f"HAProxy marked a server down {r['marked_down']} times during the run (health "
+                     "check failed; its sessions were cut: on-marked-down shutdown-sessions)")
     if r["over_capacity"]:
         notes.append(f"channels_redis 'over capacity' notices in Daphne's log: {r['over_capacity']}")
     print("- " + "\n- ".join(notes))
