@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -110,19 +109,9 @@ class Pools:
 
     def servers_down(self) -> list[str]:
         """The servers HAProxy does not route to now (``backend/server``), from its stats."""
-        with socket.socket(socket.AF_UNIX) as unix:
-            unix.connect(str(self.stats))
-            unix.sendall(b"show stat\n")
-            raw = b""
-            while chunk := unix.recv(65536):
-                raw += chunk
-        down = []
-        for line in raw.decode().splitlines():
-            fields = line.split(",")
-            if len(fields) > 17 and not line.startswith("#") and fields[1] not in {"FRONTEND", "BACKEND"}:
-                if fields[17] != "UP":
-                    down.append(f"{fields[0]}/{fields[1]}:{fields[17]}")
-        return down
+        from config.topology import haproxy_servers_down
+
+        return haproxy_servers_down(self.stats)
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout

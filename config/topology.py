@@ -100,6 +100,27 @@ class Topology:
         return "\n".join(lines) + "\n"
 
 
+def haproxy_servers_down(stats_socket: Path | str) -> list[str]:
+    """The servers HAProxy does not route to now (``backend/server:STATUS``), read from its
+    stats socket (``stats socket <path>`` in its ``global`` section): what a test or a
+    benchmark waits on before it starts."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as unix:
+        unix.connect(str(stats_socket))
+        unix.sendall(b"show stat\n")
+        raw = b""
+        while chunk := unix.recv(65536):
+            raw += chunk
+    down = []
+    for line in raw.decode().splitlines():
+        fields = line.split(",")
+        if len(fields) > 17 and not line.startswith("#") and fields[1] not in {"FRONTEND", "BACKEND"}:
+            if fields[17] != "UP":
+                down.append(f"{fields[0]}/{fields[1]}:{fields[17]}")
+    return down
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--procfile", type=Path, required=True)

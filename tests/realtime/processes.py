@@ -210,19 +210,9 @@ class Hub:
 
     def servers_down(self) -> list[str]:
         """The servers HAProxy does not route to now (``backend/server``), from its stats."""
-        with socket.socket(socket.AF_UNIX) as unix:
-            unix.connect(str(self.stats))
-            unix.sendall(b"show stat\n")
-            raw = b""
-            while chunk := unix.recv(65536):
-                raw += chunk
-        down = []
-        for line in raw.decode().splitlines():
-            fields = line.split(",")
-            if len(fields) > 17 and not line.startswith("#") and fields[1] not in {"FRONTEND", "BACKEND"}:
-                if fields[17] != "UP":
-                    down.append(f"{fields[0]}/{fields[1]}:{fields[17]}")
-        return down
+        from config.topology import haproxy_servers_down
+
+        return haproxy_servers_down(self.stats)
 
     def wait_all_up(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
