@@ -95,11 +95,16 @@ def live_nodes(role: str, now: dt.datetime) -> QuerySet[Node]:
 
 
 def wanted_cameras(role: str) -> set[int]:
-    """The cameras a role must hold: for the recorders, every camera set to record."""
+    """The cameras a role must hold: for the recorders, every camera set to record; for the video
+    nodes, every camera with a live source (``streaming.video_nodes``)."""
     if role == NodeRole.RECORD:
         from streaming.recorder import recorded_cameras
 
         return set(recorded_cameras().values_list("pk", flat=True))
+    if role == NodeRole.VIDEO:
+        from streaming.video_nodes import video_cameras
+
+        return set(video_cameras().values_list("pk", flat=True))
     return set()
 
 

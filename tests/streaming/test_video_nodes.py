@@ -1,0 +1,175 @@
+"""Video nodes (streaming/video_nodes.py): the cameras shared by the video nodes' leases, a WHEP offer
+sent on (307) to the node holding its camera, the holder serving it and naming itself in the
+session's URL, the hop limit, no live holder, and ``manage.py video`` refusing a taken name.
+
+Each process of the cluster is played here by this one, with ``HUB_VIDEO_NODE`` set to the node
+it is. The leases last an hour (``HUB_NODE_LEASE_SECONDS``), so that a node joined during a test
+stays live however long the test takes; an expired node joined two hours before the test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from partners.audit import Action
+from partners.models import AuditRecord
+from streaming.models import CameraLease, Node, NodeRole
+from streaming.nodes import node_join, rebalance
+from streaming.runtime import current_runtime
+from streaming.video_nodes import camera_holder, whep_route
+from tests import factories
+from tests.streaming.peer import WhepPeer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+VIDEO = NodeRole.VIDEO
+
+
+@pytest.fixture
+def cluster(scene, settings):
+    """Nodes ``video-a`` and ``video-b``; ``video-b`` holds the scene's camera; this process is
+    ``video-a`` unless a test says otherwise."""
+    settings.HUB_NODE_LEASE_SECONDS = 3600
+    settings.HUB_VIDEO_NODE = "video-a"
+    node_join(name="video-a", role=VIDEO)
+    holder = node_join(name="video-b", role=VIDEO)
+    assert rebalance(holder).held == {scene["camera"].pk}
+    return settings
+
+
+def whep(client, camera, body, query: str = ""):
+    return client.generic("POST", f"/api/streaming/cameras/{camera.pk}/whep{query}", body,
+                          content_type="application/sdp")
+
+
+def nothing_started(camera) -> bool:
+    runtime = current_runtime()
+    journalled = AuditRecord.objects.filter(action=Action.CAMERA_VIEW_START, object_id=str(camera.pk))
+    return (runtime is None or not runtime.sessions()) and not journalled.exists()
+
+
+def test_a_node_that_does_not_hold_the_camera_sends_the_offer_to_its_holder(scene, cluster):
+    camera = scene["camera"]
+    api = factories.TokenClient().as_member(scene["operator"])
+    peer = WhepPeer()
+    try:
+        response = whep(api, camera, peer.offer())
+    finally:
+        peer.close()
+    assert response.status_code == 307
+    # The same path, naming the holder for HAProxy, and counting the hop.
+    assert response["Location"] == f"/api/streaming/cameras/{camera.pk}/whep?node=video-b&hop=1"
+    assert nothing_started(camera)
+    # A refused offer is refused where it lands, not sent on.
+    response = whep(api, camera, "v=0\r\nthis is not sdp")
+    assert response.status_code == 400 and response.json()["error"] == "bad_offer"
+
+
+def test_the_holder_serves_the_offer_and_its_session_url_leads_back_to_it(scene, cluster, runtime):
+    camera = scene["camera"]
+    cluster.HUB_VIDEO_NODE = "video-b"
+    api = factories.TokenClient().as_member(scene["operator"])
+    peer = WhepPeer()
+    try:
+        response = whep(api, camera, peer.offer(), "?node=video-b&hop=1")
+        assert response.status_code == 201, response.content
+        session = response["Location"]
+        assert session.startswith("/api/streaming/whep/") and session.endswith("?node=video-b")
+        peer.accept(response.content.decode())
+        assert peer.wait_frames(3, timeout=8) >= 3, "no pictures reached the viewer"
+        assert [p.feed.camera_id for p in runtime.pipelines()] == [camera.pk]
+        assert api.delete(session).status_code == 204  # the session's URL, ?node= and all
+        assert peer.ended.wait(3)
+        assert not runtime.sessions()
+    finally:
+        peer.close()
+
+
+def test_an_offer_sent_on_too_many_times_gets_a_clear_503(scene, cluster):
+    camera = scene["camera"]
+    api = factories.TokenClient().as_member(scene["operator"])
+    peer = WhepPeer()
+    try:
+        offer = peer.offer()
+    finally:
+        peer.close()
+    # Sent on twice already, and the holder is elsewhere again: the holder keeps changing.
+    response = whep(api, camera, offer, "?node=video-a&hop=2")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["error"] == "video_route_loop"
+    assert body["detail"].startswith("La vidéo de cette caméra n'a pas pu être jointe")
+    response = whep(api, camera, offer, "?hop=deux")
+    assert response.status_code == 400
+    assert response.json()["detail"] == {"hop": ["Le nombre de renvois est un nombre entier."]}
+    assert nothing_started(camera)
+
+
+def test_without_a_live_holder_the_node_that_got_the_offer_serves_it(scene, settings, runtime):
+    camera = scene["camera"]
+    settings.HUB_NODE_LEASE_SECONDS = 10
+    settings.HUB_VIDEO_NODE = "video-a"
+    long_ago = timezone.now() - dt.timedelta(hours=2)
+    rebalance(node_join(name="video-b", role=VIDEO, now=long_ago), now=long_ago)  # silent since
+    assert camera_holder(camera.pk) is None
+    api = factories.TokenClient().as_member(scene["operator"])
+    peer = WhepPeer()
+    try:
+        response = whep(api, camera, peer.offer())
+        assert response.status_code == 201, response.content
+        assert response["Location"].endswith("?node=video-a")
+        api.delete(response["Location"])
+    finally:
+        peer.close()
+
+
+def test_an_offer_for_a_node_the_proxy_could_not_reach_is_served_where_it_lands(scene, cluster, runtime):
+    """``?node=video-b`` reached video-a: HAProxy skipped video-b (down for its health checks, not
+    yet for the leases). Bouncing it back would loop; video-a serves it."""
+    camera = scene["camera"]
+    api = factories.TokenClient().as_member(scene["operator"])
+    peer = WhepPeer()
+    try:
+        response = whep(api, camera, peer.offer(), "?node=video-b&hop=1")
+        assert response.status_code == 201, response.content
+        assert response["Location"].endswith("?node=video-a")
+        api.delete(response["Location"])
+    finally:
+        peer.close()
+
+
+def test_a_process_that_is_no_video_node_serves_every_offer(scene, cluster):
+    cluster.HUB_VIDEO_NODE = ""
+    assert camera_holder(scene["camera"].pk) == "video-b"
+    assert whep_route(scene["camera"].pk) is None
+
+
+def test_the_video_nodes_share_the_cameras_that_have_a_source(area, settings):
+    settings.HUB_NODE_LEASE_SECONDS = 3600
+    cameras = [factories.make_camera() for _ in range(4)]
+    sourceless = factories.make_camera()
+    sourceless.stream_uri = ""
+    sourceless.save(update_fields=["stream_uri"])
+    a = node_join(name="video-a", role=VIDEO)
+    b = node_join(name="video-b", role=VIDEO)
+    for _ in range(2):
+        held_a, held_b = rebalance(a).held, rebalance(b).held
+    assert len(held_a) == len(held_b) == 2
+    assert held_a | held_b == {c.pk for c in cameras}
+    assert not CameraLease.objects.filter(camera=sourceless).exists()
+    assert not CameraLease.objects.exclude(role=VIDEO).exists()  # the recorders' leases are their own
+
+
+def test_the_video_command_refuses_a_name_a_live_node_holds_and_names_haproxy_cannot_use(area, settings):
+    node_join(name="video-a", role=VIDEO, host="vid1", pid=4242)
+    with pytest.raises(CommandError, match="Un nœud actif tourne déjà sous le nom « video-a » "
+                                           r"\(machine vid1, processus 4242"):
+        call_command("video", "--node", "video-a", "--port", "1")
+    with pytest.raises(CommandError, match="Le nom d'un nœud vidéo"):
+        call_command("video", "--node", "vidéo a", "--port", "1")
+    assert list(Node.objects.values_list("name", flat=True)) == ["video-a"]
+    assert settings.HUB_VIDEO_NODE == ""  # never served
