@@ -174,6 +174,12 @@ def test_a_camera_watched_through_haproxy_is_encoded_once_by_the_node_that_holds
         assert [(o["key"], o["viewers"]) for o in pipeline["outputs"]] == [("centre", 2)]
         assert 0 < pipeline["encodes"] <= pipeline["frames_in"]
         assert hub.pipelines(other, token) == []
+        # HAProxy sends a request naming a node to that node (here, one that reads its pipelines).
+        for name, cameras in [(holder, [camera.pk]), (other, []), (holder, [camera.pk]), (other, [])]:
+            request = urllib.request.Request(f"{hub.url}/api/streaming/pipelines/?node={name}",
+                                             headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                assert [p["camera"] for p in json.load(answer)["pipelines"]] == cameras, name
 
         # The session's URL names its node: the hang-up reaches the holder through HAProxy.
         assert len(sessions) == 2 and all(s.endswith(f"?node={holder}") for s in sessions), sessions
