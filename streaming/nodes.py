@@ -351,10 +351,10 @@ def unrecorded_check(role: str = NodeRole.RECORD, *, now: dt.datetime | None = N
 
 
 def nodes_check(*, now: dt.datetime | None = None) -> dict[str, list[str]]:
-    """The periodic check (Celery beat): lost nodes and unrecorded cameras, even when every
-    recorder node is down."""
+    """The periodic check (Celery beat): lost nodes (recorder and video) and unrecorded cameras,
+    even when every node is down."""
     now = now or timezone.now()
-    return {"lost": nodes_sweep(NodeRole.RECORD, now=now),
+    return {"lost": nodes_sweep(NodeRole.RECORD, now=now) + nodes_sweep(NodeRole.VIDEO, now=now),
             "unrecorded": unrecorded_check(NodeRole.RECORD, now=now)}
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from partners.audit import Action
 from partners.models import AuditRecord
 from streaming.models import CameraLease, Node, NodeRole
-from streaming.nodes import node_join, rebalance
+from streaming.nodes import node_join, nodes_check, rebalance
 from streaming.runtime import current_runtime
 from streaming.video_nodes import camera_holder, whep_route
 from tests import factories
@@ -173,3 +173,15 @@ def test_the_video_command_refuses_a_name_a_live_node_holds_and_names_haproxy_ca
         call_command("video", "--node", "vidéo a", "--port", "1")
     assert list(Node.objects.values_list("name", flat=True)) == ["video-a"]
     assert settings.HUB_VIDEO_NODE == ""  # never served
+
+
+def test_a_silent_video_node_is_declared_lost_by_the_periodic_check(area, settings):
+    """Even with every video node down (nobody else to notice), and without a recorder's alarm:
+    a camera without a video node is served wherever its offer lands."""
+    settings.HUB_NODE_LEASE_SECONDS = 10
+    t0 = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
+    camera = factories.make_camera()
+    rebalance(node_join(name="video-a", role=VIDEO, now=t0), now=t0)
+    assert camera_holder(camera.pk, now=t0 + dt.timedelta(seconds=9)) == "video-a"
+    assert nodes_check(now=t0 + dt.timedelta(seconds=15)) == {"lost": ["video-a"], "unrecorded": []}
+    assert camera_holder(camera.pk, now=t0 + dt.timedelta(seconds=15)) is None
