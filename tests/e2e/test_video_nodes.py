@@ -11,6 +11,7 @@ The two nodes also serve the API and WebSocket pools (any hub process answers an
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -135,6 +136,13 @@ def scene(transactional_db):
     return {"camera": camera, "operator": operator, "token": token}
 
 
+def screenshot(page, name: str) -> None:
+    """E2E_SCREENSHOTS=/tmp: keep a picture of the screen, to look at it."""
+    folder = os.environ.get("E2E_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=os.path.join(folder, name))
+
+
 def wait_for(predicate, *, timeout: float, step: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -164,6 +172,9 @@ def test_a_camera_watched_through_haproxy_is_encoded_once_by_the_node_that_holds
             pages.append(page)
         for page in pages:
             page.wait_for_function(FRAMES, timeout=5_000)
+        screenshot(pages[0], "video-nodes-wall-1280.png")
+        pages[1].set_viewport_size({"width": 1920, "height": 1080})
+        screenshot(pages[1], "video-nodes-wall-1920.png")
 
         # One of the two offers landed on the node without the camera, which sent it on.
         assert hub.answers(other, "POST", whep) == ["307"], hub.answers(other, "POST", whep)
