@@ -40,7 +40,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -246,9 +246,10 @@ def fair_share(total: int, weight: int, weights: int) -> tuple[int, int]:
     return math.floor(share + 1e-9), math.ceil(share - 1e-9)
 
 
-def rebalance(node: Node, *, now: dt.datetime | None = None) -> Balance:
+def rebalance(node: Node, *, now: dt.datetime | None = None, busy: Iterable[int] = ()) -> Balance:
     """Renew the node (:func:`node_heartbeat`), declare lost the silent nodes, then take free or
-    expired leases up to the node's fair share and give back what it holds beyond it."""
+    expired leases up to the node's fair share and give back what it holds beyond it: the
+    cameras not in ``busy`` first (a video node's cameras that people watch stay with it)."""
     now = now or timezone.now()
     cutoff = _cutoff(now)
     role = node.role
@@ -272,9 +273,9 @@ def rebalance(node: Node, *, now: dt.datetime | None = None) -> Balance:
                     for n in live if n.pk != node.pk)
         balance = Balance(held=set())
         if mine > high:
-            balance.released = _release(node, mine - high, now)
+            balance.released = _release(node, mine - high, now, busy)
         elif mine > low and short > free:
-            balance.released = _release(node, min(mine - low, short - free), now)
+            balance.released = _release(node, min(mine - low, short - free), now, busy)
         elif mine < high and free:
             want = high - mine
             if mine >= low:  # leave the free leases to the nodes below their floor first
@@ -286,10 +287,12 @@ def rebalance(node: Node, *, now: dt.datetime | None = None) -> Balance:
     return balance
 
 
-def _release(node: Node, count: int, now: dt.datetime) -> list[int]:
-    """Give back ``count`` leases, the most recently taken first (the others stay where they are)."""
+def _release(node: Node, count: int, now: dt.datetime, busy: Iterable[int] = ()) -> list[int]:
+    """Give back ``count`` leases, those of cameras not ``busy`` first, then the most recently taken
+    first (the others stay where they are)."""
     ids = list(CameraLease.objects.filter(node=node, role=node.role)
-               .order_by("-acquired_at", "-camera_id").values_list("pk", "camera_id")[:count])
+               .annotate(busy=Case(When(camera_id__in=list(busy), then=Value(1)), default=Value(0)))
+               .order_by("busy", "-acquired_at", "-camera_id").values_list("pk", "camera_id")[:count])
     CameraLease.objects.filter(pk__in=[pk for pk, _camera in ids]).update(node=None, renewed_at=now)
     return [camera for _pk, camera in ids]
 

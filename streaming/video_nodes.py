@@ -121,6 +121,16 @@ def with_node(path: str, node: str, *, hop: int | None = None) -> str:
 # --- The node process (``manage.py video --node NAME``) --------------------------------------------
 
 
+def streamed_cameras() -> set[int]:
+    """The cameras this process has a pipeline for: when its share shrinks, the node gives the
+    others the cameras nobody watches here first, so that a watched camera is not encoded by
+    two nodes (its viewers here, the new ones at its new holder)."""
+    from streaming.runtime import current_runtime
+
+    runtime = current_runtime()
+    return {pipeline.feed.camera_id for pipeline in runtime.pipelines()} if runtime else set()
+
+
 class _Current:
     """The node this process is now (it changes when the node joins again after being lost)."""
 
@@ -142,7 +152,7 @@ def video_node_run(*, name: str, weight: int, serve: Callable[[], None],
         raise DomainError(_("A video node's name is 1 to 100 letters, digits, dots, dashes or "
                             "underscores (it is the name of its server in HAProxy)."), field="name")
     current = _Current(node_join(name=name, role=NodeRole.VIDEO, weight=weight))
-    held = len(rebalance(current.node).held)
+    held = len(rebalance(current.node, busy=streamed_cameras()).held)
     say(f"video node {name} joined (weight {weight}, {held} cameras)")
     stop = threading.Event()
     keeper = threading.Thread(target=_keep_leases, args=(current, weight, stop, say),
@@ -173,7 +183,7 @@ def _keep_leases(current: _Current, weight: int, stop: threading.Event, say: Cal
             next_round = time.monotonic() + renew
             close_old_connections()
             try:
-                balance = rebalance(current.node)
+                balance = rebalance(current.node, busy=streamed_cameras())
                 if balance.taken or balance.released:
                     say(f"video node {name}: {len(balance.held)} cameras (+{len(balance.taken)}, of which "
                         f"{len(balance.taken_over)} from lost nodes; -{len(balance.released)})")

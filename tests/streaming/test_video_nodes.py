@@ -185,3 +185,17 @@ def test_a_silent_video_node_is_declared_lost_by_the_periodic_check(area, settin
     assert camera_holder(camera.pk, now=t0 + dt.timedelta(seconds=9)) == "video-a"
     assert nodes_check(now=t0 + dt.timedelta(seconds=15)) == {"lost": ["video-a"], "unrecorded": []}
     assert camera_holder(camera.pk, now=t0 + dt.timedelta(seconds=15)) is None
+
+
+def test_a_node_whose_share_shrinks_gives_away_the_cameras_nobody_watches_there_first(area, settings):
+    settings.HUB_NODE_LEASE_SECONDS = 3600
+    cameras = [factories.make_camera() for _ in range(4)]
+    a = node_join(name="video-a", role=VIDEO)
+    assert len(rebalance(a).held) == 4
+    watched = {cameras[0].pk, cameras[3].pk}  # pipelines running on video-a
+    b = node_join(name="video-b", role=VIDEO)
+    rebalance(b)  # nothing free yet: video-b is below its floor
+    released = rebalance(a, busy=watched).released
+    assert len(released) == 2 and not watched & set(released)
+    assert rebalance(b).held == set(released)
+    assert camera_holder(cameras[0].pk) == camera_holder(cameras[3].pk) == "video-a"
