@@ -290,9 +290,12 @@ def rebalance(node: Node, *, now: dt.datetime | None = None, busy: Iterable[int]
 def _release(node: Node, count: int, now: dt.datetime, busy: Iterable[int] = ()) -> list[int]:
     """Give back ``count`` leases, those of cameras not ``busy`` first, then the most recently taken
     first (the others stay where they are)."""
-    ids = list(CameraLease.objects.filter(node=node, role=node.role)
-               .annotate(busy=Case(When(camera_id__in=list(busy), then=Value(1)), default=Value(0)))
-               .order_by("busy", "-acquired_at", "-camera_id").values_list("pk", "camera_id")[:count])
+    rows = CameraLease.objects.filter(node=node, role=node.role).order_by("-acquired_at", "-camera_id")
+    busy = list(busy)
+    if busy:  # (an empty list would make the CASE a constant, which PostgreSQL reads as a position)
+        rows = rows.annotate(busy=Case(When(camera_id__in=busy, then=Value(1)), default=Value(0))
+                             ).order_by("busy", "-acquired_at", "-camera_id")
+    ids = list(rows.values_list("pk", "camera_id")[:count])
     CameraLease.objects.filter(pk__in=[pk for pk, _camera in ids]).update(node=None, renewed_at=now)
     return [camera for _pk, camera in ids]
 
