@@ -5,6 +5,7 @@ Run from the repository root (after ``source var/env.sh``)::
 
     python benchmarks/video_nodes.py                    # 10 cameras, 2 viewers each, 2 nodes
     python benchmarks/video_nodes.py --cameras 6 --viewers 3
+    python benchmarks/video_nodes.py --leases 2142      # only: one node's leases at that scale
 
 On its own database (``csu_bench_video_nodes``, created and migrated) and channel prefix: two
 ``manage.py video --node video1|video2`` processes and HAProxy configured by
@@ -17,6 +18,11 @@ browser's fetch does) and waits for 3 decoded frames. It prints:
 - **pipelines per camera** across the nodes (target: 1) and the viewers on each;
 - the time of an offer answered at once (201) and of one sent on (307, then 201 from the holder),
   and of the 307 alone: what the redirect costs a viewer.
+
+With ``--leases N``: instead, N cameras with a source (bare copies of one camera) and one video
+node, in this process: the time of its join and first rebalance (it takes every camera, what a
+video node does before Daphne serves), of a renewal (every ``HUB_NODE_RENEW_SECONDS``), of its
+leave.
 
 It never asserts a timing.
 """
@@ -65,10 +71,45 @@ def get_json(port: int, path: str, token: str) -> dict:
         connection.close()
 
 
+def part_leases(count: int) -> None:
+    from cameras.models import Camera
+    from streaming.models import Node, NodeRole
+    from streaming.nodes import node_join, node_leave, rebalance
+
+    base = Camera.objects.filter(code__startswith="bench-vnodes-").first() or Camera.objects.first()
+    if base is None:
+        raise SystemExit("run once without --leases first (it makes the cameras)")
+    have = Camera.objects.filter(code__startswith="bench-leases-").count()
+    fields = {f.attname: getattr(base, f.attname) for f in Camera._meta.concrete_fields
+              if f.attname not in ("id", "code")}
+    Camera.objects.bulk_create([Camera(**fields, code=f"bench-leases-{i:05d}") for i in range(have, count)])
+    Camera.objects.exclude(stream_uri="").update(stream_uri="")
+    Camera.objects.filter(code__startswith="bench-leases-", code__lt=f"bench-leases-{count:05d}"
+                          ).update(stream_uri=SOURCE)
+    Node.objects.filter(role=NodeRole.VIDEO).delete()
+    started = time.perf_counter()
+    node = node_join(name="bench-leases", role=NodeRole.VIDEO)
+    taken = len(rebalance(node).taken)
+    joined = time.perf_counter() - started
+    renewals = []
+    for _ in range(5):
+        started = time.perf_counter()
+        rebalance(node)
+        renewals.append((time.perf_counter() - started) * 1000)
+    started = time.perf_counter()
+    node_leave(node)
+    left = (time.perf_counter() - started) * 1000
+    Camera.objects.filter(code__startswith="bench-leases-").update(stream_uri="")
+    s = harness.summary(renewals)
+    print(f"one video node, {count} cameras with a source: join and first rebalance {joined:.2f} s "
+          f"(took {taken}); a renewal p50 {s['p50']:.0f} ms, max {s['max']:.0f} ms (5); leave {left:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cameras", type=int, default=10)
     parser.add_argument("--viewers", type=int, default=2, help="viewers per camera")
+    parser.add_argument("--leases", type=int, default=0, help="only time one node's leases of N cameras")
     args = parser.parse_args()
 
     url = harness.bench_database_url(BENCH_DB)
@@ -81,6 +122,9 @@ def main() -> None:
     assert settings.DATABASES["default"]["NAME"] == BENCH_DB  # it rewrites cameras' stream addresses
     call_command("migrate", interactive=False, verbosity=0)
     logging.getLogger("aioice").setLevel(logging.WARNING)  # the viewers' ICE checks, line by line
+    if args.leases:
+        part_leases(args.leases)
+        return
     from cameras.models import Camera
     from config.topology import Topology, haproxy_servers_down
     from geo.models import Commune
