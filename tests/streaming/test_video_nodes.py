@@ -1,6 +1,7 @@
 """Video nodes (streaming/video_nodes.py): the cameras shared by the video nodes' leases, a WHEP offer
 sent on (307) to the node holding its camera, the holder serving it and naming itself in the
-session's URL, the hop limit, no live holder, and ``manage.py video`` refusing a taken name.
+session's URL, the hop limit, no live holder, the cameras watched on a node staying with it, and
+``manage.py video`` refusing a taken name, serving, and leaving cleanly on SIGTERM.
 
 Each process of the cluster is played here by this one, with ``HUB_VIDEO_NODE`` set to the node
 it is. The leases last an hour (``HUB_NODE_LEASE_SECONDS``), so that a node joined during a test
@@ -10,6 +11,12 @@ stays live however long the test takes; an expired node joined two hours before 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -17,11 +24,13 @@ from django.utils import timezone
 
 from partners.audit import Action
 from partners.models import AuditRecord
+from realtime.models import Event
 from streaming.models import CameraLease, Node, NodeRole
 from streaming.nodes import node_join, nodes_check, rebalance
 from streaming.runtime import current_runtime
 from streaming.video_nodes import camera_holder, whep_route
 from tests import factories
+from tests.realtime.processes import database_url, free_port
 from tests.streaming.peer import WhepPeer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -199,3 +208,43 @@ def test_a_node_whose_share_shrinks_gives_away_the_cameras_nobody_watches_there_
     assert len(released) == 2 and not watched & set(released)
     assert rebalance(b).held == set(released)
     assert camera_holder(cameras[0].pk) == camera_holder(cameras[3].pk) == "video-a"
+
+
+def test_the_video_command_serves_as_its_node_and_leaves_cleanly_on_sigterm(area, tmp_path, settings):
+    """``manage.py video --node video-a`` (Daphne in the process): it holds the cameras and answers
+    on its port; SIGTERM: it exits, gives its cameras back and says so (``node.left``)."""
+    cameras = [factories.make_camera() for _ in range(2)]
+    port = free_port()
+    log = tmp_path / "video-a.log"
+    env = dict(os.environ, DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="config.settings",
+               PYTHONUNBUFFERED="1", HUB_NODE_RENEW_SECONDS="1")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "video", "--node", "video-a", "--port", str(port)],
+            cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text(errors="replace")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.2)
+        # It took the cameras before it served.
+        assert {camera_holder(c.pk) for c in cameras} == {"video-a"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    assert process.returncode == 0, log.read_text(errors="replace")
+    assert not CameraLease.objects.filter(node__isnull=False).exists()  # every camera given back
+    assert Node.objects.get(name="video-a").left_at is not None
+    assert Event.objects.filter(type="node.left", data__node__name="video-a").exists()
+    assert "video node video-a left" in log.read_text()
