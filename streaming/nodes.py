@@ -412,7 +412,9 @@ def nodes_overview(*, now: dt.datetime | None = None) -> dict[str, Any]:
                         "renewed_at": local_iso(lease.renewed_at), "renewed_age": age(lease.renewed_at),
                         "expired": lease.renewed_at < cutoff} for lease in by_node.get(node.pk, [])],
         })
-    unheld = [lease for lease in leases if lease.node_id not in live or lease.renewed_at < cutoff]
+    # A camera no video node holds is served by whichever node gets its offer: not an alarm.
+    unheld = [lease for lease in leases if lease.role == NodeRole.RECORD
+              and (lease.node_id not in live or lease.renewed_at < cutoff)]
     return {
         "lease_seconds": _seconds("HUB_NODE_LEASE_SECONDS"),
         "renew_seconds": _seconds("HUB_NODE_RENEW_SECONDS"),

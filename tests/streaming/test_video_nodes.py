@@ -248,3 +248,14 @@ def test_the_video_command_serves_as_its_node_and_leaves_cleanly_on_sigterm(area
     assert Node.objects.get(name="video-a").left_at is not None
     assert Event.objects.filter(type="node.left", data__node__name="video-a").exists()
     assert "video node video-a left" in log.read_text()
+
+
+def test_the_nodes_api_shows_video_nodes_and_no_alarm_for_a_camera_without_one(area, api, operator):
+    camera = factories.make_camera()
+    long_ago = timezone.now() - dt.timedelta(minutes=5)
+    rebalance(node_join(name="video-a", role=VIDEO, now=long_ago), now=long_ago)  # silent since
+    body = api.as_member(operator).get("/api/streaming/nodes/").json()
+    [node] = body["nodes"]
+    assert (node["name"], node["role"], node["state"]) == ("video-a", "video", "silent")
+    assert node["leases"][0]["camera"] == camera.code and node["leases"][0]["expired"] is True
+    assert body["unrecorded"] == []  # no video node holds it: served wherever its offer lands
