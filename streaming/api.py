@@ -444,7 +444,8 @@ class WhepApi(SdpErrorsAsJson, APIView):
 
 class WhepSessionApi(SdpErrorsAsJson, APIView):
     """``DELETE /api/streaming/whep/<session>`` — hang up (204). Only the viewer who opened it;
-    anyone else gets the answer of a session that does not exist."""
+    anyone else gets the answer of a session that does not exist. On a video node the URL carries
+    ``?node=NAME``, for HAProxy to send it to the process that holds the session."""
 
     renderer_classes = [JSONRenderer, SdpRenderer]
 
