@@ -1,5 +1,7 @@
 """Recorder nodes: several ``manage.py record --node NAME`` processes share the cameras through
-leases in PostgreSQL (docs/recordings.md, « Nœuds d'enregistrement »).
+leases in PostgreSQL (docs/recordings.md, « Nœuds d'enregistrement »). Video nodes
+(``manage.py video --node NAME``, ``streaming.video_nodes``) share theirs the same way, role
+``video``.
 
 Each camera to record has one :class:`~streaming.models.CameraLease` row per role. A node
 joins under a name (refused while another live node holds it), then every
