@@ -3,7 +3,8 @@
 wall plays a camera in Chromium through HAProxy on two screens; the offer that lands on the node
 that does not hold the camera is sent on (307) to the holder, which encodes the camera once for
 both viewers while the other node runs no pipeline; a screen hanging up with its session's URL
-reaches the holder through HAProxy.
+reaches the holder through HAProxy. When the holder dies, a new screen still gets the camera, from
+the node that remains.
 
 The two nodes also serve the API and WebSocket pools (any hub process answers any request).
 """
@@ -52,6 +53,7 @@ class VideoCluster:
         self.topology.ws_ports = ports[:1]
         self.ports = dict(zip(self.topology.video_names, ports, strict=True))
         self.processes: list[subprocess.Popen] = []
+        self.nodes: dict[str, subprocess.Popen] = {}
         self.stats = tmp / "haproxy.sock"
 
     def access_log(self, name: str) -> Path:
@@ -60,10 +62,11 @@ class VideoCluster:
     def start(self) -> None:
         for name, port in self.ports.items():
             with (self.tmp / f"{name}.log").open("wb") as out:
-                self.processes.append(subprocess.Popen(
+                self.nodes[name] = subprocess.Popen(
                     [sys.executable, "manage.py", "video", "--node", name, "--port", str(port),
                      "--access-log", str(self.access_log(name))],
-                    cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT))
+                    cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+                self.processes.append(self.nodes[name])
         cfg = self.tmp / "haproxy.cfg"
         cfg.write_text(self.topology.haproxy_cfg().replace(
             "global\n", f"global\n    stats socket {self.stats} level user\n", 1))
@@ -94,6 +97,11 @@ class VideoCluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+
+    def kill(self, name: str) -> None:
+        """Node ``name`` dies (SIGKILL: no goodbye to HAProxy, nor to the database)."""
+        self.nodes[name].kill()
+        self.nodes[name].wait(5)
 
     def pipelines(self, name: str, token: str) -> list[dict]:
         """What node ``name`` streams, asked on its own port."""
@@ -204,3 +212,35 @@ def test_a_camera_watched_through_haproxy_is_encoded_once_by_the_node_that_holds
         for context in contexts:
             context.close()
     assert wait_for(lambda: not hub.pipelines(holder, token), timeout=10), "the holder still streams"
+
+
+def test_when_the_holder_dies_a_new_screen_gets_the_camera_from_the_node_that_remains(scene, hub, signed_in):
+    """Killed, the holder still holds the camera's lease for up to HUB_NODE_LEASE_SECONDS: the node
+    that remains sends the offer on to it (307), HAProxy skips the dead server and gives the
+    request back to the remaining node, which serves it (it named another node). Once the lease
+    has expired, the remaining node serves at once. The module's last test: it kills a node."""
+    camera, token = scene["camera"], scene["token"]
+    leases = CameraLease.objects.filter(camera=camera, role=NodeRole.VIDEO, node__isnull=False)
+    holder = wait_for(lambda: leases.values_list("node__name", flat=True).first(), timeout=10)
+    assert holder in hub.ports, f"no video node took the camera:\n{hub.log()}"
+    survivor = next(name for name in hub.ports if name != holder)
+    whep = f"/api/streaming/cameras/{camera.pk}/whep"
+    before = len(hub.answers(survivor, "POST", whep))
+    hub.kill(holder)
+    assert wait_for(lambda: f"video/{holder}:DOWN" in haproxy_servers_down(hub.stats), timeout=10)
+    context = signed_in(scene["operator"].user)
+    try:
+        page = context.new_page()
+        page.goto(f"/mur/?cameras={camera.pk}")
+        page.wait_for_function(PLAYING, timeout=15_000)
+        page.wait_for_function(FRAMES, timeout=5_000)
+        answers = hub.answers(survivor, "POST", whep)[before:]
+        assert answers in (["201"], ["307", "201"]), answers
+        [pipeline] = hub.pipelines(survivor, token)
+        assert pipeline["camera"] == camera.pk and pipeline["viewers"] == 1
+    except BaseException:
+        print(hub.log())
+        raise
+    finally:
+        context.close()
+    assert wait_for(lambda: not hub.pipelines(survivor, token), timeout=10), "the survivor still streams"
