@@ -68,7 +68,7 @@ class Pools:
             self._spawn("relay", [sys.executable, "manage.py", "relay"], None)
             self._spawn("relay_standby", [sys.executable, "manage.py", "relay"], None)
             topology = Topology(port=self.port, api=api, ws=ws, api_ports=self.api_ports,
-                                ws_ports=self.ws_ports, video_port=self.api_ports[0])
+                                ws_ports=self.ws_ports, video_ports=[self.api_ports[0]])
             self.cfg = self.dir / "haproxy.cfg"
             self.stats = self.dir / "haproxy.sock"
             self.cfg.write_text(topology.haproxy_cfg().replace(

@@ -431,6 +431,13 @@ HUB_NODE_ALARM_SECONDS = float(os.environ.get("HUB_NODE_ALARM_SECONDS", "20"))
 CELERY_BEAT_SCHEDULE.update({
     "streaming-nodes-check": {"task": "streaming.nodes_check", "schedule": 5.0},
 })
+# Video nodes (streaming/video_nodes.py): the name of the video node this process is. Set by
+# `manage.py video --node NAME`, which runs Daphne in the same process; empty for any other
+# process, which serves every WHEP offer it gets itself (one video process, tests, `single`).
+HUB_VIDEO_NODE = os.environ.get("HUB_VIDEO_NODE", "")
+# How many times a WHEP offer may be sent on to the camera's holder before 503 (the holder
+# changed while the offer travelled).
+HUB_VIDEO_MAX_HOPS = int(os.environ.get("HUB_VIDEO_MAX_HOPS", "2"))
 
 # Anchors of the access journal (partners/anchor.py, docs/security.md §4): the chain's head,
 # signed with a key kept outside the database, appended to a file on a path apart from the

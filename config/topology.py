@@ -8,7 +8,8 @@
 The public port (``HUB_PORT``) is HAProxy's. Behind it, on loopback:
 ``HUB_API_PROCESSES`` API processes (Daphne) from ``HUB_PORT + 2000``,
 ``HUB_WS_PROCESSES`` WebSocket processes (Daphne) from ``HUB_PORT + 2100``, and
-one video process (Daphne, WHEP and the camera pipelines) on ``HUB_PORT + 2200``. Each
+``HUB_VIDEO_PROCESSES`` video nodes (``manage.py video --node videoN``: Daphne, WHEP and the
+cameras' pipelines, each holding its share of the cameras) from ``HUB_PORT + 2200``. Each
 serves its own ``/metrics`` on its port; the relay and its standby on ``HUB_PORT + 2300``
 and ``+ 2301`` (docs/deployment.md, "Supervision").
 No Django import: this runs before the hub does.
@@ -34,25 +35,32 @@ def daphne(port: int | str, name: str) -> str:
     return f"daphne -b 127.0.0.1 -p {port} --access-log var/log/{name}.access.log config.asgi:application"
 
 
+def video_node(port: int | str, name: str) -> str:
+    """A video node: Daphne as above, in the process that holds the node's cameras."""
+    return (f"python manage.py video --node {name} --bind 127.0.0.1 --port {port}"
+            f" --access-log var/log/{name}.access.log")
+
+
 @dataclass
 class Topology:
     bind: str = "127.0.0.1"
     port: int = 8000
     api: int = 2
     ws: int = 1
+    video: int = 1
     check_interval: str = "1s"
     # Ports of the pools; by default derived from ``port`` (see the module's docstring).
     api_ports: list[int] = field(default_factory=list)
     ws_ports: list[int] = field(default_factory=list)
-    video_port: int = 0
+    video_ports: list[int] = field(default_factory=list)
     relay_metrics_ports: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.api < 1 or self.ws < 1:
-            raise ValueError("HUB_API_PROCESSES and HUB_WS_PROCESSES must be at least 1")
+        if self.api < 1 or self.ws < 1 or self.video < 1:
+            raise ValueError("HUB_API_PROCESSES, HUB_WS_PROCESSES and HUB_VIDEO_PROCESSES must be at least 1")
         self.api_ports = self.api_ports or [self.port + 2000 + n for n in range(self.api)]
         self.ws_ports = self.ws_ports or [self.port + 2100 + n for n in range(self.ws)]
-        self.video_port = self.video_port or self.port + 2200
+        self.video_ports = self.video_ports or [self.port + 2200 + n for n in range(self.video)]
         self.relay_metrics_ports = self.relay_metrics_ports or [self.port + 2300, self.port + 2301]
 
     @classmethod
@@ -60,7 +68,13 @@ class Topology:
         environ = dict(os.environ if environ is None else environ)
         return cls(bind=environ.get("HUB_BIND") or "127.0.0.1", port=int(environ.get("HUB_PORT") or 8000),
                    api=int(environ.get("HUB_API_PROCESSES") or 2),
-                   ws=int(environ.get("HUB_WS_PROCESSES") or 1))
+                   ws=int(environ.get("HUB_WS_PROCESSES") or 1),
+                   video=int(environ.get("HUB_VIDEO_PROCESSES") or 1))
+
+    @property
+    def video_names(self) -> list[str]:
+        """The video nodes' names: their servers' names in HAProxy too."""
+        return [f"video{n + 1}" for n in range(len(self.video_ports))]
 
     def haproxy_cfg(self) -> str:
         text = Template(TEMPLATE.read_text()).substitute(
@@ -71,9 +85,13 @@ class Topology:
             return "\n".join(f"    server {prefix}{n + 1} 127.0.0.1:{p} check"
                              for n, p in enumerate(ports))
 
+        # A request naming a video node (``?node=NAME``) goes to that node's server.
+        routes = "\n".join(f"    use-server {name} if {{ urlp(node) -m str {name} }}"
+                            for name in self.video_names)
         return (text.replace("@API_SERVERS@", servers("api", self.api_ports))
                 .replace("@WS_SERVERS@", servers("ws", self.ws_ports))
-                .replace("@VIDEO_SERVERS@", servers("video", [self.video_port])))
+                .replace("@VIDEO_NODES@", routes)
+                .replace("@VIDEO_SERVERS@", servers("video", self.video_ports)))
 
     def procfile(self, *, haproxy_cfg: str, symbolic: bool = False) -> str:
         """The Procfile; ``symbolic`` writes the ports as offsets of ``$HUB_PORT`` (the
@@ -85,8 +103,9 @@ class Topology:
         lines = [f"haproxy: haproxy -W -db -f {haproxy_cfg}"]
         lines += [f"api{n + 1}: {daphne(port(p), f'api{n + 1}')}" for n, p in enumerate(self.api_ports)]
         lines += [f"ws{n + 1}: {daphne(port(p), f'ws{n + 1}')}" for n, p in enumerate(self.ws_ports)]
+        lines += [f"{name}: {video_node(port(p), name)}"
+                  for name, p in zip(self.video_names, self.video_ports, strict=True)]
         lines += [
-            f"video: {daphne(port(self.video_port), 'video')}",
             f"relay: python manage.py relay --metrics-port {port(self.relay_metrics_ports[0])}",
             f"relay_standby: python manage.py relay --metrics-port {port(self.relay_metrics_ports[1])}",
             # Periodic tasks run every few seconds: their INFO lines would bury the rest.

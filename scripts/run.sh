@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: migrate, load the demo data (idempotent), then the hub's processes by role under
 # honcho (docs/deployment.md): HAProxy on HUB_PORT, HUB_API_PROCESSES API and HUB_WS_PROCESSES
-# WebSocket processes (Daphne), the video process, the relay and its standby, Celery worker
+# WebSocket processes (Daphne), HUB_VIDEO_PROCESSES video nodes, the relay and its standby, Celery worker
 # and beat, the recorder, rsyslog. Ctrl-C stops them, and whatever bootstrap started.
 # HUB_TOPOLOGY=single runs one Daphne on HUB_PORT instead of HAProxy and the pools (the
 # baseline of benchmarks/radio.py).
@@ -47,9 +47,10 @@ python manage.py collectstatic --noinput -v0
 python manage.py demo_accounts --url "http://${HUB_BIND}:${HUB_PORT}/"
 python manage.py export_key --url "http://${HUB_BIND}:${HUB_PORT}/"
 export HUB_API_PROCESSES=${HUB_API_PROCESSES:-2} HUB_WS_PROCESSES=${HUB_WS_PROCESSES:-1}
+export HUB_VIDEO_PROCESSES=${HUB_VIDEO_PROCESSES:-1}
 if [ "${HUB_TOPOLOGY:-pools}" = single ]; then
   # One Daphne relays after commit inside its requests, as before the relay process.
-  grep -vE '^(haproxy|api[0-9]+|ws[0-9]+|video|relay|relay_standby):' Procfile > var/Procfile
+  grep -vE '^(haproxy|api[0-9]+|ws[0-9]+|video[0-9]+|relay|relay_standby):' Procfile > var/Procfile
   echo "web: daphne -b ${HUB_BIND} -p ${HUB_PORT} config.asgi:application" >> var/Procfile
 else
   # The pools see every request from HAProxy: its X-Forwarded-For names the client. The relay

@@ -52,6 +52,7 @@ from streaming.selectors import (
     wall_named,
     walls,
 )
+from streaming.video_nodes import hop_count, this_node, whep_route, with_node
 from streaming.whep import (
     MAX_OFFER_BYTES,
     SDP_CONTENT_TYPE,
@@ -364,14 +365,21 @@ class WhepApi(SdpErrorsAsJson, APIView):
     ``Location`` to DELETE to hang up (WHEP). Operators; partner agents under an active grant
     (``camera_view_denial``). Errors: 400 bad offer, 403 ``video_not_allowed`` (outside the
     centre, for a missing camera too: ``video_refusal``), 404 unknown camera (the centre),
-    415 not ``application/sdp``, 503 source down or too many viewers."""
+    415 not ``application/sdp``, 503 source down or too many viewers.
+
+    On a video node (``streaming.video_nodes``): 307 to the node that holds the camera
+    (``?node=HOLDER&hop=N``), 503 ``video_route_loop`` when it was sent on too many times."""
 
     renderer_classes = [JSONRenderer, SdpRenderer]
     parser_classes = [SdpParser]
 
     @extend_schema(request={SDP_CONTENT_TYPE: OpenApiTypes.STR},
-                   responses={(201, SDP_CONTENT_TYPE): OpenApiTypes.STR, 400: None, 403: None, 404: None,
-                              503: None})
+                   parameters=[OpenApiParameter("node", str, required=False,
+                                                description="the video node that holds the camera"),
+                               OpenApiParameter("hop", int, required=False,
+                                                description="times the offer was sent on already")],
+                   responses={(201, SDP_CONTENT_TYPE): OpenApiTypes.STR, 307: None, 400: None, 403: None,
+                              404: None, 503: None})
     def post(self, request: Request, pk: int) -> HttpResponse:
         raw = request._request
         try:
@@ -393,6 +401,15 @@ class WhepApi(SdpErrorsAsJson, APIView):
         assert camera is not None
         body = request.data  # SdpParser: bytes, bounded (a session's CSRF check may have read it)
         offer = validate_offer(body if isinstance(body, bytes) else b"")
+        hop = hop_count(request.query_params.get("hop", ""))
+        holder = whep_route(camera.pk, asked=request.query_params.get("node", "").strip(), hop=hop)
+        if holder is not None:
+            # Another video node holds the camera's pipeline: the browser posts the same offer
+            # there (a 307 keeps the method and the body), HAProxy routing on ``node``.
+            response = HttpResponse(status=307)
+            response["Location"] = with_node(reverse("whep", kwargs={"pk": camera.pk}), holder, hop=hop + 1)
+            response["Cache-Control"] = "no-store"
+            return response
         assert member is not None
         grant = viewing_grant(member, camera)
         partner = not member.is_centre_staff
@@ -418,14 +435,17 @@ class WhepApi(SdpErrorsAsJson, APIView):
         if not runtime.mark_journalled(session):
             runtime.journal_end(session)  # cut before we could answer: journal its end too
         response = HttpResponse(session.answer, status=201, content_type=SDP_CONTENT_TYPE)
-        response["Location"] = reverse("whep-session", kwargs={"session_id": session.id})
+        location = reverse("whep-session", kwargs={"session_id": session.id})
+        # Named after this node, so that the DELETE reaches the process that holds the session.
+        response["Location"] = with_node(location, this_node()) if this_node() else location
         response["Cache-Control"] = "no-store"
         return response
 
 
 class WhepSessionApi(SdpErrorsAsJson, APIView):
     """``DELETE /api/streaming/whep/<session>`` — hang up (204). Only the viewer who opened it;
-    anyone else gets the answer of a session that does not exist."""
+    anyone else gets the answer of a session that does not exist. On a video node the URL carries
+    ``?node=NAME``, for HAProxy to send it to the process that holds the session."""
 
     renderer_classes = [JSONRenderer, SdpRenderer]
 

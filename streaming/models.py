@@ -347,10 +347,13 @@ class NodeRole(models.TextChoices):
     """What a node of the cluster does with the cameras it holds (docs/recordings.md)."""
 
     RECORD = "record", pgettext_lazy("node role", "recorder")
+    # Holds the cameras' live pipelines: WHEP offers are sent to the video node holding the camera.
+    VIDEO = "video", pgettext_lazy("node role", "video")
 
 
 class Node(models.Model):
-    """A process that holds cameras through leases (``manage.py record --node NAME``).
+    """A process that holds cameras through leases (``manage.py record --node NAME``,
+    ``manage.py video --node NAME``).
 
     Live while it renews ``last_seen`` within ``HUB_NODE_LEASE_SECONDS`` and has neither left
     (clean stop, ``left_at``) nor been declared lost by another node (``lost_at``). The row
@@ -380,7 +383,8 @@ class Node(models.Model):
 
 
 class CameraLease(models.Model):
-    """Which node holds a camera for a role (records it): one row per camera and role.
+    """Which node holds a camera for a role (records it, or serves its live video): one row per
+    camera and role.
 
     Free when ``node`` is empty, expired when ``renewed_at`` is older than
     ``HUB_NODE_LEASE_SECONDS``; a node takes free or expired rows (``FOR UPDATE SKIP LOCKED``).

@@ -1,5 +1,7 @@
 """Recorder nodes: several ``manage.py record --node NAME`` processes share the cameras through
-leases in PostgreSQL (docs/recordings.md, « Nœuds d'enregistrement »).
+leases in PostgreSQL (docs/recordings.md, « Nœuds d'enregistrement »). Video nodes
+(``manage.py video --node NAME``, ``streaming.video_nodes``) share theirs the same way, role
+``video``.
 
 Each camera to record has one :class:`~streaming.models.CameraLease` row per role. A node
 joins under a name (refused while another live node holds it), then every
@@ -40,7 +42,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -95,11 +97,16 @@ def live_nodes(role: str, now: dt.datetime) -> QuerySet[Node]:
 
 
 def wanted_cameras(role: str) -> set[int]:
-    """The cameras a role must hold: for the recorders, every camera set to record."""
+    """The cameras a role must hold: for the recorders, every camera set to record; for the video
+    nodes, every camera with a live source (``streaming.video_nodes``)."""
     if role == NodeRole.RECORD:
         from streaming.recorder import recorded_cameras
 
         return set(recorded_cameras().values_list("pk", flat=True))
+    if role == NodeRole.VIDEO:
+        from streaming.video_nodes import video_cameras
+
+        return set(video_cameras().values_list("pk", flat=True))
     return set()
 
 
@@ -241,9 +248,10 @@ def fair_share(total: int, weight: int, weights: int) -> tuple[int, int]:
     return math.floor(share + 1e-9), math.ceil(share - 1e-9)
 
 
-def rebalance(node: Node, *, now: dt.datetime | None = None) -> Balance:
+def rebalance(node: Node, *, now: dt.datetime | None = None, busy: Iterable[int] = ()) -> Balance:
     """Renew the node (:func:`node_heartbeat`), declare lost the silent nodes, then take free or
-    expired leases up to the node's fair share and give back what it holds beyond it."""
+    expired leases up to the node's fair share and give back what it holds beyond it: the
+    cameras not in ``busy`` first (a video node's cameras that people watch stay with it)."""
     now = now or timezone.now()
     cutoff = _cutoff(now)
     role = node.role
@@ -267,9 +275,9 @@ def rebalance(node: Node, *, now: dt.datetime | None = None) -> Balance:
                     for n in live if n.pk != node.pk)
         balance = Balance(held=set())
         if mine > high:
-            balance.released = _release(node, mine - high, now)
+            balance.released = _release(node, mine - high, now, busy)
         elif mine > low and short > free:
-            balance.released = _release(node, min(mine - low, short - free), now)
+            balance.released = _release(node, min(mine - low, short - free), now, busy)
         elif mine < high and free:
             want = high - mine
             if mine >= low:  # leave the free leases to the nodes below their floor first
@@ -281,10 +289,15 @@ def rebalance(node: Node, *, now: dt.datetime | None = None) -> Balance:
     return balance
 
 
-def _release(node: Node, count: int, now: dt.datetime) -> list[int]:
-    """Give back ``count`` leases, the most recently taken first (the others stay where they are)."""
-    ids = list(CameraLease.objects.filter(node=node, role=node.role)
-               .order_by("-acquired_at", "-camera_id").values_list("pk", "camera_id")[:count])
+def _release(node: Node, count: int, now: dt.datetime, busy: Iterable[int] = ()) -> list[int]:
+    """Give back ``count`` leases, those of cameras not ``busy`` first, then the most recently taken
+    first (the others stay where they are)."""
+    rows = CameraLease.objects.filter(node=node, role=node.role).order_by("-acquired_at", "-camera_id")
+    busy = list(busy)
+    if busy:  # (an empty list would make the CASE a constant, which PostgreSQL reads as a position)
+        rows = rows.annotate(busy=Case(When(camera_id__in=busy, then=Value(1)), default=Value(0))
+                             ).order_by("busy", "-acquired_at", "-camera_id")
+    ids = list(rows.values_list("pk", "camera_id")[:count])
     CameraLease.objects.filter(pk__in=[pk for pk, _camera in ids]).update(node=None, renewed_at=now)
     return [camera for _pk, camera in ids]
 
@@ -346,10 +359,10 @@ def unrecorded_check(role: str = NodeRole.RECORD, *, now: dt.datetime | None = N
 
 
 def nodes_check(*, now: dt.datetime | None = None) -> dict[str, list[str]]:
-    """The periodic check (Celery beat): lost nodes and unrecorded cameras, even when every
-    recorder node is down."""
+    """The periodic check (Celery beat): lost nodes (recorder and video) and unrecorded cameras,
+    even when every node is down."""
     now = now or timezone.now()
-    return {"lost": nodes_sweep(NodeRole.RECORD, now=now),
+    return {"lost": nodes_sweep(NodeRole.RECORD, now=now) + nodes_sweep(NodeRole.VIDEO, now=now),
             "unrecorded": unrecorded_check(NodeRole.RECORD, now=now)}
 
 
@@ -401,7 +414,9 @@ def nodes_overview(*, now: dt.datetime | None = None) -> dict[str, Any]:
                         "renewed_at": local_iso(lease.renewed_at), "renewed_age": age(lease.renewed_at),
                         "expired": lease.renewed_at < cutoff} for lease in by_node.get(node.pk, [])],
         })
-    unheld = [lease for lease in leases if lease.node_id not in live or lease.renewed_at < cutoff]
+    # A camera no video node holds is served by whichever node gets its offer: not an alarm.
+    unheld = [lease for lease in leases if lease.role == NodeRole.RECORD
+              and (lease.node_id not in live or lease.renewed_at < cutoff)]
     return {
         "lease_seconds": _seconds("HUB_NODE_LEASE_SECONDS"),
         "renew_seconds": _seconds("HUB_NODE_RENEW_SECONDS"),

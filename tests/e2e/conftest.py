@@ -115,10 +115,10 @@ def collected_static(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def hub(django_db_setup, tmp_path_factory, hub_env, collected_static) -> Iterator[Hub]:
-    """The hub served by Daphne on the test database, its static files collected in a temp dir."""
-    tmp = tmp_path_factory.mktemp("hub")
+def server_env(hub_env: dict[str, str], collected_static: Path) -> dict[str, str]:
+    """The environment of a server process of the browser tests: the test database, this
+    process's Redis keys, the collected static files, no map or geocoder on the Internet, then
+    the module's ``hub_env``."""
     env = dict(os.environ)
     env.pop("DJANGO_ALLOWED_HOSTS", None)  # the defaults allow 127.0.0.1 and localhost
     env.update({
@@ -137,7 +137,14 @@ def hub(django_db_setup, tmp_path_factory, hub_env, collected_static) -> Iterato
         "HUB_GEOCODER_URL": "",
     })
     env.update(hub_env)
-    server = Hub(env, tmp / "daphne.log")
+    return env
+
+
+@pytest.fixture(scope="module")
+def hub(django_db_setup, tmp_path_factory, hub_env, collected_static) -> Iterator[Hub]:
+    """The hub served by Daphne on the test database, its static files collected in a temp dir."""
+    tmp = tmp_path_factory.mktemp("hub")
+    server = Hub(server_env(hub_env, collected_static), tmp / "daphne.log")
     server.start()
     yield server
     server.stop()

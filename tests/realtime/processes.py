@@ -190,7 +190,7 @@ class Hub:
         # No video process here: its routes go to the first API process.
         topology = Topology(port=self.port, api=len(self.api_ports), ws=len(self.ws_ports),
                             api_ports=self.api_ports, ws_ports=self.ws_ports,
-                            video_port=self.api_ports[0], check_interval="500ms")
+                            video_ports=[self.api_ports[0]], check_interval="500ms")
         cfg = self.tmp_path / "haproxy.cfg"
         # A stats socket, so that the test starts once HAProxy itself sees every process up
         # (a process slow to start is marked down by the first checks and comes back later).

@@ -142,7 +142,7 @@ def test_haproxy_as_make_run_configures_it_does_not_route_metrics_from_outside(t
     threading.Thread(target=backend.serve_forever, daemon=True).start()
     port = free_port()
     topology = Topology(port=port, api=1, ws=1, api_ports=[backend.server_port],
-                        ws_ports=[backend.server_port], video_port=backend.server_port)
+                        ws_ports=[backend.server_port], video_ports=[backend.server_port])
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(topology.haproxy_cfg())
     haproxy = subprocess.Popen(["haproxy", "-W", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
@@ -307,7 +307,7 @@ def test_the_process_topology_gives_each_relay_its_own_metrics_port():
     procfile = topology.procfile(haproxy_cfg="var/haproxy.cfg")
     assert "relay: python manage.py relay --metrics-port 10300" in procfile
     assert "relay_standby: python manage.py relay --metrics-port 10301" in procfile
-    ports = [*topology.api_ports, *topology.ws_ports, topology.video_port, *topology.relay_metrics_ports]
+    ports = [*topology.api_ports, *topology.ws_ports, *topology.video_ports, *topology.relay_metrics_ports]
     assert len(set(ports)) == len(ports)
 
 
