@@ -233,7 +233,7 @@ class Requisition(models.Model):
     progress = models.PositiveSmallIntegerField(default=0)
     export_dir = models.CharField(max_length=500, blank=True)
     error = models.CharField(max_length=500, blank=True)
-    # Set when the retention sweep destroyed the last file of the export (streaming.retention).
+    # Set when the retention sweep destroyed the last file of the export (recordings.retention).
     export_destroyed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from partners.audit import Action, audit
+from recordings.requisitions import hold_release, requisition_create, requisition_progress_report
 from streaming.models import (
     DestroyedObject,
     DestructionRecord,
@@ -20,7 +21,6 @@ from streaming.models import (
     RecordingSegment,
     RequisitionStatus,
 )
-from streaming.requisitions import hold_release, requisition_create, requisition_progress_report
 from tests import factories
 
 LOADED = "() => /au registre/.test(document.getElementById('reg-status').textContent)"

@@ -164,7 +164,7 @@ def requisition_advanced(story: Story) -> Event:
 
     from django.utils import timezone
 
-    from streaming.requisitions import requisition_create, requisition_progress_report
+    from recordings.requisitions import requisition_create, requisition_progress_report
 
     now = timezone.now()
     requisition = requisition_create(

@@ -26,6 +26,8 @@ from django.utils import timezone
 
 from cameras.models import Camera
 from cameras.selectors import valid_authorisations
+from config.errors import DomainError
+from recordings.manifest import MANIFEST
 from streaming.models import (
     DestroyedObject,
     DestructionRecord,
@@ -37,6 +39,13 @@ from streaming.models import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class RecordingGone(DomainError):
+    """The window is older than the retention: the recording has been destroyed."""
+
+    code = "recording_gone"
+    status_code = 410
 
 
 def retention_days(camera: Camera, *, day: dt.date | None = None) -> int:
@@ -153,7 +162,6 @@ def _destroy_snapshot(*, camera: Camera, cutoff: dt.datetime, register: _Registe
 
 def _manifest_files(export_dir: Path) -> dict[str, dict]:
     """The video files an export's manifest lists, by camera code (empty if it cannot be read)."""
-    from streaming.export import MANIFEST
 
     try:
         manifest = json.loads((export_dir / MANIFEST).read_bytes())

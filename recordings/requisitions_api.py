@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from django.db import transaction
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -24,14 +23,16 @@ from rest_framework.views import APIView
 
 from cameras.models import Camera
 from config.downloads import file_download
-from config.errors import Conflict, DomainError
+from config.errors import DomainError
 from partners.auth import client_address
 from partners.models import AuditRecord
 from partners.permissions import IsCentreStaff, IsSupervisor
 from partners.selectors import signed_in
-from streaming import export, requisitions
+from recordings import requisitions, tasks
+from recordings.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE
+from recordings.recorder import file_sha256
+from recordings.requisitions import FileDestroyed
 from streaming.models import DestroyedObject, LegalHold, Requisition, RequisitionStatus
-from streaming.recorder import file_sha256
 
 # The service's field names → the API's (so that a 400 names the field the client sent).
 _FIELDS = {"requesting_officer": "officer", "window_start": "start", "window_end": "end"}
@@ -54,7 +55,7 @@ def export_files(requisition: Requisition) -> list[dict]:
     if requisition.status != RequisitionStatus.DONE or not requisition.export_dir:
         return []
     directory = Path(requisition.export_dir)
-    manifest_path = directory / export.MANIFEST
+    manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
         return []
     manifest = json.loads(manifest_path.read_bytes())
@@ -64,8 +65,8 @@ def export_files(requisition: Requisition) -> list[dict]:
         if entry.get("file") and entry["code"] not in destroyed:
             files.append({"name": entry["file"]["name"], "kind": "video", "camera": entry["code"],
                           "size": entry["file"]["size"], "sha256": entry["file"]["sha256"]})
-    for name, kind in ((export.MANIFEST, "manifest"), (export.SIGNATURE, "signature"),
-                       (export.PUBLIC_KEY, "public_key")):
+    for name, kind in ((MANIFEST, "manifest"), (SIGNATURE, "signature"),
+                       (PUBLIC_KEY, "public_key")):
         path = directory / name
         if path.is_file():
             files.append({"name": name, "kind": kind, "camera": None, "size": path.stat().st_size,
@@ -81,13 +82,6 @@ def destroyed_files(requisition: Requisition) -> list[dict]:
     return [{"camera": d.camera.code, "name": f"{d.camera.code}.mp4", "size": d.total_size,
              "destroyed_at": d.destroyed_at.isoformat()}
             for d in sorted(lines, key=lambda d: d.camera.code)]
-
-
-class FileDestroyed(DomainError):
-    """The file was destroyed under the retention rule."""
-
-    code = "destroyed"
-    status_code = 410
 
 
 class RequisitionOutput(serializers.ModelSerializer):
@@ -201,15 +195,8 @@ class RequisitionExtractApi(APIView):
 
     @extend_schema(request=None, responses={202: RequisitionOutput})
     def post(self, request: Request, pk: int) -> Response:
-        with transaction.atomic():
-            requisition = get_object_or_404(Requisition.objects.select_for_update(), pk=pk)
-            if requisition.status == RequisitionStatus.RUNNING:
-                raise Conflict(_("The extraction is already running."))
-            if requisition.export_destroyed_at is not None:
-                raise FileDestroyed(_("The extraction's files were destroyed under the retention rule."))
-            if requisition.status == RequisitionStatus.DONE:
-                raise Conflict(_("The extraction is done: download its files."))
-            export.requisition_extraction_start(requisition=requisition)
+        get_object_or_404(Requisition, pk=pk)
+        requisitions.requisition_extraction_start(requisition_id=pk, queue=tasks.requisition_extract.delay)
         return Response(RequisitionOutput(_queryset().get(pk=pk)).data, status=202)
 
 
@@ -226,7 +213,7 @@ class RequisitionFileApi(APIView):
         requisition = get_object_or_404(Requisition.objects.prefetch_related(*_DESTRUCTIONS), pk=pk)
         if name not in {f["name"] for f in export_files(requisition)}:
             gone = {f["name"]: f["destroyed_at"] for f in destroyed_files(requisition)}
-            extras = (export.MANIFEST, export.SIGNATURE, export.PUBLIC_KEY)
+            extras = (MANIFEST, SIGNATURE, PUBLIC_KEY)
             if name in gone or (requisition.export_destroyed_at and name in extras):
                 destroyed = gone.get(name) or requisition.export_destroyed_at
                 moment = parse_datetime(destroyed) if isinstance(destroyed, str) else destroyed
@@ -257,8 +244,8 @@ class RequisitionHandoverApi(APIView):
         data.is_valid(raise_exception=True)
         recipient = data.validated_data["recipient"].strip() or \
             f"{requisition.requesting_officer} ({requisition.service})"
-        export.requisition_handover(requisition=requisition, by=signed_in(request), recipient=recipient,
-                                    address=client_address(request._request))
+        requisitions.requisition_handover(requisition=requisition, by=signed_in(request), recipient=recipient,
+                                          address=client_address(request._request))
         return Response(RequisitionOutput(_queryset().get(pk=pk)).data)
 
 

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from config.downloads import csv_download
 from partners.permissions import IsAuditor, IsCentreStaff
-from streaming import register
+from recordings import register
 
 _PARAMS = [OpenApiParameter(name, str, required=False, description=text) for name, text in (
     ("camera", "Camera code (or id)."),

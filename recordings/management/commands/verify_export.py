@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from partners.signing import KeyProblem, normalised_fingerprint
-from streaming.export import PUBLIC_KEY, verify_export
+from recordings.manifest import PUBLIC_KEY, verify_export
 
 KEY_URL = "/.well-known/csu-export-key"
 NEEDS_A_KEY = (

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from recordings.requisitions import requisition_create
+from recordings.retention import retention_days, retention_sweep
 from streaming.models import DestructionRecord, LegalHold, RecordingSegment
-from streaming.requisitions import requisition_create
-from streaming.retention import retention_days, retention_sweep
 from tests import factories
 
 T0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
@@ -91,7 +91,7 @@ def test_the_shortest_of_camera_authorisation_and_law_applies(area, storage):
 
 
 def test_a_released_hold_lets_the_sweep_destroy(area, storage, operator, supervisor):
-    from streaming.requisitions import hold_release
+    from recordings.requisitions import hold_release
 
     camera = factories.make_camera()
     add_segments(camera, storage, start=T0, count=2)

@@ -18,9 +18,7 @@ starts that directory afresh, and renames it into place once complete.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import shutil
 import struct
 from collections.abc import Callable
@@ -28,46 +26,18 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cameras.models import Camera
 from cameras.selectors import valid_authorisations
-from config.errors import Conflict
-from partners import signing
 from partners.audit import Action, audit
+from recordings.manifest import FORMAT, OVERLAY_FORMAT, manifest_write
+from recordings.recorder import file_sha256
 from streaming.masking import camera_masks
 from streaming.models import RecordingSegment, Requisition, RequisitionStatus
-from streaming.recorder import file_sha256
-
-MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.sig", "hub-public-key.pem"
-FORMAT = "csu-hub-export/1"
-
-
-def signing_key() -> Ed25519PrivateKey:
-    """The hub's Ed25519 key (``HUB_SIGNING_KEY_PATH``), generated (mode 0600) on first use."""
-    return signing.ed25519_key(Path(settings.HUB_SIGNING_KEY_PATH))
-
-
-def public_pem(key: Ed25519PublicKey) -> bytes:
-    return signing.public_pem(key)
-
-
-def key_fingerprint(pem: bytes) -> str:
-    """The SHA-256 fingerprint (64 hex digits) of a PEM public key: what the centre publishes
-    at ``/.well-known/csu-export-key`` and ``verify_export --fingerprint`` compares with."""
-    return signing.pem_fingerprint(pem)
-
-
-def hub_public_key() -> tuple[bytes, str]:
-    """The hub's public key (PEM) and its fingerprint."""
-    pem = public_pem(signing_key().public_key())
-    return pem, key_fingerprint(pem)
-
 
 CAPTION_FORMAT = "{name} ({code}) {time:%Y-%m-%d %H:%M:%S %z}"
 CAPTION_LANGUAGE = "fra"
@@ -239,7 +209,6 @@ def _cut(*, segments: list[RecordingSegment], start: dt.datetime, end: dt.dateti
     return written, cues
 
 
-OVERLAY_FORMAT = "{name} {time:%Y-%m-%d %H:%M:%S %z}"
 _MS = Fraction(1, 1000)
 
 
@@ -303,28 +272,27 @@ def _cut_masked(*, segments: list[RecordingSegment], start: dt.datetime, end: dt
     return written
 
 
-def _set(requisition: Requisition, **fields) -> None:
-    """Save the extraction's state and publish ``requisition.progress`` to the centre."""
-    from streaming.requisitions import requisition_progress_report
-
-    requisition_progress_report(requisition_id=requisition.pk, **fields)
+# How the extraction tells its progress (``status``, ``progress``, ``error``, ``export_dir``): the
+# caller saves it and announces it (``recordings.requisitions.requisition_progress_report``).
+ProgressReport = Callable[..., object]
 
 
 class _Progress:
-    """Publishes an extraction's progress only when the percent moves (an hour of one camera:
+    """Reports an extraction's progress only when the percent moves (an hour of one camera:
     ~60 segments)."""
 
-    def __init__(self, requisition: Requisition, published: int) -> None:
-        self.requisition, self.published = requisition, published
+    def __init__(self, report: ProgressReport, published: int) -> None:
+        self.report, self.published = report, published
 
     def advance(self, percent: int) -> None:
         if percent > self.published:
             self.published = percent
-            _set(self.requisition, progress=percent)
+            self.report(progress=percent)
 
 
-def requisition_extract(*, requisition_id: int) -> Path | None:
-    """Extract a requisition's window (the Celery task's body; idempotent, re-runnable).
+def requisition_extract(*, requisition_id: int, report: ProgressReport) -> Path | None:
+    """Extract a requisition's window (idempotent, re-runnable), telling ``report`` every change of
+    its state (``recordings.requisitions.requisition_extract`` is the Celery task's body).
 
     Returns the export directory, or None when nothing could be extracted (``error`` says why).
     """
@@ -336,8 +304,8 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
     if requisition.status == RequisitionStatus.DONE and requisition.export_dir and \
             Path(requisition.export_dir).is_dir():
         return Path(requisition.export_dir)
-    _set(requisition, status=RequisitionStatus.RUNNING, progress=0, error="")
-    reporter = _Progress(requisition, published=0)
+    report(status=RequisitionStatus.RUNNING, progress=0, error="")
+    reporter = _Progress(report, published=0)
     final = Path(settings.HUB_EXPORTS_DIR) / f"requisition-{requisition.pk}"
     work = final.with_name(final.name + ".part")
     shutil.rmtree(work, ignore_errors=True)
@@ -393,8 +361,8 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
     if files == 0:
         shutil.rmtree(work, ignore_errors=True)
         reasons = "; ".join(f"{e['code']}: {e['not_extracted']}" for e in entries)
-        _set(requisition, status=RequisitionStatus.FAILED, progress=100,
-             error=(_("Nothing extracted (%(reasons)s)") % {"reasons": reasons})[:500])
+        report(status=RequisitionStatus.FAILED, progress=100,
+               error=(_("Nothing extracted (%(reasons)s)") % {"reasons": reasons})[:500])
         return None
     manifest = {
         "format": FORMAT, "created_at": timezone.now().isoformat(),
@@ -405,95 +373,14 @@ def requisition_extract(*, requisition_id: int) -> Path | None:
         "window": {"start": requisition.window_start.isoformat(), "end": requisition.window_end.isoformat()},
         "cameras": entries,
     }
-    key = signing_key()
-    body = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode()
-    (work / MANIFEST).write_bytes(body)
-    (work / SIGNATURE).write_text(base64.b64encode(key.sign(body)).decode() + "\n")
-    (work / PUBLIC_KEY).write_bytes(public_pem(key.public_key()))
+    manifest_write(work, manifest)
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)
     with transaction.atomic():
-        _set(requisition, status=RequisitionStatus.DONE, progress=100, export_dir=str(final))
+        report(status=RequisitionStatus.DONE, progress=100, export_dir=str(final))
         audit(action=Action.EXTRACTION, actor=requisition.created_by, obj=requisition,
               reason=f"Procédure {requisition.procedure_number}",
               details={"files": {e["code"]: e["file"]["sha256"] for e in entries if "file" in e},
                        "not_extracted": {e["code"]: e["not_extracted"]
                                          for e in entries if "not_extracted" in e}})
     return final
-
-
-@transaction.atomic
-def requisition_extraction_start(*, requisition: Requisition) -> None:
-    """Queue the extraction once the requisition (and its holds) are committed."""
-    from streaming.tasks import requisition_extract as task
-
-    transaction.on_commit(lambda: task.delay(requisition.pk))
-
-
-@transaction.atomic
-def requisition_handover(*, requisition: Requisition, by: User, recipient: str,
-                         address: str | None = None) -> None:
-    """Record the delivery of the extraction to the requesting service (*remise*), journalled."""
-    requisition = Requisition.objects.select_for_update().get(pk=requisition.pk)
-    if requisition.status != RequisitionStatus.DONE:
-        raise Conflict(_("The extraction is not finished."))
-    if requisition.export_destroyed_at is not None:
-        raise Conflict(_("The extraction's files were destroyed under the retention rule: "
-                         "nothing to hand over."))
-    manifest = Path(requisition.export_dir) / MANIFEST
-    audit(action=Action.HANDOVER, actor=by, address=address, obj=requisition, reason=recipient[:500],
-          details={"procedure": requisition.procedure_number, "manifest_sha256": file_sha256(manifest)})
-
-
-def verify_export(directory: Path, *, public_key_pem: bytes | None = None,
-                  fingerprint: str | None = None) -> list[str]:
-    """What is wrong with an export directory (empty: files and signature check out). Offline.
-
-    The key that vouches for the export comes from outside it: ``public_key_pem`` (the
-    centre's key, obtained from the centre) or ``fingerprint`` (the centre's published
-    fingerprint, which the key shipped in the directory must have). The shipped key alone
-    proves nothing: whoever altered the files could have re-signed them with a key of their own.
-    """
-    from cryptography.exceptions import InvalidSignature
-
-    if public_key_pem is None and fingerprint is None:
-        raise ValueError("verify_export needs the centre's public key or its fingerprint")
-    expected = signing.normalised_fingerprint(fingerprint) if fingerprint is not None else None
-    problems: list[str] = []
-    manifest_path, sig_path = directory / MANIFEST, directory / SIGNATURE
-    for path in (manifest_path, sig_path):
-        if not path.is_file():
-            problems.append(f"{path.name}: missing")
-    if problems:
-        return problems
-    if public_key_pem is None:
-        if not (directory / PUBLIC_KEY).is_file():
-            return [f"{PUBLIC_KEY}: missing (give the centre's public key with --public-key)"]
-        public_key_pem = (directory / PUBLIC_KEY).read_bytes()
-    try:
-        public_key = signing.load_public_pem(public_key_pem)
-    except signing.KeyProblem as exc:
-        return [f"public key: {exc}"]
-    actual = signing.fingerprint(public_key)
-    if expected is not None and actual != expected:
-        return [f"public key: its fingerprint is {actual}, not the centre's {expected} "
-                f"(the export was not signed by the centre's key, or was re-signed)"]
-    body = manifest_path.read_bytes()
-    try:
-        public_key.verify(base64.b64decode(sig_path.read_text().strip()), body)
-    except (InvalidSignature, ValueError):
-        return [f"{MANIFEST}: the signature does not match (the manifest or its signature was altered, "
-                f"or it was signed by another key)"]
-    manifest = json.loads(body)
-    for entry in manifest.get("cameras", []):
-        file = entry.get("file")
-        if not file:
-            continue
-        path = directory / file["name"]
-        if not path.is_file():
-            problems.append(f"{file['name']}: missing")
-        elif path.stat().st_size != file["size"]:
-            problems.append(f"{file['name']}: size {path.stat().st_size}, the manifest says {file['size']}")
-        elif file_sha256(path) != file["sha256"]:
-            problems.append(f"{file['name']}: SHA-256 does not match the manifest (the file was altered)")
-    return problems

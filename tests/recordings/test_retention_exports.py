@@ -10,12 +10,12 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from streaming.export import MANIFEST, requisition_extract
+from recordings.manifest import MANIFEST
+from recordings.requisitions import hold_release, requisition_create, requisition_extract
+from recordings.retention import retention_sweep
 from streaming.models import DestructionRecord, LegalHold, Requisition
-from streaming.requisitions import hold_release, requisition_create
-from streaming.retention import retention_sweep
 from tests import factories
-from tests.streaming.test_export import record
+from tests.recordings.test_export import record
 
 
 def extract(operator, cameras, procedure="2026/555") -> Requisition:

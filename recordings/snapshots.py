@@ -3,7 +3,7 @@
 A snapshot is the recorded picture at a moment (the latest one by default), with every
 privacy mask of the camera blacked out and the camera's name and the time burned in, as in
 an extraction. It is a JPEG under ``HUB_RECORDINGS_DIR/snapshots/`` and follows the
-recordings' retention rule (``streaming.retention``): destroyed with the images it shows
+recordings' retention rule (``recordings.retention``): destroyed with the images it shows
 unless a legal hold covers its camera at that moment. docs/recordings.md.
 """
 
@@ -26,12 +26,11 @@ from config.errors import DomainError
 from incidents.models import Incident
 from incidents.services import journal_camera_note
 from partners.audit import audit
-from streaming.export import OVERLAY_FORMAT
+from recordings.manifest import OVERLAY_FORMAT
+from recordings.recorder import file_sha256
+from recordings.retention import RecordingGone, retention_days
 from streaming.masking import MaskPainter, Watermark, camera_masks
 from streaming.models import RecordingSegment, Snapshot
-from streaming.recorder import file_sha256
-from streaming.requisitions import RecordingGone
-from streaming.retention import retention_days
 
 SNAPSHOT_ACTION = "snapshot"
 JPEG_QUALITY = 90

@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from config.errors import DomainError
+from recordings.recorder import run_recorders
 from streaming.nodes import MAX_WEIGHT, run_node
-from streaming.recorder import run_recorders
 
 
 class Command(BaseCommand):

@@ -1,8 +1,11 @@
-"""Judicial requisitions (*réquisitions judiciaires*) and their legal holds (*gels*)."""
+"""Judicial requisitions (*réquisitions judiciaires*), their legal holds (*gels*), their
+extraction's state and its hand-over (*remise*): every write about a requisition."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -13,19 +16,22 @@ from django.utils.translation import ngettext
 
 from cameras.models import Camera
 from config.errors import Conflict, DomainError, NotAllowed
-from partners.audit import audit
+from partners.audit import Action, audit
 from partners.selectors import member_of
 from realtime import audiences
 from realtime.services import publish
-from streaming.events import RequisitionProgress, requisition_progress_data
-from streaming.models import LegalHold, RecordingSegment, Requisition
-from streaming.retention import retention_days
+from recordings import export
+from recordings.events import RequisitionProgress, requisition_progress_data
+from recordings.manifest import MANIFEST
+from recordings.recorder import file_sha256
+from recordings.retention import RecordingGone, retention_days
+from streaming.models import LegalHold, RecordingSegment, Requisition, RequisitionStatus
 
 
-class RecordingGone(DomainError):
-    """The window is older than the retention: the recording has been destroyed."""
+class FileDestroyed(DomainError):
+    """The file was destroyed under the retention rule."""
 
-    code = "recording_gone"
+    code = "destroyed"
     status_code = 410
 
 
@@ -139,3 +145,46 @@ def requisition_progress_report(*, requisition_id: int, **fields) -> Requisition
     publish(RequisitionProgress(requisition=requisition_progress_data(requisition)),
             audience=audiences.centre())
     return requisition
+
+
+def requisition_extract(*, requisition_id: int) -> Path | None:
+    """Extract a requisition's window (the Celery task's body; idempotent, re-runnable), each
+    change of its state saved and announced by :func:`requisition_progress_report`.
+
+    Returns the export directory, or None when nothing could be extracted (``error`` says why).
+    """
+    def report(**fields) -> None:
+        requisition_progress_report(requisition_id=requisition_id, **fields)
+
+    return export.requisition_extract(requisition_id=requisition_id, report=report)
+
+
+@transaction.atomic
+def requisition_extraction_start(*, requisition_id: int, queue: Callable[[int], object]) -> Requisition:
+    """Hand the requisition to ``queue`` (the Celery task's ``delay``, given by the caller: the
+    tasks sit above this module) once this transaction commits. Refused while the extraction
+    runs, once it is done, or once its files were destroyed."""
+    requisition = Requisition.objects.select_for_update().get(pk=requisition_id)
+    if requisition.status == RequisitionStatus.RUNNING:
+        raise Conflict(_("The extraction is already running."))
+    if requisition.export_destroyed_at is not None:
+        raise FileDestroyed(_("The extraction's files were destroyed under the retention rule."))
+    if requisition.status == RequisitionStatus.DONE:
+        raise Conflict(_("The extraction is done: download its files."))
+    transaction.on_commit(lambda: queue(requisition.pk))
+    return requisition
+
+
+@transaction.atomic
+def requisition_handover(*, requisition: Requisition, by: User, recipient: str,
+                         address: str | None = None) -> None:
+    """Record the delivery of the extraction to the requesting service (*remise*), journalled."""
+    requisition = Requisition.objects.select_for_update().get(pk=requisition.pk)
+    if requisition.status != RequisitionStatus.DONE:
+        raise Conflict(_("The extraction is not finished."))
+    if requisition.export_destroyed_at is not None:
+        raise Conflict(_("The extraction's files were destroyed under the retention rule: "
+                         "nothing to hand over."))
+    manifest = Path(requisition.export_dir) / MANIFEST
+    audit(action=Action.HANDOVER, actor=by, address=address, obj=requisition, reason=recipient[:500],
+          details={"procedure": requisition.procedure_number, "manifest_sha256": file_sha256(manifest)})

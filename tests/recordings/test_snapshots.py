@@ -15,12 +15,12 @@ from PIL import Image
 from incidents.models import JournalEntry
 from incidents.services import incident_create
 from partners.models import AuditRecord
+from recordings.requisitions import RecordingGone, hold_release, requisition_create
+from recordings.retention import retention_sweep
+from recordings.snapshots import NoRecording, snapshot_file, snapshot_take
 from streaming.models import DestructionRecord, LegalHold, Snapshot
-from streaming.requisitions import RecordingGone, hold_release, requisition_create
-from streaming.retention import retention_sweep
-from streaming.snapshots import NoRecording, snapshot_file, snapshot_take
 from tests import factories
-from tests.streaming.test_export import record
+from tests.recordings.test_export import record
 
 
 @pytest.fixture

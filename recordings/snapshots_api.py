@@ -25,7 +25,7 @@ from incidents.models import Incident
 from partners.auth import client_address
 from partners.permissions import IsCentreStaff
 from partners.selectors import signed_in
-from streaming import snapshots
+from recordings import snapshots
 from streaming.models import Snapshot
 
 LIST_LIMIT = 200

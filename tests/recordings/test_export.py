@@ -16,18 +16,10 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from partners.models import AuditRecord
-from streaming.export import (
-    MANIFEST,
-    PUBLIC_KEY,
-    SIGNATURE,
-    hub_public_key,
-    requisition_extract,
-    requisition_handover,
-    verify_export,
-)
+from recordings.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE, hub_public_key, verify_export
+from recordings.recorder import record_camera
+from recordings.requisitions import requisition_create, requisition_extract, requisition_handover
 from streaming.models import LegalHold, RecordingSegment, RequisitionStatus
-from streaming.recorder import record_camera
-from streaming.requisitions import requisition_create
 from streaming.sources import open_source
 from tests import factories
 
@@ -206,7 +198,7 @@ def test_a_flipped_byte_in_the_manifest_is_detected_and_named(extracted):
 def test_an_export_checked_against_another_key_fails(extracted):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from streaming.export import public_pem
+    from recordings.manifest import public_pem
 
     other = public_pem(Ed25519PrivateKey.generate().public_key())
     assert verify_export(extracted["dir"], public_key_pem=other)[0].startswith("manifest.json")
@@ -230,7 +222,7 @@ def test_a_re_signed_forgery_fails_against_the_centres_fingerprint_or_key(extrac
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from partners.signing import grouped, public_pem
-    from streaming.recorder import file_sha256
+    from recordings.recorder import file_sha256
 
     directory = extracted["dir"]
     video = directory / f"{extracted['camera'].code}.mp4"

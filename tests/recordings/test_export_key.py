@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from partners.signing import grouped
-from streaming.export import PUBLIC_KEY, signing_key
+from recordings.manifest import PUBLIC_KEY, signing_key
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from partners.models import AuditRecord
 from realtime.models import Event
-from streaming.export import requisition_extract
+from recordings.requisitions import requisition_extract
 from streaming.models import LegalHold, Requisition
 from tests import factories
-from tests.streaming.test_export import record
+from tests.recordings.test_export import record
 
 URL = "/api/streaming/requisitions/"
 
@@ -121,7 +121,7 @@ def test_extraction_files_download_and_handover(api, operator, area, storage,  #
     assert api.post(f"{URL}{pk}/handover/", {}).status_code == 409
 
     queued = []
-    monkeypatch.setattr("streaming.tasks.requisition_extract.delay", lambda rid: queued.append(rid))
+    monkeypatch.setattr("recordings.tasks.requisition_extract.delay", lambda rid: queued.append(rid))
     with django_capture_on_commit_callbacks(execute=True):
         answer = api.post(f"{URL}{pk}/extract/")
     assert answer.status_code == 202 and queued == [pk]

@@ -279,6 +279,20 @@ def recorder_thread(camera: Camera, stop: threading.Event,
     return thread
 
 
+def node_recorder_thread(camera: Camera, stop: threading.Event) -> threading.Thread:
+    """A recorder node's thread for a camera it just took (``streaming.nodes`` starts it): once its
+    first segment is indexed, the hole before it (since the last segment another node, or this one
+    before, indexed) is indexed as a gap: after a node died, the segment it was writing; after a
+    camera was given back, the seconds until it was taken."""
+    first = [True]
+
+    def on_segment(segment: RecordingSegment) -> None:
+        if first[0]:
+            first[0] = False
+            gap_before(segment)
+    return recorder_thread(camera, stop, on_segment)
+
+
 def _thread_main(camera: Camera, stop: threading.Event,
                  on_segment: Callable[[RecordingSegment], None] | None = None) -> None:
     try:

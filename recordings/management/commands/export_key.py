@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand
 
 from partners.anchor import anchor_key
 from partners.signing import fingerprint, grouped
-from streaming.export import hub_public_key
-from streaming.keys import KEY_URL
+from recordings.keys import KEY_URL
+from recordings.manifest import hub_public_key
 
 
 class Command(BaseCommand):

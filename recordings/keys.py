@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from partners.anchor import anchor_public_key
 from partners.signing import fingerprint, grouped, public_pem
-from streaming.export import PUBLIC_KEY, hub_public_key
+from recordings.manifest import PUBLIC_KEY, hub_public_key
 
 KEY_URL = "/.well-known/csu-export-key"
 
@@ -44,7 +44,7 @@ def _two_lines(fingerprint_hex: str) -> list[str]:
 def export_key_page(request: HttpRequest) -> HttpResponse:
     keys = published_keys()
     anchor = keys["audit_anchor_key"]
-    return render(request, "streaming/export_key.html", {
+    return render(request, "recordings/export_key.html", {
         "keys": keys, "key_file": PUBLIC_KEY,
         "fingerprint_lines": _two_lines(str(keys["fingerprint_sha256"])),
         "anchor_lines": _two_lines(anchor["fingerprint_sha256"]) if isinstance(anchor, dict) else None})
