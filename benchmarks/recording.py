@@ -79,7 +79,7 @@ def bench_cameras(count: int, prefix: str):
 
 
 def clean(prefix: str) -> None:
-    from streaming.models import DestructionRecord, LegalHold, RecordingSegment, Requisition
+    from recordings.models import DestructionRecord, LegalHold, RecordingSegment, Requisition
 
     LegalHold.objects.filter(camera__code__startswith=prefix).delete()
     Requisition.objects.filter(cameras__code__startswith=prefix).delete()
@@ -197,7 +197,7 @@ def index_minutes(*, camera, minute: Path, minute_size: int, digest: str, end: d
     returns the first one's start."""
     from django.conf import settings
 
-    from streaming.models import RecordingSegment
+    from recordings.models import RecordingSegment
 
     folder = Path(settings.HUB_RECORDINGS_DIR) / camera.code
     folder.mkdir(parents=True, exist_ok=True)
@@ -218,8 +218,8 @@ def timed_extraction(*, camera, start: dt.datetime, end: dt.datetime) -> dict:
     from django.contrib.auth import get_user_model
 
     from recordings.manifest import MANIFEST
+    from recordings.models import Requisition
     from recordings.requisitions import requisition_create, requisition_extract
-    from streaming.models import Requisition
 
     user, _ = get_user_model().objects.get_or_create(username="bench-recording")
     t0 = time.monotonic()
@@ -245,8 +245,8 @@ def timed_snapshots(*, camera, runs: int = 5) -> dict:
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
+    from recordings.models import RecordingSegment
     from recordings.snapshots import snapshot_file, snapshot_take
-    from streaming.models import RecordingSegment
 
     user, _ = get_user_model().objects.get_or_create(username="bench-recording")
     taken, from_start = [], []
@@ -306,8 +306,8 @@ def bench_sweep(*, days: int, cameras: int) -> dict:
     from django.db import connection
     from django.utils import timezone
 
+    from recordings.models import RecordingSegment
     from recordings.retention import retention_sweep
-    from streaming.models import RecordingSegment
 
     cams = bench_cameras(cameras, "BENCH-REC-SWP")
     root = Path(settings.HUB_RECORDINGS_DIR)

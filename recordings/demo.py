@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cameras.models import Camera
 from cameras.selectors import cameras_with_authorisation
-from streaming.models import RecordingPlan
+from recordings.models import RecordingPlan
 
 # Smaller pictures than the live default (1280x720 at 25 fps): the recorder encodes synthetic
 # pictures, and the demo runs on a laptop.

@@ -35,9 +35,9 @@ from cameras.models import Camera
 from cameras.selectors import valid_authorisations
 from partners.audit import Action, audit
 from recordings.manifest import FORMAT, OVERLAY_FORMAT, manifest_write
+from recordings.models import REQUISITION_JOURNAL_TYPE, RecordingSegment, Requisition, RequisitionStatus
 from recordings.recorder import file_sha256
 from streaming.masking import camera_masks
-from streaming.models import RecordingSegment, Requisition, RequisitionStatus
 
 CAPTION_FORMAT = "{name} ({code}) {time:%Y-%m-%d %H:%M:%S %z}"
 CAPTION_LANGUAGE = "fra"
@@ -379,6 +379,7 @@ def requisition_extract(*, requisition_id: int, report: ProgressReport) -> Path 
     with transaction.atomic():
         report(status=RequisitionStatus.DONE, progress=100, export_dir=str(final))
         audit(action=Action.EXTRACTION, actor=requisition.created_by, obj=requisition,
+              object_type=REQUISITION_JOURNAL_TYPE,
               reason=f"Procédure {requisition.procedure_number}",
               details={"files": {e["code"]: e["file"]["sha256"] for e in entries if "file" in e},
                        "not_extracted": {e["code"]: e["not_extracted"]

@@ -28,7 +28,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from cameras.models import Camera
-from streaming.models import RecordingPlan, RecordingSegment
+from recordings.models import RecordingPlan, RecordingSegment
 from streaming.sources import Source, SourceUnavailable, open_source
 
 log = logging.getLogger(__name__)

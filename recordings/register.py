@@ -31,7 +31,14 @@ from django.utils.translation import gettext as _
 from config.downloads import reject_nul_bytes
 from config.errors import DomainError
 from partners.models import AuditRecord
-from streaming.models import DestructionRecord, LegalHold, RecordingSegment, Requisition, RequisitionStatus
+from recordings.models import (
+    REQUISITION_JOURNAL_TYPES,
+    DestructionRecord,
+    LegalHold,
+    RecordingSegment,
+    Requisition,
+    RequisitionStatus,
+)
 
 KINDS = ("recording", "hold", "extraction", "destruction")
 COLUMNS = ["kind", "at", "camera", "object", "start", "end", "segments", "size", "gaps", "requisition",
@@ -130,8 +137,8 @@ def holds(camera: str, since, until) -> list[dict]:
 def extraction_times() -> dict[int, dt.datetime]:
     """When each requisition's extraction was done (its last ``extraction`` journal line)."""
     times: dict[int, dt.datetime] = {}
-    for object_id, at in (AuditRecord.objects.filter(action="extraction", object_type="streaming.requisition")
-                          .values_list("object_id", "at").order_by("at")):
+    lines = AuditRecord.objects.filter(action="extraction", object_type__in=REQUISITION_JOURNAL_TYPES)
+    for object_id, at in lines.values_list("object_id", "at").order_by("at"):
         if object_id.isdigit():
             times[int(object_id)] = at
     return times

@@ -23,9 +23,16 @@ from realtime.services import publish
 from recordings import export
 from recordings.events import RequisitionProgress, requisition_progress_data
 from recordings.manifest import MANIFEST
+from recordings.models import (
+    HOLD_JOURNAL_TYPE,
+    REQUISITION_JOURNAL_TYPE,
+    LegalHold,
+    RecordingSegment,
+    Requisition,
+    RequisitionStatus,
+)
 from recordings.recorder import file_sha256
 from recordings.retention import RecordingGone, retention_days
-from streaming.models import LegalHold, RecordingSegment, Requisition, RequisitionStatus
 
 
 class FileDestroyed(DomainError):
@@ -100,6 +107,7 @@ def requisition_create(*, created_by: User, requesting_officer: str, service: st
                                                  created_at=now)
                                        for segment in segments])
     audit(action=Actions.REQUISITION_CREATED, actor=created_by, address=address, obj=requisition,
+          object_type=REQUISITION_JOURNAL_TYPE,
           reason=f"Procédure {requisition.procedure_number}",
           details={"service": requisition.service, "officer": requisition.requesting_officer,
                    "cameras": [c.code for c in cameras], "window_start": window_start.isoformat(),
@@ -129,7 +137,8 @@ def hold_release(*, hold: LegalHold, by: User, reason: str,
         segments = LegalHold.objects.filter(requisition=hold.requisition_id, camera=hold.camera_id,
                                             segment__isnull=False, released_at__isnull=True).update(
             released_at=now, released_by=by, release_reason=reason.strip())
-    audit(action=Actions.HOLD_RELEASED, actor=by, address=address, obj=hold, reason=reason.strip(),
+    audit(action=Actions.HOLD_RELEASED, actor=by, address=address, obj=hold, object_type=HOLD_JOURNAL_TYPE,
+          reason=reason.strip(),
           details={"requisition": hold.requisition_id, "procedure": hold.requisition.procedure_number,
                    "camera": hold.camera.code, "segment_holds_released": segments})
     return hold
@@ -186,5 +195,6 @@ def requisition_handover(*, requisition: Requisition, by: User, recipient: str,
         raise Conflict(_("The extraction's files were destroyed under the retention rule: "
                          "nothing to hand over."))
     manifest = Path(requisition.export_dir) / MANIFEST
-    audit(action=Action.HANDOVER, actor=by, address=address, obj=requisition, reason=recipient[:500],
+    audit(action=Action.HANDOVER, actor=by, address=address, obj=requisition,
+          object_type=REQUISITION_JOURNAL_TYPE, reason=recipient[:500],
           details={"procedure": requisition.procedure_number, "manifest_sha256": file_sha256(manifest)})

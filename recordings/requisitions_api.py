@@ -30,9 +30,15 @@ from partners.permissions import IsCentreStaff, IsSupervisor
 from partners.selectors import signed_in
 from recordings import requisitions, tasks
 from recordings.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE
+from recordings.models import (
+    REQUISITION_JOURNAL_TYPES,
+    DestroyedObject,
+    LegalHold,
+    Requisition,
+    RequisitionStatus,
+)
 from recordings.recorder import file_sha256
 from recordings.requisitions import FileDestroyed
-from streaming.models import DestroyedObject, LegalHold, Requisition, RequisitionStatus
 
 # The service's field names → the API's (so that a 400 names the field the client sent).
 _FIELDS = {"requesting_officer": "officer", "window_start": "start", "window_end": "end"}
@@ -111,7 +117,7 @@ class RequisitionOutput(serializers.ModelSerializer):
         return destroyed_files(requisition)
 
     def get_handovers(self, requisition: Requisition) -> list[dict]:
-        records = AuditRecord.objects.filter(action="handover", object_type="streaming.requisition",
+        records = AuditRecord.objects.filter(action="handover", object_type__in=REQUISITION_JOURNAL_TYPES,
                                              object_id=str(requisition.pk)).order_by("at")
         return [{"at": r.at.isoformat(), "by": r.actor_username, "recipient": r.reason} for r in records]
 

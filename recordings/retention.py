@@ -28,7 +28,7 @@ from cameras.models import Camera
 from cameras.selectors import valid_authorisations
 from config.errors import DomainError
 from recordings.manifest import MANIFEST
-from streaming.models import (
+from recordings.models import (
     DestroyedObject,
     DestructionRecord,
     LegalHold,

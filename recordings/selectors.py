@@ -8,7 +8,7 @@ from typing import TypeGuard
 
 from partners.choices import AgencyKind, Role
 from partners.models import Member
-from streaming.models import RecordingPlan, RecordingSegment
+from recordings.models import RecordingPlan, RecordingSegment
 
 # Who may open each page of the recordings app: the views refuse the others, and the hub's
 # menu (config/navigation.py) shows a page to those only.

@@ -27,10 +27,10 @@ from incidents.models import Incident
 from incidents.services import journal_camera_note
 from partners.audit import audit
 from recordings.manifest import OVERLAY_FORMAT
+from recordings.models import SNAPSHOT_JOURNAL_TYPE, RecordingSegment, Snapshot
 from recordings.recorder import file_sha256
 from recordings.retention import RecordingGone, retention_days
 from streaming.masking import MaskPainter, Watermark, camera_masks
-from streaming.models import RecordingSegment, Snapshot
 
 SNAPSHOT_ACTION = "snapshot"
 JPEG_QUALITY = 90
@@ -134,7 +134,7 @@ def snapshot_take(*, camera: Camera, by: User, at: dt.datetime | None = None,
                 journal_entry=entry, path=str(relative), size=final.stat().st_size, sha256=sha256,
                 masks_applied=masks)
             audit(action=SNAPSHOT_ACTION, actor=by, address=address, obj=snapshot,
-                  reason=f"Capture {camera.code}",
+                  object_type=SNAPSHOT_JOURNAL_TYPE, reason=f"Capture {camera.code}",
                   details={"camera": camera.code, "taken_at": shown.isoformat(), "sha256": snapshot.sha256,
                            "incident": incident.reference if incident else None})
     except BaseException:

@@ -26,7 +26,7 @@ from partners.auth import client_address
 from partners.permissions import IsCentreStaff
 from partners.selectors import signed_in
 from recordings import snapshots
-from streaming.models import Snapshot
+from recordings.models import Snapshot
 
 LIST_LIMIT = 200
 

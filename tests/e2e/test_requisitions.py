@@ -14,9 +14,9 @@ import zoneinfo
 import pytest
 from django.utils import timezone
 
+from recordings.models import Requisition, RequisitionStatus
 from recordings.requisitions import hold_release
 from recordings.retention import retention_sweep
-from streaming.models import Requisition, RequisitionStatus
 from tests import factories
 from tests.recordings.test_export import record
 

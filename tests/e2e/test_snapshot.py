@@ -11,8 +11,8 @@ from PIL import Image
 
 from cameras.choices import CameraKind
 from incidents.services import incident_attach_camera, incident_create
+from recordings.models import Snapshot
 from recordings.snapshots import snapshot_file
-from streaming.models import Snapshot
 from tests import factories
 from tests.e2e.test_console_map import LIVE_TIMEOUT, PASSWORD, open_console
 from tests.e2e.test_requisitions import _storage_for_the_server  # noqa: F401 (autouse fixture)

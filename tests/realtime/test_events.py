@@ -214,7 +214,7 @@ def _nodes(story: Story) -> dict[str, Event]:
 
         from django.utils import timezone
 
-        from streaming.models import RecordingPlan
+        from recordings.models import RecordingPlan
         from streaming.nodes import node_join, node_leave, nodes_check, rebalance
 
         t0 = timezone.now() - dt.timedelta(minutes=5)

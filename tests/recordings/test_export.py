@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from partners.models import AuditRecord
 from recordings.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE, hub_public_key, verify_export
+from recordings.models import LegalHold, RecordingSegment, RequisitionStatus
 from recordings.recorder import record_camera
 from recordings.requisitions import requisition_create, requisition_extract, requisition_handover
-from streaming.models import LegalHold, RecordingSegment, RequisitionStatus
 from streaming.sources import open_source
 from tests import factories
 

@@ -10,8 +10,8 @@ import pytest
 
 from cameras.choices import CameraStatus
 from realtime.models import Event
+from recordings.models import RecordingSegment
 from recordings.recorder import file_sha256, record_camera
-from streaming.models import RecordingSegment
 from streaming.sources import SourceUnavailable, open_source
 from tests import factories
 

@@ -11,9 +11,9 @@ import pytest
 from django.utils import timezone
 
 from partners.audit import Action, audit
+from recordings.models import RecordingSegment, RequisitionStatus
 from recordings.requisitions import requisition_create
 from recordings.retention import retention_sweep
-from streaming.models import RecordingSegment, RequisitionStatus
 from tests import factories
 
 URL = "/api/streaming/register/"

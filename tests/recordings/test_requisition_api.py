@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from partners.models import AuditRecord
 from realtime.models import Event
+from recordings.models import LegalHold, Requisition
 from recordings.requisitions import requisition_extract
-from streaming.models import LegalHold, Requisition
 from tests import factories
 from tests.recordings.test_export import record
 

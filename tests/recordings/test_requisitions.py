@@ -8,9 +8,9 @@ import pytest
 
 from config.errors import DomainError, NotAllowed
 from partners.models import AuditRecord
+from recordings.models import LegalHold, RecordingSegment
 from recordings.requisitions import RecordingGone, hold_release, requisition_create
 from recordings.retention import retention_sweep, unheld
-from streaming.models import LegalHold, RecordingSegment
 from tests import factories
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)

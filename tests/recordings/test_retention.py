@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from recordings.models import DestructionRecord, LegalHold, RecordingSegment
 from recordings.requisitions import requisition_create
 from recordings.retention import retention_days, retention_sweep
-from streaming.models import DestructionRecord, LegalHold, RecordingSegment
 from tests import factories
 
 T0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)

@@ -11,9 +11,9 @@ from pathlib import Path
 from django.utils import timezone
 
 from recordings.manifest import MANIFEST
+from recordings.models import DestructionRecord, LegalHold, Requisition
 from recordings.requisitions import hold_release, requisition_create, requisition_extract
 from recordings.retention import retention_sweep
-from streaming.models import DestructionRecord, LegalHold, Requisition
 from tests import factories
 from tests.recordings.test_export import record
 

@@ -15,10 +15,10 @@ from PIL import Image
 from incidents.models import JournalEntry
 from incidents.services import incident_create
 from partners.models import AuditRecord
+from recordings.models import DestructionRecord, LegalHold, Snapshot
 from recordings.requisitions import RecordingGone, hold_release, requisition_create
 from recordings.retention import retention_sweep
 from recordings.snapshots import NoRecording, snapshot_file, snapshot_take
-from streaming.models import DestructionRecord, LegalHold, Snapshot
 from tests import factories
 from tests.recordings.test_export import record
 
