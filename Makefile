@@ -22,7 +22,7 @@ demo: bootstrap
 # (import-linter), types (mypy with the Django and DRF stubs) on every app.
 lint:
 	@source var/env.sh 2>/dev/null; $(VENV)/bin/ruff check . && $(VENV)/bin/lint-imports --no-cache \
-	  && $(VENV)/bin/mypy config geo partners realtime cameras incidents streaming ptz demo
+	  && $(VENV)/bin/mypy config geo partners realtime cameras incidents streaming recordings ptz demo
 
 bench: bootstrap
 	@source var/env.sh && $(PY) benchmarks/coverage.py

@@ -15,7 +15,7 @@ It prints figures; it never asserts a timing. Targets are printed beside them.
   (``benchrec``); recordings and exports go to a temporary directory, removed at the end.
 * **cpu**: GStreamer's RTSP server of ``tests/streaming/rtsp_server.py`` (system python,
   1280x720 at 25 fps, x264 in *its* process) serves N cameras; this process records them with
-  ``streaming.recorder.record_camera`` (the remux path: demux RTSP, mux MP4, hash, index) for
+  ``recordings.recorder.record_camera`` (the remux path: demux RTSP, mux MP4, hash, index) for
   S seconds. The figure is this process's CPU time (user + system) / wall time / N.
 * **extract**: one 60 s 1280x720 25 fps H.264 segment (a 2 s libx264 clip, ~3 Mbit/s, repeated
   with shifted timestamps, so a keyframe every 2 s), hard-linked 60 times as one hour of one
@@ -79,7 +79,7 @@ def bench_cameras(count: int, prefix: str):
 
 
 def clean(prefix: str) -> None:
-    from streaming.models import DestructionRecord, LegalHold, RecordingSegment, Requisition
+    from recordings.models import DestructionRecord, LegalHold, RecordingSegment, Requisition
 
     LegalHold.objects.filter(camera__code__startswith=prefix).delete()
     Requisition.objects.filter(cameras__code__startswith=prefix).delete()
@@ -91,7 +91,7 @@ def clean(prefix: str) -> None:
 
 def bench_cpu(*, cameras: int, seconds: float, size: str, fps: int, pattern: str = "smpte",
               kbits: int = 0) -> dict:
-    from streaming.recorder import record_camera
+    from recordings.recorder import record_camera
     from streaming.sources import open_source
 
     port = free_port()
@@ -197,7 +197,7 @@ def index_minutes(*, camera, minute: Path, minute_size: int, digest: str, end: d
     returns the first one's start."""
     from django.conf import settings
 
-    from streaming.models import RecordingSegment
+    from recordings.models import RecordingSegment
 
     folder = Path(settings.HUB_RECORDINGS_DIR) / camera.code
     folder.mkdir(parents=True, exist_ok=True)
@@ -217,9 +217,9 @@ def timed_extraction(*, camera, start: dt.datetime, end: dt.datetime) -> dict:
     """``requisition_create`` (holds) then ``requisition_extract``, each timed."""
     from django.contrib.auth import get_user_model
 
-    from streaming.export import MANIFEST, requisition_extract
-    from streaming.models import Requisition
-    from streaming.requisitions import requisition_create
+    from recordings.manifest import MANIFEST
+    from recordings.models import Requisition
+    from recordings.requisitions import requisition_create, requisition_extract
 
     user, _ = get_user_model().objects.get_or_create(username="bench-recording")
     t0 = time.monotonic()
@@ -245,8 +245,8 @@ def timed_snapshots(*, camera, runs: int = 5) -> dict:
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
-    from streaming.models import RecordingSegment
-    from streaming.snapshots import snapshot_file, snapshot_take
+    from recordings.models import RecordingSegment
+    from recordings.snapshots import snapshot_file, snapshot_take
 
     user, _ = get_user_model().objects.get_or_create(username="bench-recording")
     taken, from_start = [], []
@@ -270,7 +270,7 @@ def bench_extract(*, size: str, fps: int, bitrate: int, masked_minutes: int) -> 
     from django.utils import timezone
 
     from cameras.services import mask_create
-    from streaming.recorder import file_sha256
+    from recordings.recorder import file_sha256
 
     (camera,) = bench_cameras(1, "BENCH-REC-EXT")
     root = Path(settings.HUB_RECORDINGS_DIR)
@@ -306,8 +306,8 @@ def bench_sweep(*, days: int, cameras: int) -> dict:
     from django.db import connection
     from django.utils import timezone
 
-    from streaming.models import RecordingSegment
-    from streaming.retention import retention_sweep
+    from recordings.models import RecordingSegment
+    from recordings.retention import retention_sweep
 
     cams = bench_cameras(cameras, "BENCH-REC-SWP")
     root = Path(settings.HUB_RECORDINGS_DIR)

@@ -2,7 +2,8 @@
 each member starts from (``/`` and the end of signing in).
 
 Who may open a page is asked of the same predicates the page's view uses to refuse
-(``incidents.selectors.may_open_*``, ``streaming.selectors.may_open_*``, the admin site's own
+(``incidents.selectors.may_open_*``, ``streaming.selectors.may_open_*``,
+``recordings.selectors.may_open_*``, the admin site's own
 check, the access journal's permission): the menu never offers a page that would answer 403,
 and never hides one that would open.
 """
@@ -23,7 +24,8 @@ from incidents.selectors import may_open_alerts, may_open_console, may_open_port
 from partners.models import Member
 from partners.permissions import IsAuditor
 from partners.selectors import member_of
-from streaming.selectors import may_open_feeds, may_open_register, may_open_requisitions, may_open_wall
+from recordings.selectors import may_open_register, may_open_requisitions
+from streaming.selectors import may_open_feeds, may_open_wall
 
 MAIN = "main"
 ACCOUNT = "account"

@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "cameras",
     "incidents",
     "streaming",
+    "recordings",
     "ptz",
     "demo",
 ]

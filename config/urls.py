@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("partners.pages_urls")),
     path("", include("incidents.pages_urls")),
     path("", include("streaming.pages_urls")),
+    path("", include("recordings.pages_urls")),
     # Before admin.site.urls: the admin's own login would skip the second factor.
     path("admin/login/", partners_views.admin_login_redirect),
     path("admin/", admin.site.urls),
@@ -25,5 +26,6 @@ urlpatterns = [
     path("api/cameras/", include("cameras.urls")),
     path("api/", include("incidents.urls")),
     path("api/streaming/", include("streaming.urls")),
+    path("api/streaming/", include("recordings.urls")),
     path("api/ptz/", include("ptz.urls")),
 ]

@@ -47,12 +47,12 @@ source var/env.sh
 export CACHE_KEY_PREFIX="csu-clock-$$" CHANNELS_PREFIX="csu-clock-$$" TZ=Europe/Paris
 
 modules=(
-    tests/streaming/test_register.py
+    tests/recordings/test_register.py
     tests/streaming/test_grants.py
-    tests/streaming/test_retention.py
-    tests/streaming/test_retention_exports.py
-    tests/streaming/test_requisitions.py
-    tests/streaming/test_requisition_api.py
+    tests/recordings/test_retention.py
+    tests/recordings/test_retention_exports.py
+    tests/recordings/test_requisitions.py
+    tests/recordings/test_requisition_api.py
     tests/incidents/test_alerts.py
     tests/incidents/test_services.py
     tests/cameras/test_selectors.py

@@ -132,28 +132,6 @@ class CameraStatusChanged(EventSchema):
     camera: CameraStatusData
 
 
-class RequisitionProgressData(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    id: int
-    procedure_number: str
-    status: str
-    progress: int
-    error: str
-
-
-def requisition_progress_data(requisition) -> RequisitionProgressData:
-    return RequisitionProgressData(id=requisition.pk, procedure_number=requisition.procedure_number,
-                                   status=requisition.status, progress=requisition.progress,
-                                   error=requisition.error)
-
-
-class RequisitionProgress(EventSchema):
-    """A requisition's extraction advanced (status, percent). The centre only: judicial business."""
-
-    type = "requisition.progress"
-    requisition: RequisitionProgressData
-
-
 class NodeData(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str

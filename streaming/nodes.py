@@ -46,6 +46,7 @@ from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cameras.models import Camera
 from config.errors import Conflict, DomainError
 from realtime import audiences
 from realtime.events import local_iso
@@ -96,18 +97,36 @@ def live_nodes(role: str, now: dt.datetime) -> QuerySet[Node]:
                                last_seen__gte=_cutoff(now))
 
 
-def wanted_cameras(role: str) -> set[int]:
-    """The cameras a role must hold: for the recorders, every camera set to record; for the video
-    nodes, every camera with a live source (``streaming.video_nodes``)."""
-    if role == NodeRole.RECORD:
-        from streaming.recorder import recorded_cameras
+@dataclass(frozen=True)
+class RoleWork:
+    """What the nodes of a role do with the cameras they hold, told by the app that owns the work
+    (the recordings app registers the recorders' when it starts): this module shares cameras out
+    and knows no recording."""
 
-        return set(recorded_cameras().values_list("pk", flat=True))
+    # The ids of the cameras the role must hold (for the recorders: every camera set to record).
+    cameras: Callable[[], Iterable[int]]
+    # Start working on a camera just taken: a started thread that ends once the event is set.
+    start: Callable[[Camera, threading.Event], threading.Thread]
+
+
+_ROLES: dict[str, RoleWork] = {}
+
+
+def node_role_register(role: str, work: RoleWork) -> None:
+    """Say what the nodes of ``role`` do (called by the owning app's ``ready``)."""
+    _ROLES[role] = work
+
+
+def wanted_cameras(role: str) -> set[int]:
+    """The cameras a role must hold: for the video nodes, every camera with a live source
+    (``streaming.video_nodes``); for another role, what the app that registered its work says
+    (none while no app did)."""
     if role == NodeRole.VIDEO:
         from streaming.video_nodes import video_cameras
 
         return set(video_cameras().values_list("pk", flat=True))
-    return set()
+    work = _ROLES.get(role)
+    return set(work.cameras()) if work is not None else set()
 
 
 def _node_of(node: Node) -> QuerySet[Node]:
@@ -320,8 +339,6 @@ def _take(node: Node, free_rows: QuerySet[CameraLease], count: int, now: dt.date
 
 
 def _camera_ref(camera_id: int) -> CameraRef:
-    from cameras.models import Camera
-
     camera = Camera.objects.only("code", "name").get(pk=camera_id)
     return CameraRef(id=camera.pk, code=camera.code, name=camera.name)
 
@@ -480,7 +497,7 @@ def run_node(*, name: str, weight: int, stop: threading.Event, role: str = NodeR
                 continue
             lost = set(recordings) - balance.held
             stopping += _stop(recordings, lost)
-            _start(recordings, balance)
+            _start(recordings, balance, role)
             if balance.taken or lost:
                 say(f"node {name}: {len(balance.held)} cameras (+{len(balance.taken)}, of which "
                     f"{len(balance.taken_over)} from lost nodes; -{len(lost)})")
@@ -507,27 +524,11 @@ def _stop(recordings: dict[int, _Recording], camera_ids: Iterable[int]) -> list[
     return stopped
 
 
-def _start(recordings: dict[int, _Recording], balance: Balance) -> None:
-    from cameras.models import Camera
-    from streaming.recorder import recorder_thread
-
+def _start(recordings: dict[int, _Recording], balance: Balance, role: str) -> None:
     needed = {pk for pk in balance.held if pk not in recordings or not recordings[pk].thread.is_alive()}
+    if not needed:
+        return
+    work = _ROLES[role]
     for camera in Camera.objects.filter(pk__in=needed):
         own_stop = threading.Event()
-        recordings[camera.pk] = _Recording(thread=recorder_thread(camera, own_stop, _gap_at_first_segment()),
-                                           stop=own_stop)
-
-
-def _gap_at_first_segment() -> Callable[[Any], None]:
-    """Once this node's first segment of a camera is indexed, the hole before it (since the last
-    segment another node, or this one before, indexed) is indexed as a gap: after a node died, the
-    segment it was writing; after a camera was given back, the seconds until it was taken."""
-    from streaming.recorder import gap_before
-
-    first = [True]
-
-    def on_segment(segment: Any) -> None:
-        if first[0]:
-            first[0] = False
-            gap_before(segment)
-    return on_segment
+        recordings[camera.pk] = _Recording(thread=work.start(camera, own_stop), stop=own_stop)

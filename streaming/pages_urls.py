@@ -1,14 +1,8 @@
 from django.urls import path
 
-from streaming import keys, views
+from streaming import views
 
 urlpatterns = [
     path("portail/flux/", views.feeds, name="video-feeds"),
     path("mur/", views.wall, name="video-wall"),
-    path("requisitions/", views.requisitions, name="requisitions"),
-    path("registre/", views.register, name="recording-register-page"),
-    # The centre's public signing key (docs/recordings.md): no sign-in, a public key is no secret.
-    path(".well-known/csu-export-key", keys.export_key_page, name="export-key"),
-    path(".well-known/csu-export-key.pem", keys.export_key_pem, name="export-key-pem"),
-    path(".well-known/csu-export-key.json", keys.export_key_json, name="export-key-json"),
 ]

@@ -25,8 +25,8 @@ def grant_viewers(member: Member | None, frames: list[dict]) -> list[int]:
 def register() -> None:
     register_replay_rule(["grant.created", "grant.revoked", "grant.ended"], grant_events)
     register_replay_rule(["grant.viewers"], grant_viewers)
-    # The centre's business alone: camera states, judicial extractions, the video walls.
-    register_replay_rule(["camera.status", "requisition.progress", "wall.updated"], centre_only)
+    # The centre's business alone: camera states, the video walls.
+    register_replay_rule(["camera.status", "wall.updated"], centre_only)
     # The recorder nodes and the cameras left unrecorded: the centre's operations alone.
     register_replay_rule(["node.joined", "node.left", "node.lost", "camera.unrecorded", "camera.recorded"],
                          centre_only)

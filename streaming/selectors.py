@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeGuard
 
 from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -20,7 +20,7 @@ from incidents.models import Incident
 from partners.choices import AgencyKind, Role
 from partners.models import Member
 from realtime.events import local_iso
-from streaming.models import Grant, GrantEnd, MaskLift, RecordingPlan, RecordingSegment, Viewing, Wall
+from streaming.models import Grant, GrantEnd, MaskLift, Viewing, Wall
 
 # A grant lets images through only while its incident is in progress.
 LIVE_INCIDENT_STATUSES = (IncidentStatus.OPEN, IncidentStatus.ENGAGED)
@@ -106,15 +106,24 @@ def authorisation_ends(camera_ids, *, now=None) -> dict[int, dict[str, dt.dateti
     return ends
 
 
+# Which of some cameras are recorded: the recordings app says (it registers this when it starts;
+# it imports this app, never the reverse). None registered: no camera is.
+_recorded_cameras: Callable[[Iterable[int]], set[int]] = lambda camera_ids: set()  # noqa: E731
+
+
+def recorded_cameras_register(recorded: Callable[[Iterable[int]], set[int]]) -> None:
+    global _recorded_cameras
+    _recorded_cameras = recorded
+
+
 def camera_video_facts(camera_ids, *, now=None) -> list[dict]:
     """What the console needs to act on cameras' images: whether a prefectoral authorisation is in
     force and until when for each service, and whether the camera is recorded (a recording plan, or
     recordings kept: a capture can be taken)."""
     now = now or timezone.now()
     ids = list(dict.fromkeys(camera_ids))
-    cameras = Camera.objects.filter(pk__in=ids).annotate(
-        planned=Exists(RecordingPlan.objects.filter(camera=OuterRef("pk"), enabled=True)),
-        has_recording=Exists(RecordingSegment.objects.filter(camera=OuterRef("pk"), is_gap=False)))
+    cameras = Camera.objects.filter(pk__in=ids)
+    recorded = _recorded_cameras(ids)
     ends = authorisation_ends(ids, now=now)
     facts = []
     for camera in sorted(cameras, key=lambda c: ids.index(c.pk)):
@@ -124,7 +133,7 @@ def camera_video_facts(camera_ids, *, now=None) -> list[dict]:
             "status": camera.status, "authorised": "" in camera_ends,
             "authorisation_ends": {kind: end.isoformat()
                                    for kind, end in sorted(camera_ends.items()) if kind},
-            "recorded": camera.planned or camera.has_recording,
+            "recorded": camera.pk in recorded,
         })
     return facts
 
@@ -376,14 +385,3 @@ def may_open_feeds(member: Member | None) -> bool:
 def may_open_wall(member: Member | None) -> bool:
     """``/mur/``: the centre's staff."""
     return member is not None and member.is_centre_staff
-
-
-def may_open_requisitions(member: Member | None) -> TypeGuard[Member]:
-    """``/requisitions/``: the centre's staff (releasing a hold: supervisors, decided by the API)."""
-    return member is not None and member.is_centre_staff
-
-
-def may_open_register(member: Member | None) -> bool:
-    """``/registre/``: the centre's staff and its auditors, as the register's API."""
-    return member is not None and (
-        member.is_centre_staff or (member.agency.kind == AgencyKind.CSU and member.role == Role.AUDITOR))

@@ -1,7 +1,6 @@
 """Pages of live video: the partners' granted feeds (``/portail/flux/``) and the operators'
 wall (``/mur/``). They render a frame; the video comes over WHEP (static/js/video.js) and
-the hub's rules decide, on every offer and while it plays, who gets images. Also the pages of
-recordings: judicial requisitions (``/requisitions/``) and the register (``/registre/``)."""
+the hub's rules decide, on every offer and while it plays, who gets images."""
 
 from __future__ import annotations
 
@@ -16,18 +15,14 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from cameras.models import Camera
 from partners.choices import AgencyKind
 from partners.selectors import member_of
-from streaming.register import LIMIT as REGISTER_LIMIT
 from streaming.selectors import (
     DEFAULT_WALL,
     camera_by_reference,
     camera_view_denial,
     denial_message,
     may_open_feeds,
-    may_open_register,
-    may_open_requisitions,
     may_open_wall,
     wall_layout,
     wall_named,
@@ -110,29 +105,3 @@ def wall(request: HttpRequest) -> HttpResponse:
     return render(request, "streaming/wall.html", {
         "layout": layout, "refused": refused, "requested": requested, "walls": walls(),
         "ice_servers": _browser_ice_servers()})
-
-
-@login_required
-@ensure_csrf_cookie  # requisitions.js sends the CSRF token with its writes
-def requisitions(request: HttpRequest) -> HttpResponse:
-    """``/requisitions/`` — record a judicial requisition, follow its extraction live, download
-    the files and the signed manifest, record the hand-over (centre staff)."""
-    member = member_of(request.user)
-    if not may_open_requisitions(member):
-        raise PermissionDenied(_("Judicial requisitions are for the centre's operators."))
-    # The page shows "Lever le gel" to supervisors only; the release API decides anyway.
-    return render(request, "streaming/requisitions.html", {"is_supervisor": member.is_supervisor})
-
-
-@login_required
-def register(request: HttpRequest) -> HttpResponse:
-    """``/registre/`` — the register of recordings, holds, extractions and destructions, its CSV
-    export and the extraction statistics (centre staff and auditors, as the register API)."""
-    member = member_of(request.user)
-    if not may_open_register(member):
-        raise PermissionDenied(_("The recordings register is for the centre's staff and the auditors."))
-    return render(request, "streaming/register.html", {
-        "member": member,
-        "cameras": Camera.objects.order_by("code").values("code", "name"),
-        "limit": REGISTER_LIMIT,
-    })

@@ -102,8 +102,8 @@ def test_load_demo_builds_plaine_vallee_at_full_scale_and_twice_changes_nothing(
 
     # Two cameras are recorded by `make run`'s recorder: one with privacy masks, one without, both
     # authorised today, with light synthetic pictures.
-    from streaming.models import RecordingPlan
-    from streaming.recorder import recorded_cameras
+    from recordings.models import RecordingPlan
+    from recordings.recorder import recorded_cameras
 
     recorded = list(recorded_cameras().order_by("code"))
     assert len(recorded) == 2 and RecordingPlan.objects.count() == 2

@@ -13,14 +13,14 @@ import pytest
 from django.utils import timezone
 
 from partners.audit import Action, audit
-from streaming.models import (
+from recordings.models import (
     DestroyedObject,
     DestructionRecord,
     LegalHold,
     RecordingSegment,
     RequisitionStatus,
 )
-from streaming.requisitions import hold_release, requisition_create, requisition_progress_report
+from recordings.requisitions import hold_release, requisition_create, requisition_progress_report
 from tests import factories
 
 LOADED = "() => /au registre/.test(document.getElementById('reg-status').textContent)"

@@ -14,11 +14,11 @@ import zoneinfo
 import pytest
 from django.utils import timezone
 
-from streaming.models import Requisition, RequisitionStatus
-from streaming.requisitions import hold_release
-from streaming.retention import retention_sweep
+from recordings.models import Requisition, RequisitionStatus
+from recordings.requisitions import hold_release
+from recordings.retention import retention_sweep
 from tests import factories
-from tests.streaming.test_export import record
+from tests.recordings.test_export import record
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 

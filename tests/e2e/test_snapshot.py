@@ -11,13 +11,13 @@ from PIL import Image
 
 from cameras.choices import CameraKind
 from incidents.services import incident_attach_camera, incident_create
-from streaming.models import Snapshot
-from streaming.snapshots import snapshot_file
+from recordings.models import Snapshot
+from recordings.snapshots import snapshot_file
 from tests import factories
 from tests.e2e.test_console_map import LIVE_TIMEOUT, PASSWORD, open_console
 from tests.e2e.test_requisitions import _storage_for_the_server  # noqa: F401 (autouse fixture)
 from tests.factories import CENTRE, offset
-from tests.streaming.test_export import record
+from tests.recordings.test_export import record
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 SCREENSHOTS = os.environ.get("E2E_SCREENSHOTS")

@@ -41,7 +41,7 @@ from partners.audit import Action as AuditAction
 from partners.choices import AgencyKind
 from partners.models import ApiToken, AuditRecord
 from partners.services import api_token_issue
-from streaming.requisitions import requisition_create
+from recordings.requisitions import requisition_create
 from streaming.selectors import camera_view_denial
 from streaming.services import grant_create
 from tests import factories

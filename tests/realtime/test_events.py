@@ -164,7 +164,7 @@ def requisition_advanced(story: Story) -> Event:
 
     from django.utils import timezone
 
-    from streaming.requisitions import requisition_create, requisition_progress_report
+    from recordings.requisitions import requisition_create, requisition_progress_report
 
     now = timezone.now()
     requisition = requisition_create(
@@ -214,7 +214,7 @@ def _nodes(story: Story) -> dict[str, Event]:
 
         from django.utils import timezone
 
-        from streaming.models import RecordingPlan
+        from recordings.models import RecordingPlan
         from streaming.nodes import node_join, node_leave, nodes_check, rebalance
 
         t0 = timezone.now() - dt.timedelta(minutes=5)

@@ -302,7 +302,7 @@ def ptz_read_back(w: World) -> None:
 
 def earlier_requisition(w: World) -> None:
     from cameras.models import Camera
-    from streaming.requisitions import requisition_create
+    from recordings.requisitions import requisition_create
 
     now = timezone.now()
     w.extra["requisition"] = requisition_create(
@@ -313,7 +313,7 @@ def earlier_requisition(w: World) -> None:
 
 def extraction_advances(w: World) -> None:
     """What the extraction (a Celery task) reports as it goes."""
-    from streaming.requisitions import requisition_progress_report
+    from recordings.requisitions import requisition_progress_report
 
     requisition_progress_report(requisition_id=w.extra["requisition"].pk, status="running", progress=45)
 

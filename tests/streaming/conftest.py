@@ -127,13 +127,3 @@ def share(scene, *, minutes: int = 30) -> dict:
         "minutes": minutes})
     assert response.status_code == 201, response.content
     return response.json()
-
-
-@pytest.fixture
-def storage(settings, tmp_path):
-    """Recordings, exports and the signing key in a temporary directory (returned); no free-space floor."""
-    settings.HUB_RECORDINGS_DIR = tmp_path / "recordings"
-    settings.HUB_EXPORTS_DIR = tmp_path / "exports"
-    settings.HUB_SIGNING_KEY_PATH = tmp_path / "keys" / "hub.pem"
-    settings.HUB_RECORDING_MIN_FREE_BYTES = 0
-    return tmp_path

@@ -13,7 +13,8 @@ from partners.audit import Action
 from partners.choices import AgencyKind
 from partners.models import AuditRecord
 from realtime.models import Event
-from streaming.models import Grant, RecordingPlan, RecordingSegment, Viewing
+from recordings.models import RecordingPlan, RecordingSegment
+from streaming.models import Grant, Viewing
 from streaming.selectors import active_grants, camera_view_denial
 from streaming.services import grant_create, grants_end_sweep, viewing_end, viewing_start
 from tests import factories

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from realtime.models import Event
-from streaming.models import CameraLease, Node, RecordingPlan, RecordingSegment
+from recordings.models import RecordingPlan, RecordingSegment
+from streaming.models import CameraLease, Node
 from streaming.nodes import (
     NodeGone,
     NodeNameTaken,

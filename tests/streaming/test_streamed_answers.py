@@ -24,7 +24,7 @@ from django.utils import timezone
 from partners.audit import Action, audit
 from partners.models import AuditRecord
 from partners.services import api_token_issue
-from streaming.requisitions import requisition_create
+from recordings.requisitions import requisition_create
 from tests import factories
 from tests.realtime.processes import daphne_log, daphnes
 
@@ -154,7 +154,7 @@ def test_a_bad_export_parameter_is_a_400_before_the_file_starts(api, url, role, 
 @pytest.mark.django_db
 def test_an_export_that_fails_half_way_says_so_on_its_last_line(api, monkeypatch, area):
     operator = factories.make_member(role="operator")
-    from streaming import register
+    from recordings import register
 
     def rows(filters):
         yield ["hold", "2026-01-01T10:00:00+01:00"] + [""] * (len(register.COLUMNS) - 2)
@@ -171,7 +171,7 @@ def test_an_export_that_fails_half_way_says_so_on_its_last_line(api, monkeypatch
 @pytest.mark.django_db
 def test_an_export_whose_first_query_fails_is_an_error_answer_not_a_broken_file(api, monkeypatch):
     auditor = factories.make_member(role="auditor")
-    from streaming import register
+    from recordings import register
 
     def rows(filters):
         raise RuntimeError("the database went away")

@@ -6,7 +6,7 @@ from geo.models import Commune
 from geo.services import demo_communes_ensure, read_demo_communes
 from incidents.demo import demo_units_ensure
 from partners.demo import DEMO_PASSWORD, demo_agencies_ensure, demo_members_ensure
-from streaming.demo import demo_recording_ensure
+from recordings.demo import demo_recording_ensure
 
 
 class Command(BaseCommand):
