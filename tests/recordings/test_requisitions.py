@@ -101,3 +101,16 @@ def test_releasing_a_cameras_hold_lets_the_sweep_destroy_its_segments(camera, op
     assert AuditRecord.objects.get(action="hold_released").details["segment_holds_released"] == 1
     assert retention_sweep(now=NOW + dt.timedelta(days=20)).destroyed == 1
     assert not RecordingSegment.objects.filter(pk=segment.pk).exists()
+
+
+def test_the_journal_names_requisitions_and_holds_as_before_the_recordings_had_their_own_app(
+        camera, operator, supervisor):
+    # The access journal's lines are hash-chained, never rewritten: lines written since the move
+    # must name the objects as the lines written before it do, or one requisition reads as two.
+    requisition = make(camera, operator)
+    hold = LegalHold.objects.get(requisition=requisition, segment__isnull=True)
+    hold_release(hold=hold, by=supervisor.user, reason="Fin de procédure")
+    lines = AuditRecord.objects.filter(action__in=["requisition_created", "hold_released"])
+    assert sorted(lines.values_list("action", "object_type", "object_id")) == [
+        ("hold_released", "streaming.legalhold", str(hold.pk)),
+        ("requisition_created", "streaming.requisition", str(requisition.pk))]
