@@ -8,7 +8,8 @@
  * A filled address is only a proposal: whatever the operator typed in the field is never
  * overwritten by a later answer.
  */
-import { api, h } from "./incident-ui.js";
+import { h } from "./lib/dom.js";
+import { api } from "./lib/http.js";
 
 const SEARCH_DELAY_MS = 250;
 const MIN_QUERY = 3;

@@ -9,7 +9,7 @@
  *   captures.open(incidentId, () => journal.render());   // loads the incident's captures
  *   captures.onEvent(frame);                             // a new capture line: load again
  */
-import { h } from "./incident-ui.js";
+import { h } from "./lib/dom.js";
 
 const PARIS = "Europe/Paris";
 const when = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, dateStyle: "short", timeStyle: "medium" });

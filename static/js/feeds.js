@@ -8,7 +8,7 @@
  * once from incident.updated / incident.unshared). ?camera=<id> opens that camera too (a
  * link from an incident): without a grant, the hub refuses and the tile says why.
  */
-import { connectEvents } from "./events.js";
+import { connectEvents } from "./lib/events.js";
 import { MESSAGES, hangUpOnLeave, videoTile } from "./video.js";
 
 const root = document.getElementById("feeds");

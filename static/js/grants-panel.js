@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * Renvoi d'images and the video wall, from the operator console's incident panel
  * (console.js mounts it below the incident's cameras).
@@ -14,11 +15,12 @@
  * services the incident is shared with. What another operator does shows here at once.
  * Refusals are the hub's own French messages, shown as they come.
  */
-import { cookie, h, timeElement } from "./incident-ui.js";
+import { PARIS, find, findAll, h, timeElement } from "./lib/dom.js";
+import { api } from "./lib/http.js";
 
-const PARIS = "Europe/Paris";
 const clock = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, hour: "2-digit", minute: "2-digit" });
 const dayFormat = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, day: "2-digit", month: "2-digit", year: "numeric" });
+/** @type {Record<string, string>} why a renvoi ended, as the panel says it */
 const END_LABELS = {
   revoked: "arrêté",
   expired: "échu",
@@ -27,52 +29,61 @@ const END_LABELS = {
 };
 const FINAL = new Set(["closed", "cancelled"]);
 
-/** The hub's error, as it says it: its French detail, every field's messages joined. */
-function errorText(status, data) {
-  const detail = data && data.detail;
-  if (detail && typeof detail === "object" && !Array.isArray(detail)) {
-    return Object.values(detail).flat().map(String).join(" ");
-  }
-  if (detail) return [].concat(detail).join(" ");
-  if (status === 0) return "Serveur injoignable : vérifiez le réseau, puis recommencez.";
-  if (status === 401 || status === 403) return "Session expirée ou droits insuffisants : rechargez la page.";
-  return `Erreur ${status} : réessayez dans un instant.`;
-}
+/**
+ * A renvoi d'images as the REST API gives it (GET /api/streaming/grants/).
+ * @typedef {{[field: string]: any, id: number, camera: number, camera_code: string, agency: string,
+ *   agency_name: string, incident: number, expires_at: string, active: boolean}} Grant
+ */
 
+/**
+ * The elements of the open section, and what each shows now (rebuilt only when it changed).
+ * @typedef {{list: HTMLElement, none: HTMLElement, ended: HTMLDetailsElement, message: HTMLElement,
+ *   grantForm: HTMLFormElement, wallForm: HTMLFormElement, count: HTMLElement, formKey: string,
+ *   wallKey: string, listKey?: string}} Parts
+ */
+
+/**
+ * @param {object} options
+ * @param {{grants: string, facts: string, walls: string, wall: string, wallPage: string}} options.urls
+ * @param {Array<{code: string, name: string, kind: string, video: boolean}>} options.agencies
+ * @param {() => void} [options.onFacts] the cameras' facts came (recorded or not…)
+ */
 export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
   const agencyByCode = new Map(agencies.map((agency) => [agency.code, agency]));
+  /** @type {number | null} */
   let incidentId = null;
+  /** @type {import("./lib/incidents.js").Incident & {cameras?: number[],
+   *   suggested_cameras?: Array<{camera_id: number}>} | null} */
   let detail = null;
+  /** @type {HTMLElement | null} */
   let section = null;
-  let parts = null; // the elements of the open section
+  /** @type {Parts | null} */
+  let parts = null;
   let factsKey = "";
-  let facts = new Map(); // camera id → facts
+  /** @type {Map<number, any>} camera id → facts */
+  let facts = new Map();
   let limits = { grant_default_minutes: 30, grant_max_minutes: 240 };
-  let grants = new Map(); // grant id → grant (API shape)
-  let wall = null; // the main wall's layout
+  /** @type {Map<number, Grant>} grant id → grant (API shape) */
+  let grants = new Map();
+  /** @type {any} the main wall's layout */
+  let wall = null;
   let clockSkew = 0; // server time minus ours, from the Date of the hub's answers
-  let ticker = null;
+  /** @type {number | undefined} */
+  let ticker;
   let loadSeq = 0;
 
   const now = () => Date.now() + clockSkew;
 
-  async function call(url, { method = "GET", body } = {}) {
-    const headers = { Accept: "application/json" };
-    if (method !== "GET") headers["X-CSRFToken"] = cookie("csrftoken");
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let response;
-    try {
-      response = await fetch(url, {
-        method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch {
-      throw new Error(errorText(0, null));
-    }
-    const date = Date.parse(response.headers.get("Date") || "");
-    if (Number.isFinite(date)) clockSkew = date - Date.now();
-    const data = await response.json().catch(() => null);
-    if (!response.ok) throw new Error(errorText(response.status, data));
-    return data;
+  /**
+   * The hub's answer; its clock is read from the Date of every answer (grants end on its time).
+   * @param {string} url
+   * @param {{method?: string, body?: unknown}} [options]
+   */
+  function call(url, { method = "GET", body } = {}) {
+    return api(url, { method, body, onResponse: (response) => {
+      const date = Date.parse(response.headers.get("Date") || "");
+      if (Number.isFinite(date)) clockSkew = date - Date.now();
+    } });
   }
 
   function agencyName(code) {
@@ -234,6 +245,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     // Radio buttons, not a list: service names are long and the drawer is narrow.
     const agencyBox = h("div", { class: "grant-agencies", role: "radiogroup", "aria-labelledby": "grant-agency-label" });
     const chosenAgency = () => {
+      /** @type {HTMLInputElement | null} */
       const checked = agencyBox.querySelector("input:checked");
       return checked ? checked.value : "";
     };
@@ -338,7 +350,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
 
   function tick() {
     if (!parts) return;
-    for (const element of parts.list.querySelectorAll("[data-expires]")) {
+    for (const element of findAll("[data-expires]", parts.list)) {
       const ms = Date.parse(element.dataset.expires) - now();
       element.textContent = countdownText(ms);
       element.classList.toggle("soon", ms < 5 * 60 * 1000);
@@ -360,7 +372,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     const extend = h("button", { type: "button", class: "secondary compact", text: `+${limits.grant_default_minutes} min`,
       "aria-label": `Prolonger de ${limits.grant_default_minutes} minutes le renvoi de ${grant.camera_code} à ${grant.agency_name}`,
       on: { click: async (event) => {
-        const button = event.currentTarget;
+        const button = /** @type {HTMLButtonElement} */ (event.currentTarget);
         button.disabled = true;
         try {
           const answer = await call(`${urls.grants}${grant.id}/extend/`, { method: "POST", body: { minutes: extendMinutes() } });
@@ -440,15 +452,16 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     // Rebuilt only when what they show changed: an open "Mettre fin" box survives the others' news.
     const key = JSON.stringify(active.map((g) => [g.id, g.expires_at, g.viewers, limits.grant_default_minutes]));
     if (parts.listKey !== key) {
-      const open = new Map([...parts.list.querySelectorAll(".grant-revoke:not([hidden])")]
-        .map((box) => [box.closest(".grant").dataset.grantId, box.querySelector("input").value]));
+      const open = new Map(findAll(".grant-revoke:not([hidden])", parts.list)
+        .map((box) => [/** @type {HTMLElement} */ (box.closest(".grant")).dataset.grantId,
+          /** @type {HTMLInputElement} */ (find("input", box)).value]));
       parts.listKey = key;
       parts.list.replaceChildren(...active.map(grantItem));
       for (const [id, typed] of open) {
-        const box = parts.list.querySelector(`.grant[data-grant-id="${id}"] .grant-revoke`);
+        const box = find(`.grant[data-grant-id="${id}"] .grant-revoke`, parts.list);
         if (box) {
           box.hidden = false;
-          box.querySelector("input").value = typed;
+          /** @type {HTMLInputElement} */ (find("input", box)).value = typed;
         }
       }
     }
@@ -474,8 +487,13 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
         h("a", { href: urls.wallPage, target: "_blank", rel: "noopener", text: "Ouvrir le mur" }));
       return;
     }
-    const keepCamera = form.elements && form.elements["wall-camera"] ? form.elements["wall-camera"].value : "";
-    const keepTile = form.elements && form.elements["wall-tile"] ? form.elements["wall-tile"].value : "";
+    /** @param {string} name */
+    const kept = (name) => {
+      const field = /** @type {HTMLSelectElement | null} */ (form.elements.namedItem(name));
+      return field ? field.value : "";
+    };
+    const keepCamera = kept("wall-camera");
+    const keepTile = kept("wall-tile");
     const byPosition = new Map(wall.tiles.map((tile) => [tile.position, tile]));
     const cameraSelect = h("select", { id: "wall-camera", name: "wall-camera" },
       cameras.map(({ id, facts: known }) => h("option", { value: String(id), text: known ? known.code : `Caméra ${id}` })));

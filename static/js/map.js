@@ -11,7 +11,7 @@
  * (static/css/console.css), never with style attributes: the pages run under a strict
  * Content-Security-Policy.
  */
-import { h } from "./incident-ui.js";
+import { h } from "./lib/dom.js";
 
 const L = window.L;
 

@@ -16,7 +16,8 @@
  * does not answer. Moves are coalesced here too (10 a second at most, the last one wins):
  * a stuck key never floods the hub, and the stop on release is never lost.
  */
-import { api, h } from "./incident-ui.js";
+import { h } from "./lib/dom.js";
+import { api } from "./lib/http.js";
 import { videoTile } from "./video.js";
 
 const MOVE_INTERVAL_MS = 100; // 10 commands a second at most, as the hub's own limit

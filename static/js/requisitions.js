@@ -4,8 +4,9 @@
  * events), download the MP4s and the signed manifest, record the hand-over; a supervisor
  * releases a hold in force, giving the reason.
  */
-import { connectEvents } from "./events.js";
-import { api, connectionStatus, h } from "./incident-ui.js";
+import { connectionStatus, h } from "./lib/dom.js";
+import { connectEvents } from "./lib/events.js";
+import { api } from "./lib/http.js";
 
 const root = document.getElementById("requisitions");
 const API = root.dataset.api;

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * Live camera video over WHEP (docs/video.md): one <video> plays one camera.
  *
@@ -17,6 +18,8 @@
  * the page hangs up with a DELETE that survives the unload (keepalive).
  */
 
+import { authHeaders } from "./lib/http.js";
+
 const ICE_GATHERING_TIMEOUT_MS = 2000;
 const STALL_MS = 2500; // no new picture for this long: the images were cut
 
@@ -31,12 +34,6 @@ export const MESSAGES = {
   refused: "Accès aux images refusé.",
   signedOut: "Votre session a pris fin : reconnectez-vous.",
 };
-
-function cookie(name) {
-  const prefix = `${name}=`;
-  const found = document.cookie.split("; ").find((part) => part.startsWith(prefix));
-  return found ? decodeURIComponent(found.slice(prefix.length)) : "";
-}
 
 function waitForIceGathering(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -95,7 +92,7 @@ export class WhepPlayer {
       const response = await fetch(this.url, {
         method: "POST",
         credentials: "same-origin",
-        headers: { "Content-Type": "application/sdp", Accept: "application/sdp", "X-CSRFToken": cookie("csrftoken") },
+        headers: { "Content-Type": "application/sdp", Accept: "application/sdp", ...authHeaders() },
         body: pc.localDescription.sdp,
       });
       if (response.status !== 201) {
@@ -178,7 +175,7 @@ export class WhepPlayer {
           method: "DELETE",
           credentials: "same-origin",
           keepalive: true,
-          headers: { "X-CSRFToken": cookie("csrftoken") },
+          headers: authHeaders(),
         });
       } catch {
         /* the hub hangs up by itself when the peer goes silent */

@@ -5,7 +5,7 @@
  * `wall.updated` arrives on /ws/events/ and only the tiles that changed are re-opened.
  * With ?cameras=… the page shows those cameras instead and follows nothing.
  */
-import { connectEvents } from "./events.js";
+import { connectEvents } from "./lib/events.js";
 import { hangUpOnLeave, videoTile } from "./video.js";
 
 const root = document.getElementById("wall");
