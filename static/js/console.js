@@ -234,8 +234,8 @@ function setFormPoint({ lat, lon }, { findAddress = false } = {}) {
 // --- Addresses: proposed for the point clicked, or searched (the point then moves there).
 
 /**
- * @param {{label: string, location: import("./lib/incidents.js").Point}} result
- * @param {ReturnType<typeof addressField>} other
+ * @param {import("./address.js").AddressResult} result
+ * @param {import("./address.js").AddressField} other
  */
 function placeAt(result, other) {
   const [lon, lat] = result.location.coordinates;
@@ -457,6 +457,7 @@ async function act(id, call, done) {
   }
 }
 
+/** @param {Detail} detail */
 function renderActions(detail) {
   const allowed = TRANSITION_ORDER.filter((status) => (transitions[detail.status] || []).includes(status));
   // Rebuilt when the status or the priority changes, not for a mere new version: an open
@@ -513,11 +514,13 @@ function renderActions(detail) {
   });
 }
 
+/** @param {number} degrees */
 function bearingText(degrees) {
   const points = ["N", "NE", "E", "SE", "S", "SO", "O", "NO"];
   return `${Math.round(degrees)}° ${points[Math.round(degrees / 45) % 8]}`;
 }
 
+/** @param {Detail} detail */
 function renderCameras(detail) {
   const suggested = detail.suggested_cameras || [];
   const attached = new Set(detail.cameras || []);
@@ -598,6 +601,7 @@ async function snapshot(incidentId, camera, button) {
   }
 }
 
+/** @param {Detail} detail */
 function renderSharing(detail) {
   renderPart("sharing", JSON.stringify([detail.shared_with, detail.status]), () => {
     const shared = detail.shared_with || [];
@@ -612,6 +616,7 @@ function renderSharing(detail) {
       : h("p", { class: "muted", text: "Partagé avec aucun service." });
     if (FINAL.has(detail.status)) return [head, current];
     const available = agencies.filter((agency) => !shared.includes(agency.code));
+    /** @type {Map<string, Agency[]>} */
     const groups = new Map();
     for (const agency of available) {
       if (!groups.has(agency.kind_label)) groups.set(agency.kind_label, []);

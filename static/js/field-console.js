@@ -111,6 +111,7 @@ export function fieldConsole({ map, pointNow }) {
   }
 
   /** A retired unit leaves the list, the map and the radio's recipients (its traffic stays). */
+  /** @param {number} id */
   function dropUnit(id) {
     const entry = units.get(id);
     if (!entry) return;
@@ -122,9 +123,12 @@ export function fieldConsole({ map, pointNow }) {
     unitCount.textContent = `(${units.size})`;
   }
 
+  /** @type {Map<number, Alert>} */
   const alertData = new Map();
+  /** @param {Alert} alert */
   const alertKey = (alert) => `alert-escalated:${alert.id}`;
 
+  /** @param {Alert} alert */
   function showAlert(alert) {
     alertData.set(alert.id, alert);
     const key = alertKey(alert);
@@ -147,7 +151,9 @@ export function fieldConsole({ map, pointNow }) {
   }
 
   // Those that need the centre first (escalated, then not yet seen by the Croix-Rouge), newest first.
+  /** @type {Record<string, number>} */
   const ALERT_RANK = { raised: 1, acknowledged: 2, taken_charge: 3 };
+  /** @param {Alert} alert */
   function alertRank(alert) {
     return alert.status === "raised" && alert.escalated_at ? 0 : ALERT_RANK[alert.status] || 4;
   }
@@ -158,6 +164,7 @@ export function fieldConsole({ map, pointNow }) {
     if (rows.some((row, i) => alertList.children[i] !== row)) alertList.replaceChildren(...rows);
   }
 
+  /** @param {string} key */
   function refresh(key) {
     const [kind, id] = key.split(":");
     if (kind === "escalated") log.refresh(Number(id));
@@ -166,6 +173,7 @@ export function fieldConsole({ map, pointNow }) {
 
   async function load() {
     try {
+      /** @type {[Unit[], RadioMessage[], Alert[]]} */
       const [unitData, messages, openAlerts] = await Promise.all([
         api("/api/units/"), api("/api/radio/messages/"), api("/api/alerts/?status=raised,acknowledged,taken_charge"),
       ]);
@@ -180,6 +188,7 @@ export function fieldConsole({ map, pointNow }) {
   }
 
   async function loadNets() {
+    /** @type {Array<{id: number, name: string, kind: string}>} */
     const nets = await api("/api/radio/nets/");
     for (const net of nets.filter((n) => n.kind !== "direct")) {
       radioTo.append(h("option", { value: `net:${net.id}`, text: net.name }));

@@ -35,6 +35,8 @@ const FINAL = new Set(["closed", "cancelled"]);
  *   agency_name: string, incident: number, expires_at: string, active: boolean}} Grant
  */
 
+/** @typedef {{position: number, camera_id: number, camera_code?: string}} WallTile */
+
 /**
  * The elements of the open section, and what each shows now (rebuilt only when it changed).
  * @typedef {{list: HTMLElement, none: HTMLElement, ended: HTMLDetailsElement, message: HTMLElement,
@@ -86,11 +88,13 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     } });
   }
 
+  /** @param {string} code */
   function agencyName(code) {
     const agency = agencyByCode.get(code);
     return agency ? agency.name : code;
   }
 
+  /** @param {number} id */
   function cameraLabel(id) {
     const known = facts.get(id);
     return known ? known.code : `caméra ${id}`;
@@ -98,6 +102,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
 
   // --- Loading.
 
+  /** @param {number[]} ids */
   async function loadFacts(ids) {
     const key = ids.join(",");
     if (key === factsKey) return;
@@ -111,7 +116,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
       const answer = await call(`${urls.facts}?ids=${ids.join(",")}`);
       if (factsKey !== key) return;
       limits = answer;
-      facts = new Map(answer.cameras.map((camera) => [camera.id, camera]));
+      facts = new Map(answer.cameras.map((/** @type {{id: number}} */ camera) => [camera.id, camera]));
       onFacts();
       renderForms();
       renderGrants();
@@ -128,7 +133,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     try {
       const list = await call(`${urls.grants}?incident=${id}`);
       if (id !== incidentId || seq !== loadSeq) return;
-      grants = new Map(list.map((grant) => [grant.id, grant]));
+      grants = new Map(list.map((/** @type {Grant} */ grant) => [grant.id, grant]));
       renderGrants();
     } catch (err) {
       say(`Renvois d'images : ${err.message}`, "error");
@@ -146,12 +151,17 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
 
   // --- The section.
 
+  /** @param {string} text @param {string} [kind] "ok" | "error" | "" */
   function say(text, kind = "") {
     if (!parts) return;
     parts.message.textContent = text;
     parts.message.className = `form-message${kind ? ` ${kind}` : ""}`;
   }
 
+  /**
+   * The section of the incident's panel, for the incident `id`.
+   * @param {number} id
+   */
   function open(id) {
     close();
     incidentId = id;
@@ -186,6 +196,10 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     grants = new Map();
   }
 
+  /**
+   * The incident as the API gives it (its cameras, status, sharing).
+   * @param {NonNullable<typeof detail>} next
+   */
   function update(next) {
     if (!parts || next.id !== incidentId) return;
     detail = next;
@@ -316,6 +330,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
 
   // --- The grants of the incident.
 
+  /** @param {Grant} grant */
   function upsert(grant) {
     if (grant.incident !== incidentId) return;
     const known = grants.get(grant.id);
@@ -324,6 +339,11 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
   }
 
   /** A grant from an event (grant.*: the event's shape) merged into what we hold. */
+  /**
+   * A grant as the REST API gives it, from an event's shape.
+   * @param {{[field: string]: any}} data
+   * @returns {Grant}
+   */
   function fromEvent(data) {
     return {
       id: data.id, camera: data.camera_id, camera_code: data.camera_code, camera_name: data.camera_name,
@@ -335,10 +355,12 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     };
   }
 
+  /** @param {Grant} grant */
   function remaining(grant) {
     return Date.parse(grant.expires_at) - now();
   }
 
+  /** @param {number} ms */
   function countdownText(ms) {
     if (ms <= 0) return "échu";
     const total = Math.floor(ms / 1000);
@@ -357,14 +379,16 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     }
   }
 
+  /** @param {Grant} grant */
   function viewersNode(grant) {
     const viewers = grant.viewers || [];
     if (!viewers.length) return h("span", { class: "grant-viewers none", text: "personne ne regarde" });
-    const names = viewers.map((viewer) => viewer.name).join(", ");
+    const names = viewers.map((/** @type {{name: string}} */ viewer) => viewer.name).join(", ");
     return h("span", { class: "grant-viewers", title: names },
       h("strong", { text: `${viewers.length} ${viewers.length > 1 ? "regardent" : "regarde"}` }), ` : ${names}`);
   }
 
+  /** @param {Grant} grant */
   function grantItem(grant) {
     const confirmBox = h("div", { class: "confirm grant-revoke", hidden: true });
     const extendMinutes = () => Math.min(limits.grant_max_minutes,
@@ -432,6 +456,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
       confirmBox);
   }
 
+  /** @param {Grant} grant */
   function endedItem(grant) {
     const why = END_LABELS[grant.end_reason] || grant.end_reason;
     return h("li", { class: "grant ended", dataset: { grantId: String(grant.id), camera: grant.camera_code, agency: grant.agency } },
@@ -494,7 +519,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     };
     const keepCamera = kept("wall-camera");
     const keepTile = kept("wall-tile");
-    const byPosition = new Map(wall.tiles.map((tile) => [tile.position, tile]));
+    const byPosition = new Map(wall.tiles.map((/** @type {WallTile} */ tile) => [tile.position, tile]));
     const cameraSelect = h("select", { id: "wall-camera", name: "wall-camera" },
       cameras.map(({ id, facts: known }) => h("option", { value: String(id), text: known ? known.code : `Caméra ${id}` })));
     const tileSelect = h("select", { id: "wall-tile", name: "wall-tile" },
@@ -534,12 +559,17 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     };
   }
 
+  /**
+   * @param {{tiles: WallTile[]}} layout
+   * @param {number} position
+   */
   function byPositionOf(layout, position) {
     return layout.tiles.find((tile) => tile.position === position) || null;
   }
 
   // --- Live.
 
+  /** @param {import("./lib/events.js").EventFrame} frame */
   function onEvent(frame) {
     const data = frame.data || {};
     switch (frame.type) {
@@ -582,6 +612,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     if (detail) update(detail);
   }
 
+  /** @param {number} cameraId */
   function recorded(cameraId) {
     const known = facts.get(cameraId);
     return known ? known.recorded : null;

@@ -33,16 +33,33 @@ declare namespace ol {
     [method: string]: any;
   }
   namespace source { class XYZ extends Base {} class Vector extends Base {} }
-  namespace layer { class Tile extends Base {} class Vector extends Base {} }
+  namespace layer { class Tile extends Base {} class Vector extends Base {} class Group extends Base {} }
   namespace format { class GeoJSON extends Base {} }
   namespace style { class Style extends Base {} class Stroke extends Base {} class Fill extends Base {} }
 }
+
+/** What geo/widgets.py gives admin-map.js: the background's sources, the communes' URL. */
+interface AdminMapConfig {
+  sources: Array<{ kind: string; url: string; attribution?: string; maxNativeZoom?: number }>;
+  communes: string;
+}
+
+/** Django admin's jQuery (django.jQuery) with select2, on the admin's unit form (admin-unit.js). */
+declare const django: {
+  jQuery: {
+    (ready: () => void): void;
+    (element: Element): {
+      select2(options: { ajax: { data: (params: { term?: string; page?: number }) => object } }): void;
+      val(value: string | null): { trigger(event: string): void };
+    };
+  };
+};
 
 interface Window {
   L: typeof import("leaflet");
   pmtiles?: typeof pmtiles;
   /** admin-map.js: the background of Django's OpenLayers widget, called by its template. */
-  hubAdminBaseLayer?: (config: unknown, notice: HTMLElement | null) => unknown;
+  hubAdminBaseLayer?: (config: AdminMapConfig, notice: HTMLElement | null) => ol.layer.Group;
   /** Safari before 14.1. */
   webkitAudioContext?: typeof AudioContext;
 }

@@ -17,8 +17,10 @@ const fullFormat = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, dateStyle
  * other key is a DOM property when the element has it and the value is not a string, else an
  * attribute (`true` → present, `null` / `undefined` / `false` → absent).
  * @typedef {{[key: string]: unknown, class?: string | null, text?: string | number | null,
- *   dataset?: Record<string, string>, on?: Record<string, EventListener>}} Props
+ *   dataset?: Record<string, string>, on?: Handlers}} Props
  */
+
+/** @typedef {{[K in keyof HTMLElementEventMap]?: (event: HTMLElementEventMap[K]) => void}} Handlers */
 
 /** @typedef {Node | string | number | null | undefined | false} Child */
 
@@ -38,8 +40,8 @@ export function h(tag, props = {}, ...children) {
     else if (key === "text") element.textContent = String(value);
     else if (key === "dataset") Object.assign(element.dataset, value);
     else if (key === "on") {
-      for (const [event, handler] of Object.entries(/** @type {Record<string, EventListener>} */ (value))) {
-        element.addEventListener(event, handler);
+      for (const [event, handler] of Object.entries(/** @type {Handlers} */ (value))) {
+        element.addEventListener(event, /** @type {EventListener} */ (handler));
       }
     } else if (key in element && typeof value !== "string") {
       /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (element))[key] = value;

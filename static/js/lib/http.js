@@ -93,7 +93,7 @@ export async function api(url, { method = "GET", body, headers: extra = {}, toke
     throw new ApiError(UNREACHABLE, 0, "network");
   }
   if (onResponse) onResponse(response);
-  const data = await response.json().catch(() => null);
+  const data = await response.json().catch(() => /** @type {any} */ (null));
   if (!response.ok) {
     throw new ApiError(describeError(response.status, data), response.status, data && data.error);
   }
