@@ -66,7 +66,8 @@ def open_store(signed_in, member, agency: str | None):
     page.goto("/accounts/login/")  # any page of the hub's origin
     page.evaluate(START, {"agency": agency, "url": LIST})
     # The first connection of a tab holds no position: it reads its snapshot once more (resync).
-    page.wait_for_function("() => window.streamState === 'open' && window.snapshots === 2 && window.loading === 0")
+    page.wait_for_function(
+        "() => window.streamState === 'open' && window.snapshots === 2 && window.loading === 0")
     return page
 
 
@@ -119,11 +120,13 @@ def test_rest_snapshot_plus_the_events_equals_a_fresh_read_for_the_centre_and_a_
     ok(centre.post(f"/api/incidents/{fresh['id']}/shares/", {"agency": pn.code}))
     ok(centre.post(f"/api/incidents/{other['id']}/shares/", {"agency": "gn-domont"}))
     ok(centre.patch(f"/api/incidents/{fresh['id']}/", {"version": fresh["version"] + 1, "priority": 2}))
-    ok(centre.post(f"/api/incidents/{fresh['id']}/transitions/", {"status": "engaged", "version": fresh["version"] + 2}))
+    ok(centre.post(f"/api/incidents/{fresh['id']}/transitions/",
+                   {"status": "engaged", "version": fresh["version"] + 2}))
     ok(centre.post(f"/api/incidents/{known['id']}/journal/", {"text": "Patrouille sur place."}))
     # The sharing with the agent's agency ends: the incident leaves the portal's store.
     ok(centre.delete(f"/api/incidents/{known['id']}/shares/{pn.code}/"))
-    ok(centre.post(f"/api/incidents/{other['id']}/transitions/", {"status": "closed", "version": other["version"] + 1}))
+    ok(centre.post(f"/api/incidents/{other['id']}/transitions/",
+                   {"status": "closed", "version": other["version"] + 1}))
 
     for page, expected in ((console, {known["id"], fresh["id"], other["id"]}), (portal, {fresh["id"]})):
         state = settled(page)
