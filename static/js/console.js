@@ -85,10 +85,7 @@ const ptz = ptzPanel({
 });
 
 const store = new IncidentStore();
-const list = new IncidentList(
-  { rows: byId("incident-list"), count: byId("incident-count"), empty: byId("incidents-empty"),
-    error: byId("incidents-error") },
-  labels, { onOpen: openIncident, agencyName });
+const list = new IncidentList(labels, { onOpen: openIncident, agencyName });
 /** @type {number | null} the incident whose panel is open */
 let selectedId = null;
 /**

@@ -5,7 +5,7 @@
  * its note form, and the loading of the open incident. The store they show is
  * lib/incidents.js; calling the hub, lib/http.js.
  */
-import { h, timeElement } from "./lib/dom.js";
+import { byId, h, timeElement } from "./lib/dom.js";
 import { api, idempotencyKey } from "./lib/http.js";
 
 /** @typedef {import("./lib/incidents.js").Incident} Incident */
@@ -314,20 +314,20 @@ export function messageLine(element) {
 }
 
 /**
- * The incidents beside the map: the rows, their count, the words when there is none, and
- * what went wrong when the list could not be read.
+ * The incidents beside the map (templates/incidents/_incident_table.html): the rows, their
+ * count in the page's heading (#incident-count), the words when there is none, and what went
+ * wrong when the list could not be read.
  */
 export class IncidentList {
   /**
-   * @param {{rows: HTMLElement, count: HTMLElement, empty: HTMLElement, error: HTMLElement}} elements
    * @param {Labels} labels
    * @param {RowOptions} options
    */
-  constructor({ rows, count, empty, error }, labels, options) {
-    this.rows = new IncidentRows(rows, labels, options);
-    this.count = count;
-    this.empty = empty;
-    this.error = error;
+  constructor(labels, options) {
+    this.rows = new IncidentRows(byId("incident-list"), labels, options);
+    this.count = byId("incident-count");
+    this.empty = byId("incidents-empty");
+    this.error = byId("incidents-error");
   }
 
   /**

@@ -40,10 +40,7 @@ const setMessage = messageLine(byId("drawer-message"));
 /** @param {string} code */
 const agencyName = (code) => agencyNames[code] || code;
 const store = new IncidentStore({ agency: root.dataset.agency });
-const list = new IncidentList(
-  { rows: byId("incident-list"), count: byId("incident-count"), empty: byId("incidents-empty"),
-    error: byId("incidents-error") },
-  labels, { onOpen: openIncident, agencyName, showShared: false });
+const list = new IncidentList(labels, { onOpen: openIncident, agencyName, showShared: false });
 /** @type {{id: number, detail: Detail | null, journal: JournalView, summary: HTMLElement, title: HTMLElement,
  *   key: string | null, scrolled: boolean} | null} */
 let panel = null;

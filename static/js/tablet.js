@@ -13,7 +13,7 @@ import { Alarm } from "./alerting.js";
 import { alertCard, RadioLog } from "./field-ui.js";
 import { byId, connectionStatus, h } from "./lib/dom.js";
 import { connectAfter } from "./lib/events.js";
-import { api, ApiError, idempotencyKey } from "./lib/http.js";
+import { api, ApiError, detailText, idempotencyKey } from "./lib/http.js";
 import { IncidentStore, byNewest } from "./lib/incidents.js";
 
 /** @typedef {import("./lib/incidents.js").Incident} Incident */
@@ -147,12 +147,6 @@ function sendPosition(body, waited = 0) {
     postPosition(body);
   }, SOCKET_ANSWER_MS);
   onSocket.set(id, { body, timer });
-}
-
-/** @param {unknown} detail */
-function detailText(detail) {
-  if (typeof detail === "string") return detail;
-  return Object.values(detail || {}).flat().join(" ");
 }
 
 /** @param {import("./lib/events.js").Reply} frame */

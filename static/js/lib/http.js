@@ -29,19 +29,26 @@ export function authHeaders(token = null) {
 export const UNREACHABLE = "Serveur injoignable : vérifiez le réseau, puis recommencez.";
 
 /**
- * The hub's refusal as it says it: its French `detail` (every field's messages, joined), never
- * reworded here. Only what the hub could not say itself is the page's own: an answer without a
- * detail, a session that ended.
+ * The hub's `detail` as one text: a sentence as it is, every field's messages joined ("" when
+ * there is none). The hub says it in French; it is never reworded here.
+ * @param {unknown} detail
+ */
+export function detailText(detail) {
+  if (!detail) return "";
+  if (typeof detail === "object" && !Array.isArray(detail)) return Object.values(detail).flat().map(String).join(" ");
+  return [].concat(detail).map(String).join(" ");
+}
+
+/**
+ * The hub's refusal as it says it (detailText). Only what the hub could not say itself is the
+ * page's own: an answer without a detail, a session that ended.
  * @param {number} status
  * @param {unknown} data the body of the answer, when it was JSON
  */
 export function describeError(status, data) {
   const detail = data && typeof data === "object" ? /** @type {{detail?: unknown}} */ (data).detail : undefined;
   if (status === 401) return "Session expirée : rechargez la page pour vous reconnecter.";
-  if (detail && typeof detail === "object" && !Array.isArray(detail)) {
-    return Object.values(detail).flat().map(String).join(" ");
-  }
-  if (detail) return [].concat(detail).join(" ");
+  if (detail) return detailText(detail);
   if (status === 403) return "Vos droits ne permettent pas cette action.";
   return status >= 500 ? `Erreur du serveur (${status}) : réessayez dans un instant.` : `Erreur ${status}.`;
 }
