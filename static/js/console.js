@@ -5,8 +5,9 @@
  * panel (status, suggested cameras, sharing, main courante).
  *
  * The data is a snapshot from the REST API merged with the events of /ws/events/
- * (lib/events.js), applied by the one incident store (lib/incidents.js): what every operator does appears on every console at once, and the
- * incident an operator has open follows the changes others make to it.
+ * (lib/events.js) by the incident store (lib/incidents.js): what every operator does
+ * appears on every console at once, and the incident an operator has open follows the
+ * changes others make to it.
  */
 import { addressField, proposeAddress } from "./address.js";
 import { captureGallery } from "./captures.js";

@@ -121,7 +121,8 @@ function pmtilesLayer(url) {
       /** @type {any} */ (L.GridLayer.prototype)._removeTile.call(this, key);
     },
   }));
-  const layer = /** @type {import("leaflet").GridLayer & {_map?: LeafletMap, options: import("leaflet").GridLayerOptions}} */ (new Layer({ maxZoom: 19, maxNativeZoom: 15, minNativeZoom: 0 }));
+  /** @typedef {import("leaflet").GridLayer & {_map?: LeafletMap, options: import("leaflet").GridLayerOptions}} Grid */
+  const layer = /** @type {Grid} */ (new Layer({ maxZoom: 19, maxNativeZoom: 15, minNativeZoom: 0 }));
   ready.then(({ header }) => {
     layer.options.minNativeZoom = header.minZoom;
     layer.options.maxNativeZoom = header.maxZoom;

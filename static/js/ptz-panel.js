@@ -599,7 +599,9 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
     const presetKey = JSON.stringify(state.presets);
     if (parts.presets.dataset.key !== presetKey) {
       parts.presets.dataset.key = presetKey;
-      parts.presets.replaceChildren(...(state.presets.length ? state.presets.map((/** @type {{number: number, name: string}} */ preset) => h("button", {
+      /** @type {Array<{number: number, name: string}>} */
+      const presets = state.presets;
+      parts.presets.replaceChildren(...(presets.length ? presets.map((preset) => h("button", {
         type: "button", class: "secondary compact", dataset: { preset: String(preset.number) },
         text: `${preset.number} · ${preset.name}`, "aria-pressed": "false",
         on: { click: () => command("preset/", { preset: preset.number }, `Préréglage ${preset.number} atteint`) },

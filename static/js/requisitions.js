@@ -63,7 +63,9 @@ function showNotice(text) {
 function fileLinks(requisition) {
   if (requisition.status !== "done") return null;
   // Files the retention sweep destroyed (their images past their retention, no hold in force).
-  const destroyed = (requisition.destroyed_files || []).map((/** @type {{camera: string, name: string, destroyed_at: string}} */ file) => h("li", { class: "file-destroyed" },
+  /** @type {Array<{camera: string, name: string, destroyed_at: string}>} */
+  const destroyedFiles = requisition.destroyed_files || [];
+  const destroyed = destroyedFiles.map((file) => h("li", { class: "file-destroyed" },
     `Vidéo ${file.camera} (${file.name}) détruite le ${when(file.destroyed_at)} (durée de conservation)`));
   if (!requisition.files.length && !destroyed.length) return null;
   return h("ul", { class: "requisition-files" }, ...requisition.files.map((file) => h("li", {},

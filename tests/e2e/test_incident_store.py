@@ -4,7 +4,8 @@ read of the API gives — for the centre (the console's store) and for a partner
 portal's and the tablets' store, which drops an incident when its sharing ends).
 
 Every change is made over the REST API, as an operator's console makes it; the events cross
-Redis to the hub's Daphne, as in production.
+Redis to the hub's Daphne, as in production. The HTTP client the store reads with (lib/http.js)
+also speaks for a program, with a bearer token instead of a session.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import pytest
 
 from partners.choices import AgencyKind
+from partners.services import api_token_issue
 from tests import factories
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -138,3 +140,28 @@ def test_rest_snapshot_plus_the_events_equals_a_fresh_read_for_the_centre_and_a_
     assert shown[fresh["id"]]["status"] == "engaged" and shown[fresh["id"]]["priority"] == 2
     assert shown[known["id"]]["shared_with"] == [] and shown[other["id"]]["status"] == "closed"
     assert ["remove", "incident.unshared", known["id"]] in portal.evaluate("window.changes")
+
+
+# lib/http.js's api(): the answer's JSON, or an ApiError with the hub's status and French detail.
+CALL = """async ([url, token]) => {
+  const { api, ApiError } = await import("/static/js/lib/http.js");
+  try {
+    return { ok: await api(url, { token }) };
+  } catch (err) {
+    return { status: err instanceof ApiError ? err.status : -1, message: err.message };
+  }
+}"""
+
+
+def test_a_program_s_bearer_token_instead_of_a_session(hub, new_context):
+    factories.make_commune()
+    operator = factories.make_member(role="operator", username="passerelle")
+    raw, _ = api_token_issue(user=operator.user)
+    page = new_context().new_page()  # no session in this browser
+    page.goto("/accounts/login/")
+
+    assert page.evaluate(CALL, [LIST, raw]) == {"ok": []}
+    # Neither a session nor a token: the page says what a person can do about it.
+    expired = {"status": 401, "message": "Session expirée : rechargez la page pour vous reconnecter."}
+    assert page.evaluate(CALL, [LIST, None]) == expired
+    assert page.evaluate(CALL, [LIST, "not-a-token"]) == expired
