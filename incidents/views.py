@@ -18,7 +18,16 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from cameras.choices import CameraKind, CameraStatus
 from geo.basemap import basemap_sources
-from incidents.choices import IncidentStatus, JournalKind, Priority
+from incidents.choices import (
+    AlertCondition,
+    AlertOutcome,
+    AlertStatus,
+    IncidentStatus,
+    JournalKind,
+    Priority,
+    RadioPriority,
+    UnitStatus,
+)
 from incidents.selectors import (
     may_open_alerts,
     may_open_console,
@@ -46,6 +55,18 @@ def _labels() -> dict[str, dict[str, str]]:
     }
 
 
+def _field_labels() -> dict[str, dict[str, str]]:
+    """French labels of the radio, unit and Croix-Rouge alert codes, for static/js/field-ui.js
+    (the console, the tablet and the Croix-Rouge desk): the browser translates no code itself."""
+    return {
+        "radio_priority": {value: str(label) for value, label in RadioPriority.choices},
+        "unit_status": {value: str(label) for value, label in UnitStatus.choices},
+        "alert_status": {value: str(label) for value, label in AlertStatus.choices},
+        "alert_condition": {value: str(label) for value, label in AlertCondition.choices},
+        "alert_outcome": {value: str(label) for value, label in AlertOutcome.choices},
+    }
+
+
 def _agencies() -> list[dict[str, object]]:
     """The partner agencies an incident may be shared with (never the centre itself)."""
     return [
@@ -68,6 +89,7 @@ def console(request: HttpRequest) -> HttpResponse:
         "member": member,
         "live_statuses": ",".join(LIVE_STATUSES),
         "labels": _labels(),
+        "field_labels": _field_labels(),
         "agencies": _agencies(),
         "transitions": {str(status): sorted(str(to) for to in targets)
                         for status, targets in TRANSITIONS.items()},
@@ -118,6 +140,7 @@ def tablet(request: HttpRequest) -> HttpResponse:
     return render(request, "incidents/tablet.html", {
         "member": member, "unit": unit, "is_crf": member.agency.kind == AgencyKind.CRF,
         "live_statuses": ",".join(LIVE_STATUSES),
+        "field_labels": _field_labels(),
         "position_seconds": 15,
     })
 
@@ -132,4 +155,4 @@ def portal_alerts(request: HttpRequest) -> HttpResponse:
         return redirect("console")
     if not may_open_alerts(member):
         raise PermissionDenied(_("The alerts are for the Croix-Rouge."))
-    return render(request, "incidents/alerts.html", {"member": member})
+    return render(request, "incidents/alerts.html", {"member": member, "field_labels": _field_labels()})

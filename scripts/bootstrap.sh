@@ -3,7 +3,8 @@
 # system packages it lacks, PostgreSQL with PostGIS and Redis (reused when they
 # answer, started otherwise, unless DATABASE_URL / REDIS_URL point elsewhere), the
 # virtualenv, the Python packages (pinned by constraints.txt), the database and
-# its PostGIS extension. Writes var/env.sh for the other scripts.
+# its PostGIS extension, Node.js and the pinned TypeScript checker (package-lock.json).
+# Writes var/env.sh for the other scripts.
 #
 # BOOTSTRAP_TEST=1 also installs what the test suite drives: Chromium, faketime,
 # GStreamer's RTSP server, rsyslog (the tests start their own rsyslogd), and ffmpeg (the
@@ -116,6 +117,16 @@ if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$stamp" ]; then
   "$VENV/bin/python" -c "import django, channels, rest_framework, psycopg, celery" \
     || { log "the Python install failed"; exit 1; }
   echo "$stamp" > "$VENV/.installed"
+fi
+
+# --- Node.js and the TypeScript checker (`make lint` type-checks static/js with tsc; nothing is
+# built: the pages load the modules as they are), reinstalled only when the lock changes.
+command -v npm >/dev/null || apt_install nodejs npm
+node_stamp=$(cat package.json package-lock.json | sha256sum | cut -c1-16)
+if [ "$(cat node_modules/.installed 2>/dev/null)" != "$node_stamp" ]; then
+  log "installing the Node packages (package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$node_stamp" > node_modules/.installed
 fi
 
 cat > var/env.sh <<ENV

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * Addresses in the console's forms (the incident's and the Croix-Rouge alert's): the
  * address of a point clicked on the map, and suggestions while one types. The hub answers
@@ -8,18 +9,41 @@
  * A filled address is only a proposal: whatever the operator typed in the field is never
  * overwritten by a later answer.
  */
-import { api, h } from "./incident-ui.js";
+import { h } from "./lib/dom.js";
+import { api } from "./lib/http.js";
 
 const SEARCH_DELAY_MS = 250;
 const MIN_QUERY = 3;
 
 let sequence = 0;
 
-/** GET …/reverse/?lat=&lon=: {source, notice, address, commune, nearest_site}. */
+/**
+ * An address the hub proposes (geo/geocoding.py): its words and its point.
+ * @typedef {{label: string, kind: string, location: import("./lib/incidents.js").Point}} AddressResult
+ */
+/**
+ * The hub's answer: where the addresses come from ("ban", or its own data, said in `notice`).
+ * @typedef {{source: string, notice?: string, results?: AddressResult[], address?: AddressResult | null}} AddressAnswer
+ */
+/**
+ * What addressField gives back.
+ * @typedef {object} AddressField
+ * @property {(text: string) => boolean} propose put `text` in the field unless the operator typed there
+ * @property {(text: string, kind?: string) => void} say
+ * @property {() => void} close
+ */
+
+/**
+ * GET …/reverse/?lat=&lon=: {source, notice, address, commune, nearest_site}.
+ * @param {string} url
+ * @param {{lat: number, lon: number}} point
+ * @returns {Promise<AddressAnswer>}
+ */
 export function reverseAddress(url, { lat, lon }) {
   return api(`${url}?lat=${encodeURIComponent(lat)}&lon=${encodeURIComponent(lon)}`);
 }
 
+/** @param {AddressAnswer} answer */
 function sourceText(answer) {
   if (answer.source === "ban") return "Adresse : Base Adresse Nationale.";
   return answer.notice || "Adresse estimée d'après les données du centre.";
@@ -29,6 +53,9 @@ function sourceText(answer) {
  * Suggestions under ``input`` (an ARIA combobox): arrows to move, Entrée to choose, Échap to
  * close. ``onPick(result)`` gets the chosen address (label, location…). ``hint`` is the
  * element that says where the addresses come from.
+ * @param {HTMLInputElement} input
+ * @param {{searchUrl: string, hint: HTMLElement | null, onPick: (result: AddressResult) => void}} options
+ * @returns {AddressField}
  */
 export function addressField(input, { searchUrl, hint, onPick }) {
   const id = `${input.id}-suggestions`;
@@ -39,11 +66,14 @@ export function addressField(input, { searchUrl, hint, onPick }) {
   input.setAttribute("aria-autocomplete", "list");
   input.setAttribute("aria-controls", id);
   input.setAttribute("aria-expanded", "false");
+  /** @type {AddressResult[]} */
   let results = [];
   let active = -1;
-  let timer = null;
+  /** @type {number | undefined} */
+  let timer;
   let asked = 0;
 
+  /** @param {string} text @param {string} [kind] */
   function say(text, kind = "") {
     if (!hint) return;
     hint.textContent = text;
@@ -59,6 +89,7 @@ export function addressField(input, { searchUrl, hint, onPick }) {
     input.removeAttribute("aria-activedescendant");
   }
 
+  /** @param {number} index */
   function highlight(index) {
     active = index;
     list.querySelectorAll("[role=option]").forEach((option, i) => {
@@ -68,6 +99,7 @@ export function addressField(input, { searchUrl, hint, onPick }) {
     else input.removeAttribute("aria-activedescendant");
   }
 
+  /** @param {number} index */
   function pick(index) {
     const result = results[index];
     if (!result) return;
@@ -77,6 +109,7 @@ export function addressField(input, { searchUrl, hint, onPick }) {
     onPick(result);
   }
 
+  /** @param {AddressAnswer} answer */
   function show(answer) {
     results = answer.results || [];
     list.replaceChildren(...results.map((result, index) => h("li", {
@@ -133,7 +166,10 @@ export function addressField(input, { searchUrl, hint, onPick }) {
   input.addEventListener("blur", () => window.setTimeout(close, 100));
 
   return {
-    /** Put ``text`` in the field unless the operator typed or chose something there. */
+    /**
+     * Put ``text`` in the field unless the operator typed or chose something there.
+     * @param {string} text
+     */
     propose(text) {
       if (input.value.trim() && input.dataset.autofilled !== input.value) return false;
       input.value = text;
@@ -148,6 +184,9 @@ export function addressField(input, { searchUrl, hint, onPick }) {
 /**
  * The address of ``point`` proposed to each field of ``fields`` (addressField handles), whose
  * hints say where it comes from. Only the latest point's answer is used.
+ * @param {string} url
+ * @param {{lat: number, lon: number}} point
+ * @param {AddressField[]} fields
  */
 export async function proposeAddress(url, point, fields) {
   const mine = ++sequence;

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * The admin map widget's background (geo/widgets.py), for Django's OLMapWidget: the first
  * configured source that answers (the hub's own PMTiles archive first, then the deployment's
@@ -10,11 +11,16 @@
 "use strict";
 
 (function () {
+  /** @type {Record<number, string>} */
   const TILE_TYPES = { 2: "image/png", 3: "image/jpeg", 4: "image/webp", 5: "image/avif" };
   // A 1×1 transparent PNG: what a tile outside the archive shows (nothing, and no error).
   const EMPTY_TILE = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
 
-  /** A raster PMTiles archive as an OpenLayers source; resolves once its header is read. */
+  /**
+   * A raster PMTiles archive as an OpenLayers source; resolves once its header is read.
+   * @param {string} url
+   * @returns {Promise<ol.source.XYZ>}
+   */
   function pmtilesSource(url) {
     const archive = new pmtiles.PMTiles(url);
     return archive.getHeader().then((header) => {
@@ -24,6 +30,7 @@
         minZoom: header.minZoom,
         maxZoom: header.maxZoom, // deeper, OpenLayers enlarges the deepest tiles
         url: "pmtiles://{z}/{x}/{y}",
+        /** @param {any} tile an OpenLayers ImageTile */
         tileLoadFunction(tile) {
           const [z, x, y] = tile.getTileCoord();
           const image = tile.getImage();
@@ -42,6 +49,7 @@
     });
   }
 
+  /** @param {AdminMapConfig["sources"][number]} source */
   function tilesSource(source) {
     return Promise.resolve(new ol.source.XYZ({
       url: source.url,
@@ -51,12 +59,14 @@
   }
 
   /** The first source of `sources` that can be read, or a rejection when none can. */
+  /** @param {AdminMapConfig["sources"]} sources */
   function firstReadable(sources) {
     return sources.reduce(
       (earlier, source) => earlier.catch(() => (source.kind === "pmtiles" ? pmtilesSource(source.url) : tilesSource(source))),
       Promise.reject(new Error("no source")));
   }
 
+  /** @param {string} url */
   function communesLayer(url) {
     const source = new ol.source.Vector({ format: new ol.format.GeoJSON(), url });
     return new ol.layer.Vector({
@@ -70,6 +80,7 @@
 
   window.hubAdminBaseLayer = function (config, notice) {
     const background = new ol.layer.Tile();
+    /** @param {string | undefined} text */
     const say = (text) => { if (notice) { notice.textContent = text || ""; notice.hidden = !text; } };
     say("");
     if (!config.sources.length) {

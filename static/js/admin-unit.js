@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * The admin's unit form: the member field searches the field-unit members of the agency chosen
  * in the same form (incidents.admin.UnitDriverChoices), and forgets its choice when the agency
@@ -8,8 +9,8 @@
   const $ = django.jQuery;
 
   $(() => {
-    const agency = document.getElementById("id_agency");
-    document.querySelectorAll("select.unit-driver-autocomplete").forEach((element) => {
+    const agency = /** @type {HTMLSelectElement | null} */ (document.getElementById("id_agency"));
+    document.querySelectorAll("select.unit-driver-autocomplete").forEach((/** @type {HTMLSelectElement} */ element) => {
       $(element).select2({
         ajax: {
           data: (params) => ({

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * What wakes a night operator (console, tablet, Croix-Rouge desk): while something needs an
  * answer — a flash or urgent message waiting for this station's acknowledgement, an escalation,
@@ -15,16 +16,23 @@
  * shows, whenever the item changes; the module keeps the set, the sound and the count.
  */
 
+import { find } from "./lib/dom.js";
+
 const SOUND_KEY = "csu.alarm.sound"; // sessionStorage: "on" once the operator allowed the sound
 const SEEN_KEY = "csu.alarm.seen"; // localStorage: alarms this browser marked as seen
 
 // [frequency Hz, start s, length s]: flash is three high beeps every 3 s, urgent two lower ones every 6 s.
+/** @typedef {"urgent" | "flash"} Level */
+/** @typedef {{every: number, beeps: Array<[number, number, number]>, vibrate: number[]}} Pattern */
+/** @type {Record<Level, Pattern>} */
 const PATTERNS = {
   flash: { every: 3000, beeps: [[1319, 0, 0.14], [1319, 0.22, 0.14], [1319, 0.44, 0.14]], vibrate: [300, 100, 300, 100, 300] },
   urgent: { every: 6000, beeps: [[880, 0, 0.2], [659, 0.3, 0.2]], vibrate: [300, 150, 300] },
 };
+/** @type {Record<Level, number>} */
 const RANK = { urgent: 1, flash: 2 };
 
+/** @returns {Set<string>} */
 function readSeen() {
   try {
     return new Set(JSON.parse(window.localStorage.getItem(SEEN_KEY) || "[]"));
@@ -34,21 +42,27 @@ function readSeen() {
 }
 
 export class Alarm {
+  /** @param {{element?: HTMLElement | null, prompt?: HTMLElement | null}} [elements] the header's, the prompt's */
   constructor({
     element = document.getElementById("alarm"),
     prompt = document.getElementById("sound-prompt"),
   } = {}) {
     this.element = element;
     this.prompt = prompt;
-    this.count = element ? element.querySelector(".alarm-count") : null;
-    this.label = element ? element.querySelector(".alarm-label") : null;
-    this.go = element ? element.querySelector(".alarm-go") : null;
-    this.silenceButton = element ? element.querySelector(".alarm-silence") : null;
+    this.count = element ? find(".alarm-count", element) : null;
+    this.label = element ? find(".alarm-label", element) : null;
+    /** @type {HTMLButtonElement | null} */
+    this.go = element ? find(".alarm-go", element) : null;
+    /** @type {HTMLButtonElement | null} */
+    this.silenceButton = element ? find(".alarm-silence", element) : null;
     this.title = document.title;
-    this.active = new Map(); // key → {level, element}
-    this.silenced = new Set(); // keys ringing when the sound was cut
+    /** @type {Map<string, {level: Level, element: HTMLElement | null}>} */
+    this.active = new Map();
+    /** @type {Set<string>} keys ringing when the sound was cut */
+    this.silenced = new Set();
     this.seenKeys = readSeen();
     this.lastPattern = 0;
+    /** @type {AudioContext | null} */
     this.context = null;
     this.hiding = false;
 
@@ -123,12 +137,18 @@ export class Alarm {
 
   // --- The set of alarms.
 
-  /** ``key`` alarms (``active``) or not any more; ``element`` is where it is shown on the page. */
+  /**
+   * ``key`` alarms (``active``) or not any more; ``element`` is where it is shown on the page.
+   * @param {string} key
+   * @param {unknown} active
+   * @param {{level?: string, element?: HTMLElement | null}} [options] level: "urgent" | "flash"
+   *   (a routine one, or anything else, rings as urgent)
+   */
   set(key, active, { level = "urgent", element = null } = {}) {
     const on = Boolean(active);
     const had = this.active.has(key);
     if (on) {
-      this.active.set(key, { level: PATTERNS[level] ? level : "urgent", element });
+      this.active.set(key, { level: level === "flash" ? "flash" : "urgent", element });
       if (!had) this.lastPattern = 0; // a new alarm rings now, not at the next beat
     } else if (had) {
       this.active.delete(key);
@@ -140,11 +160,15 @@ export class Alarm {
     }
   }
 
-  /** Marked as seen in this browser (an escalation the operator has read). */
+  /**
+   * Marked as seen in this browser (an escalation the operator has read).
+   * @param {string} key
+   */
   seen(key) {
     return this.seenKeys.has(key);
   }
 
+  /** @param {string} key */
   markSeen(key) {
     this.seenKeys.add(key);
     try {
@@ -167,7 +191,7 @@ export class Alarm {
     const first = [...this.active.values()].find((a) => a.element && a.element.isConnected);
     if (!first) return;
     first.element.scrollIntoView({ block: "center", behavior: "smooth" });
-    const target = first.element.querySelector("button") || first.element;
+    const target = find("button", first.element) || first.element;
     target.focus({ preventScroll: true });
   }
 
@@ -176,7 +200,7 @@ export class Alarm {
   tick() {
     const ringing = this.ringing();
     if (!ringing.length || !this.context || this.context.state !== "running") return;
-    const level = ringing.reduce((top, [, a]) => (RANK[a.level] > RANK[top] ? a.level : top), "urgent");
+    const level = ringing.reduce((/** @type {Level} */ top, [, a]) => (RANK[a.level] > RANK[top] ? a.level : top), "urgent");
     const pattern = PATTERNS[level];
     const now = Date.now();
     if (now - this.lastPattern < pattern.every) return;
@@ -184,6 +208,7 @@ export class Alarm {
     this.play(pattern);
   }
 
+  /** @param {Pattern} pattern */
   play(pattern) {
     const ctx = this.context;
     const start = ctx.currentTime + 0.02;

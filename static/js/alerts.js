@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * The Croix-Rouge desk (/portail/alertes/): alerts live; acknowledge, send a team, close.
  * The teams offered are the desk's own units that are available, kept live from the unit
@@ -5,18 +6,25 @@
  * A new alert rings (alerting.js) until someone acknowledges it.
  */
 import { Alarm } from "./alerting.js";
-import { connectEvents } from "./events.js";
-import { api, connectionStatus, h, idempotencyKey } from "./incident-ui.js";
-import { alertCard, OUTCOMES } from "./field-ui.js";
+import { LABELS, alertCard } from "./field-ui.js";
+import { byId, connectionStatus, h } from "./lib/dom.js";
+import { connectAfter } from "./lib/events.js";
+import { api, idempotencyKey } from "./lib/http.js";
 
-const desk = document.getElementById("crf-desk");
+/** @typedef {import("./field-ui.js").Alert} Alert */
+/** @typedef {import("./field-ui.js").Unit} Unit */
+
+const desk = byId("crf-desk");
 const agency = desk.dataset.agency;
-const list = document.getElementById("alert-list");
-const empty = document.getElementById("alerts-empty");
-const notice = document.getElementById("alerts-notice");
-const rows = new Map(); // alert id → {alert, row}
-const units = new Map(); // unit id → unit (UnitData) of the desk's agency, in service
-const chosen = new Map(); // alert id → the unit id picked in its list
+const list = byId("alert-list");
+const empty = byId("alerts-empty");
+const notice = byId("alerts-notice");
+/** @type {Map<number, {alert: Alert, row: HTMLElement}>} */
+const rows = new Map();
+/** @type {Map<number, Unit>} the units of the desk's agency, in service */
+const units = new Map();
+/** @type {Map<number, string>} alert id → the unit id picked in its list */
+const chosen = new Map();
 
 function available() {
   return [...units.values()]
@@ -25,6 +33,10 @@ function available() {
 }
 const alarm = new Alarm();
 
+/**
+ * @param {string} url
+ * @param {object} [body]
+ */
 async function act(url, body = {}) {
   try {
     const alert = await api(url, { method: "POST", body, headers: { "Idempotency-Key": idempotencyKey() } });
@@ -36,6 +48,10 @@ async function act(url, body = {}) {
   }
 }
 
+/**
+ * @param {Alert} alert
+ * @param {string} base
+ */
 function teamChoice(alert, base) {
   const teams = available();
   const id = `team-${alert.id}`;
@@ -45,7 +61,7 @@ function teamChoice(alert, base) {
   }
   const wanted = chosen.get(alert.id);
   const select = h("select", { id, class: "team-choice", on: { change: () => chosen.set(alert.id, select.value) } },
-    ...teams.map((u) => h("option", { value: u.id, text: u.callsign, selected: String(u.id) === wanted })));
+    ...teams.map((u) => h("option", { value: String(u.id), text: u.callsign, selected: String(u.id) === wanted })));
   return h("div", { class: "action-group" },
     h("label", { for: id, text: "Équipe" }),
     select,
@@ -53,6 +69,7 @@ function teamChoice(alert, base) {
       on: { click: () => act(`${base}take-charge/`, { unit: Number(select.value) }) } }));
 }
 
+/** @param {Alert} alert */
 function actions(alert) {
   const base = `/api/alerts/${alert.id}/`;
   const out = [];
@@ -66,7 +83,7 @@ function actions(alert) {
   if (alert.status !== "closed") {
     const id = `outcome-${alert.id}`;
     const outcome = h("select", { id },
-      ...Object.entries(OUTCOMES).map(([value, text]) => h("option", { value, text })));
+      ...Object.entries(LABELS.alert_outcome).map(([value, text]) => h("option", { value, text })));
     out.push(h("div", { class: "action-group" },
       h("label", { for: id, text: "Issue" }),
       outcome,
@@ -76,6 +93,7 @@ function actions(alert) {
   return out;
 }
 
+/** @param {Alert} alert */
 function show(alert) {
   const row = alertCard(alert, actions(alert));
   const old = rows.get(alert.id);
@@ -93,6 +111,7 @@ function refreshChoices() {
   }
 }
 
+/** @param {Unit} unit */
 function unitChanged(unit) {
   if (unit.agency === agency && !unit.retired_at) units.set(unit.id, unit);
   else units.delete(unit.id);
@@ -101,6 +120,7 @@ function unitChanged(unit) {
 
 async function load() {
   try {
+    /** @type {[Unit[], Alert[]]} */
     const [unitData, alerts] = await Promise.all([api("/api/units/"), api("/api/alerts/")]);
     units.clear();
     unitData.filter((u) => u.agency === agency).forEach((u) => units.set(u.id, u));
@@ -114,6 +134,7 @@ async function load() {
   }
 }
 
+/** @param {import("./lib/events.js").EventFrame} frame */
 function onEvent(frame) {
   const data = frame.data || {};
   switch (frame.type) {
@@ -126,6 +147,4 @@ function onEvent(frame) {
   }
 }
 
-load().then(() => {
-  connectEvents({ onEvent, onResync: load, onStatus: connectionStatus(document.getElementById("connection")) });
-});
+connectAfter(load(), { onEvent, onResync: load, onStatus: connectionStatus(byId("connection")) });

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * Captures (snapshots) seen in the main courante: a journal line that announced a capture
  * shows a thumbnail of the picture as it is stored (masked, name and time burned in); a
@@ -9,11 +10,18 @@
  *   captures.open(incidentId, () => journal.render());   // loads the incident's captures
  *   captures.onEvent(frame);                             // a new capture line: load again
  */
-import { h } from "./incident-ui.js";
+import { PARIS, h } from "./lib/dom.js";
+import { api } from "./lib/http.js";
 
-const PARIS = "Europe/Paris";
 const when = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, dateStyle: "short", timeStyle: "medium" });
 
+/**
+ * A capture as the API gives it (GET /api/streaming/snapshots/?incident=).
+ * @typedef {{id: number, url: string, camera_code: string, taken_at: string, created_by: string,
+ *   sha256: string, journal_entry: number | null}} Snapshot
+ */
+
+/** @type {(HTMLDialogElement & {parts: {image: HTMLImageElement, caption: HTMLElement}}) | null} */
 let dialog = null;
 
 function lightbox() {
@@ -21,8 +29,8 @@ function lightbox() {
   const image = h("img", { class: "capture-full", alt: "" });
   const caption = h("figcaption", { class: "capture-caption" });
   const close = h("button", { type: "button", class: "secondary compact capture-close", text: "Fermer" });
-  dialog = h("dialog", { class: "capture-dialog", "aria-label": "Capture d'image" },
-    h("figure", {}, image, caption), close);
+  dialog = Object.assign(h("dialog", { class: "capture-dialog", "aria-label": "Capture d'image" },
+    h("figure", {}, image, caption), close), { parts: { image, caption } });
   close.addEventListener("click", () => dialog.close());
   // A click on the backdrop (outside the picture and its caption) closes it too.
   dialog.addEventListener("click", (event) => {
@@ -32,11 +40,11 @@ function lightbox() {
   dialog.addEventListener("keydown", (event) => {
     if (event.key === "Escape") event.stopPropagation();
   });
-  dialog.parts = { image, caption };
   document.body.append(dialog);
   return dialog;
 }
 
+/** @param {Snapshot} snapshot */
 function show(snapshot) {
   const box = lightbox();
   box.parts.image.src = snapshot.url;
@@ -46,9 +54,13 @@ function show(snapshot) {
   box.showModal();
 }
 
+/** @param {{url: string}} options */
 export function captureGallery({ url }) {
+  /** @type {number | null} */
   let incidentId = null;
-  let byEntry = new Map(); // journal entry id → snapshot
+  /** @type {Map<number, Snapshot>} journal entry id → its capture */
+  let byEntry = new Map();
+  /** @type {() => void} */
   let changed = () => {};
   let seq = 0;
 
@@ -57,9 +69,8 @@ export function captureGallery({ url }) {
     const id = incidentId;
     const mine = ++seq;
     try {
-      const response = await fetch(`${url}?incident=${id}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (!response.ok) return;
-      const list = await response.json();
+      /** @type {Snapshot[]} */
+      const list = await api(`${url}?incident=${id}`);
       if (id !== incidentId || mine !== seq) return;
       byEntry = new Map(list.filter((s) => s.journal_entry).map((s) => [s.journal_entry, s]));
       changed();
@@ -68,6 +79,10 @@ export function captureGallery({ url }) {
     }
   }
 
+  /**
+   * @param {number} id
+   * @param {() => void} onChange the captures changed: draw the journal again
+   */
   function open(id, onChange) {
     incidentId = id;
     byEntry = new Map();
@@ -80,6 +95,7 @@ export function captureGallery({ url }) {
     byEntry = new Map();
   }
 
+  /** @param {import("./lib/incidents.js").JournalEntry} entry */
   function decorate(entry) {
     const snapshot = byEntry.get(entry.id);
     if (!snapshot) return null;
@@ -89,6 +105,7 @@ export function captureGallery({ url }) {
     h("img", { src: snapshot.url, alt: `Capture de ${snapshot.camera_code}`, loading: "lazy", width: "192", height: "108" }));
   }
 
+  /** @param {import("./lib/events.js").EventFrame} frame */
   function onEvent(frame) {
     if (frame.type === "journal.appended" && frame.data.entry.kind === "camera" && frame.data.incident_id === incidentId) load();
   }

@@ -1,45 +1,71 @@
+// @ts-check
 /*
  * The operator console (templates/incidents/console.html): the live map, the
  * incidents in progress beside it, creation by a click on the map, the incident
  * panel (status, suggested cameras, sharing, main courante).
  *
  * The data is a snapshot from the REST API merged with the events of /ws/events/
- * (events.js): what every operator does appears on every console at once, and the
- * incident an operator has open follows the changes others make to it.
+ * (lib/events.js) by the incident store (lib/incidents.js): what every operator does
+ * appears on every console at once, and the incident an operator has open follows the
+ * changes others make to it.
  */
 import { addressField, proposeAddress } from "./address.js";
 import { captureGallery } from "./captures.js";
-import { connectEvents } from "./events.js";
 import { fieldConsole } from "./field-console.js";
 import { grantsPanel } from "./grants-panel.js";
-import { ptzPanel } from "./ptz-panel.js";
 import {
-  IncidentRows, IncidentStore, JournalView, api, byNewest, connectionStatus, entryFromEvent, h,
-  idempotencyKey, incidentSummary, noteForm, readJson,
+  DetailLoader, IncidentList, JournalView, entryFromEvent, incidentSummary, journalList, journalSection, messageLine,
+  panelHead, panelTitle,
 } from "./incident-ui.js";
+import { byId, connectionStatus, h, readJson } from "./lib/dom.js";
+import { connectAfter } from "./lib/events.js";
+import { api, idempotencyKey } from "./lib/http.js";
+import { IncidentStore, byNewest, incidentOf } from "./lib/incidents.js";
+import { ptzPanel } from "./ptz-panel.js";
 import {
   addCameras, addCommunes, addDraft, addIncidents, addLegend, createHubMap, pointOf,
 } from "./map.js";
 
-const root = document.getElementById("console");
+/** @typedef {import("./lib/incidents.js").Incident} Incident */
+/**
+ * A camera the hub suggests for an incident (GET /api/incidents/<id>/, "suggested_cameras").
+ * @typedef {{camera_id: number, code: string, kind: string, status: string, authorised: boolean,
+ *   distance_m: number, bearing: number, in_view: boolean, turn_to: number | null,
+ *   preset: number | null}} SuggestedCamera
+ */
+/**
+ * @typedef {Incident & {journal?: import("./lib/incidents.js").JournalEntry[], cameras?: number[],
+ *   suggested_cameras?: SuggestedCamera[]}} Detail
+ */
+/** @typedef {{code: string, name: string, kind: string, kind_label: string, video: boolean}} Agency */
+/**
+ * The fields of the creation form (templates/incidents/console.html).
+ * @typedef {HTMLFormControlsCollection & {nature: HTMLSelectElement, priority: HTMLSelectElement,
+ *   description: HTMLTextAreaElement, address: HTMLInputElement, lat: HTMLInputElement,
+ *   lon: HTMLInputElement}} CreateFields
+ */
+
+const root = byId("console");
+/** @type {import("./incident-ui.js").Labels & {camera_status: Record<string, string>,
+ *   camera_kind: Record<string, string>}} */
 const labels = readJson("console-labels");
+/** @type {Agency[]} */
 const agencies = readJson("console-agencies");
+/** @type {Record<string, string[]>} */
 const transitions = readJson("console-transitions");
 const agencyByCode = new Map(agencies.map((agency) => [agency.code, agency]));
 const liveStatuses = new Set(root.dataset.liveStatuses.split(","));
+/** @param {number} id @param {string} [suffix] */
 const incidentUrl = (id, suffix = "") => `${root.dataset.incidentBaseUrl}${id}/${suffix}`;
 
-const list = document.getElementById("incident-list");
-const count = document.getElementById("incident-count");
-const empty = document.getElementById("incidents-empty");
-const listError = document.getElementById("incidents-error");
-const drawer = document.getElementById("drawer");
-const createView = document.getElementById("create-view");
-const incidentView = document.getElementById("incident-view");
-const form = document.getElementById("incident-form");
-const where = document.getElementById("f-where");
-const message = document.getElementById("form-message");
-const mapNotice = document.getElementById("map-notice");
+const createView = byId("create-view");
+const incidentView = byId("incident-view");
+/** @type {HTMLFormElement} */
+const form = byId("incident-form");
+const fields = /** @type {CreateFields} */ (form.elements);
+const where = byId("f-where");
+const setMessage = messageLine(byId("form-message"));
+const mapNotice = byId("map-notice");
 
 // Renvoi d'images and the wall (grants-panel.js), captures in the main courante (captures.js).
 const video = grantsPanel({
@@ -60,30 +86,51 @@ const ptz = ptzPanel({
 });
 
 const store = new IncidentStore();
-const rows = new IncidentRows(list, labels, { onOpen: openIncident, agencyName });
-let selectedId = null; // the incident whose panel is open
-let panel = null; // {id, detail, journal, sections, seq}
+const list = new IncidentList(labels, { onOpen: openIncident, agencyName });
+/** @type {number | null} the incident whose panel is open */
+let selectedId = null;
+/**
+ * @typedef {"summary" | "actions" | "cameras" | "sharing"} PartName
+ * @type {{id: number, detail: Detail | null, journal: JournalView, sections: Record<PartName, HTMLElement>,
+ *   title: HTMLElement, keys: Partial<Record<PartName, string>>, scrolled: boolean} | null}
+ */
+let panel = null;
+/** @type {Awaited<ReturnType<typeof addCommunes>> | null} */
 let communes = null;
+/** @type {ReturnType<typeof addCameras> | null} */
 let cameras = null;
 
+const detailLoader = new DetailLoader({
+  url: (id) => incidentUrl(id),
+  isOpen: (id) => panel !== null && panel.id === id,
+  version: () => (panel && panel.detail ? panel.detail.version : null),
+  onDetail: (/** @type {Detail} */ answer) => {
+    store.upsert(incidentOf(answer));
+    render();
+    renderPanel(answer);
+    if (!panel.scrolled) {
+      panel.scrolled = true;
+      panel.journal.scrollToEnd();
+    }
+  },
+  onError: (err) => setMessage(`Incident indisponible. ${err.message}`, "error"),
+});
+
+/** @param {string} code */
 function agencyName(code) {
   const agency = agencyByCode.get(code);
   return agency ? agency.name : code;
 }
 
-function setMessage(text, kind = "") {
-  message.textContent = text;
-  message.className = `drawer-message${kind ? ` ${kind}` : ""}`;
-}
-
+/** @param {unknown} [err] */
 function showMapNotice(err) {
-  mapNotice.textContent = err ? String(err.message || err) : "";
+  mapNotice.textContent = err ? String(err instanceof Error ? err.message : err) : "";
   mapNotice.hidden = !err;
 }
 
 // --- The map.
 
-const hub = createHubMap(document.getElementById("map"), {
+const hub = createHubMap(byId("map"), {
   onClick: (latlng) => startCreate(pointOf(latlng)),
 });
 const incidentMarkers = addIncidents(hub, { labels, onSelect: openIncident });
@@ -106,6 +153,7 @@ function loadMapLayers() {
 
 // --- The drawer: the creation form or an incident's panel, beside the map.
 
+/** @param {"create" | "incident" | null} view */
 function showDrawer(view) {
   root.classList.toggle("has-drawer", view !== null);
   createView.hidden = view !== "create";
@@ -130,60 +178,52 @@ function deselect() {
   captures.close();
   incidentView.replaceChildren();
   delete incidentView.dataset.version;
-  rows.select(null);
+  list.select(null);
   incidentMarkers.select(null);
 }
 
-drawer.addEventListener("click", (event) => {
-  if (event.target.closest("[data-close-drawer]")) closeDrawer();
+byId("drawer").addEventListener("click", (event) => {
+  if (/** @type {Element} */ (event.target).closest("[data-close-drawer]")) closeDrawer();
 });
 
 // --- The list and the incident markers.
 
+/** @param {Incident} incident */
 function isLive(incident) {
   return liveStatuses.has(incident.status);
 }
 
+/** @param {number | null} [freshId] */
 function render(freshId = null) {
   const shown = store.values().filter(isLive).sort(byNewest);
-  rows.render(shown, { freshId, selectedId });
+  list.render(shown, { counted: shown.length, freshId, selectedId, emptyText: "Aucun incident en cours." });
   incidentMarkers.sync(shown);
   incidentMarkers.select(selectedId);
-  count.textContent = shown.length ? `(${shown.length})` : "";
-  empty.hidden = shown.length > 0;
-  empty.textContent = "Aucun incident en cours.";
-}
-
-function showListError(text) {
-  listError.textContent = text;
-  listError.hidden = !text;
 }
 
 async function loadSnapshot() {
-  try {
-    const applied = await store.loadSnapshot(() => api(root.dataset.incidentsUrl));
-    if (!applied) return;
-    showListError("");
-    render();
-  } catch (err) {
-    showListError(`Liste indisponible. ${err.message}`);
-  }
+  if (await list.load(store, () => api(root.dataset.incidentsUrl))) render();
 }
 
 // --- Creating an incident: a click on the map, then the form.
 
+/** @param {{lat: number, lon: number}} point */
 function startCreate(point) {
   if (selectedId !== null) deselect();
   if (createView.hidden) setMessage("");
   showDrawer("create");
   setFormPoint(point, { findAddress: true });
-  form.elements.nature.focus({ preventScroll: true });
+  fields.nature.focus({ preventScroll: true });
 }
 
-/** The point of the incident (and of a Croix-Rouge alert); ``findAddress``: propose its address. */
+/**
+ * The point of the incident (and of a Croix-Rouge alert); ``findAddress``: propose its address.
+ * @param {{lat: number, lon: number}} point
+ * @param {{findAddress?: boolean}} [options]
+ */
 function setFormPoint({ lat, lon }, { findAddress = false } = {}) {
-  form.elements.lat.value = String(lat);
-  form.elements.lon.value = String(lon);
+  fields.lat.value = String(lat);
+  fields.lon.value = String(lon);
   draft.show(lat, lon);
   updateWhere();
   if (findAddress) proposeAddress(root.dataset.addressReverseUrl, { lat, lon }, [incidentAddress, alertAddress]);
@@ -191,6 +231,10 @@ function setFormPoint({ lat, lon }, { findAddress = false } = {}) {
 
 // --- Addresses: proposed for the point clicked, or searched (the point then moves there).
 
+/**
+ * @param {import("./address.js").AddressResult} result
+ * @param {import("./address.js").AddressField} other
+ */
 function placeAt(result, other) {
   const [lon, lat] = result.location.coordinates;
   setFormPoint({ lat: Number(lat.toFixed(6)), lon: Number(lon.toFixed(6)) });
@@ -198,20 +242,20 @@ function placeAt(result, other) {
   hub.map.panInside([lat, lon], { padding: [60, 60] });
 }
 
-const incidentAddress = addressField(form.elements.address, {
+const incidentAddress = addressField(fields.address, {
   searchUrl: root.dataset.addressSearchUrl,
-  hint: document.getElementById("f-address-hint"),
+  hint: byId("f-address-hint"),
   onPick: (result) => placeAt(result, alertAddress),
 });
-const alertAddress = addressField(document.getElementById("alert-address"), {
+const alertAddress = addressField(byId("alert-address"), {
   searchUrl: root.dataset.addressSearchUrl,
-  hint: document.getElementById("alert-address-hint"),
+  hint: byId("alert-address-hint"),
   onPick: (result) => placeAt(result, incidentAddress),
 });
 
 function formPoint() {
-  const lat = Number.parseFloat(form.elements.lat.value);
-  const lon = Number.parseFloat(form.elements.lon.value);
+  const lat = Number.parseFloat(fields.lat.value);
+  const lon = Number.parseFloat(fields.lon.value);
   if (!Number.isFinite(lat) || !Number.isFinite(lon) || Math.abs(lat) > 90 || Math.abs(lon) > 180) return null;
   return { lat, lon };
 }
@@ -229,7 +273,7 @@ function updateWhere() {
     : "Hors de la zone couverte : le centre refusera ce point.";
 }
 
-for (const field of [form.elements.lat, form.elements.lon]) {
+for (const field of [fields.lat, fields.lon]) {
   field.addEventListener("input", () => {
     const point = formPoint();
     if (point) draft.show(point.lat, point.lon);
@@ -238,8 +282,9 @@ for (const field of [form.elements.lat, form.elements.lon]) {
 }
 
 async function loadNatures() {
-  const select = form.elements.nature;
+  const select = fields.nature;
   try {
+    /** @type {Array<{code: string, label: string}>} */
     const natures = await api(root.dataset.naturesUrl);
     const options = natures.map(({ code, label }) => new Option(label, code));
     select.replaceChildren(new Option("— choisir —", ""), ...options);
@@ -249,14 +294,16 @@ async function loadNatures() {
   }
 }
 
-let createKey = null; // one Idempotency-Key per incident being created: a repeat is not a second incident
+/** @type {string | null} one Idempotency-Key per incident being created: a repeat is not a second incident */
+let createKey = null;
 let createBody = "";
 
+/** @param {SubmitEvent} event */
 async function submit(event) {
   event.preventDefault();
   if (!form.reportValidity()) return;
+  /** @type {HTMLButtonElement} */
   const button = form.querySelector("button[type=submit]");
-  const fields = form.elements;
   const point = formPoint();
   const body = {
     nature: fields.nature.value,
@@ -273,6 +320,7 @@ async function submit(event) {
   button.disabled = true;
   setMessage("Création…");
   try {
+    /** @type {Incident} */
     const incident = await api(root.dataset.createUrl, {
       method: "POST", body, headers: { "Idempotency-Key": createKey },
     });
@@ -296,17 +344,23 @@ form.addEventListener("submit", submit);
 
 // --- The incident panel.
 
+/** @type {Record<string, string>} */
 const TRANSITION_LABELS = { engaged: "Engager", closed: "Clore", cancelled: "Annuler l'incident" };
 const TRANSITION_ORDER = ["engaged", "closed", "cancelled"];
 const FINAL = new Set(["closed", "cancelled"]);
+/** @type {Record<string, string>} */
 const CONFIRM_LABELS = { closed: "Confirmer la clôture", cancelled: "Confirmer l'annulation" };
 
+/**
+ * @param {number} id
+ * @param {{keepMessage?: boolean}} [options]
+ */
 function openIncident(id, { keepMessage = false } = {}) {
   if (!keepMessage) setMessage("");
   draft.hide();
   if (!panel || panel.id !== id) buildPanel(id);
   selectedId = id;
-  rows.select(id);
+  list.select(id);
   incidentMarkers.select(id);
   showDrawer("incident");
   const known = store.get(id);
@@ -315,125 +369,93 @@ function openIncident(id, { keepMessage = false } = {}) {
     window.requestAnimationFrame(() => incidentMarkers.focus(known));
   }
   panel.title.focus({ preventScroll: true });
-  loadDetail(id);
+  detailLoader.load(id);
 }
 
+/** @param {number} id */
 function buildPanel(id) {
-  const title = h("h2", { id: "panel-title", tabindex: "-1", text: "Incident" });
-  const journalList = h("ol", { class: "journal", "aria-label": "Main courante" });
+  const title = panelTitle();
   const sections = {
     summary: h("div", { class: "panel-summary" }),
     actions: h("div", { class: "panel-actions" }),
     cameras: h("section", { class: "panel-section", "aria-labelledby": "cameras-title" }),
     sharing: h("section", { class: "panel-section", "aria-labelledby": "sharing-title" }),
   };
-  const journal = new JournalView(journalList, labels, { decorate: captures.decorate });
-  panel = { id, detail: null, journal, sections, title, keys: {}, seq: 0 };
+  const journal = new JournalView(journalList(), labels, { decorate: captures.decorate });
+  panel = { id, detail: null, journal, sections, title, keys: {}, scrolled: false };
   captures.open(id, () => journal.render());
   incidentView.replaceChildren(
-    h("div", { class: "drawer-head" }, title,
-      h("button", { type: "button", class: "icon-button", "data-close-drawer": true,
-        "aria-label": "Fermer", title: "Fermer (Échap)", text: "×" })),
+    panelHead(title),
     sections.summary,
     sections.actions,
     sections.cameras,
     video.open(id),
     sections.sharing,
-    h("section", { class: "panel-section", "aria-labelledby": "journal-title" },
-      h("h3", { id: "journal-title", text: "Main courante" }),
-      journalList,
-      noteForm({
-        url: incidentUrl(id, "journal/"),
-        onAdded: (entry) => journal.append(entry),
-      })),
+    journalSection(journal, incidentUrl(id, "journal/")),
   );
 }
 
-/** Each part is rebuilt only when what it shows changed: focus and half-typed input survive. */
+/**
+ * Each part is rebuilt only when what it shows changed: focus and half-typed input survive.
+ * @param {PartName} name
+ * @param {string} key
+ * @param {() => import("./lib/dom.js").Child | import("./lib/dom.js").Child[]} build
+ */
 function renderPart(name, key, build) {
   if (panel.keys[name] === key) return;
   panel.keys[name] = key;
-  panel.sections[name].replaceChildren(...[].concat(build()).filter(Boolean));
+  panel.sections[name].replaceChildren(...[build()].flat().filter((child) => child !== null && child !== undefined
+    && child !== false).map((child) => (child instanceof Node ? child : String(child))));
 }
 
+/** @param {Incident} incident */
 function renderSummary(incident) {
   panel.title.textContent = incident.reference;
   renderPart("summary", JSON.stringify([incident.version, incident.status, incident.shared_with]),
     () => incidentSummary(incident, labels));
 }
 
-function renderPanel(detail) {
-  panel.detail = detail;
-  incidentView.dataset.version = String(detail.version); // what the buttons will send
-  renderSummary(detail);
-  renderActions(detail);
-  renderCameras(detail);
-  video.update(detail);
-  renderSharing(detail);
-  panel.journal.set(detail.journal || []);
+/** @param {Detail} shown */
+function renderPanel(shown) {
+  panel.detail = shown;
+  incidentView.dataset.version = String(shown.version); // what the buttons will send
+  renderSummary(shown);
+  renderActions(shown);
+  renderCameras(shown);
+  video.update(shown);
+  renderSharing(shown);
+  panel.journal.set(shown.journal || []);
 }
 
-async function loadDetail(id) {
-  if (!panel || panel.id !== id) return;
-  const seq = ++panel.seq;
-  try {
-    const detail = await api(incidentUrl(id));
-    if (!panel || panel.id !== id || seq !== panel.seq) return;
-    store.upsert(stripDetail(detail));
-    render();
-    renderPanel(detail);
-    if (!panel.scrolled) {
-      panel.scrolled = true;
-      panel.journal.scrollToEnd();
-    }
-  } catch (err) {
-    if (panel && panel.id === id) setMessage(`Incident indisponible. ${err.message}`, "error");
-  }
-}
-
-let detailTimer = null;
-let detailWanted = 0;
-/** Reload the open incident soon, unless it is at `version` by then (our own answer came). */
-function scheduleDetail(id, version = Infinity) {
-  // Several events follow one change (updated, then journal.appended…): one reload.
-  detailWanted = Math.max(detailWanted, version);
-  window.clearTimeout(detailTimer);
-  detailTimer = window.setTimeout(() => {
-    const wanted = detailWanted;
-    detailWanted = 0;
-    if (panel && panel.id === id && panel.detail && panel.detail.version >= wanted) return;
-    loadDetail(id);
-  }, 150);
-}
-
-function stripDetail(detail) {
-  const { journal, cameras: attached, suggested_cameras: suggested, ...incident } = detail;
-  return incident;
-}
-
-/** A write from the panel; a stale version is said plainly and the incident reloaded. */
+/**
+ * A write from the panel; a stale version is said plainly and the incident reloaded.
+ * @param {number} id
+ * @param {() => Promise<Detail | Incident | null>} call
+ * @param {string} [done] what to say when it is done
+ */
 async function act(id, call, done) {
   try {
     const answer = await call();
-    if (!panel || panel.id !== id) return;
-    if (answer && answer.journal) {
-      store.upsert(stripDetail(answer));
+    if (!panel || panel.id !== id) return false;
+    if (answer && "journal" in answer && answer.journal) {
+      store.upsert(incidentOf(answer));
       render();
       renderPanel(answer);
     } else if (answer) {
       store.upsert(answer);
       render();
-      loadDetail(id);
+      detailLoader.load(id);
     }
     if (done) setMessage(done, "ok");
     return true;
   } catch (err) {
     setMessage(err.message, "error");
-    if (err.code === "stale_version" || err.status === 409) loadDetail(id);
+    if (err.code === "stale_version" || err.status === 409) detailLoader.load(id);
     return false;
   }
 }
 
+/** @param {Detail} detail */
 function renderActions(detail) {
   const allowed = TRANSITION_ORDER.filter((status) => (transitions[detail.status] || []).includes(status));
   // Rebuilt when the status or the priority changes, not for a mere new version: an open
@@ -490,11 +512,13 @@ function renderActions(detail) {
   });
 }
 
+/** @param {number} degrees */
 function bearingText(degrees) {
   const points = ["N", "NE", "E", "SE", "S", "SO", "O", "NO"];
   return `${Math.round(degrees)}° ${points[Math.round(degrees / 45) % 8]}`;
 }
 
+/** @param {Detail} detail */
 function renderCameras(detail) {
   const suggested = detail.suggested_cameras || [];
   const attached = new Set(detail.cameras || []);
@@ -538,12 +562,12 @@ function renderCameras(detail) {
           FINAL.has(detail.status) || !video.recorded(camera.camera_id) ? null : h("button", {
             type: "button", class: "secondary compact", text: "Capture",
             "aria-label": `Verser une capture d'image de ${camera.code} à la main courante`,
-            on: { click: (event) => snapshot(detail.id, camera, event.currentTarget) } }))
+            on: { click: (event) => snapshot(detail.id, camera, /** @type {HTMLButtonElement} */ (event.currentTarget)) } }))
         : h("span", { class: "camera-actions" },
           h("button", { type: "button", class: "secondary compact", text: "Associer",
             "aria-label": `Associer la caméra ${camera.code}`,
             on: { click: (event) => {
-              event.currentTarget.disabled = true;
+              /** @type {HTMLButtonElement} */ (event.currentTarget).disabled = true;
               act(detail.id, () => api(incidentUrl(detail.id, "cameras/"), {
                 method: "POST", body: { camera: camera.camera_id },
               }), `Caméra ${camera.code} associée.`);
@@ -553,8 +577,13 @@ function renderCameras(detail) {
   });
 }
 
-/** The latest recorded picture of the camera, masked, into the incident's main courante
- * (POST /api/streaming/cameras/<id>/snapshots/; the journal line comes back as an event). */
+/**
+ * The latest recorded picture of the camera, masked, into the incident's main courante
+ * (POST /api/streaming/cameras/<id>/snapshots/; the journal line comes back as an event).
+ * @param {number} incidentId
+ * @param {SuggestedCamera} camera
+ * @param {HTMLButtonElement} button
+ */
 async function snapshot(incidentId, camera, button) {
   button.disabled = true;
   try {
@@ -562,7 +591,7 @@ async function snapshot(incidentId, camera, button) {
     const taken = await api(url, { method: "POST", body: { incident: incidentId } });
     const at = new Date(taken.taken_at).toLocaleTimeString("fr-FR");
     setMessage(`Capture de ${camera.code} (image de ${at}) versée à la main courante.`, "ok");
-    if (panel && panel.id === incidentId) loadDetail(incidentId);
+    if (panel && panel.id === incidentId) detailLoader.load(incidentId);
   } catch (err) {
     setMessage(`Capture de ${camera.code} impossible : ${err.message}`, "error");
   } finally {
@@ -570,6 +599,7 @@ async function snapshot(incidentId, camera, button) {
   }
 }
 
+/** @param {Detail} detail */
 function renderSharing(detail) {
   renderPart("sharing", JSON.stringify([detail.shared_with, detail.status]), () => {
     const shared = detail.shared_with || [];
@@ -584,6 +614,7 @@ function renderSharing(detail) {
       : h("p", { class: "muted", text: "Partagé avec aucun service." });
     if (FINAL.has(detail.status)) return [head, current];
     const available = agencies.filter((agency) => !shared.includes(agency.code));
+    /** @type {Map<string, Agency[]>} */
     const groups = new Map();
     for (const agency of available) {
       if (!groups.has(agency.kind_label)) groups.set(agency.kind_label, []);
@@ -610,46 +641,36 @@ function renderSharing(detail) {
 
 // --- Live events.
 
+/** @param {import("./lib/events.js").EventFrame} frame */
 function onEvent(frame) {
   const data = frame.data || {};
   if (field) field.onEvent(frame);
   video.onEvent(frame);
   captures.onEvent(frame);
   ptz.onEvent(frame);
-  switch (frame.type) {
-    case "incident.created":
-    case "incident.updated":
-    case "incident.shared": {
-      store.upsert(data.incident);
-      render(frame.type === "incident.created" ? data.incident.id : null);
-      if (panel && panel.id === data.incident.id) {
-        const current = store.get(data.incident.id);
-        renderSummary(current);
-        if (panel.detail && current.version > panel.detail.version) {
-          // Status, priority and sharing are in the event: shown now; the rest on reload.
-          const merged = { ...panel.detail, ...current };
-          renderActions(merged);
-          renderSharing(merged);
-        }
-        if (!panel.detail || data.incident.version > panel.detail.version) {
-          scheduleDetail(panel.id, data.incident.version);
-        }
-      }
-      break;
+  const change = store.apply(frame);
+  if (change) {
+    render(change.type === "incident.created" ? change.id : null);
+    if (!panel || panel.id !== change.id) return;
+    if (change.kind === "patch") {
+      detailLoader.schedule(panel.id);
+      return;
     }
-    case "incident.unshared": {
-      const known = store.get(data.incident_id);
-      if (known) store.patch(data.incident_id, { shared_with: known.shared_with.filter((code) => code !== data.agency) });
-      render();
-      if (panel && panel.id === data.incident_id) scheduleDetail(panel.id);
-      break;
+    const current = change.incident;
+    renderSummary(current);
+    if (panel.detail && current.version > panel.detail.version) {
+      // Status, priority and sharing are in the event: shown now; the rest on reload.
+      const merged = { ...panel.detail, ...current };
+      renderActions(merged);
+      renderSharing(merged);
     }
-    case "journal.appended":
-      if (panel && panel.id === data.incident_id) panel.journal.append(entryFromEvent(data));
-      break;
-    default:
-      if (frame.type.startsWith("camera.") && cameras) cameras.refresh();
-      break;
+    if (!panel.detail || data.incident.version > panel.detail.version) {
+      detailLoader.schedule(panel.id, data.incident.version);
+    }
+  } else if (frame.type === "journal.appended") {
+    if (panel && panel.id === data.incident_id) panel.journal.append(entryFromEvent(data));
+  } else if (frame.type.startsWith("camera.") && cameras) {
+    cameras.refresh();
   }
 }
 
@@ -659,12 +680,13 @@ function onResync() {
   captures.reload();
   ptz.reload();
   if (field) field.onResync();
-  if (panel) loadDetail(panel.id);
+  if (panel) detailLoader.load(panel.id);
   if (cameras) cameras.refresh();
 }
 
 // --- Keyboard: Échap closes, N creates at the centre of the map.
 
+/** @param {EventTarget | null} target */
 function typing(target) {
   return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
 }
@@ -675,6 +697,7 @@ document.addEventListener("keydown", (event) => {
       ptz.close(); // hands the camera back
       return;
     }
+    /** @type {HTMLElement | null} */
     const confirmBox = incidentView.querySelector(".confirm:not([hidden])");
     if (confirmBox) {
       confirmBox.hidden = true;
@@ -694,7 +717,7 @@ document.addEventListener("keydown", (event) => {
     startCreate(pointOf(hub.map.getCenter()));
   }
 });
-document.getElementById("new-incident").addEventListener("click", () => startCreate(pointOf(hub.map.getCenter())));
+byId("new-incident").addEventListener("click", () => startCreate(pointOf(hub.map.getCenter())));
 
 // The operator comes back to this screen: the cameras may have changed meanwhile (a 304 if not).
 document.addEventListener("visibilitychange", () => {
@@ -714,7 +737,4 @@ const firstSnapshot = loadSnapshot();
 const field = fieldConsole({ map: hub.map, pointNow: () => formPoint() || pointOf(hub.map.getCenter()) });
 loadNatures();
 loadMapLayers();
-// (A snapshot that hangs must not keep the live stream away: 5 s at most.)
-Promise.race([firstSnapshot, new Promise((resolve) => { window.setTimeout(resolve, 5000); })]).then(() => {
-  connectEvents({ onEvent, onResync, onStatus: connectionStatus(document.getElementById("connection")) });
-});
+connectAfter(firstSnapshot, { onEvent, onResync, onStatus: connectionStatus(byId("connection")) });

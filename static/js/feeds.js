@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * The partner portal's live feeds (templates/streaming/feeds.html): the cameras the
  * centre shares with the member's agency right now (GET /api/streaming/grants/: the active ones),
@@ -8,34 +9,53 @@
  * once from incident.updated / incident.unshared). ?camera=<id> opens that camera too (a
  * link from an incident): without a grant, the hub refuses and the tile says why.
  */
-import { connectEvents } from "./events.js";
+import { PARIS, byId, connectionStatus, readJson } from "./lib/dom.js";
+import { connectEvents } from "./lib/events.js";
+import { api } from "./lib/http.js";
 import { MESSAGES, hangUpOnLeave, videoTile } from "./video.js";
 
-const root = document.getElementById("feeds");
-const grid = document.getElementById("feed-grid");
-const empty = document.getElementById("feeds-empty");
-const notice = document.getElementById("feeds-notice");
-const connection = document.getElementById("connection");
-const iceServers = JSON.parse(document.getElementById("ice-servers").textContent);
+/**
+ * A renvoi d'images as this page keeps it (the REST API's shape; fromEvent() turns an event's).
+ * @typedef {{id: number, camera: number, camera_name: string, incident: number, incident_reference: string,
+ *   expires_at: string, reason?: string, revoke_reason?: string, camera_id?: number,
+ *   active?: boolean, end_reason?: string, ended_at?: string}} Grant
+ */
+/** @typedef {ReturnType<typeof videoTile> & {grants: Map<number, Grant>}} Tile */
+
+const root = byId("feeds");
+const grid = byId("feed-grid");
+const empty = byId("feeds-empty");
+const notice = byId("feeds-notice");
+const connection = byId("connection");
+/** @type {RTCIceServer[]} */
+const iceServers = readJson("ice-servers");
 const myAgency = root.dataset.agency;
+/** @param {number} camera */
 const whepUrl = (camera) => root.dataset.whepTemplate.replace("/0/", `/${camera}/`);
-const tiles = new Map(); // camera id → tile {element, player, setSubtitle, end, grants: Map(grant id → grant)}
+/** @type {Map<number, Tile>} camera id → its tile */
+const tiles = new Map();
 const ENDED_STATES = ["cut", "ended", "refused", "error", "unavailable"];
 const FINAL_STATUSES = new Set(["closed", "cancelled"]);
 
-const clock = new Intl.DateTimeFormat("fr-FR", { timeZone: "Europe/Paris", hour: "2-digit", minute: "2-digit" });
+const clock = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, hour: "2-digit", minute: "2-digit" });
+/** @param {string} iso */
 const timeOf = (iso) => clock.format(new Date(iso));
 
 function refreshEmpty() {
   empty.hidden = tiles.size > 0;
 }
 
+/** @param {Grant} grant */
 function subtitleOf(grant) {
   const parts = [grant.incident_reference, `jusqu'à ${timeOf(grant.expires_at)}`];
   if (grant.reason) parts.push(grant.reason);
   return parts.join(" · ");
 }
 
+/**
+ * @param {number} camera
+ * @param {Tile} tile
+ */
 function dismissButton(camera, tile) {
   const button = document.createElement("button");
   button.type = "button";
@@ -50,13 +70,17 @@ function dismissButton(camera, tile) {
   return button;
 }
 
+/**
+ * @param {number} camera
+ * @param {{title: string, subtitle: string}} words
+ * @returns {Tile}
+ */
 function open(camera, { title, subtitle }) {
   let tile = tiles.get(camera);
   if (tile && !ENDED_STATES.includes(tile.element.dataset.state) && !tile.element.dataset.ended) return tile;
   if (tile) tile.element.remove();
-  tile = videoTile({ title, subtitle, url: whepUrl(camera), iceServers });
+  tile = { ...videoTile({ title, subtitle, url: whepUrl(camera), iceServers }), grants: new Map() };
   tile.element.dataset.camera = String(camera);
-  tile.grants = new Map();
   tiles.set(camera, tile);
   grid.append(tile.element);
   refreshEmpty();
@@ -64,6 +88,7 @@ function open(camera, { title, subtitle }) {
   return tile;
 }
 
+/** @param {Grant} grant */
 function openGrant(grant) {
   const tile = open(grant.camera, { title: grant.camera_name, subtitle: subtitleOf(grant) });
   tile.grants.set(grant.id, grant);
@@ -71,7 +96,12 @@ function openGrant(grant) {
   tile.setSubtitle(subtitleOf(grant)); // an extension moves the end
 }
 
-/** Why a grant ended, for the agent: when, and the reason the centre gave. */
+/**
+ * Why a grant ended, for the agent: when, and the reason the centre gave.
+ * @param {Grant} grant
+ * @param {string} reason
+ * @param {string} at
+ */
 function endMessage(grant, reason, at) {
   const when = timeOf(at);
   switch (reason) {
@@ -90,6 +120,11 @@ function endMessage(grant, reason, at) {
   }
 }
 
+/**
+ * @param {Grant} grant
+ * @param {string} reason
+ * @param {string} at
+ */
 function endGrant(grant, reason, at) {
   const tile = tiles.get(grant.camera_id ?? grant.camera);
   if (!tile || !tile.grants.has(grant.id)) return;
@@ -102,6 +137,11 @@ function endGrant(grant, reason, at) {
   tile.element.append(dismissButton(grant.camera_id ?? grant.camera, tile));
 }
 
+/**
+ * @param {number} incidentId
+ * @param {string} reason
+ * @param {string} at
+ */
 function endIncident(incidentId, reason, at) {
   for (const tile of [...tiles.values()]) {
     for (const grant of [...tile.grants.values()]) {
@@ -110,7 +150,11 @@ function endIncident(incidentId, reason, at) {
   }
 }
 
-/** A grant as the REST API gives it, from an event's shape. */
+/**
+ * A grant as the REST API gives it, from an event's shape.
+ * @param {{[field: string]: any}} g
+ * @returns {Grant}
+ */
 function fromEvent(g) {
   return { id: g.id, camera: g.camera_id, camera_name: g.camera_name, incident: g.incident_id,
     incident_reference: g.incident_reference, expires_at: g.expires_at, reason: g.reason,
@@ -119,11 +163,11 @@ function fromEvent(g) {
 
 async function load() {
   try {
-    const response = await fetch(root.dataset.grantsUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!response.ok) throw new Error(String(response.status));
+    /** @type {Grant[]} */
+    const grants = await api(root.dataset.grantsUrl);
     // Every grant of the agency (newest first): the active ones play; one that ended while
     // the stream was away (a resync) says so on its tile.
-    for (const grant of (await response.json()).reverse()) {
+    for (const grant of grants.reverse()) {
       if (grant.active) openGrant(grant);
       else endGrant(grant, grant.end_reason, grant.ended_at);
     }
@@ -162,10 +206,7 @@ connectEvents({
     }
   },
   onResync: load,
-  onStatus(label, state) {
-    connection.textContent = label;
-    connection.dataset.state = state;
-  },
+  onStatus: connectionStatus(connection),
 });
 
 hangUpOnLeave(() => [...tiles.values()].map((tile) => tile.player));

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * The console's traffic panel: units on the map with their status, radio traffic (flash form,
  * acknowledgements, escalations) and the "Signaler à la Croix-Rouge" action.
@@ -7,31 +8,53 @@
  * supervisors (until it is acknowledged, or marked "vue" on this console).
  */
 import { Alarm } from "./alerting.js";
-import { api, h, idempotencyKey } from "./incident-ui.js";
-import { alertCard, CONDITIONS, RadioLog, UNIT_STATUS, unitRow } from "./field-ui.js";
+import { LABELS, RadioLog, alertCard, label, unitRow } from "./field-ui.js";
+import { byId, h } from "./lib/dom.js";
+import { api, idempotencyKey } from "./lib/http.js";
+
+/** @typedef {import("./field-ui.js").Alert} Alert */
+/** @typedef {import("./field-ui.js").RadioMessage} RadioMessage */
+/** @typedef {import("./field-ui.js").Unit} Unit */
 
 const CENTRE = "CSU";
 
+/** @param {HTMLFormElement} form @param {string} name */
+const control = (form, name) => /** @type {HTMLInputElement | null} */ (form.elements.namedItem(name));
+
+/**
+ * @param {object} options
+ * @param {import("leaflet").Map} options.map
+ * @param {() => {lat: number, lon: number}} options.pointNow where a Croix-Rouge alert is placed
+ */
 export function fieldConsole({ map, pointNow }) {
-  const unitList = document.getElementById("unit-list");
-  const radioForm = document.getElementById("radio-form");
-  const radioTo = document.getElementById("radio-to");
-  const radioNotice = document.getElementById("radio-notice");
-  const alertForm = document.getElementById("alert-form");
-  const alertNotice = document.getElementById("alert-notice");
-  const alertList = document.getElementById("console-alerts");
-  const alertCompose = document.getElementById("alert-compose");
-  const alertsEmpty = document.getElementById("console-alerts-empty");
-  const unitCount = document.getElementById("unit-count");
+  const unitList = byId("unit-list");
+  /** @type {HTMLFormElement} */
+  const radioForm = byId("radio-form");
+  /** @type {HTMLSelectElement} */
+  const radioTo = byId("radio-to");
+  const radioNotice = byId("radio-notice");
+  /** @type {HTMLFormElement} */
+  const alertForm = byId("alert-form");
+  const alertNotice = byId("alert-notice");
+  const alertList = byId("console-alerts");
+  /** @type {HTMLDetailsElement} */
+  const alertCompose = byId("alert-compose");
+  const alertsEmpty = byId("console-alerts-empty");
+  const unitCount = byId("unit-count");
   const alarm = new Alarm();
+  /** @param {RadioMessage} m */
   const escalationKey = (m) => `escalated:${m.id}`;
 
+  /**
+   * @param {string} key
+   * @param {string} what
+   */
   function seenButton(key, what) {
     return h("button", { type: "button", class: "secondary compact seen-button", text: "Escalade vue",
       title: `Arrêter l'alarme de ${what} sur cette console`, on: { click: () => { alarm.markSeen(key); refresh(key); } } });
   }
 
-  const log = new RadioLog(document.getElementById("radio-log"), {
+  const log = new RadioLog(byId("radio-log"), {
     ackFor: CENTRE,
     onAck: async (m) => {
       try {
@@ -49,13 +72,17 @@ export function fieldConsole({ map, pointNow }) {
         { level: "flash", element: row });
     },
   });
-  const units = new Map(); // id → {unit, marker, row}
+  /** @type {Map<number, {unit: Unit, marker: import("leaflet").Marker | null, row: HTMLElement}>} */
+  const units = new Map();
+  /** @type {Map<number, HTMLElement>} alert id → its card */
   const alerts = new Map();
 
+  /** @param {Unit} unit */
   function unitLabel(unit) {
-    return `${unit.callsign} — ${UNIT_STATUS[unit.status] || unit.status}`;
+    return `${unit.callsign} — ${label("unit_status", unit.status)}`;
   }
 
+  /** @param {Unit} unit */
   function showUnit(unit) {
     let entry = units.get(unit.id);
     if (!entry) {
@@ -84,6 +111,7 @@ export function fieldConsole({ map, pointNow }) {
   }
 
   /** A retired unit leaves the list, the map and the radio's recipients (its traffic stays). */
+  /** @param {number} id */
   function dropUnit(id) {
     const entry = units.get(id);
     if (!entry) return;
@@ -95,9 +123,12 @@ export function fieldConsole({ map, pointNow }) {
     unitCount.textContent = `(${units.size})`;
   }
 
+  /** @type {Map<number, Alert>} */
   const alertData = new Map();
+  /** @param {Alert} alert */
   const alertKey = (alert) => `alert-escalated:${alert.id}`;
 
+  /** @param {Alert} alert */
   function showAlert(alert) {
     alertData.set(alert.id, alert);
     const key = alertKey(alert);
@@ -120,7 +151,9 @@ export function fieldConsole({ map, pointNow }) {
   }
 
   // Those that need the centre first (escalated, then not yet seen by the Croix-Rouge), newest first.
+  /** @type {Record<string, number>} */
   const ALERT_RANK = { raised: 1, acknowledged: 2, taken_charge: 3 };
+  /** @param {Alert} alert */
   function alertRank(alert) {
     return alert.status === "raised" && alert.escalated_at ? 0 : ALERT_RANK[alert.status] || 4;
   }
@@ -131,6 +164,7 @@ export function fieldConsole({ map, pointNow }) {
     if (rows.some((row, i) => alertList.children[i] !== row)) alertList.replaceChildren(...rows);
   }
 
+  /** @param {string} key */
   function refresh(key) {
     const [kind, id] = key.split(":");
     if (kind === "escalated") log.refresh(Number(id));
@@ -139,6 +173,7 @@ export function fieldConsole({ map, pointNow }) {
 
   async function load() {
     try {
+      /** @type {[Unit[], RadioMessage[], Alert[]]} */
       const [unitData, messages, openAlerts] = await Promise.all([
         api("/api/units/"), api("/api/radio/messages/"), api("/api/alerts/?status=raised,acknowledged,taken_charge"),
       ]);
@@ -153,6 +188,7 @@ export function fieldConsole({ map, pointNow }) {
   }
 
   async function loadNets() {
+    /** @type {Array<{id: number, name: string, kind: string}>} */
     const nets = await api("/api/radio/nets/");
     for (const net of nets.filter((n) => n.kind !== "direct")) {
       radioTo.append(h("option", { value: `net:${net.id}`, text: net.name }));
@@ -170,15 +206,15 @@ export function fieldConsole({ map, pointNow }) {
     event.preventDefault();
     const [kind, id] = radioTo.value.split(":");
     const body = {
-      priority: radioForm.elements.priority.value,
-      text: radioForm.elements.text.value,
-      ack_required: radioForm.elements.ack_required.checked,
+      priority: control(radioForm, "priority").value,
+      text: control(radioForm, "text").value,
+      ack_required: control(radioForm, "ack_required").checked,
       [kind === "unit" ? "to_unit" : "net"]: Number(id),
     };
     try {
       const message = await api("/api/radio/messages/", { method: "POST", body, headers: { "Idempotency-Key": idempotencyKey() } });
       log.upsert(message);
-      radioForm.elements.text.value = "";
+      control(radioForm, "text").value = "";
       radioNotice.textContent = "Message envoyé.";
     } catch (err) {
       radioNotice.textContent = err.message;
@@ -188,12 +224,15 @@ export function fieldConsole({ map, pointNow }) {
   alertForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const point = pointNow();
-    const conditions = Object.keys(CONDITIONS).filter((c) => alertForm.elements[`c-${c}`] && alertForm.elements[`c-${c}`].checked);
+    const conditions = Object.keys(LABELS.alert_condition).filter((c) => {
+      const box = control(alertForm, `c-${c}`);
+      return box && box.checked;
+    });
     const body = {
       location: { type: "Point", coordinates: [point.lon, point.lat] },
-      address: alertForm.elements.address.value,
-      description: alertForm.elements.description.value,
-      people: Number(alertForm.elements.people.value || 1),
+      address: control(alertForm, "address").value,
+      description: control(alertForm, "description").value,
+      people: Number(control(alertForm, "people").value || 1),
       conditions,
     };
     try {
@@ -207,6 +246,7 @@ export function fieldConsole({ map, pointNow }) {
     }
   });
 
+  /** @param {import("./lib/events.js").EventFrame} frame */
   function onEvent(frame) {
     const data = frame.data || {};
     switch (frame.type) {

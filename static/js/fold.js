@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Long texts folded: an incident's description, main courante entries, radio messages and
  * Croix-Rouge alerts show a few lines, then "lire la suite" unfolds them and "réduire" folds
@@ -5,6 +6,8 @@
  * since the pages' scripts draw them as events arrive. The two words come from the page
  * (data-fold-more / data-fold-less on <body>, translated on the server).
  */
+
+/** @typedef {HTMLElement & {_foldToggle?: HTMLButtonElement}} Foldable */
 
 const SELECTOR = ".panel-description, .journal-text, .radio-text, .alert-description, [data-fold]";
 const labels = () => ({
@@ -16,12 +19,13 @@ let counter = 0;
 const resized = new ResizeObserver((entries) => {
   for (const entry of entries) {
     // A text taken out of the page (redrawn) is forgotten, not watched all night.
-    if (entry.target.isConnected) measure(entry.target);
+    if (entry.target.isConnected) measure(/** @type {Foldable} */ (entry.target));
     else resized.unobserve(entry.target);
   }
 });
 
 /** Show the toggle only when the folded text is in fact cut (measured, not guessed). */
+/** @param {Foldable} text */
 function measure(text) {
   const toggle = text._foldToggle;
   if (!toggle || toggle.getAttribute("aria-expanded") === "true") return;
@@ -29,6 +33,7 @@ function measure(text) {
   toggle.hidden = text.scrollHeight <= text.clientHeight + 1;
 }
 
+/** @param {Foldable} text */
 function fold(text) {
   if (text._foldToggle) return;
   if (!text.id) text.id = `fold-${++counter}`;
@@ -54,10 +59,11 @@ function fold(text) {
   measure(text);
 }
 
+/** @param {Node} root */
 function scan(root) {
-  if (root.nodeType !== Node.ELEMENT_NODE) return;
+  if (!(root instanceof HTMLElement)) return;
   if (root.matches(SELECTOR)) fold(root);
-  for (const text of root.querySelectorAll(SELECTOR)) fold(text);
+  for (const text of root.querySelectorAll(SELECTOR)) if (text instanceof HTMLElement) fold(text);
 }
 
 function start() {

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * Renvoi d'images and the video wall, from the operator console's incident panel
  * (console.js mounts it below the incident's cameras).
@@ -14,11 +15,12 @@
  * services the incident is shared with. What another operator does shows here at once.
  * Refusals are the hub's own French messages, shown as they come.
  */
-import { cookie, h, timeElement } from "./incident-ui.js";
+import { PARIS, find, findAll, h, timeElement } from "./lib/dom.js";
+import { api } from "./lib/http.js";
 
-const PARIS = "Europe/Paris";
 const clock = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, hour: "2-digit", minute: "2-digit" });
 const dayFormat = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, day: "2-digit", month: "2-digit", year: "numeric" });
+/** @type {Record<string, string>} why a renvoi ended, as the panel says it */
 const END_LABELS = {
   revoked: "arrêté",
   expired: "échu",
@@ -27,59 +29,72 @@ const END_LABELS = {
 };
 const FINAL = new Set(["closed", "cancelled"]);
 
-/** The hub's error, as it says it: its French detail, every field's messages joined. */
-function errorText(status, data) {
-  const detail = data && data.detail;
-  if (detail && typeof detail === "object" && !Array.isArray(detail)) {
-    return Object.values(detail).flat().map(String).join(" ");
-  }
-  if (detail) return [].concat(detail).join(" ");
-  if (status === 0) return "Serveur injoignable : vérifiez le réseau, puis recommencez.";
-  if (status === 401 || status === 403) return "Session expirée ou droits insuffisants : rechargez la page.";
-  return `Erreur ${status} : réessayez dans un instant.`;
-}
+/**
+ * A renvoi d'images as the REST API gives it (GET /api/streaming/grants/).
+ * @typedef {{[field: string]: any, id: number, camera: number, camera_code: string, agency: string,
+ *   agency_name: string, incident: number, expires_at: string, active: boolean}} Grant
+ */
 
+/** @typedef {{position: number, camera_id: number, camera_code?: string}} WallTile */
+
+/**
+ * The elements of the open section, and what each shows now (rebuilt only when it changed).
+ * @typedef {{list: HTMLElement, none: HTMLElement, ended: HTMLDetailsElement, message: HTMLElement,
+ *   grantForm: HTMLFormElement, wallForm: HTMLFormElement, count: HTMLElement, formKey: string,
+ *   wallKey: string, listKey?: string}} Parts
+ */
+
+/**
+ * @param {object} options
+ * @param {{grants: string, facts: string, walls: string, wall: string, wallPage: string}} options.urls
+ * @param {Array<{code: string, name: string, kind: string, video: boolean}>} options.agencies
+ * @param {() => void} [options.onFacts] the cameras' facts came (recorded or not…)
+ */
 export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
   const agencyByCode = new Map(agencies.map((agency) => [agency.code, agency]));
+  /** @type {number | null} */
   let incidentId = null;
+  /** @type {import("./lib/incidents.js").Incident & {cameras?: number[],
+   *   suggested_cameras?: Array<{camera_id: number}>} | null} */
   let detail = null;
+  /** @type {HTMLElement | null} */
   let section = null;
-  let parts = null; // the elements of the open section
+  /** @type {Parts | null} */
+  let parts = null;
   let factsKey = "";
-  let facts = new Map(); // camera id → facts
+  /** @type {Map<number, any>} camera id → facts */
+  let facts = new Map();
   let limits = { grant_default_minutes: 30, grant_max_minutes: 240 };
-  let grants = new Map(); // grant id → grant (API shape)
-  let wall = null; // the main wall's layout
+  /** @type {Map<number, Grant>} grant id → grant (API shape) */
+  let grants = new Map();
+  /** @type {any} the main wall's layout */
+  let wall = null;
   let clockSkew = 0; // server time minus ours, from the Date of the hub's answers
-  let ticker = null;
+  /** @type {number | undefined} */
+  let ticker;
   let loadSeq = 0;
 
   const now = () => Date.now() + clockSkew;
 
-  async function call(url, { method = "GET", body } = {}) {
-    const headers = { Accept: "application/json" };
-    if (method !== "GET") headers["X-CSRFToken"] = cookie("csrftoken");
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let response;
-    try {
-      response = await fetch(url, {
-        method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch {
-      throw new Error(errorText(0, null));
-    }
-    const date = Date.parse(response.headers.get("Date") || "");
-    if (Number.isFinite(date)) clockSkew = date - Date.now();
-    const data = await response.json().catch(() => null);
-    if (!response.ok) throw new Error(errorText(response.status, data));
-    return data;
+  /**
+   * The hub's answer; its clock is read from the Date of every answer (grants end on its time).
+   * @param {string} url
+   * @param {{method?: string, body?: unknown}} [options]
+   */
+  function call(url, { method = "GET", body } = {}) {
+    return api(url, { method, body, onResponse: (response) => {
+      const date = Date.parse(response.headers.get("Date") || "");
+      if (Number.isFinite(date)) clockSkew = date - Date.now();
+    } });
   }
 
+  /** @param {string} code */
   function agencyName(code) {
     const agency = agencyByCode.get(code);
     return agency ? agency.name : code;
   }
 
+  /** @param {number} id */
   function cameraLabel(id) {
     const known = facts.get(id);
     return known ? known.code : `caméra ${id}`;
@@ -87,6 +102,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
 
   // --- Loading.
 
+  /** @param {number[]} ids */
   async function loadFacts(ids) {
     const key = ids.join(",");
     if (key === factsKey) return;
@@ -100,7 +116,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
       const answer = await call(`${urls.facts}?ids=${ids.join(",")}`);
       if (factsKey !== key) return;
       limits = answer;
-      facts = new Map(answer.cameras.map((camera) => [camera.id, camera]));
+      facts = new Map(answer.cameras.map((/** @type {{id: number}} */ camera) => [camera.id, camera]));
       onFacts();
       renderForms();
       renderGrants();
@@ -117,7 +133,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     try {
       const list = await call(`${urls.grants}?incident=${id}`);
       if (id !== incidentId || seq !== loadSeq) return;
-      grants = new Map(list.map((grant) => [grant.id, grant]));
+      grants = new Map(list.map((/** @type {Grant} */ grant) => [grant.id, grant]));
       renderGrants();
     } catch (err) {
       say(`Renvois d'images : ${err.message}`, "error");
@@ -135,12 +151,17 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
 
   // --- The section.
 
+  /** @param {string} text @param {string} [kind] "ok" | "error" | "" */
   function say(text, kind = "") {
     if (!parts) return;
     parts.message.textContent = text;
     parts.message.className = `form-message${kind ? ` ${kind}` : ""}`;
   }
 
+  /**
+   * The section of the incident's panel, for the incident `id`.
+   * @param {number} id
+   */
   function open(id) {
     close();
     incidentId = id;
@@ -175,6 +196,10 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     grants = new Map();
   }
 
+  /**
+   * The incident as the API gives it (its cameras, status, sharing).
+   * @param {NonNullable<typeof detail>} next
+   */
   function update(next) {
     if (!parts || next.id !== incidentId) return;
     detail = next;
@@ -234,6 +259,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     // Radio buttons, not a list: service names are long and the drawer is narrow.
     const agencyBox = h("div", { class: "grant-agencies", role: "radiogroup", "aria-labelledby": "grant-agency-label" });
     const chosenAgency = () => {
+      /** @type {HTMLInputElement | null} */
       const checked = agencyBox.querySelector("input:checked");
       return checked ? checked.value : "";
     };
@@ -304,6 +330,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
 
   // --- The grants of the incident.
 
+  /** @param {Grant} grant */
   function upsert(grant) {
     if (grant.incident !== incidentId) return;
     const known = grants.get(grant.id);
@@ -312,6 +339,11 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
   }
 
   /** A grant from an event (grant.*: the event's shape) merged into what we hold. */
+  /**
+   * A grant as the REST API gives it, from an event's shape.
+   * @param {{[field: string]: any}} data
+   * @returns {Grant}
+   */
   function fromEvent(data) {
     return {
       id: data.id, camera: data.camera_id, camera_code: data.camera_code, camera_name: data.camera_name,
@@ -323,10 +355,12 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     };
   }
 
+  /** @param {Grant} grant */
   function remaining(grant) {
     return Date.parse(grant.expires_at) - now();
   }
 
+  /** @param {number} ms */
   function countdownText(ms) {
     if (ms <= 0) return "échu";
     const total = Math.floor(ms / 1000);
@@ -338,21 +372,23 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
 
   function tick() {
     if (!parts) return;
-    for (const element of parts.list.querySelectorAll("[data-expires]")) {
+    for (const element of findAll("[data-expires]", parts.list)) {
       const ms = Date.parse(element.dataset.expires) - now();
       element.textContent = countdownText(ms);
       element.classList.toggle("soon", ms < 5 * 60 * 1000);
     }
   }
 
+  /** @param {Grant} grant */
   function viewersNode(grant) {
     const viewers = grant.viewers || [];
     if (!viewers.length) return h("span", { class: "grant-viewers none", text: "personne ne regarde" });
-    const names = viewers.map((viewer) => viewer.name).join(", ");
+    const names = viewers.map((/** @type {{name: string}} */ viewer) => viewer.name).join(", ");
     return h("span", { class: "grant-viewers", title: names },
       h("strong", { text: `${viewers.length} ${viewers.length > 1 ? "regardent" : "regarde"}` }), ` : ${names}`);
   }
 
+  /** @param {Grant} grant */
   function grantItem(grant) {
     const confirmBox = h("div", { class: "confirm grant-revoke", hidden: true });
     const extendMinutes = () => Math.min(limits.grant_max_minutes,
@@ -360,7 +396,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     const extend = h("button", { type: "button", class: "secondary compact", text: `+${limits.grant_default_minutes} min`,
       "aria-label": `Prolonger de ${limits.grant_default_minutes} minutes le renvoi de ${grant.camera_code} à ${grant.agency_name}`,
       on: { click: async (event) => {
-        const button = event.currentTarget;
+        const button = /** @type {HTMLButtonElement} */ (event.currentTarget);
         button.disabled = true;
         try {
           const answer = await call(`${urls.grants}${grant.id}/extend/`, { method: "POST", body: { minutes: extendMinutes() } });
@@ -420,6 +456,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
       confirmBox);
   }
 
+  /** @param {Grant} grant */
   function endedItem(grant) {
     const why = END_LABELS[grant.end_reason] || grant.end_reason;
     return h("li", { class: "grant ended", dataset: { grantId: String(grant.id), camera: grant.camera_code, agency: grant.agency } },
@@ -440,15 +477,16 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     // Rebuilt only when what they show changed: an open "Mettre fin" box survives the others' news.
     const key = JSON.stringify(active.map((g) => [g.id, g.expires_at, g.viewers, limits.grant_default_minutes]));
     if (parts.listKey !== key) {
-      const open = new Map([...parts.list.querySelectorAll(".grant-revoke:not([hidden])")]
-        .map((box) => [box.closest(".grant").dataset.grantId, box.querySelector("input").value]));
+      const open = new Map(findAll(".grant-revoke:not([hidden])", parts.list)
+        .map((box) => [/** @type {HTMLElement} */ (box.closest(".grant")).dataset.grantId,
+          /** @type {HTMLInputElement} */ (find("input", box)).value]));
       parts.listKey = key;
       parts.list.replaceChildren(...active.map(grantItem));
       for (const [id, typed] of open) {
-        const box = parts.list.querySelector(`.grant[data-grant-id="${id}"] .grant-revoke`);
+        const box = find(`.grant[data-grant-id="${id}"] .grant-revoke`, parts.list);
         if (box) {
           box.hidden = false;
-          box.querySelector("input").value = typed;
+          /** @type {HTMLInputElement} */ (find("input", box)).value = typed;
         }
       }
     }
@@ -474,9 +512,14 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
         h("a", { href: urls.wallPage, target: "_blank", rel: "noopener", text: "Ouvrir le mur" }));
       return;
     }
-    const keepCamera = form.elements && form.elements["wall-camera"] ? form.elements["wall-camera"].value : "";
-    const keepTile = form.elements && form.elements["wall-tile"] ? form.elements["wall-tile"].value : "";
-    const byPosition = new Map(wall.tiles.map((tile) => [tile.position, tile]));
+    /** @param {string} name */
+    const kept = (name) => {
+      const field = /** @type {HTMLSelectElement | null} */ (form.elements.namedItem(name));
+      return field ? field.value : "";
+    };
+    const keepCamera = kept("wall-camera");
+    const keepTile = kept("wall-tile");
+    const byPosition = new Map(wall.tiles.map((/** @type {WallTile} */ tile) => [tile.position, tile]));
     const cameraSelect = h("select", { id: "wall-camera", name: "wall-camera" },
       cameras.map(({ id, facts: known }) => h("option", { value: String(id), text: known ? known.code : `Caméra ${id}` })));
     const tileSelect = h("select", { id: "wall-tile", name: "wall-tile" },
@@ -516,12 +559,17 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     };
   }
 
+  /**
+   * @param {{tiles: WallTile[]}} layout
+   * @param {number} position
+   */
   function byPositionOf(layout, position) {
     return layout.tiles.find((tile) => tile.position === position) || null;
   }
 
   // --- Live.
 
+  /** @param {import("./lib/events.js").EventFrame} frame */
   function onEvent(frame) {
     const data = frame.data || {};
     switch (frame.type) {
@@ -564,6 +612,7 @@ export function grantsPanel({ urls, agencies, onFacts = () => {} }) {
     if (detail) update(detail);
   }
 
+  /** @param {number} cameraId */
   function recorded(cameraId) {
     const known = facts.get(cameraId);
     return known ? known.recorded : null;

@@ -1,210 +1,58 @@
+// @ts-check
 /*
- * What the operator console (console.js) and the partner portal (portal.js) share:
- * calling the API with French error messages, times in Paris time, the live
- * incident store, the list rows and the journal (main courante).
+ * The incident screens of the operator console (console.js) and of the partners' portal
+ * (portal.js): the list beside the map, the panel's head, the journal (main courante) with
+ * its note form, and the loading of the open incident. The store they show is
+ * lib/incidents.js; calling the hub, lib/http.js.
  */
+import { byId, h, timeElement } from "./lib/dom.js";
+import { api, idempotencyKey } from "./lib/http.js";
 
-const PARIS = "Europe/Paris";
-const timeFormat = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, hour: "2-digit", minute: "2-digit" });
-const secondsFormat = new Intl.DateTimeFormat("fr-FR", {
-  timeZone: PARIS, hour: "2-digit", minute: "2-digit", second: "2-digit",
-});
-const dayFormat = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, day: "2-digit", month: "2-digit" });
-const fullFormat = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, dateStyle: "full", timeStyle: "medium" });
-
-// --- Building elements without HTML strings (text from the API is never parsed as HTML).
-
-/** h("button", {class: "x", type: "button", dataset: {id: 3}, on: {click}}, "text", child…) */
-export function h(tag, props = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(props || {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") element.className = value;
-    else if (key === "text") element.textContent = value;
-    else if (key === "dataset") Object.assign(element.dataset, value);
-    else if (key === "on") for (const [event, handler] of Object.entries(value)) element.addEventListener(event, handler);
-    else if (key in element && typeof value !== "string") element[key] = value;
-    else element.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    element.append(child instanceof Node ? child : String(child));
-  }
-  return element;
-}
-
-export function readJson(id) {
-  return JSON.parse(document.getElementById(id).textContent);
-}
-
-// --- Times, shown in Paris time whatever the browser's zone.
-
-export function sameParisDay(a, b) {
-  return dayFormat.format(a) === dayFormat.format(b);
-}
-
-/** "21:14" today, "25/11 21:14" another day; the full date in the title. */
-export function timeElement(iso, { seconds = false } = {}) {
-  const when = new Date(iso);
-  const clock = (seconds ? secondsFormat : timeFormat).format(when);
-  return h("time", {
-    dateTime: iso,
-    title: fullFormat.format(when),
-    text: sameParisDay(when, new Date()) ? clock : `${dayFormat.format(when)} ${clock}`,
-  });
-}
-
-// --- The API.
-
-export function cookie(name) {
-  const prefix = `${name}=`;
-  const found = document.cookie.split("; ").find((part) => part.startsWith(prefix));
-  return found ? decodeURIComponent(found.slice(prefix.length)) : "";
-}
+/** @typedef {import("./lib/incidents.js").Incident} Incident */
+/** @typedef {import("./lib/incidents.js").IncidentStore} IncidentStore */
+/** @typedef {import("./lib/incidents.js").JournalEntry} JournalEntry */
 
 /**
- * The hub's refusal as it says it: its French `detail` (every field's messages, joined), never
- * reworded here. Only what the hub could not say itself is the page's own: an answer without a
- * detail, a session that ended.
+ * The labels the page's template gives (json_script, translated on the server).
+ * @typedef {{status: Record<string, string>, priority: Record<string, string>,
+ *   journal: Record<string, string>, camera_status?: Record<string, string>,
+ *   camera_kind?: Record<string, string>}} Labels
  */
-export function describeError(status, data) {
-  const detail = data && data.detail;
-  if (status === 401) return "Session expirée : rechargez la page pour vous reconnecter.";
-  if (detail && typeof detail === "object" && !Array.isArray(detail)) {
-    return Object.values(detail).flat().map(String).join(" ");
-  }
-  if (detail) return [].concat(detail).join(" ");
-  if (status === 403) return "Vos droits ne permettent pas cette action.";
-  return status >= 500 ? `Erreur du serveur (${status}) : réessayez dans un instant.` : `Erreur ${status}.`;
-}
-
-export class ApiError extends Error {
-  constructor(message, status, code) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-export async function api(url, { method = "GET", body, headers: extra = {} } = {}) {
-  const headers = { Accept: "application/json", ...extra };
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    headers["X-CSRFToken"] = cookie("csrftoken");
-  } else if (method !== "GET") {
-    headers["X-CSRFToken"] = cookie("csrftoken");
-  }
-  let response;
-  try {
-    response = await fetch(url, {
-      method,
-      headers,
-      credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch {
-    throw new ApiError("Serveur injoignable : vérifiez le réseau, puis recommencez.", 0, "network");
-  }
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    throw new ApiError(describeError(response.status, data), response.status, data && data.error);
-  }
-  return data;
-}
-
-/** A key for a write a flaky network may make us repeat (the hub answers the repeat once more). */
-export function idempotencyKey() {
-  if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
-  return `${Date.now()}-${Math.random().toString(16).slice(2)}`;
-}
-
-// --- The incidents a page knows, from a snapshot and the live events.
-
-/**
- * A snapshot (REST) may arrive after events that are newer than it: an incident
- * keeps the highest `version` it was seen with, and one that a live event touched
- * while the snapshot was in flight is not dropped.
- */
-export class IncidentStore {
-  constructor() {
-    this.items = new Map(); // id → {incident, touched}
-    this.liveCount = 0;
-    this.snapshotSeq = 0;
-  }
-
-  get(id) {
-    const entry = this.items.get(id);
-    return entry ? entry.incident : null;
-  }
-
-  values() {
-    return [...this.items.values()].map((entry) => entry.incident);
-  }
-
-  /** A picture of the incident from an event or an answer; an older picture is ignored. */
-  upsert(incident) {
-    this.liveCount += 1;
-    const known = this.items.get(incident.id);
-    if (known && known.incident.version > incident.version) return false;
-    this.items.set(incident.id, { incident, touched: this.liveCount });
-    return true;
-  }
-
-  /** A change that carries no version (unshare): applied to what we hold. */
-  patch(id, change) {
-    const known = this.items.get(id);
-    if (!known) return;
-    this.liveCount += 1;
-    known.incident = { ...known.incident, ...change };
-    known.touched = this.liveCount;
-  }
-
-  remove(id) {
-    this.liveCount += 1;
-    this.items.delete(id);
-  }
-
-  /** `fetchItems()` → the incidents; answers whether this snapshot was applied. */
-  async loadSnapshot(fetchItems) {
-    const seq = ++this.snapshotSeq;
-    const startedAt = this.liveCount;
-    const items = await fetchItems();
-    if (seq !== this.snapshotSeq) return false; // a newer snapshot was asked for meanwhile
-    const previous = new Map(this.items);
-    this.items.clear();
-    for (const incident of items) this.items.set(incident.id, { incident, touched: 0 });
-    for (const [id, entry] of previous) {
-      // What a live event told us after the request left is at least as fresh as the snapshot.
-      if (entry.touched > startedAt) {
-        const fresh = this.items.get(id);
-        if (!fresh || fresh.incident.version <= entry.incident.version) this.items.set(id, entry);
-      }
-    }
-    return true;
-  }
-}
-
-export function byNewest(a, b) {
-  // Not a string comparison: the offset is +01:00 in winter, +02:00 in summer.
-  return Date.parse(b.created_at) - Date.parse(a.created_at) || b.id - a.id;
-}
 
 // --- The list rows: time, reference, nature, commune, priority, status.
 
+/**
+ * @typedef {object} RowOptions
+ * @property {(id: number) => void} onOpen
+ * @property {(code: string) => string} [agencyName]
+ * @property {boolean} [showShared] say, on the row, with whom the incident is shared
+ */
+
 export class IncidentRows {
-  constructor(tbody, labels, { onOpen, agencyName = (code) => code, showShared = true } = {}) {
+  /**
+   * @param {HTMLElement} tbody
+   * @param {Labels} labels
+   * @param {RowOptions} options
+   */
+  constructor(tbody, labels, { onOpen, agencyName = (code) => code, showShared = true }) {
     this.tbody = tbody;
     this.labels = labels;
     this.onOpen = onOpen;
     this.agencyName = agencyName;
     this.showShared = showShared;
-    this.cache = new Map(); // id → {key, element}: unchanged rows are kept as they are
+    /** @type {Map<number, {key: string, element: HTMLTableRowElement}>} unchanged rows are kept as they are */
+    this.cache = new Map();
     tbody.addEventListener("click", (event) => {
-      const tr = event.target.closest("tr[data-id]");
-      if (tr && !event.target.closest("button")) this.onOpen(Number(tr.dataset.id));
+      const target = /** @type {Element} */ (event.target);
+      const tr = /** @type {HTMLElement | null} */ (target.closest("tr[data-id]"));
+      if (tr && !target.closest("button")) this.onOpen(Number(tr.dataset.id));
     });
   }
 
+  /**
+   * @param {Incident[]} incidents
+   * @param {{freshId?: number | null, selectedId?: number | null}} [options]
+   */
   render(incidents, { freshId = null, selectedId = null } = {}) {
     const rows = incidents.map((incident) => this.row(incident, incident.id === freshId));
     this.tbody.replaceChildren(...rows);
@@ -213,8 +61,9 @@ export class IncidentRows {
     this.select(selectedId);
   }
 
+  /** @param {number | null} id */
   select(id) {
-    for (const tr of this.tbody.children) {
+    for (const tr of /** @type {HTMLCollectionOf<HTMLElement>} */ (this.tbody.children)) {
       const selected = Number(tr.dataset.id) === id;
       tr.classList.toggle("selected", selected);
       const button = tr.querySelector("button.open");
@@ -222,6 +71,10 @@ export class IncidentRows {
     }
   }
 
+  /**
+   * @param {Incident} incident
+   * @param {boolean} fresh
+   */
   row(incident, fresh) {
     const cached = this.cache.get(incident.id);
     const key = `${incident.version}|${incident.status}|${incident.shared_with.join(",")}`;
@@ -244,6 +97,7 @@ export class IncidentRows {
       status.append(" ", h("small", { class: "shared", title: `Partagé avec : ${names}`,
         text: `partagé (${incident.shared_with.length})`, dataset: { agencies: incident.shared_with.join(" ") } }));
     }
+    /** @type {Array<[string, Node | string]>} */
     const cells = [
       ["c-time", timeElement(incident.created_at)],
       ["c-ref", h("button", { type: "button", class: "open reference", "aria-expanded": "false",
@@ -263,21 +117,33 @@ export class IncidentRows {
 // --- The journal (main courante): append-only, in time order, each line once.
 
 export class JournalView {
-  /** `decorate(entry)` → a node shown under the line's text (a capture's thumbnail), or null. */
+  /**
+   * `decorate(entry)` → a node shown under the line's text (a capture's thumbnail), or null.
+   * @param {HTMLElement} list
+   * @param {Labels} labels
+   * @param {{decorate?: ((entry: JournalEntry) => Node | null) | null}} [options]
+   */
   constructor(list, labels, { decorate = null } = {}) {
     this.list = list;
     this.labels = labels;
     this.decorate = decorate;
-    this.entries = new Map(); // entry id → entry
+    /** @type {Map<number, JournalEntry>} */
+    this.entries = new Map();
   }
 
-  /** The journal from a fresh read of the incident, merged with lines already shown. */
+  /**
+   * The journal from a fresh read of the incident, merged with lines already shown.
+   * @param {JournalEntry[]} entries
+   */
   set(entries) {
     for (const entry of entries) this.entries.set(entry.id, entry);
     this.render();
   }
 
-  /** A journal.appended event, or the answer to our own note. */
+  /**
+   * A journal.appended event, or the answer to our own note.
+   * @param {JournalEntry} entry
+   */
   append(entry) {
     if (this.entries.has(entry.id)) return;
     const nearBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
@@ -286,6 +152,7 @@ export class JournalView {
     if (nearBottom) this.list.scrollTop = this.list.scrollHeight;
   }
 
+  /** @param {number | null} [freshId] */
   render(freshId = null) {
     const sorted = [...this.entries.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || a.id - b.id);
     this.list.replaceChildren(...sorted.map((entry) => h("li", {
@@ -305,12 +172,19 @@ export class JournalView {
   }
 }
 
-/** "from the event" → the shape of a journal line from the API. */
+/**
+ * "from the event" → the shape of a journal line from the API.
+ * @param {{entry: JournalEntry}} data
+ * @returns {JournalEntry}
+ */
 export function entryFromEvent(data) {
   return data.entry; // the shape GET /api/incidents/<id>/ gives each line of "journal"
 }
 
-/** The note form under a journal: POST /api/incidents/<id>/journal/ with an Idempotency-Key. */
+/**
+ * The note form under a journal: POST /api/incidents/<id>/journal/ with an Idempotency-Key.
+ * @param {{url: string, onAdded: (entry: JournalEntry) => void, label?: string}} options
+ */
 export function noteForm({ url, onAdded, label = "Ajouter une note à la main courante" }) {
   const textarea = h("textarea", { id: "note-text", name: "text", rows: "2", required: true,
     maxlength: "10000", placeholder: "Ce qui a été vu, fait, transmis…" });
@@ -355,30 +229,30 @@ export function noteForm({ url, onAdded, label = "Ajouter une note à la main co
   return form;
 }
 
-/** The connection badge of the top bar, fed by connectEvents' onStatus. */
-export function connectionStatus(element) {
-  return (label, state) => {
-    element.textContent = label;
-    element.dataset.state = state;
-  };
-}
-
 /**
  * The head of an incident's panel (console and portal): priority, status and nature badges, then
  * place, position (``position: false``: not shown, as on the partners' portal, where the address
  * and the commune say where), opening time, and any ``extra`` facts ([term, node or text] pairs),
  * then the description. ``labels`` are the pages' labels (priority, status).
  */
+/**
+ * @param {Incident} incident
+ * @param {Labels} labels
+ * @param {Array<[string, Node | string] | [string, Node | string, string]>} [extra]
+ * @param {{position?: boolean}} [options]
+ * @returns {Array<HTMLElement | null>}
+ */
 export function incidentSummary(incident, labels, extra = [], { position = true } = {}) {
   const [lat, lon] = [incident.location.coordinates[1], incident.location.coordinates[0]];
+  /** @type {Array<[string, Node | string] | [string, Node | string, string]>} */
   const facts = [
     // A filled address often ends with the commune already ("… 95160 Montmorency").
     ["Lieu", [incident.address, (incident.address || "").includes(incident.commune_name) ? null : incident.commune_name]
       .filter(Boolean).join(", ")],
-    position ? ["Position", `${lat.toFixed(5)}, ${lon.toFixed(5)}`, "mono"] : null,
     ["Ouvert", timeElement(incident.created_at)],
     ...extra,
-  ].filter(Boolean);
+  ];
+  if (position) facts.splice(1, 0, ["Position", `${lat.toFixed(5)}, ${lon.toFixed(5)}`, "mono"]);
   return [
     h("p", { class: "panel-badges" },
       h("span", { class: `badge priority-${incident.priority}`,
@@ -391,4 +265,159 @@ export function incidentSummary(incident, labels, extra = [], { position = true 
     ])),
     incident.description ? h("p", { class: "panel-description", text: incident.description }) : null,
   ];
+}
+
+// --- What both pages' panels have: a head, the journal section, a message line, the loading.
+
+/** The panel's title: the incident's reference once known, focused when the panel opens. */
+export function panelTitle() {
+  return h("h2", { id: "panel-title", tabindex: "-1", text: "Incident" });
+}
+
+/**
+ * The head of the panel: its title and the button that closes the drawer.
+ * @param {HTMLElement} title
+ */
+export function panelHead(title) {
+  return h("div", { class: "drawer-head" }, title,
+    h("button", { type: "button", class: "icon-button", "data-close-drawer": true,
+      "aria-label": "Fermer", title: "Fermer (Échap)", text: "×" }));
+}
+
+/**
+ * The main courante of the open incident: its lines and the note form under them.
+ * @param {JournalView} journal
+ * @param {string} noteUrl POST /api/incidents/<id>/journal/
+ */
+export function journalSection(journal, noteUrl) {
+  return h("section", { class: "panel-section", "aria-labelledby": "journal-title" },
+    h("h3", { id: "journal-title", text: "Main courante" }),
+    journal.list,
+    noteForm({ url: noteUrl, onAdded: (entry) => journal.append(entry) }));
+}
+
+/** The list of the journal, to give a JournalView. */
+export function journalList() {
+  return h("ol", { class: "journal", "aria-label": "Main courante" });
+}
+
+/**
+ * The drawer's message line: `say(text, kind)`, kind "ok" | "error" | "".
+ * @param {HTMLElement} element
+ * @returns {(text: string, kind?: string) => void}
+ */
+export function messageLine(element) {
+  return (text, kind = "") => {
+    element.textContent = text;
+    element.className = `drawer-message${kind ? ` ${kind}` : ""}`;
+  };
+}
+
+/**
+ * The incidents beside the map (templates/incidents/_incident_table.html): the rows, their
+ * count in the page's heading (#incident-count), the words when there is none, and what went
+ * wrong when the list could not be read.
+ */
+export class IncidentList {
+  /**
+   * @param {Labels} labels
+   * @param {RowOptions} options
+   */
+  constructor(labels, options) {
+    this.rows = new IncidentRows(byId("incident-list"), labels, options);
+    this.count = byId("incident-count");
+    this.empty = byId("incidents-empty");
+    this.error = byId("incidents-error");
+  }
+
+  /**
+   * @param {Incident[]} incidents in the order shown
+   * @param {{counted: number, emptyText: string, freshId?: number | null, selectedId?: number | null}} options
+   *   `counted`: how many the heading counts (those in progress)
+   */
+  render(incidents, { counted, emptyText, freshId = null, selectedId = null }) {
+    this.rows.render(incidents, { freshId, selectedId });
+    this.count.textContent = counted ? `(${counted})` : "";
+    this.empty.hidden = incidents.length > 0;
+    this.empty.textContent = emptyText;
+  }
+
+  /** @param {number | null} id */
+  select(id) {
+    this.rows.select(id);
+  }
+
+  /**
+   * Loads a snapshot into the store; answers whether it was applied (the page then renders).
+   * @param {IncidentStore} store
+   * @param {() => Promise<Incident[]>} fetchItems
+   */
+  async load(store, fetchItems) {
+    try {
+      const applied = await store.loadSnapshot(fetchItems);
+      if (applied) this.error.hidden = true;
+      return applied;
+    } catch (err) {
+      this.error.textContent = `Liste indisponible. ${err.message}`;
+      this.error.hidden = false;
+      return false;
+    }
+  }
+}
+
+/**
+ * Reads the open incident (GET /api/incidents/<id>/): a slower answer never overwrites a newer
+ * one, and several events that follow one change (updated, then journal.appended…) cause one read.
+ * @template {{version: number}} D
+ */
+export class DetailLoader {
+  /**
+   * @param {object} options
+   * @param {(id: number) => string} options.url
+   * @param {(id: number) => boolean} options.isOpen is this incident's panel still open?
+   * @param {() => number | null} options.version the version of the detail the panel shows
+   * @param {(detail: D) => void} options.onDetail
+   * @param {(err: Error) => void} options.onError
+   */
+  constructor({ url, isOpen, version, onDetail, onError }) {
+    this.url = url;
+    this.isOpen = isOpen;
+    this.version = version;
+    this.onDetail = onDetail;
+    this.onError = onError;
+    this.seq = 0;
+    /** @type {number | undefined} */
+    this.timer = undefined;
+    this.wanted = 0;
+  }
+
+  /** @param {number} id */
+  async load(id) {
+    if (!this.isOpen(id)) return;
+    const seq = ++this.seq;
+    try {
+      const detail = await api(this.url(id));
+      if (!this.isOpen(id) || seq !== this.seq) return;
+      this.onDetail(detail);
+    } catch (err) {
+      if (this.isOpen(id)) this.onError(err);
+    }
+  }
+
+  /**
+   * Read the open incident soon, unless it is at `version` by then (our own answer came).
+   * @param {number} id
+   * @param {number} [version]
+   */
+  schedule(id, version = Infinity) {
+    this.wanted = Math.max(this.wanted, version);
+    window.clearTimeout(this.timer);
+    this.timer = window.setTimeout(() => {
+      const wanted = this.wanted;
+      this.wanted = 0;
+      const shown = this.version();
+      if (this.isOpen(id) && shown !== null && shown >= wanted) return;
+      this.load(id);
+    }, 150);
+  }
 }

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * The hub's map (Leaflet, served from static/vendor): a background, then communes, cameras
  * with their fields of view, incidents. Used by the operator console and the partner portal.
@@ -11,9 +12,24 @@
  * (static/css/console.css), never with style attributes: the pages run under a strict
  * Content-Security-Policy.
  */
-import { h } from "./incident-ui.js";
+import { h } from "./lib/dom.js";
 
 const L = window.L;
+
+/** @typedef {import("leaflet").Map} LeafletMap */
+/** @typedef {import("leaflet").LatLng} LatLng */
+/** @typedef {import("./lib/incidents.js").Incident} Incident */
+/**
+ * A background the hub is configured with (geo/basemap.py).
+ * @typedef {{kind: string, url: string, label: string, attribution?: string, maxNativeZoom?: number}} BasemapSource
+ */
+/**
+ * The map of a page and what it holds.
+ * @typedef {{map: LeafletMap, layers: import("leaflet").Control.Layers, element: HTMLElement,
+ *   background: ReturnType<typeof addBasemap>}} HubMap
+ */
+/** @typedef {{[field: string]: any, code: string, kind: string, status: string, authorised: boolean}} CameraProps */
+/** @typedef {{type: "Feature", geometry: any, properties: CameraProps}} CameraFeature */
 
 /** Fields of view are drawn from this zoom on, for the cameras in view. */
 export const FOV_MIN_ZOOM = 16;
@@ -25,9 +41,13 @@ const MAX_BBOX_DEGREES = 1.0; // the hub's HUB_MAX_BBOX_DEGREES default
 /** A background whose last this many tiles all failed is given up. */
 const TILE_FAILURES = 6;
 
+/** @type {[number, number]} */
 const DEFAULT_CENTRE = [48.9883, 2.3222]; // Montmorency, until the communes are loaded
 
-/** The background sources rendered into the page (geo.basemap.basemap_sources). */
+/**
+ * The background sources rendered into the page (geo.basemap.basemap_sources).
+ * @returns {BasemapSource[]}
+ */
 export function basemapSources() {
   const element = document.getElementById("map-basemap");
   try {
@@ -37,6 +57,7 @@ export function basemapSources() {
   }
 }
 
+/** @param {unknown} text */
 function escapeHtml(text) {
   return String(text || "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
@@ -44,6 +65,7 @@ function escapeHtml(text) {
 /** A failure of ours, said in French. */
 class BasemapError extends Error {}
 
+/** @type {Record<number, string>} */
 const TILE_TYPES = { 2: "image/png", 3: "image/jpeg", 4: "image/webp", 5: "image/avif" };
 
 /**
@@ -51,6 +73,7 @@ const TILE_TYPES = { 2: "image/png", 3: "image/jpeg", 4: "image/webp", 5: "image
  * (HTTP range requests). Unlike the library's own Leaflet adapter, every tile that cannot
  * be read is reported ("tileerror"): that is how the map knows its background is missing.
  */
+/** @param {string} url */
 function pmtilesLayer(url) {
   const archive = window.pmtiles ? new window.pmtiles.PMTiles(url) : null;
   const ready = (archive ? archive.getHeader() : Promise.reject(new BasemapError("lecteur PMTiles absent"))).then((header) => {
@@ -59,9 +82,15 @@ function pmtilesLayer(url) {
     return { header, type };
   });
   let attribution = "";
-  const Layer = L.GridLayer.extend({
+  /** @typedef {HTMLImageElement & {abort?: () => void}} Tile */
+  const Layer = /** @type {new (options: import("leaflet").GridLayerOptions) => import("leaflet").GridLayer} */ (L.GridLayer.extend({
     getAttribution() { return attribution; },
+    /**
+     * @param {import("leaflet").Coords} coords
+     * @param {import("leaflet").DoneCallback} done
+     */
     createTile(coords, done) {
+      /** @type {Tile} */
       const tile = document.createElement("img");
       tile.alt = "";
       const controller = new AbortController();
@@ -81,13 +110,19 @@ function pmtilesLayer(url) {
         .catch((err) => { if (!err || err.name !== "AbortError") done(err, tile); });
       return tile;
     },
+    // Leaflet's own (private) hook when a tile leaves the view: its read is abandoned too.
+    /**
+     * @this {{_tiles: Record<string, {el: Tile}>}}
+     * @param {string} key
+     */
     _removeTile(key) {
       const known = this._tiles[key];
       if (known && known.el.abort) known.el.abort();
-      L.GridLayer.prototype._removeTile.call(this, key);
+      /** @type {any} */ (L.GridLayer.prototype)._removeTile.call(this, key);
     },
-  });
-  const layer = new Layer({ maxZoom: 19, maxNativeZoom: 15, minNativeZoom: 0 });
+  }));
+  /** @typedef {import("leaflet").GridLayer & {_map?: LeafletMap, options: import("leaflet").GridLayerOptions}} Grid */
+  const layer = /** @type {Grid} */ (new Layer({ maxZoom: 19, maxNativeZoom: 15, minNativeZoom: 0 }));
   ready.then(({ header }) => {
     layer.options.minNativeZoom = header.minZoom;
     layer.options.maxNativeZoom = header.maxZoom;
@@ -100,6 +135,10 @@ function pmtilesLayer(url) {
   return layer;
 }
 
+/**
+ * @param {BasemapSource} source
+ * @returns {import("leaflet").GridLayer}
+ */
 function basemapLayer(source) {
   if (source.kind === "pmtiles") return pmtilesLayer(source.url);
   return L.tileLayer(source.url, {
@@ -110,6 +149,7 @@ function basemapLayer(source) {
 }
 
 /** Why a tile did not come, in French (the pmtiles library says it in English). */
+/** @param {unknown} err */
 function failureReason(err) {
   if (!(err instanceof Error)) return "aucune tuile reçue";
   const status = /response code: (\d+)/i.exec(err.message);
@@ -124,6 +164,11 @@ function failureReason(err) {
  * fond de carte"), the first one shown. A source whose last TILE_FAILURES tiles failed
  * is given up for the next one not given up yet; the notice on the map says which and why.
  */
+/**
+ * @param {LeafletMap} map
+ * @param {import("leaflet").Control.Layers} layers
+ * @param {BasemapSource[]} sources
+ */
 function addBasemap(map, layers, sources) {
   // Under the layer control (same corner, added after it): beside the choice it is about,
   // and never over it, however narrow the map.
@@ -131,6 +176,7 @@ function addBasemap(map, layers, sources) {
   const Notice = L.Control.extend({ options: { position: "topright" }, onAdd: () => notice });
   new Notice().addTo(map);
   L.DomEvent.disableClickPropagation(notice);
+  /** @param {string} text @param {string} [kind] */
   const say = (text, kind) => {
     notice.textContent = text || "";
     notice.className = `basemap-notice leaflet-control${kind ? ` ${kind}` : ""}`;
@@ -164,6 +210,8 @@ function addBasemap(map, layers, sources) {
   }
   layers.addBaseLayer(none, "Sans fond de carte");
 
+  /** @typedef {typeof entries[number]} Entry */
+  /** @param {Entry} entry */
   function show(entry) {
     for (const other of entries) if (other !== entry && map.hasLayer(other.layer)) map.removeLayer(other.layer);
     if (map.hasLayer(none)) map.removeLayer(none);
@@ -171,6 +219,7 @@ function addBasemap(map, layers, sources) {
     map.addLayer(entry.layer);
   }
 
+  /** @param {Entry} entry */
   function giveUp(entry) {
     entry.failed = true;
     const why = entry.reason ? ` (${entry.reason})` : "";
@@ -197,6 +246,11 @@ function addBasemap(map, layers, sources) {
   return { sources: entries, notice };
 }
 
+/**
+ * @param {HTMLElement} element
+ * @param {{basemap?: BasemapSource[], onClick?: ((latlng: LatLng) => void) | null}} [options]
+ * @returns {HubMap}
+ */
 export function createHubMap(element, { basemap = basemapSources(), onClick = null } = {}) {
   const map = L.map(element, {
     center: DEFAULT_CENTRE,
@@ -233,6 +287,9 @@ export function createHubMap(element, { basemap = basemapSources(), onClick = nu
 
 // --- Communes: boundaries and names, and which one holds a point.
 
+/** @typedef {number[][]} Ring */
+
+/** @param {Ring} ring @param {number} x @param {number} y */
 function ringContains(ring, x, y) {
   let inside = false;
   for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
@@ -243,6 +300,10 @@ function ringContains(ring, x, y) {
   return inside;
 }
 
+/**
+ * @param {{type: string, coordinates: any}} geometry
+ * @returns {Ring[][]}
+ */
 function polygonsOf(geometry) {
   if (!geometry) return [];
   if (geometry.type === "Polygon") return [geometry.coordinates];
@@ -250,11 +311,16 @@ function polygonsOf(geometry) {
   return [];
 }
 
+/** @param {{type: string, coordinates: any}} geometry @param {number} lon @param {number} lat */
 function geometryContains(geometry, lon, lat) {
   return polygonsOf(geometry).some(([outer, ...holes]) =>
     ringContains(outer, lon, lat) && !holes.some((hole) => ringContains(hole, lon, lat)));
 }
 
+/**
+ * @param {{geometry: any}} feature
+ * @param {import("leaflet").Polygon} layer
+ */
 function labelPoint(feature, layer) {
   const centre = layer.getBounds().getCenter();
   if (geometryContains(feature.geometry, centre.lng, centre.lat)) return centre;
@@ -265,10 +331,16 @@ function labelPoint(feature, layer) {
   return ring.length ? L.latLng(sum[1] / ring.length, sum[0] / ring.length) : centre;
 }
 
+/**
+ * The communes (GET /api/geo/communes/, GeoJSON) under everything, with their names.
+ * @param {HubMap} hub
+ * @param {string} url
+ */
 export async function addCommunes(hub, url) {
   const response = await fetch(url, { headers: { Accept: "application/geo+json, application/json" }, credentials: "same-origin" });
   if (!response.ok) throw new Error(`Communes indisponibles (erreur ${response.status}).`);
   const data = await response.json();
+  /** @type {Array<{geometry: any, properties: {[field: string]: any, name: string}}>} */
   const features = data.features || [];
   const labels = L.layerGroup();
   const shapes = L.geoJSON(data, {
@@ -277,7 +349,7 @@ export async function addCommunes(hub, url) {
     style: () => ({ className: "commune-shape" }),
     onEachFeature(feature, layer) {
       const label = h("span", { text: feature.properties.name });
-      labels.addLayer(L.marker(labelPoint(feature, layer), {
+      labels.addLayer(L.marker(labelPoint(feature, /** @type {import("leaflet").Polygon} */ (layer)), {
         pane: "labels",
         interactive: false,
         keyboard: false,
@@ -293,7 +365,11 @@ export async function addCommunes(hub, url) {
   return {
     bounds,
     features,
-    /** The commune holding the point, or null when it is outside the service area. */
+    /**
+     * The commune holding the point, or null when it is outside the service area.
+     * @param {number} lat
+     * @param {number} lon
+     */
     communeAt(lat, lon) {
       const found = features.find((feature) => geometryContains(feature.geometry, lon, lat));
       return found ? found.properties : null;
@@ -303,6 +379,7 @@ export async function addCommunes(hub, url) {
 
 // --- Cameras: clustered markers, fields of view above FOV_MIN_ZOOM.
 
+/** @param {CameraProps} props */
 function cameraClasses(props) {
   const classes = [`kind-${props.kind}`];
   if (props.status !== "online") classes.push("camera-down");
@@ -310,9 +387,12 @@ function cameraClasses(props) {
   return classes.join(" ");
 }
 
+/** @type {Record<string, string>} */
 const KIND_LETTERS = { ptz: "P", panoramic: "360", fixed: "F", nomadic: "N" };
+/** @type {Map<string, import("leaflet").DivIcon>} */
 const iconCache = new Map();
 
+/** @param {CameraProps} props */
 function cameraIcon(props) {
   const key = `${props.kind}|${props.status !== "online"}|${props.authorised}`;
   if (!iconCache.has(key)) {
@@ -328,9 +408,10 @@ function cameraIcon(props) {
   return iconCache.get(key);
 }
 
+/** @param {import("leaflet").MarkerCluster} cluster */
 function clusterIcon(cluster) {
   const children = cluster.getAllChildMarkers();
-  const flagged = children.filter((marker) => marker.options.flagged).length;
+  const flagged = children.filter((marker) => /** @type {FlaggedOptions} */ (marker.options).flagged).length;
   const count = cluster.getChildCount();
   const size = count < 10 ? "small" : count < 100 ? "medium" : "large";
   const html = flagged
@@ -340,6 +421,12 @@ function clusterIcon(cluster) {
     iconSize: [40, 40] });
 }
 
+/** @typedef {import("leaflet").MarkerOptions & {flagged?: boolean}} FlaggedOptions a camera to check */
+
+/**
+ * @param {CameraProps} props
+ * @param {{camera_kind: Record<string, string>, camera_status: Record<string, string>}} labels
+ */
 function cameraPopup(props, labels) {
   const warnings = [];
   if (!props.authorised) warnings.push(h("li", { class: "warn-unauthorised", text: "Sans autorisation préfectorale en vigueur" }));
@@ -358,6 +445,7 @@ function cameraPopup(props, labels) {
     warnings.length ? h("ul", { class: "camera-warnings" }, warnings) : null);
 }
 
+/** @param {number} value @param {number} step @param {(x: number) => number} round */
 function snap(value, step, round) {
   return Number((round(value / step) * step).toFixed(4));
 }
@@ -367,6 +455,14 @@ function snap(value, step, round) {
  * for when it fits the hub's bbox limit (2,000 cameras: clustered below zoom 17), else
  * the view, snapped to a grid so that small moves ask for the same box again. Each
  * box's answer is kept with its ETag: a refresh sends If-None-Match and a 304 reuses it.
+ */
+/**
+ * @param {HubMap} hub
+ * @param {object} options
+ * @param {string} options.url
+ * @param {{camera_kind: Record<string, string>, camera_status: Record<string, string>}} options.labels
+ * @param {import("leaflet").LatLngBounds | null} [options.extent] the service area, when known
+ * @param {(err: Error) => void} [options.onError]
  */
 export function addCameras(hub, { url, labels, extent = null, onError = () => {} }) {
   const { map } = hub;
@@ -384,7 +480,9 @@ export function addCameras(hub, { url, labels, extent = null, onError = () => {}
   hub.layers.addOverlay(fov, `Champs de vision (zoom ≥ ${FOV_MIN_ZOOM})`);
 
   const cache = new Map(); // bbox → {etag, features}
-  let shown = null; // the features drawn
+  /** @type {CameraFeature[] | null} the features drawn */
+  let shown = null;
+  /** @type {Promise<void> | null} */
   let inFlight = null;
 
   function bbox() {
@@ -408,18 +506,21 @@ export function addCameras(hub, { url, labels, extent = null, onError = () => {}
     return box;
   }
 
+  /** @param {CameraFeature[]} features */
   function draw(features) {
     if (features === shown) return;
     shown = features;
     const markers = features.map((feature) => {
       const [lon, lat] = feature.geometry.coordinates;
       const props = feature.properties;
-      return L.marker([lat, lon], {
+      /** @type {FlaggedOptions} */
+      const options = {
         icon: cameraIcon(props),
         keyboard: false, // 2,000 tab stops would make the page unusable by keyboard
         title: `${props.code} — ${labels.camera_kind[props.kind] || props.kind}`,
         flagged: !props.authorised || props.status !== "online",
-      }).bindPopup(() => cameraPopup(props, labels));
+      };
+      return L.marker([lat, lon], options).bindPopup(() => cameraPopup(props, labels));
     });
     clusters.clearLayers();
     clusters.addLayers(markers);
@@ -438,7 +539,7 @@ export function addCameras(hub, { url, labels, extent = null, onError = () => {}
         if (inView.length >= MAX_FOV_DRAWN) break;
       }
     }
-    fov.addLayer(L.geoJSON({ type: "FeatureCollection", features: inView }, {
+    fov.addLayer(L.geoJSON(/** @type {import("geojson").FeatureCollection} */ ({ type: "FeatureCollection", features: inView }), {
       pane: "fov",
       interactive: false,
       style: (feature) => ({ className: `fov-shape ${cameraClasses(feature.properties)}` }),
@@ -450,6 +551,7 @@ export function addCameras(hub, { url, labels, extent = null, onError = () => {}
     const box = bbox();
     const key = box.join(",");
     const cached = cache.get(key);
+    /** @type {Record<string, string>} */
     const headers = { Accept: "application/geo+json, application/json" };
     if (cached && cached.etag) headers["If-None-Match"] = cached.etag;
     inFlight = (async () => {
@@ -475,6 +577,7 @@ export function addCameras(hub, { url, labels, extent = null, onError = () => {}
     return inFlight;
   }
 
+  /** @type {string | null} */
   let lastKey = null;
   map.on("moveend", () => {
     const key = bbox().join(",");
@@ -494,12 +597,23 @@ export function addCameras(hub, { url, labels, extent = null, onError = () => {}
 
 // --- Incidents: one marker each, coloured by priority, ringed when engaged.
 
+/**
+ * The incidents' markers, above everything; `sync(incidents)` shows exactly these.
+ * @param {HubMap} hub
+ * @param {object} options
+ * @param {(id: number) => void} options.onSelect
+ * @param {import("./incident-ui.js").Labels} options.labels
+ * @param {number} [options.focusZoom]
+ */
 export function addIncidents(hub, { onSelect, labels, focusZoom = FOV_MIN_ZOOM }) {
   const group = L.layerGroup().addTo(hub.map);
   hub.layers.addOverlay(group, "Incidents");
-  const markers = new Map(); // id → {marker, key}
+  /** @type {Map<number, {marker: import("leaflet").Marker, key: string}>} */
+  const markers = new Map();
+  /** @type {number | null} */
   let selectedId = null;
 
+  /** @param {Incident} incident */
   function icon(incident) {
     return L.divIcon({
       className: `incident-marker priority-${incident.priority} status-${incident.status}`,
@@ -510,6 +624,7 @@ export function addIncidents(hub, { onSelect, labels, focusZoom = FOV_MIN_ZOOM }
     });
   }
 
+  /** @param {Incident} incident */
   function tooltip(incident) {
     return h("div", { class: "incident-tooltip" },
       h("strong", { class: "reference", text: incident.reference }),
@@ -517,6 +632,7 @@ export function addIncidents(hub, { onSelect, labels, focusZoom = FOV_MIN_ZOOM }
       h("div", { text: `${labels.status[incident.status] || incident.status} · ${incident.commune_name}` }));
   }
 
+  /** @param {Incident} incident */
   function set(incident) {
     const [lon, lat] = incident.location.coordinates;
     const key = `${incident.priority}|${incident.status}|${incident.version}`;
@@ -544,6 +660,7 @@ export function addIncidents(hub, { onSelect, labels, focusZoom = FOV_MIN_ZOOM }
     mark(incident.id);
   }
 
+  /** @param {number} id */
   function mark(id) {
     const known = markers.get(id);
     const element = known && known.marker.getElement();
@@ -551,6 +668,7 @@ export function addIncidents(hub, { onSelect, labels, focusZoom = FOV_MIN_ZOOM }
     if (known) known.marker.setZIndexOffset(id === selectedId ? 1000 : 0);
   }
 
+  /** @param {number} id */
   function remove(id) {
     const known = markers.get(id);
     if (!known) return;
@@ -560,6 +678,7 @@ export function addIncidents(hub, { onSelect, labels, focusZoom = FOV_MIN_ZOOM }
 
   return {
     /** Show exactly these incidents. */
+    /** Exactly these incidents on the map. @param {Incident[]} incidents */
     sync(incidents) {
       const ids = new Set();
       for (const incident of incidents) {
@@ -568,6 +687,7 @@ export function addIncidents(hub, { onSelect, labels, focusZoom = FOV_MIN_ZOOM }
       }
       for (const id of [...markers.keys()]) if (!ids.has(id)) remove(id);
     },
+    /** @param {number | null} id */
     select(id) {
       const previous = selectedId;
       selectedId = id;
@@ -575,17 +695,24 @@ export function addIncidents(hub, { onSelect, labels, focusZoom = FOV_MIN_ZOOM }
       if (id !== null) mark(id);
     },
     /** Bring the incident into view (on the console, zoomed in enough to see the fields of view). */
+    /** @param {Incident} incident */
     focus(incident) {
       const [lon, lat] = incident.location.coordinates;
       if (hub.map.getZoom() < focusZoom - 1) hub.map.setView([lat, lon], focusZoom);
       else hub.map.panInside([lat, lon], { padding: [40, 40] });
     },
+    /** @param {number} id */
     has(id) { return markers.has(id); },
   };
 }
 
 // --- The point of the incident being created: a draggable cross.
 
+/**
+ * The marker of the incident being created; dragged, it moves the form's point.
+ * @param {HubMap} hub
+ * @param {{onMove: (latlng: LatLng) => void}} options
+ */
 export function addDraft(hub, { onMove }) {
   const marker = L.marker(DEFAULT_CENTRE, {
     pane: "draft",
@@ -596,6 +723,7 @@ export function addDraft(hub, { onMove }) {
   });
   marker.on("dragend", () => onMove(marker.getLatLng()));
   return {
+    /** @param {number} lat @param {number} lon */
     show(lat, lon) {
       marker.setLatLng([lat, lon]);
       if (!hub.map.hasLayer(marker)) marker.addTo(hub.map);
@@ -606,10 +734,15 @@ export function addDraft(hub, { onMove }) {
 
 // --- A legend of the colours, for the night shift that did not write the CSS.
 
+/**
+ * @param {HubMap} hub
+ * @param {{cameras?: boolean}} [options] `cameras`: false where the page has none (the portal)
+ */
 export function addLegend(hub, { cameras = true } = {}) {
   const Legend = L.Control.extend({
     options: { position: "bottomleft" },
     onAdd() {
+      /** @param {string} cls @param {string} text */
       const item = (cls, text) => h("li", {}, h("span", { class: `legend-swatch ${cls}`, "aria-hidden": "true" }), text);
       const box = h("details", { class: "map-legend" },
         h("summary", { text: "Légende" }),
@@ -631,6 +764,10 @@ export function addLegend(hub, { cameras = true } = {}) {
   new Legend().addTo(hub.map);
 }
 
+/**
+ * A point of the map, as the forms and the API take it (6 decimals: 0.1 m).
+ * @param {{lat: number, lng: number}} latlng
+ */
 export function pointOf(latlng) {
   return { lat: Number(latlng.lat.toFixed(6)), lon: Number(latlng.lng.toFixed(6)) };
 }

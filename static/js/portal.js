@@ -1,88 +1,105 @@
+// @ts-check
 /*
  * The partner portal's incidents (templates/incidents/portal.html): the incidents
  * the centre shares with the member's agency, live, on a map and in a list;
  * read-only, except for the notes the member adds to the main courante.
  *
  * The API decides what this member may see (and strips camera data for the
- * Croix-Rouge); this page only asks, and follows the events of its agency:
- * an incident appears when it is shared and goes when the sharing ends.
+ * Croix-Rouge); this page only asks, and follows the events of its agency
+ * (lib/incidents.js applies them): an incident appears when it is shared and goes
+ * when the sharing ends.
  */
-import { connectEvents } from "./events.js";
 import {
-  IncidentRows, IncidentStore, JournalView, api, byNewest, connectionStatus, entryFromEvent, h,
-  incidentSummary, noteForm, readJson,
+  DetailLoader, IncidentList, JournalView, entryFromEvent, incidentSummary, journalList, journalSection, messageLine,
+  panelHead, panelTitle,
 } from "./incident-ui.js";
+import { byId, connectionStatus, h, readJson } from "./lib/dom.js";
+import { connectAfter } from "./lib/events.js";
+import { api } from "./lib/http.js";
+import { IncidentStore, byNewest, incidentOf } from "./lib/incidents.js";
 import { addCommunes, addIncidents, addLegend, createHubMap } from "./map.js";
 
-const root = document.getElementById("portal");
+/** @typedef {import("./lib/incidents.js").Incident} Incident */
+/** @typedef {Incident & {journal?: import("./lib/incidents.js").JournalEntry[]}} Detail */
+
+const root = byId("portal");
+/** @type {import("./incident-ui.js").Labels} */
 const labels = readJson("portal-labels");
+/** @type {Record<string, string>} */
 const agencyNames = readJson("portal-agencies");
-const myAgency = root.dataset.agency;
 const liveStatuses = new Set(root.dataset.liveStatuses.split(","));
+/** @param {number} id @param {string} [suffix] */
 const incidentUrl = (id, suffix = "") => `${root.dataset.incidentBaseUrl}${id}/${suffix}`;
 const RECENT_HOURS = 24;
 
-const list = document.getElementById("incident-list");
-const count = document.getElementById("incident-count");
-const empty = document.getElementById("incidents-empty");
-const listError = document.getElementById("incidents-error");
-const drawer = document.getElementById("drawer");
-const incidentView = document.getElementById("incident-view");
-const message = document.getElementById("drawer-message");
-const mapNotice = document.getElementById("map-notice");
-const notice = document.getElementById("portal-notice");
+const incidentView = byId("incident-view");
+const mapNotice = byId("map-notice");
+const notice = byId("portal-notice");
+const setMessage = messageLine(byId("drawer-message"));
 
+/** @param {string} code */
 const agencyName = (code) => agencyNames[code] || code;
-const store = new IncidentStore();
-const rows = new IncidentRows(list, labels, { onOpen: openIncident, agencyName, showShared: false });
-let panel = null; // {id, detail, journal, summary, title, seq}
+const store = new IncidentStore({ agency: root.dataset.agency });
+const list = new IncidentList(labels, { onOpen: openIncident, agencyName, showShared: false });
+/** @type {{id: number, detail: Detail | null, journal: JournalView, summary: HTMLElement, title: HTMLElement,
+ *   key: string | null, scrolled: boolean} | null} */
+let panel = null;
 
-function setMessage(text, kind = "") {
-  message.textContent = text;
-  message.className = `drawer-message${kind ? ` ${kind}` : ""}`;
-}
+const detailLoader = new DetailLoader({
+  url: (id) => incidentUrl(id),
+  isOpen: (id) => panel !== null && panel.id === id,
+  version: () => (panel && panel.detail ? panel.detail.version : null),
+  onDetail: (/** @type {Detail} */ answer) => {
+    if (!panel) return;
+    const incident = incidentOf(answer);
+    store.upsert(incident);
+    render();
+    panel.detail = answer;
+    renderSummary(incident);
+    panel.journal.set(answer.journal || []);
+    if (!panel.scrolled) {
+      panel.scrolled = true;
+      panel.journal.scrollToEnd();
+    }
+  },
+  onError: (err) => setMessage(`Incident indisponible. ${err.message}`, "error"),
+});
 
 // --- The map: communes and the shared incidents (no cameras: the portal gets no camera data).
 
-const hub = createHubMap(document.getElementById("map"));
+const hub = createHubMap(byId("map"));
 const markers = addIncidents(hub, { labels, onSelect: openIncident, focusZoom: 15 });
 addLegend(hub, { cameras: false });
 
 // --- The list: in progress first, then those ended in the last 24 hours.
 
+/** @param {number | null} [freshId] */
 function render(freshId = null) {
   const all = store.values();
   const live = all.filter((incident) => liveStatuses.has(incident.status)).sort(byNewest);
   const ended = all.filter((incident) => !liveStatuses.has(incident.status)).sort(byNewest);
-  rows.render([...live, ...ended], { freshId, selectedId: panel ? panel.id : null });
+  list.render([...live, ...ended], { counted: live.length, freshId, selectedId: panel ? panel.id : null,
+    emptyText: "Aucun incident partagé avec votre service pour le moment." });
   markers.sync(live);
   markers.select(panel ? panel.id : null);
-  count.textContent = live.length ? `(${live.length})` : "";
-  empty.hidden = all.length > 0;
-  empty.textContent = "Aucun incident partagé avec votre service pour le moment.";
 }
 
 async function loadSnapshot() {
   const since = new Date(Date.now() - RECENT_HOURS * 3600 * 1000).toISOString();
   const recentUrl = `${root.dataset.incidentBaseUrl}?since=${encodeURIComponent(since)}&limit=500`;
-  try {
-    const applied = await store.loadSnapshot(async () => {
-      const [live, recent] = await Promise.all([api(root.dataset.incidentsUrl), api(recentUrl)]);
-      const byId = new Map(recent.map((incident) => [incident.id, incident]));
-      for (const incident of live) byId.set(incident.id, incident);
-      return [...byId.values()];
-    });
-    if (!applied) return;
-    listError.hidden = true;
-    render();
-  } catch (err) {
-    listError.textContent = `Liste indisponible. ${err.message}`;
-    listError.hidden = false;
-  }
+  const applied = await list.load(store, async () => {
+    /** @type {[Incident[], Incident[]]} */
+    const [live, recent] = await Promise.all([api(root.dataset.incidentsUrl), api(recentUrl)]);
+    const byId = new Map(recent.map((incident) => [incident.id, incident]));
+    for (const incident of live) byId.set(incident.id, incident);
+    return [...byId.values()];
+  });
+  if (applied) render();
 }
 
 // --- The incident panel: read-only, with the journal and the note form.
 
+/** @param {boolean} open */
 function showDrawer(open) {
   root.classList.toggle("has-drawer", open);
   incidentView.hidden = !open;
@@ -92,38 +109,30 @@ function showDrawer(open) {
 function closePanel({ focusMap = true } = {}) {
   panel = null;
   incidentView.replaceChildren();
-  rows.select(null);
+  list.select(null);
   markers.select(null);
   showDrawer(false);
   if (focusMap) hub.element.focus({ preventScroll: true });
 }
 
-drawer.addEventListener("click", (event) => {
-  if (event.target.closest("[data-close-drawer]")) {
+byId("drawer").addEventListener("click", (event) => {
+  if (/** @type {Element} */ (event.target).closest("[data-close-drawer]")) {
     setMessage("");
     closePanel();
   }
 });
 
+/** @param {number} id */
 function openIncident(id) {
   setMessage("");
   if (!panel || panel.id !== id) {
-    const title = h("h2", { id: "panel-title", tabindex: "-1", text: "Incident" });
-    const journalList = h("ol", { class: "journal", "aria-label": "Main courante" });
+    const title = panelTitle();
     const summary = h("div", { class: "panel-summary" });
-    panel = { id, detail: null, journal: new JournalView(journalList, labels), summary, title, seq: 0, key: null };
-    incidentView.replaceChildren(
-      h("div", { class: "drawer-head" }, title,
-        h("button", { type: "button", class: "icon-button", "data-close-drawer": true,
-          "aria-label": "Fermer", title: "Fermer (Échap)", text: "×" })),
-      summary,
-      h("section", { class: "panel-section", "aria-labelledby": "journal-title" },
-        h("h3", { id: "journal-title", text: "Main courante" }),
-        journalList,
-        noteForm({ url: incidentUrl(id, "journal/"), onAdded: (entry) => panel && panel.journal.append(entry) })),
-    );
+    const journal = new JournalView(journalList(), labels);
+    panel = { id, detail: null, journal, summary, title, key: null, scrolled: false };
+    incidentView.replaceChildren(panelHead(title), summary, journalSection(journal, incidentUrl(id, "journal/")));
   }
-  rows.select(id);
+  list.select(id);
   markers.select(id);
   showDrawer(true);
   const known = store.get(id);
@@ -132,9 +141,10 @@ function openIncident(id) {
     window.requestAnimationFrame(() => markers.focus(known));
   }
   panel.title.focus({ preventScroll: true });
-  loadDetail(id);
+  detailLoader.load(id);
 }
 
+/** @param {Incident} incident */
 function renderSummary(incident) {
   panel.title.textContent = incident.reference;
   const key = JSON.stringify([incident.version, incident.status, incident.shared_with]);
@@ -144,77 +154,32 @@ function renderSummary(incident) {
     ["Partagé avec", incident.shared_with.map(agencyName).join(", ")]], { position: false }).filter(Boolean));
 }
 
-async function loadDetail(id) {
-  if (!panel || panel.id !== id) return;
-  const seq = ++panel.seq;
-  try {
-    const detail = await api(incidentUrl(id));
-    if (!panel || panel.id !== id || seq !== panel.seq) return;
-    const { journal, ...incident } = detail;
-    store.upsert(incident);
-    render();
-    panel.detail = detail;
-    renderSummary(incident);
-    panel.journal.set(journal || []);
-    if (!panel.scrolled) {
-      panel.scrolled = true;
-      panel.journal.scrollToEnd();
-    }
-  } catch (err) {
-    if (panel && panel.id === id) setMessage(`Incident indisponible. ${err.message}`, "error");
-  }
-}
-
-let detailTimer = null;
-function scheduleDetail(id) {
-  window.clearTimeout(detailTimer);
-  detailTimer = window.setTimeout(() => loadDetail(id), 150);
-}
-
 // --- Live events of the agency.
 
+/** @param {import("./lib/events.js").EventFrame} frame */
 function onEvent(frame) {
-  const data = frame.data || {};
-  switch (frame.type) {
-    case "incident.created":
-    case "incident.updated":
-    case "incident.shared": {
-      const isNew = !store.get(data.incident.id);
-      store.upsert(data.incident);
-      render(isNew ? data.incident.id : null);
-      if (panel && panel.id === data.incident.id) {
-        renderSummary(store.get(data.incident.id));
-        if (!panel.detail || data.incident.version > panel.detail.version) scheduleDetail(panel.id);
-      }
-      break;
+  const change = store.apply(frame);
+  if (change && change.kind === "remove") {
+    // No longer ours: it leaves the screen, and an open panel says why.
+    if (panel && panel.id === change.id) closePanel({ focusMap: false });
+    notice.textContent = `L'incident ${change.reference} n'est plus partagé avec votre service.`;
+    notice.hidden = false;
+    render();
+  } else if (change) {
+    render(change.added ? change.id : null);
+    if (panel && panel.id === change.id) {
+      renderSummary(change.incident);
+      if (change.kind === "patch") detailLoader.schedule(panel.id);
+      else if (!panel.detail || change.incident.version > panel.detail.version) detailLoader.schedule(panel.id);
     }
-    case "incident.unshared": {
-      if (data.agency === myAgency) {
-        // No longer ours: it leaves the screen, and an open panel says why.
-        store.remove(data.incident_id);
-        if (panel && panel.id === data.incident_id) closePanel({ focusMap: false });
-        notice.textContent = `L'incident ${data.reference} n'est plus partagé avec votre service.`;
-        notice.hidden = false;
-        render();
-      } else {
-        const known = store.get(data.incident_id);
-        if (known) store.patch(data.incident_id, { shared_with: known.shared_with.filter((code) => code !== data.agency) });
-        render();
-        if (panel && panel.id === data.incident_id) scheduleDetail(panel.id);
-      }
-      break;
-    }
-    case "journal.appended":
-      if (panel && panel.id === data.incident_id) panel.journal.append(entryFromEvent(data));
-      break;
-    default:
-      break;
+  } else if (frame.type === "journal.appended" && panel && panel.id === frame.data.incident_id) {
+    panel.journal.append(entryFromEvent(frame.data));
   }
 }
 
 function onResync() {
   loadSnapshot();
-  if (panel) loadDetail(panel.id);
+  if (panel) detailLoader.load(panel.id);
 }
 
 document.addEventListener("keydown", (event) => {
@@ -224,16 +189,12 @@ document.addEventListener("keydown", (event) => {
   closePanel();
 });
 
-// --- Start.
+// --- Start: the incidents first, the map meanwhile, then the live stream.
 
 showDrawer(false);
-// The incidents first (docs/realtime.md: the snapshot, then the stream), the map meanwhile.
 const firstSnapshot = loadSnapshot();
 addCommunes(hub, root.dataset.communesUrl).catch((err) => {
   mapNotice.textContent = err.message;
   mapNotice.hidden = false;
 });
-// (A snapshot that hangs must not keep the live stream away: 5 s at most.)
-Promise.race([firstSnapshot, new Promise((resolve) => { window.setTimeout(resolve, 5000); })]).then(() => {
-  connectEvents({ onEvent, onResync, onStatus: connectionStatus(document.getElementById("connection")) });
-});
+connectAfter(firstSnapshot, { onEvent, onResync, onStatus: connectionStatus(byId("connection")) });

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * Driving a PTZ camera from the operator console (console.js opens it from the incident's
  * suggested cameras, « Piloter »): the live view over WHEP (video.js's tile), the lease
@@ -16,7 +17,8 @@
  * does not answer. Moves are coalesced here too (10 a second at most, the last one wins):
  * a stuck key never floods the hub, and the stop on release is never lost.
  */
-import { api, h } from "./incident-ui.js";
+import { h } from "./lib/dom.js";
+import { api } from "./lib/http.js";
 import { videoTile } from "./video.js";
 
 const MOVE_INTERVAL_MS = 100; // 10 commands a second at most, as the hub's own limit
@@ -28,6 +30,9 @@ const LATENCY_GIVE_UP_MS = 10000;
 const THUMB_W = 48;
 const THUMB_H = 27;
 
+/** @typedef {[number, number, number]} Vector pan, tilt, zoom speeds, each in [-1, 1] */
+
+/** @type {Record<string, Vector>} */
 const KEYS = {
   ArrowLeft: [-KEY_SPEED, 0, 0],
   ArrowRight: [KEY_SPEED, 0, 0],
@@ -39,11 +44,17 @@ const KEYS = {
   "_": [0, 0, -KEY_SPEED],
 };
 
+/** @param {number} value */
 const clamp = (value) => Math.max(-1, Math.min(1, value));
+/** @param {number} value */
 const round2 = (value) => Math.round(value * 100) / 100;
+/** @param {Vector} v */
 const isStop = (v) => v[0] === 0 && v[1] === 0 && v[2] === 0;
+/** @param {Vector | null} a @param {Vector | null} b */
 const same = (a, b) => a && b && a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
+/** @param {number} ms */
 const sleep = (ms) => new Promise((resolve) => { window.setTimeout(resolve, ms); });
+/** @param {number | null | undefined} value */
 const number = (value) => (value === null || value === undefined ? "—"
   : value.toLocaleString("fr-FR", { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
 
@@ -53,9 +64,12 @@ const number = (value) => (value === null || value === undefined ? "—"
  * release always goes, right after what was in flight.
  */
 class MoveSender {
+  /** @param {(vector: Vector, previous: Vector) => Promise<boolean>} send */
   constructor(send) {
     this.send = send;
+    /** @type {Vector | null} */
     this.pending = null;
+    /** @type {Vector} */
     this.lastSent = [0, 0, 0];
     this.lastAt = 0;
     this.busy = false;
@@ -63,9 +77,10 @@ class MoveSender {
     this.sent = 0;
   }
 
+  /** @param {Vector} vector */
   set(vector) {
     this.asked += 1;
-    this.pending = vector.map((value) => round2(clamp(value)));
+    this.pending = /** @type {Vector} */ (vector.map((value) => round2(clamp(value))));
     this.pump();
   }
 
@@ -103,22 +118,29 @@ class MoveSender {
  * left (by more than the frames' own noise) gives the latency.
  */
 class LatencyProbe {
+  /** @param {(ms: number | null) => void} onResult null: the picture did not change in time */
   constructor(onResult) {
     this.onResult = onResult;
     this.canvas = document.createElement("canvas");
     this.canvas.width = THUMB_W;
     this.canvas.height = THUMB_H;
     this.ctx = this.canvas.getContext("2d", { willReadFrequently: true });
+    /** @type {Uint8Array | null} */
     this.current = null;
     this.noise = 0;
+    /** @type {{started: number, reference: Uint8Array, threshold: number} | null} */
     this.pending = null;
+    /** @type {HTMLVideoElement | null} */
     this.video = null;
+    /** @type {number | null} */
     this.handle = null;
   }
 
+  /** @param {HTMLVideoElement} video */
   watch(video) {
     this.stop();
     this.video = video;
+    /** @param {DOMHighResTimeStamp} now */
     const onFrame = (now) => {
       if (this.video !== video) return;
       this.sample(now);
@@ -149,12 +171,14 @@ class LatencyProbe {
     return grey;
   }
 
+  /** @param {Uint8Array} a @param {Uint8Array} b */
   static diff(a, b) {
     let sum = 0;
     for (let i = 0; i < a.length; i += 1) sum += Math.abs(a[i] - b[i]);
     return sum / a.length;
   }
 
+  /** @param {DOMHighResTimeStamp} now */
   sample(now) {
     const grey = this.thumb();
     if (!grey) return;
@@ -189,15 +213,30 @@ class LatencyProbe {
   }
 }
 
+/**
+ * @param {object} options
+ * @param {HTMLElement} options.host where the panel goes (over the map)
+ * @param {{state: string, whep: string}} options.urls with /0/ for the camera's id
+ * @param {RTCIceServer[]} [options.iceServers]
+ * @param {{id: number, supervisor: boolean}} options.me
+ * @param {() => void} [options.onClose]
+ */
 export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }) {
-  let camera = null; // {cameraId, code, incidentId}
-  let state = null; // the API's state of the camera
+  /** @type {{cameraId: number, code: string, incidentId: number} | null} */
+  let camera = null;
+  /** @type {any} the API's state of the camera (GET /api/ptz/cameras/<id>/) */
+  let state = null;
+  /** @type {Record<string, HTMLElement & {[field: string]: any}> | null} */
   let parts = null;
+  /** @type {ReturnType<typeof videoTile> | null} */
   let tile = null;
   let seq = 0;
+  /** @type {{x: number, y: number, width: number, left: number, top: number} | null} where a drag started */
   let drag = null;
-  let wheelTimer = null;
-  const held = new Set(); // the keys held down
+  /** @type {number | undefined} */
+  let wheelTimer;
+  /** @type {Set<string>} the keys held down */
+  const held = new Set();
   const probe = new LatencyProbe((ms) => showLatency(ms));
   const sender = new MoveSender(sendMove);
 
@@ -206,6 +245,7 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
 
   // --- Building.
 
+  /** @param {{cameraId: number, code: string, incidentId: number}} which */
   function open({ cameraId, code, incidentId }) {
     if (camera && camera.cameraId === cameraId) {
       camera.incidentId = incidentId;
@@ -282,13 +322,14 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
   }
 
   function buildPad() {
+    /** @param {string} label @param {string} text @param {Vector} vector @param {string} [extra] */
     const button = (label, text, vector, extra = "") => h("button", {
       type: "button", class: `ptz-pad-button ${extra}`, "aria-label": label, title: label, text,
       dataset: { vector: vector.join(",") },
       on: {
         pointerdown: (event) => {
           event.preventDefault();
-          event.currentTarget.setPointerCapture(event.pointerId);
+          /** @type {HTMLElement} */ (event.currentTarget).setPointerCapture(event.pointerId);
           startMove(vector);
         },
         pointerup: () => stopMove(),
@@ -314,6 +355,10 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
       button("Zoom avant", "+", [0, 0, KEY_SPEED], "zoom"));
   }
 
+  /**
+   * @param {HTMLElement} stage the picture, where a drag steers
+   * @param {HTMLElement} knob
+   */
   function bindStage(stage, knob) {
     stage.addEventListener("pointerdown", (event) => {
       if (event.button !== 0) return;
@@ -382,6 +427,7 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
   }
 
   function keyMove() {
+    /** @type {Vector} */
     const vector = [0, 0, 0];
     for (const key of held) KEYS[key].forEach((value, i) => { vector[i] += value; });
     if (isStop(vector)) stopMove();
@@ -406,7 +452,9 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
     }
   }
 
+  /** @param {boolean} takeOver */
   async function takeLease(takeOver) {
+    /** @type {{take_over: boolean, incident?: number, reason?: string}} */
     const body = { take_over: takeOver };
     if (camera.incidentId) body.incident = camera.incidentId;
     if (takeOver) body.reason = me.supervisor ? "Reprise par le superviseur" : "Incident plus prioritaire";
@@ -434,6 +482,7 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
     }
   }
 
+  /** @param {Vector} vector @param {Vector} previous */
   async function sendMove(vector, previous) {
     if (!camera || !mine()) return false;
     if (isStop(previous) && !isStop(vector)) probe.mark();
@@ -447,6 +496,7 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
     }
   }
 
+  /** @param {Vector} vector */
   function startMove(vector) {
     if (!mine()) return;
     sender.set(vector);
@@ -457,6 +507,11 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
     if (!isStop(sender.lastSent) || (sender.pending && !isStop(sender.pending))) sender.set([0, 0, 0]);
   }
 
+  /**
+   * @param {string} path
+   * @param {object} body
+   * @param {string} done what to say when the camera did it
+   */
   async function command(path, body, done) {
     if (!mine()) return;
     stopMove();
@@ -481,12 +536,17 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
 
   // --- Showing.
 
+  /**
+   * @param {string} text
+   * @param {string} [kind] "ok" | "error" | ""
+   */
   function say(text, kind = "") {
     if (!parts) return;
     parts.message.textContent = text;
     parts.message.className = `ptz-message${kind ? ` ${kind}` : ""}`;
   }
 
+  /** @param {number | null} ms */
   function showLatency(ms) {
     if (!parts) return;
     parts.latency.textContent = ms === null ? "latence : image inchangée après 10 s" : `latence : ${ms} ms`;
@@ -494,10 +554,12 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
     parts.latency.dataset.measured = String(Number(parts.latency.dataset.measured || 0) + 1);
   }
 
+  /** @param {boolean} disabled */
   function setDisabled(disabled) {
     for (const button of parts.controls.querySelectorAll("button")) button.disabled = disabled;
   }
 
+  /** @param {{pan?: number, tilt?: number, zoom?: number}} position */
   function showPosition(position) {
     if (!state) return;
     state.position = { ...(state.position || {}), ...position };
@@ -537,7 +599,9 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
     const presetKey = JSON.stringify(state.presets);
     if (parts.presets.dataset.key !== presetKey) {
       parts.presets.dataset.key = presetKey;
-      parts.presets.replaceChildren(...(state.presets.length ? state.presets.map((preset) => h("button", {
+      /** @type {Array<{number: number, name: string}>} */
+      const presets = state.presets;
+      parts.presets.replaceChildren(...(presets.length ? presets.map((preset) => h("button", {
         type: "button", class: "secondary compact", dataset: { preset: String(preset.number) },
         text: `${preset.number} · ${preset.name}`, "aria-pressed": "false",
         on: { click: () => command("preset/", { preset: preset.number }, `Préréglage ${preset.number} atteint`) },
@@ -549,6 +613,7 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
     renderPosition();
   }
 
+  /** @param {import("./lib/events.js").EventFrame} frame */
   function onEvent(frame) {
     if (!camera || !parts) return;
     const data = frame.data || {};

@@ -1,41 +1,58 @@
+// @ts-check
 /*
  * /registre/ — the register of recordings, holds, extractions and destructions, and the
  * extraction statistics (docs/recordings.md, "Register and statistics"). The filters live in
  * the page's address (?camera=&kind=&since=&until=), so a filtered register can be bookmarked,
  * and the CSV link always carries the filters of what the tables show.
  */
-import { describeError, h } from "./incident-ui.js";
+import { PARIS, byId, find, findAll, h } from "./lib/dom.js";
+import { ApiError, api } from "./lib/http.js";
 
-const root = document.getElementById("register");
+/**
+ * A line of the register (GET /api/streaming/register/): the fields its kind has.
+ * @typedef {{[field: string]: any, kind: string, camera?: string | null}} Line
+ */
+/** @typedef {"recordings" | "holds" | "extractions" | "destructions"} Kind */
+
+const root = byId("register");
 const API = root.dataset.api;
 const STATS_API = root.dataset.statsApi;
 const LIMIT = Number(root.dataset.limit) || Infinity;
-const form = document.getElementById("register-filters");
-const notice = document.getElementById("reg-notice");
-const status = document.getElementById("reg-status");
-const csv = document.getElementById("reg-csv");
+/** @type {HTMLFormElement} */
+const form = byId("register-filters");
+const notice = byId("reg-notice");
+const status = byId("reg-status");
+/** @type {HTMLAnchorElement} */
+const csv = byId("reg-csv");
+/** @param {string} name */
+const field = (name) => /** @type {HTMLInputElement} */ (form.elements.namedItem(name));
 
-const PARIS = "Europe/Paris";
 const moment = new Intl.DateTimeFormat("fr-FR", { timeZone: PARIS, dateStyle: "short", timeStyle: "medium" });
 const dayOnly = new Intl.DateTimeFormat("fr-FR", { dateStyle: "full", timeZone: "UTC" });
 const monthOnly = new Intl.DateTimeFormat("fr-FR", { month: "long", year: "numeric", timeZone: "UTC" });
 const number = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 1 });
 
-// What a sweep destroyed (a destruction line's "object").
+/** @type {Record<string, string>} what a sweep destroyed (a destruction line's "object") */
 const OBJECTS = { recording: "enregistrements", snapshot: "capture d'image", extraction: "extraction" };
 
 const dash = "—";
 
+/** @param {string | null | undefined} iso */
 function when(iso) {
   if (!iso) return dash;
   return h("time", { dateTime: iso }, moment.format(new Date(iso)));
 }
 
+/**
+ * @param {string | null | undefined} start
+ * @param {string | null | undefined} end
+ */
 function period(start, end) {
   if (!start && !end) return dash;
   return h("span", {}, "du ", when(start), " au ", when(end));
 }
 
+/** @param {number | null | undefined} bytes */
 function size(bytes) {
   if (bytes === undefined || bytes === null) return dash;
   const units = ["o", "ko", "Mo", "Go", "To"];
@@ -48,20 +65,28 @@ function size(bytes) {
   return h("span", { title: `${bytes} octets` }, `${number.format(value)} ${units[unit]}`);
 }
 
+/** @param {unknown} value */
 function text(value) {
   return value === undefined || value === null || value === "" ? dash : String(value);
 }
 
+/**
+ * @param {number} count
+ * @param {string} one
+ * @param {string} many
+ */
 function plural(count, one, many) {
   return `${count} ${count > 1 ? many : one}`;
 }
 
+/** @param {Line} line */
 function holdState(line) {
   if (line.status !== "released") return h("span", { class: "state in-force" }, "En vigueur");
   return h("span", { class: "state released" }, "Levé le ", when(line.released_at),
     line.detail ? ` (${line.detail})` : "");
 }
 
+/** @type {Record<Kind, (line: Line) => Array<Node | string>>} */
 const ROWS = {
   recordings: (line) => [
     line.day ? dayOnly.format(new Date(`${line.day}T00:00:00Z`)) : dash,
@@ -79,6 +104,7 @@ const ROWS = {
     period(line.start, line.end), text(line.segments), size(line.size), text(line.procedure_number)],
 };
 
+/** @param {string} message */
 function showNotice(message) {
   notice.textContent = message;
   notice.hidden = !message;
@@ -87,7 +113,8 @@ function showNotice(message) {
 /** The filters of the form as the API takes them: "au" is inclusive on the page, ``until`` exclusive. */
 function apiFilters() {
   const params = new URLSearchParams();
-  const value = (name) => form.elements[name].value.trim();
+  /** @param {string} name */
+  const value = (name) => field(name).value.trim();
   if (value("camera")) params.set("camera", value("camera"));
   if (value("kind")) params.set("kind", value("kind"));
   if (value("since")) params.set("since", value("since"));
@@ -103,45 +130,38 @@ function apiFilters() {
 function pageFilters() {
   const params = new URLSearchParams();
   for (const name of ["camera", "kind", "since", "until"]) {
-    const value = form.elements[name].value.trim();
+    const value = field(name).value.trim();
     if (value) params.set(name, value);
   }
   return params;
 }
 
-class RegisterError extends Error {}
-
-
-async function getJson(url) {
-  let response;
-  try {
-    response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-  } catch {
-    throw new RegisterError("Serveur injoignable : vérifiez le réseau, puis recommencez.");
-  }
-  const data = await response.json().catch(() => null);
-  if (!response.ok) throw new RegisterError(describeError(response.status, data));
-  return data;
-}
-
+/**
+ * @param {HTMLElement} section
+ * @param {Line[] | undefined} lines
+ */
 function fillKind(section, lines) {
-  const kind = section.dataset.kind;
+  const kind = /** @type {Kind} */ (section.dataset.kind);
   section.hidden = lines === undefined;
   if (lines === undefined) return;
-  section.querySelector(".count").textContent = `(${plural(lines.length, "ligne", "lignes")})`;
-  section.querySelector(".empty").hidden = lines.length > 0;
-  section.querySelector(".limit").hidden = lines.length < LIMIT;
-  section.querySelector("table").hidden = lines.length === 0;
-  section.querySelector("tbody").replaceChildren(...lines.map((line) => h("tr", {
+  find(".count", section).textContent = `(${plural(lines.length, "ligne", "lignes")})`;
+  find(".empty", section).hidden = lines.length > 0;
+  find(".limit", section).hidden = lines.length < LIMIT;
+  find("table", section).hidden = lines.length === 0;
+  find("tbody", section).replaceChildren(...lines.map((line) => h("tr", {
     dataset: { kind: line.kind, camera: line.camera || "" },
   }, ...ROWS[kind](line).map((cell) => h("td", {}, cell)))));
 }
 
+/**
+ * @param {{total: number, per_month: Array<{month: string, extractions: number, per_service: Record<string, number>}>,
+ *   per_service: Array<{service: string | null, extractions: number}>}} stats
+ */
 function fillStats(stats) {
-  const section = document.getElementById("reg-stats");
-  document.getElementById("stats-total").textContent = `Total : ${plural(stats.total, "extraction", "extractions")}`;
-  section.querySelector(".empty").hidden = stats.total > 0;
-  section.querySelector(".stats-tables").hidden = stats.total === 0;
+  const section = byId("reg-stats");
+  byId("stats-total").textContent = `Total : ${plural(stats.total, "extraction", "extractions")}`;
+  find(".empty", section).hidden = stats.total > 0;
+  find(".stats-tables", section).hidden = stats.total === 0;
   document.querySelector("#stats-per-month tbody").replaceChildren(...stats.per_month.map((row) => h("tr", {},
     h("td", {}, h("time", { dateTime: row.month }, monthOnly.format(new Date(`${row.month}-01T00:00:00Z`)))),
     h("td", {}, String(row.extractions)),
@@ -159,12 +179,13 @@ async function load() {
   for (const name of ["since", "until"]) if (filters.has(name)) statsFilters.set(name, filters.get(name));
   status.textContent = "Chargement…";
   try {
+    /** @type {[Partial<Record<Kind, Line[]>>, Parameters<typeof fillStats>[0]]} */
     const [register, stats] = await Promise.all([
-      getJson(`${API}?${filters}`), getJson(`${STATS_API}?${statsFilters}`)]);
+      api(`${API}?${filters}`), api(`${STATS_API}?${statsFilters}`)]);
     if (mine !== generation) return;
-    for (const section of document.querySelectorAll(".register-kind")) fillKind(section, register[section.dataset.kind]);
+    for (const section of findAll(".register-kind")) fillKind(section, register[/** @type {Kind} */ (section.dataset.kind)]);
     fillStats(stats);
-    document.getElementById("reg-stats").hidden = false;
+    byId("reg-stats").hidden = false;
     const exported = new URLSearchParams(filters);
     exported.set("export", "csv");
     csv.href = `${API}?${exported}`;
@@ -175,17 +196,17 @@ async function load() {
   } catch (err) {
     if (mine !== generation) return;
     // Nothing shown could be taken for the answer to the refused filters; the CSV would be refused too.
-    for (const section of document.querySelectorAll(".register-kind, #reg-stats")) section.hidden = true;
+    for (const section of findAll(".register-kind, #reg-stats")) section.hidden = true;
     csv.hidden = true;
     status.textContent = "";
-    showNotice(err instanceof RegisterError ? err.message : `Erreur : ${err.message}`);
+    showNotice(err instanceof ApiError ? err.message : `Erreur : ${err.message}`);
   }
 }
 
 function readAddress() {
   const params = new URLSearchParams(window.location.search);
   for (const name of ["camera", "kind", "since", "until"]) {
-    if (params.has(name)) form.elements[name].value = params.get(name);
+    if (params.has(name)) field(name).value = params.get(name);
   }
 }
 

@@ -1,30 +1,38 @@
+// @ts-check
 /*
  * The field unit's tablet (/terrain/). Built for a flaky mobile network:
  * - every write goes through a queue kept in localStorage, each with its own Idempotency-Key,
  *   sent in order when the network answers; a write the hub refuses (4xx) is dropped and
  *   shown, one the network lost is sent again with the same key, so it takes effect once;
- * - the event stream resumes from the last id it saw (events.js).
+ * - the event stream resumes from the last id it saw (lib/events.js);
+ * - its incidents are the one incident store's (lib/incidents.js), as on the console and portal.
  * An urgent or flash message waiting for this unit's acknowledgement, and (Croix-Rouge units)
  * an alert nobody has acknowledged yet, ring until they are answered (alerting.js).
  */
 import { Alarm } from "./alerting.js";
-import { connectEvents } from "./events.js";
-import { api, ApiError, connectionStatus, h, idempotencyKey } from "./incident-ui.js";
 import { alertCard, RadioLog } from "./field-ui.js";
+import { byId, connectionStatus, h } from "./lib/dom.js";
+import { connectAfter } from "./lib/events.js";
+import { api, ApiError, detailText, idempotencyKey } from "./lib/http.js";
+import { IncidentStore, byNewest } from "./lib/incidents.js";
 
-const root = document.getElementById("tablet");
+/** @typedef {import("./lib/incidents.js").Incident} Incident */
+/** @typedef {{key: string, url: string, body: object}} QueuedWrite */
+
+const root = byId("tablet");
 const unitId = Number(root.dataset.unit);
 let callsign = root.dataset.callsign;
 const isCrf = root.dataset.crf === "1";
 const QUEUE_KEY = `csu.tablet.queue.${unitId}`;
 const positionEvery = Number(root.dataset.positionSeconds || 15) * 1000;
-const queueState = document.getElementById("queue-state");
+const queueState = byId("queue-state");
 const alarm = new Alarm();
-const positionState = document.getElementById("position-state");
-const tabletNotice = document.getElementById("tablet-notice");
+const positionState = byId("position-state");
+const tabletNotice = byId("tablet-notice");
 
 // --- The offline queue.
 
+/** @returns {QueuedWrite[]} */
 function readQueue() {
   try {
     return JSON.parse(window.localStorage.getItem(QUEUE_KEY) || "[]");
@@ -33,6 +41,7 @@ function readQueue() {
   }
 }
 
+/** @param {QueuedWrite[]} queue */
 function writeQueue(queue) {
   try {
     window.localStorage.setItem(QUEUE_KEY, JSON.stringify(queue));
@@ -43,6 +52,10 @@ function writeQueue(queue) {
 
 let flushing = false;
 
+/**
+ * @param {string} url
+ * @param {object} body
+ */
 function enqueue(url, body) {
   const queue = readQueue();
   queue.push({ key: idempotencyKey(), url, body });
@@ -79,7 +92,9 @@ writeQueue(readQueue());
 
 // --- Status.
 
+/** @type {NodeListOf<HTMLButtonElement>} */
 const statusButtons = document.querySelectorAll("#status-buttons button");
+/** @param {string} status */
 function showStatus(status) {
   root.dataset.status = status;
   statusButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.status === status)));
@@ -95,13 +110,24 @@ showStatus(root.dataset.status);
 
 const SOCKET_ANSWER_MS = 10000;
 const SOCKET_WAIT_MS = 5000;
+/** @type {import("./lib/events.js").EventStream | null} */
 let events = null;
-const onSocket = new Map(); // message id → { body, timer }
+/**
+ * A position sent on the socket, waiting for its answer.
+ * @typedef {{location: import("./lib/incidents.js").Point, at: string, accuracy?: number | null}} Fix
+ * @type {Map<string, {body: Fix, timer: number}>}
+ */
+const onSocket = new Map();
 
+/** @param {Fix} body */
 function postPosition(body) {
   enqueue(`/api/units/${unitId}/position/`, body);
 }
 
+/**
+ * @param {Fix} body
+ * @param {number} [waited] ms already waited for the socket
+ */
 function sendPosition(body, waited = 0) {
   const id = idempotencyKey();
   const [lon, lat] = body.location.coordinates;
@@ -123,11 +149,7 @@ function sendPosition(body, waited = 0) {
   onSocket.set(id, { body, timer });
 }
 
-function detailText(detail) {
-  if (typeof detail === "string") return detail;
-  return Object.values(detail || {}).flat().join(" ");
-}
-
+/** @param {import("./lib/events.js").Reply} frame */
 function positionAnswer(frame) {
   const waiting = onSocket.get(frame.id);
   if (!waiting) return;
@@ -159,7 +181,7 @@ if (navigator.geolocation) {
 
 // --- Radio.
 
-const log = new RadioLog(document.getElementById("tablet-radio"), {
+const log = new RadioLog(byId("tablet-radio"), {
   ackFor: callsign,
   onAck: (m) => {
     log.upsert({ ...m, pending: m.pending.filter((c) => c !== callsign) });
@@ -169,20 +191,24 @@ const log = new RadioLog(document.getElementById("tablet-radio"), {
     { level: m.priority, element: row }),
 });
 
-const replyForm = document.getElementById("reply-form");
+/** @type {HTMLFormElement} */
+const replyForm = byId("reply-form");
+const replyFields = /** @type {HTMLFormControlsCollection & {net: HTMLSelectElement, priority: HTMLSelectElement,
+  text: HTMLTextAreaElement}} */ (replyForm.elements);
 replyForm.addEventListener("submit", (event) => {
   event.preventDefault();
   enqueue("/api/radio/messages/", {
-    net: Number(replyForm.elements.net.value),
-    priority: replyForm.elements.priority.value,
-    text: replyForm.elements.text.value,
+    net: Number(replyFields.net.value),
+    priority: replyFields.priority.value,
+    text: replyFields.text.value,
   });
-  replyForm.elements.text.value = "";
-  replyForm.elements.priority.value = "routine";
+  replyFields.text.value = "";
+  replyFields.priority.value = "routine";
 });
 
 // --- The unit itself: renamed, retired, or its tablet handed to someone else (by a supervisor).
 
+/** @param {{id: number, callsign: string, status: string, member: string, retired_at: string | null}} unit */
 function unitUpdated(unit) {
   if (unit.retired_at || unit.member !== root.dataset.username) {
     tabletNotice.textContent = unit.retired_at
@@ -196,7 +222,7 @@ function unitUpdated(unit) {
     callsign = unit.callsign;
     root.dataset.callsign = callsign;
     log.ackFor = callsign;
-    document.getElementById("tablet-callsign").textContent = callsign;
+    byId("tablet-callsign").textContent = callsign;
     document.title = document.title.replace(/^[^—]*—/, `${callsign} —`);
   }
   showStatus(unit.status);
@@ -204,19 +230,36 @@ function unitUpdated(unit) {
 
 // --- Incidents and alerts.
 
-const incidentList = document.getElementById("tablet-incidents");
-const alertList = document.getElementById("tablet-alerts");
+const incidentList = byId("tablet-incidents");
+const alertList = byId("tablet-alerts");
+/** @type {Map<number, HTMLElement>} */
 const alertRows = new Map();
+// The incidents this unit may see, in progress: the same store and events as the console's.
+const store = new IncidentStore({ agency: root.dataset.agency || null });
+const liveStatuses = new Set(root.dataset.liveStatuses.split(","));
+/** @type {Map<number, {key: string, row: HTMLElement}>} */
+const incidentRows = new Map();
 
-function showIncident(incident) {
-  const existing = incidentList.querySelector(`[data-incident="${incident.id}"]`);
-  const row = h("li", { dataset: { incident: incident.id } },
+/** @param {Incident} incident */
+function incidentRow(incident) {
+  const key = `${incident.version}|${incident.reference}`;
+  const known = incidentRows.get(incident.id);
+  if (known && known.key === key) return known.row;
+  const row = h("li", { dataset: { incident: String(incident.id) } },
     h("strong", { text: incident.reference }), ` ${incident.nature_label} — ${incident.commune_name}`,
     incident.address ? ` (${incident.address})` : "");
-  if (existing) existing.replaceWith(row);
-  else incidentList.prepend(row);
+  incidentRows.set(incident.id, { key, row });
+  return row;
 }
 
+function renderIncidents() {
+  const shown = store.values().filter((incident) => liveStatuses.has(incident.status)).sort(byNewest);
+  const ids = new Set(shown.map((incident) => incident.id));
+  for (const id of incidentRows.keys()) if (!ids.has(id)) incidentRows.delete(id);
+  incidentList.replaceChildren(...shown.map(incidentRow));
+}
+
+/** @param {import("./field-ui.js").Alert} alert */
 function showAlert(alert) {
   const actions = [];
   if (alert.status === "raised" || alert.status === "acknowledged") {
@@ -233,20 +276,24 @@ function showAlert(alert) {
 
 async function loadSnapshot() {
   try {
-    const [nets, messages, incidents] = await Promise.all([
+    /** @type {[Array<{id: number, name: string}>, import("./field-ui.js").RadioMessage[], unknown]} */
+    const [nets, messages] = await Promise.all([
       api("/api/radio/nets/"), api("/api/radio/messages/"),
-      api(`/api/incidents/?status=${root.dataset.liveStatuses}`)]);
-    const select = replyForm.elements.net;
-    select.replaceChildren(...nets.map((n) => h("option", { value: n.id, text: n.name })));
+      store.loadSnapshot(() => api(`/api/incidents/?status=${root.dataset.liveStatuses}`)).then(renderIncidents)]);
+    replyFields.net.replaceChildren(...nets.map((n) => h("option", { value: String(n.id), text: n.name })));
     messages.forEach((m) => log.upsert(m));
-    incidents.forEach(showIncident);
     if (isCrf) (await api("/api/alerts/?status=raised,acknowledged,taken_charge")).reverse().forEach(showAlert);
   } catch (err) {
     positionState.textContent = err.message;
   }
 }
 
+/** @param {import("./lib/events.js").EventFrame} frame */
 function onEvent(frame) {
+  if (store.apply(frame)) {
+    renderIncidents();
+    return;
+  }
   const data = frame.data || {};
   switch (frame.type) {
     case "radio.message": log.upsert(data.message, { resend: data.resend }); break;
@@ -257,17 +304,14 @@ function onEvent(frame) {
       if (data.unit.id === unitId) showStatus(data.unit.status);
       break;
     case "unit.updated": if (data.unit.id === unitId) unitUpdated(data.unit); break;
-    case "incident.created":
-    case "incident.updated":
-    case "incident.shared": showIncident(data.incident); break;
     case "alert.raised": if (isCrf) showAlert(data.alert); break;
     case "alert.updated": if (isCrf) showAlert(data.alert); break;
     default: break;
   }
 }
 
-loadSnapshot().then(() => {
-  events = connectEvents({ onEvent, onResync: loadSnapshot, onReply: positionAnswer,
-    onStatus: connectionStatus(document.getElementById("connection")) });
+connectAfter(loadSnapshot(), { onEvent, onResync: loadSnapshot, onReply: positionAnswer,
+  onStatus: connectionStatus(byId("connection")) }).then((stream) => {
+  events = stream;
   flush();
 });

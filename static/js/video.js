@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * Live camera video over WHEP (docs/video.md): one <video> plays one camera.
  *
@@ -17,9 +18,15 @@
  * the page hangs up with a DELETE that survives the unload (keepalive).
  */
 
+import { authHeaders } from "./lib/http.js";
+
 const ICE_GATHERING_TIMEOUT_MS = 2000;
 const STALL_MS = 2500; // no new picture for this long: the images were cut
 
+/** @typedef {"idle" | "connecting" | "playing" | "refused" | "unavailable" | "cut" | "ended" | "error"} PlayerState */
+/** @typedef {(state: PlayerState, message: string) => void} StateListener */
+
+/** The page's own words for the player's states; the hub's detail, when it gives one, wins. */
 export const MESSAGES = {
   connecting: "Connexion au flux…",
   playing: "En direct",
@@ -32,15 +39,10 @@ export const MESSAGES = {
   signedOut: "Votre session a pris fin : reconnectez-vous.",
 };
 
-function cookie(name) {
-  const prefix = `${name}=`;
-  const found = document.cookie.split("; ").find((part) => part.startsWith(prefix));
-  return found ? decodeURIComponent(found.slice(prefix.length)) : "";
-}
-
+/** @param {RTCPeerConnection} pc */
 function waitForIceGathering(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
+  return new Promise((/** @type {(value?: unknown) => void} */ resolve) => {
     const done = () => {
       if (pc.iceGatheringState === "complete") {
         pc.removeEventListener("icegatheringstatechange", done);
@@ -53,21 +55,34 @@ function waitForIceGathering(pc) {
 }
 
 export class WhepPlayer {
-  constructor(video, { url, onState = () => {}, iceServers = [] } = {}) {
+  /**
+   * @param {HTMLVideoElement} video
+   * @param {{url: string, onState?: StateListener, iceServers?: RTCIceServer[]}} options
+   */
+  constructor(video, { url, onState = () => {}, iceServers = [] }) {
     this.video = video;
     this.url = url;
     this.onState = onState;
     this.iceServers = iceServers;
+    /** @type {RTCPeerConnection | null} */
     this.pc = null;
+    /** @type {string | null} */
     this.sessionUrl = null;
+    /** @type {PlayerState} */
     this.state = "idle";
+    this.message = "";
     this.frames = 0;
     this.lastFrameAt = 0;
-    this._stallTimer = null;
+    /** @type {number | undefined} */
+    this._stallTimer = undefined;
     this._stopped = false;
   }
 
-  _set(state, message = MESSAGES[state] || "") {
+  /**
+   * @param {PlayerState} state
+   * @param {string} [message]
+   */
+  _set(state, message = /** @type {Record<string, string>} */ (MESSAGES)[state] || "") {
     if (this.state === state && this.message === message) return;
     this.state = state;
     this.message = message;
@@ -95,7 +110,7 @@ export class WhepPlayer {
       const response = await fetch(this.url, {
         method: "POST",
         credentials: "same-origin",
-        headers: { "Content-Type": "application/sdp", Accept: "application/sdp", "X-CSRFToken": cookie("csrftoken") },
+        headers: { "Content-Type": "application/sdp", Accept: "application/sdp", ...authHeaders() },
         body: pc.localDescription.sdp,
       });
       if (response.status !== 201) {
@@ -112,7 +127,9 @@ export class WhepPlayer {
     }
   }
 
+  /** @param {Response} response */
   async _refused(response) {
+    /** @type {{detail?: unknown, error?: string}} */
     let body = {};
     try {
       body = await response.json();
@@ -165,7 +182,10 @@ export class WhepPlayer {
     this.video.srcObject = null;
   }
 
-  /* Hang up: the hub journals the end of the viewing. */
+  /**
+   * Hang up: the hub journals the end of the viewing.
+   * @param {{message?: string, state?: PlayerState}} [options]
+   */
   async stop({ message = MESSAGES.ended, state = "ended" } = {}) {
     this._stopped = true;
     const url = this.sessionUrl;
@@ -178,7 +198,7 @@ export class WhepPlayer {
           method: "DELETE",
           credentials: "same-origin",
           keepalive: true,
-          headers: { "X-CSRFToken": cookie("csrftoken") },
+          headers: authHeaders(),
         });
       } catch {
         /* the hub hangs up by itself when the peer goes silent */
@@ -187,8 +207,11 @@ export class WhepPlayer {
   }
 }
 
-/* A tile: title, <video>, a status line; returns {element, player, video, setSubtitle, end}.
- * end(message) hangs up for good: the picture goes, the message says why. */
+/**
+ * A tile: title, <video>, a status line; returns {element, player, video, setSubtitle, end}.
+ * end(message) hangs up for good: the picture goes, the message says why.
+ * @param {{title: string, subtitle?: string, url: string, iceServers?: RTCIceServer[], onState?: StateListener}} options
+ */
 export function videoTile({ title, subtitle = "", url, iceServers = [], onState = () => {} }) {
   const element = document.createElement("article");
   element.className = "video-tile";
@@ -219,10 +242,15 @@ export function videoTile({ title, subtitle = "", url, iceServers = [], onState 
       onState(state, message);
     },
   });
+  /** @param {string} text */
   const setSubtitle = (text) => {
     sub.textContent = text;
     sub.hidden = !text;
   };
+  /**
+   * @param {string} message
+   * @param {{state?: PlayerState}} [options]
+   */
   const end = (message, { state = "cut" } = {}) => {
     player.stop({ state, message });
     element.dataset.ended = "true";
@@ -231,7 +259,10 @@ export function videoTile({ title, subtitle = "", url, iceServers = [], onState 
   return { element, player, video, setSubtitle, end };
 }
 
-/* Hang every player up when the page goes away. */
+/**
+ * Hang every player up when the page goes away.
+ * @param {() => WhepPlayer[]} players
+ */
 export function hangUpOnLeave(players) {
   window.addEventListener("pagehide", () => {
     for (const player of players()) player.stop();

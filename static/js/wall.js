@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * The operators' video wall (templates/streaming/wall.html): a grid of tiles, each playing
  * one camera over WHEP. The shared wall's layout is kept on the server (GET
@@ -5,17 +6,30 @@
  * `wall.updated` arrives on /ws/events/ and only the tiles that changed are re-opened.
  * With ?cameras=… the page shows those cameras instead and follows nothing.
  */
-import { connectEvents } from "./events.js";
+import { byId, connectionStatus, readJson } from "./lib/dom.js";
+import { connectEvents } from "./lib/events.js";
+import { api } from "./lib/http.js";
 import { hangUpOnLeave, videoTile } from "./video.js";
 
-const root = document.getElementById("wall");
-const grid = document.getElementById("wall-grid");
-const connection = document.getElementById("connection");
-const iceServers = JSON.parse(document.getElementById("ice-servers").textContent);
-const wallName = root.dataset.wallName;
-const tiles = new Map(); // position → {cameraId, element, player}
-let layout = JSON.parse(document.getElementById("wall-layout").textContent);
+/** @typedef {{position: number, camera_id: number, camera_name: string, camera_code: string}} WallTile */
+/** @typedef {{name: string, columns: number, rows: number, tiles: WallTile[], updated_at?: string}} Layout */
+/** @typedef {{cameraId: number | null, element: HTMLElement, player: import("./video.js").WhepPlayer | null}} Shown */
 
+const root = byId("wall");
+const grid = byId("wall-grid");
+const connection = byId("connection");
+/** @type {RTCIceServer[]} */
+const iceServers = readJson("ice-servers");
+const wallName = root.dataset.wallName;
+/** @type {Map<number, Shown>} position → what the tile shows */
+const tiles = new Map();
+/** @type {Layout} */
+let layout = readJson("wall-layout");
+
+/**
+ * @param {number} position
+ * @returns {Shown}
+ */
 function emptyTile(position) {
   const element = document.createElement("article");
   element.className = "video-tile wall-empty";
@@ -28,6 +42,11 @@ function emptyTile(position) {
   return { cameraId: null, element, player: null };
 }
 
+/**
+ * @param {number} position
+ * @param {WallTile} tile
+ * @returns {Shown}
+ */
 function cameraTile(position, tile) {
   const made = videoTile({
     title: tile.camera_name,
@@ -42,7 +61,10 @@ function cameraTile(position, tile) {
   return { cameraId: tile.camera_id, element: made.element, player: made.player };
 }
 
-/** Show `next`; a tile whose camera did not change keeps playing. */
+/**
+ * Show `next`; a tile whose camera did not change keeps playing.
+ * @param {Layout} next
+ */
 function apply(next) {
   layout = next;
   grid.style.setProperty("--columns", String(layout.columns));
@@ -72,8 +94,7 @@ function apply(next) {
 async function reload() {
   if (!root.dataset.wallUrl) return;
   try {
-    const response = await fetch(root.dataset.wallUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (response.ok) apply(await response.json());
+    apply(await api(root.dataset.wallUrl));
   } catch {
     /* the next event or resync brings it */
   }
@@ -88,10 +109,7 @@ if (wallName) {
       if (frame.type === "wall.updated" && frame.data.wall.name === wallName) apply(frame.data.wall);
     },
     onResync: reload,
-    onStatus(label, state) {
-      connection.textContent = label;
-      connection.dataset.state = state;
-    },
+    onStatus: connectionStatus(connection),
   });
   reload(); // what changed between the page's rendering and the stream's opening
 } else {

@@ -1,4 +1,4 @@
-"""static/js/events.js in a real browser, against a scripted socket and a fake clock.
+"""static/js/lib/events.js in a real browser, against a scripted socket and a fake clock.
 
 The live server proves the happy path (test_console_live.py); here the server's
 side is scripted so that drops, duplicates, resyncs and silences happen on cue.
@@ -33,7 +33,7 @@ window.WebSocket = FakeSocket;
 """
 
 START = """async () => {
-  const { connectEvents } = await import("/static/js/events.js");
+  const { connectEvents } = await import("/static/js/lib/events.js");
   window.log = { events: [], resyncs: 0, statuses: [] };
   window.stream = connectEvents({
     onEvent: (frame) => window.log.events.push(frame.id),

@@ -102,7 +102,7 @@ def send_radio(port: int, *, token: str, net: int, n: int) -> int:
 
 
 class Follower:
-    """A screen on /ws/events/ through HAProxy that reconnects, as static/js/events.js does,
+    """A screen on /ws/events/ through HAProxy that reconnects, as static/js/lib/events.js does,
     with the last id it saw."""
 
     def __init__(self, port: int, token: str, last_id: int) -> None:

@@ -1,7 +1,8 @@
+// @ts-check
 /*
  * The hub's live events, over /ws/events/ (protocol: docs/realtime.md).
  *
- *   import { connectEvents } from "./events.js";
+ *   import { connectEvents } from "./lib/events.js";
  *   const stream = connectEvents({
  *     onEvent(frame) {},            // {"id", "type", "at", "data"}: each id once, in increasing order
  *     onResync() {},                // the page may have missed events: reload its snapshot over REST
@@ -24,12 +25,42 @@
  * is dead even if the browser has not noticed (a NAT or proxy dropped it).
  */
 
+/**
+ * One event as the hub sends it: `data` has the shape its `type` declares on the server
+ * (realtime/events.py and each app's events.py).
+ * @typedef {{id: number, type: string, at: string, data: any}} EventFrame
+ */
+
+/**
+ * The answer to a message this page sent (send()), matched by its "id".
+ * @typedef {{type: "ack" | "error", id: string, error?: string, detail?: unknown}} Reply
+ */
+
+/** @typedef {"connecting" | "open" | "reconnecting" | "closed"} StreamState */
+
+/**
+ * @typedef {object} StreamOptions
+ * @property {(frame: EventFrame) => void} [onEvent]
+ * @property {() => void} [onResync]
+ * @property {(label: string, state: StreamState) => void} [onStatus]
+ * @property {(reply: Reply) => void} [onReply]
+ * @property {string} [url]
+ */
+
+/**
+ * @typedef {object} EventStream
+ * @property {number | null} lastEventId
+ * @property {(message: object) => boolean} send
+ * @property {() => void} close
+ */
+
 const STORAGE_KEY = "csu.events.lastEventId";
 const ACK_EVERY_EVENTS = 100;
 const ACK_EVERY_MS = 5000;
 const DEAD_AFTER_MS = 60000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30000;
+const SNAPSHOT_PATIENCE_MS = 5000;
 const CLOSE_BAD_REQUEST = 4400; // our last_event_id was refused: start again without one
 
 const LABELS = {
@@ -48,6 +79,7 @@ function readStoredId() {
   }
 }
 
+/** @param {number | null} id */
 function storeId(id) {
   try {
     if (id === null) window.sessionStorage.removeItem(STORAGE_KEY);
@@ -57,6 +89,7 @@ function storeId(id) {
   }
 }
 
+/** @param {string | undefined} url */
 function socketUrl(url) {
   const target = new URL(url || "/ws/events/", window.location.href);
   if (target.protocol === "http:") target.protocol = "ws:";
@@ -64,18 +97,27 @@ function socketUrl(url) {
   return target;
 }
 
+/**
+ * @param {StreamOptions} [options]
+ * @returns {EventStream}
+ */
 export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatus = () => {}, onReply = () => {},
   url } = {}) {
   const base = socketUrl(url);
   let lastId = readStoredId();
+  /** @type {WebSocket | null} */
   let socket = null;
   let attempt = 0;
   let unacked = 0;
   let stopped = false;
+  /** @type {number | null} */
   let retryTimer = null;
-  let deadTimer = null;
-  let ackTimer = null;
+  /** @type {number | undefined} */
+  let deadTimer;
+  /** @type {number | undefined} */
+  let ackTimer;
 
+  /** @param {StreamState} state */
   function status(state) {
     try {
       onStatus(LABELS[state], state);
@@ -84,6 +126,7 @@ export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatu
     }
   }
 
+  /** @param {number | null} id */
   function setPosition(id) {
     lastId = id;
     storeId(id);
@@ -119,6 +162,7 @@ export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatu
     // An error is always followed by a close: nothing to do in onerror.
   }
 
+  /** @param {string} text */
   function receive(text) {
     let frame;
     try {
@@ -175,9 +219,10 @@ export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatu
   function clearTimers() {
     window.clearTimeout(deadTimer);
     window.clearInterval(ackTimer);
-    deadTimer = ackTimer = null;
+    deadTimer = ackTimer = undefined;
   }
 
+  /** @param {number | null} code */
   function dropped(code) {
     socket = null;
     clearTimers();
@@ -198,6 +243,11 @@ export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatu
     }
   }
 
+  /**
+   * @template {unknown[]} A
+   * @param {(...args: A) => void} callback
+   * @param {A} args
+   */
   function safely(callback, ...args) {
     try {
       callback(...args);
@@ -214,7 +264,8 @@ export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatu
       return lastId;
     },
     /** Send a message (a tablet's position) when the socket is open; false when it is not
-     * (the caller then takes another way). Its answer comes to onReply, by its "id". */
+     * (the caller then takes another way). Its answer comes to onReply, by its "id".
+     * @param {object} message */
     send(message) {
       if (!socket || socket.readyState !== WebSocket.OPEN) return false;
       socket.send(JSON.stringify(message));
@@ -232,4 +283,16 @@ export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatu
       status("closed");
     },
   };
+}
+
+/**
+ * The page's snapshot first (docs/realtime.md: the snapshot, then the stream), then the
+ * stream; a snapshot that hangs must not keep the stream away: 5 s at most.
+ * @param {Promise<unknown>} snapshot
+ * @param {StreamOptions} options
+ * @returns {Promise<EventStream>}
+ */
+export function connectAfter(snapshot, options) {
+  const patience = new Promise((resolve) => { window.setTimeout(resolve, SNAPSHOT_PATIENCE_MS); });
+  return Promise.race([snapshot.catch(() => {}), patience]).then(() => connectEvents(options));
 }
