@@ -19,13 +19,10 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from cameras.choices import CameraKind, CameraStatus
 from geo.basemap import basemap_sources
 from incidents.choices import IncidentStatus, JournalKind, Priority
-from incidents.selectors import (
-    may_open_alerts,
-    may_open_console,
-    may_open_portal,
-    unit_of,
-)
-from incidents.services import TRANSITIONS
+from incidents.selectors.alerts import may_open_alerts
+from incidents.selectors.incidents import may_open_console, may_open_portal
+from incidents.selectors.units import unit_of
+from incidents.services.incidents import TRANSITIONS
 from partners.choices import VIDEO_CAPABLE_KINDS, AgencyKind
 from partners.models import Agency
 from partners.selectors import member_of

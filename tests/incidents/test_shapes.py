@@ -40,7 +40,7 @@ def test_the_lists_are_declared_as_lists_of_that_shape(schema, path, component):
 def test_rest_and_the_event_say_the_same_incident_and_journal_line(db, api):
     crew = helpers.people()
     start = helpers.latest_id()
-    incident = helpers.open_incident(crew["operator"].user, shared_with=("PN",))
+    incident = helpers.open_incident(crew["operator"], shared_with=("PN",))
     events = {e.type: e.data for e in Event.objects.filter(id__gt=start).order_by("id")}
     for member in (crew["operator"], crew["pn"]):
         api.as_member(member)
