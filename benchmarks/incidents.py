@@ -736,7 +736,7 @@ def inprocess(token: str, work: dict, url: str) -> dict:
     import incidents.services.incidents as incident_services
     import incidents.services.journal as journal_services
     from cameras.selectors import COVERAGE_SQL
-    from incidents.api.incidents import IncidentOutput
+    from incidents.api.incidents import incident_answer
     from incidents.models import Incident
     from realtime.services import relay
 
@@ -843,7 +843,7 @@ def inprocess(token: str, work: dict, url: str) -> dict:
     out["search_exp"] = exp_q
 
     # 6. Scratch, rolled back: commune boundaries with the detail of real ones (~20 m
-    # segments); the list queryset + IncidentOutput with and without the boundary that
+    # segments); the list queryset + the answers (incident_answer) with and without the boundary that
     # select_related("commune") loads for every row (alternated, same boxes).
     def list_times(boxes_: list, live: bool) -> dict:
         runs_: dict[str, list[float]] = {"full": [], "defer": []}
@@ -854,7 +854,7 @@ def inprocess(token: str, work: dict, url: str) -> dict:
                 qs_ = list_queryset(None if live else b)
                 if variant == "defer":
                     qs_ = qs_.defer("commune__boundary")
-                rows = len(IncidentOutput(qs_, many=True).data)
+                rows = len([incident_answer(incident) for incident in qs_])
                 runs_[variant].append(now_ms() - t0)
         return {"full": summary(runs_["full"]), "defer": summary(runs_["defer"]), "rows": rows}
 
@@ -999,7 +999,7 @@ def print_report(r: dict) -> None:
               f"{sq['build_s']:.1f} s, rolled back): p50 {fmt(sq['after']['p50'])} / p95 "
               f"{fmt(sq['after']['p95'])} ms; plan: {plan_nodes(sq['plan_after'])}")
     x = ip["boundary_exp"]
-    print(f"\nScratch (rolled back): list queryset + IncidentOutput in-process, as is / with "
+    print(f"\nScratch (rolled back): list queryset + incident_answer in-process, as is / with "
           f"defer('commune__boundary'); boundaries of {x['points_demo']:.0f} points (demo) and "
           f"{x['points_detailed']:.0f} points (segmentised to 20 m, like real ones):")
     for name in ("bbox", "live"):

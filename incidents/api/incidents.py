@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from pydantic import RootModel
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,8 +18,8 @@ from cameras.models import Camera
 from cameras.selectors import coverage_at
 from config.errors import DomainError
 from incidents.api.common import CentreStaffWrites, member_required
-from incidents.api.journal import JournalOutput
-from incidents.events import incident_data
+from incidents.api.journal import journal_answer
+from incidents.events import IncidentData, incident_data
 from incidents.models import Incident, Nature
 from incidents.selectors.incidents import (
     INCIDENT_FILTERS,
@@ -37,7 +38,7 @@ from incidents.services.incidents import (
     incident_update,
 )
 from partners.idempotency import idempotent
-from partners.models import Agency, Member
+from partners.models import Member
 from partners.permissions import IsCentreStaff
 from partners.selectors import member_of
 
@@ -48,35 +49,21 @@ class NatureOutput(serializers.ModelSerializer):
         fields = ["code", "label"]
 
 
-# The output below describes the answer in the OpenAPI schema; the answer itself is the pydantic
-# shape the events carry (``incidents.events``), so that a page can apply an event to what REST
-# gave it. tests/incidents/test_shapes.py keeps the fields of both in step.
+class IncidentList(RootModel[list[IncidentData]]):
+    pass
 
 
-class IncidentOutput(serializers.ModelSerializer):
-    nature = serializers.CharField(source="nature.code")
-    nature_label = serializers.CharField(source="nature.label")
-    location = GeoJsonPoint()
-    commune = serializers.CharField(source="commune.insee_code")
-    commune_name = serializers.CharField(source="commune.name")
-    shared_with: serializers.SlugRelatedField[Agency] = serializers.SlugRelatedField(
-        slug_field="code", many=True, read_only=True)
-
-    class Meta:
-        model = Incident
-        fields = ["id", "reference", "nature", "nature_label", "priority", "status", "location",
-                  "address", "commune", "commune_name", "description", "created_at", "version",
-                  "shared_with"]
-
-    def to_representation(self, instance: Incident) -> dict:
-        return incident_data(instance).model_dump(mode="json")
+def incident_answer(incident: Incident) -> dict:
+    """An incident over REST: the shape its events carry (``IncidentData``), serialised once,
+    so that a page applies an event to what REST gave it."""
+    return incident_data(incident).model_dump(mode="json")
 
 
 def incident_detail(incident: Incident, member: Member | None) -> dict:
     """The incident with the journal ``member`` may read and, for the centre, the cameras
     that can see it (best first) and those attached to it."""
-    data = dict(IncidentOutput(incident).data)
-    data["journal"] = JournalOutput(journal_visible_to(incident, member), many=True).data
+    data = incident_answer(incident)
+    data["journal"] = [journal_answer(entry) for entry in journal_visible_to(incident, member)]
     if member is not None and member.is_centre_staff:
         data["cameras"] = list(incident.cameras.values_list("id", flat=True))
         data["suggested_cameras"] = [h.as_dict for h in coverage_at(incident.location)[:10]]
@@ -109,21 +96,21 @@ class IncidentListApi(APIView):
                                for name, text in INCIDENT_FILTERS]
                    + [OpenApiParameter(INCIDENT_LIMIT[0], int, required=False,
                                        description=INCIDENT_LIMIT[1])],
-                   responses=IncidentOutput(many=True))
+                   responses=IncidentList, operation_id="incidents_list")
     def get(self, request: Request) -> Response:
         """Filters: ``status`` (comma list), ``nature``, ``commune`` (INSEE), ``bbox``,
         ``since``/``until`` (ISO 8601), ``q`` (reference, description, address); newest first,
         at most ``limit`` (100, up to 500)."""
         incidents = incident_list(member=member_of(request.user), filters=request.query_params)
-        return Response(IncidentOutput(incidents, many=True).data)
+        return Response([incident_answer(incident) for incident in incidents])
 
-    @extend_schema(request=Input, responses={201: IncidentOutput})
+    @extend_schema(request=Input, responses={201: IncidentData})
     @idempotent
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         incident = incident_create(member=member_required(request), **data.validated_data)
-        return Response(IncidentOutput(incident).data, status=201)
+        return Response(incident_answer(incident), status=201)
 
 
 class IncidentDetailApi(APIView):
@@ -208,14 +195,14 @@ class ShareApi(APIView):
     class Input(serializers.Serializer):
         agency = serializers.CharField(max_length=64)
 
-    @extend_schema(request=Input, responses={201: IncidentOutput})
+    @extend_schema(request=Input, responses={201: IncidentData})
     def post(self, request: Request, pk: int) -> Response:
         member = member_required(request)
         incident = get_object_or_404(incidents_visible_to(member), pk=pk)
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         incident = incident_share(incident=incident, member=member, agency_code=data.validated_data["agency"])
-        return Response(IncidentOutput(incident).data, status=201)
+        return Response(incident_answer(incident), status=201)
 
 
 class UnshareApi(APIView):
@@ -224,9 +211,9 @@ class UnshareApi(APIView):
     permission_classes = [IsCentreStaff]
 
     # 200 with the incident (drf-spectacular would say 204 for a DELETE).
-    @extend_schema(responses={200: IncidentOutput})
+    @extend_schema(responses={200: IncidentData})
     def delete(self, request: Request, pk: int, agency: str) -> Response:
         member = member_required(request)
         incident = get_object_or_404(incidents_visible_to(member), pk=pk)
         incident = incident_unshare(incident=incident, member=member, agency_code=agency)
-        return Response(IncidentOutput(incident).data)
+        return Response(incident_answer(incident))

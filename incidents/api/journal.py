@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from incidents.api.common import member_required
-from incidents.events import journal_entry_data
+from incidents.events import JournalEntryData, journal_entry_data
 from incidents.models import JournalEntry
 from incidents.selectors.incidents import incidents_visible_to
 from incidents.selectors.journal import journal_visible_to
@@ -21,17 +21,9 @@ from partners.idempotency import idempotent
 from partners.selectors import member_of
 
 
-# The output describes the answer in the OpenAPI schema; the answer itself is the pydantic shape
-# ``journal.appended`` carries (``incidents.events``).
-class JournalOutput(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username")
-
-    class Meta:
-        model = JournalEntry
-        fields = ["id", "at", "author", "kind", "text", "corrects"]
-
-    def to_representation(self, instance: JournalEntry) -> dict:
-        return journal_entry_data(instance).model_dump(mode="json")
+def journal_answer(entry: JournalEntry) -> dict:
+    """A line of the main courante over REST: the shape ``journal.appended`` carries."""
+    return journal_entry_data(entry).model_dump(mode="json")
 
 
 class JournalAppendApi(APIView):
@@ -42,7 +34,7 @@ class JournalAppendApi(APIView):
         text = serializers.CharField(max_length=MAX_TEXT)
         corrects = serializers.IntegerField(required=False)
 
-    @extend_schema(request=Input, responses={201: JournalOutput})
+    @extend_schema(request=Input, responses={201: JournalEntryData})
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         incident = get_object_or_404(incidents_visible_to(member_of(request.user)), pk=pk)
@@ -57,4 +49,4 @@ class JournalAppendApi(APIView):
                                          pk=data.validated_data["corrects"])
         entry = journal_append(incident=incident, member=member, text=data.validated_data["text"],
                                corrects=corrects)
-        return Response(JournalOutput(entry).data, status=201)
+        return Response(journal_answer(entry), status=201)
