@@ -772,14 +772,14 @@ class Producer:
         """One service call, inside the caller's transaction: ``incident_create`` when the
         lane's incident has had its two shares, else ``incident_share`` with the next
         partner agency. Returns the outbox rows it wrote (id, audience)."""
-        from incidents.services import incident_create, incident_share
+        from incidents.services.incidents import incident_create, incident_share
 
         n = self._next()
         self.local.rows = rows = []
         try:
             if lane.get("incident") is None or lane["shares_left"] == 0:
                 incident = incident_create(
-                    author=self.author, nature=self.natures[n % len(self.natures)],
+                    member=self.author, nature=self.natures[n % len(self.natures)],
                     location=self.points[n % len(self.points)],
                     description=f"Benchmark fan-out, incident {n}", priority=2)
                 lane.update(incident=incident, shares_left=2, shared=set())
@@ -787,7 +787,7 @@ class Producer:
                 code = next(c for i in range(len(self.partners))
                             if (c := self.partners[(n + i) % len(self.partners)]) not in lane["shared"])
                 lane["incident"] = incident_share(incident=lane["incident"], agency_code=code,
-                                                  author=self.author)
+                                                  member=self.author)
                 lane["shared"].add(code)
                 lane["shares_left"] -= 1
         finally:
@@ -1225,7 +1225,9 @@ def main() -> None:
     partners = list(Agency.objects.exclude(kind=AgencyKind.CSU).order_by("kind", "code")
                     .values_list("code", flat=True))
     accounts = ensure_accounts(args.clients, args.operators)
-    author = accounts[0].user
+    from partners.selectors import member_of
+
+    author = member_of(accounts[0].user)  # the acting member of the services
     kinds = dict(Agency.objects.values_list("code", "kind"))
     mix = collections.Counter("CSU operators" if a.agency == "csu" else f"{kinds[a.agency]} agents"
                               for a in accounts)

@@ -593,22 +593,16 @@ def bench_member():
 
 
 def list_queryset(box: tuple[float, ...] | None = None, q: str | None = None):
-    """The list view's queryset, built as ``incidents.api.IncidentListApi.get`` builds it:
-    ``?bbox=box&status=open,engaged`` (no bbox when ``box`` is None), or ``?q=q`` alone."""
-    from django.contrib.gis.geos import Polygon
-    from django.db.models import Q
+    """The list view's queryset, built by the selector ``GET /api/incidents/`` calls
+    (``incidents.selectors.incidents.incident_list``): ``?bbox=box&status=open,engaged`` (no
+    bbox when ``box`` is None), or ``?q=q`` alone."""
+    from incidents.selectors.incidents import incident_list
 
-    from incidents.selectors import incidents_visible_to
-
-    qs = incidents_visible_to(bench_member()).prefetch_related("shared_with")
     if q is not None:
-        qs = qs.filter(Q(reference__icontains=q) | Q(description__icontains=q)
-                       | Q(address__icontains=q))
+        filters = {"q": q}
     else:
-        qs = qs.filter(status__in=["open", "engaged"])
-    if box is not None:
-        qs = qs.filter(location__within=Polygon.from_bbox(box))
-    return qs.order_by("-created_at", "-id")[:100]
+        filters = {"status": "open,engaged", **({"bbox": ",".join(map(repr, box))} if box is not None else {})}
+    return incident_list(member=bench_member(), filters=filters)
 
 
 def db_times(cursor, sql: str, params_list: list, runs_warm: int = 5) -> dict:
@@ -666,14 +660,14 @@ def inprocess_list(token: str, work: dict, n: int) -> dict:
 
 def inprocess_create(work: dict, n: int) -> dict:
     """The creation service ``incident_create`` called directly (commit and relay included)."""
-    from incidents.services import incident_create
+    from incidents.services.incidents import incident_create
 
-    user = bench_user()
+    member = bench_member()
     times = []
     for i, body in enumerate(work["creates"][:n + WARMUP]):
         kwargs = create_kwargs(body)
         t0 = now_ms()
-        incident_create(author=user, **kwargs)
+        incident_create(member=member, **kwargs)
         if i >= WARMUP:
             times.append(now_ms() - t0)
     return summary(times)
@@ -739,9 +733,10 @@ def inprocess(token: str, work: dict, url: str) -> dict:
     """Loaded database: SQL, plans, queries per request, database time, scratch experiments."""
     from django.db import connection, transaction
 
-    import incidents.services as incident_services
+    import incidents.services.incidents as incident_services
+    import incidents.services.journal as journal_services
     from cameras.selectors import COVERAGE_SQL
-    from incidents.api import IncidentOutput
+    from incidents.api.incidents import incident_answer
     from incidents.models import Incident
     from realtime.services import relay
 
@@ -802,20 +797,21 @@ def inprocess(token: str, work: dict, url: str) -> dict:
         relay()
         times.append(now_ms() - t0)
     out["empty_relay"] = summary(times)
-    user = bench_user()
+    member = bench_member()
     original = incident_services.publish
     runs: dict[str, list[float]] = {"original": [], "once": []}
     try:
         for i, body in enumerate(work["creates"][:2 * 80 + 10]):
             variant = "once" if i % 2 else "original"
-            incident_services.publish = publish_once if variant == "once" else original
+            # A creation publishes from its module and from the journal's (its first line).
+            incident_services.publish = journal_services.publish = publish_once if variant == "once" else original
             kwargs = create_kwargs(body)
             t0 = now_ms()
-            incident_services.incident_create(author=user, **kwargs)
+            incident_services.incident_create(member=member, **kwargs)
             if i >= 10:
                 runs[variant].append(now_ms() - t0)
     finally:
-        incident_services.publish = original
+        incident_services.publish = journal_services.publish = original
     out["relay_once"] = {k: summary(v) for k, v in runs.items()}
 
     # 5. Scratch, rolled back: the text search (?q=) as it is, then with trigram indexes
@@ -847,7 +843,7 @@ def inprocess(token: str, work: dict, url: str) -> dict:
     out["search_exp"] = exp_q
 
     # 6. Scratch, rolled back: commune boundaries with the detail of real ones (~20 m
-    # segments); the list queryset + IncidentOutput with and without the boundary that
+    # segments); the list queryset + the answers (incident_answer) with and without the boundary that
     # select_related("commune") loads for every row (alternated, same boxes).
     def list_times(boxes_: list, live: bool) -> dict:
         runs_: dict[str, list[float]] = {"full": [], "defer": []}
@@ -858,7 +854,7 @@ def inprocess(token: str, work: dict, url: str) -> dict:
                 qs_ = list_queryset(None if live else b)
                 if variant == "defer":
                     qs_ = qs_.defer("commune__boundary")
-                rows = len(IncidentOutput(qs_, many=True).data)
+                rows = len([incident_answer(incident) for incident in qs_])
                 runs_[variant].append(now_ms() - t0)
         return {"full": summary(runs_["full"]), "defer": summary(runs_["defer"]), "rows": rows}
 
@@ -1003,7 +999,7 @@ def print_report(r: dict) -> None:
               f"{sq['build_s']:.1f} s, rolled back): p50 {fmt(sq['after']['p50'])} / p95 "
               f"{fmt(sq['after']['p95'])} ms; plan: {plan_nodes(sq['plan_after'])}")
     x = ip["boundary_exp"]
-    print(f"\nScratch (rolled back): list queryset + IncidentOutput in-process, as is / with "
+    print(f"\nScratch (rolled back): list queryset + incident_answer in-process, as is / with "
           f"defer('commune__boundary'); boundaries of {x['points_demo']:.0f} points (demo) and "
           f"{x['points_detailed']:.0f} points (segmentised to 20 m, like real ones):")
     for name in ("bbox", "live"):

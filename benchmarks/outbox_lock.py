@@ -42,7 +42,10 @@ def main() -> None:
 
     call_command("migrate", verbosity=0, interactive=False)
 
-    import incidents.services as incident_services
+    import incidents.services.alerts as alert_services
+    import incidents.services.incidents as incident_services
+    import incidents.services.radio as radio_services
+    import incidents.services.units as unit_services
     import realtime.services as realtime_services
     from partners.choices import AgencyKind
     from tests import factories
@@ -63,7 +66,7 @@ def main() -> None:
             transaction.on_commit(committed)
 
     realtime_services.outbox_lock = timed_lock
-    incident_services.outbox_lock = timed_lock
+    incident_services.outbox_lock = alert_services.outbox_lock = timed_lock
 
     with transaction.atomic():
         if not factories.Commune.objects.exists():
@@ -80,11 +83,11 @@ def main() -> None:
         # limit, inside the service area, never in the future.
         at = timezone.now() - dt.timedelta(hours=12) + dt.timedelta(seconds=5 * n)
         metres = abs(n % 200 - 100) * 5
-        incident_services.unit_position_report(
-            unit=unit, point=factories.offset(point, bearing=90, metres=metres), at=at)
+        unit_services.unit_position_report(
+            member=tablet, unit=unit, point=factories.offset(point, bearing=90, metres=metres), at=at)
 
     def radio(n: int) -> None:
-        incident_services.radio_message_send(member=operator, text=f"Message {n}", to_unit=unit)
+        radio_services.radio_message_send(member=operator, text=f"Message {n}", to_unit=unit)
 
     results = {}
     counter = iter(range(10**9))

@@ -173,7 +173,7 @@ def ensure_accounts(n_tablets: int, n_operators: int) -> tuple[list[Account], li
     from django.test import override_settings
 
     from incidents.models import Unit
-    from incidents.services import unit_create, unit_update
+    from incidents.services.units import unit_create, unit_update
     from partners.choices import AgencyKind, Role
     from partners.models import Agency, Member
     from partners.services import member_create
@@ -226,7 +226,7 @@ def make_tablets(accounts: list[Account], units: dict, rng: random.Random, area)
     across runs), or at a random point of the service area."""
     from django.contrib.gis.geos import Point
 
-    from incidents.services import net_for_agency
+    from incidents.services.radio import net_for_agency
 
     prepared, (xmin, ymin, xmax, ymax) = area.prepared, area.extent
     nets: dict[int, int] = {}
@@ -579,7 +579,7 @@ def main() -> None:
     from geo.selectors import service_area
     from incidents.choices import NetKind
     from incidents.models import Net
-    from incidents.services import nets_ensure
+    from incidents.services.radio import nets_ensure
     from realtime.models import Event
     from realtime.selectors import latest_event_id
 

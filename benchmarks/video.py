@@ -667,7 +667,7 @@ def part_server(parts: set[str]) -> dict:
     from cameras.models import Camera
     from cameras.services import mask_create
     from geo.models import Commune
-    from incidents.services import incident_create
+    from incidents.services.incidents import incident_create
     from partners.models import Member
     from partners.services import api_token_issue
     from streaming.runtime import _restrict_host_addresses
@@ -821,7 +821,7 @@ def part_server(parts: set[str]) -> dict:
                     with transaction.atomic():
                         transaction.on_commit(lambda s=stamp: s.setdefault("t", time.time()))
                         incident = incident_create(
-                            author=operator.user, nature="rixe", location=location, description="Banc vidéo"
+                            member=operator, nature="rixe", location=location, description="Banc vidéo"
                         )
                     commits[incident.pk] = stamp["t"]
                     time.sleep(0.1)

@@ -68,7 +68,7 @@ def setup() -> dict:
 
     from incidents.choices import NetKind
     from incidents.models import Net
-    from incidents.services import nets_ensure
+    from incidents.services.radio import nets_ensure
     from partners.services import api_token_issue
 
     nets_ensure()
@@ -149,7 +149,7 @@ def socket_measure(n: int, tablet: dict) -> tuple[float, int, float]:
 
     from config.asgi import application
     from incidents.inbound import position_report
-    from incidents.services import POSITIONS
+    from incidents.services.units import POSITIONS
 
     base = _base_point(tablet["unit"])
 

@@ -2,7 +2,7 @@
 each member starts from (``/`` and the end of signing in).
 
 Who may open a page is asked of the same predicates the page's view uses to refuse
-(``incidents.selectors.may_open_*``, ``streaming.selectors.may_open_*``,
+(``incidents.selectors.<family>.may_open_*``, ``streaming.selectors.may_open_*``,
 ``recordings.selectors.may_open_*``, the admin site's own
 check, the access journal's permission): the menu never offers a page that would answer 403,
 and never hides one that would open.
@@ -20,7 +20,9 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from incidents.selectors import may_open_alerts, may_open_console, may_open_portal, may_open_tablet
+from incidents.selectors.alerts import may_open_alerts
+from incidents.selectors.incidents import may_open_console, may_open_portal
+from incidents.selectors.units import may_open_tablet
 from partners.models import Member
 from partners.permissions import IsAuditor
 from partners.selectors import member_of

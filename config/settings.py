@@ -272,6 +272,11 @@ SPECTACULAR_SETTINGS = {
     # Every operation also declares the error statuses of the one error path (config/openapi.py).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "config.openapi.add_error_responses"],
+    # Named once and for all: an enum's name would otherwise follow which other components
+    # have a field of the same name (a camera's ``kind`` and a journal line's, a radio message's
+    # ``priority`` and an incident's).
+    "ENUM_NAME_OVERRIDES": {"CameraOutputKindEnum": "cameras.choices.CameraKind",
+                            "RadioMessageSendPriorityEnum": "incidents.choices.RadioPriority"},
 }
 
 # Hub settings.

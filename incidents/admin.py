@@ -14,8 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from config.errors import DomainError
 from geo.admin import HubGISAdmin
 from incidents.models import Incident, JournalEntry, Nature, Unit
-from incidents.selectors import may_manage_units, unit_drivers
-from incidents.services import KEEP, unit_changes_check, unit_create, unit_update
+from incidents.selectors.units import may_manage_units, unit_drivers
+from incidents.services.units import KEEP, unit_changes_check, unit_create, unit_update
 from partners.choices import AgencyKind
 from partners.models import Agency, Member
 from partners.selectors import member_of

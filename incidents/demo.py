@@ -10,7 +10,7 @@ from django.utils.text import slugify
 
 from geo.models import Commune
 from incidents.models import Unit
-from incidents.services import callsign_normalise, unit_create
+from incidents.services.units import callsign_normalise, unit_create
 from partners.choices import AgencyKind, Role
 from partners.models import Agency, Member
 from partners.services import member_create

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import overload
 
 from django.contrib.gis.geos import Point
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from realtime.events import EventSchema, local_iso
 
@@ -16,22 +17,28 @@ class PointData(BaseModel):
     coordinates: tuple[float, float]
 
 
+# What the OpenAPI schema says of a local time: an ISO 8601 date-time with its offset.
+_LOCAL_TIME: JsonDict = {"format": "date-time"}
+
+
 class IncidentData(BaseModel):
+    """An incident: what its events carry and what the REST API answers."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: int
     reference: str
-    nature: str
+    nature: str = Field(description="Nature code (`/api/natures/`).")
     nature_label: str
-    priority: int
-    status: str
+    priority: int = Field(description="1 (urgent), 2 (high) or 3 (normal).")
+    status: str = Field(description="open, engaged, closed or cancelled.")
     location: PointData
     address: str
-    commune: str
+    commune: str = Field(description="INSEE code of the commune.")
     commune_name: str
     description: str
-    created_at: str
-    version: int
-    shared_with: list[str]
+    created_at: str = Field(json_schema_extra=_LOCAL_TIME, description="Local time, with its offset.")
+    version: int = Field(description="Sent back with a change: a stale one is refused (409).")
+    shared_with: list[str] = Field(description="Codes of the partner agencies it is shared with.")
 
 
 @overload
@@ -87,9 +94,9 @@ class JournalEntryData(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: int
-    at: str
+    at: str = Field(json_schema_extra=_LOCAL_TIME, description="Local time, with its offset.")
     author: str
-    kind: str
+    kind: str = Field(description="opened, status, note, camera, shared, unshared, radio, unit or closed.")
     text: str
     corrects: int | None
 

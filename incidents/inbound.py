@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 
-from incidents.services import POSITIONS, PositionReport
+from incidents.services.units import POSITIONS, PositionReport
 from partners.idempotency import MAX_KEY
 from realtime.inbound import register_inbound, reply_id
 

@@ -156,7 +156,7 @@ class UnitPosition(models.Model):
 
 
 class Net(models.Model):
-    """A talk group. Who is on it follows the rights model (``incidents.selectors.net_members``):
+    """A talk group. Who is on it follows the rights model (``incidents.selectors.radio.nets_visible_to``):
     an agency net its agency, an incident net the agencies the incident is shared with, the
     all-partners net every partner, a direct line one unit; the centre is on every net."""
 

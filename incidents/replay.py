@@ -8,8 +8,12 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
-from incidents import selectors
 from incidents.models import Unit
+from incidents.selectors.alerts import alerts_visible_to
+from incidents.selectors.incidents import incidents_visible_to
+from incidents.selectors.journal import journal_entries_visible_to
+from incidents.selectors.radio import nets_visible_to
+from incidents.selectors.units import units_visible_to
 from partners.choices import Role
 from partners.models import Member
 from realtime.visibility import register_replay_rule
@@ -27,14 +31,14 @@ def _incident_id(frame: dict) -> int | None:
 
 def incident_events(member: Member | None, frames: list[dict]) -> list[int]:
     """``incident.created``, ``.updated``, ``.shared``: the incident is visible now."""
-    visible = _visible(selectors.incidents_visible_to(member), map(_incident_id, frames))
+    visible = _visible(incidents_visible_to(member), map(_incident_id, frames))
     return [f["id"] for f in frames if _incident_id(f) in visible]
 
 
 def incident_unshared(member: Member | None, frames: list[dict]) -> list[int]:
     """The incident is visible now, or the unsharing concerns the member's own agency: its
     screens must drop the incident (the frame carries only its id and reference)."""
-    visible = _visible(selectors.incidents_visible_to(member), map(_incident_id, frames))
+    visible = _visible(incidents_visible_to(member), map(_incident_id, frames))
     partner = member is not None and member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT}
     own = member.agency.code if partner and member is not None else None
     return [f["id"] for f in frames if _incident_id(f) in visible or f["data"]["agency"] == own]
@@ -43,7 +47,7 @@ def incident_unshared(member: Member | None, frames: list[dict]) -> list[int]:
 def journal_lines(member: Member | None, frames: list[dict]) -> list[int]:
     """A line the member may read now (camera lines stay hidden from the Croix-Rouge)."""
     ids = [f["data"]["entry"]["id"] for f in frames]
-    visible = _visible(selectors.journal_entries_visible_to(member), ids)
+    visible = _visible(journal_entries_visible_to(member), ids)
     return [f["id"] for f, entry_id in zip(frames, ids, strict=True) if entry_id in visible]
 
 
@@ -54,7 +58,7 @@ def _net(frame: dict) -> int:
 
 def radio_traffic(member: Member | None, frames: list[dict]) -> list[int]:
     """A message (or its acknowledgement, its escalation) on a net the member is on now."""
-    visible = _visible(selectors.nets_visible_to(member), map(_net, frames))
+    visible = _visible(nets_visible_to(member), map(_net, frames))
     return [f["id"] for f in frames if _net(f) in visible]
 
 
@@ -65,7 +69,7 @@ def _unit_id(frame: dict) -> int:
 
 def unit_events(member: Member | None, frames: list[dict]) -> list[int]:
     """``unit.position``, ``unit.status``: a unit the member sees now."""
-    visible = _visible(selectors.units_visible_to(member), map(_unit_id, frames))
+    visible = _visible(units_visible_to(member), map(_unit_id, frames))
     return [f["id"] for f in frames if _unit_id(f) in visible]
 
 
@@ -74,8 +78,8 @@ def unit_updated(member: Member | None, frames: list[dict]) -> list[int]:
     that moved from the member's agency to another (the event that retired it or took it away must
     still reach the screens that list it, as it did live)."""
     ids = list(map(_unit_id, frames))
-    visible = _visible(selectors.units_visible_to(member), ids)
-    visible |= _visible(selectors.units_visible_to(member, retired=True), ids)
+    visible = _visible(units_visible_to(member), ids)
+    visible |= _visible(units_visible_to(member, retired=True), ids)
     moved_away: set[int] = set()
     if member is not None and member.role in {Role.PARTNER_AGENT, Role.FIELD_UNIT}:
         visible |= _visible(Unit.objects.filter(agency=member.agency, retired_at__isnull=False), ids)
@@ -88,13 +92,13 @@ def unit_updated(member: Member | None, frames: list[dict]) -> list[int]:
 
 def unit_engaged(member: Member | None, frames: list[dict]) -> list[int]:
     """Heard by the incident's audience and the unit's agency: either, now."""
-    units = _visible(selectors.units_visible_to(member), map(_unit_id, frames))
-    incidents = _visible(selectors.incidents_visible_to(member), map(_incident_id, frames))
+    units = _visible(units_visible_to(member), map(_unit_id, frames))
+    incidents = _visible(incidents_visible_to(member), map(_incident_id, frames))
     return [f["id"] for f in frames if _unit_id(f) in units or _incident_id(f) in incidents]
 
 
 def alert_events(member: Member | None, frames: list[dict]) -> list[int]:
-    visible = _visible(selectors.alerts_visible_to(member), (f["data"]["alert"]["id"] for f in frames))
+    visible = _visible(alerts_visible_to(member), (f["data"]["alert"]["id"] for f in frames))
     return [f["id"] for f in frames if f["data"]["alert"]["id"] in visible]
 
 

@@ -2,16 +2,16 @@
 
 from celery import shared_task
 
-from incidents import services
+from incidents.services import alerts, radio
 
 
 @shared_task(name="incidents.radio_follow_up")
 def radio_follow_up() -> dict[str, int]:
     """Re-sends, then escalates, urgent and flash messages nobody acknowledged in time."""
-    return services.radio_follow_up()
+    return radio.radio_follow_up()
 
 
 @shared_task(name="incidents.alert_follow_up")
 def alert_follow_up() -> dict[str, int]:
     """Re-sends, then escalates, Croix-Rouge alerts nobody acknowledged in time."""
-    return services.alert_follow_up()
+    return alerts.alert_follow_up()

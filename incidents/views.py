@@ -28,13 +28,10 @@ from incidents.choices import (
     RadioPriority,
     UnitStatus,
 )
-from incidents.selectors import (
-    may_open_alerts,
-    may_open_console,
-    may_open_portal,
-    unit_of,
-)
-from incidents.services import TRANSITIONS
+from incidents.selectors.alerts import may_open_alerts
+from incidents.selectors.incidents import may_open_console, may_open_portal
+from incidents.selectors.units import unit_of
+from incidents.services.incidents import TRANSITIONS
 from partners.choices import VIDEO_CAPABLE_KINDS, AgencyKind
 from partners.models import Agency
 from partners.selectors import member_of

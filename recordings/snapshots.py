@@ -22,10 +22,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from cameras.models import Camera
-from config.errors import DomainError
+from config.errors import DomainError, NotAllowed
 from incidents.models import Incident
-from incidents.services import journal_camera_note
+from incidents.services.journal import journal_camera_note
 from partners.audit import audit
+from partners.selectors import member_of
 from recordings.manifest import OVERLAY_FORMAT
 from recordings.models import SNAPSHOT_JOURNAL_TYPE, RecordingSegment, Snapshot
 from recordings.recorder import file_sha256
@@ -126,7 +127,10 @@ def snapshot_take(*, camera: Camera, by: User, at: dt.datetime | None = None,
         with transaction.atomic():
             entry = None
             if incident is not None:
-                entry = journal_camera_note(incident=incident, author=by, text=(
+                member = member_of(by)
+                if member is None:
+                    raise NotAllowed(_("This account is not a member of any service."))
+                entry = journal_camera_note(incident=incident, member=member, text=(
                     f"Capture d'image {camera.code} ({camera.name}) à "
                     f"{timezone.localtime(shown):%d/%m/%Y %H:%M:%S}, SHA-256 {sha256[:16]}…"))
             snapshot = Snapshot.objects.create(

@@ -113,7 +113,7 @@ def make_unit(*, agency: Agency | None = None, callsign: str | None = None,
               member: Member | bool = True):
     """A field unit through the real service; ``member=True`` gives it a field-unit member
     of its agency who drives its tablet (``unit.member``)."""
-    from incidents.services import unit_create
+    from incidents.services.units import unit_create
 
     agency = agency or make_agency(kind=AgencyKind.PN)
     if member is True:

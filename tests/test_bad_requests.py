@@ -78,7 +78,7 @@ def test_a_method_an_address_does_not_take_is_a_json_405_with_allow(api, operato
 
 
 def test_a_crash_is_a_json_500_in_french_that_tells_nothing_of_the_code(api, operator, monkeypatch):
-    from incidents import api as incidents_api
+    from incidents.api import incidents as incidents_api
 
     def crash(self, request):
         raise RuntimeError("a bug")

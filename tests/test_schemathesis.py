@@ -50,7 +50,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from cameras.services import mask_create
-from incidents.services import alert_raise, incident_create, incident_share
+from incidents.services.alerts import alert_raise
+from incidents.services.incidents import incident_create, incident_share
 from partners.choices import AgencyKind
 from partners.services import api_token_issue
 from tests import factories
@@ -143,12 +144,12 @@ def hub(db, settings):
         tokens[role], _ = api_token_issue(user=members[role].user)
     pn = factories.make_agency(kind=AgencyKind.PN, code="pn-test")
     factories.make_agency(kind=AgencyKind.CRF, code="crf-test")
-    author = members["operator"].user
-    incident = incident_create(author=author, nature="rixe", location=factories.CENTRE,
+    author = members["operator"]
+    incident = incident_create(member=author, nature="rixe", location=factories.CENTRE,
                                description="Rixe devant la gare")
-    incident_share(incident=incident, agency_code=pn.code, author=author)
+    incident_share(incident=incident, agency_code=pn.code, member=author)
     unit = factories.make_unit(agency=pn, callsign="PS 21")
-    alert = alert_raise(author=author, location=factories.CENTRE, description="Personne au sol")
+    alert = alert_raise(member=author, location=factories.CENTRE, description="Personne au sol")
     # The object a generated id stands for, by the first segments of the path.
     ids = {"/api/incidents/": {"id": incident.pk, "agency": pn.code},
            "/api/cameras/": {"id": camera.pk, "mask_id": mask.pk},

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from incidents.services import alert_acknowledge, alert_raise, net_for_agency, radio_message_send
+from incidents.services.alerts import alert_acknowledge, alert_raise
+from incidents.services.radio import net_for_agency, radio_message_send
 from partners.choices import AgencyKind
 from tests import factories
 from tests.e2e.conftest import live
@@ -152,7 +153,7 @@ def test_escalations_ring_on_the_console_until_seen_or_acknowledged(hub, signed_
     assert_quiet(console, CONSOLE_TITLE)
 
     # An alert the Croix-Rouge leaves unacknowledged: escalated, on the console, until they answer.
-    alert = alert_raise(author=operator.user, location=CENTRE, description="Personne au sol, froid")
+    alert = alert_raise(member=operator, location=CENTRE, description="Personne au sol, froid")
     escalate_alert(alert)
     console.locator(f"#console-alerts .alert-card.escalated[data-alert='{alert.pk}']").wait_for(timeout=LIVE)
     assert_ringing(console, 1, CONSOLE_TITLE)
@@ -183,7 +184,7 @@ def test_a_new_alert_rings_on_the_croix_rouge_desk_and_tablet_until_acknowledged
     enable_sound(tablet)
     assert_quiet(desk, desk_title)
 
-    alert = alert_raise(author=operator.user, location=CENTRE, address="Parvis de la gare",
+    alert = alert_raise(member=operator, location=CENTRE, address="Parvis de la gare",
                         description="Homme âgé allongé sur un banc, peu couvert", conditions=["cold"])
     card = desk.locator(f"#alert-list .alert-card[data-alert='{alert.pk}'][data-status='raised']")
     card.wait_for(timeout=LIVE)

@@ -11,7 +11,7 @@ from django.contrib.gis.geos import Point
 from django.utils import timezone
 
 from incidents.models import Incident
-from incidents.services import incident_create
+from incidents.services.incidents import incident_create
 from tests import factories
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -93,7 +93,7 @@ def test_snapshot_then_api_creations_live_and_resume_after_a_server_restart(hub,
     factories.make_commune()
     factories.make_member(role="operator", username="alice", password=PASSWORD)
     program = factories.make_member(role="operator", username="passerelle")
-    before = incident_create(author=program.user, nature="vol", priority=2,
+    before = incident_create(member=program, nature="vol", priority=2,
                              location=Point(2.3222, 48.9883, srid=4326),
                              description="Vol à l'arraché, rue de la Gare")
 
@@ -116,7 +116,7 @@ def test_snapshot_then_api_creations_live_and_resume_after_a_server_restart(hub,
     console.wait_for_function("() => document.getElementById('connection').dataset.state === 'reconnecting'",
                               timeout=LIVE_TIMEOUT)
     assert console.locator("#connection").inner_text() == "reconnexion…"
-    during = incident_create(author=program.user, nature="malaise",
+    during = incident_create(member=program, nature="malaise",
                              location=Point(2.3222, 48.9883, srid=4326),
                              description="Personne au sol, arrêt de bus")
     hub.start()

@@ -12,7 +12,7 @@ import pytest
 from cameras.models import Site
 from geo.models import Commune
 from incidents.models import Incident
-from incidents.services import incident_create, incident_share
+from incidents.services.incidents import incident_create, incident_share
 from partners.choices import AgencyKind
 from tests import factories
 from tests.e2e.conftest import live
@@ -163,9 +163,9 @@ def test_the_portal_shows_the_address_and_the_commune_not_coordinates(hub, signe
     factories.make_commune()
     operator = factories.make_member(role="operator")
     agency = factories.make_agency(kind=AgencyKind.PN, code="pn-montmorency")
-    incident = incident_create(author=operator.user, nature="incendie", location=CENTRE,
+    incident = incident_create(member=operator, nature="incendie", location=CENTRE,
                                description="Feu de poubelle", address=GARE)
-    incident_share(incident=incident, agency_code=agency.code, author=operator.user)
+    incident_share(incident=incident, agency_code=agency.code, member=operator)
     agent = factories.make_member(role="partner_agent", agency=agency)
     context = signed_in(agent.user)
     csp_watch(context)

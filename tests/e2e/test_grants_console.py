@@ -14,7 +14,7 @@ from django.contrib.gis.geos import Point
 from django.utils import timezone
 
 from cameras.choices import CameraKind
-from incidents.services import incident_attach_camera, incident_create, incident_share
+from incidents.services.incidents import incident_attach_camera, incident_create, incident_share
 from partners.choices import AgencyKind
 from partners.services import api_token_issue
 from streaming.models import Grant
@@ -51,11 +51,11 @@ def scene(transactional_db):
     agent.user.first_name, agent.user.last_name = "Julie", "Martin"
     agent.user.save()
     here = Point(CENTRE.x, CENTRE.y, srid=4326)
-    incident = incident_create(author=operator.user, nature="rixe", location=here,
+    incident = incident_create(member=operator, nature="rixe", location=here,
                                description="Rixe devant la gare")
     for each in (camera, short):
-        incident_attach_camera(incident=incident, camera=each, author=operator.user)
-    incident_share(incident=incident, agency_code=pn.code, author=operator.user)
+        incident_attach_camera(incident=incident, camera=each, member=operator)
+    incident_share(incident=incident, agency_code=pn.code, member=operator)
     token, _ = api_token_issue(user=operator.user)
     return {"camera": camera, "short": short, "operator": operator, "second": second, "agent": agent,
             "incident": incident, "token": token}
@@ -192,11 +192,11 @@ def test_a_refused_grant_shows_the_hub_s_french_message(scene, signed_in):
 
 def test_no_video_service_no_form_and_never_the_croix_rouge(scene, signed_in):
     here = Point(CENTRE.x, CENTRE.y, srid=4326)
-    incident = incident_create(author=scene["operator"].user, nature="detresse", location=here,
+    incident = incident_create(member=scene["operator"], nature="detresse", location=here,
                                description="Personne en détresse")
-    incident_attach_camera(incident=incident, camera=scene["camera"], author=scene["operator"].user)
+    incident_attach_camera(incident=incident, camera=scene["camera"], member=scene["operator"])
     crf = factories.make_agency(kind=AgencyKind.CRF, code="crf-plaine-vallee")
-    incident_share(incident=incident, agency_code=crf.code, author=scene["operator"].user)
+    incident_share(incident=incident, agency_code=crf.code, member=scene["operator"])
     console = live(signed_in(scene["operator"].user).new_page(), "/console/")
     console.locator(f"#incident-list tr[data-reference='{incident.reference}']").click()
     hint = console.locator(".grant-hint")
@@ -205,13 +205,13 @@ def test_no_video_service_no_form_and_never_the_croix_rouge(scene, signed_in):
     assert "La Croix-Rouge ne reçoit jamais d'images" in hint.inner_text()
     assert console.locator("#grant-camera").count() == 0
     # Shared with the police meanwhile, by another console: the form comes, with the police only.
-    incident_share(incident=incident, agency_code="pn-montmorency", author=scene["second"].user)
+    incident_share(incident=incident, agency_code="pn-montmorency", member=scene["second"])
     console.get_by_role("radio", name="Agency pn-montmorency").wait_for(timeout=LIVE_TIMEOUT)
     assert console.locator(".grant-agencies input").count() == 1
 
 
 def test_closing_the_incident_ends_the_partner_s_feed_and_says_so(scene, signed_in):
-    from incidents.services import incident_transition
+    from incidents.services.incidents import incident_transition
     from streaming.services import grant_create
 
     camera, incident = scene["camera"], scene["incident"]
@@ -220,7 +220,7 @@ def test_closing_the_incident_ends_the_partner_s_feed_and_says_so(scene, signed_
     feeds = live(signed_in(scene["agent"].user).new_page(), "/portail/flux/")
     feeds.wait_for_function(f"() => document.querySelector(\".video-tile[data-camera='{camera.pk}']\")"
                             "?.dataset.state === 'playing'", timeout=LIVE_TIMEOUT)
-    incident_transition(incident=incident, status="closed", author=scene["operator"].user)
+    incident_transition(incident=incident, status="closed", member=scene["operator"])
     tile = feeds.locator(f".video-tile[data-camera='{camera.pk}'][data-end-reason='incident_closed']")
     tile.wait_for(timeout=LIVE_TIMEOUT)
     assert tile.locator("video").count() == 0

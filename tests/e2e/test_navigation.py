@@ -8,7 +8,8 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from incidents.services import incident_create, incident_share, journal_append
+from incidents.services.incidents import incident_create, incident_share
+from incidents.services.journal import journal_append
 from partners.choices import AgencyKind
 from tests import factories
 
@@ -140,10 +141,10 @@ def test_long_texts_fold_with_lire_la_suite(hub, signed_in):
     factories.make_commune()
     operator = factories.make_member(role="operator")
     pn = factories.make_agency(kind=AgencyKind.PN, code="pn-fold")
-    incident = incident_create(author=operator.user, nature="rixe", location=factories.CENTRE,
+    incident = incident_create(member=operator, nature="rixe", location=factories.CENTRE,
                                description=LONG)
-    incident_share(incident=incident, agency_code=pn.code, author=operator.user)
-    journal_append(incident=incident, author=operator.user, text="Patrouille sur place.")
+    incident_share(incident=incident, agency_code=pn.code, member=operator)
+    journal_append(incident=incident, member=operator, text="Patrouille sur place.")
     page = signed_in(operator.user).new_page()
     page.set_viewport_size({"width": 1920, "height": 1080})
     page.goto("/console/")

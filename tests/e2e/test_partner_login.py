@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from incidents.services import incident_create, incident_share
+from incidents.services.incidents import incident_create, incident_share
 from partners.choices import AgencyKind
 from tests import factories
 
@@ -23,12 +23,12 @@ def test_partner_signs_in_with_totp_sees_only_its_agency_and_logout_kills_the_co
     secret = pyotp.random_base32()
     factories.make_member(role="partner_agent", agency=pn, username="agent-pn", password=PASSWORD,
                           totp_secret=secret)
-    ours = incident_create(author=operator.user, nature="rixe", location=factories.CENTRE,
+    ours = incident_create(member=operator, nature="rixe", location=factories.CENTRE,
                            description="Rixe devant la gare")
-    theirs = incident_create(author=operator.user, nature="vol", location=factories.CENTRE,
+    theirs = incident_create(member=operator, nature="vol", location=factories.CENTRE,
                              description="Vol à l'étalage")
-    incident_share(incident=ours, agency_code="pn-montmorency", author=operator.user)
-    incident_share(incident=theirs, agency_code="gn-domont", author=operator.user)
+    incident_share(incident=ours, agency_code="pn-montmorency", member=operator)
+    incident_share(incident=theirs, agency_code="gn-domont", member=operator)
 
     context = new_context()
     page = context.new_page()

@@ -20,7 +20,7 @@ import pytest
 
 from cameras.choices import CameraKind
 from cameras.services import mask_create
-from incidents.services import incident_create
+from incidents.services.incidents import incident_create
 from partners.audit import Action
 from partners.models import AuditRecord
 from partners.services import api_token_issue
@@ -105,7 +105,7 @@ def scene(transactional_db, virtual):
         member.user.save()
         people[key] = member
     # 80 m east of the dome: inside the field of its preset 1 « Parvis ».
-    incident = incident_create(author=people["operator"].user, nature="rixe",
+    incident = incident_create(member=people["operator"], nature="rixe",
                                location=offset(CENTRE, bearing=90, metres=80),
                                description="Rixe sur le parvis")
     api_token, _ = api_token_issue(user=people["operator"].user)

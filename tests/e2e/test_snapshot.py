@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from cameras.choices import CameraKind
-from incidents.services import incident_attach_camera, incident_create
+from incidents.services.incidents import incident_attach_camera, incident_create
 from recordings.models import Snapshot
 from recordings.snapshots import snapshot_file
 from tests import factories
@@ -36,9 +36,9 @@ def test_an_operator_pours_a_capture_into_the_main_courante(_storage_for_the_ser
                                        angle=120, range_m=1500)
     factories.make_authorisation(cameras=[camera, unrecorded])
     operator = factories.make_member(role="operator", username="claire", password=PASSWORD)
-    incident = incident_create(author=operator.user, nature="rixe", location=CENTRE, description="Rixe")
+    incident = incident_create(member=operator, nature="rixe", location=CENTRE, description="Rixe")
     for each in (camera, unrecorded):
-        incident_attach_camera(incident=incident, camera=each, author=operator.user)
+        incident_attach_camera(incident=incident, camera=each, member=operator)
     record(camera, segments=1)
 
     context = new_context()

@@ -69,7 +69,7 @@ def test_a_demo_tablet_signs_in_sees_its_nets_and_acknowledges(hub, new_context,
     from geo.models import Commune
     from geo.services import demo_communes_ensure
     from incidents.demo import demo_units_ensure
-    from incidents.services import nets_ensure, radio_message_send
+    from incidents.services.radio import nets_ensure, radio_message_send
     from partners.demo import DEMO_PASSWORD, demo_agencies_ensure
 
     demo_communes_ensure()
@@ -106,7 +106,8 @@ def test_a_demo_tablet_signs_in_sees_its_nets_and_acknowledges(hub, new_context,
 
 
 def test_the_croix_rouge_desk_sends_one_of_its_available_teams(hub, signed_in, csp_watch):
-    from incidents.services import alert_raise, unit_status_set
+    from incidents.services.alerts import alert_raise
+    from incidents.services.units import unit_status_set
 
     factories.make_commune()
     crf = factories.make_agency(kind=AgencyKind.CRF, code="crf-plaine-vallee")
@@ -114,8 +115,8 @@ def test_the_croix_rouge_desk_sends_one_of_its_available_teams(hub, signed_in, c
     desk_member = factories.make_member(role="partner_agent", agency=crf, username="crf-desk")
     first = factories.make_unit(agency=crf, callsign="CRF MARAUDE 1")
     second = factories.make_unit(agency=crf, callsign="CRF MARAUDE 2")
-    unit_status_set(unit=second, status="unavailable", author=operator.user)
-    alert_raise(author=operator.user, location=factories.CENTRE, description="Homme âgé sur un banc",
+    unit_status_set(unit=second, status="unavailable", member=operator)
+    alert_raise(member=operator, location=factories.CENTRE, description="Homme âgé sur un banc",
                 address="Parvis de la gare")
 
     context = signed_in(desk_member.user)
@@ -130,12 +131,12 @@ def test_the_croix_rouge_desk_sends_one_of_its_available_teams(hub, signed_in, c
         timeout=LIVE)
 
     # A second alert: its only team is on its way to the first, so none is offered...
-    alert_raise(author=operator.user, location=factories.CENTRE, description="Femme et enfant sous la pluie")
+    alert_raise(member=operator, location=factories.CENTRE, description="Femme et enfant sous la pluie")
     other = desk.locator("#alert-list .alert-card[data-status='raised']", has_text="sous la pluie")
     other.locator(".no-team", has_text="Aucune équipe disponible").wait_for(timeout=LIVE)
     assert other.get_by_role("button", name="Engager l'équipe").count() == 0
     # ... until the other one becomes available, live.
-    unit_status_set(unit=second, status="available", author=operator.user)
+    unit_status_set(unit=second, status="available", member=operator)
     other.get_by_label("Équipe").wait_for(timeout=LIVE)
     assert other.get_by_label("Équipe").locator("option").all_inner_texts() == ["CRF MARAUDE 2"]
     first.refresh_from_db()

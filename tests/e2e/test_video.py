@@ -18,7 +18,7 @@ import pytest
 from django.utils import timezone
 
 from cameras.services import mask_create
-from incidents.services import incident_create, incident_share
+from incidents.services.incidents import incident_create, incident_share
 from partners.choices import AgencyKind
 from partners.services import api_token_issue
 from streaming.services import grant_create, grant_revoke
@@ -106,7 +106,7 @@ def scene(transactional_db):
     pn = factories.make_agency(kind=AgencyKind.PN, code="pn-e2e")
     agent = factories.make_member(role="partner_agent", agency=pn, habilitation_reference="HAB-E2E",
                                   habilitation_valid_until=timezone.localdate() + dt.timedelta(days=30))
-    incident = incident_create(author=operator.user, nature="rixe",
+    incident = incident_create(member=operator, nature="rixe",
                                location=Point(2.3222, 48.9883, srid=4326), description="Rixe devant la gare")
     token, _ = api_token_issue(user=operator.user)
     return {"camera": camera, "operator": operator, "agent": agent, "pn": pn, "incident": incident,
@@ -136,7 +136,7 @@ def _server_quiet(scene, browser, hub):
 def test_a_partner_plays_the_granted_feed_masked_and_loses_it_when_revoked(scene, signed_in, csp_watch):
     camera = scene["camera"]
     mask_create(camera=camera, polygon=MASK, created_by=scene["operator"].user)
-    incident_share(incident=scene["incident"], agency_code="pn-e2e", author=scene["operator"].user)
+    incident_share(incident=scene["incident"], agency_code="pn-e2e", member=scene["operator"])
     grant = grant_create(camera=camera, agency_code="pn-e2e", incident=scene["incident"],
                          granted_by=scene["operator"].user, minutes=10)
     context = signed_in(scene["agent"].user)

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.gis.geos import Point
 
 from cameras.choices import CameraKind
-from incidents.services import incident_attach_camera, incident_create
+from incidents.services.incidents import incident_attach_camera, incident_create
 from partners.services import api_token_issue
 from streaming.models import WallTile
 from tests import factories
@@ -34,9 +34,9 @@ def scene(transactional_db):
     factories.make_authorisation(cameras=[camera, other])
     operator = factories.make_member(role="operator", username="claire")
     here = Point(CENTRE.x, CENTRE.y, srid=4326)
-    incident = incident_create(author=operator.user, nature="rixe", location=here,
+    incident = incident_create(member=operator, nature="rixe", location=here,
                                description="Rixe devant la gare")
-    incident_attach_camera(incident=incident, camera=camera, author=operator.user)
+    incident_attach_camera(incident=incident, camera=camera, member=operator)
     token, _ = api_token_issue(user=operator.user)
     return {"camera": camera, "other": other, "operator": operator, "incident": incident, "token": token}
 

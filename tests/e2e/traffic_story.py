@@ -14,22 +14,22 @@ from django.conf import settings
 from django.utils import timezone
 
 from incidents.models import Alert, Incident, RadioMessage, Unit
-from incidents.services import (
+from incidents.services.alerts import (
     alert_acknowledge,
     alert_close,
     alert_follow_up,
     alert_raise,
     alert_take_charge,
-    incident_create,
-    incident_share,
-    incident_transition,
+)
+from incidents.services.incidents import incident_create, incident_share, incident_transition
+from incidents.services.radio import (
     net_for_agency,
     net_for_incident,
     radio_acknowledge,
     radio_follow_up,
     radio_message_send,
-    unit_status_set,
 )
+from incidents.services.units import unit_status_set
 from partners.choices import AgencyKind
 from partners.models import Member
 from tests import factories
@@ -122,7 +122,7 @@ def build_traffic(*, incidents: bool = False) -> Traffic:
                            text="Maraude 1, personne inconsciente signalée parvis de la gare", now=early),
     ]
     escalate_radio(escalated)
-    escalated_alert = alert_raise(author=operator.user, location=offset(CENTRE, bearing=45, metres=200),
+    escalated_alert = alert_raise(member=operator, location=offset(CENTRE, bearing=45, metres=200),
                                   address="Square Maurice-Utrillo",
                                   description="Femme seule avec un enfant, sans abri", people=2,
                                   conditions=["cold", "children", "night"], now=early)
@@ -164,7 +164,7 @@ def build_traffic(*, incidents: bool = False) -> Traffic:
 
     # Alerts: raised (new), acknowledged, taken charge of, closed.
     def raise_alert(description: str, **extra) -> Alert:
-        return alert_raise(author=operator.user, location=CENTRE, description=description,
+        return alert_raise(member=operator, location=CENTRE, description=description,
                            now=base - dt.timedelta(minutes=3), **extra)
 
     closed = raise_alert("Homme ivre couché sur un banc", conditions=["night"])
@@ -178,8 +178,8 @@ def build_traffic(*, incidents: bool = False) -> Traffic:
     traffic.alerts.update(closed=closed, taken_charge=taken, acknowledged=acked_alert, raised=raised)
 
     # Units in every status (the Croix-Rouge unit went en route when it took charge).
-    unit_status_set(unit=pn_unit, status="on_scene", author=operator.user)
-    unit_status_set(unit=long_unit, status="unavailable", author=operator.user)
+    unit_status_set(unit=pn_unit, status="on_scene", member=operator)
+    unit_status_set(unit=long_unit, status="unavailable", member=operator)
 
     if incidents:
         traffic.incidents = _shared_incidents(operator, pn)
@@ -192,11 +192,11 @@ def _shared_incidents(operator: Member, pn) -> list[Incident]:
     made = []
     for n, (priority, status) in enumerate(((1, "open"), (2, "engaged"), (3, "open"), (1, "engaged"),
                                              (2, "closed"), (3, "cancelled"))):
-        incident = incident_create(author=operator.user, nature="rixe" if n % 2 else "malaise",
+        incident = incident_create(member=operator, nature="rixe" if n % 2 else "malaise",
                                    location=offset(CENTRE, bearing=60 * n, metres=150 + 40 * n),
                                    description=f"Incident de test {n + 1}", priority=priority,
                                    address="12 rue de la Gare" if n == 0 else LONG_ADDRESS)
-        incident_share(incident=incident, agency_code=pn.code, author=operator.user)
+        incident_share(incident=incident, agency_code=pn.code, member=operator)
         if n == 0:
             net = net_for_incident(incident)
             for priority_word in ("routine", "urgent", "flash"):
@@ -204,7 +204,7 @@ def _shared_incidents(operator: Member, pn) -> list[Incident]:
                                    text=f"Message {priority_word} sur le réseau de l'incident")
         if status != "open":
             if status == "closed":
-                incident_transition(incident=incident, status="engaged", author=operator.user)
-            incident = incident_transition(incident=incident, status=status, author=operator.user)
+                incident_transition(incident=incident, status="engaged", member=operator)
+            incident = incident_transition(incident=incident, status=status, member=operator)
         made.append(incident)
     return made

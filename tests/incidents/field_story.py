@@ -7,16 +7,9 @@ import datetime as dt
 
 from django.utils import timezone
 
-from incidents.services import (
-    alert_acknowledge,
-    alert_raise,
-    radio_acknowledge,
-    radio_follow_up,
-    radio_message_send,
-    unit_engage,
-    unit_position_report,
-    unit_status_set,
-)
+from incidents.services.alerts import alert_acknowledge, alert_raise
+from incidents.services.radio import radio_acknowledge, radio_follow_up, radio_message_send
+from incidents.services.units import unit_engage, unit_position_report, unit_status_set
 from partners.models import Agency
 from realtime.models import Event
 from tests import factories
@@ -36,11 +29,11 @@ def field_events(incident, operator) -> dict[str, tuple[Event, list[str]]]:
     radio_message_send(member=operator, to_unit=unit, text="Second", priority="flash", now=now)
     for seconds in (40, 80, 120):
         radio_follow_up(now=now + dt.timedelta(seconds=seconds * 10))
-    unit_position_report(unit=unit, point=offset(CENTRE, bearing=90, metres=100))
-    unit_status_set(unit=unit, status="unavailable", author=operator.user)
-    unit_status_set(unit=unit, status="available", author=operator.user)
-    unit_engage(unit=unit, incident=incident, author=operator.user)
-    alert = alert_raise(author=operator.user, location=CENTRE, description="Personne au sol, froid")
+    unit_position_report(member=unit.member, unit=unit, point=offset(CENTRE, bearing=90, metres=100))
+    unit_status_set(unit=unit, status="unavailable", member=operator)
+    unit_status_set(unit=unit, status="available", member=operator)
+    unit_engage(unit=unit, incident=incident, member=operator)
+    alert = alert_raise(member=operator, location=CENTRE, description="Personne au sol, froid")
     alert_acknowledge(alert=alert, member=factories.make_member(role="partner_agent", agency=crf))
     rows = {}
     for row in Event.objects.filter(id__gt=start).order_by("id"):

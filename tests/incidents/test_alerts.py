@@ -11,18 +11,10 @@ import pytest
 from django.utils import timezone
 
 from incidents.models import Alert
-from incidents.services import (
-    alert_acknowledge,
-    alert_follow_up,
-    alert_raise,
-    incident_attach_camera,
-    incident_create,
-    incident_share,
-    nets_ensure,
-    radio_message_send,
-    unit_engage,
-    unit_position_report,
-)
+from incidents.services.alerts import alert_acknowledge, alert_follow_up, alert_raise
+from incidents.services.incidents import incident_attach_camera, incident_create, incident_share
+from incidents.services.radio import nets_ensure, radio_message_send
+from incidents.services.units import unit_engage, unit_position_report
 from partners.choices import AgencyKind
 from realtime import selectors as realtime_selectors
 from realtime.audiences import groups_of
@@ -97,9 +89,9 @@ def test_bad_alerts_are_refused_with_nothing_written(crf, operator, api):
 
 def test_an_alert_nobody_acknowledges_is_resent_then_escalated(crf, operator):
     t0 = timezone.now()
-    alert = alert_raise(author=operator.user, location=CENTRE, description="Famille sous la pluie",
+    alert = alert_raise(member=operator, location=CENTRE, description="Famille sous la pluie",
                         people=4, conditions=["rain", "children"], now=t0)
-    quick = alert_raise(author=operator.user, location=CENTRE, description="Autre", now=t0)
+    quick = alert_raise(member=operator, location=CENTRE, description="Autre", now=t0)
     alert_acknowledge(alert=quick, member=crf["desk"], now=t0 + dt.timedelta(seconds=30))
 
     assert alert_follow_up(now=t0 + dt.timedelta(seconds=119)) == {"resent": 0, "escalated": 0}
@@ -118,15 +110,15 @@ def test_an_alert_nobody_acknowledges_is_resent_then_escalated(crf, operator):
 
 
 def test_monthly_statistics_and_time_to_take_charge(crf, operator, api):
-    from incidents.services import alert_take_charge
+    from incidents.services.alerts import alert_take_charge
 
     year = timezone.localdate().year
     base = timezone.make_aware(dt.datetime(year, 1, 15, 22, 0))
     for minutes in (10, 20, 60):
-        alert = alert_raise(author=operator.user, location=CENTRE, description="Froid", now=base)
+        alert = alert_raise(member=operator, location=CENTRE, description="Froid", now=base)
         alert_take_charge(alert=alert, unit=crf["unit"], member=crf["unit"].member,
                           now=base + dt.timedelta(minutes=minutes))
-    alert_raise(author=operator.user, location=CENTRE, description="Canicule",
+    alert_raise(member=operator, location=CENTRE, description="Canicule",
                 now=timezone.make_aware(dt.datetime(year, 7, 2, 15, 0)))
     stats = factories.TokenClient().as_member(crf["desk"]).get(f"/api/alerts/stats/?year={year}").json()
     january, july = stats["months"][0], stats["months"][6]
@@ -150,18 +142,19 @@ def test_nothing_the_croix_rouge_receives_names_a_camera_or_a_video(crf, operato
     factories.make_authorisation(cameras=[camera], recipients=[AgencyKind.PN])
     pn_unit = factories.make_unit(agency=pn, callsign="TV 12")
     nets_ensure()
-    incident = incident_create(author=operator.user, nature="detresse", location=CENTRE,
+    incident = incident_create(member=operator, nature="detresse", location=CENTRE,
                                description="Personne en détresse")
-    incident_share(incident=incident, agency_code="crf-test", author=operator.user)
-    incident_attach_camera(incident=incident, camera=camera, author=operator.user)
-    incident_share(incident=incident, agency_code="pn-test", author=operator.user)
+    incident_share(incident=incident, agency_code="crf-test", member=operator)
+    incident_attach_camera(incident=incident, camera=camera, member=operator)
+    incident_share(incident=incident, agency_code="pn-test", member=operator)
     grant_create(camera=camera, agency_code="pn-test", incident=incident, granted_by=operator.user)
-    unit_engage(unit=pn_unit, incident=incident, author=operator.user)
-    unit_engage(unit=crf["unit"], incident=incident, author=operator.user)
+    unit_engage(unit=pn_unit, incident=incident, member=operator)
+    unit_engage(unit=crf["unit"], incident=incident, member=operator)
     radio_message_send(member=operator, net=incident.net, text="Maraude attendue", priority="urgent")
     radio_message_send(member=crf["unit"].member, net=incident.net, text="CRF en route")
-    unit_position_report(unit=crf["unit"], point=offset(CENTRE, bearing=45, metres=200))
-    alert = alert_raise(author=operator.user, location=CENTRE, description="Sans-abri, froid",
+    unit_position_report(member=crf["unit"].member, unit=crf["unit"],
+                         point=offset(CENTRE, bearing=45, metres=200))
+    alert = alert_raise(member=operator, location=CENTRE, description="Sans-abri, froid",
                         conditions=["cold"])
     alert_follow_up(now=timezone.now() + dt.timedelta(hours=1))
     alert_follow_up(now=timezone.now() + dt.timedelta(hours=2))

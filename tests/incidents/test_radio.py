@@ -10,11 +10,10 @@ from django.utils import timezone
 
 from incidents.choices import JournalKind, NetKind
 from incidents.models import Net, RadioMessage, RadioReceipt
-from incidents.selectors import nets_visible_to
-from incidents.services import (
+from incidents.selectors.radio import nets_visible_to
+from incidents.services.incidents import incident_create, incident_share
+from incidents.services.radio import (
     NetNotAllowed,
-    incident_create,
-    incident_share,
     nets_ensure,
     radio_acknowledge,
     radio_follow_up,
@@ -57,10 +56,10 @@ def last_id() -> int:
 
 
 def test_nets_follow_the_rights_model(scene):
-    incident = incident_create(author=scene["operator"].user, nature="rixe", location=CENTRE,
+    incident = incident_create(member=scene["operator"], nature="rixe", location=CENTRE,
                                description="Rixe")
     assert not Net.objects.filter(incident=incident).exists()  # made when shared
-    incident_share(incident=incident, agency_code="pn-test", author=scene["operator"].user)
+    incident_share(incident=incident, agency_code="pn-test", member=scene["operator"])
     incident_net = net(NetKind.INCIDENT, incident=incident)
 
     def names(member):
@@ -86,9 +85,9 @@ def test_nets_follow_the_rights_model(scene):
 
 
 def test_a_message_reaches_its_net_and_an_incident_net_writes_the_journal(scene):
-    incident = incident_create(author=scene["operator"].user, nature="rixe", location=CENTRE,
+    incident = incident_create(member=scene["operator"], nature="rixe", location=CENTRE,
                                description="Rixe")
-    incident_share(incident=incident, agency_code="pn-test", author=scene["operator"].user)
+    incident_share(incident=incident, agency_code="pn-test", member=scene["operator"])
     start = last_id()
     message = radio_message_send(member=scene["pn_unit"].member, net=incident.net, text="Sur place, calme")
     assert message.from_callsign == "TV 12"

@@ -10,15 +10,9 @@ from django.utils import timezone
 
 from config.errors import Conflict
 from incidents.models import Incident, JournalEntry
-from incidents.services import (
-    OutsideServiceArea,
-    UnknownAgency,
-    UnknownNature,
-    incident_create,
-    incident_share,
-    incident_unshare,
-    journal_append,
-)
+from incidents.services.common import OutsideServiceArea, UnknownAgency, UnknownNature
+from incidents.services.incidents import incident_create, incident_share, incident_unshare
+from incidents.services.journal import journal_append
 from realtime.models import Event
 from realtime.services import relay_safely
 from tests import factories
@@ -31,7 +25,7 @@ FAR_AWAY = Point(2.35, 48.85, srid=4326)  # Paris: outside the service area
 def author(area, operator):
     factories.make_agency(kind="PN", code="pn-test")
     factories.make_agency(kind="GN", code="gn-test")
-    return operator.user
+    return operator
 
 
 def events_since(start: int) -> list[tuple[str, list[str]]]:
@@ -43,7 +37,7 @@ def last_id() -> int:
 
 
 def create(author, **kwargs) -> Incident:
-    return incident_create(**{"author": author, "nature": "rixe", "location": CENTRE,
+    return incident_create(**{"member": author, "nature": "rixe", "location": CENTRE,
                               "description": "Rixe devant la gare", **kwargs})
 
 
@@ -90,7 +84,7 @@ def test_a_creation_rolled_back_by_its_caller_leaves_no_event(author, django_cap
 def test_share_tells_the_agency_once(author):
     incident = create(author)
     start = last_id()
-    incident = incident_share(incident=incident, agency_code="pn-test", author=author)
+    incident = incident_share(incident=incident, agency_code="pn-test", member=author)
     # Sent once the transaction commits: one relay is scheduled for all its events.
     assert [cb for _, cb, _ in connection.run_on_commit if cb is relay_safely] == [relay_safely]
     assert events_since(start) == [("journal.appended", ["agency.pn-test", "csu"]),
@@ -99,7 +93,7 @@ def test_share_tells_the_agency_once(author):
     assert list(incident.shared_with.values_list("code", flat=True)) == ["pn-test"]
 
     start = last_id()
-    incident_share(incident=incident, agency_code="pn-test", author=author)  # again: no-op
+    incident_share(incident=incident, agency_code="pn-test", member=author)  # again: no-op
     assert events_since(start) == []
     assert Incident.objects.get(pk=incident.pk).version == 2
 
@@ -110,7 +104,7 @@ def test_sharing_with_the_centre_or_an_unknown_agency_is_refused(author, code):
     incident = create(author)
     start = last_id()
     with pytest.raises(UnknownAgency):
-        incident_share(incident=incident, agency_code=code, author=author)
+        incident_share(incident=incident, agency_code=code, member=author)
     assert events_since(start) == []
     assert not incident.shared_with.exists()
 
@@ -121,17 +115,17 @@ def test_a_closed_incident_cannot_be_shared(author):
     Incident.objects.filter(pk=incident.pk).update(status="closed")
     start = last_id()
     with pytest.raises(Conflict):
-        incident_share(incident=incident, agency_code="pn-test", author=author)
+        incident_share(incident=incident, agency_code="pn-test", member=author)
     assert events_since(start) == []
 
 
 @pytest.mark.django_db
 def test_unshare_tells_the_agency_before_it_loses_the_incident(author):
     incident = create(author)
-    incident = incident_share(incident=incident, agency_code="pn-test", author=author)
-    incident = incident_share(incident=incident, agency_code="gn-test", author=author)
+    incident = incident_share(incident=incident, agency_code="pn-test", member=author)
+    incident = incident_share(incident=incident, agency_code="gn-test", member=author)
     start = last_id()
-    incident = incident_unshare(incident=incident, agency_code="pn-test", author=author)
+    incident = incident_unshare(incident=incident, agency_code="pn-test", member=author)
     assert events_since(start) == [
         ("incident.unshared", ["agency.gn-test", "agency.pn-test", "csu"]),
         # Those who keep it get its new version.
@@ -142,28 +136,28 @@ def test_unshare_tells_the_agency_before_it_loses_the_incident(author):
 
     start = last_id()
     with pytest.raises(UnknownAgency):  # not shared with it (any more)
-        incident_unshare(incident=incident, agency_code="pn-test", author=author)
+        incident_unshare(incident=incident, agency_code="pn-test", member=author)
     assert events_since(start) == []
 
 
 @pytest.mark.django_db
 def test_journal_append_publishes_to_the_incident_audience(author):
-    incident = incident_share(incident=create(author), agency_code="gn-test", author=author)
+    incident = incident_share(incident=create(author), agency_code="gn-test", member=author)
     start = last_id()
-    entry = journal_append(incident=incident, author=author, text="  Patrouille sur place  ")
+    entry = journal_append(incident=incident, member=author, text="  Patrouille sur place  ")
     assert entry.text == "Patrouille sur place"
     [(kind, audience)] = events_since(start)
     assert (kind, audience) == ("journal.appended", ["agency.gn-test", "csu"])
     data = Event.objects.get(id__gt=start).data
     assert data == {"incident_id": incident.pk, "entry": {
-        "id": entry.pk, "at": timezone.localtime(entry.at).isoformat(), "author": author.get_username(),
+        "id": entry.pk, "at": timezone.localtime(entry.at).isoformat(), "author": author.user.get_username(),
         "kind": "note", "text": "Patrouille sur place", "corrects": None}}
 
     other = create(author)
     first = other.journal.get()
     start = last_id()
     with pytest.raises(Exception, match="un autre incident"):
-        journal_append(incident=incident, author=author, text="correction", corrects=first)
+        journal_append(incident=incident, member=author, text="correction", corrects=first)
     assert events_since(start) == []
     assert JournalEntry.objects.filter(text="correction").count() == 0
 

@@ -7,17 +7,11 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from config.errors import NotAllowed
 from incidents.models import Net, RadioMessage, Unit, UnitPosition
-from incidents.services import (
-    NotAllowed,
-    incident_create,
-    nets_ensure,
-    radio_message_send,
-    unit_create,
-    unit_engage,
-    unit_position_report,
-    unit_update,
-)
+from incidents.services.incidents import incident_create
+from incidents.services.radio import nets_ensure, radio_message_send
+from incidents.services.units import unit_create, unit_engage, unit_position_report, unit_update
 from partners.audit import Action
 from partners.choices import AgencyKind
 from partners.models import AuditRecord
@@ -194,8 +188,8 @@ def test_a_retired_unit_keeps_its_history_but_takes_part_in_nothing(scene):
     unit = factories.make_unit(agency=scene["pn"], callsign="TV 12", member=scene["tv12"])
     operator = scene["operator"]
     message = radio_message_send(member=operator, to_unit=unit, text="Rappelez le CSU")
-    unit_position_report(unit=unit, point=CENTRE)
-    incident = incident_create(author=operator.user, nature="rixe", location=CENTRE, description="Rixe")
+    unit_position_report(member=unit.member, unit=unit, point=CENTRE)
+    incident = incident_create(member=operator, nature="rixe", location=CENTRE, description="Rixe")
 
     client = as_(scene["supervisor"])
     retired = client.patch(f"/api/units/{unit.pk}/", {"retired": True})
@@ -241,8 +235,8 @@ def test_a_retired_unit_keeps_its_history_but_takes_part_in_nothing(scene):
 def test_an_engaged_unit_neither_retires_nor_changes_agency(scene):
     unit = factories.make_unit(agency=scene["pn"], callsign="TV 12", member=scene["tv12"])
     operator = scene["operator"]
-    incident = incident_create(author=operator.user, nature="rixe", location=CENTRE, description="Rixe")
-    unit_engage(unit=unit, incident=incident, author=operator.user)
+    incident = incident_create(member=operator, nature="rixe", location=CENTRE, description="Rixe")
+    unit_engage(unit=unit, incident=incident, member=operator)
     before = written()
     client = as_(scene["supervisor"])
     for body, field in (({"retired": True}, "retired"), ({"agency": "gn-test", "member": None}, "agency")):
@@ -255,12 +249,12 @@ def test_an_engaged_unit_neither_retires_nor_changes_agency(scene):
 
 
 def test_a_retired_croix_rouge_team_cannot_take_charge_of_an_alert(scene):
-    from incidents.services import alert_raise
+    from incidents.services.alerts import alert_raise
 
     crf = factories.make_agency(kind=AgencyKind.CRF, code="crf-test")
     desk = factories.make_member(role="partner_agent", agency=crf)
     team = factories.make_unit(agency=crf, callsign="CRF MARAUDE 1")
-    alert = alert_raise(author=scene["operator"].user, location=CENTRE, description="Personne au sol")
+    alert = alert_raise(member=scene["operator"], location=CENTRE, description="Personne au sol")
     unit_update(by=scene["supervisor"], unit=team, retired=True)
     answer = as_(desk).post(f"/api/alerts/{alert.pk}/take-charge/", {"unit": team.pk})
     assert (answer.status_code, answer.json()["error"]) == (409, "unit_retired")

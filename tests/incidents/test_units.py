@@ -10,7 +10,9 @@ from django.utils import timezone
 
 from incidents.choices import IncidentStatus, JournalKind, UnitStatus
 from incidents.models import RadioMessage, UnitPosition
-from incidents.services import ImplausiblePosition, incident_create, nets_ensure, unit_position_report
+from incidents.services.incidents import incident_create
+from incidents.services.radio import nets_ensure
+from incidents.services.units import ImplausiblePosition, unit_position_report
 from partners.choices import AgencyKind
 from realtime.models import Event
 from tests import factories
@@ -63,20 +65,20 @@ def test_positions_out_of_the_area_or_too_fast_are_refused(unit, api):
 
 def test_a_late_fix_joins_the_track_without_moving_the_unit_back(unit):
     now = timezone.now()
-    unit_position_report(unit=unit, point=CENTRE, at=now)
+    unit_position_report(member=unit.member, unit=unit, point=CENTRE, at=now)
     start = Event.objects.order_by("-id").values_list("id", flat=True).first()
     late = offset(CENTRE, bearing=0, metres=100)
-    unit_position_report(unit=unit, point=late, at=now - dt.timedelta(minutes=1))
+    unit_position_report(member=unit.member, unit=unit, point=late, at=now - dt.timedelta(minutes=1))
     unit.refresh_from_db()
     assert unit.position.equals_exact(CENTRE, 1e-9)
     assert not Event.objects.filter(id__gt=start).exists()
     with pytest.raises(ImplausiblePosition):  # checked against the fix after it too
-        unit_position_report(unit=unit, point=offset(CENTRE, bearing=180, metres=900),
+        unit_position_report(member=unit.member, unit=unit, point=offset(CENTRE, bearing=180, metres=900),
                              at=now - dt.timedelta(seconds=10))
 
 
 def test_status_and_engagement_are_live_and_journalled(unit, operator, api):
-    incident = incident_create(author=operator.user, nature="rixe", location=CENTRE, description="Rixe")
+    incident = incident_create(member=operator, nature="rixe", location=CENTRE, description="Rixe")
     client = api.as_member(operator)
     answer = client.post(f"/api/units/{unit.pk}/engage/", {"incident": incident.pk})
     assert answer.status_code == 200 and answer.json()["status"] == "en_route"
@@ -102,7 +104,7 @@ def test_an_hour_offline_then_200_queued_writes_replayed_take_effect_exactly_onc
     network flaky, sends the whole queue twice, the second time partly out of order."""
     nets_ensure()
     operator = factories.make_member(role="operator")
-    from incidents.services import radio_message_send
+    from incidents.services.radio import radio_message_send
 
     flashes = [radio_message_send(member=operator, to_unit=unit, text=f"Flash {i}", priority="flash")
                for i in range(5)]

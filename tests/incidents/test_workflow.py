@@ -159,14 +159,14 @@ def test_sharing_and_the_crf_never_sees_camera_lines(op_api, api):
 def test_a_correction_points_only_at_a_line_its_author_may_see(op_api):
     """The Croix-Rouge does not see camera lines: it cannot correct one either (nor learn it
     exists); a line of another incident is refused the same way."""
-    from incidents.services import journal_camera_note
+    from incidents.services.journal import journal_camera_note
 
     crf = factories.make_agency(kind=AgencyKind.CRF, code="crf-test")
     crf_api = factories.TokenClient().as_member(factories.make_member(role="partner_agent", agency=crf))
     incident = create(op_api).json()
     assert op_api.post(f"/api/incidents/{incident['id']}/shares/", {"agency": "crf-test"}).status_code == 201
     camera_line = journal_camera_note(incident=Incident.objects.get(pk=incident["id"]),
-                                      author=factories.make_member(role="operator").user,
+                                      member=factories.make_member(role="operator"),
                                       text="Capture de la caméra 95428-s042-ptz")
     note = crf_api.post(f"/api/incidents/{incident['id']}/journal/", {"text": "Maraude sur place"}).json()
     journal = f"/api/incidents/{incident['id']}/journal/"

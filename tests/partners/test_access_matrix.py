@@ -36,7 +36,7 @@ from cameras.choices import CameraKind
 from cameras.services import mask_create
 from incidents.choices import NATURES
 from incidents.models import Incident, Nature
-from incidents.services import incident_attach_camera, incident_create, incident_share
+from incidents.services.incidents import incident_attach_camera, incident_create, incident_share
 from partners.audit import Action as AuditAction
 from partners.choices import AgencyKind
 from partners.models import ApiToken, AuditRecord
@@ -244,19 +244,20 @@ def _build() -> Scene:
     mask = mask_create(camera=cameras["a"], polygon=[[0.1, 0.1], [0.4, 0.1], [0.4, 0.4]], label="fenêtre")
 
     author = users["operator"]
+    operator = author.member
     here = Point(factories.CENTRE.x, factories.CENTRE.y, srid=4326)
 
     def incident(description):
-        return incident_create(author=author, nature="rixe", location=here, description=description)
+        return incident_create(member=operator, nature="rixe", location=here, description=description)
 
     incidents = {"shared_pn": incident("Rixe devant la gare"), "shared_sdis": incident("Feu de poubelle"),
                  "shared_crf": incident("Personne sans abri"), "private": incident("Doute levé")}
-    incident_attach_camera(incident=incidents["shared_pn"], camera=cameras["a"], author=author)
-    incident_attach_camera(incident=incidents["shared_crf"], camera=cameras["a"], author=author)
-    incident_share(incident=incidents["shared_crf"], agency_code="crf-test", author=author)
+    incident_attach_camera(incident=incidents["shared_pn"], camera=cameras["a"], member=operator)
+    incident_attach_camera(incident=incidents["shared_crf"], camera=cameras["a"], member=operator)
+    incident_share(incident=incidents["shared_crf"], agency_code="crf-test", member=operator)
     # A camera goes only to a service the incident is shared with.
-    incident_share(incident=incidents["shared_pn"], agency_code="pn-test", author=author)
-    incident_share(incident=incidents["shared_sdis"], agency_code="sdis-test", author=author)
+    incident_share(incident=incidents["shared_pn"], agency_code="pn-test", member=operator)
+    incident_share(incident=incidents["shared_sdis"], agency_code="sdis-test", member=operator)
     grants = {
         "grant_pn": grant_create(camera=cameras["a"], agency_code="pn-test",
                                  incident=incidents["shared_pn"], granted_by=author),
@@ -427,7 +428,7 @@ def _csv(response) -> int:
 
 def _unit_url(ctx: Ctx) -> str:
     """A PN unit made for the cell (its savepoint takes it away)."""
-    from incidents.services import unit_create
+    from incidents.services.units import unit_create
     from partners.models import Agency
 
     unit = unit_create(by=None, callsign="MATRICE 1", agency=Agency.objects.get(code="pn-test"))

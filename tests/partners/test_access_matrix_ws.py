@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from config.asgi import application
 from incidents.events import JournalAppended, JournalEntryData
-from incidents.services import incident_create, incident_share
+from incidents.services.incidents import incident_create, incident_share
 from partners.choices import AgencyKind
 from partners.models import UserSession
 from partners.services import api_token_issue
@@ -86,11 +86,11 @@ def crew() -> dict:
     return users
 
 
-def open_incident(author, *, shared_with: tuple[str, ...] = ()):
+def open_incident(member, *, shared_with: tuple[str, ...] = ()):
     here = Point(factories.CENTRE.x, factories.CENTRE.y, srid=4326)
-    incident = incident_create(author=author, nature="rixe", location=here, description="Rixe devant la gare")
+    incident = incident_create(member=member, nature="rixe", location=here, description="Rixe devant la gare")
     for code in shared_with:
-        incident = incident_share(incident=incident, agency_code=code, author=author)
+        incident = incident_share(incident=incident, agency_code=code, member=member)
     return incident
 
 
@@ -188,7 +188,7 @@ async def test_the_stream_matrix(ws):
             sockets[role] = socket
     assert connects == {role: cells[0] for role, cells in MATRIX_WS.items()}
 
-    incident = await db(open_incident)(users["operator"], shared_with=("pn-test",))
+    incident = await db(open_incident)(users["operator"].member, shared_with=("pn-test",))
     last = await db(marker)([users[role] for role in sockets])
     for role, socket in sockets.items():
         frames = await socket.until(last)
@@ -206,7 +206,7 @@ async def test_a_partner_cannot_pull_another_agencys_incident_over_the_socket(ws
     """The client names no incident and no group: it cannot subscribe, and a replay from the
     start of the outbox brings only what its agency may see."""
     users = await db(crew)()
-    incident = await db(open_incident)(users["operator"], shared_with=("pn-test",))
+    incident = await db(open_incident)(users["operator"].member, shared_with=("pn-test",))
     token = (await db(api_token_issue)(user=users["pm_agent"]))[0]
     ok, socket = await ws(token=token)
     assert ok

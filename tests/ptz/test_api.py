@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from cameras.choices import CameraKind
-from incidents.services import incident_create
+from incidents.services.incidents import incident_create
 from partners.audit import Action
 from partners.models import AuditRecord
 from ptz.driver import OnvifPtzDriver
@@ -85,9 +85,9 @@ def test_one_operator_at_a_time_the_second_sees_who_and_a_supervisor_takes_over(
 
 def test_an_operator_on_a_more_urgent_incident_takes_over(ptz_scene):
     point = ptz_scene["camera"].location
-    normal = incident_create(author=ptz_scene["operator"].user, nature="rixe", location=point,
+    normal = incident_create(member=ptz_scene["operator"], nature="rixe", location=point,
                              description="rixe", priority=3)
-    urgent = incident_create(author=ptz_scene["other"].user, nature="rixe", location=point,
+    urgent = incident_create(member=ptz_scene["other"], nature="rixe", location=point,
                              description="blessé", priority=1)
     holder = client(ptz_scene["operator"])
     assert holder.post(url(ptz_scene, "lease"), {"incident": normal.pk}).status_code == 200
@@ -143,7 +143,7 @@ def test_aim_at_the_incident_turns_by_the_bearing_or_recalls_the_preset_that_see
     api = client(ptz_scene["operator"])
     api.post(url(ptz_scene, "lease"), {})
     south = factories.offset(camera.location, bearing=180, metres=200)
-    behind = incident_create(author=ptz_scene["operator"].user, nature="rixe", location=south,
+    behind = incident_create(member=ptz_scene["operator"], nature="rixe", location=south,
                              description="au sud")
     aimed = api.post(url(ptz_scene, "aim"), {"incident": behind.pk})
     assert aimed.status_code == 200, aimed.json()
@@ -155,7 +155,7 @@ def test_aim_at_the_incident_turns_by_the_bearing_or_recalls_the_preset_that_see
     assert body["position"]["zoom"] == pytest.approx((200 - 30) / 270, abs=0.02)
 
     east = factories.offset(camera.location, bearing=90, metres=100)
-    seen = incident_create(author=ptz_scene["operator"].user, nature="rixe", location=east,
+    seen = incident_create(member=ptz_scene["operator"], nature="rixe", location=east,
                            description="à l'est")
     aimed = api.post(url(ptz_scene, "aim"), {"incident": seen.pk}).json()
     assert aimed["method"] == "preset" and aimed["preset"] == 1 and aimed["reached"] is True

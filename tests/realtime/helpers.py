@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from incidents.events import JournalAppended, JournalEntryData
 from incidents.models import Incident
-from incidents.services import incident_create, incident_share
+from incidents.services.incidents import incident_create, incident_share
 from partners.choices import AgencyKind
 from partners.models import Agency, Member
 from realtime.audiences import Audience, groups_of
@@ -49,14 +49,14 @@ def area() -> None:
         factories.make_commune()
 
 
-def open_incident(author, *, shared_with: tuple[str, ...] = (), description: str = "Rixe devant la gare",
+def open_incident(member, *, shared_with: tuple[str, ...] = (), description: str = "Rixe devant la gare",
                   nature: str = "rixe") -> Incident:
     """An incident at Montmorency's centre, shared with these agency kinds (``"PN"``...)."""
     area()
-    incident = incident_create(author=author, nature=nature, location=Point(2.3222, 48.9883, srid=4326),
+    incident = incident_create(member=member, nature=nature, location=Point(2.3222, 48.9883, srid=4326),
                                description=description)
     for kind in shared_with:
-        incident = incident_share(incident=incident, agency_code=agency(kind).code, author=author)
+        incident = incident_share(incident=incident, agency_code=agency(kind).code, member=member)
     return incident
 
 

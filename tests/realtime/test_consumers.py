@@ -18,7 +18,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client as HttpClient
 from django.utils import timezone
 
-from incidents.services import incident_share, incident_unshare, journal_append
+from incidents.services.incidents import incident_share, incident_unshare
+from incidents.services.journal import journal_append
 from partners.models import ApiToken, Member
 from partners.services import api_token_issue, api_token_revoke
 from realtime import selectors, services
@@ -85,7 +86,7 @@ async def test_only_active_users_with_a_live_credential_from_our_origin_are_let_
     cookie = await db(session_cookie)(member)
     ok, client = await connect(headers=[ORIGIN, (b"cookie", cookie)])
     assert ok, "session cookie"
-    incident = await db(helpers.open_incident)(member.user)
+    incident = await db(helpers.open_incident)(member)
     assert (await client.frame())["data"]["incident"]["reference"] == incident.reference
     ok, _ = await connect(headers=[(b"origin", b"http://evil.example"), (b"cookie", cookie)])
     assert not ok, "session cookie from a foreign origin"
@@ -145,7 +146,7 @@ async def test_each_agency_kind_hears_only_the_incidents_shared_with_it(connect)
     for name, member in crew.items():
         ok, clients[name] = await connect(member.user)
         assert ok, name
-    author = crew["operator"].user
+    author = crew["operator"]
     centre = {n: clients[n] for n in ("operator", "supervisor")}
     deaf = {n: clients[n] for n in ("pm", "gn", "sdis", "sdis_unit", "crf", "auditor")}
 
@@ -167,7 +168,7 @@ async def test_each_agency_kind_hears_only_the_incidents_shared_with_it(connect)
     await assert_hears_nothing_before_marker(deaf, *(crew[n] for n in deaf))
 
     # Shared with the Croix-Rouge as well: its agent gets it.
-    await db(incident_share)(incident=incident, agency_code="crf-test", author=author)
+    await db(incident_share)(incident=incident, agency_code="crf-test", member=author)
     crf = await clients["crf"].events(2)
     assert [f["type"] for f in crf] == ["journal.appended", "incident.shared"]
     assert crf[1]["data"]["agency"] == "crf-test"
@@ -179,12 +180,12 @@ async def test_each_agency_kind_hears_only_the_incidents_shared_with_it(connect)
     await assert_hears_nothing_before_marker(deaf, *(crew[n] for n in deaf))
 
     # Unshared: the CRF agent is told to drop it, then hears nothing more of it.
-    await db(incident_unshare)(incident=incident, agency_code="crf-test", author=author)
+    await db(incident_unshare)(incident=incident, agency_code="crf-test", member=author)
     unshared = await clients["crf"].frame()
     assert unshared["type"] == "incident.unshared"
     assert unshared["data"] == {"incident_id": incident.pk, "reference": incident.reference,
                                 "agency": "crf-test"}
-    await db(journal_append)(incident=incident, author=author, text="Patrouille sur place")
+    await db(journal_append)(incident=incident, member=author, text="Patrouille sur place")
     pn = await clients["pn"].events(4)
     assert [f["type"] for f in pn] == ["incident.unshared", "incident.updated", "journal.appended",
                                        "journal.appended"]
@@ -207,21 +208,21 @@ async def test_each_agency_kind_hears_only_the_incidents_shared_with_it(connect)
 @pytest.mark.django_db(transaction=True)
 async def test_resume_replays_exactly_the_missed_visible_events_in_order_then_goes_live(connect):
     crew = await db(helpers.people)()
-    author, pn = crew["operator"].user, crew["pn"]
+    author, pn = crew["operator"], crew["pn"]
     mine = await db(helpers.open_incident)(author, shared_with=("PN",))
     ok, client = await connect(pn.user)
     assert ok
-    await db(journal_append)(incident=mine, author=author, text="un")
+    await db(journal_append)(incident=mine, member=author, text="un")
     seen = await client.frame()
     assert seen["data"]["entry"]["text"] == "un"
     await client.close()
 
     # While it is away: three lines it may see, between events of another agency's incident.
-    await db(journal_append)(incident=mine, author=author, text="deux")
+    await db(journal_append)(incident=mine, member=author, text="deux")
     theirs = await db(helpers.open_incident)(author, shared_with=("GN",))
-    await db(journal_append)(incident=mine, author=author, text="trois")
-    await db(journal_append)(incident=theirs, author=author, text="pour la gendarmerie")
-    await db(journal_append)(incident=mine, author=author, text="quatre")
+    await db(journal_append)(incident=mine, member=author, text="trois")
+    await db(journal_append)(incident=theirs, member=author, text="pour la gendarmerie")
+    await db(journal_append)(incident=mine, member=author, text="quatre")
 
     ok, client = await connect(pn.user, last_event_id=seen["id"])
     assert ok
@@ -230,7 +231,7 @@ async def test_resume_replays_exactly_the_missed_visible_events_in_order_then_go
     assert [f["id"] for f in replayed] == await db(helpers.visible_ids)(pn, after=seen["id"])
     assert await client.nothing()
 
-    await db(journal_append)(incident=mine, author=author, text="cinq")
+    await db(journal_append)(incident=mine, member=author, text="cinq")
     live = await client.frame()
     assert live["data"]["entry"]["text"] == "cinq" and live["id"] > replayed[-1]["id"]
     await assert_hears_nothing_before_marker({"pn": client}, pn)  # no duplicate at the seam
@@ -264,18 +265,18 @@ def shared_written_unshared() -> dict:
     from streaming.services import grant_create
 
     crew = helpers.people()
-    author = crew["operator"].user
+    author = crew["operator"]
     crew["pn_unit"] = factories.make_member(role="field_unit", agency=helpers.agency("PN"))
     gone = helpers.open_incident(author, shared_with=("PN",),
                                  description="Différend familial, enfants présents")
-    journal_append(incident=gone, author=author, text="Note écrite pendant le partage")
-    incident_unshare(incident=gone, agency_code="pn-test", author=author)
-    journal_append(incident=gone, author=author, text="Note écrite après la fin du partage")
+    journal_append(incident=gone, member=author, text="Note écrite pendant le partage")
+    incident_unshare(incident=gone, agency_code="pn-test", member=author)
+    journal_append(incident=gone, member=author, text="Note écrite après la fin du partage")
     kept = helpers.open_incident(author, shared_with=("PN",), description="Rixe devant la gare")
-    journal_append(incident=kept, author=author, text="Patrouille sur place")
+    journal_append(incident=kept, member=author, text="Patrouille sur place")
     camera = factories.make_camera()
     factories.make_authorisation(cameras=[camera], recipients=["PN"])
-    grant_create(camera=camera, agency_code="pn-test", incident=kept, granted_by=author)
+    grant_create(camera=camera, agency_code="pn-test", incident=kept, granted_by=author.user)
     return {"crew": crew, "gone": gone, "kept": kept}
 
 
@@ -317,21 +318,21 @@ async def test_a_replay_brings_only_what_rest_still_shows(connect):
 @pytest.mark.django_db(transaction=True)
 async def test_resume_past_the_outbox_window_asks_for_a_resync(connect):
     operator = await db(factories.make_member)(role="operator")
-    await db(helpers.open_incident)(operator.user)
-    await db(helpers.open_incident)(operator.user)
+    await db(helpers.open_incident)(operator)
+    await db(helpers.open_incident)(operator)
     ids = await db(helpers.visible_ids)(operator)
     await db(helpers.age_all)(days=8)
     assert await db(services.outbox_prune)(keep_days=7) == 4
     purged = (await db(selectors.relay_position)())[1]
     assert purged == ids[-1]
-    kept = await db(helpers.open_incident)(operator.user)
+    kept = await db(helpers.open_incident)(operator)
 
     ok, client = await connect(operator.user, last_event_id=ids[1])
     assert ok
     frame = await client.receive()
     assert frame["type"] == "resync"
     assert await client.nothing()  # no partial replay: the client reloads its snapshot
-    await db(journal_append)(incident=kept, author=operator.user, text="après le resync")
+    await db(journal_append)(incident=kept, member=operator, text="après le resync")
     assert (await client.frame())["data"]["entry"]["text"] == "après le resync"  # and it stays live
 
     # A client that saw everything that was purged loses nothing: it is replayed the rest.
@@ -345,7 +346,7 @@ async def test_resume_past_the_outbox_window_asks_for_a_resync(connect):
 @pytest.mark.django_db(transaction=True)
 async def test_a_bad_last_event_id_is_an_error(connect):
     operator = await db(factories.make_member)(role="operator")
-    await db(helpers.open_incident)(operator.user)
+    await db(helpers.open_incident)(operator)
     for value in ["abc", "-1", "1.5", "0x10", "%20", "1;2"]:  # not a number: error, then close
         ok, client = await connect(operator.user, query=f"last_event_id={value}")
         assert ok
@@ -360,7 +361,7 @@ async def test_a_bad_last_event_id_is_an_error(connect):
     error = await client.receive()
     assert (error["type"], error["error"]) == ("error", "last_event_id_in_future")
     assert (await client.receive())["type"] == "resync"
-    incident = await db(helpers.open_incident)(operator.user)
+    incident = await db(helpers.open_incident)(operator)
     assert (await client.frame())["data"]["incident"]["reference"] == incident.reference
 
 
@@ -404,7 +405,7 @@ async def test_bad_frames_get_an_error_and_the_connection_stays(connect, setting
     await client.send({"type": "ack", "last_event_id": 3})
     assert await client.nothing()  # a good ack has no answer
 
-    incident = await db(helpers.open_incident)(operator.user)
+    incident = await db(helpers.open_incident)(operator)
     for each in (client, other):  # both still receive events
         assert (await each.frame())["data"]["incident"]["reference"] == incident.reference
 
@@ -415,7 +416,7 @@ async def test_a_heartbeat_tells_the_last_event_id(connect, settings):
     operator = await db(factories.make_member)(role="operator")
     ok, client = await connect(operator.user)
     assert ok
-    await db(helpers.open_incident)(operator.user)
+    await db(helpers.open_incident)(operator)
     last = (await client.events(2))[-1]["id"]
     while (frame := await client.receive())["type"] != "heartbeat":
         pass
@@ -443,7 +444,7 @@ async def test_deactivating_a_user_closes_its_open_sockets(connect):
 @pytest.mark.django_db(transaction=True)
 async def test_changed_rights_rescope_the_open_socket(connect):
     crew = await db(helpers.people)()
-    author, agent = crew["operator"].user, crew["pn"]
+    author, agent = crew["operator"], crew["pn"]
     ok, client = await connect(agent.user)
     assert ok
 
@@ -488,7 +489,7 @@ async def test_revoking_a_token_closes_the_sockets_it_opened_at_once(connect):
     assert ok and ok_other
     assert await db(revoke_over_the_api)(raw) == 204
     assert await revoked.closed_with() == 4401
-    incident = await db(helpers.open_incident)(operator.user)
+    incident = await db(helpers.open_incident)(operator)
     assert (await other.frame())["data"]["incident"]["reference"] == incident.reference
 
 
@@ -509,7 +510,7 @@ async def test_the_heartbeat_checks_what_no_signal_announced(connect, settings):
     heartbeat finds them. A deactivated account is closed; changed rights re-scope."""
     settings.HUB_WS_HEARTBEAT_SECONDS = 0.2
     crew = await db(helpers.people)()
-    author, agent, auditor = crew["operator"].user, crew["pn"], crew["auditor"]
+    author, agent, auditor = crew["operator"], crew["pn"], crew["auditor"]
     ok_agent, agent_socket = await connect(agent.user)
     ok_auditor, auditor_socket = await connect(auditor.user)  # hears no incident
     assert ok_agent and ok_auditor
@@ -562,11 +563,11 @@ async def test_a_lost_message_is_refilled_from_the_outbox(connect, monkeypatch):
     ok, client = await connect(operator.user)
     assert ok
     drop_relayed_messages(monkeypatch)
-    lost = await db(helpers.open_incident)(operator.user, description="perdu en route")
+    lost = await db(helpers.open_incident)(operator, description="perdu en route")
     assert await client.nothing()
     monkeypatch.undo()
 
-    await db(journal_append)(incident=lost, author=operator.user, text="retrouvé")
+    await db(journal_append)(incident=lost, member=operator, text="retrouvé")
     frames = await client.events(3)
     assert [f["type"] for f in frames] == ["incident.created", "journal.appended", "journal.appended"]
     assert frames[0]["data"]["incident"]["description"] == "perdu en route"
@@ -575,7 +576,7 @@ async def test_a_lost_message_is_refilled_from_the_outbox(connect, monkeypatch):
 
     # The cursor rows are bookkeeping: losing them must not make a client miss or repeat.
     await db(GroupCursor.objects.all().delete)()
-    await db(journal_append)(incident=lost, author=operator.user, text="après")
+    await db(journal_append)(incident=lost, member=operator, text="après")
     frame = await client.frame()
     assert frame["data"]["entry"]["text"] == "après"
     await assert_hears_nothing_before_marker({"operator": client}, operator)
@@ -589,7 +590,7 @@ async def test_a_lost_message_is_refilled_even_before_the_relay_commits(connect,
     ok, client = await connect(operator.user)
     assert ok
     drop_relayed_messages(monkeypatch)
-    lost = await db(helpers.open_incident)(operator.user, description="perdu en route")
+    lost = await db(helpers.open_incident)(operator, description="perdu en route")
     monkeypatch.undo()
 
     # The consumer's outbox read happens while the relay still holds its transaction open.
@@ -613,7 +614,7 @@ async def test_a_lost_message_is_refilled_even_before_the_relay_commits(connect,
         from django.db import connection
 
         try:  # in a thread of its own, as another process would
-            journal_append(incident=lost, author=operator.user, text="retrouvé")
+            journal_append(incident=lost, member=operator, text="retrouvé")
         finally:
             connection.close()
 
@@ -632,7 +633,7 @@ async def test_a_message_lost_while_the_client_resumes_is_refilled(connect, monk
     """The consumer reads where the relay stands while it starts; messages lost in that
     instant must still reach the client, from the replay or from the refill."""
     operator = await db(factories.make_member)(role="operator")
-    first = await db(helpers.open_incident)(operator.user)
+    first = await db(helpers.open_incident)(operator)
     seen = await db(helpers.latest_id)()
 
     dropping = False
@@ -649,7 +650,7 @@ async def test_a_message_lost_while_the_client_resumes_is_refilled(connect, monk
         position = real_relay_position()
         monkeypatch.setattr(selectors, "relay_position", real_relay_position)
         dropping = True
-        journal_append(incident=first, author=operator.user, text="perdu pendant la reprise")
+        journal_append(incident=first, member=operator, text="perdu pendant la reprise")
         dropping = False
         return position
 
@@ -661,7 +662,7 @@ async def test_a_message_lost_while_the_client_resumes_is_refilled(connect, monk
     frames = []
     while (frame := await client.frame())["type"] != "pong":
         frames.append(frame)
-    await db(journal_append)(incident=first, author=operator.user, text="ensuite")
+    await db(journal_append)(incident=first, member=operator, text="ensuite")
     while len(frames) < 2:  # from the replay or from the refill: the client cannot tell
         frames.append(await client.frame())
     assert [f["data"]["entry"]["text"] for f in frames] == ["perdu pendant la reprise", "ensuite"]

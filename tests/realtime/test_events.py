@@ -17,8 +17,9 @@ from pydantic import ValidationError
 
 from incidents.events import IncidentUpdated, incident_data
 from incidents.models import Incident
-from incidents.selectors import incident_audience, incidents_visible_to
-from incidents.services import incident_share, incident_unshare, journal_append
+from incidents.selectors.incidents import incident_audience, incidents_visible_to
+from incidents.services.incidents import incident_share, incident_unshare
+from incidents.services.journal import journal_append
 from partners.models import Member
 from realtime.audiences import groups_of
 from realtime.events import REGISTRY, EventSchema
@@ -52,20 +53,20 @@ class Story:
 @pytest.fixture
 def story(db) -> Story:
     crew = helpers.people()
-    author = crew["operator"].user
+    author = crew["operator"]
     start = helpers.latest_id()
     incident = helpers.open_incident(author)
-    incident = incident_share(incident=incident, agency_code="pn-test", author=author)
-    incident = incident_share(incident=incident, agency_code="crf-test", author=author)
-    incident = incident_unshare(incident=incident, agency_code="crf-test", author=author)
-    journal_append(incident=incident, author=author, text="Patrouille sur place")
+    incident = incident_share(incident=incident, agency_code="pn-test", member=author)
+    incident = incident_share(incident=incident, agency_code="crf-test", member=author)
+    incident = incident_unshare(incident=incident, agency_code="crf-test", member=author)
+    journal_append(incident=incident, member=author, text="Patrouille sur place")
     camera = factories.make_camera()
     factories.make_authorisation(cameras=[camera], recipients=["PN", "GN"])
     # A camera goes only to a service the incident is shared with: the gendarmerie first.
-    incident = incident_share(incident=incident, agency_code="gn-test", author=author)
-    grant = grant_create(camera=camera, agency_code="gn-test", incident=incident, granted_by=author,
+    incident = incident_share(incident=incident, agency_code="gn-test", member=author)
+    grant = grant_create(camera=camera, agency_code="gn-test", incident=incident, granted_by=author.user,
                          minutes=10)
-    grant_revoke(grant=grant, by=author, reason="fin de l'intervention")
+    grant_revoke(grant=grant, by=author.user, reason="fin de l'intervention")
     incident.refresh_from_db()
     return Story(incident=incident, crew=crew,
                  rows=list(Event.objects.filter(id__gt=start).order_by("id")))

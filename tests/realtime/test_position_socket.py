@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async as db
 from django.utils import timezone
 
 from incidents.models import Unit, UnitPosition
-from incidents.services import PositionCoalescer, PositionReport
+from incidents.services.units import PositionCoalescer, PositionReport
 from partners.choices import AgencyKind
 from realtime.models import Event
 from tests import factories

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from incidents.models import RadioMessage
-from incidents.services import net_for_agency
+from incidents.services.radio import net_for_agency
 from partners.services import api_token_issue
 from realtime.models import Event
 from tests import factories

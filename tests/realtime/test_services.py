@@ -113,14 +113,14 @@ async def test_a_rolled_back_incident_reaches_no_client(connect):
 
     def failed_write() -> None:
         with transaction.atomic():
-            helpers.open_incident(operator["operator"].user, description="Jamais enregistré")
+            helpers.open_incident(operator["operator"], description="Jamais enregistré")
             raise RuntimeError("the request failed after the incident was written")
 
     with pytest.raises(RuntimeError):
         await database_sync_to_async(failed_write)()
     assert not await database_sync_to_async(Incident.objects.exists)()
 
-    incident = await database_sync_to_async(helpers.open_incident)(operator["operator"].user)
+    incident = await database_sync_to_async(helpers.open_incident)(operator["operator"])
     frame = await client.frame()
     # The first frame is the committed incident: nothing of the rolled-back one came before it.
     assert frame["type"] == "incident.created"

@@ -2,7 +2,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.gis.geos import Point
 
-from incidents.services import incident_create
+from incidents.services.incidents import incident_create
 from tests import factories
 
 
@@ -13,7 +13,7 @@ async def test_operator_receives_incident_created(connect):
     ok, client = await connect(member.user)
     assert ok
     incident = await database_sync_to_async(incident_create)(
-        author=member.user, nature="rixe", location=Point(2.3222, 48.9883, srid=4326),
+        member=member, nature="rixe", location=Point(2.3222, 48.9883, srid=4326),
         description="Rixe devant la gare")
     frames = await client.events(2)
     assert [f["type"] for f in frames] == ["incident.created", "journal.appended"]

@@ -77,7 +77,7 @@ def build_world() -> World:
     pn_unit = factories.make_unit(agency=pn, callsign="TV 12")
     crf_unit = factories.make_unit(agency=crf, callsign="CRF MARAUDE 1")
     crew["pn_unit"], crew["crf_unit"] = pn_unit.member, crf_unit.member
-    incident = helpers.open_incident(crew["operator"].user, shared_with=("PN",))
+    incident = helpers.open_incident(crew["operator"], shared_with=("PN",))
     camera = factories.make_camera(kind=CameraKind.PTZ)
     PtzEndpoint.objects.create(camera=camera, host="127.0.0.1", port=9)
     factories.make_authorisation(cameras=[camera], recipients=["PN", "GN"])
@@ -150,7 +150,7 @@ def pn_agent_on_its_net(w: World) -> None:
 
 
 def earlier_flash_to_unit(w: World) -> None:
-    from incidents.services import radio_message_send
+    from incidents.services.radio import radio_message_send
 
     now = timezone.now()
     w.extra["message"] = radio_message_send(member=w.crew["operator"], to_unit=w.pn_unit, priority="flash",
@@ -164,7 +164,7 @@ def unit_acknowledges(w: World) -> None:
 
 def nobody_acknowledges(w: World) -> None:
     """The Celery beat follow-up, later and later: re-sent, then escalated to the supervisors."""
-    from incidents.services import radio_follow_up
+    from incidents.services.radio import radio_follow_up
 
     for minutes in (10, 20, 30):
         radio_follow_up(now=w.extra["sent_at"] + dt.timedelta(minutes=minutes))
@@ -214,9 +214,9 @@ def raise_alert(w: World) -> None:
 
 
 def earlier_alert(w: World) -> None:
-    from incidents.services import alert_raise
+    from incidents.services.alerts import alert_raise
 
-    w.extra["alert"] = alert_raise(author=w.crew["operator"].user, location=CENTRE,
+    w.extra["alert"] = alert_raise(member=w.crew["operator"], location=CENTRE,
                                    description="Personne au sol, froid")
 
 

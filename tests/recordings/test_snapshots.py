@@ -13,7 +13,7 @@ from django.utils import timezone
 from PIL import Image
 
 from incidents.models import JournalEntry
-from incidents.services import incident_create
+from incidents.services.incidents import incident_create
 from partners.models import AuditRecord
 from recordings.models import DestructionRecord, LegalHold, Snapshot
 from recordings.requisitions import RecordingGone, hold_release, requisition_create
@@ -75,7 +75,7 @@ def test_masks_are_black_and_the_name_and_time_burned_in(area, storage, operator
 
 def test_a_snapshot_for_an_incident_goes_in_its_main_courante(recorded, operator):
     camera, _segments = recorded
-    incident = incident_create(author=operator.user, nature="rixe", location=factories.CENTRE,
+    incident = incident_create(member=operator, nature="rixe", location=factories.CENTRE,
                                description="Rixe devant la gare")
     snapshot = snapshot_take(camera=camera, by=operator.user, incident=incident)
     entry = JournalEntry.objects.filter(incident=incident, kind="camera").latest("at")

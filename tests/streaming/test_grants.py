@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from incidents.models import Incident
-from incidents.services import incident_share, incident_transition, incident_unshare
+from incidents.services.incidents import incident_share, incident_transition, incident_unshare
 from partners.audit import Action
 from partners.choices import AgencyKind
 from partners.models import AuditRecord
@@ -135,7 +135,7 @@ def test_the_croix_rouge_never_gets_video(scene):
     crf = factories.make_agency(kind=AgencyKind.CRF, code="crf-test")
     crf_member = factories.make_member(role="partner_agent", agency=crf, habilitation_reference="X")
     incident_share(incident=Incident.objects.get(pk=scene["incident"]["id"]), agency_code="crf-test",
-                   author=scene["operator"].user)
+                   member=scene["operator"])
     before = last_event_id()
     response = grant(scene, agency="crf-test")
     assert response.status_code == 403 and response.json()["error"] == "video_not_allowed"
@@ -181,7 +181,7 @@ def test_no_grant_of_a_camera_without_an_authorisation_in_force(scene, operator)
 def test_a_service_not_listed_in_the_authorisation_gets_nothing(scene):
     sdis = factories.make_agency(kind=AgencyKind.SDIS, code="sdis-test")
     incident_share(incident=Incident.objects.get(pk=scene["incident"]["id"]), agency_code=sdis.code,
-                   author=scene["operator"].user)
+                   member=scene["operator"])
     scene["camera"].authorisations.update(recipients=["PN"])
     before = last_event_id()
     response = grant(scene, agency="sdis-test")
@@ -195,7 +195,7 @@ def test_a_service_not_listed_in_the_authorisation_gets_nothing(scene):
 @pytest.mark.django_db
 def test_no_grant_for_an_incident_that_is_over(scene):
     incident = Incident.objects.get(pk=scene["incident"]["id"])
-    incident_transition(incident=incident, status="closed", author=scene["operator"].user)
+    incident_transition(incident=incident, status="closed", member=scene["operator"])
     before = last_event_id()
     response = grant(scene)
     assert response.status_code == 409
@@ -290,7 +290,7 @@ def _ended(scene):
 def test_closing_the_incident_ends_its_grants(scene):
     grant(scene)
     incident = Incident.objects.get(pk=scene["incident"]["id"])
-    incident_transition(incident=incident, status="closed", author=scene["operator"].user)
+    incident_transition(incident=incident, status="closed", member=scene["operator"])
     assert camera_view_denial(scene["agent"], scene["camera"]) == "no_active_grant"
     listed = scene["op_api"].get(f"/api/streaming/grants/?incident={incident.pk}").json()
     assert (listed[0]["active"], listed[0]["end_reason"]) == (False, "incident_closed")
@@ -305,7 +305,7 @@ def test_closing_the_incident_ends_its_grants(scene):
 def test_unsharing_the_incident_ends_the_agency_s_grants(scene):
     grant(scene)
     incident = Incident.objects.get(pk=scene["incident"]["id"])
-    incident_unshare(incident=incident, agency_code="pn-test", author=scene["operator"].user)
+    incident_unshare(incident=incident, agency_code="pn-test", member=scene["operator"])
     assert not active_grants().exists()
     assert camera_view_denial(scene["agent"], scene["camera"]) == "no_active_grant"
     assert grants_end_sweep() == 1

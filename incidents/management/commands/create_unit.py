@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import DomainError
 from incidents.models import Unit
-from incidents.services import callsign_normalise, unit_create
+from incidents.services.units import callsign_normalise, unit_create
 from partners.models import Agency, Member
 
 
