@@ -16,7 +16,8 @@ What runs where
   the server of ``DATABASE_URL`` (created with PostGIS when missing, migrated,
   ``load_demo`` loaded), creates the benchmark accounts (``bench-*``, tokens only)
   and then, for each channel layer in turn (``core`` = channels_redis
-  ``RedisChannelLayer``, ``pubsub`` = ``RedisPubSubChannelLayer``):
+  ``RedisChannelLayer``, ``pubsub`` = ``realtime.layers.PubSubChannelLayer``, the hub's
+  default: channels_redis' ``RedisPubSubChannelLayer`` made to survive a Redis restart):
 
   1. starts ONE Daphne process (``daphne -b 127.0.0.1 -p PORT config.asgi:application``
      with ``HUB_CHANNEL_LAYER`` set, its own ``CHANNELS_PREFIX``) and waits for
@@ -121,7 +122,10 @@ from harness import bench_database_url, ensure_database, pct, setup_django  # no
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB_NAME = "csu_bench_fanout"
-LAYER_CLASSES = {"core": "RedisChannelLayer", "pubsub": "RedisPubSubChannelLayer"}
+LAYER_CLASSES = {"core": "RedisChannelLayer", "pubsub": "PubSubChannelLayer"}
+# What Daphne's own /metrics says of the layer at the end of a layer's run (loopback may read it).
+DAPHNE_SERIES = {"hub_layer_over_capacity_total": "over capacity", "hub_layer_resubscribed_total":
+                 "resubscribed", "hub_ws_gaps_total": "gaps refilled"}
 ORIGIN = "http://127.0.0.1"
 ACK_EVERY = 100  # a client acknowledges every this many events (as a real one would)
 SEED = 20260403
@@ -674,6 +678,24 @@ class Daphne(harness.Daphne):
                          log_prefix=f"fanout-daphne-{layer}-")
 
 
+def daphne_series(port: int) -> dict[str, float]:
+    """The layer's counters of ``DAPHNE_SERIES`` and the refill frames, read from Daphne's ``/metrics``."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in DAPHNE_SERIES:
+                found[DAPHNE_SERIES[sample.name]] = sample.value
+            elif sample.name == "hub_ws_frames_sent_total" and sample.labels.get("kind") == "refill":
+                found["refill frames"] = sample.value
+    return found
+
+
 class ClientWorker:
     def __init__(self, stderr_path: str) -> None:
         self.stderr = open(stderr_path, "w")  # noqa: SIM115 (closed in stop)
@@ -1055,6 +1077,10 @@ def run_layer(spec: str, base_prefix: str, accounts: list[Account], author, part
                           late_failed=report["failed"],
                           over_capacity=over_capacity.count - capacity_before,
                           daphne_errors=daphne.errors())
+            try:
+                result["daphne_series"] = daphne_series(daphne.port)
+            except (OSError, ValueError) as error:
+                result["daphne_series"] = {"unreadable": str(error)}
         finally:
             if worker is not None:
                 worker.stop()
@@ -1135,6 +1161,9 @@ def notes(r: dict, n_clients: int) -> str:
         out.append("other frames: " + ", ".join(f"{k} {v}" for k, v in sorted(r["others"].items())))
     if r["layer"].startswith("core"):
         out.append(f"channels_redis over-capacity notices: {r['over_capacity']}")
+    if r.get("daphne_series"):
+        out.append("Daphne's /metrics since it started: " + ", ".join(
+            f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(r["daphne_series"].items())))
     if r["daphne_errors"]:
         out.append("daphne log: " + "; ".join(f"{v}× {k}" for k, v in r["daphne_errors"].items()))
     (b1, _, _), (a1, _, _) = r["load"]
