@@ -67,6 +67,8 @@ Measures
 
 Variants and knobs
 ------------------
+* ``--layers pubsub-lib,pubsub``: channels_redis' own ``RedisPubSubChannelLayer`` beside the
+  hub's subclass (``realtime.layers``), to see what the subclass costs per frame.
 * ``--layers core-fixed,pubsub-fixed``: the same with the fixes this benchmark
   proposes applied to Daphne only (``benchmarks/fanout_settings.py``: a Redis
   ``socket_timeout`` above channels_redis' 5 s blocking pop; ``benchmarks/fanout_asgi.py``:
@@ -122,7 +124,11 @@ from harness import bench_database_url, ensure_database, pct, setup_django  # no
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB_NAME = "csu_bench_fanout"
-LAYER_CLASSES = {"core": "RedisChannelLayer", "pubsub": "PubSubChannelLayer"}
+LAYER_CLASSES = {"core": "RedisChannelLayer", "pubsub": "PubSubChannelLayer",
+                 "pubsub-lib": "channels_redis' RedisPubSubChannelLayer as shipped"}
+# ``pubsub-lib``: the library's class, without realtime.layers (what the subclass costs per frame;
+# it does not survive a Redis restart). Daphne reads it from benchmarks/fanout_settings.py.
+LIBRARY_PUBSUB = "channels_redis.pubsub.RedisPubSubChannelLayer"
 # What Daphne's own /metrics says of the layer at the end of a layer's run (loopback may read it).
 DAPHNE_SERIES = {"hub_layer_over_capacity_total": "over capacity", "hub_layer_resubscribed_total":
                  "resubscribed", "hub_ws_gaps_total": "gaps refilled"}
@@ -1005,11 +1011,17 @@ def run_layer(spec: str, base_prefix: str, accounts: list[Account], author, part
     from realtime.selectors import latest_event_id
 
     layer, fixed = spec.removesuffix("-fixed"), spec.endswith("-fixed")
+    library = layer == "pubsub-lib"
+    layer = "pubsub" if library else layer
     prefix = f"{base_prefix}-{spec}"
     result: dict = {"layer": spec, "phases": []}
     daphne = worker = None
     channel_layers = layer_settings(layer, prefix)
     daphne_env = dict(kv.split("=", 1) for kv in args.daphne_env)
+    if library:
+        channel_layers["default"]["BACKEND"] = LIBRARY_PUBSUB
+        daphne_env.update(DJANGO_SETTINGS_MODULE="benchmarks.fanout_settings",
+                          FANOUT_LAYER_BACKEND=LIBRARY_PUBSUB)
     if fixed:
         config = channel_layers["default"]["CONFIG"]
         config["hosts"] = fixed_hosts(config["hosts"])
@@ -1130,7 +1142,7 @@ def table(results: list[dict]) -> str:
 def breakdown(results: list[dict]) -> str:
     head = ("| layer | phase | producer ev/s | relay p50 / p99 ms | commit→first recipient p50 / p99 ms "
             "| first→last recipient p50 / p99 ms | CPU daphne / clients / producer "
-            "| daphne CPU µs per frame | producer deadlocks |")
+            "| daphne CPU µs per frame | ⇒ frames per Daphne CPU-second | producer deadlocks |")
     rows = [head, "| --- | --- |" + " ---: |" * (head.count("|") - 3)]
     for r in results:
         for s in r["phases"]:
@@ -1142,7 +1154,8 @@ def breakdown(results: list[dict]) -> str:
                 f"| {s['first_p50']:.1f} / {s['first_p99']:.1f} "
                 f"| {s['spread_p50']:.1f} / {s['spread_p99']:.1f} "
                 f"| {s['daphne_cpu']:.0f} % / {s['clients_cpu']:.0f} % / {s['producer_cpu']:.0f} % "
-                f"| {s['daphne_us_per_frame']:.0f} | {s['deadlocks']} |")
+                f"| {s['daphne_us_per_frame']:.0f} | {1e6 / s['daphne_us_per_frame']:,.0f} "
+                f"| {s['deadlocks']} |")
     return "\n".join(rows)
 
 
@@ -1211,7 +1224,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--client-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--layers", default="core,pubsub",
-                        help="comma-separated among core, pubsub, core-fixed, pubsub-fixed "
+                        help="comma-separated among core, pubsub, pubsub-lib, core-fixed, pubsub-fixed "
                              "(-fixed: Daphne runs with the fixes this benchmark proposes, "
                              "benchmarks/fanout_settings.py and benchmarks/fanout_asgi.py)")
     parser.add_argument("--clients", type=int, default=500)
@@ -1238,7 +1251,8 @@ def main() -> None:
     specs = [x.strip() for x in args.layers.split(",") if x.strip()]
     for spec in specs:
         if spec.removesuffix("-fixed") not in LAYER_CLASSES:
-            raise SystemExit(f"unknown layer {spec!r}; choose among core, pubsub, core-fixed, pubsub-fixed")
+            raise SystemExit(f"unknown layer {spec!r}; choose among core, pubsub, pubsub-lib, core-fixed, "
+                             "pubsub-fixed")
     url = bench_database_url(BENCH_DB_NAME, "BENCH_FANOUT_DATABASE_URL")
     base_prefix = f"bench-{os.getpid()}"
     ensure_database(url)
