@@ -224,6 +224,8 @@ class EventConsumer(AsyncWebsocketConsumer):
         back after a restart, or the socket's queue was full, realtime.layers): send from the
         outbox every event after the last one sent, up to the newest committed. Live messages
         of those events, if they still come, are dropped as sent already."""
+        if not hasattr(self, "group_last"):
+            return  # not streaming yet (or refused): the stream's start reads the outbox itself
         positions, newest = await database_sync_to_async(selectors.resync_point)(self.groups_joined)
         self.group_last = {g: max(self.group_last.get(g, 0), p) for g, p in positions.items()}
         await self.catch_up(upto=newest)
