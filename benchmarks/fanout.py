@@ -74,6 +74,12 @@ Variants and knobs
   ``socket_timeout`` above channels_redis' 5 s blocking pop; ``benchmarks/fanout_asgi.py``:
   ``hub.event`` dispatched without Channels' per-message ``aclose_old_connections``).
   The app code is not touched; these files only exist to measure the proposals.
+* ``--redis-restart``: the run gets a redis-server of its own (a free port, no persistence,
+  never the machine's Redis), and a fourth phase, "busy night, Redis restarted": the busy-night
+  load, with that Redis killed a third of the way through and started again, empty,
+  ``--outage`` seconds later (2). Writes go on meanwhile (their relay fails and is logged);
+  after the phase the producer runs the relay once more, as the periodic task would. The
+  same checks (lost, dup, leak, order) say whether the layer kept the stream exact.
 * ``--daphne-env KEY=VALUE`` (repeatable): extra environment for Daphne, e.g.
   ``DB_POOL=0`` to see what the PostgreSQL connection pool does to the time 500
   clients take to connect.
@@ -635,6 +641,60 @@ def revoke_tokens(accounts: list[Account]) -> None:
             account.token = ""
 
 
+class OwnRedis:
+    """A redis-server of the run's own, on a free port, without persistence (``--redis-restart``):
+    killing it loses everything, as a crash of a cache-only Redis does."""
+
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.dir = tempfile.mkdtemp(prefix="fanout-redis-")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import socket
+
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on {self.port} did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+
+    def restart_later(self, after: float, outage: float) -> threading.Thread:
+        """Kill it ``after`` seconds from now and start it again ``outage`` seconds later."""
+        def go() -> None:
+            time.sleep(after)
+            self.kill()
+            print(f"  redis-server killed at {time.strftime('%H:%M:%S')}", flush=True)
+            time.sleep(outage)
+            self.start()
+            print(f"  redis-server started again (empty) at {time.strftime('%H:%M:%S')}", flush=True)
+        thread = threading.Thread(target=go, daemon=True)
+        thread.start()
+        return thread
+
+
 def redis_cleanup(prefix: str) -> int:
     """Delete what the core layer left in Redis under our prefix (groups, channel queues)."""
     import redis
@@ -652,12 +712,13 @@ class OverCapacity(logging.Handler):
     """Counts channels_redis' "channels over capacity" notices (messages the core layer
     dropped; consumers refill such gaps from the outbox)."""
 
-    def __init__(self) -> None:
+    def __init__(self, match: str = "over capacity") -> None:
         super().__init__(logging.INFO)
         self.count = 0
+        self.match = match
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "over capacity" in record.getMessage():
+        if self.match in record.getMessage():
             self.count += 1
 
 
@@ -1003,7 +1064,7 @@ def phase_stats(name: str, accounts: list[Account], live: list[bool], producer: 
 # ---------------------------------------------------------------------------
 
 def run_layer(spec: str, base_prefix: str, accounts: list[Account], author, partners: list[str],
-              args, over_capacity: OverCapacity) -> dict:
+              args, over_capacity: OverCapacity, own_redis: OwnRedis | None = None) -> dict:
     """One Daphne, one client process, warm-up, then the two phases, for one layer ``spec``
     (``core``, ``pubsub``, or either with ``-fixed``: see ``benchmarks/fanout_settings.py``)."""
     from django.test import override_settings
@@ -1061,6 +1122,8 @@ def run_layer(spec: str, base_prefix: str, accounts: list[Account], author, part
             phases = [(f"busy night ({args.rate:g} ev/s)", args.rate),
                       (f"flat out ({args.producers} producer{'s' if args.producers > 1 else ''})", None),
                       ("backlog (1 commit)", "burst")]
+            if own_redis is not None:
+                phases.append((f"busy night, Redis restarted ({args.outage:g} s away)", "restart"))
             raw = []
             for name, rate in phases:
                 cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
@@ -1068,6 +1131,13 @@ def run_layer(spec: str, base_prefix: str, accounts: list[Account], author, part
                 if rate == "burst":  # CPU from the commit on, not while the transaction is built
                     lo, hi, t0 = producer.burst(args.events, at_commit=lambda cpu0=cpu0: cpu0.update(
                         {k: cpu_seconds(p) for k, p in pids.items()}))
+                elif rate == "restart":
+                    restarter = own_redis.restart_later(args.events / args.rate / 3, args.outage)
+                    lo, hi, t0 = producer.run(args.events, args.rate, 1)
+                    restarter.join()
+                    from realtime.services import relay
+
+                    print(f"  the periodic relay's pass after the phase sent {relay()} events", flush=True)
                 else:
                     lo, hi, t0 = producer.run(args.events, rate, 1 if rate else args.producers)
                 deadlocks = producer.deadlocks - deadlocks0
@@ -1239,6 +1309,9 @@ def main() -> None:
     parser.add_argument("--drain-cap", type=float, default=60.0, help="longest wait for a phase's end")
     parser.add_argument("--concurrency", type=int, default=10, help="handshakes in flight")
     parser.add_argument("--ws-impl", default="auto", choices=["auto", "websockets", "aiohttp", "builtin"])
+    parser.add_argument("--redis-restart", action="store_true",
+                        help="a redis-server of the run's own, killed and started again in a fourth phase")
+    parser.add_argument("--outage", type=float, default=2.0, help="seconds Redis stays away (--redis-restart)")
     parser.add_argument("--daphne-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the Daphne process (e.g. DB_POOL=0)")
     args = parser.parse_args()
@@ -1255,6 +1328,15 @@ def main() -> None:
                              "pubsub-fixed")
     url = bench_database_url(BENCH_DB_NAME, "BENCH_FANOUT_DATABASE_URL")
     base_prefix = f"bench-{os.getpid()}"
+    own_redis = None
+    if args.redis_restart:
+        # The relay's failures while Redis is away are expected: counted, not printed.
+        relay_failures = OverCapacity(match="relay failed")
+        logging.getLogger("realtime.services").addHandler(relay_failures)
+        logging.getLogger("realtime.services").propagate = False
+        own_redis = OwnRedis()
+        own_redis.start()
+        os.environ["REDIS_URL"] = own_redis.url  # Daphne, this process's layer and cache
     ensure_database(url)
     setup_django(url, base_prefix)
     ensure_data()
@@ -1278,8 +1360,12 @@ def main() -> None:
     print(f"{len(accounts)} clients: " + ", ".join(f"{v} {k}" for k, v in sorted(mix.items()))
           + f" ({len(partners)} partner agencies + the centre)")
 
-    results = [run_layer(spec, base_prefix, accounts, author, partners, args, over_capacity)
-               for spec in specs]
+    try:
+        results = [run_layer(spec, base_prefix, accounts, author, partners, args, over_capacity, own_redis)
+                   for spec in specs]
+    finally:
+        if own_redis is not None:
+            own_redis.kill()
 
     print()
     print(f"Realtime fan-out: {args.clients} clients on one Daphne, {args.events} outbox events per "
@@ -1295,6 +1381,9 @@ def main() -> None:
     print(f"Targets: p99 ≤ {TARGET_P99_MS:.0f} ms, ≥ {TARGET_MSGS:,.0f} delivered msg/s from "
           "one Daphne process, 0 lost/dup:")
     print("\n".join(verdict(results)))
+    if args.redis_restart:
+        print(f"\nrelays that failed while Redis was away (logged by realtime.services): "
+              f"{relay_failures.count}")
     print(f"\ntotal run time {time.time() - started:.0f}s")
 
 
