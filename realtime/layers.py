@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
 from channels_redis.utils import _wrap_close, decode_hosts
@@ -55,6 +56,10 @@ class _Shard(RedisSingleShardConnection):
         super().__init__(host, channel_layer)
         self._watched: Any = None  # the subscriber connection whose reconnections are watched
         self._down = False
+        # For the logs: host and port only (the address may carry a password).
+        address = urlsplit(host["address"]) if "address" in host else None
+        self._where = (f"{address.hostname}:{address.port or 6379}" if address is not None
+                       else f"{host.get('host', '?')}:{host.get('port', 6379)}")
 
     async def subscribe(self, channel: str) -> None:
         await super().subscribe(channel)
@@ -76,7 +81,7 @@ class _Shard(RedisSingleShardConnection):
                 if self._pubsub is not None and self._pubsub.subscribed:
                     message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
                     if self._down:
-                        log.warning("channel layer: Redis is back at %s", self.host.get("address", self.host))
+                        log.warning("channel layer: Redis is back at %s", self._where)
                         self._down = False
                     self._receive_message(message)
                 else:
@@ -87,7 +92,7 @@ class _Shard(RedisSingleShardConnection):
                 if not self._down:
                     log.warning("channel layer: lost Redis at %s (%s); reconnecting, then every "
                                 "socket of this process resyncs from the outbox",
-                                self.host.get("address", self.host), error)
+                                self._where, error)
                     self._down = True
                 await asyncio.sleep(RETRY_SECONDS)
             except Exception:
