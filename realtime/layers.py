@@ -130,6 +130,15 @@ class PubSubLoopLayer(RedisPubSubLoopLayer):
         self._resync_due: set[str] = set()
         self._resync_bytes = self.channel_layer.serialize({"type": RESYNC_TYPE})
 
+    async def _subscribe_to_channel(self, channel: str) -> None:
+        try:
+            await super()._subscribe_to_channel(channel)
+        except BaseException:
+            # Redis is away: the handshake that wanted this channel fails; leave no queue behind
+            # (channels_redis would keep it, and every resync would queue into it forever).
+            self.channels.pop(channel, None)
+            raise
+
     def deliver(self, channel: str, data: bytes) -> None:
         queue = self.channels.get(channel)
         if queue is None:

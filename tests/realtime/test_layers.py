@@ -13,6 +13,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from prometheus_client import REGISTRY
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from incidents.services import journal_append
 from realtime import services
@@ -95,6 +96,17 @@ async def test_past_its_capacity_a_channel_drops_counts_and_asks_for_one_resync(
         # Read: room again, and the next message is delivered.
         await layer.group_send("csu", {"type": "hub.test", "n": 7})
         assert (await next_message(layer, channel))["n"] == 7
+    finally:
+        await layer.flush()
+
+
+async def test_a_channel_asked_for_while_redis_is_away_leaves_nothing_behind(tmp_path):
+    redis = RedisServer(tmp_path)  # never started: its port refuses connections
+    layer = layer_on(redis.url)
+    try:
+        with pytest.raises(RedisConnectionError):
+            await layer.new_channel()
+        assert layer._get_layer().channels == {}
     finally:
         await layer.flush()
 
