@@ -16,7 +16,8 @@ What runs where
   the server of ``DATABASE_URL`` (created with PostGIS when missing, migrated,
   ``load_demo`` loaded), creates the benchmark accounts (``bench-*``, tokens only)
   and then, for each channel layer in turn (``core`` = channels_redis
-  ``RedisChannelLayer``, ``pubsub`` = ``RedisPubSubChannelLayer``):
+  ``RedisChannelLayer``, ``pubsub`` = ``realtime.layers.PubSubChannelLayer``, the hub's
+  default: channels_redis' ``RedisPubSubChannelLayer`` made to survive a Redis restart):
 
   1. starts ONE Daphne process (``daphne -b 127.0.0.1 -p PORT config.asgi:application``
      with ``HUB_CHANNEL_LAYER`` set, its own ``CHANNELS_PREFIX``) and waits for
@@ -66,11 +67,19 @@ Measures
 
 Variants and knobs
 ------------------
+* ``--layers pubsub-lib,pubsub``: channels_redis' own ``RedisPubSubChannelLayer`` beside the
+  hub's subclass (``realtime.layers``), to see what the subclass costs per frame.
 * ``--layers core-fixed,pubsub-fixed``: the same with the fixes this benchmark
   proposes applied to Daphne only (``benchmarks/fanout_settings.py``: a Redis
   ``socket_timeout`` above channels_redis' 5 s blocking pop; ``benchmarks/fanout_asgi.py``:
   ``hub.event`` dispatched without Channels' per-message ``aclose_old_connections``).
   The app code is not touched; these files only exist to measure the proposals.
+* ``--redis-restart``: the run gets a redis-server of its own (a free port, no persistence,
+  never the machine's Redis), and a fourth phase, "busy night, Redis restarted": the busy-night
+  load, with that Redis killed a third of the way through and started again, empty,
+  ``--outage`` seconds later (2). Writes go on meanwhile (their relay fails and is logged);
+  after the phase the producer runs the relay once more, as the periodic task would. The
+  same checks (lost, dup, leak, order) say whether the layer kept the stream exact.
 * ``--daphne-env KEY=VALUE`` (repeatable): extra environment for Daphne, e.g.
   ``DB_POOL=0`` to see what the PostgreSQL connection pool does to the time 500
   clients take to connect.
@@ -121,7 +130,14 @@ from harness import bench_database_url, ensure_database, pct, setup_django  # no
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB_NAME = "csu_bench_fanout"
-LAYER_CLASSES = {"core": "RedisChannelLayer", "pubsub": "RedisPubSubChannelLayer"}
+LAYER_CLASSES = {"core": "RedisChannelLayer", "pubsub": "PubSubChannelLayer",
+                 "pubsub-lib": "channels_redis' RedisPubSubChannelLayer as shipped"}
+# ``pubsub-lib``: the library's class, without realtime.layers (what the subclass costs per frame;
+# it does not survive a Redis restart). Daphne reads it from benchmarks/fanout_settings.py.
+LIBRARY_PUBSUB = "channels_redis.pubsub.RedisPubSubChannelLayer"
+# What Daphne's own /metrics says of the layer at the end of a layer's run (loopback may read it).
+DAPHNE_SERIES = {"hub_layer_over_capacity_total": "over capacity", "hub_layer_resubscribed_total":
+                 "resubscribed", "hub_ws_gaps_total": "gaps refilled"}
 ORIGIN = "http://127.0.0.1"
 ACK_EVERY = 100  # a client acknowledges every this many events (as a real one would)
 SEED = 20260403
@@ -625,6 +641,60 @@ def revoke_tokens(accounts: list[Account]) -> None:
             account.token = ""
 
 
+class OwnRedis:
+    """A redis-server of the run's own, on a free port, without persistence (``--redis-restart``):
+    killing it loses everything, as a crash of a cache-only Redis does."""
+
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.dir = tempfile.mkdtemp(prefix="fanout-redis-")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import socket
+
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on {self.port} did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+
+    def restart_later(self, after: float, outage: float) -> threading.Thread:
+        """Kill it ``after`` seconds from now and start it again ``outage`` seconds later."""
+        def go() -> None:
+            time.sleep(after)
+            self.kill()
+            print(f"  redis-server killed at {time.strftime('%H:%M:%S')}", flush=True)
+            time.sleep(outage)
+            self.start()
+            print(f"  redis-server started again (empty) at {time.strftime('%H:%M:%S')}", flush=True)
+        thread = threading.Thread(target=go, daemon=True)
+        thread.start()
+        return thread
+
+
 def redis_cleanup(prefix: str) -> int:
     """Delete what the core layer left in Redis under our prefix (groups, channel queues)."""
     import redis
@@ -642,12 +712,13 @@ class OverCapacity(logging.Handler):
     """Counts channels_redis' "channels over capacity" notices (messages the core layer
     dropped; consumers refill such gaps from the outbox)."""
 
-    def __init__(self) -> None:
+    def __init__(self, match: str = "over capacity") -> None:
         super().__init__(logging.INFO)
         self.count = 0
+        self.match = match
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "over capacity" in record.getMessage():
+        if self.match in record.getMessage():
             self.count += 1
 
 
@@ -672,6 +743,24 @@ class Daphne(harness.Daphne):
         super().__init__({"HUB_CHANNEL_LAYER": layer, "CHANNELS_PREFIX": prefix, **extra_env},
                          command=lambda port: daphne_command(port, prefix, fixed),
                          log_prefix=f"fanout-daphne-{layer}-")
+
+
+def daphne_series(port: int) -> dict[str, float]:
+    """The layer's counters of ``DAPHNE_SERIES`` and the refill frames, read from Daphne's ``/metrics``."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in DAPHNE_SERIES:
+                found[DAPHNE_SERIES[sample.name]] = sample.value
+            elif sample.name == "hub_ws_frames_sent_total" and sample.labels.get("kind") == "refill":
+                found["refill frames"] = sample.value
+    return found
 
 
 class ClientWorker:
@@ -975,7 +1064,7 @@ def phase_stats(name: str, accounts: list[Account], live: list[bool], producer: 
 # ---------------------------------------------------------------------------
 
 def run_layer(spec: str, base_prefix: str, accounts: list[Account], author, partners: list[str],
-              args, over_capacity: OverCapacity) -> dict:
+              args, over_capacity: OverCapacity, own_redis: OwnRedis | None = None) -> dict:
     """One Daphne, one client process, warm-up, then the two phases, for one layer ``spec``
     (``core``, ``pubsub``, or either with ``-fixed``: see ``benchmarks/fanout_settings.py``)."""
     from django.test import override_settings
@@ -983,11 +1072,17 @@ def run_layer(spec: str, base_prefix: str, accounts: list[Account], author, part
     from realtime.selectors import latest_event_id
 
     layer, fixed = spec.removesuffix("-fixed"), spec.endswith("-fixed")
+    library = layer == "pubsub-lib"
+    layer = "pubsub" if library else layer
     prefix = f"{base_prefix}-{spec}"
     result: dict = {"layer": spec, "phases": []}
     daphne = worker = None
     channel_layers = layer_settings(layer, prefix)
     daphne_env = dict(kv.split("=", 1) for kv in args.daphne_env)
+    if library:
+        channel_layers["default"]["BACKEND"] = LIBRARY_PUBSUB
+        daphne_env.update(DJANGO_SETTINGS_MODULE="benchmarks.fanout_settings",
+                          FANOUT_LAYER_BACKEND=LIBRARY_PUBSUB)
     if fixed:
         config = channel_layers["default"]["CONFIG"]
         config["hosts"] = fixed_hosts(config["hosts"])
@@ -1027,6 +1122,8 @@ def run_layer(spec: str, base_prefix: str, accounts: list[Account], author, part
             phases = [(f"busy night ({args.rate:g} ev/s)", args.rate),
                       (f"flat out ({args.producers} producer{'s' if args.producers > 1 else ''})", None),
                       ("backlog (1 commit)", "burst")]
+            if own_redis is not None:
+                phases.append((f"busy night, Redis restarted ({args.outage:g} s away)", "restart"))
             raw = []
             for name, rate in phases:
                 cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
@@ -1034,6 +1131,13 @@ def run_layer(spec: str, base_prefix: str, accounts: list[Account], author, part
                 if rate == "burst":  # CPU from the commit on, not while the transaction is built
                     lo, hi, t0 = producer.burst(args.events, at_commit=lambda cpu0=cpu0: cpu0.update(
                         {k: cpu_seconds(p) for k, p in pids.items()}))
+                elif rate == "restart":
+                    restarter = own_redis.restart_later(args.events / args.rate / 3, args.outage)
+                    lo, hi, t0 = producer.run(args.events, args.rate, 1)
+                    restarter.join()
+                    from realtime.services import relay
+
+                    print(f"  the periodic relay's pass after the phase sent {relay()} events", flush=True)
                 else:
                     lo, hi, t0 = producer.run(args.events, rate, 1 if rate else args.producers)
                 deadlocks = producer.deadlocks - deadlocks0
@@ -1055,6 +1159,10 @@ def run_layer(spec: str, base_prefix: str, accounts: list[Account], author, part
                           late_failed=report["failed"],
                           over_capacity=over_capacity.count - capacity_before,
                           daphne_errors=daphne.errors())
+            try:
+                result["daphne_series"] = daphne_series(daphne.port)
+            except (OSError, ValueError) as error:
+                result["daphne_series"] = {"unreadable": str(error)}
         finally:
             if worker is not None:
                 worker.stop()
@@ -1104,7 +1212,7 @@ def table(results: list[dict]) -> str:
 def breakdown(results: list[dict]) -> str:
     head = ("| layer | phase | producer ev/s | relay p50 / p99 ms | commit→first recipient p50 / p99 ms "
             "| first→last recipient p50 / p99 ms | CPU daphne / clients / producer "
-            "| daphne CPU µs per frame | producer deadlocks |")
+            "| daphne CPU µs per frame | ⇒ frames per Daphne CPU-second | producer deadlocks |")
     rows = [head, "| --- | --- |" + " ---: |" * (head.count("|") - 3)]
     for r in results:
         for s in r["phases"]:
@@ -1116,7 +1224,8 @@ def breakdown(results: list[dict]) -> str:
                 f"| {s['first_p50']:.1f} / {s['first_p99']:.1f} "
                 f"| {s['spread_p50']:.1f} / {s['spread_p99']:.1f} "
                 f"| {s['daphne_cpu']:.0f} % / {s['clients_cpu']:.0f} % / {s['producer_cpu']:.0f} % "
-                f"| {s['daphne_us_per_frame']:.0f} | {s['deadlocks']} |")
+                f"| {s['daphne_us_per_frame']:.0f} | {1e6 / s['daphne_us_per_frame']:,.0f} "
+                f"| {s['deadlocks']} |")
     return "\n".join(rows)
 
 
@@ -1135,6 +1244,9 @@ def notes(r: dict, n_clients: int) -> str:
         out.append("other frames: " + ", ".join(f"{k} {v}" for k, v in sorted(r["others"].items())))
     if r["layer"].startswith("core"):
         out.append(f"channels_redis over-capacity notices: {r['over_capacity']}")
+    if r.get("daphne_series"):
+        out.append("Daphne's /metrics since it started: " + ", ".join(
+            f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(r["daphne_series"].items())))
     if r["daphne_errors"]:
         out.append("daphne log: " + "; ".join(f"{v}× {k}" for k, v in r["daphne_errors"].items()))
     (b1, _, _), (a1, _, _) = r["load"]
@@ -1182,7 +1294,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--client-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--layers", default="core,pubsub",
-                        help="comma-separated among core, pubsub, core-fixed, pubsub-fixed "
+                        help="comma-separated among core, pubsub, pubsub-lib, core-fixed, pubsub-fixed "
                              "(-fixed: Daphne runs with the fixes this benchmark proposes, "
                              "benchmarks/fanout_settings.py and benchmarks/fanout_asgi.py)")
     parser.add_argument("--clients", type=int, default=500)
@@ -1197,6 +1309,9 @@ def main() -> None:
     parser.add_argument("--drain-cap", type=float, default=60.0, help="longest wait for a phase's end")
     parser.add_argument("--concurrency", type=int, default=10, help="handshakes in flight")
     parser.add_argument("--ws-impl", default="auto", choices=["auto", "websockets", "aiohttp", "builtin"])
+    parser.add_argument("--redis-restart", action="store_true",
+                        help="a redis-server of the run's own, killed and started again in a fourth phase")
+    parser.add_argument("--outage", type=float, default=2.0, help="seconds Redis stays away (--redis-restart)")
     parser.add_argument("--daphne-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the Daphne process (e.g. DB_POOL=0)")
     args = parser.parse_args()
@@ -1209,9 +1324,19 @@ def main() -> None:
     specs = [x.strip() for x in args.layers.split(",") if x.strip()]
     for spec in specs:
         if spec.removesuffix("-fixed") not in LAYER_CLASSES:
-            raise SystemExit(f"unknown layer {spec!r}; choose among core, pubsub, core-fixed, pubsub-fixed")
+            raise SystemExit(f"unknown layer {spec!r}; choose among core, pubsub, pubsub-lib, core-fixed, "
+                             "pubsub-fixed")
     url = bench_database_url(BENCH_DB_NAME, "BENCH_FANOUT_DATABASE_URL")
     base_prefix = f"bench-{os.getpid()}"
+    own_redis = None
+    if args.redis_restart:
+        # The relay's failures while Redis is away are expected: counted, not printed.
+        relay_failures = OverCapacity(match="relay failed")
+        logging.getLogger("realtime.services").addHandler(relay_failures)
+        logging.getLogger("realtime.services").propagate = False
+        own_redis = OwnRedis()
+        own_redis.start()
+        os.environ["REDIS_URL"] = own_redis.url  # Daphne, this process's layer and cache
     ensure_database(url)
     setup_django(url, base_prefix)
     ensure_data()
@@ -1237,8 +1362,12 @@ def main() -> None:
     print(f"{len(accounts)} clients: " + ", ".join(f"{v} {k}" for k, v in sorted(mix.items()))
           + f" ({len(partners)} partner agencies + the centre)")
 
-    results = [run_layer(spec, base_prefix, accounts, author, partners, args, over_capacity)
-               for spec in specs]
+    try:
+        results = [run_layer(spec, base_prefix, accounts, author, partners, args, over_capacity, own_redis)
+                   for spec in specs]
+    finally:
+        if own_redis is not None:
+            own_redis.kill()
 
     print()
     print(f"Realtime fan-out: {args.clients} clients on one Daphne, {args.events} outbox events per "
@@ -1254,6 +1383,9 @@ def main() -> None:
     print(f"Targets: p99 ≤ {TARGET_P99_MS:.0f} ms, ≥ {TARGET_MSGS:,.0f} delivered msg/s from "
           "one Daphne process, 0 lost/dup:")
     print("\n".join(verdict(results)))
+    if args.redis_restart:
+        print(f"\nrelays that failed while Redis was away (logged by realtime.services): "
+              f"{relay_failures.count}")
     print(f"\ntotal run time {time.time() - started:.0f}s")
 
 

@@ -10,6 +10,9 @@ after 5 to 10 s without traffic.
 
 Run Daphne with ``DJANGO_SETTINGS_MODULE=benchmarks.fanout_settings`` from the
 repository root; ``fanout.py --layers core-fixed,pubsub-fixed`` does it.
+
+``FANOUT_LAYER_BACKEND``, when set, replaces the channel layer's class (``fanout.py --layers
+pubsub-lib``: channels_redis' own ``RedisPubSubChannelLayer`` beside the hub's subclass).
 """
 
 from __future__ import annotations
@@ -32,3 +35,5 @@ def with_socket_timeout(hosts: list) -> list[dict]:
 CHANNEL_LAYERS = copy.deepcopy(BASE_CHANNEL_LAYERS)  # config.settings' own dict stays as it is
 _config = CHANNEL_LAYERS["default"]["CONFIG"]
 _config["hosts"] = with_socket_timeout(_config["hosts"])
+if os.environ.get("FANOUT_LAYER_BACKEND"):
+    CHANNEL_LAYERS["default"]["BACKEND"] = os.environ["FANOUT_LAYER_BACKEND"]

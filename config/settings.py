@@ -169,10 +169,12 @@ CACHES = {
     }
 }
 
-# RedisPubSubChannelLayer or RedisChannelLayer: benchmarks/fanout.py compares them.
+# pubsub (channels_redis' RedisPubSubChannelLayer, made to survive a Redis restart by
+# realtime.layers) or core (RedisChannelLayer): benchmarks/fanout.py compares them, and
+# tests/realtime/test_redis_restart.py runs under both.
 _LAYERS = {"core": "channels_redis.core.RedisChannelLayer",
-           "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer"}
-HUB_CHANNEL_LAYER = os.environ.get("HUB_CHANNEL_LAYER", "core")
+           "pubsub": "realtime.layers.PubSubChannelLayer"}
+HUB_CHANNEL_LAYER = os.environ.get("HUB_CHANNEL_LAYER", "pubsub")
 CHANNEL_LAYERS: dict[str, dict] = {
     "default": {
         "BACKEND": _LAYERS[HUB_CHANNEL_LAYER],
@@ -188,11 +190,11 @@ CHANNEL_LAYERS: dict[str, dict] = {
                    "prefix": os.environ.get("CHANNELS_PREFIX", "csu")},
     }
 }
+# A consumer that falls behind loses messages past this bound instead of growing Redis (core)
+# or its process's memory (pubsub: per socket); it refills the gap from the outbox.
+CHANNEL_LAYERS["default"]["CONFIG"]["capacity"] = 1000
 if HUB_CHANNEL_LAYER == "core":
-    # A consumer that falls behind loses messages past this bound instead of growing
-    # Redis; it notices the gap and refills it from the outbox.
-    CHANNEL_LAYERS["default"]["CONFIG"].update({"capacity": 1000, "expiry": 60,
-                                                "group_expiry": 86400})
+    CHANNEL_LAYERS["default"]["CONFIG"].update({"expiry": 60, "group_expiry": 86400})
 
 # Relay the outbox inside the request after commit (one process, tests), or leave it to the
 # `manage.py relay` process woken by NOTIFY (`make run`: the API and WebSocket pools set 0).

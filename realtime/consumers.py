@@ -219,6 +219,17 @@ class EventConsumer(AsyncWebsocketConsumer):
             await self.count_unacked(len(frames))
         self.last_sent = max(self.last_sent, upto)
 
+    async def hub_resync(self, message: dict) -> None:
+        """The channel layer may have lost messages for this socket (its Redis connection came
+        back after a restart, or the socket's queue was full, realtime.layers): send from the
+        outbox every event after the last one sent, up to the newest committed. Live messages
+        of those events, if they still come, are dropped as sent already."""
+        if not hasattr(self, "group_last"):
+            return  # not streaming yet (or refused): the stream's start reads the outbox itself
+        positions, newest = await database_sync_to_async(selectors.resync_point)(self.groups_joined)
+        self.group_last = {g: max(self.group_last.get(g, 0), p) for g, p in positions.items()}
+        await self.catch_up(upto=newest)
+
     async def hub_control(self, message: dict) -> None:
         """Rights changed, or a credential ended (account, session, token): re-scope or close
         at once."""

@@ -35,9 +35,16 @@ WS_GAPS = Counter("hub_ws_gaps", "Messages of a group that never reached a socke
                   "from the outbox.")
 
 LAYER_OVER_CAPACITY = Counter(
-    "hub_layer_over_capacity", "Channels a group send of this process found full (core layer, "
-    "capacity 1,000 per channel): the message to each was dropped, its socket refills the gap "
-    "from the outbox. Should stay at 0; growing means the WebSocket processes do not keep up.")
+    "hub_layer_over_capacity", "Messages the channel layer dropped because a channel was full "
+    "(pubsub: 1,000 messages queued for one socket of this process, counted by the WebSocket "
+    "process; core: a group send of this process found channels full, 1,000 per channel): the "
+    "socket refills the gap from the outbox. Should stay at 0; growing means the WebSocket "
+    "processes do not keep up.")
+
+LAYER_RESUBSCRIBED = Counter(
+    "hub_layer_resubscribed", "Times this process's pubsub channel layer subscribed again after "
+    "its Redis connection came back (a Redis restart): every socket of the process then refilled "
+    "from the outbox what was published meanwhile.")
 
 RELAYED = Counter("hub_relay_events_sent", "Events this process relayed to the channel layer.")
 # Registered by the relay process only (``manage.py relay``): elsewhere it would say 0 forever.

@@ -55,3 +55,11 @@ def group_positions(groups: list[str]) -> dict[str, int]:
 
 def latest_event_id() -> int:
     return Event.objects.aggregate(m=Max("id"))["m"] or 0
+
+
+def resync_point(groups: list[str]) -> tuple[dict[str, int], int]:
+    """``(group positions, newest committed event id)``, read in that order, for a socket that
+    may have missed live messages: every event up to the newest id is committed (ids commit
+    in order), so refilling up to it leaves nothing behind, and a relay that commits between
+    the two reads shows as a gap, refilled, rather than as events already known."""
+    return group_positions(groups), latest_event_id()

@@ -47,6 +47,26 @@ def listen(*groups: str) -> str:
     return transport.run(go())
 
 
+# A receive still waiting when ``received`` stopped listening, per channel: cancelling it would
+# tell the pubsub layer that the consumer left, and the channel would leave its groups.
+_waiting: dict[str, asyncio.Future] = {}
+
+
+@pytest.fixture(autouse=True)
+def _stop_waiting():
+    """The test's channels are done with: their receives end with it (with the core layer, a
+    receive left waiting would read from the process's shared list, other tests' messages)."""
+    yield
+
+    async def stop() -> None:
+        for receiving in _waiting.values():
+            receiving.cancel()
+        await asyncio.gather(*_waiting.values(), return_exceptions=True)
+        _waiting.clear()
+
+    transport.run(stop())
+
+
 def received(channel: str, *, wait: float = 0.3) -> list[dict]:
     """Every message waiting on ``channel`` (stops after ``wait`` s without one)."""
     layer = get_channel_layer()
@@ -54,10 +74,12 @@ def received(channel: str, *, wait: float = 0.3) -> list[dict]:
     async def go() -> list[dict]:
         messages = []
         while True:
-            try:
-                messages.append(await asyncio.wait_for(layer.receive(channel), wait))
-            except TimeoutError:
+            receiving = _waiting.pop(channel, None) or asyncio.ensure_future(layer.receive(channel))
+            done, _ = await asyncio.wait({receiving}, timeout=wait)
+            if not done:
+                _waiting[channel] = receiving
                 return messages
+            messages.append(receiving.result())
 
     return transport.run(go())
 
