@@ -15,7 +15,7 @@ from channels.layers import get_channel_layer
 from prometheus_client import REGISTRY
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from incidents.services import journal_append
+from incidents.services.journal import journal_append
 from realtime import services
 from realtime.layers import RESYNC_TYPE, PubSubChannelLayer
 from tests import factories
@@ -121,11 +121,11 @@ async def test_a_resync_sends_every_missed_event_once_in_order_even_those_not_re
     ok, client = await connect(operator.user)
     assert ok
     drop_relayed_messages(monkeypatch)
-    lost = await db(helpers.open_incident)(operator.user, description="perdu en route")
+    lost = await db(helpers.open_incident)(operator, description="perdu en route")
     monkeypatch.undo()
     settings.HUB_RELAY_INLINE = False
 
-    await db(journal_append)(incident=lost, author=operator.user, text="pas encore relayé")
+    await db(journal_append)(incident=lost, member=operator, text="pas encore relayé")
     assert await client.nothing()
 
     await get_channel_layer().group_send(f"user.{operator.user.pk}", {"type": RESYNC_TYPE})
