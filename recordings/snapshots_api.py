@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse
+from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -27,6 +28,7 @@ from partners.permissions import IsCentreStaff
 from partners.selectors import signed_in
 from recordings import snapshots
 from recordings.models import Snapshot
+from recordings.storage import recording_store
 
 LIST_LIMIT = 200
 
@@ -99,8 +101,11 @@ class SnapshotImageApi(APIView):
     permission_classes = [IsCentreStaff]
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
-    def get(self, request: Request, pk: int) -> FileResponse:
+    def get(self, request: Request, pk: int) -> HttpResponseBase:
         snapshot = get_object_or_404(Snapshot, pk=pk)
-        return file_download(snapshots.snapshot_file(snapshot), content_type="image/jpeg",
-                             as_attachment=False,
-                             filename=f"{snapshot.camera.code}-{snapshot.taken_at:%Y%m%dT%H%M%S}.jpg")
+        filename = f"{snapshot.camera.code}-{snapshot.taken_at:%Y%m%dT%H%M%S}.jpg"
+        if recording_store().kind == "local":
+            return file_download(snapshots.snapshot_file(snapshot), content_type="image/jpeg",
+                                 as_attachment=False, filename=filename)
+        return HttpResponse(snapshots.snapshot_image(snapshot), content_type="image/jpeg",
+                            headers={"Content-Disposition": f'inline; filename="{filename}"'})
