@@ -32,6 +32,12 @@ from pathlib import Path
 
 PORTS = 8  # master, master gRPC, volume, volume gRPC, filer, filer gRPC, S3, S3 gRPC
 S3_OFFSET = 6
+MASTER_TOML = """[master.volume_growth]
+copy_1 = 1
+copy_2 = 1
+copy_3 = 1
+copy_other = 1
+"""
 
 
 def weed_binary() -> str:
@@ -66,8 +72,9 @@ def free_base(low: int = 20000, high: int = 40000, attempts: int = 50) -> int:
 class SeaweedServer:
     """One ``weed server`` with its S3 gateway on ``127.0.0.1:base + 6``, data in ``directory``."""
 
-    def __init__(self, *, directory: Path, base: int, access_key: str, secret_key: str) -> None:
-        self.directory, self.base = Path(directory), base
+    def __init__(self, *, directory: Path, base: int, access_key: str, secret_key: str,
+                 max_volumes: int = 100) -> None:
+        self.directory, self.base, self.max_volumes = Path(directory), base, max_volumes
         self.access_key, self.secret_key = access_key, secret_key
         self.process: subprocess.Popen | None = None
 
@@ -83,8 +90,8 @@ class SeaweedServer:
         b = self.base
         return [weed_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 f"-dir={self.directory / 'data'}",
-                # Each bucket has volumes of its own: room for many.
-                "-volume.max=100", "-master.volumeSizeLimitMB=64", "-master.telemetry=false",
+                # Each bucket has volumes of its own: room for many (one more per bucket, master.toml).
+                f"-volume.max={self.max_volumes}", "-master.volumeSizeLimitMB=64", "-master.telemetry=false",
                 f"-master.port={b}", f"-master.port.grpc={b + 1}", f"-volume.port={b + 2}",
                 f"-volume.port.grpc={b + 3}", "-filer", f"-filer.port={b + 4}", f"-filer.port.grpc={b + 5}",
                 "-s3", f"-s3.port={b + 6}", f"-s3.port.grpc={b + 7}",
@@ -97,9 +104,12 @@ class SeaweedServer:
         (self.directory / "s3.json").write_text(json.dumps({"identities": [{
             "name": "hub", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        # weed reads master.toml from its working directory: a new bucket grows one volume, not
+        # seven (the default), so that -volume.max bounds buckets, not a seventh of them.
+        (self.directory / "master.toml").write_text(MASTER_TOML)
         log = (self.directory / "weed.log").open("ab")
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                                        cwd=self.directory, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         atexit.register(self.stop)
         try:

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import uuid
 from pathlib import Path
+from typing import IO
 
 import av
 from django.conf import settings
@@ -160,12 +161,6 @@ def snapshot_take(*, camera: Camera, by: User, at: dt.datetime | None = None,
     return snapshot
 
 
-def snapshot_file(snapshot: Snapshot) -> Path:
-    """The snapshot's file, when the recordings are in a directory (``local``)."""
-    return Path(settings.HUB_RECORDINGS_DIR) / snapshot.path
-
-
-def snapshot_image(snapshot: Snapshot) -> bytes:
-    """The snapshot's JPEG (some hundred kilobytes), from the recordings' store."""
-    store = recording_store()
-    return store.read_range(snapshot.path, 0, store.size(snapshot.path))
+def snapshot_open(snapshot: Snapshot) -> IO[bytes]:
+    """The snapshot's JPEG, open for reading from the recordings' store."""
+    return recording_store().open(snapshot.path)

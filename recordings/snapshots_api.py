@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
-from django.http.response import HttpResponseBase
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -20,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cameras.models import Camera
-from config.downloads import file_download
+from config.downloads import handle_download
 from config.errors import DomainError
 from incidents.models import Incident
 from partners.auth import client_address
@@ -28,7 +27,6 @@ from partners.permissions import IsCentreStaff
 from partners.selectors import signed_in
 from recordings import snapshots
 from recordings.models import Snapshot
-from recordings.storage import recording_store
 
 LIST_LIMIT = 200
 
@@ -101,11 +99,8 @@ class SnapshotImageApi(APIView):
     permission_classes = [IsCentreStaff]
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
-    def get(self, request: Request, pk: int) -> HttpResponseBase:
+    def get(self, request: Request, pk: int) -> FileResponse:
         snapshot = get_object_or_404(Snapshot, pk=pk)
         filename = f"{snapshot.camera.code}-{snapshot.taken_at:%Y%m%dT%H%M%S}.jpg"
-        if recording_store().kind == "local":
-            return file_download(snapshots.snapshot_file(snapshot), content_type="image/jpeg",
-                                 as_attachment=False, filename=filename)
-        return HttpResponse(snapshots.snapshot_image(snapshot), content_type="image/jpeg",
-                            headers={"Content-Disposition": f'inline; filename="{filename}"'})
+        return handle_download(snapshots.snapshot_open(snapshot), content_type="image/jpeg",
+                               as_attachment=False, filename=filename)

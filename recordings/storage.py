@@ -232,9 +232,9 @@ class S3Store:
         self._call("create_bucket", ObjectLockEnabledForBucket=True)
 
     def put_file(self, key: str, path: Path) -> None:
+        from boto3.exceptions import S3UploadFailedError
         from boto3.s3.transfer import TransferConfig
         from botocore.exceptions import BotoCoreError, ClientError
-        from s3transfer.exceptions import S3UploadFailedError
 
         config = TransferConfig(multipart_threshold=MULTIPART_BYTES, multipart_chunksize=MULTIPART_BYTES,
                                 use_threads=False)

@@ -17,9 +17,10 @@ S3_SECRET_KEY = "hub-test-secret"
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory):
     """One SeaweedFS (S3 gateway on loopback) for this worker's session, on free ports of its
-    own; killed at the end (SIGKILL to its process group: weed ignores SIGTERM)."""
+    own; killed at the end (SIGKILL to its process group: weed ignores SIGTERM). A bucket per
+    test, a volume per bucket: room for 500."""
     server = SeaweedServer(directory=tmp_path_factory.mktemp("seaweed"), base=free_base(),
-                           access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY)
+                           access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY, max_volumes=500)
     server.start()
     try:
         yield server
