@@ -77,8 +77,8 @@ def _upload(note: Path) -> RecordingSegment | None:
     meta = json.loads(note.read_text())
     path = note.with_name(note.name[: -len(PENDING_SUFFIX)])
     key = meta["key"]
-    existing = RecordingSegment.objects.filter(camera_id=meta["camera"], path=key, is_gap=False).first()
-    if existing is None:
+    segment = None
+    if not RecordingSegment.objects.filter(camera_id=meta["camera"], path=key, is_gap=False).exists():
         store = recording_store()
         if not path.exists():
             log.error("buffered segment %s is gone before its upload: not indexed", key)
@@ -89,14 +89,14 @@ def _upload(note: Path) -> RecordingSegment | None:
             raise StoreUnavailable(f"{key}: the store kept {store.size(key)} bytes of {meta['size']}")
         start, end = dt.datetime.fromisoformat(meta["start"]), dt.datetime.fromisoformat(meta["end"])
         with transaction.atomic():
-            existing = RecordingSegment.objects.create(camera_id=meta["camera"], start=start, end=end,
-                                                       size=meta["size"], sha256=meta["sha256"], path=key)
-            if _held(existing):
+            segment = RecordingSegment.objects.create(camera_id=meta["camera"], start=start, end=end,
+                                                      size=meta["size"], sha256=meta["sha256"], path=key)
+            if _held(segment):
                 # Recorded inside a requisition's window while it was being recorded: held at once.
                 store.hold_set(key, held=True)
     path.unlink(missing_ok=True)
     note.unlink(missing_ok=True)
-    return existing
+    return segment
 
 
 def pending_upload(*, camera_code: str | None = None) -> int:

@@ -300,7 +300,14 @@ class S3Store:
 
     def held(self, key: str) -> bool:
         """Whether a legal hold is on ``key``'s current version."""
-        answer = self._call("get_object_legal_hold", Key=key)
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.client.get_object_legal_hold(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchObjectLegalHold":
+                return False  # never held
+            raise StoreUnavailable(f"legal hold of {key}: {exc}") from exc
         return answer.get("LegalHold", {}).get("Status") == "ON"
 
     def check(self) -> None:

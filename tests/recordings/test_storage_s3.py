@@ -1,11 +1,25 @@
 """The recordings' store on a real S3 gateway (SeaweedFS on loopback): objects, ranged reads,
-legal holds (S3 Object Lock) that even the hub's keys cannot break."""
+legal holds (S3 Object Lock) that even the hub's keys cannot break; the recorder uploading (and
+buffering while the store is down), the sweep and the holds on it."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import av
 import pytest
 
+from config.seaweed import SeaweedServer, free_base
+from recordings.models import DestructionRecord, LegalHold, RecordingSegment
+from recordings.objects import PENDING_SUFFIX, pending_upload
+from recordings.requisitions import hold_release, requisition_create
+from recordings.retention import retention_sweep
 from recordings.storage import LocalStore, ObjectHeld, S3Store, StoreUnavailable, recording_store
+from tests import factories
+from tests.recordings.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, use_s3
+from tests.recordings.test_export import record
 
 
 def test_put_read_range_list_delete(s3_storage, tmp_path):
@@ -95,3 +109,149 @@ def test_local_store(storage, tmp_path):
     assert store.read_range("CAM/a.mp4", 2, 3) == b"234"
     assert store.size("CAM/a.mp4") == 10 and list(store.keys()) == ["CAM/a.mp4"]
     assert store.delete("CAM/a.mp4") and not store.exists("CAM/a.mp4")
+
+
+# --- The recorder, the sweep and the holds on SeaweedFS
+
+
+def stored_files(settings) -> list[Path]:
+    """What is left on the recorder's local disk (its buffer): segments and notes."""
+    root = Path(settings.HUB_RECORDINGS_DIR)
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+
+
+def assert_index_names_stored_objects(camera) -> None:
+    store = recording_store()
+    for segment in RecordingSegment.objects.filter(camera=camera, is_gap=False):
+        data = store.read_range(segment.path, 0, segment.size + 1)
+        assert len(data) == segment.size and hashlib.sha256(data).hexdigest() == segment.sha256
+
+
+def test_the_recorders_segments_end_up_in_the_store_and_indexed(area, s3_storage, settings):
+    camera = factories.make_camera()
+    closed = record(camera, segments=2)
+    segments = list(RecordingSegment.objects.filter(camera=camera, is_gap=False))
+    assert len(segments) == 2 and [s.pk for s in closed] == [s.pk for s in segments]
+    assert_index_names_stored_objects(camera)
+    with av.open(recording_store().open(segments[0].path), "r") as container:
+        assert sum(1 for _ in container.decode(video=0)) >= 8
+    assert stored_files(settings) == []  # nothing kept on the local disk once stored
+
+
+def test_store_down_segments_are_buffered_then_uploaded_and_indexed_once(area, storage, settings,
+                                                                          tmp_path, caplog):
+    """A SeaweedFS of its own, killed for a while (as a crash: SIGKILL) then restarted on its data."""
+    server = SeaweedServer(directory=tmp_path / "seaweed", base=free_base(), access_key=S3_ACCESS_KEY,
+                           secret_key=S3_SECRET_KEY, max_volumes=10)
+    server.start()
+    try:
+        use_s3(settings, server)
+        camera = factories.make_camera()
+        record(camera, segments=1)
+        assert RecordingSegment.objects.filter(camera=camera).count() == 1
+
+        server.stop()
+        buffered = record(camera, segments=3)
+        # Nothing indexed that is not stored: the three wait on the local disk, with their notes.
+        assert [s.pk for s in buffered] == [None, None, None]
+        assert RecordingSegment.objects.filter(camera=camera).count() == 1
+        assert len([p for p in stored_files(settings) if p.suffix == ".mp4"]) == 3
+        assert len([p for p in stored_files(settings) if p.name.endswith(PENDING_SUFFIX)]) == 3
+        assert "object store unavailable" in caplog.text
+        assert pending_upload() == 0  # still down: nothing lost, nothing indexed
+
+        server.start()
+        assert pending_upload() == 3
+        rows = list(RecordingSegment.objects.filter(camera=camera).order_by("start"))
+        assert len(rows) == 4 and not any(r.is_gap for r in rows)
+        assert ([(r.start, r.end, r.sha256) for r in rows[1:]]
+                == [(b.start, b.end, b.sha256) for b in buffered])
+        assert_index_names_stored_objects(camera)
+        assert stored_files(settings) == []
+        assert pending_upload() == 0  # once
+        assert RecordingSegment.objects.filter(camera=camera).count() == 4
+    finally:
+        server.stop()
+
+
+def test_a_crash_between_the_upload_and_the_note_removal_indexes_once(area, s3_storage, settings,
+                                                                       monkeypatch):
+    camera = factories.make_camera()
+    real_unlink = Path.unlink
+    calls = []
+
+    def crash_on_note(self, missing_ok=False):
+        if self.name.endswith(PENDING_SUFFIX) and not calls:
+            calls.append(self)
+            raise KeyboardInterrupt  # the recorder killed after the index, before the note went
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", crash_on_note)
+    with pytest.raises(KeyboardInterrupt):
+        record(camera, segments=1)
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    assert RecordingSegment.objects.filter(camera=camera).count() == 1
+    assert pending_upload() == 0
+    assert RecordingSegment.objects.filter(camera=camera).count() == 1
+    assert stored_files(settings) == []
+
+
+T0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
+
+
+def stored_segments(camera, *, count: int, tmp_path) -> list[RecordingSegment]:
+    """``count`` consecutive one-minute segments, put in the store, then indexed."""
+    store, segments = recording_store(), []
+    for i in range(count):
+        begin = T0 + dt.timedelta(minutes=i)
+        key = f"{camera.code}/{begin:%Y%m%d}/{begin:%Y%m%dT%H%M%S}.mp4"
+        data = f"{camera.code} {begin.isoformat()}".encode() * 10
+        source = tmp_path / "upload.bin"
+        source.write_bytes(data)
+        store.put_file(key, source)
+        segments.append(RecordingSegment.objects.create(
+            camera=camera, start=begin, end=begin + dt.timedelta(minutes=1), size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(), path=key))
+    return segments
+
+
+def test_retention_on_s3_deletes_objects_keeps_held_ones_and_writes_the_register(
+        area, s3_storage, operator, supervisor, tmp_path):
+    camera = factories.make_camera()
+    segments = stored_segments(camera, count=4, tmp_path=tmp_path)
+    requisition = requisition_create(
+        created_by=operator.user, requesting_officer="OPJ Martin", service="Commissariat",
+        procedure_number="2026/00123", cameras=[camera], window_start=segments[2].start,
+        window_end=segments[2].end, now=T0 + dt.timedelta(hours=1))
+    store = recording_store()
+    # The held segment's object carries an S3 legal hold: the hub's own keys cannot delete it.
+    assert store.held(segments[2].path) and not store.held(segments[1].path)
+    with pytest.raises(ObjectHeld):
+        store.delete(segments[2].path)
+
+    result = retention_sweep(now=segments[-1].end + dt.timedelta(days=14, seconds=1))
+    assert result.destroyed == 3
+    assert list(store.keys(f"{camera.code}/")) == [segments[2].path]
+    assert list(RecordingSegment.objects.filter(camera=camera)) == [segments[2]]
+    record = DestructionRecord.objects.get()
+    assert (record.camera, record.segment_count) == (camera, 3)
+    assert record.total_size == sum(s.size for s in segments) - segments[2].size
+
+    # Released: the store's hold goes with it, and the next sweep destroys the object.
+    for hold in LegalHold.objects.filter(requisition=requisition, segment__isnull=True):
+        hold_release(hold=hold, by=supervisor.user, reason="Procédure classée")
+    assert not store.held(segments[2].path)
+    assert retention_sweep(now=segments[-1].end + dt.timedelta(days=14, minutes=5)).destroyed == 1
+    assert list(store.keys(f"{camera.code}/")) == [] and not RecordingSegment.objects.filter(camera=camera)
+
+
+def test_an_object_held_in_the_store_only_is_kept_and_the_sweep_goes_on(area, s3_storage, tmp_path, caplog):
+    camera = factories.make_camera()
+    segments = stored_segments(camera, count=3, tmp_path=tmp_path)
+    recording_store().hold_set(segments[0].path, held=True)  # the index holds nothing
+    result = retention_sweep(now=segments[-1].end + dt.timedelta(days=14, seconds=1))
+    assert result.destroyed == 2 and result.held_in_store == {segments[0].path}
+    assert list(RecordingSegment.objects.filter(camera=camera)) == [segments[0]]
+    assert recording_store().exists(segments[0].path)
+    assert "under a legal hold in the object store" in caplog.text
+    assert DestructionRecord.objects.get().segment_count == 2
