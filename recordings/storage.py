@@ -170,7 +170,9 @@ class _RangeReader(io.RawIOBase):
         inside = self.block_start <= self.position < self.block_start + len(self.block)
         if not inside:
             self.block_start = self.position
-            self.block = self.store.read_range(self.key, self.position, max(READ_BLOCK_BYTES, len(view)))
+            # A block, whatever the caller asked: a short read is allowed, and PyAV asks 32 KiB
+            # at a time even of a file it will seek through.
+            self.block = self.store.read_range(self.key, self.position, READ_BLOCK_BYTES)
             self.fetched += len(self.block)
             if not self.block:
                 return 0

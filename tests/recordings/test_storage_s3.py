@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from pathlib import Path
 
 import av
@@ -14,9 +15,11 @@ import pytest
 from config.seaweed import SeaweedServer, free_base
 from recordings.models import DestructionRecord, LegalHold, RecordingSegment
 from recordings.objects import PENDING_SUFFIX, pending_upload
+from recordings.recorder import record_camera
 from recordings.requisitions import hold_release, requisition_create
 from recordings.retention import retention_sweep
 from recordings.storage import LocalStore, ObjectHeld, S3Store, StoreUnavailable, recording_store
+from streaming.sources import open_source
 from tests import factories
 from tests.recordings.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, use_s3
 from tests.recordings.test_export import record
@@ -255,3 +258,41 @@ def test_an_object_held_in_the_store_only_is_kept_and_the_sweep_goes_on(area, s3
     assert recording_store().exists(segments[0].path)
     assert "under a legal hold in the object store" in caplog.text
     assert DestructionRecord.objects.get().segment_count == 2
+
+
+def test_a_store_answering_errors_indexes_nothing_until_it_takes_the_segment(area, s3_storage, settings,
+                                                                             seaweed):
+    camera = factories.make_camera()
+    settings.HUB_S3_SECRET_KEY = "not-the-hubs"  # every request answers 403 (bad signature)
+    buffered = record(camera, segments=1)
+    assert buffered[0].pk is None and not RecordingSegment.objects.filter(camera=camera).exists()
+    settings.HUB_S3_SECRET_KEY = seaweed.secret_key  # the store's keys fixed
+    assert pending_upload() == 1
+    assert RecordingSegment.objects.filter(camera=camera).count() == 1
+    assert_index_names_stored_objects(camera)
+
+
+def test_a_snapshot_reads_a_part_of_its_segment_not_all_of_it(area, s3_storage, operator, monkeypatch):
+    from recordings.snapshots import snapshot_take
+
+    monkeypatch.setattr("recordings.storage.READ_BLOCK_BYTES", 4096)
+    fetched = []
+    real = S3Store.read_range
+
+    def counted(self, key, start, length):
+        data = real(self, key, start, length)
+        if key.endswith(".mp4"):
+            fetched.append(len(data))
+        return data
+
+    monkeypatch.setattr(S3Store, "read_range", counted)
+    camera = factories.make_camera()
+    stop = threading.Event()
+    record_camera(camera=camera, stop=stop, segment_seconds=3, on_segment=lambda s: stop.set(),
+                  opener=lambda: open_source("synthetic:640x360@20", name=camera.name, default_size="640x360",
+                                             default_fps=20, timeout=2))
+    segment = RecordingSegment.objects.get(camera=camera)
+    fetched.clear()
+    snapshot_take(camera=camera, by=operator.user, at=segment.start + dt.timedelta(seconds=0.1))
+    # The MP4's index and the first pictures: not the three seconds after them.
+    assert 0 < sum(fetched) < segment.size / 2, (sum(fetched), segment.size)
