@@ -423,6 +423,8 @@ HUB_REQUISITION_MAX_WINDOW_HOURS = env_int("HUB_REQUISITION_MAX_WINDOW_HOURS", 2
 # Where segments and snapshots are kept (recordings/storage.py): ``local`` (HUB_RECORDINGS_DIR) or
 # ``s3`` (an S3-compatible object store; HUB_RECORDINGS_DIR is then the recorder's buffer).
 HUB_RECORDINGS_STORAGE = os.environ.get("HUB_RECORDINGS_STORAGE", "local")
+if HUB_RECORDINGS_STORAGE not in {"local", "s3"}:
+    raise ImproperlyConfigured(f"HUB_RECORDINGS_STORAGE must be local or s3, got {HUB_RECORDINGS_STORAGE!r}")
 HUB_S3_ENDPOINT = os.environ.get("HUB_S3_ENDPOINT", "")
 HUB_S3_BUCKET = os.environ.get("HUB_S3_BUCKET", "recordings")
 HUB_S3_ACCESS_KEY = os.environ.get("HUB_S3_ACCESS_KEY", "")
