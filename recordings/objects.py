@@ -63,12 +63,20 @@ def segment_upload(*, camera: Camera, start: dt.datetime, end: dt.datetime, path
                                 "size": size, "sha256": sha256, "key": path.relative_to(root).as_posix()}))
     try:
         with _upload_lock:
-            segment = _upload(note)
+            # An upload pass of another thread (``run_recorders``) may have taken it already.
+            if note.exists():
+                _upload(note)
     except StoreUnavailable as exc:
         _alarm(str(exc))
         return None
+    segment = RecordingSegment.objects.filter(camera=camera, path=note_key(note, root), is_gap=False).first()
     pending_upload(camera_code=camera.code)
     return segment
+
+
+def note_key(note: Path, root: Path) -> str:
+    """The key of the segment a pending note stands beside."""
+    return note.with_name(note.name[: -len(PENDING_SUFFIX)]).relative_to(root).as_posix()
 
 
 def _upload(note: Path) -> RecordingSegment | None:

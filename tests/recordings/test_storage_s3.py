@@ -296,3 +296,28 @@ def test_a_snapshot_reads_a_part_of_its_segment_not_all_of_it(area, s3_storage, 
     snapshot_take(camera=camera, by=operator.user, at=segment.start + dt.timedelta(seconds=0.1))
     # The MP4's index and the first pictures: not the three seconds after them.
     assert 0 < sum(fetched) < segment.size / 2, (sum(fetched), segment.size)
+
+
+def test_a_segment_another_upload_pass_took_first_is_returned_indexed_once(area, s3_storage, monkeypatch):
+    """``run_recorders``' upload pass may take a segment's note between its writing and the camera
+    thread's upload: the thread finds it indexed, and nothing is indexed twice."""
+    import recordings.objects as objects
+
+    real_lock = objects._upload_lock
+
+    class OtherPassFirst:
+        def __enter__(self):
+            real_lock.acquire()
+            for note in Path(objects.settings.HUB_RECORDINGS_DIR).rglob("*" + PENDING_SUFFIX):
+                objects._upload(note)  # the other thread's pass, just before this one
+            return self
+
+        def __exit__(self, *exc):
+            real_lock.release()
+
+    monkeypatch.setattr(objects, "_upload_lock", OtherPassFirst())
+    camera = factories.make_camera()
+    closed = record(camera, segments=2)
+    rows = list(RecordingSegment.objects.filter(camera=camera, is_gap=False).order_by("start"))
+    assert [s.pk for s in closed] == [r.pk for r in rows] and None not in [s.pk for s in closed]
+    assert_index_names_stored_objects(camera)
