@@ -9,7 +9,8 @@ store; a crash leaves at worst a note and its file, which the next upload pass s
 a put is idempotent) and indexes, once (a row naming the same object is looked for first).
 While the store is down or answers errors, segments stay in that buffer, an error is logged
 once per outage (the alarm), and every upload pass (after each segment the recorder closes,
-and every few seconds in ``run_recorders``) tries the oldest first.
+and every 10 s in ``run_recorders`` or a recorder node's ``pending_uploader``) tries the
+oldest first.
 
 A legal hold in force over a segment is also an S3 Object Lock legal hold on its object, so
 that even the hub's own keys cannot delete it; releasing the last hold over it clears it.
@@ -127,6 +128,25 @@ def pending_upload(*, camera_code: str | None = None) -> int:
             return count
     _recovered(count)
     return count
+
+
+def pending_uploader(*, stop: threading.Event, every: float = 10.0) -> threading.Thread:
+    """A started thread running an upload pass every ``every`` seconds until ``stop`` (a recorder
+    node's: its cameras' threads upload their own backlog only while they record)."""
+    def main() -> None:
+        from django.db import close_old_connections
+
+        while not stop.wait(every):
+            try:
+                pending_upload()
+            except Exception:  # noqa: BLE001 - the next pass tries again
+                log.exception("upload pass of the buffered segments failed")
+            finally:
+                close_old_connections()
+
+    thread = threading.Thread(target=main, name="recordings-uploader", daemon=True)
+    thread.start()
+    return thread
 
 
 def pending_segments(camera: Camera) -> list[tuple[dt.datetime, dt.datetime]]:

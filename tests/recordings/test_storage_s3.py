@@ -321,3 +321,26 @@ def test_a_segment_another_upload_pass_took_first_is_returned_indexed_once(area,
     rows = list(RecordingSegment.objects.filter(camera=camera, is_gap=False).order_by("start"))
     assert [s.pk for s in closed] == [r.pk for r in rows] and None not in [s.pk for s in closed]
     assert_index_names_stored_objects(camera)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recorder_nodes_uploader_sends_the_backlog_once_the_store_answers(area, s3_storage, settings,
+                                                                           seaweed):
+    from recordings.objects import pending_uploader
+
+    camera = factories.make_camera()
+    settings.HUB_S3_SECRET_KEY = "not-the-hubs"
+    assert record(camera, segments=1)[0].pk is None  # buffered, and the camera no longer recorded
+    settings.HUB_S3_SECRET_KEY = seaweed.secret_key
+    stop = threading.Event()
+    thread = pending_uploader(stop=stop, every=0.2)
+    try:
+        for _ in range(100):
+            if RecordingSegment.objects.filter(camera=camera).exists():
+                break
+            stop.wait(0.1)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert RecordingSegment.objects.filter(camera=camera).count() == 1
+    assert_index_names_stored_objects(camera)
