@@ -246,7 +246,8 @@ def timed_snapshots(*, camera, runs: int = 5) -> dict:
     from django.contrib.auth import get_user_model
 
     from recordings.models import RecordingSegment
-    from recordings.snapshots import snapshot_file, snapshot_take
+    from recordings.snapshots import snapshot_take
+    from recordings.storage import recording_store
 
     user, _ = get_user_model().objects.get_or_create(username="bench-recording")
     taken, from_start = [], []
@@ -254,7 +255,7 @@ def timed_snapshots(*, camera, runs: int = 5) -> dict:
         t0 = time.perf_counter()
         snapshot = snapshot_take(camera=camera, by=user)
         taken.append((time.perf_counter() - t0) * 1000)
-        snapshot_file(snapshot).unlink()
+        recording_store().delete(snapshot.path)
         snapshot.delete()
         segment = RecordingSegment.objects.filter(camera=camera).order_by("-end").first()
         t0 = time.perf_counter()

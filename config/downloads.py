@@ -29,7 +29,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from asgiref.sync import sync_to_async
 from django.http import FileResponse, StreamingHttpResponse
@@ -141,10 +141,17 @@ def csv_download(*, columns: Sequence[str], rows: Iterable[Sequence[Any]],
 def file_download(path: Path, *, filename: str | None = None, content_type: str | None = None,
                   as_attachment: bool = True) -> GuardedFileResponse:
     """A file on disk, sent in batches; opened now (a missing file fails in the view)."""
-    handle = path.open("rb")
-    response = GuardedFileResponse(handle, as_attachment=as_attachment, filename=filename or path.name,
+    return handle_download(path.open("rb"), filename=filename or path.name, content_type=content_type,
+                           as_attachment=as_attachment)
+
+
+def handle_download(handle: IO[bytes], *, filename: str, content_type: str | None = None,
+                    as_attachment: bool = True) -> GuardedFileResponse:
+    """An open, seekable binary reader (a file, an object of a store read by ranges), sent in
+    batches and closed after."""
+    response = GuardedFileResponse(handle, as_attachment=as_attachment, filename=filename,
                                    content_type=content_type)
-    # Headers (length, name, type) come from the file; the body from a guarded reader of it.
+    # Headers (length, name, type) come from the reader; the body from a guarded reading of it.
     response.streaming_content = _guarded(iter(lambda: handle.read(response.block_size), b""),
-                                          what=f"download of {path.name}", tail=None)
+                                          what=f"download of {filename}", tail=None)
     return response

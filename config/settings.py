@@ -427,6 +427,16 @@ HUB_RECORDING_SEGMENT_SECONDS = env_int("HUB_RECORDING_SEGMENT_SECONDS", 60)
 HUB_RECORDING_MIN_FREE_BYTES = env_int("HUB_RECORDING_MIN_FREE_BYTES", 512 * 1024 * 1024)
 HUB_RETENTION_MAX_DAYS = HUB_MAX_RETENTION_DAYS  # by law (CSI, L252-5): never more
 HUB_REQUISITION_MAX_WINDOW_HOURS = env_int("HUB_REQUISITION_MAX_WINDOW_HOURS", 24)
+# Where segments and snapshots are kept (recordings/storage.py): ``local`` (HUB_RECORDINGS_DIR) or
+# ``s3`` (an S3-compatible object store; HUB_RECORDINGS_DIR is then the recorder's buffer).
+HUB_RECORDINGS_STORAGE = os.environ.get("HUB_RECORDINGS_STORAGE", "local")
+if HUB_RECORDINGS_STORAGE not in {"local", "s3"}:
+    raise ImproperlyConfigured(f"HUB_RECORDINGS_STORAGE must be local or s3, got {HUB_RECORDINGS_STORAGE!r}")
+HUB_S3_ENDPOINT = os.environ.get("HUB_S3_ENDPOINT", "")
+HUB_S3_BUCKET = os.environ.get("HUB_S3_BUCKET", "recordings")
+HUB_S3_ACCESS_KEY = os.environ.get("HUB_S3_ACCESS_KEY", "")
+HUB_S3_SECRET_KEY = os.environ.get("HUB_S3_SECRET_KEY", "")
+HUB_S3_REGION = os.environ.get("HUB_S3_REGION", "us-east-1")
 CELERY_BEAT_SCHEDULE.update({
     "streaming-retention-sweep": {"task": "streaming.retention_sweep", "schedule": 300.0},
 })

@@ -11,7 +11,9 @@ The public port (``HUB_PORT``) is HAProxy's. Behind it, on loopback:
 ``HUB_VIDEO_PROCESSES`` video nodes (``manage.py video --node videoN``: Daphne, WHEP and the
 cameras' pipelines, each holding its share of the cameras) from ``HUB_PORT + 2200``. Each
 serves its own ``/metrics`` on its port; the relay and its standby on ``HUB_PORT + 2300``
-and ``+ 2301`` (docs/deployment.md, "Supervision").
+and ``+ 2301`` (docs/deployment.md, "Supervision"). With ``seaweed`` (``HUB_SEAWEED=1``, set by
+``make run`` when the recordings go to S3 and no store is named), SeaweedFS on the eight ports
+from ``HUB_PORT + 2400``, its S3 gateway on ``+ 2406`` (config/seaweed.py).
 No Django import: this runs before the hub does.
 """
 
@@ -54,6 +56,7 @@ class Topology:
     ws_ports: list[int] = field(default_factory=list)
     video_ports: list[int] = field(default_factory=list)
     relay_metrics_ports: list[int] = field(default_factory=list)
+    seaweed: bool = False
 
     def __post_init__(self) -> None:
         if self.api < 1 or self.ws < 1 or self.video < 1:
@@ -69,7 +72,13 @@ class Topology:
         return cls(bind=environ.get("HUB_BIND") or "127.0.0.1", port=int(environ.get("HUB_PORT") or 8000),
                    api=int(environ.get("HUB_API_PROCESSES") or 2),
                    ws=int(environ.get("HUB_WS_PROCESSES") or 1),
-                   video=int(environ.get("HUB_VIDEO_PROCESSES") or 1))
+                   video=int(environ.get("HUB_VIDEO_PROCESSES") or 1),
+                   seaweed=environ.get("HUB_SEAWEED") == "1")
+
+    @property
+    def seaweed_base(self) -> int:
+        """SeaweedFS's first port (config/seaweed.py: its S3 gateway is 6 above)."""
+        return self.port + 2400
 
     @property
     def video_names(self) -> list[str]:
@@ -116,6 +125,10 @@ class Topology:
             'syslog: /usr/sbin/rsyslogd -n -f "$PWD/var/syslog/rsyslog.conf"'
             ' -i "$PWD/var/syslog/rsyslogd.pid"',
         ]
+        if self.seaweed:
+            # The recordings' object store; the bucket is created (Object Lock on) once it answers.
+            lines.append(f"seaweed: python -m config.seaweed serve --dir var/seaweed"
+                         f" --base {port(self.seaweed_base)}")
         return "\n".join(lines) + "\n"
 
 

@@ -12,12 +12,17 @@ cue per recorded second, since drawing them into the pixels would need a re-enco
 A camera with privacy masks is re-encoded (``_cut_masked``): the masks painted black, the
 camera's name and the local time burned into the picture, cut at the exact frame.
 
-A worker killed mid-way leaves only ``<dir>.part``; the task (acks late) runs again,
-starts that directory afresh, and renames it into place once complete.
+The segments are read from the recordings' store (``recordings.storage``: a directory, or an
+S3 bucket by ranged reads, never a whole download first); the export itself is written to
+``HUB_EXPORTS_DIR``, where ``verify_export`` checks it.
+
+A worker killed mid-way leaves only ``<dir>.part``; the task (acks late) runs again, starts
+that directory afresh, and renames it into place once complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import struct
@@ -37,6 +42,7 @@ from partners.audit import Action, audit
 from recordings.manifest import FORMAT, OVERLAY_FORMAT, manifest_write
 from recordings.models import REQUISITION_JOURNAL_TYPE, RecordingSegment, Requisition, RequisitionStatus
 from recordings.recorder import file_sha256
+from recordings.storage import recording_store
 from streaming.masking import camera_masks
 
 CAPTION_FORMAT = "{name} ({code}) {time:%Y-%m-%d %H:%M:%S %z}"
@@ -145,11 +151,13 @@ def _caption(camera: Camera) -> Callable[[dt.datetime], str]:
 def _opened(segments: list[RecordingSegment], on_segment=None):
     """Each segment's file open, with its video stream: ``(segment, container, stream)``;
     ``on_segment(done, total)`` is called before each one after the first (progress)."""
-    root = Path(settings.HUB_RECORDINGS_DIR)
+    store = recording_store()
     for done, segment in enumerate(segments):
         if on_segment is not None and done:
             on_segment(done, len(segments))
-        with av.open(str(root / segment.path)) as container:
+        # From the recordings' store by ranged reads: the MP4's index, then the packets as the
+        # demuxer asks for them; a cut that ends in the segment reads no further.
+        with contextlib.closing(store.open(segment.path)) as handle, av.open(handle, "r") as container:
             yield segment, container, container.streams.video[0]
 
 

@@ -7,6 +7,10 @@ closed, hashed, renamed, then indexed: an index row always names a complete file
 crash leaves at most a ``.part`` file, never a row without its file. The time the source
 was down is indexed as a gap. When the disk is (nearly) full the recorder stops, raises
 a ``camera.status`` alarm, and indexes nothing half-written.
+
+With the recordings on an object store (``HUB_RECORDINGS_STORAGE=s3``) the closed file is
+uploaded, then indexed (``recordings.objects``); while the store is down it stays on the
+local disk, the buffer, and is uploaded once the store answers again.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from django.utils import timezone
 
 from cameras.models import Camera
 from recordings.models import RecordingPlan, RecordingSegment
+from recordings.objects import pending_segments, pending_upload, segment_upload
+from recordings.storage import recording_store
 from streaming.sources import Source, SourceUnavailable, open_source
 
 log = logging.getLogger(__name__)
@@ -62,11 +68,17 @@ HANDOVER_SLACK = dt.timedelta(seconds=1)
 def gap_before(segment: RecordingSegment) -> RecordingSegment | None:
     """Index as a gap the time between the camera's previous segment (or gap) and ``segment``, the
     first one a recorder node wrote after it took the camera: what the previous node was writing
-    when it died was never closed, so never indexed. Nothing before: the camera was never recorded."""
+    when it died was never closed, so never indexed. Nothing before: the camera was never recorded.
+    ``segment`` may be one buffered while the store is down (not indexed yet, no ``pk``); the
+    segments buffered before it count as recorded."""
     from django.db.models import Max
 
-    last = (RecordingSegment.objects.filter(camera_id=segment.camera_id, start__lt=segment.start)
-            .exclude(pk=segment.pk).aggregate(end=Max("end"))["end"])
+    indexed = RecordingSegment.objects.filter(camera_id=segment.camera_id, start__lt=segment.start)
+    if segment.pk is not None:
+        indexed = indexed.exclude(pk=segment.pk)
+    ends = [indexed.aggregate(end=Max("end"))["end"]]
+    ends += [end for start, end in pending_segments(segment.camera) if start < segment.start]
+    last = max((end for end in ends if end is not None), default=None)
     if last is None or segment.start - last <= HANDOVER_SLACK:
         return None
     return gap_index(camera=segment.camera, start=last, end=segment.start)
@@ -167,7 +179,9 @@ def _is_keyframe(item, source: Source) -> bool:
 def record_camera(*, camera: Camera, stop: threading.Event, segment_seconds: float | None = None,
                   opener: Callable[[], Source] | None = None, reconnect_seconds: float = 1.0,
                   on_segment: Callable[[RecordingSegment], None] | None = None) -> str:
-    """Record ``camera`` until ``stop`` is set or the disk is full. Returns why it stopped."""
+    """Record ``camera`` until ``stop`` is set or the disk is full. Returns why it stopped.
+    ``on_segment`` is given each closed segment: indexed, or buffered (unsaved) while the object
+    store is down."""
     from streaming.services import camera_status_set
 
     seconds = segment_seconds or settings.HUB_RECORDING_SEGMENT_SECONDS
@@ -242,9 +256,18 @@ def _release_connection() -> None:
 
 
 def _close(segment: _Segment, camera: Camera) -> RecordingSegment:
+    """Close, then index the segment (local store), or upload and index it (object store). A
+    segment the object store could not take is buffered: returned unsaved (no ``pk``)."""
     path = segment.close()
-    return segment_index(camera=camera, start=segment.start,
-                         end=segment.start + dt.timedelta(seconds=max(segment.seconds, 0.001)), path=path)
+    end = segment.start + dt.timedelta(seconds=max(segment.seconds, 0.001))
+    if recording_store().kind == "local":
+        return segment_index(camera=camera, start=segment.start, end=end, path=path)
+    size, sha256 = path.stat().st_size, file_sha256(path)
+    indexed = segment_upload(camera=camera, start=segment.start, end=end, path=path, size=size, sha256=sha256)
+    if indexed is not None:
+        return indexed
+    return RecordingSegment(camera=camera, start=segment.start, end=end, size=size, sha256=sha256,
+                            path=str(path.relative_to(Path(settings.HUB_RECORDINGS_DIR))))
 
 
 def _storage_full(camera: Camera, segment: _Segment | None, detail: str, camera_status_set) -> str:
@@ -257,10 +280,13 @@ def _storage_full(camera: Camera, segment: _Segment | None, detail: str, camera_
 
 
 def run_recorders(*, stop: threading.Event) -> None:
-    """One recording thread per camera set to record (the ``record`` command)."""
+    """One recording thread per camera set to record (the ``record`` command); every pass, the
+    segments buffered while the object store was down are uploaded."""
     threads: dict[int, threading.Thread] = {}
     while not stop.is_set():
         close_old_connections()
+        if recording_store().kind != "local":
+            pending_upload()
         for camera in recorded_cameras():
             thread = threads.get(camera.pk)
             if thread is None or not thread.is_alive():

@@ -31,6 +31,7 @@ from recordings.models import (
     Requisition,
     RequisitionStatus,
 )
+from recordings.objects import store_holds_set
 from recordings.recorder import file_sha256
 from recordings.retention import RecordingGone, retention_days
 
@@ -99,13 +100,15 @@ def requisition_create(*, created_by: User, requesting_officer: str, service: st
                                  window_end=window_end, created_at=now)
         # Lock the covered segments so that a sweep running now waits for this commit, then
         # sees the holds (it re-reads the holds when it takes the row).
-        segments = RecordingSegment.objects.select_for_update().filter(
-            camera=camera, start__lt=window_end, end__gt=window_start)
+        segments = list(RecordingSegment.objects.select_for_update().filter(
+            camera=camera, start__lt=window_end, end__gt=window_start))
         LegalHold.objects.bulk_create([LegalHold(requisition=requisition, segment=segment,
                                                  camera=camera,
                                                  window_start=segment.start, window_end=segment.end,
                                                  created_at=now)
                                        for segment in segments])
+        # And in the object store (S3 Object Lock): even the hub's keys cannot delete them now.
+        store_holds_set(segments, held=True)
     audit(action=Actions.REQUISITION_CREATED, actor=created_by, address=address, obj=requisition,
           object_type=REQUISITION_JOURNAL_TYPE,
           reason=f"Procédure {requisition.procedure_number}",
@@ -137,6 +140,12 @@ def hold_release(*, hold: LegalHold, by: User, reason: str,
         segments = LegalHold.objects.filter(requisition=hold.requisition_id, camera=hold.camera_id,
                                             segment__isnull=False, released_at__isnull=True).update(
             released_at=now, released_by=by, release_reason=reason.strip())
+        covered = RecordingSegment.objects.filter(camera=hold.camera_id, start__lt=hold.window_end,
+                                                  end__gt=hold.window_start)
+    else:
+        covered = RecordingSegment.objects.filter(pk=hold.segment_id)
+    # The store's holds on the objects no other hold in force covers go (S3 Object Lock).
+    store_holds_set(covered, held=False)
     audit(action=Actions.HOLD_RELEASED, actor=by, address=address, obj=hold, object_type=HOLD_JOURNAL_TYPE,
           reason=reason.strip(),
           details={"requisition": hold.requisition_id, "procedure": hold.requisition.procedure_number,

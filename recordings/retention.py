@@ -7,6 +7,12 @@ in its own transaction, the file first, then its index row and the register line
 sweep killed between the two leaves an index row whose file is gone; the next sweep
 treats a missing file as already destroyed and finishes the job. No file is ever left
 without its index row.
+
+Segments and snapshots are objects of the recordings' store (``recordings.storage``: files
+of a directory, or objects of an S3 bucket, every version of which is deleted). An object the
+store refuses to delete because it keeps a legal hold on it (S3 Object Lock) is left, with
+its row, and logged: the store's hold outlived the index's (a release whose clearing failed),
+and a person must look.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import datetime as dt
 import json
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -37,6 +43,7 @@ from recordings.models import (
     RequisitionStatus,
     Snapshot,
 )
+from recordings.storage import ObjectHeld, recording_store
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +83,6 @@ def window_held(camera: Camera, start: dt.datetime, end: dt.datetime) -> bool:
                                     window_end__gt=start).exists()
 
 
-def segment_file(segment: RecordingSegment) -> Path | None:
-    return Path(settings.HUB_RECORDINGS_DIR) / segment.path if segment.path else None
-
-
 @dataclass
 class SweepResult:
     destroyed: int = 0  # recording segments
@@ -88,6 +91,7 @@ class SweepResult:
     snapshots: int = 0
     extraction_files: int = 0
     exports: int = 0  # export directories removed (every file of the extraction destroyed)
+    held_in_store: set[str] = field(default_factory=set)  # objects the store refused to delete
 
 
 class _Register:
@@ -125,15 +129,31 @@ def _unlink(path: Path | None, result: SweepResult) -> None:
         result.missing_files += 1
 
 
+def _destroy_object(key: str, result: SweepResult) -> bool:
+    """Destroy the object ``key`` of the store (a missing one counts as destroyed). False: the
+    store keeps a legal hold on it, it stays."""
+    try:
+        if not recording_store().delete(key):
+            result.missing_files += 1  # killed after the delete, before the commit
+    except ObjectHeld:
+        log.error("retention: %s is under a legal hold in the object store but no hold of the index "
+                  "covers it: kept (release it in the store, or hold it again)", key)
+        result.held_in_store.add(key)
+        return False
+    return True
+
+
 def _destroy_segment(*, camera: Camera, cutoff: dt.datetime, register: _Register,
                      result: SweepResult) -> bool:
     """Destroy the oldest expired, unheld segment of ``camera`` no other sweep holds. False: none left."""
     with transaction.atomic():
         segment = (unheld(RecordingSegment.objects.filter(camera=camera, end__lte=cutoff))
+                   .exclude(path__in=result.held_in_store)
                    .order_by("start").select_for_update(skip_locked=True).first())
         if segment is None:
             return False
-        _unlink(segment_file(segment), result)
+        if segment.path and not _destroy_object(segment.path, result):
+            return True  # kept: the next one
         register.add(camera=camera, kind=DestroyedObject.RECORDING, start=segment.start, end=segment.end,
                      size=segment.size)
         size = segment.size
@@ -149,10 +169,12 @@ def _destroy_snapshot(*, camera: Camera, cutoff: dt.datetime, register: _Registe
     False: none left."""
     with transaction.atomic():
         snapshot = (unheld_snapshots(Snapshot.objects.filter(camera=camera, taken_at__lt=cutoff))
+                    .exclude(path__in=result.held_in_store)
                     .order_by("taken_at").select_for_update(skip_locked=True).first())
         if snapshot is None:
             return False
-        _unlink(Path(settings.HUB_RECORDINGS_DIR) / snapshot.path, result)
+        if not _destroy_object(snapshot.path, result):
+            return True
         register.add(camera=camera, kind=DestroyedObject.SNAPSHOT, start=snapshot.taken_at,
                      end=snapshot.taken_at, size=snapshot.size)
         snapshot.delete()

@@ -2,16 +2,21 @@
 
 A snapshot is the recorded picture at a moment (the latest one by default), with every
 privacy mask of the camera blacked out and the camera's name and the time burned in, as in
-an extraction. It is a JPEG under ``HUB_RECORDINGS_DIR/snapshots/`` and follows the
-recordings' retention rule (``recordings.retention``): destroyed with the images it shows
-unless a legal hold covers its camera at that moment. docs/recordings.md.
+an extraction. It is a JPEG of the recordings' store (``snapshots/...``: under
+``HUB_RECORDINGS_DIR``, or in the object store), read from the segment's object by ranged
+reads (the index of the MP4 and the pictures from the keyframe before the moment, not the
+whole segment). It follows the recordings' retention rule (``recordings.retention``):
+destroyed with the images it shows unless a legal hold covers its camera at that moment.
+docs/recordings.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from pathlib import Path
+from typing import IO
 
 import av
 from django.conf import settings
@@ -31,6 +36,7 @@ from recordings.manifest import OVERLAY_FORMAT
 from recordings.models import SNAPSHOT_JOURNAL_TYPE, RecordingSegment, Snapshot
 from recordings.recorder import file_sha256
 from recordings.retention import RecordingGone, retention_days
+from recordings.storage import recording_store
 from streaming.masking import MaskPainter, Watermark, camera_masks
 
 SNAPSHOT_ACTION = "snapshot"
@@ -73,7 +79,8 @@ def _segment_at(camera: Camera, at: dt.datetime | None,
 def _picture(segment: RecordingSegment, at: dt.datetime) -> tuple[av.VideoFrame, dt.datetime]:
     """The last picture of ``segment`` shown at or before ``at`` (the first one if ``at`` precedes it)."""
     chosen: tuple[av.VideoFrame, dt.datetime] | None = None
-    with av.open(str(Path(settings.HUB_RECORDINGS_DIR) / segment.path)) as container:
+    with contextlib.closing(recording_store().open(segment.path)) as handle, \
+            av.open(handle, "r") as container:
         stream = container.streams.video[0]
         offset = (at - segment.start).total_seconds()
         if offset > 0 and stream.time_base:
@@ -111,7 +118,8 @@ def snapshot_take(*, camera: Camera, by: User, at: dt.datetime | None = None,
                   now: dt.datetime | None = None) -> Snapshot:
     """Take the recorded picture of ``camera`` at ``at`` (default: the latest), masked and stamped;
     journalled, and noted in the incident's main courante when one is given. The file is complete
-    (written, hashed, renamed) before its row exists; if the row cannot be written the file goes."""
+    (written, hashed, renamed, stored) before its row exists; if the row cannot be written the
+    file goes."""
     now = now or timezone.now()
     segment, at = _segment_at(camera, at, now)
     frame, shown = _picture(segment, at)
@@ -120,10 +128,17 @@ def snapshot_take(*, camera: Camera, by: User, at: dt.datetime | None = None,
     final = Path(settings.HUB_RECORDINGS_DIR) / relative
     final.parent.mkdir(parents=True, exist_ok=True)
     part = final.with_name(final.name + ".part")
+    store = recording_store()
+    stored = False
     try:
         masks = render_jpeg(camera=camera, frame=frame, shown=shown, out_path=part)
         part.rename(final)
         sha256 = file_sha256(final)
+        size = final.stat().st_size
+        if store.kind != "local":
+            store.put_file(relative.as_posix(), final)
+            stored = True
+            final.unlink()
         with transaction.atomic():
             entry = None
             if incident is not None:
@@ -135,7 +150,7 @@ def snapshot_take(*, camera: Camera, by: User, at: dt.datetime | None = None,
                     f"{timezone.localtime(shown):%d/%m/%Y %H:%M:%S}, SHA-256 {sha256[:16]}…"))
             snapshot = Snapshot.objects.create(
                 camera=camera, taken_at=shown, created_at=now, created_by=by, incident=incident,
-                journal_entry=entry, path=str(relative), size=final.stat().st_size, sha256=sha256,
+                journal_entry=entry, path=relative.as_posix(), size=size, sha256=sha256,
                 masks_applied=masks)
             audit(action=SNAPSHOT_ACTION, actor=by, address=address, obj=snapshot,
                   object_type=SNAPSHOT_JOURNAL_TYPE, reason=f"Capture {camera.code}",
@@ -144,9 +159,12 @@ def snapshot_take(*, camera: Camera, by: User, at: dt.datetime | None = None,
     except BaseException:
         part.unlink(missing_ok=True)
         final.unlink(missing_ok=True)
+        if stored:
+            store.delete(relative.as_posix())
         raise
     return snapshot
 
 
-def snapshot_file(snapshot: Snapshot) -> Path:
-    return Path(settings.HUB_RECORDINGS_DIR) / snapshot.path
+def snapshot_open(snapshot: Snapshot) -> IO[bytes]:
+    """The snapshot's JPEG, open for reading from the recordings' store."""
+    return recording_store().open(snapshot.path)

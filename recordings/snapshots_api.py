@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cameras.models import Camera
-from config.downloads import file_download
+from config.downloads import handle_download
 from config.errors import DomainError
 from incidents.models import Incident
 from partners.auth import client_address
@@ -101,6 +101,6 @@ class SnapshotImageApi(APIView):
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
     def get(self, request: Request, pk: int) -> FileResponse:
         snapshot = get_object_or_404(Snapshot, pk=pk)
-        return file_download(snapshots.snapshot_file(snapshot), content_type="image/jpeg",
-                             as_attachment=False,
-                             filename=f"{snapshot.camera.code}-{snapshot.taken_at:%Y%m%dT%H%M%S}.jpg")
+        filename = f"{snapshot.camera.code}-{snapshot.taken_at:%Y%m%dT%H%M%S}.jpg"
+        return handle_download(snapshots.snapshot_open(snapshot), content_type="image/jpeg",
+                               as_attachment=False, filename=filename)

@@ -54,6 +54,7 @@ def test_production_settings_are_safe():
     ({"HUB_DEMO": "1"}, "HUB_DEMO"),
     ({"DJANGO_SECRET_KEY": None}, "DJANGO_SECRET_KEY"),
     ({"HUB_METRICS_TOKEN": "too-short-to-guard-the-metrics"}, "HUB_METRICS_TOKEN"),
+    ({"HUB_RECORDINGS_STORAGE": "ftp"}, "HUB_RECORDINGS_STORAGE"),
 ])
 def test_production_refuses_to_start_when_misconfigured(changes, named):
     result = manage("check", env=production_env(**changes))

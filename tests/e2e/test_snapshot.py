@@ -12,7 +12,7 @@ from PIL import Image
 from cameras.choices import CameraKind
 from incidents.services.incidents import incident_attach_camera, incident_create
 from recordings.models import Snapshot
-from recordings.snapshots import snapshot_file
+from recordings.snapshots import snapshot_open
 from tests import factories
 from tests.e2e.test_console_map import LIVE_TIMEOUT, PASSWORD, open_console
 from tests.e2e.test_requisitions import _storage_for_the_server  # noqa: F401 (autouse fixture)
@@ -68,7 +68,7 @@ def test_an_operator_pours_a_capture_into_the_main_courante(_storage_for_the_ser
     thumbnail.wait_for(timeout=LIVE_TIMEOUT)
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
     stored = page.evaluate("(img) => [img.naturalWidth, img.naturalHeight]", thumbnail.element_handle())
-    with Image.open(snapshot_file(snapshot)) as picture:
+    with Image.open(snapshot_open(snapshot)) as picture:
         assert tuple(stored) == picture.size
     line.get_by_role("button", name=f"Agrandir la capture de {camera.code}").click()
     dialog = page.locator("dialog.capture-dialog[open]")

@@ -20,6 +20,7 @@ from recordings.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE, hub_public_key,
 from recordings.models import LegalHold, RecordingSegment, RequisitionStatus
 from recordings.recorder import record_camera
 from recordings.requisitions import requisition_create, requisition_extract, requisition_handover
+from recordings.storage import recording_store
 from streaming.sources import open_source
 from tests import factories
 
@@ -44,7 +45,8 @@ def record(camera, *, segments: int = 3, seconds: float = 0.5) -> list[Recording
 
 
 @pytest.fixture
-def extracted(area, storage, operator):
+def extracted(area, any_storage, operator):
+    """An extraction of three recorded segments, stored in a directory, then on SeaweedFS."""
     camera = factories.make_camera()
     camera.name = "Gare – parvis nord"  # not ASCII: the caption track is UTF-8
     camera.save(update_fields=["name"])
@@ -88,11 +90,9 @@ def test_an_extraction_cuts_the_window_and_verifies(extracted):
 
 def source_pictures(segments: list[RecordingSegment]) -> list[tuple[bytes, dt.datetime]]:
     """Every recorded picture, in order: its H.264 packet and its wall-clock time."""
-    from django.conf import settings
-
     pictures = []
     for segment in segments:
-        with av.open(str(Path(settings.HUB_RECORDINGS_DIR) / segment.path)) as container:
+        with av.open(recording_store().open(segment.path), "r") as container:
             for packet in container.demux(container.streams.video[0]):
                 if packet.size:
                     at = segment.start + dt.timedelta(seconds=float(packet.pts * packet.time_base))

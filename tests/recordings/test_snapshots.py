@@ -18,26 +18,31 @@ from partners.models import AuditRecord
 from recordings.models import DestructionRecord, LegalHold, Snapshot
 from recordings.requisitions import RecordingGone, hold_release, requisition_create
 from recordings.retention import retention_sweep
-from recordings.snapshots import NoRecording, snapshot_file, snapshot_take
+from recordings.snapshots import NoRecording, snapshot_open, snapshot_take
+from recordings.storage import recording_store
 from tests import factories
 from tests.recordings.test_export import record
 
 
 @pytest.fixture
-def recorded(area, storage):
+def recorded(area, any_storage):
+    """Two segments of a camera, in a directory, then on SeaweedFS (``any_storage``)."""
     camera = factories.make_camera()
     return camera, record(camera, segments=2)
 
 
+def stored(snapshot: Snapshot) -> bool:
+    return recording_store().exists(snapshot.path)
+
+
 def luma(snapshot: Snapshot) -> np.ndarray:
-    return np.asarray(Image.open(snapshot_file(snapshot)).convert("L"))
+    return np.asarray(Image.open(snapshot_open(snapshot)).convert("L"))
 
 
-def test_the_latest_picture_is_saved_hashed_and_journalled(recorded, operator):
+def test_the_latest_picture_is_saved_hashed_and_journalled(recorded, operator, settings):
     camera, segments = recorded
     snapshot = snapshot_take(camera=camera, by=operator.user)
-    path = snapshot_file(snapshot)
-    data = path.read_bytes()
+    data = snapshot_open(snapshot).read()
     assert Image.open(io.BytesIO(data)).format == "JPEG"
     assert Image.open(io.BytesIO(data)).size == (160, 96)
     assert snapshot.sha256 == hashlib.sha256(data).hexdigest() and snapshot.size == len(data)
@@ -46,7 +51,7 @@ def test_the_latest_picture_is_saved_hashed_and_journalled(recorded, operator):
     assert segments[-1].end - snapshot.taken_at <= dt.timedelta(seconds=0.1)
     record = AuditRecord.objects.get(action="snapshot")
     assert record.details["camera"] == camera.code and record.details["sha256"] == snapshot.sha256
-    assert not list(path.parent.glob("*.part"))
+    assert not list(settings.HUB_RECORDINGS_DIR.rglob("*.part"))
 
 
 def test_a_moment_gives_the_picture_shown_then(recorded, operator):
@@ -113,7 +118,7 @@ def test_snapshots_follow_the_retention_rule_unless_held(recorded, operator, sup
     result = retention_sweep(now=later)
     assert (result.snapshots, result.destroyed) == (1, 1)
     assert list(Snapshot.objects.all()) == [second]
-    assert not snapshot_file(first).exists() and snapshot_file(second).exists()
+    assert not stored(first) and stored(second)
     line = DestructionRecord.objects.get(object="snapshot")
     assert (line.camera, line.segment_count, line.total_size) == (camera, 1, first.size)
     assert line.period_start == first.taken_at
@@ -121,13 +126,13 @@ def test_snapshots_follow_the_retention_rule_unless_held(recorded, operator, sup
     for hold in LegalHold.objects.filter(requisition=requisition, segment__isnull=True):
         hold_release(hold=hold, by=supervisor.user, reason="Procédure classée")
     assert retention_sweep(now=later + dt.timedelta(minutes=5)).snapshots == 1
-    assert not Snapshot.objects.exists() and not snapshot_file(second).exists()
+    assert not Snapshot.objects.exists() and not stored(second)
 
 
 def test_a_sweep_killed_after_unlinking_a_snapshot_finishes_on_the_next_run(recorded, operator):
     camera, _segments = recorded
     snapshot = snapshot_take(camera=camera, by=operator.user)
-    snapshot_file(snapshot).unlink()  # as if the sweep died between the unlink and its commit
+    recording_store().delete(snapshot.path)  # as if the sweep died between the delete and its commit
     result = retention_sweep(now=timezone.now() + dt.timedelta(days=15))
     assert result.snapshots == 1 and result.missing_files >= 1
     assert not Snapshot.objects.exists()

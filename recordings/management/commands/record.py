@@ -12,7 +12,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from config.errors import DomainError
+from recordings.objects import pending_uploader
 from recordings.recorder import run_recorders
+from recordings.storage import recording_store
 from streaming.nodes import MAX_WEIGHT, run_node
 
 
@@ -37,6 +39,10 @@ class Command(BaseCommand):
         if options["node"] is None:
             run_recorders(stop=stop)
         else:
+            if recording_store().kind != "local":
+                # The segments buffered while the object store was down, also of cameras this node
+                # no longer holds.
+                pending_uploader(stop=stop)
             try:
                 run_node(name=options["node"], weight=options["weight"], stop=stop,
                          on_change=lambda line: self.stdout.write(line))
