@@ -132,6 +132,8 @@ from pools import Pools  # noqa: E402
 BENCH_DB_NAME = "csu_bench_radio"
 SEED = 20260406
 TARGET_P95_MS = 200.0
+# --positions socket: a replayed position goes this many seconds after the first.
+SOCKET_REPLAY_AFTER = 1.0
 TABLET_PREFIX = "bench-radio-tab-"
 OPERATOR_PREFIX = "bench-radio-op-"
 CALLSIGN_PREFIX = "BENCH-R"
@@ -759,7 +761,16 @@ def main() -> None:
               f"{args.warmup + args.duration:.0f}s ({args.warmup:.0f}s warm-up) ...")
         cpu0 = srv0 = None
         load0 = os.getloadavg()
+        # Socket replays: (due, command), sent a second after the first (a tablet that resends
+        # its queue after a reconnection; at once, it would only supersede its own first send).
+        replays: collections.deque[tuple[float, dict]] = collections.deque()
+
+        def send_replays(until: float) -> None:
+            while replays and replays[0][0] <= until:
+                worker.send(replays.popleft()[1])
+
         for send in sends:
+            send_replays(time.time())
             wait = send.due - time.time()
             if cpu0 is None and send.due >= measured_from:
                 time.sleep(max(0.0, measured_from - time.time()))
@@ -775,16 +786,18 @@ def main() -> None:
                 send.start = time.time()
                 command = {"cmd": "send", "i": send.meta["tablet"], "text": send.body.decode()}
                 worker.send(command)
-                if send.meta.get("replay"):
-                    worker.send(command)  # the same message again: one position, the same answer
+                if send.meta.get("replay"):  # the same message again: one position, the same answer
+                    replays.append((send.start + SOCKET_REPLAY_AFTER, command))
                 continue
             pool.queue.put(send)
+        while replays:
+            time.sleep(max(0.0, replays[0][0] - time.time()))
+            send_replays(time.time())
         pool.stop()
         w1 = time.time()
         relay1 = relay_figures()
         cpu1, srv1 = {k: cpu_seconds(p) for k, p in pids.items()}, server_processes(db_name)
         load1 = os.getloadavg()
-        stuck = sum(1 for s in sends if not s.end and not s.skipped)
         hi = latest_event_id()
         events = list(Event.objects.filter(id__gt=lo, id__lte=hi).order_by("id")
                       .values_list("id", "type", "data", "audience"))
@@ -798,6 +811,7 @@ def main() -> None:
         report = worker.ask({"cmd": "report"})
         if args.positions == "socket":
             socket_answers(sends, report["answers"])
+        stuck = sum(1 for s in sends if not s.end and not s.skipped)
         wall = w1 - w0
         result = {
             "analysis": analyse(sends, events, report["receipts"], clients, roles, live, measured_from),
