@@ -75,8 +75,9 @@ Measures
 * lost = expected and not received after the drain; dup = received twice by one
   client, or a send that produced two events; HTTP status counts; HTTP response time.
 * the relay (``/metrics``: Daphne's with one Daphne, the relay processes' with ``pools``):
-  passes, events a pass, time of a pass (``hub_relay_pass_seconds``) and of the send of one
-  slice to the channel layer (``hub_relay_send_seconds``) over the measured window.
+  passes, events a pass, time of a pass (``hub_relay_pass_seconds``, from the relay lock taken),
+  of the send of one slice to the channel layer (``hub_relay_send_seconds``) and the wait for
+  the relay lock (``hub_relay_lock_wait_seconds``) over the measured window.
 * CPU (``/proc``, utime + stime) over the measured window: Daphne, the PostgreSQL
   backends connected to the benchmark database, every PostgreSQL process, Redis,
   the client process and this one; as % of one core (CPU seconds / wall seconds).
@@ -569,7 +570,8 @@ def scrape(url: str) -> str:
         return ""
 
 
-RELAY_SERIES = ("hub_relay_pass_seconds", "hub_relay_send_seconds", "hub_relay_slice_messages")
+RELAY_SERIES = ("hub_relay_pass_seconds", "hub_relay_send_seconds", "hub_relay_slice_messages",
+                "hub_relay_lock_wait_seconds")
 
 
 def relay_counters(texts: list[str]) -> dict[str, float]:
@@ -940,14 +942,16 @@ def print_report(r: dict, args, n_clients: int, started: float) -> None:
         notes.append(f"channels_redis 'over capacity' notices in Daphne's log: {r['over_capacity']}")
     print("- " + "\n- ".join(notes))
     relay = r.get("relay") or {}
-    passes, sends_, slices = (relay.get(k) or {} for k in RELAY_SERIES)
+    passes, sends_, slices, waits = (relay.get(k) or {} for k in RELAY_SERIES)
     if passes.get("n"):
         print(f"- relay over the measured window ({'relay process' if r['topology'] == 'pools' else 'in Daphne, after each commit'}): "
               f"{passes['n']:.0f} passes sending {relay['events']:.0f} events "
               f"({relay['events'] / passes['n']:.1f} a pass), pass mean {passes['mean'] * 1000:.1f} ms "
               f"(95 % ≤ {passes['p95_le'] * 1000:g} ms), busy {passes['sum'] / r['wall'] * 100:.0f} % of the time; "
               f"{sends_['n']:.0f} slices sent, send mean {sends_['mean'] * 1000:.2f} ms "
-              f"(95 % ≤ {sends_['p95_le'] * 1000:g} ms), {slices['mean']:.1f} layer messages a slice")
+              f"(95 % ≤ {sends_['p95_le'] * 1000:g} ms), {slices['mean']:.1f} layer messages a slice; "
+              f"{waits['n']:.0f} passes asked for the relay lock (empty ones included), waited mean "
+              f"{waits['mean'] * 1000:.1f} ms (95 % ≤ {waits['p95_le'] * 1000:g} ms)")
     for flow in ("radio.message → tablets", "unit.position → operators"):
         s = a["flows"].get(flow)
         c = a["counts"].get(flow, collections.Counter())

@@ -49,8 +49,11 @@ LAYER_RESUBSCRIBED = Counter(
 RELAYED = Counter("hub_relay_events_sent", "Events this process relayed to the channel layer.")
 _RELAY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 RELAY_PASS = Histogram("hub_relay_pass_seconds", "Duration of one relay pass of this process that "
-                       "sent events: read the outbox, send it slice by slice, record each slice sent.",
-                       buckets=_RELAY_BUCKETS)
+                       "sent events, from the relay lock taken: read the outbox, send it slice by "
+                       "slice, record each slice sent.", buckets=_RELAY_BUCKETS)
+RELAY_LOCK_WAIT = Histogram("hub_relay_lock_wait_seconds", "How long a relay pass of this process "
+                            "waited for the relay lock (another process or thread relaying), "
+                            "empty passes included.", buckets=_RELAY_BUCKETS)
 RELAY_SEND = Histogram("hub_relay_send_seconds", "Duration of the send of one slice of a relay pass "
                        "to the channel layer (one round trip to Redis with the pubsub layer).",
                        buckets=_RELAY_BUCKETS)

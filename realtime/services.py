@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from realtime.audiences import Audience
 from realtime.events import EventSchema
-from realtime.metrics import RELAY_PASS, RELAY_SEND, RELAY_SLICE_MESSAGES, RELAYED
+from realtime.metrics import RELAY_LOCK_WAIT, RELAY_PASS, RELAY_SEND, RELAY_SLICE_MESSAGES, RELAYED
 from realtime.models import Event, GroupCursor, RelayState
 from realtime.transport import group_send_many
 
@@ -99,9 +99,11 @@ def relay(*, batch: int = RELAY_BATCH, slice_size: int = RELAY_SLICE) -> int:
     again (consumers drop what they already sent) and never one before it.
     """
     sent = 0
-    started = time.perf_counter()
+    asked = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", [RELAY_LOCK])
+        started = time.perf_counter()
+        RELAY_LOCK_WAIT.observe(started - asked)
         try:
             while True:
                 # Under RELAY_LOCK this process is the only relayer: what it reads stays true

@@ -314,14 +314,16 @@ def test_the_relay_reports_its_passes_and_sends_to_metrics():
         return REGISTRY.get_sample_value(name) or 0.0
 
     passes, sends = sample("hub_relay_pass_seconds_count"), sample("hub_relay_send_seconds_count")
+    waits = sample("hub_relay_lock_wait_seconds_count")
     name = group()
     listen(name)
     publish_committed(*[(n, name) for n in range(1, 6)])
     assert services.relay(slice_size=2) == 5
     assert sample("hub_relay_pass_seconds_count") == passes + 1
     assert sample("hub_relay_send_seconds_count") == sends + 3
-    assert services.relay() == 0  # an empty pass is not counted
+    assert services.relay() == 0  # an empty pass is not counted as a pass...
     assert sample("hub_relay_pass_seconds_count") == passes + 1
+    assert sample("hub_relay_lock_wait_seconds_count") == waits + 2  # ...but it asked for the lock
 
 
 # --- retention
