@@ -574,6 +574,11 @@ RELAY_SERIES = ("hub_relay_pass_seconds", "hub_relay_send_seconds", "hub_relay_s
                 "hub_relay_lock_wait_seconds")
 
 
+# Counted by the Daphne processes (the WebSocket ones with the pubsub layer): messages the layer
+# dropped (a socket's queue full) and the gaps the sockets refilled from the outbox.
+LAYER_COUNTERS = ("hub_layer_over_capacity", "hub_ws_gaps")
+
+
 def relay_counters(texts: list[str]) -> dict[str, float]:
     """``hub_relay_*`` histograms (sum, count, buckets) and ``hub_relay_events_sent_total``,
     summed over the texts of several processes."""
@@ -582,7 +587,7 @@ def relay_counters(texts: list[str]) -> dict[str, float]:
     out: dict[str, float] = collections.defaultdict(float)
     for text in texts:
         for family in text_string_to_metric_families(text):
-            if family.name not in (*RELAY_SERIES, "hub_relay_events_sent"):
+            if family.name not in (*RELAY_SERIES, "hub_relay_events_sent", *LAYER_COUNTERS):
                 continue
             for sample in family.samples:
                 key = sample.name + (f"@{sample.labels['le']}" if "le" in sample.labels else "")
@@ -595,6 +600,8 @@ def relay_delta(before: dict[str, float], after: dict[str, float]) -> dict:
     which 95 % fell (Prometheus buckets: an upper bound, not an exact percentile)."""
     out: dict = {"events": after.get("hub_relay_events_sent_total", 0.0)
                  - before.get("hub_relay_events_sent_total", 0.0)}
+    for name in LAYER_COUNTERS:
+        out[name] = after.get(f"{name}_total", 0.0) - before.get(f"{name}_total", 0.0)
     for name in RELAY_SERIES:
         n = after.get(f"{name}_count", 0.0) - before.get(f"{name}_count", 0.0)
         total = after.get(f"{name}_sum", 0.0) - before.get(f"{name}_sum", 0.0)
@@ -744,9 +751,11 @@ def main() -> None:
                 send.token = operators[send.meta["operator"]].token
 
         def relay_figures() -> dict[str, float]:
-            """The relay's counters now, summed over the processes that relay."""
+            """The relay's counters now, summed over the processes that relay, and the layer's
+            drops and gaps, summed over the Daphne processes."""
             if args.topology == "pools":
-                texts = daphne.relay_metrics()
+                texts = daphne.relay_metrics() + [scrape(f"http://127.0.0.1:{port}/metrics")
+                                                  for port in daphne.api_ports + daphne.ws_ports]
             else:
                 texts = [scrape(f"http://127.0.0.1:{daphne.port}/metrics")]
             return relay_counters(texts)
@@ -940,6 +949,10 @@ def print_report(r: dict, args, n_clients: int, started: float) -> None:
                      "check failed; its sessions were cut: on-marked-down shutdown-sessions)")
     if r["over_capacity"]:
         notes.append(f"channels_redis 'over capacity' notices in Daphne's log: {r['over_capacity']}")
+    if r.get("relay"):
+        notes.append(f"channel layer over the measured window (/metrics of the Daphne processes): "
+                     f"{r['relay']['hub_layer_over_capacity']:.0f} messages dropped over capacity, "
+                     f"{r['relay']['hub_ws_gaps']:.0f} gaps refilled from the outbox")
     print("- " + "\n- ".join(notes))
     relay = r.get("relay") or {}
     passes, sends_, slices, waits = (relay.get(k) or {} for k in RELAY_SERIES)
