@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Radio traffic and field units: 200 tablets on one Daphne, positions and radio messages over HTTP.
+"""Radio traffic and field units: 200 tablets, positions (HTTP or their socket) and radio messages over HTTP.
 
 Run from the repository root (after ``source var/env.sh``)::
 
