@@ -418,6 +418,7 @@ async def worker_main() -> None:
     position = [cfg["start_id"]] * n  # last event id known to the client (events, heartbeats)
     sem = asyncio.Semaphore(cfg["concurrency"])
     stopping = False
+    answers: list[tuple[float, dict]] = []  # (time read, ack or error frame)
 
     async def open_conn(i: int, resume: bool):
         """Connect (resuming from the last id known when ``resume``), send a ping and wait for
@@ -453,6 +454,9 @@ async def worker_main() -> None:
             return False
         kind = str(message.get("type"))
         others[kind] += 1
+        if kind in ("ack", "error") and message.get("id") is not None:
+            # The answer to a message a client sent on its socket ("send" below).
+            answers.append((t, message))
         if kind == "heartbeat" and isinstance(message.get("last_event_id"), int):
             position[i] = max(position[i], message["last_event_id"])
         return False
@@ -529,9 +533,20 @@ async def worker_main() -> None:
                     got, last_move = sum(window["counts"]), time.monotonic()
             short = sum(max(0, e - c) for c, e in zip(window["counts"], expected, strict=True))
             reply({"complete": short == 0, "short": short})
+        elif cmd["cmd"] == "send":
+            # A client sends a frame on its socket (no reply here: the hub's answer is kept in
+            # ``answers``). A client between two connections drops it, as a tablet offline.
+            conn = conns[cmd["i"]]
+            if conn is not None:
+                try:
+                    await conn.send(cmd["text"])
+                except Exception:  # noqa: BLE001 (counted, not raised)
+                    others["send-failed"] += 1
+            else:
+                others["send-offline"] += 1
         elif cmd["cmd"] == "report":
             reply({"receipts": receipts, "others": dict(others), "closed": dict(closes),
-                   "resumes": retries["resume"], "failed": failed[:20]})
+                   "resumes": retries["resume"], "failed": failed[:20], "answers": answers})
         elif cmd["cmd"] == "quit":
             stopping = True
             await asyncio.gather(*(c.close() for c in conns if c is not None),

@@ -65,8 +65,12 @@ class Pools:
                 self._spawn(f"api{n + 1}", harness.daphne_command(port), port)
             for n, port in enumerate(self.ws_ports):
                 self._spawn(f"ws{n + 1}", harness.daphne_command(port), port)
-            self._spawn("relay", [sys.executable, "manage.py", "relay"], None)
-            self._spawn("relay_standby", [sys.executable, "manage.py", "relay"], None)
+            # Each relay serves /metrics on loopback (its pass and send times: relay_metrics()).
+            self.relay_metrics_ports = [harness.free_port(), harness.free_port()]
+            self._spawn("relay", [sys.executable, "manage.py", "relay",
+                                  "--metrics-port", str(self.relay_metrics_ports[0])], None)
+            self._spawn("relay_standby", [sys.executable, "manage.py", "relay",
+                                          "--metrics-port", str(self.relay_metrics_ports[1])], None)
             topology = Topology(port=self.port, api=api, ws=ws, api_ports=self.api_ports,
                                 ws_ports=self.ws_ports, video_ports=[self.api_ports[0]])
             self.cfg = self.dir / "haproxy.cfg"
@@ -141,6 +145,20 @@ class Pools:
         for n, child in enumerate(_children(out["haproxy"])):
             out[f"haproxy worker{n + 1 if n else ''}"] = child
         return out
+
+    def relay_metrics(self) -> list[str]:
+        """The ``/metrics`` text of each relay process that answers (the active one and the
+        standby)."""
+        import urllib.request
+
+        texts = []
+        for port in self.relay_metrics_ports:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+                    texts.append(answer.read().decode())
+            except OSError:
+                continue
+        return texts
 
     def active_relay(self) -> str:
         return next((n for n in ("relay", "relay_standby")

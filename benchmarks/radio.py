@@ -1,11 +1,12 @@
 #!/usr/bin/env python
-"""Radio traffic and field units: 200 tablets on one Daphne, positions and radio messages over HTTP.
+"""Radio traffic and field units: 200 tablets, positions (HTTP or their socket) and radio messages over HTTP.
 
 Run from the repository root (after ``source var/env.sh``)::
 
     python benchmarks/radio.py                          # 200 tablets, 20 messages/s, 60 s
     python benchmarks/radio.py --tablets 50 --duration 15   # a quick smoke run
     python benchmarks/radio.py --topology pools         # the same, against `make run`'s processes
+    python benchmarks/radio.py --positions socket       # positions on the tablets' sockets
 
 It prints figures; it never asserts a timing. The target (p95 from send to
 display on the recipients' sockets ≤ 200 ms) is printed beside the figures.
@@ -39,7 +40,9 @@ What runs where
   connection, each request with the bearer token of the account that sends it and an
   ``Idempotency-Key``):
 
-  - every tablet ``POST /api/units/<id>/position/`` every ``--interval`` (5 s), the
+  - every tablet ``POST /api/units/<id>/position/`` every ``--interval`` (5 s) (with
+    ``--positions socket``: ``{"type": "unit.position", "id": <key>, ...}`` on its WebSocket,
+    written by the client process when its time comes, the hub's ack read there), the
     tablets staggered evenly over the interval; positions move slowly (2–9 m/s, i.e.
     under 45 m a report) inside the service area, from the unit's last position;
   - the operators ``POST /api/radio/messages/`` at ``--rate`` (20/s) in turn: to a unit
@@ -71,6 +74,10 @@ Measures
   positions at the operators' sockets (and at the tablets of the same agency).
 * lost = expected and not received after the drain; dup = received twice by one
   client, or a send that produced two events; HTTP status counts; HTTP response time.
+* the relay (``/metrics``: Daphne's with one Daphne, the relay processes' with ``pools``):
+  passes, events a pass, time of a pass (``hub_relay_pass_seconds``, from the relay lock taken),
+  of the send of one slice to the channel layer (``hub_relay_send_seconds``) and the wait for
+  the relay lock (``hub_relay_lock_wait_seconds``) over the measured window.
 * CPU (``/proc``, utime + stime) over the measured window: Daphne, the PostgreSQL
   backends connected to the benchmark database, every PostgreSQL process, Redis,
   the client process and this one; as % of one core (CPU seconds / wall seconds).
@@ -126,6 +133,8 @@ from pools import Pools  # noqa: E402
 BENCH_DB_NAME = "csu_bench_radio"
 SEED = 20260406
 TARGET_P95_MS = 200.0
+# --positions socket: a replayed position goes this many seconds after the first.
+SOCKET_REPLAY_AFTER = 1.0
 TABLET_PREFIX = "bench-radio-tab-"
 OPERATOR_PREFIX = "bench-radio-op-"
 CALLSIGN_PREFIX = "BENCH-R"
@@ -527,6 +536,82 @@ def http_summary(sends: list[Send], measured_from: float) -> dict:
     return out
 
 
+def socket_answers(sends: list[Send], answers: list) -> None:
+    """Positions sent on the sockets: their answers (ack or error frames, read by the client
+    process) stand for the HTTP answer (status 200 for an ack, 400 for an error)."""
+    by_key: dict[str, list[tuple[float, dict]]] = collections.defaultdict(list)
+    for t, frame in answers:
+        by_key[str(frame.get("id"))].append((t, frame))
+    for send in sends:
+        if send.kind != "position" or not send.start:
+            continue
+        got = by_key.get(send.key, [])
+        if not got:
+            continue
+        t, frame = got[0]
+        send.end = t
+        if frame.get("type") == "ack":
+            send.status, send.answer = 200, frame
+        else:
+            send.status, send.error = 400, f"{frame.get('error')} {frame.get('detail')}"[:200]
+        if send.meta.get("replay"):
+            send.replay_status = 200 if len(got) > 1 else 0
+            send.replayed = (len(got) > 1 and got[1][1].get("replayed") is True
+                             and got[1][1].get("result") == frame.get("result")) if len(got) > 1 else None
+
+
+def scrape(url: str) -> str:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.read().decode()
+    except OSError:
+        return ""
+
+
+RELAY_SERIES = ("hub_relay_pass_seconds", "hub_relay_send_seconds", "hub_relay_slice_messages",
+                "hub_relay_lock_wait_seconds")
+
+
+# Counted by the Daphne processes (the WebSocket ones with the pubsub layer): messages the layer
+# dropped (a socket's queue full) and the gaps the sockets refilled from the outbox.
+LAYER_COUNTERS = ("hub_layer_over_capacity", "hub_ws_gaps")
+
+
+def relay_counters(texts: list[str]) -> dict[str, float]:
+    """``hub_relay_*`` histograms (sum, count, buckets) and ``hub_relay_events_sent_total``,
+    summed over the texts of several processes."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = collections.defaultdict(float)
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            if family.name not in (*RELAY_SERIES, "hub_relay_events_sent", *LAYER_COUNTERS):
+                continue
+            for sample in family.samples:
+                key = sample.name + (f"@{sample.labels['le']}" if "le" in sample.labels else "")
+                out[key] += sample.value
+    return dict(out)
+
+
+def relay_delta(before: dict[str, float], after: dict[str, float]) -> dict:
+    """Per histogram over the measured window: how many, mean, and the bucket bound under
+    which 95 % fell (Prometheus buckets: an upper bound, not an exact percentile)."""
+    out: dict = {"events": after.get("hub_relay_events_sent_total", 0.0)
+                 - before.get("hub_relay_events_sent_total", 0.0)}
+    for name in LAYER_COUNTERS:
+        out[name] = after.get(f"{name}_total", 0.0) - before.get(f"{name}_total", 0.0)
+    for name in RELAY_SERIES:
+        n = after.get(f"{name}_count", 0.0) - before.get(f"{name}_count", 0.0)
+        total = after.get(f"{name}_sum", 0.0) - before.get(f"{name}_sum", 0.0)
+        bounds = sorted((float(k.split("@", 1)[1]), after[k] - before.get(k, 0.0))
+                        for k in after if k.startswith(f"{name}_bucket@"))
+        p95 = next((b for b, c in bounds if n and c >= 0.95 * n), math.nan)
+        out[name] = {"n": n, "mean": total / n if n else math.nan, "p95_le": p95, "sum": total}
+    return out
+
+
 # ---------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------
@@ -552,7 +637,7 @@ def main() -> None:
     parser.add_argument("--max-lag", type=float, default=10.0,
                         help="a request that could not start within this many seconds of its due "
                              "time (every connection busy) is not sent, and counted")
-    parser.add_argument("--layer", default=os.environ.get("HUB_CHANNEL_LAYER", "core"),
+    parser.add_argument("--layer", default=os.environ.get("HUB_CHANNEL_LAYER", "pubsub"),
                         choices=["core", "pubsub"])
     parser.add_argument("--concurrency", type=int, default=10, help="WebSocket handshakes in flight")
     parser.add_argument("--ws-impl", default="auto", choices=["auto", "websockets", "aiohttp", "builtin"])
@@ -561,6 +646,10 @@ def main() -> None:
                         help="single: one Daphne (default); pools: the `make run` topology, HAProxy "
                              "in front of HUB_API_PROCESSES (2) API + HUB_WS_PROCESSES (1) WebSocket "
                              "Daphnes and the relay process + standby (HUB_RELAY_INLINE=0)")
+    parser.add_argument("--positions", default="http", choices=["http", "socket"],
+                        help="how the tablets report their positions: http, POST "
+                             "/api/units/<id>/position/ (default); socket, {\"type\": \"unit.position\"} "
+                             "on their WebSocket, answered there with an ack")
     parser.add_argument("--fixed", action="store_true",
                         help="Daphne with the lock fix this benchmark proposes, applied to Daphne "
                              "only: Unit rows locked FOR NO KEY UPDATE (UNIT_LOCK_FIX)")
@@ -596,7 +685,7 @@ def main() -> None:
     per_agency = collections.Counter(a.agency for a in tablet_accounts)
     print(f"machine: {machine()}")
     print(f"database {db_name}, redis {os.environ.get('REDIS_URL', '(default)')}, channel prefix {prefix}, "
-          f"layer {args.layer}")
+          f"layer {args.layer}, positions over {args.positions}")
     print(f"{len(tablets)} tablets (field units) over {len(per_agency)} partner agencies "
           f"({min(per_agency.values())}–{max(per_agency.values())} each), {len(operators)} operators")
 
@@ -649,11 +738,27 @@ def main() -> None:
                 with lock:
                     lon, lat = step(tablet, args.interval, prepared, move_rng)
                     accuracy = round(move_rng.uniform(4, 25), 1)
-                send.body = json.dumps({
-                    "location": {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]},
-                    "at": dt.datetime.now(dt.UTC).isoformat(), "accuracy": accuracy}).encode()
+                at = dt.datetime.now(dt.UTC).isoformat()
+                if args.positions == "socket":
+                    send.body = json.dumps({"type": "unit.position", "id": send.key, "lat": round(lat, 7),
+                                            "lon": round(lon, 7), "at": at, "accuracy": accuracy},
+                                           separators=(",", ":")).encode()
+                else:
+                    send.body = json.dumps({
+                        "location": {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]},
+                        "at": at, "accuracy": accuracy}).encode()
             else:
                 send.token = operators[send.meta["operator"]].token
+
+        def relay_figures() -> dict[str, float]:
+            """The relay's counters now, summed over the processes that relay, and the layer's
+            drops and gaps, summed over the Daphne processes."""
+            if args.topology == "pools":
+                texts = daphne.relay_metrics() + [scrape(f"http://127.0.0.1:{port}/metrics")
+                                                  for port in daphne.api_ports + daphne.ws_ports]
+            else:
+                texts = [scrape(f"http://127.0.0.1:{daphne.port}/metrics")]
+            return relay_counters(texts)
 
         lo = latest_event_id()
         pool = HttpPool(daphne.port, args.http_workers, prepare, args.max_lag)
@@ -667,21 +772,43 @@ def main() -> None:
               f"{args.warmup + args.duration:.0f}s ({args.warmup:.0f}s warm-up) ...")
         cpu0 = srv0 = None
         load0 = os.getloadavg()
+        # Socket replays: (due, command), sent a second after the first (a tablet that resends
+        # its queue after a reconnection; at once, it would only supersede its own first send).
+        replays: collections.deque[tuple[float, dict]] = collections.deque()
+
+        def send_replays(until: float) -> None:
+            while replays and replays[0][0] <= until:
+                worker.send(replays.popleft()[1])
+
         for send in sends:
+            send_replays(time.time())
             wait = send.due - time.time()
             if cpu0 is None and send.due >= measured_from:
                 time.sleep(max(0.0, measured_from - time.time()))
+                relay0 = relay_figures()
                 cpu0, srv0, w0 = ({k: cpu_seconds(p) for k, p in pids.items()}, server_processes(db_name),
                                   time.time())
                 wait = send.due - time.time()
             if wait > 0:
                 time.sleep(wait)
+            if args.positions == "socket" and send.kind == "position":
+                # On the tablet's socket, from the client process; the hub answers there (an ack).
+                prepare(send)
+                send.start = time.time()
+                command = {"cmd": "send", "i": send.meta["tablet"], "text": send.body.decode()}
+                worker.send(command)
+                if send.meta.get("replay"):  # the same message again: one position, the same answer
+                    replays.append((send.start + SOCKET_REPLAY_AFTER, command))
+                continue
             pool.queue.put(send)
+        while replays:
+            time.sleep(max(0.0, replays[0][0] - time.time()))
+            send_replays(time.time())
         pool.stop()
         w1 = time.time()
+        relay1 = relay_figures()
         cpu1, srv1 = {k: cpu_seconds(p) for k, p in pids.items()}, server_processes(db_name)
         load1 = os.getloadavg()
-        stuck = sum(1 for s in sends if not s.end and not s.skipped)
         hi = latest_event_id()
         events = list(Event.objects.filter(id__gt=lo, id__lte=hi).order_by("id")
                       .values_list("id", "type", "data", "audience"))
@@ -693,6 +820,9 @@ def main() -> None:
               + ("every socket got its frames" if drained["complete"]
                  else f"{drained['short']} deliveries missing after the drain"))
         report = worker.ask({"cmd": "report"})
+        if args.positions == "socket":
+            socket_answers(sends, report["answers"])
+        stuck = sum(1 for s in sends if not s.end and not s.skipped)
         wall = w1 - w0
         result = {
             "analysis": analyse(sends, events, report["receipts"], clients, roles, live, measured_from),
@@ -706,7 +836,7 @@ def main() -> None:
             "daphne_errors": daphne.errors(),
             "over_capacity": (daphne.count("over capacity") if args.topology == "pools" else
                               Path(daphne.log.name).read_text(errors="replace").count("over capacity")),
-            "fixed": args.fixed,
+            "fixed": args.fixed, "relay": relay_delta(relay0, relay1), "positions": args.positions,
             "marked_down": daphne.count(" is DOWN") - down_at_start if args.topology == "pools" else 0,
         }
     finally:
@@ -759,7 +889,8 @@ def print_report(r: dict, args, n_clients: int, started: float) -> None:
     head = ("| HTTP | requests | statuses | response p50 ms | p95 ms | p99 ms | start lag p95 ms "
             "| same-key replays (bad) |")
     rows = [head, "| --- | ---: | --- |" + " ---: |" * (head.count("|") - 4)]
-    for kind, label in (("position", "POST /api/units/<id>/position/"),
+    for kind, label in (("position", "POST /api/units/<id>/position/" if r["positions"] == "http"
+                         else "unit.position on the socket (200: ack, 400: error)"),
                         ("radio", "POST /api/radio/messages/")):
         x, rt = h[kind], h[kind]["rt"]
         statuses = ", ".join(f"{k}: {v:,}" for k, v in sorted(x["statuses"].items()))
@@ -818,12 +949,30 @@ def print_report(r: dict, args, n_clients: int, started: float) -> None:
                      "check failed; its sessions were cut: on-marked-down shutdown-sessions)")
     if r["over_capacity"]:
         notes.append(f"channels_redis 'over capacity' notices in Daphne's log: {r['over_capacity']}")
+    if r.get("relay"):
+        notes.append(f"channel layer over the measured window (/metrics of the Daphne processes): "
+                     f"{r['relay']['hub_layer_over_capacity']:.0f} messages dropped over capacity, "
+                     f"{r['relay']['hub_ws_gaps']:.0f} gaps refilled from the outbox")
     print("- " + "\n- ".join(notes))
-    radio = a["flows"].get("radio.message → tablets")
-    if radio:
-        verdict = "meets" if radio["p95"] <= TARGET_P95_MS else "misses"
-        print(f"\nTarget: radio send → display on the tablets p95 ≤ {TARGET_P95_MS:.0f} ms: "
-              f"{radio['p95']:.0f} ms, {verdict} it.")
+    relay = r.get("relay") or {}
+    passes, sends_, slices, waits = (relay.get(k) or {} for k in RELAY_SERIES)
+    if passes.get("n"):
+        print(f"- relay over the measured window ({'relay process' if r['topology'] == 'pools' else 'in Daphne, after each commit'}): "
+              f"{passes['n']:.0f} passes sending {relay['events']:.0f} events "
+              f"({relay['events'] / passes['n']:.1f} a pass), pass mean {passes['mean'] * 1000:.1f} ms "
+              f"(95 % ≤ {passes['p95_le'] * 1000:g} ms), busy {passes['sum'] / r['wall'] * 100:.0f} % of the time; "
+              f"{sends_['n']:.0f} slices sent, send mean {sends_['mean'] * 1000:.2f} ms "
+              f"(95 % ≤ {sends_['p95_le'] * 1000:g} ms), {slices['mean']:.1f} layer messages a slice; "
+              f"{waits['n']:.0f} passes asked for the relay lock (empty ones included), waited mean "
+              f"{waits['mean'] * 1000:.1f} ms (95 % ≤ {waits['p95_le'] * 1000:g} ms)")
+    for flow in ("radio.message → tablets", "unit.position → operators"):
+        s = a["flows"].get(flow)
+        c = a["counts"].get(flow, collections.Counter())
+        if s:
+            verdict = ("meets" if s["p95"] <= TARGET_P95_MS and not c["lost"] and not c["dup"]
+                       else "misses")
+            print(f"\nTarget: {flow} p95 ≤ {TARGET_P95_MS:.0f} ms, 0 lost, 0 dup: "
+                  f"{s['p95']:.0f} ms, {c['lost']} lost, {c['dup']} dup: {verdict} it.")
     print(f"total run time {time.time() - started:.0f}s")
 
 

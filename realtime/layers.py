@@ -18,7 +18,10 @@ drops; redis-py re-subscribes a ``PubSub``'s channels by itself when its connect
    it a message is dropped, counted in ``hub_layer_over_capacity``, and the channel gets a
    ``hub.resync`` (one at a time), so a process that falls behind refills from the outbox
    instead of growing without bound;
-3. logs an outage once, and its end, rather than a traceback a second.
+3. logs an outage once, and its end, rather than a traceback a second;
+4. sends many group messages in one round trip (:meth:`PubSubChannelLayer.group_send_many`: a
+   pipeline of ``PUBLISH`` per shard, each message serialised as ``group_send`` does), for the
+   relay, which would otherwise wait for Redis once per (event, group).
 
 The rest (publishing, groups, the per-loop layers) is channels_redis' own.
 """
@@ -31,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
-from channels_redis.utils import _wrap_close, decode_hosts
+from channels_redis.utils import _consistent_hash, _wrap_close, decode_hosts
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -69,6 +72,17 @@ class _Shard(RedisSingleShardConnection):
             # this one runs, the SUBSCRIBE of every channel is written on the connection.
             connection.register_connect_callback(self._reconnected)
             self._watched = connection
+
+    async def publish_many(self, messages: list[tuple[str, bytes]]) -> None:
+        """``PUBLISH`` each ``(channel, data)`` in order, in one round trip (a pipeline without
+        MULTI: Redis runs them in order; a broken connection fails the call, and the caller sends
+        the whole list again)."""
+        async with self._lock:
+            self._ensure_redis()
+            pipe = self._redis.pipeline(transaction=False)
+            for channel, data in messages:
+                pipe.publish(channel, data)
+            await pipe.execute()
 
     async def _reconnected(self, connection: Any) -> None:
         # Redis answers in order: when this PING's answer comes back, every subscription
@@ -139,6 +153,17 @@ class PubSubLoopLayer(RedisPubSubLoopLayer):
             self.channels.pop(channel, None)
             raise
 
+    async def group_send_many(self, messages: list[tuple[str, dict]]) -> None:
+        """Send each ``(group, message)``, in order for each group, one round trip per shard."""
+        by_shard: dict[int, list[tuple[str, bytes]]] = {}
+        serialize = self.channel_layer.serialize
+        for group, message in messages:
+            name = self._get_group_channel_name(group)
+            index = _consistent_hash(name, len(self._shards))
+            by_shard.setdefault(index, []).append((name, serialize(message)))
+        for index, published in by_shard.items():
+            await self._shards[index].publish_many(published)
+
     def deliver(self, channel: str, data: bytes) -> None:
         queue = self.channels.get(channel)
         if queue is None:
@@ -182,3 +207,8 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
             self._layers[loop] = layer
             _wrap_close(self, loop)
         return layer
+
+    async def group_send_many(self, messages: list[tuple[str, dict]]) -> None:
+        """``group_send`` of each ``(group, message)`` (in order within each group), in one
+        round trip to each Redis shard instead of one per message."""
+        await self._get_layer().group_send_many(messages)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator
 
 from django.db import DatabaseError, connection
-from prometheus_client import REGISTRY, Counter, Gauge, disable_created_metrics
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -47,6 +47,19 @@ LAYER_RESUBSCRIBED = Counter(
     "from the outbox what was published meanwhile.")
 
 RELAYED = Counter("hub_relay_events_sent", "Events this process relayed to the channel layer.")
+_RELAY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+RELAY_PASS = Histogram("hub_relay_pass_seconds", "Duration of one relay pass of this process that "
+                       "sent events, from the relay lock taken: read the outbox, send it slice by "
+                       "slice, record each slice sent.", buckets=_RELAY_BUCKETS)
+RELAY_LOCK_WAIT = Histogram("hub_relay_lock_wait_seconds", "How long a relay pass of this process "
+                            "waited for the relay lock (another process or thread relaying), "
+                            "empty passes included.", buckets=_RELAY_BUCKETS)
+RELAY_SEND = Histogram("hub_relay_send_seconds", "Duration of the send of one slice of a relay pass "
+                       "to the channel layer (one round trip to Redis with the pubsub layer).",
+                       buckets=_RELAY_BUCKETS)
+RELAY_SLICE_MESSAGES = Histogram("hub_relay_slice_messages", "Channel-layer messages (one per event "
+                                 "and group of its audience) in one slice the relay sent.",
+                                 buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500))
 # Registered by the relay process only (``manage.py relay``): elsewhere it would say 0 forever.
 RELAY_ACTIVE = Gauge("hub_relay_active", "1 while this relay process holds the leader lock (active), "
                      "0 while it waits as a standby.", registry=None)

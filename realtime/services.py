@@ -10,7 +10,8 @@ Relay. The ``manage.py relay`` process (woken by the NOTIFY each publishing
 transaction sends at commit) or, with ``HUB_RELAY_INLINE``, the request itself after
 commit: :func:`relay` sends every committed event not yet sent, in
 id order, under a second (session) lock so that a single relayer runs at a
-time, whichever process committed. An event whose relay failed (Redis down, a
+time, whichever process committed, in slices of ``RELAY_SLICE`` events whose progress
+is committed one by one. An event whose relay failed (Redis down, a
 crash between commit and send) is sent by the next relay, or by the periodic
 ``realtime.relay`` task; consumers drop what they already sent. The outbox is
 the source of truth; the channel layer only carries.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -28,7 +30,7 @@ from django.utils import timezone
 
 from realtime.audiences import Audience
 from realtime.events import EventSchema
-from realtime.metrics import RELAYED
+from realtime.metrics import RELAY_LOCK_WAIT, RELAY_PASS, RELAY_SEND, RELAY_SLICE_MESSAGES, RELAYED
 from realtime.models import Event, GroupCursor, RelayState
 from realtime.transport import group_send_many
 
@@ -39,6 +41,9 @@ RELAY_LOCK = 7_240_002
 # Held for its whole life by the active `manage.py relay` process; standbys wait on it.
 RELAY_LEADER_LOCK = 7_240_003
 RELAY_BATCH = 500
+# Events per send to the channel layer: one round trip to Redis and one time-out each; what a
+# failure makes the next relay send again.
+RELAY_SLICE = 100
 # Every publishing transaction notifies this channel; PostgreSQL delivers it at commit.
 NOTIFY_CHANNEL = "hub_outbox"
 
@@ -84,43 +89,69 @@ def relay_safely() -> None:
         log.exception("realtime relay failed; the periodic relay will retry")
 
 
-def relay(*, batch: int = RELAY_BATCH) -> int:
-    """Send every committed, unsent event to its groups, in id order. Returns how many."""
+def relay(*, batch: int = RELAY_BATCH, slice_size: int = RELAY_SLICE) -> int:
+    """Send every committed, unsent event to its groups, in id order. Returns how many.
+
+    The outbox is read ``batch`` events at a time and sent ``slice_size`` events at a time: each
+    slice is one call of :func:`group_send_many` (one round trip to Redis with the pubsub layer,
+    with its own time-out), and ``published_through`` and the group cursors are committed for it
+    before the next slice goes. A slice that fails stops the pass: the next one sends that slice
+    again (consumers drop what they already sent) and never one before it.
+    """
     sent = 0
+    asked = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", [RELAY_LOCK])
+        started = time.perf_counter()
+        RELAY_LOCK_WAIT.observe(started - asked)
         try:
             while True:
-                with transaction.atomic():
-                    state, _ = RelayState.objects.select_for_update().get_or_create(pk=1)
-                    events = list(Event.objects.filter(id__gt=state.published_through)
-                                  .order_by("id")[:batch])
-                    if not events:
-                        return sent
-                    groups = {g for e in events for g in e.audience}
-                    previous = dict(GroupCursor.objects.filter(group__in=groups)
-                                    .values_list("group", "last_id"))
-                    messages = []
-                    for event in events:
-                        frame = event.as_message()
-                        text = json.dumps(frame, separators=(",", ":"))
-                        for group in event.audience:
-                            messages.append((group, {"type": "hub.event", "event": frame, "text": text,
-                                                     "group": group,
-                                                     "prev": previous.get(group, 0)}))
-                            previous[group] = event.id
-                    group_send_many(messages)
-                    GroupCursor.objects.bulk_create(
-                        [GroupCursor(group=g, last_id=previous[g]) for g in groups],
-                        update_conflicts=True, unique_fields=["group"], update_fields=["last_id"])
-                    state.published_through = events[-1].id
-                    state.save(update_fields=["published_through"])
-                    RELAYED.inc(len(events))
-                    sent += len(events)
-                    if len(events) < batch:
-                        return sent  # nothing more was waiting: no empty round
+                # Under RELAY_LOCK this process is the only relayer: what it reads stays true
+                # until it writes it.
+                state, _ = RelayState.objects.get_or_create(pk=1)
+                events = list(Event.objects.filter(id__gt=state.published_through)
+                              .order_by("id")[:batch])
+                if not events:
+                    break
+                groups = {g for e in events for g in e.audience}
+                previous = dict(GroupCursor.objects.filter(group__in=groups)
+                                .values_list("group", "last_id"))
+                for start in range(0, len(events), slice_size):
+                    part = events[start:start + slice_size]
+                    _send_slice(part, previous)
+                    sent += len(part)
+                if len(events) < batch:
+                    break  # nothing more was waiting: no empty round
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [RELAY_LOCK])
+    if sent:
+        RELAY_PASS.observe(time.perf_counter() - started)
+    return sent
+
+
+def _send_slice(events: list[Event], previous: dict[str, int]) -> None:
+    """Send ``events`` (in id order) and record them sent. ``previous``: the last event id sent
+    to each group, updated here."""
+    messages = []
+    touched: set[str] = set()
+    for event in events:
+        frame = event.as_message()
+        text = json.dumps(frame, separators=(",", ":"))
+        for group in event.audience:
+            messages.append((group, {"type": "hub.event", "event": frame, "text": text,
+                                     "group": group, "prev": previous.get(group, 0)}))
+            previous[group] = event.id
+            touched.add(group)
+    started = time.perf_counter()
+    group_send_many(messages)
+    RELAY_SEND.observe(time.perf_counter() - started)
+    RELAY_SLICE_MESSAGES.observe(len(messages))
+    with transaction.atomic():
+        GroupCursor.objects.bulk_create(
+            [GroupCursor(group=g, last_id=previous[g]) for g in touched],
+            update_conflicts=True, unique_fields=["group"], update_fields=["last_id"])
+        RelayState.objects.filter(pk=1).update(published_through=events[-1].id)
+    RELAYED.inc(len(events))
 
 
 def outbox_prune(*, keep_days: int | None = None, now: dt.datetime | None = None) -> int:

@@ -15,6 +15,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from realtime.layers import PubSubChannelLayer
+
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 
@@ -55,12 +57,21 @@ def run(coro: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
 STOP_WAIT_SECONDS = 5.0
 
 
-def group_send_many(messages: list[tuple[str, dict]]) -> None:
-    """Send each ``(group, message)`` in order, on the relay loop."""
+# How long one call of group_send_many may take (the relay sends a slice of its batch per call).
+SEND_TIMEOUT = 5.0
+
+
+def group_send_many(messages: list[tuple[str, dict]], timeout: float = SEND_TIMEOUT) -> None:
+    """Send each ``(group, message)`` in order, on the relay loop: with the hub's pubsub layer in
+    one round trip to Redis (a pipeline), with another layer one ``group_send`` after the other.
+    Past ``timeout`` the send is stopped and ``TimeoutError`` raised (see :func:`run`)."""
     layer = get_channel_layer()
 
     async def send_all() -> None:
+        if isinstance(layer, PubSubChannelLayer):
+            await layer.group_send_many(messages)
+            return
         for group, message in messages:
             await layer.group_send(group, message)
 
-    run(send_all())
+    run(send_all(), timeout)

@@ -71,6 +71,38 @@ async def test_after_redis_comes_back_the_groups_are_subscribed_again_and_every_
         await asyncio.to_thread(redis.stop)
 
 
+async def test_many_group_messages_go_in_one_round_trip_and_arrive_as_group_send_sends_them(settings):
+    layer = layer_on(settings.REDIS_URL)
+    try:
+        both, only_b = await layer.new_channel(), await layer.new_channel()
+        for group, channel in (("a", both), ("b", both), ("b", only_b)):
+            await layer.group_add(group, channel)
+        await layer.group_send("a", {"type": "hub.test", "n": 0})
+        assert (await next_message(layer, both))["n"] == 0  # subscribed
+
+        loop_layer = layer._get_layer()
+        [shard] = loop_layer._shards
+        pipelines = 0
+        real_pipeline = shard._redis.pipeline
+
+        def counted_pipeline(*args, **kwargs):
+            nonlocal pipelines
+            pipelines += 1
+            return real_pipeline(*args, **kwargs)
+
+        shard._redis.pipeline = counted_pipeline
+        messages = [("a", {"type": "hub.test", "n": 1, "text": "é"}),
+                    ("b", {"type": "hub.test", "n": 2}),
+                    ("a", {"type": "hub.test", "n": 3, "nested": {"x": [1, 2]}}),
+                    ("b", {"type": "hub.test", "n": 4})]
+        await layer.group_send_many(messages)
+        assert pipelines == 1
+        assert [await next_message(layer, both) for _ in range(4)] == [m for _, m in messages]
+        assert [await next_message(layer, only_b) for _ in range(2)] == [messages[1][1], messages[3][1]]
+    finally:
+        await layer.flush()
+
+
 async def test_past_its_capacity_a_channel_drops_counts_and_asks_for_one_resync(settings):
     layer = layer_on(settings.REDIS_URL, capacity=2)
     try:

@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from incidents.events import IncidentUnshared
 from incidents.models import Incident
@@ -246,6 +247,83 @@ def test_a_failed_relay_is_logged_and_the_next_relay_sends_the_event(monkeypatch
     assert services.relay() == 1
     assert [m["event"]["id"] for m in received(channel)] == [row.id]
     assert relay_state().published_through == row.id
+
+
+@pytest.mark.django_db
+def test_a_batch_goes_in_slices_each_recorded_before_the_next(monkeypatch):
+    name = group()
+    channel = listen(name)
+    rows = publish_committed(*[(n, name) for n in range(1, 8)])
+    real_send = services.group_send_many
+    seen_at_each_send: list[tuple[int, int]] = []
+
+    def send(messages):
+        # Where the relay stood when this slice went: the slices before it are recorded.
+        seen_at_each_send.append((len(messages), relay_state().published_through))
+        real_send(messages)
+
+    monkeypatch.setattr(services, "group_send_many", send)
+    assert services.relay(slice_size=3) == 7
+    before = rows[0].id - 1
+    assert [n for n, _ in seen_at_each_send] == [3, 3, 1]
+    assert [at for _, at in seen_at_each_send][1:] == [rows[2].id, rows[5].id]
+    assert seen_at_each_send[0][1] <= before
+    assert [m["event"]["id"] for m in received(channel)] == [r.id for r in rows]
+    assert relay_state().published_through == rows[-1].id
+
+
+@pytest.mark.django_db
+def test_a_failing_slice_is_sent_again_alone_and_nothing_before_it_twice(monkeypatch):
+    a, b = group(), group()
+    channel = listen(a, b)
+    rows = publish_committed(*[(n, a if n % 2 else b) for n in range(1, 8)])
+    real_send = services.group_send_many
+    calls = 0
+
+    def second_slice_fails_after_it_went(messages):
+        # The worst case: Redis took the slice, then the answer was lost.
+        nonlocal calls
+        calls += 1
+        real_send(messages)
+        if calls == 2:
+            raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr(services, "group_send_many", second_slice_fails_after_it_went)
+    with pytest.raises(ConnectionError):
+        services.relay(slice_size=3)
+    assert relay_state().published_through == rows[2].id  # the first slice is recorded
+    first_pass = [m["event"]["id"] for m in received(channel)]
+    assert first_pass == [r.id for r in rows[:6]]
+
+    monkeypatch.undo()
+    assert services.relay(slice_size=3) == 4
+    second_pass = received(channel)
+    # Only the failed slice again (its messages name the same previous event of their group),
+    # then the rest; nothing of the first slice.
+    assert [m["event"]["id"] for m in second_pass] == [r.id for r in rows[3:]]
+    assert [(m["group"], m["prev"]) for m in second_pass] == [
+        (b, rows[1].id), (a, rows[2].id), (b, rows[3].id), (a, rows[4].id)]
+    assert relay_state().published_through == rows[-1].id
+    assert dict(GroupCursor.objects.filter(group__in=[a, b]).values_list("group", "last_id")) == {
+        a: rows[6].id, b: rows[5].id}
+
+
+@pytest.mark.django_db
+def test_the_relay_reports_its_passes_and_sends_to_metrics():
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    passes, sends = sample("hub_relay_pass_seconds_count"), sample("hub_relay_send_seconds_count")
+    waits = sample("hub_relay_lock_wait_seconds_count")
+    name = group()
+    listen(name)
+    publish_committed(*[(n, name) for n in range(1, 6)])
+    assert services.relay(slice_size=2) == 5
+    assert sample("hub_relay_pass_seconds_count") == passes + 1
+    assert sample("hub_relay_send_seconds_count") == sends + 3
+    assert services.relay() == 0  # an empty pass is not counted as a pass...
+    assert sample("hub_relay_pass_seconds_count") == passes + 1
+    assert sample("hub_relay_lock_wait_seconds_count") == waits + 2  # ...but it asked for the lock
 
 
 # --- retention
