@@ -12,6 +12,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from cameras.models import Camera
 from partners.selectors import member_of
+from recordings.models import DestroyedObject, RequisitionStatus
 from recordings.register import LIMIT as REGISTER_LIMIT
 from recordings.selectors import may_open_register, may_open_requisitions
 
@@ -25,7 +26,14 @@ def requisitions(request: HttpRequest) -> HttpResponse:
     if not may_open_requisitions(member):
         raise PermissionDenied(_("Judicial requisitions are for the centre's operators."))
     # The page shows "Lever le gel" to supervisors only; the release API decides anyway.
-    return render(request, "recordings/requisitions.html", {"is_supervisor": member.is_supervisor})
+    return render(request, "recordings/requisitions.html", {
+        "is_supervisor": member.is_supervisor,
+        "page_labels": {
+            "status": {value: str(label) for value, label in RequisitionStatus.choices},
+            "file_kind": {"manifest": _("Signed manifest"), "signature": _("Signature of the manifest"),
+                          "public_key": _("The centre's public key")},
+        },
+    })
 
 
 @login_required
@@ -39,4 +47,5 @@ def register(request: HttpRequest) -> HttpResponse:
         "member": member,
         "cameras": Camera.objects.order_by("code").values("code", "name"),
         "limit": REGISTER_LIMIT,
+        "page_labels": {"object": {value: str(label) for value, label in DestroyedObject.choices}},
     })

@@ -5,7 +5,7 @@
  * the page's address (?camera=&kind=&since=&until=), so a filtered register can be bookmarked,
  * and the CSV link always carries the filters of what the tables show.
  */
-import { PARIS, byId, find, findAll, h } from "./lib/dom.js";
+import { PARIS, byId, find, findAll, h, readJson } from "./lib/dom.js";
 import { ApiError, api } from "./lib/http.js";
 
 /**
@@ -32,8 +32,12 @@ const dayOnly = new Intl.DateTimeFormat("fr-FR", { dateStyle: "full", timeZone: 
 const monthOnly = new Intl.DateTimeFormat("fr-FR", { month: "long", year: "numeric", timeZone: "UTC" });
 const number = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 1 });
 
-/** @type {Record<string, string>} what a sweep destroyed (a destruction line's "object") */
-const OBJECTS = { recording: "enregistrements", snapshot: "capture d'image", extraction: "extraction" };
+/**
+ * The words of the register's object codes, written by the template in French (json_script
+ * "page-labels"): the browser translates no code itself.
+ * @type {Record<string, string>}
+ */
+const OBJECTS = (readJson("page-labels") || { object: {} }).object;
 
 const dash = "—";
 

@@ -5,7 +5,7 @@
  * events), download the MP4s and the signed manifest, record the hand-over; a supervisor
  * releases a hold in force, giving the reason.
  */
-import { PARIS, byId, connectionStatus, find, h } from "./lib/dom.js";
+import { PARIS, byId, connectionStatus, find, h, readJson } from "./lib/dom.js";
 import { connectEvents } from "./lib/events.js";
 import { api } from "./lib/http.js";
 
@@ -38,15 +38,14 @@ const RELEASE = root.dataset.holdReleaseTemplate;
 /** @type {Map<number, {requisitionId: number, reason: string, error: string, busy: boolean}>} */
 const releasing = new Map();
 
-/** @type {Record<string, string>} the page's words for the extraction's state */
-const STATUS = {
-  pending: "En attente d'extraction",
-  running: "Extraction en cours",
-  done: "Extraction terminée",
-  failed: "Échec de l'extraction",
-};
-/** @type {Record<string, string>} */
-const KINDS = { manifest: "Manifeste signé", signature: "Signature du manifeste", public_key: "Clé publique du centre" };
+/**
+ * The words of the server's codes, written by the template in French (json_script
+ * "page-labels"): the browser translates no code itself.
+ * @type {{status: Record<string, string>, file_kind: Record<string, string>}}
+ */
+const LABELS = readJson("page-labels") || { status: {}, file_kind: {} };
+const STATUS = LABELS.status;
+const KINDS = LABELS.file_kind;
 
 /** @param {string} iso */
 function when(iso) {

@@ -88,7 +88,7 @@ def test_an_auditor_filters_the_register_exports_it_and_reads_the_statistics(sce
     cells = destructions.filter(has_text="enregistrements").locator("td").all_inner_texts()
     assert cells[1:3] == ["CAM-REG-A", "enregistrements"] and cells[4:] == ["60", "2,5 Mo", "—"]
     cells = destructions.filter(has_text="2026/REG-1").locator("td").all_inner_texts()
-    assert cells[1:3] == ["CAM-REG-A", "extraction"] and cells[4:] == ["1", "800 ko", "2026/REG-1"]
+    assert cells[1:3] == ["CAM-REG-A", "fichier d'extraction"] and cells[4:] == ["1", "800 ko", "2026/REG-1"]
     hold = rows(page, "reg-holds", "CAM-REG-A")
     assert hold.count() == 1
     assert "2026/REG-1" in hold.inner_text() and "SR Cergy" in hold.inner_text()
