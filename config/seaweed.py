@@ -74,7 +74,9 @@ class SeaweedServer:
 
     def __init__(self, *, directory: Path, base: int, access_key: str, secret_key: str,
                  max_volumes: int = 100) -> None:
-        self.directory, self.base, self.max_volumes = Path(directory), base, max_volumes
+        # Absolute: weed runs in this directory (it reads master.toml from there), so a relative
+        # -dir would be taken from inside it (make run passes var/seaweed).
+        self.directory, self.base, self.max_volumes = Path(directory).resolve(), base, max_volumes
         self.access_key, self.secret_key = access_key, secret_key
         self.process: subprocess.Popen | None = None
 
