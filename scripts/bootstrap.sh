@@ -98,7 +98,7 @@ fi
 
 # --- Test tools.
 if [ "${BOOTSTRAP_TEST:-0}" = 1 ]; then
-  apt_install chromium fonts-dejavu-core python3-gi gir1.2-gst-rtsp-server-1.0 rsyslog \
+  apt_install chromium chromium-l10n fonts-dejavu-core python3-gi gir1.2-gst-rtsp-server-1.0 rsyslog \
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
     gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools faketime ffmpeg
 fi
