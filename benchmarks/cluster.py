@@ -265,15 +265,25 @@ def main() -> int:
                                                                   end__gt=killed_at).count()
                        for camera_id in victim_cameras}
         beyond = sum(max(0, n - 1) for n in victim_gaps.values())
+        extra = [round((g.end - g.start).total_seconds(), 1) for g in
+                 RecordingSegment.objects.filter(camera_id__in=victim_cameras, is_gap=True, start__gt=killed_at)]
         print(f"loss: gaps on the other {len(others)} cameras {other_gaps} (target 0); killed cameras with a gap "
               f"{sum(1 for n in victim_gaps.values() if n)}/{len(victim_cameras)}, gaps beyond one per camera "
-              f"{beyond} (target 0)")
+              f"{beyond} (target 0){f', starting after the takeover, of {extra} s' if extra else ''}")
 
         # --- store ----------------------------------------------------------------------------
         for name, process in nodes.items():
             if name != victim:
                 kill_group(process)
         store = S3Store(endpoint=weed.endpoint, bucket="bench-cluster", access_key=ACCESS_KEY, secret_key=SECRET_KEY)
+        for name in names:
+            if name != victim:  # the survivors' share changes: a camera moved twice shows here
+                moves = [line for line in (work / f"{name}.log").read_text(errors="replace").splitlines()
+                         if " cameras (+" in line]
+                print(f"  {name}: {' | '.join(line.split(': ', 1)[-1] for line in moves[-4:])}")
+        refused = sum(log.read_text(errors="replace").count("Invalid argument") for log in work.glob("*.log"))
+        print(f"segments ended by the muxer refusing a time stamp ('Invalid argument' in the recorders' logs): "
+              f"{refused}")
         keys = set(store.keys())
         rows = set(RecordingSegment.objects.filter(camera__in=cameras, is_gap=False).values_list("path", flat=True))
         print(f"store: {len(keys)} objects, {len(rows)} segment rows; rows without an object {len(rows - keys)}, "
