@@ -57,16 +57,16 @@ def free_port() -> int:
 class RtspServer:
     """GStreamer's RTSP server in a subprocess (the system python, which has python3-gi)."""
 
-    def __init__(self, *, size: str = "320x180", fps: int = 25) -> None:
+    def __init__(self, *, size: str = "320x180", fps: int = 25, mounts: int = 0) -> None:
         self.port = free_port()
-        self.size, self.fps = size, fps
+        self.size, self.fps, self.mounts = size, fps, mounts
         self.url = f"rtsp://127.0.0.1:{self.port}/cam"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [SYSTEM_PYTHON, str(ROOT / "tests/streaming/rtsp_server.py"), str(self.port),
-             "--size", self.size, "--fps", str(self.fps)],
+             "--size", self.size, "--fps", str(self.fps), "--mounts", str(self.mounts)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -91,12 +91,17 @@ class RtspServer:
             self.process.wait(5)
 
 
-@pytest.fixture
-def rtsp_server():
+def rtsp_server_check() -> None:
+    """Skip the test when GStreamer's RTSP server is not installed."""
     if not Path(SYSTEM_PYTHON).exists() or subprocess.run(
             [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0')"],
             capture_output=True, timeout=20).returncode != 0:
         pytest.skip("GStreamer's RTSP server is not installed (BOOTSTRAP_TEST=1 scripts/bootstrap.sh)")
+
+
+@pytest.fixture
+def rtsp_server():
+    rtsp_server_check()
     server = RtspServer()
     server.start()
     yield server

@@ -5,6 +5,7 @@ and two real ``manage.py record --node`` processes, one killed."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import signal
 import subprocess
@@ -27,6 +28,8 @@ from streaming.nodes import (
     rebalance,
 )
 from tests import factories
+from tests.recordings.conftest import seaweed, use_s3  # noqa: F401 - a fixture, shared
+from tests.streaming.conftest import RtspServer, rtsp_server_check
 
 T0 = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
 
@@ -352,31 +355,85 @@ def _wait(predicate, seconds: float, what: str, logs: list[Path]) -> float:
     pytest.fail(f"{what} not within {seconds} s\n{tails}")
 
 
+def _check_index(store, cameras, segment_seconds: float) -> None:
+    """Every indexed segment names an object of the store that has its recorded size and hash and
+    decodes; a gap names none; no camera recorded twice at once for longer than one segment."""
+    import io
+
+    import av
+
+    for camera in cameras:
+        rows = list(RecordingSegment.objects.filter(camera=camera).order_by("start"))
+        segments = [row for row in rows if not row.is_gap]
+        assert segments, camera.code
+        for gap in (row for row in rows if row.is_gap):
+            assert gap.path == "" and gap.size == 0
+        for segment in segments:
+            assert store.exists(segment.path), segment.path
+            data = store.read_range(segment.path, 0, segment.size)
+            assert len(data) == segment.size == store.size(segment.path), segment.path
+            assert hashlib.sha256(data).hexdigest() == segment.sha256, segment.path
+            with av.open(io.BytesIO(data)) as container:
+                assert next(container.decode(video=0)).width > 0, segment.path
+        longest = max((s.end - s.start).total_seconds() for s in segments)
+        pairs = zip(segments, segments[1:], strict=False)
+        both = sum(max(0.0, (a.end - b.start).total_seconds()) for a, b in pairs)
+        assert both <= max(longest, segment_seconds), (camera.code, both)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_two_recorder_processes_one_killed_the_other_records_all_its_cameras(area, tmp_path, settings):
+@pytest.mark.parametrize("storage_kind", ["local", "s3"])
+def test_two_recorder_processes_one_killed_the_other_records_all_its_cameras(
+        area, tmp_path, settings, request, storage_kind):
+    """Locally, from the test pattern; on SeaweedFS, from GStreamer's RTSP server, each node with
+    its own buffer directory (as on two machines)."""
+    from django.utils import timezone
+
+    from recordings.storage import recording_store
     from tests.realtime.processes import database_url
 
     cameras = recorded(4)
-    for camera in cameras:
-        camera.stream_uri = "synthetic:96x64@5"
-        camera.save(update_fields=["stream_uri"])
     env = dict(os.environ, DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="config.settings",
                LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1", HUB_RECORDINGS_DIR=str(tmp_path / "recordings"),
                HUB_RECORDING_MIN_FREE_BYTES="0", HUB_RECORDING_SEGMENT_SECONDS="1",
                HUB_VIDEO_SYNTHETIC_SIZE="96x64", HUB_VIDEO_SYNTHETIC_FPS="5",
                HUB_NODE_LEASE_SECONDS="10", HUB_NODE_RENEW_SECONDS="3")
+    settings.HUB_RECORDINGS_DIR = tmp_path / "recordings"
+    buffers = {"rec-a": tmp_path / "recordings", "rec-b": tmp_path / "recordings"}
+    if storage_kind == "s3":
+        rtsp_server_check()
+        rtsp = RtspServer(size="160x96", fps=10, mounts=4)
+        rtsp.start()
+        request.addfinalizer(rtsp.stop)
+        bucket = use_s3(settings, request.getfixturevalue("seaweed"))
+        env.update(HUB_RECORDINGS_STORAGE="s3", HUB_S3_ENDPOINT=settings.HUB_S3_ENDPOINT,
+                   HUB_S3_BUCKET=bucket,
+                   HUB_S3_ACCESS_KEY=settings.HUB_S3_ACCESS_KEY, HUB_S3_SECRET_KEY=settings.HUB_S3_SECRET_KEY,
+                   HUB_S3_REGION=settings.HUB_S3_REGION, HUB_VIDEO_RTSP_TIMEOUT_SECONDS="3")
+        buffers = {name: tmp_path / f"buffer-{name}" for name in buffers}
+        uri = ""
+    else:
+        uri = "synthetic:96x64@5"
+        env["HUB_RECORDINGS_STORAGE"] = "local"
+    for i, camera in enumerate(cameras):
+        camera.stream_uri = uri or f"rtsp://127.0.0.1:{rtsp.port}/cam{i}"  # a stream each
+        camera.save(update_fields=["stream_uri"])
     logs = [tmp_path / "rec-a.log", tmp_path / "rec-b.log"]
-    a = _record_node("rec-a", env, logs[0])
+    a = _record_node("rec-a", dict(env, HUB_RECORDINGS_DIR=str(buffers["rec-a"])), logs[0])
     _wait(lambda: counts().get("rec-a") == 4, 30, "rec-a holding the 4 cameras alone", logs)
-    b = _record_node("rec-b", env, logs[1])
+    b = _record_node("rec-b", dict(env, HUB_RECORDINGS_DIR=str(buffers["rec-b"])), logs[1])
     try:
         _wait(lambda: counts() == {"rec-a": 2, "rec-b": 2}, 30, "a 2/2 share", logs)
-        b_cameras = holdings()["rec-b"]
-        # b records its cameras: complete segments indexed.
-        _wait(lambda: RecordingSegment.objects.filter(camera_id__in=b_cameras, is_gap=False)
+        b_cameras, shared = holdings()["rec-b"], timezone.now()
+        # b records its cameras: complete segments indexed, started after a gave them (not a's).
+        _wait(lambda: RecordingSegment.objects.filter(camera_id__in=b_cameras, is_gap=False, start__gt=shared)
               .values("camera").distinct().count() == 2, 30, "rec-b's segments", logs)
         os.killpg(b.pid, signal.SIGKILL)
         b.wait(5)
+        # What b was writing when it died: a file of its buffer, never indexed, never stored.
+        b_codes = {c.code for c in cameras if c.pk in b_cameras}
+        unfinished = {p.relative_to(buffers["rec-b"]).as_posix().removesuffix(".part")
+                      for p in buffers["rec-b"].rglob("*.part") if p.parent.parent.name in b_codes}
         # Within the lease timeout and one renewal (and a little for a loaded machine).
         took = _wait(lambda: counts() == {"rec-a": 4}, 10 + 3 + 2, "rec-a taking rec-b's cameras", logs)
         print(f"takeover after kill -9: {took:.1f} s")
@@ -384,8 +441,10 @@ def test_two_recorder_processes_one_killed_the_other_records_all_its_cameras(are
         since = RecordingSegment.objects.filter(camera_id__in=b_cameras).order_by("-end").first().end
         _wait(lambda: RecordingSegment.objects.filter(camera_id__in=b_cameras, is_gap=False, start__gt=since)
               .values("camera").distinct().count() == 2, 20, "rec-a's segments of rec-b's cameras", logs)
-        _wait(lambda: RecordingSegment.objects.filter(camera_id__in=b_cameras, is_gap=True, start__lte=since)
-              .count() == 2, 5, "the hole of rec-b's unfinished segments indexed as gaps", logs)
+        # (The hand-over from a to b may have left a gap too: the seconds b took to connect.)
+        _wait(lambda: RecordingSegment.objects.filter(camera_id__in=b_cameras, is_gap=True, start__lte=since,
+                                                      end__gt=since).values("camera").distinct().count() == 2,
+              5, "the hole of rec-b's unfinished segments indexed as gaps", logs)
         assert Event.objects.filter(type="node.lost", data__node__name="rec-b").count() == 1
     finally:
         for process in (a, b):
@@ -400,3 +459,13 @@ def test_two_recorder_processes_one_killed_the_other_records_all_its_cameras(are
     assert a.returncode == 0, logs[0].read_text(errors="replace")[-2000:]
     assert counts() == {}  # rec-a stopped cleanly: it gave every camera back
     assert Event.objects.filter(type="node.left", data__node__name="rec-a").exists()
+    store = recording_store()
+    assert store.kind == storage_kind
+    _check_index(store, cameras, 1)
+    indexed = set(RecordingSegment.objects.filter(is_gap=False).values_list("path", flat=True))
+    assert unfinished  # killed in the middle of a segment
+    assert not unfinished & indexed
+    if storage_kind == "s3":
+        assert not any(store.exists(key) for key in unfinished)
+        # rec-a uploaded what it had buffered before it stopped: the store holds what the index names.
+        assert set(store.keys()) == indexed
