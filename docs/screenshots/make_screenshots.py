@@ -223,8 +223,10 @@ def shoot(url: str, only: set[str]) -> list[Path]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium, headless=True,
-            # --lang: the browser's own widgets (date fields) in French, as in the centre.
-            args=["--no-sandbox", "--disable-gpu", "--mute-audio", "--lang=fr-FR"])
+            # The browser's own widgets (date fields) in French, as in the centre: Chromium on
+            # Linux takes its language from LANGUAGE (and needs chromium-l10n), --lang alone is not enough.
+            args=["--no-sandbox", "--disable-gpu", "--mute-audio", "--lang=fr-FR"],
+            env={**os.environ, "LANGUAGE": "fr", "LANG": "fr_FR.UTF-8"})
         contexts = {}
         for name, account, path, viewport, ready in SHOTS:
             if only and name.removesuffix(".png") not in only:
