@@ -298,9 +298,11 @@ def rebalance(node: Node, *, now: dt.datetime | None = None, busy: Iterable[int]
         elif mine > low and short > free:
             balance.released = _release(node, min(mine - low, short - free), now, busy)
         elif mine < high and free:
-            want = high - mine
-            if mine >= low:  # leave the free leases to the nodes below their floor first
-                want = min(want, max(0, free - short))
+            # Up to the floor first; beyond it (up to the ceiling) only what the other nodes below
+            # their floor do not need: a node that took up to its ceiling would have to give a
+            # camera back a round later, and that camera would move twice.
+            below = max(0, low - mine)
+            want = below + min(high - max(mine, low), max(0, free - below - short))
             if want:
                 _take(node, free_rows, want, now, balance)
         balance.held = set(CameraLease.objects.filter(node=node, role=role)

@@ -127,6 +127,28 @@ def test_a_node_that_stops_renewing_loses_its_cameras_to_the_others_within_the_t
         node_heartbeat(c, now=at(t + 1))
 
 
+def test_the_cameras_of_a_lost_node_move_once_whatever_order_the_survivors_renew_in(area, node_settings):
+    """Four nodes of 10 cameras, one killed: each of its cameras goes to one survivor and stays
+    there (the first survivors to renew leave the others what they lack to reach their floor,
+    instead of taking up to their ceiling and giving a camera back a round later)."""
+    recorded(40)
+    nodes = [node_join(name=f"rec-{n}", now=at(0)) for n in "abcd"]
+    held = rounds(nodes, at(0))
+    assert sorted(len(cameras) for cameras in held.values()) == [10, 10, 10, 10]
+    orphans = held["rec-d"]
+    survivors = nodes[:3]
+    for t in (3, 6, 9):  # d is killed at 0; the others renew every 3 s
+        rounds(survivors, at(t), times=1)
+    assert holdings()["rec-d"] == orphans  # its leases still run
+    rounds(survivors, at(12), times=1)  # d silent for 12 s: lost, its cameras free
+    first = {camera: name for name, cameras in holdings().items() for camera in cameras}
+    assert orphans <= set(first) and "rec-d" not in holdings()
+    for step in range(1, 6):  # the renewals after: nothing moves any more
+        rounds(survivors, at(12 + 3 * step), times=1)
+        assert {camera: name for name, cameras in holdings().items() for camera in cameras} == first
+    assert sorted(counts().values()) == [13, 13, 14]
+
+
 def test_a_camera_is_never_held_twice_while_a_node_dies_mid_rebalance(ten):
     a, b = node_join(name="rec-a", now=at(0)), node_join(name="rec-b", now=at(0))
     rounds([a, b], at(0))
