@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import os
 import shutil
+import sys
 import tempfile
 import time
 import zoneinfo
@@ -128,9 +129,31 @@ _LONGEST_FIRST = (
 )
 
 
+_BROWSER_TESTS = "tests/e2e/"
+
+
 def pytest_collection_modifyitems(config, items):
+    """The browser modules first, then the others; in each part the longest modules first. A
+    worker then keeps its Chromium from one browser module to the next (tests/e2e/conftest.py)
+    and closes it once, when its first other module comes."""
     rank = {path: i for i, path in enumerate(_LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+    items.sort(key=lambda item: (not item.nodeid.startswith(_BROWSER_TESTS),
+                                 rank.get(item.nodeid.split("::")[0], len(rank))))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before a test outside the browser tests, this process's Chromium closes (tests/e2e keeps it
+    from one browser module to the next: its Playwright keeps an asyncio loop running)."""
+    browsers = sys.modules.get("tests.e2e.conftest")
+    if browsers is not None and not item.nodeid.startswith(_BROWSER_TESTS):
+        browsers.close_browsers()
+
+
+def pytest_sessionfinish(session):
+    browsers = sys.modules.get("tests.e2e.conftest")
+    if browsers is not None:
+        browsers.close_browsers()
 
 
 def pytest_unconfigure(config):
