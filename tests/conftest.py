@@ -143,17 +143,18 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    """Before a test outside the browser tests, this process's Chromium closes (tests/e2e keeps it
-    from one browser module to the next: its Playwright keeps an asyncio loop running)."""
+    """Before a test outside the browser tests, this process's Chromium closes and its idle hubs
+    stop (tests/e2e keeps them from one browser module to the next; Playwright keeps an asyncio
+    loop running while it lives)."""
     browsers = sys.modules.get("tests.e2e.conftest")
     if browsers is not None and not item.nodeid.startswith(_BROWSER_TESTS):
-        browsers.close_browsers()
+        browsers.leave_browser_tests()
 
 
 def pytest_sessionfinish(session):
     browsers = sys.modules.get("tests.e2e.conftest")
     if browsers is not None:
-        browsers.close_browsers()
+        browsers.leave_browser_tests()
 
 
 def pytest_unconfigure(config):

@@ -151,10 +151,12 @@ class HubPool:
     environment as an earlier module's (most modules: the defaults, or the live video settings)
     gets that hub back instead of waiting for a new Daphne. The database is emptied after every
     test as before, and the server keeps nothing else of its own between tests that a module's
-    tests do not already share. The ``keep`` most recently returned hubs wait for a next module;
-    older ones, and those a test left stopped, are stopped."""
+    tests do not already share. The last hub returned waits for a next module (``keep``: each
+    idle Daphne holds its connection pool, and PostgreSQL's connections are shared by every
+    worker and every session on the machine); older ones, and one a test left stopped, are
+    stopped, and the idle one when the process leaves the browser tests (``leave_browser_tests``)."""
 
-    def __init__(self, keep: int = 2) -> None:
+    def __init__(self, keep: int = 1) -> None:
         self.keep = keep
         self.idle: dict[tuple[tuple[str, str], ...], Hub] = {}
 
@@ -195,8 +197,7 @@ def _servers_and_browser_closed(django_db_setup, django_db_blocker) -> Iterator[
     hubs are stopped, then the servers' database sessions awaited (PostgreSQL refuses to drop a
     database while a session is connected; a stopped server's end a moment after it)."""
     yield
-    close_browsers()
-    HUBS.close()
+    leave_browser_tests()
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -219,7 +220,7 @@ def hub(django_db_setup, tmp_path_factory, hub_env, collected_static) -> Iterato
 class Browsers:
     """This process's Chromium, kept from one browser module to the next while they follow each
     other with the same command line (every test opens its own context, a fresh profile, as
-    before), closed before a test of another directory runs (``close_browsers``).
+    before), closed before a test of another directory runs (``leave_browser_tests``).
 
     Playwright's sync API keeps an asyncio loop running in this thread while it lives, which the
     rest of the suite must not inherit (its asynchronous tests run their own loop); that running
@@ -274,10 +275,11 @@ class Browsers:
 BROWSERS = Browsers()
 
 
-def close_browsers() -> None:
-    """Close this process's Chromium and its Playwright (tests/conftest.py calls it before a test
-    outside this directory, and at the end of the session)."""
+def leave_browser_tests() -> None:
+    """Close this process's Chromium and its Playwright, and stop its idle hubs: tests/conftest.py
+    calls it before a test outside this directory, and the end of the session does."""
     BROWSERS.close()
+    HUBS.close()
 
 
 @pytest.fixture(scope="module")
