@@ -103,29 +103,34 @@ def pytest_configure(config):
         os.environ[name] = str(files / relative)
 
 
-# The modules that take longest, longest first (measured: the `--durations=60` of two whole
-# runs, setup + call + teardown per module, 2026-12-07). With `--dist loadfile` a worker takes
-# the next module when it is done: long modules collected last would leave one worker alone at
-# the end of the run.
+# The modules that take longest, longest first (measured: the `--durations=120` of a whole run,
+# setup + call + teardown per module, 2026-12-07, docs/performance.md "Test suite"). With
+# `--dist loadfile` a worker takes the next module when it is done: long modules collected last
+# would leave one worker alone at the end of the run. scripts/test.sh passes
+# `--no-loadscope-reorder`: xdist would otherwise reorder the modules by their number of tests.
 _LONGEST_FIRST = (
+    "tests/e2e/test_navigation.py",
     "tests/e2e/test_ptz_console.py",
     "tests/e2e/test_contrast.py",
-    "tests/e2e/test_console_live.py",
-    "tests/realtime/test_scale_out.py",
-    "tests/e2e/test_partner_view.py",
     "tests/e2e/test_alerting.py",
-    "tests/partners/test_access_matrix.py",
-    "tests/e2e/test_navigation.py",
-    "tests/e2e/test_units.py",
-    "tests/e2e/test_basemap.py",
-    "tests/e2e/test_console_map.py",
+    "tests/e2e/test_video.py",
+    "tests/e2e/test_video_nodes.py",
+    "tests/e2e/test_geocoding.py",
     "tests/e2e/test_grants_console.py",
-    "tests/e2e/test_events_client.py",
-    "tests/e2e/test_register.py",
+    "tests/e2e/test_console_live.py",
+    "tests/e2e/test_units.py",
+    "tests/e2e/test_wall.py",
+    "tests/e2e/test_partner_view.py",
+    "tests/realtime/test_scale_out.py",
+    "tests/streaming/test_nodes.py",
     "tests/test_settings.py",
-    "tests/e2e/test_csp.py",
+    "tests/realtime/test_verify_action.py",
+    "tests/realtime/test_relay_process.py",
+    "tests/streaming/test_streamed_answers.py",
     "tests/incidents/test_units.py",
-    "tests/e2e/test_admin_map.py",
+    "tests/partners/test_access_matrix.py",
+    "tests/test_errors.py",
+    "tests/realtime/test_redis_restart.py",
 )
 
 
