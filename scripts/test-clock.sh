@@ -62,7 +62,7 @@ modules=(
 moments=${CLOCK_MOMENTS:-$'2026-10-25T02:59:00+02:00\n2026-12-31T23:59:00+01:00\n2027-03-01T00:30:00+01:00'}
 jobs=${TEST_JOBS:-$(nproc)}
 parallel=()
-if [ "$jobs" != 0 ]; then parallel=(-n "$jobs" --dist loadfile); fi
+if [ "$jobs" != 0 ]; then parallel=(-n "$jobs" --dist loadfile --no-loadscope-reorder); fi
 # One session per moment; the first creates the test databases afresh, the next ones reuse them
 # (the schema does not depend on the hour); the suite's next run replaces them.
 reuse=(--reuse-db --create-db)

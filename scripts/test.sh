@@ -12,5 +12,5 @@ source var/env.sh
 export CACHE_KEY_PREFIX="csu-test-$$" CHANNELS_PREFIX="csu-test-$$"
 jobs=${TEST_JOBS:-$(nproc)}
 parallel=()
-if [ "$jobs" != 0 ]; then parallel=(-n "$jobs" --dist loadfile); fi
+if [ "$jobs" != 0 ]; then parallel=(-n "$jobs" --dist loadfile --no-loadscope-reorder); fi
 exec python -m pytest "${parallel[@]}" "$@"

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import os
 import shutil
+import sys
 import tempfile
 import time
 import zoneinfo
@@ -102,35 +103,63 @@ def pytest_configure(config):
         os.environ[name] = str(files / relative)
 
 
-# The modules that take longest, longest first (measured: the `--durations=60` of two whole
-# runs, setup + call + teardown per module, 2026-12-07). With `--dist loadfile` a worker takes
-# the next module when it is done: long modules collected last would leave one worker alone at
-# the end of the run.
+# The modules that take longest, longest first (measured: the `--durations=120` of a whole run,
+# setup + call + teardown per module, 2026-12-07, docs/performance.md "Test suite"). With
+# `--dist loadfile` a worker takes the next module when it is done: long modules collected last
+# would leave one worker alone at the end of the run. scripts/test.sh passes
+# `--no-loadscope-reorder`: xdist would otherwise reorder the modules by their number of tests.
 _LONGEST_FIRST = (
+    "tests/e2e/test_navigation.py",
     "tests/e2e/test_ptz_console.py",
     "tests/e2e/test_contrast.py",
-    "tests/e2e/test_console_live.py",
-    "tests/realtime/test_scale_out.py",
-    "tests/e2e/test_partner_view.py",
     "tests/e2e/test_alerting.py",
-    "tests/partners/test_access_matrix.py",
-    "tests/e2e/test_navigation.py",
-    "tests/e2e/test_units.py",
-    "tests/e2e/test_basemap.py",
-    "tests/e2e/test_console_map.py",
+    "tests/e2e/test_video.py",
+    "tests/e2e/test_video_nodes.py",
+    "tests/e2e/test_geocoding.py",
     "tests/e2e/test_grants_console.py",
-    "tests/e2e/test_events_client.py",
-    "tests/e2e/test_register.py",
+    "tests/e2e/test_console_live.py",
+    "tests/e2e/test_units.py",
+    "tests/e2e/test_wall.py",
+    "tests/e2e/test_partner_view.py",
+    "tests/realtime/test_scale_out.py",
+    "tests/streaming/test_nodes.py",
     "tests/test_settings.py",
-    "tests/e2e/test_csp.py",
+    "tests/realtime/test_verify_action.py",
+    "tests/realtime/test_relay_process.py",
+    "tests/streaming/test_streamed_answers.py",
     "tests/incidents/test_units.py",
-    "tests/e2e/test_admin_map.py",
+    "tests/partners/test_access_matrix.py",
+    "tests/test_errors.py",
+    "tests/realtime/test_redis_restart.py",
 )
 
 
+_BROWSER_TESTS = "tests/e2e/"
+
+
 def pytest_collection_modifyitems(config, items):
+    """The browser modules first, then the others; in each part the longest modules first. A
+    worker then keeps its Chromium from one browser module to the next (tests/e2e/conftest.py)
+    and closes it once, when its first other module comes."""
     rank = {path: i for i, path in enumerate(_LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+    items.sort(key=lambda item: (not item.nodeid.startswith(_BROWSER_TESTS),
+                                 rank.get(item.nodeid.split("::")[0], len(rank))))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before a test outside the browser tests, this process's Chromium closes and its idle hubs
+    stop (tests/e2e keeps them from one browser module to the next; Playwright keeps an asyncio
+    loop running while it lives)."""
+    browsers = sys.modules.get("tests.e2e.conftest")
+    if browsers is not None and not item.nodeid.startswith(_BROWSER_TESTS):
+        browsers.leave_browser_tests()
+
+
+def pytest_sessionfinish(session):
+    browsers = sys.modules.get("tests.e2e.conftest")
+    if browsers is not None:
+        browsers.leave_browser_tests()
 
 
 def pytest_unconfigure(config):

@@ -119,7 +119,7 @@ def server_env(hub_env: dict[str, str], collected_static: Path) -> dict[str, str
     """The environment of a server process of the browser tests: the test database, this
     process's Redis keys, the collected static files, no map or geocoder on the Internet, then
     the module's ``hub_env``."""
-    env = dict(os.environ)
+    env = {key: value for key, value in os.environ.items() if key not in _NOT_FOR_THE_SERVER}
     env.pop("DJANGO_ALLOWED_HOSTS", None)  # the defaults allow 127.0.0.1 and localhost
     env.update({
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -140,45 +140,157 @@ def server_env(hub_env: dict[str, str], collected_static: Path) -> dict[str, str
     return env
 
 
+# Variables of the test process that say nothing about the hub: pytest's name of the running test,
+# and the browser fixture's permission for synchronous ORM calls (the server runs without it, as
+# in production, whichever of the two fixtures a test asked for first).
+_NOT_FOR_THE_SERVER = ("PYTEST_CURRENT_TEST", "DJANGO_ALLOW_ASYNC_UNSAFE")
+
+
+class HubPool:
+    """This process's hubs, by environment: a module whose hub would be started with the same
+    environment as an earlier module's (most modules: the defaults, or the live video settings)
+    gets that hub back instead of waiting for a new Daphne. The database is emptied after every
+    test as before, and the server keeps nothing else of its own between tests that a module's
+    tests do not already share. The last hub returned waits for a next module (``keep``: each
+    idle Daphne holds its connection pool, and PostgreSQL's connections are shared by every
+    worker and every session on the machine); older ones, and one a test left stopped, are
+    stopped, and the idle one when the process leaves the browser tests (``leave_browser_tests``)."""
+
+    def __init__(self, keep: int = 1) -> None:
+        self.keep = keep
+        self.idle: dict[tuple[tuple[str, str], ...], Hub] = {}
+
+    def take(self, env: dict[str, str], directory: Path) -> Hub:
+        server = self.idle.pop(_key(env), None)
+        if server is not None and server.process is not None and server.process.poll() is None:
+            return server
+        if server is not None:
+            server.stop()
+        server = Hub(env, directory / "daphne.log")
+        server.start()
+        return server
+
+    def give_back(self, server: Hub) -> None:
+        if server.process is None or server.process.poll() is not None:
+            return
+        self.idle[_key(server.env)] = server
+        while len(self.idle) > self.keep:
+            oldest = next(iter(self.idle))
+            self.idle.pop(oldest).stop()
+
+    def close(self) -> None:
+        for server in self.idle.values():
+            server.stop()
+        self.idle.clear()
+
+
+def _key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(env.items()))
+
+
+HUBS = HubPool()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _servers_and_browser_closed(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """At the end of the session, before the test database goes: this process's Chromium and
+    hubs are stopped, then the servers' database sessions awaited (PostgreSQL refuses to drop a
+    database while a session is connected; a stopped server's end a moment after it)."""
+    yield
+    leave_browser_tests()
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity"
+                           " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            if cursor.fetchone()[0] == 0:
+                break
+            time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def hub(django_db_setup, tmp_path_factory, hub_env, collected_static) -> Iterator[Hub]:
-    """The hub served by Daphne on the test database, its static files collected in a temp dir."""
-    tmp = tmp_path_factory.mktemp("hub")
-    server = Hub(server_env(hub_env, collected_static), tmp / "daphne.log")
-    server.start()
+    """The hub served by Daphne on the test database, its static files collected in a temp dir:
+    started for the module, or an earlier module's with the same environment (``HubPool``)."""
+    server = HUBS.take(server_env(hub_env, collected_static), tmp_path_factory.mktemp("hub"))
     yield server
-    server.stop()
+    HUBS.give_back(server)
+
+
+class Browsers:
+    """This process's Chromium, kept from one browser module to the next while they follow each
+    other with the same command line (every test opens its own context, a fresh profile, as
+    before), closed before a test of another directory runs (``leave_browser_tests``).
+
+    Playwright's sync API keeps an asyncio loop running in this thread while it lives, which the
+    rest of the suite must not inherit (its asynchronous tests run their own loop); that running
+    loop makes Django refuse ORM calls from the test body (and give it its own connection
+    objects): they are in fact synchronous calls, as usual, and DJANGO_ALLOW_ASYNC_UNSAFE says so
+    while the browser lives.
+    """
+
+    def __init__(self) -> None:
+        self.args: list[str] | None = None
+        self.chromium = None
+        self._playwright = None
+        self._previous_unsafe: str | None = None
+
+    def get(self, executable: str, args: list[str]):
+        if self.chromium is not None and self.args == args:
+            return self.chromium
+        self.close()
+        from playwright.sync_api import sync_playwright
+
+        self._previous_unsafe = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+        self._playwright = sync_playwright()
+        try:
+            playwright = self._playwright.start()
+            self.chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=args)
+        except BaseException:
+            self.close()
+            raise
+        self.args = args
+        return self.chromium
+
+    def close(self) -> None:
+        if self._playwright is None:
+            return
+        from django.db import connections
+
+        try:
+            # The database connections the test bodies opened while the loop ran are its own.
+            connections.close_all()
+            if self.chromium is not None:
+                self.chromium.close()
+        finally:
+            self._playwright.__exit__(None, None, None)
+            self._playwright = self.chromium = self.args = None
+            if self._previous_unsafe is None:
+                os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+            else:
+                os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = self._previous_unsafe
+
+
+BROWSERS = Browsers()
+
+
+def leave_browser_tests() -> None:
+    """Close this process's Chromium and its Playwright, and stop its idle hubs: tests/conftest.py
+    calls it before a test outside this directory, and the end of the session does."""
+    BROWSERS.close()
+    HUBS.close()
 
 
 @pytest.fixture(scope="module")
 def browser(request):
     """Debian's Chromium, headless (Playwright never downloads a browser here), with the test
-    module's ``CHROMIUM_EXTRA_ARGS`` if it has some.
-
-    Module-scoped: Playwright's sync API keeps an asyncio loop running in this
-    thread while it lives, which the rest of the suite must not inherit.
-    """
+    module's ``CHROMIUM_EXTRA_ARGS`` if it has some: the previous browser module's when its
+    command line was the same (``Browsers``)."""
     executable = shutil.which("chromium")
     if executable is None:
         pytest.skip("Chromium is not installed (apt install chromium): browser tests skipped")
-    from playwright.sync_api import sync_playwright
-
-    # That running loop makes Django refuse ORM calls from the test body (and give it
-    # its own connection objects); they are in fact synchronous calls, as usual.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(
-                executable_path=executable, headless=True,
-                args=[*CHROMIUM_ARGS, *getattr(request.module, "CHROMIUM_EXTRA_ARGS", [])])
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    return BROWSERS.get(executable, [*CHROMIUM_ARGS, *getattr(request.module, "CHROMIUM_EXTRA_ARGS", [])])
 
 
 def live(page, path: str, timeout: float = 10_000):

@@ -55,42 +55,42 @@ def _watch(page, hub_url: str) -> list[str]:
     return problems
 
 
-def test_each_role_sees_its_pages_in_the_menu_and_each_opens(hub, signed_in, csp_watch):
-    people = _people()
-    for name, member in people.items():
-        expected, desk = MENUS[name]
-        context = signed_in(member.user)
-        csp_watch(context)
-        page = context.new_page()
-        problems = _watch(page, hub.url)
-        page.goto("/")
-        page.wait_for_url(f"**{desk}")
-        menu = page.locator("nav.site-menu a[data-page]")
-        offered = {menu.nth(i).get_attribute("data-page"): menu.nth(i).get_attribute("href")
-                   for i in range(menu.count())}
-        assert set(offered) == expected, name
-        assert page.locator("nav.site-menu").get_by_text(member.user.get_username()).is_visible()
-        assert page.locator("nav.site-menu").get_by_role("button", name="Se déconnecter").is_visible()
-        for key, href in offered.items():
-            if key == "audit":  # a CSV file, downloaded
-                answer = page.request.get(href)
-                assert answer.status == 200 and answer.headers["content-type"].startswith("text/csv")
-                continue
-            answer = page.goto(href)
-            assert answer.status == 200, (name, key, answer.status)
-            current = page.locator("nav.site-menu a[aria-current='page']")
-            assert current.count() == 1 and current.get_attribute("data-page") == key, (name, key)
-            page.wait_for_load_state("networkidle")
-            assert csp_watch.violations(page) == [], (name, key)
-        # Pages outside the menu answer "no" (403 or elsewhere), never open.
-        for refused in {"/console/", "/mur/", "/requisitions/", "/terrain/", "/portail/alertes/"} - {
-                href for href in offered.values()}:
-            answer = page.goto(refused)
-            assert answer.status == 403 or not page.url.endswith(refused), (name, refused)
-        # The refusals just asked for; the CSP's reports are csp_watch's (its probe is one of them).
-        problems = [p for p in problems if "403" not in p and "Content Security Policy" not in p]
-        assert problems == [], (name, problems)
-        context.close()
+@pytest.mark.parametrize("name", MENUS)
+def test_each_role_sees_its_pages_in_the_menu_and_each_opens(hub, signed_in, csp_watch, name):
+    member = _people()[name]
+    expected, desk = MENUS[name]
+    context = signed_in(member.user)
+    csp_watch(context)
+    page = context.new_page()
+    problems = _watch(page, hub.url)
+    page.goto("/")
+    page.wait_for_url(f"**{desk}")
+    menu = page.locator("nav.site-menu a[data-page]")
+    offered = {menu.nth(i).get_attribute("data-page"): menu.nth(i).get_attribute("href")
+               for i in range(menu.count())}
+    assert set(offered) == expected, name
+    assert page.locator("nav.site-menu").get_by_text(member.user.get_username()).is_visible()
+    assert page.locator("nav.site-menu").get_by_role("button", name="Se déconnecter").is_visible()
+    for key, href in offered.items():
+        if key == "audit":  # a CSV file, downloaded
+            answer = page.request.get(href)
+            assert answer.status == 200 and answer.headers["content-type"].startswith("text/csv")
+            continue
+        answer = page.goto(href)
+        assert answer.status == 200, (name, key, answer.status)
+        current = page.locator("nav.site-menu a[aria-current='page']")
+        assert current.count() == 1 and current.get_attribute("data-page") == key, (name, key)
+        page.wait_for_load_state("networkidle")
+        assert csp_watch.violations(page) == [], (name, key)
+    # Pages outside the menu answer "no" (403 or elsewhere), never open.
+    for refused in {"/console/", "/mur/", "/requisitions/", "/terrain/", "/portail/alertes/"} - {
+            href for href in offered.values()}:
+        answer = page.goto(refused)
+        assert answer.status == 403 or not page.url.endswith(refused), (name, refused)
+    # The refusals just asked for; the CSP's reports are csp_watch's (its probe is one of them).
+    problems = [p for p in problems if "403" not in p and "Content Security Policy" not in p]
+    assert problems == [], (name, problems)
+    context.close()
 
 
 def test_home_sends_the_signed_out_to_the_sign_in_and_a_field_unit_signs_in_to_its_tablet(
