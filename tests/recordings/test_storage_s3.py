@@ -357,3 +357,30 @@ def test_a_recorder_nodes_uploader_sends_the_backlog_once_the_store_answers(area
         thread.join(5)
     assert RecordingSegment.objects.filter(camera=camera).count() == 1
     assert_index_names_stored_objects(camera)
+
+
+def test_the_alarm_is_announced_once_per_outage_however_many_processes_see_it(db, storage, settings):
+    """Two recorder processes failing (each its own log state): one ``storage.unavailable``; a
+    pass with nothing to send ends it only once the store answers; a new outage, a new alarm."""
+    import recordings.objects as objects
+
+    settings.HUB_RECORDINGS_STORAGE = "s3"
+    settings.HUB_S3_ENDPOINT = "http://127.0.0.1:9"  # discard: nothing answers S3 there
+    settings.HUB_S3_ACCESS_KEY, settings.HUB_S3_SECRET_KEY = "k", "s"
+    objects._alarm("upload of A/1.mp4: connection refused")
+    objects._store_down.clear()  # another process, which has not seen the outage yet
+    objects._alarm("upload of B/1.mp4: connection refused")
+    alarms = Event.objects.filter(type="storage.unavailable")
+    assert [a.data["detail"] for a in alarms] == ["upload of A/1.mp4: connection refused"]
+
+    objects._recovered(0)  # an upload pass with nothing to send: the store is asked, still down
+    assert not Event.objects.filter(type="storage.available").exists()
+    settings.HUB_RECORDINGS_STORAGE = "local"  # now it answers
+    objects._recovered(0)
+    objects._recovered(2)  # the other process's pass: the outage is closed already
+    ends = Event.objects.filter(type="storage.available")
+    assert [(e.data["uploaded"], e.data["since"]) for e in ends] == [(0, alarms[0].data["since"])]
+
+    objects._alarm("put_object: SlowDown")  # a new outage
+    assert Event.objects.filter(type="storage.unavailable").count() == 2
+    objects._store_down.clear()
