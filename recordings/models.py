@@ -82,7 +82,8 @@ class Requisition(models.Model):
     """A judicial requisition (*réquisition judiciaire*) of recorded images.
 
     Creating one puts legal holds on what it covers at once; the extraction is a
-    Celery job that writes an MP4 per camera and a signed manifest in ``export_dir``.
+    Celery job that writes an MP4 per camera and a signed manifest in ``export_dir`` (a
+    directory, or ``store:<prefix>`` in the object store).
     """
 
     requesting_officer = models.CharField(max_length=200)
