@@ -43,6 +43,13 @@ class FileDestroyed(DomainError):
     status_code = 410
 
 
+class StoreDown(DomainError):
+    """The object store holding the extraction's files does not answer: try again later."""
+
+    code = "unavailable"
+    status_code = 503
+
+
 class Actions:
     REQUISITION_CREATED = "requisition_created"
     HOLD_RELEASED = "hold_released"

@@ -37,8 +37,8 @@ from recordings.models import (
     Requisition,
     RequisitionStatus,
 )
-from recordings.requisitions import FileDestroyed
-from recordings.storage import ExportFiles
+from recordings.requisitions import FileDestroyed, StoreDown
+from recordings.storage import ExportFiles, StoreUnavailable
 
 # The service's field names → the API's (so that a 400 names the field the client sent).
 _FIELDS = {"requesting_officer": "officer", "window_start": "start", "window_end": "end"}
@@ -60,6 +60,14 @@ def export_files(requisition: Requisition) -> list[dict]:
     without those the retention sweep destroyed."""
     if requisition.status != RequisitionStatus.DONE or not requisition.export_dir:
         return []
+    try:
+        return _export_files(requisition)
+    except StoreUnavailable as exc:
+        raise StoreDown(_("The object store holding the extraction's files does not answer: "
+                          "try again in a moment.")) from exc
+
+
+def _export_files(requisition: Requisition) -> list[dict]:
     stored = ExportFiles(requisition.export_dir)
     try:
         manifest = json.loads(stored.read_bytes(MANIFEST))
@@ -213,7 +221,9 @@ class RequisitionFileApi(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                               410: OpenApiResponse(description="`destroyed`: the file was destroyed "
-                                                               "under the retention rule.")})
+                                                               "under the retention rule."),
+                              503: OpenApiResponse(description="`unavailable`: the object store holding "
+                                                               "the files does not answer.")})
     def get(self, request: Request, pk: int, name: str) -> FileResponse:
         requisition = get_object_or_404(Requisition.objects.prefetch_related(*_DESTRUCTIONS), pk=pk)
         if name not in {f["name"] for f in export_files(requisition)}:
@@ -230,8 +240,12 @@ class RequisitionFileApi(APIView):
         content_type = {".mp4": "video/mp4", ".json": "application/json"}.get(Path(name).suffix,
                                                                                "application/octet-stream")
         # A directory, or the object store read by ranges (``s3`` mode).
-        return handle_download(ExportFiles(requisition.export_dir).open(name), filename=name,
-                               content_type=content_type)
+        try:
+            handle = ExportFiles(requisition.export_dir).open(name)
+        except StoreUnavailable as exc:
+            raise StoreDown(_("The object store holding the extraction's files does not answer: "
+                              "try again in a moment.")) from exc
+        return handle_download(handle, filename=name, content_type=content_type)
 
 
 class RequisitionHandoverApi(APIView):

@@ -110,7 +110,7 @@ def test_partners_and_auditors_get_nothing(api, camera, role):
 
 
 def test_extraction_files_download_and_handover(api, operator, area, any_storage,  # noqa: F811
-                                                django_capture_on_commit_callbacks, monkeypatch):
+                                                django_capture_on_commit_callbacks, monkeypatch, settings):
     """On a directory, then on SeaweedFS (the files read from the store by ranges)."""
     camera = factories.make_camera()
     segments = record(camera)
@@ -166,6 +166,15 @@ def test_extraction_files_download_and_handover(api, operator, area, any_storage
     # Downloads are the centre's only.
     partner = factories.TokenClient().as_member(factories.make_member(role="partner_agent"))
     assert partner.get(names["manifest.json"]["url"]).status_code == 403
+
+    if recording_store().kind == "s3":
+        # The store down: a clear error in French, not a broken file nor a 500.
+        settings.HUB_S3_ENDPOINT = "http://127.0.0.1:9"  # discard: nothing answers S3 there
+        for path in (names[f"{camera.code}.mp4"]["url"], f"{URL}{pk}/"):
+            response = api.get(path)
+            assert response.status_code == 503, path
+            assert response.json()["error"] == "unavailable"
+            assert "stockage objet" in response.json()["detail"]
 
 
 def test_only_a_supervisor_releases_a_hold_with_a_reason(api, operator, supervisor, camera):
