@@ -27,3 +27,26 @@ class RequisitionProgress(EventSchema):
 
     type = "requisition.progress"
     requisition: RequisitionProgressData
+
+
+class StorageUnavailable(EventSchema):
+    """The alarm: the recordings' object store is down, full or answering errors (``detail``: what
+    failed); segments wait on the recorder's disk (``pending``: how many on the machine that saw
+    it, ``host``). Once per outage. The centre only."""
+
+    type = "storage.unavailable"
+    since: str
+    detail: str
+    host: str
+    pending: int
+
+
+class StorageAvailable(EventSchema):
+    """The end of the alarm: an upload succeeded again (the outage began at ``since``); ``uploaded``
+    buffered segments sent by that pass, ``pending`` still waiting on ``host``'s disk."""
+
+    type = "storage.available"
+    since: str
+    host: str
+    uploaded: int
+    pending: int

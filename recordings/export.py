@@ -42,7 +42,7 @@ from partners.audit import Action, audit
 from recordings.manifest import FORMAT, OVERLAY_FORMAT, manifest_write
 from recordings.models import REQUISITION_JOURNAL_TYPE, RecordingSegment, Requisition, RequisitionStatus
 from recordings.recorder import file_sha256
-from recordings.storage import recording_store
+from recordings.storage import ExportFiles, StoreUnavailable, exports_store, recording_store
 from streaming.masking import camera_masks
 
 CAPTION_FORMAT = "{name} ({code}) {time:%Y-%m-%d %H:%M:%S %z}"
@@ -302,7 +302,8 @@ def requisition_extract(*, requisition_id: int, report: ProgressReport) -> Path 
     """Extract a requisition's window (idempotent, re-runnable), telling ``report`` every change of
     its state (``recordings.requisitions.requisition_extract`` is the Celery task's body).
 
-    Returns the export directory, or None when nothing could be extracted (``error`` says why).
+    Returns the export directory (``s3`` mode: its ``export_dir``, ``store:<prefix>``, the files
+    being in the object store), or None when nothing could be extracted (``error`` says why).
     """
     requisition = Requisition.objects.select_related("created_by").get(pk=requisition_id)
     if requisition.export_destroyed_at is not None:
@@ -310,7 +311,7 @@ def requisition_extract(*, requisition_id: int, report: ProgressReport) -> Path 
         # copy the sweep would no longer look at.
         return None
     if requisition.status == RequisitionStatus.DONE and requisition.export_dir and \
-            Path(requisition.export_dir).is_dir():
+            ExportFiles(requisition.export_dir).present():
         return Path(requisition.export_dir)
     report(status=RequisitionStatus.RUNNING, progress=0, error="")
     reporter = _Progress(report, published=0)
@@ -384,12 +385,19 @@ def requisition_extract(*, requisition_id: int, report: ProgressReport) -> Path 
     manifest_write(work, manifest)
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)
+    try:
+        # In ``s3`` mode the files go to the object store, and the download reads them there.
+        export_dir = exports_store(final, f"exports/{final.name}")
+    except StoreUnavailable:
+        report(status=RequisitionStatus.FAILED, progress=100,
+               error=_("The object store did not take the extraction's files: start the extraction again."))
+        return None
     with transaction.atomic():
-        report(status=RequisitionStatus.DONE, progress=100, export_dir=str(final))
+        report(status=RequisitionStatus.DONE, progress=100, export_dir=export_dir)
         audit(action=Action.EXTRACTION, actor=requisition.created_by, obj=requisition,
               object_type=REQUISITION_JOURNAL_TYPE,
               reason=f"Procédure {requisition.procedure_number}",
               details={"files": {e["code"]: e["file"]["sha256"] for e in entries if "file" in e},
                        "not_extracted": {e["code"]: e["not_extracted"]
                                          for e in entries if "not_extracted" in e}})
-    return final
+    return Path(export_dir)

@@ -82,7 +82,8 @@ class Requisition(models.Model):
     """A judicial requisition (*réquisition judiciaire*) of recorded images.
 
     Creating one puts legal holds on what it covers at once; the extraction is a
-    Celery job that writes an MP4 per camera and a signed manifest in ``export_dir``.
+    Celery job that writes an MP4 per camera and a signed manifest in ``export_dir`` (a
+    directory, or ``store:<prefix>`` in the object store).
     """
 
     requesting_officer = models.CharField(max_length=200)
@@ -211,3 +212,25 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.camera.code} {self.taken_at:%Y-%m-%d %H:%M:%S}"
+
+
+class StoreOutage(models.Model):
+    """An outage of the recordings' object store: from the first upload that failed (``started_at``,
+    ``detail``: what failed) to the first that succeeded again (``ended_at``). At most one open:
+    whichever recorder process opens it announces ``storage.unavailable``, whichever closes it
+    ``storage.available``, so each is announced once per outage however many processes record."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = _("object store outage")
+        verbose_name_plural = _("object store outages")
+        constraints = [models.UniqueConstraint(fields=["ended_at"], condition=models.Q(ended_at__isnull=True),
+                                               name="one_open_store_outage")]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M} {self.detail}"

@@ -8,9 +8,11 @@ then the local file and its note go. So an index row always names an object that
 store; a crash leaves at worst a note and its file, which the next upload pass sends (again:
 a put is idempotent) and indexes, once (a row naming the same object is looked for first).
 While the store is down or answers errors, segments stay in that buffer, an error is logged
-once per outage (the alarm), and every upload pass (after each segment the recorder closes,
-and every 10 s in ``run_recorders`` or a recorder node's ``pending_uploader``) tries the
-oldest first.
+and the alarm ``storage.unavailable`` announced to the centre, once per outage (a
+``StoreOutage`` row: one open at a time, whichever process opens it announces it), then
+``storage.available`` once an upload succeeds again; and every upload pass (after each
+segment the recorder closes, and every 10 s in ``run_recorders`` or a recorder node's
+``pending_uploader``) tries the oldest first.
 
 A legal hold in force over a segment is also an S3 Object Lock legal hold on its object, so
 that even the hub's own keys cannot delete it; releasing the last hold over it clears it.
@@ -22,15 +24,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import socket
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from cameras.models import Camera
-from recordings.models import LegalHold, RecordingSegment
+from realtime import audiences
+from realtime.events import local_iso
+from realtime.services import publish
+from recordings.events import StorageAvailable, StorageUnavailable
+from recordings.models import LegalHold, RecordingSegment, StoreOutage
 from recordings.storage import StoreUnavailable, recording_store
 
 log = logging.getLogger(__name__)
@@ -42,16 +50,58 @@ _store_down = threading.Event()  # set during an outage: the alarm is logged onc
 
 
 def _alarm(detail: str) -> None:
+    """The store failed an upload: the error logged once per outage in this process, and the
+    outage opened and announced (``storage.unavailable``) unless another process did already."""
     if not _store_down.is_set():
         _store_down.set()
         log.error("recordings' object store unavailable (%s): segments kept on the local disk until it "
                   "answers again", detail)
+    try:
+        if StoreOutage.objects.filter(ended_at__isnull=True).exists():
+            return
+        with transaction.atomic():
+            outage = StoreOutage.objects.create(detail=detail[:300], host=socket.gethostname()[:255])
+            publish(StorageUnavailable(since=local_iso(outage.started_at), detail=outage.detail,
+                                       host=outage.host, pending=pending_count()),
+                    audience=audiences.centre())
+    except IntegrityError:
+        pass  # another recorder process opened it (and announced it) first
+    except Exception:  # noqa: BLE001 - the alarm must not stop the recorder (the log line stands)
+        log.exception("the object store's alarm could not be announced")
 
 
 def _recovered(count: int) -> None:
+    """An upload pass succeeded (``count`` buffered segments sent): the open outage, if any, is
+    closed and announced (``storage.available``) by the first process to see it. A pass that had
+    nothing to send asks the store first (``check``): nothing else proves it answers."""
     if _store_down.is_set():
         _store_down.clear()
         log.warning("recordings' object store answers again: %d buffered segments uploaded", count)
+    try:
+        outage = StoreOutage.objects.filter(ended_at__isnull=True).first()
+        if outage is None:
+            return
+        if not count:
+            try:
+                recording_store().check()
+            except StoreUnavailable:
+                return
+        with transaction.atomic():
+            still_open = StoreOutage.objects.filter(pk=outage.pk, ended_at__isnull=True)
+            closed = still_open.update(ended_at=timezone.now())
+            if not closed:
+                return  # another process closed it
+            publish(StorageAvailable(since=local_iso(outage.started_at), host=socket.gethostname()[:255],
+                                     uploaded=count, pending=pending_count()),
+                    audience=audiences.centre())
+    except Exception:  # noqa: BLE001 - the end of the alarm must not stop the recorder either
+        log.exception("the end of the object store's alarm could not be announced")
+
+
+def pending_count() -> int:
+    """How many segments wait on this machine's disk for the store (their notes)."""
+    root = Path(settings.HUB_RECORDINGS_DIR)
+    return sum(1 for _note in root.rglob("*" + PENDING_SUFFIX)) if root.is_dir() else 0
 
 
 def segment_upload(*, camera: Camera, start: dt.datetime, end: dt.datetime, path: Path, size: int,
@@ -71,7 +121,7 @@ def segment_upload(*, camera: Camera, start: dt.datetime, end: dt.datetime, path
         _alarm(str(exc))
         return None
     segment = RecordingSegment.objects.filter(camera=camera, path=note_key(note, root), is_gap=False).first()
-    pending_upload(camera_code=camera.code)
+    _upload_pass(camera.code, uploaded=1)
     return segment
 
 
@@ -111,9 +161,16 @@ def _upload(note: Path) -> RecordingSegment | None:
 def pending_upload(*, camera_code: str | None = None) -> int:
     """Upload and index the buffered segments (of one camera, or all), oldest first; stops at the
     first failure (the store is still down). How many were indexed."""
+    return _upload_pass(camera_code)
+
+
+def _upload_pass(camera_code: str | None, *, uploaded: int = 0) -> int:
+    """``pending_upload``; ``uploaded``: segments this caller has just sent (the end of an outage
+    counts them too)."""
     root = Path(settings.HUB_RECORDINGS_DIR)
     base = root / camera_code if camera_code else root
     if not base.is_dir():
+        _recovered(uploaded)
         return 0
     count = 0
     for note in sorted(base.rglob("*" + PENDING_SUFFIX), key=lambda p: p.name):
@@ -126,7 +183,7 @@ def pending_upload(*, camera_code: str | None = None) -> int:
         except StoreUnavailable as exc:
             _alarm(str(exc))
             return count
-    _recovered(count)
+    _recovered(count + uploaded)
     return count
 
 

@@ -9,3 +9,5 @@ from realtime.visibility import centre_only, register_replay_rule
 def register() -> None:
     # Judicial extractions: the centre's business alone.
     register_replay_rule(["requisition.progress"], centre_only)
+    # The object store's alarm: the centre's operations alone.
+    register_replay_rule(["storage.unavailable", "storage.available"], centre_only)

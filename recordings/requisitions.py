@@ -32,8 +32,8 @@ from recordings.models import (
     RequisitionStatus,
 )
 from recordings.objects import store_holds_set
-from recordings.recorder import file_sha256
 from recordings.retention import RecordingGone, retention_days
+from recordings.storage import ExportFiles
 
 
 class FileDestroyed(DomainError):
@@ -41,6 +41,13 @@ class FileDestroyed(DomainError):
 
     code = "destroyed"
     status_code = 410
+
+
+class StoreDown(DomainError):
+    """The object store holding the extraction's files does not answer: try again later."""
+
+    code = "unavailable"
+    status_code = 503
 
 
 class Actions:
@@ -203,7 +210,7 @@ def requisition_handover(*, requisition: Requisition, by: User, recipient: str,
     if requisition.export_destroyed_at is not None:
         raise Conflict(_("The extraction's files were destroyed under the retention rule: "
                          "nothing to hand over."))
-    manifest = Path(requisition.export_dir) / MANIFEST
+    manifest_sha256 = ExportFiles(requisition.export_dir).sha256(MANIFEST)
     audit(action=Action.HANDOVER, actor=by, address=address, obj=requisition,
           object_type=REQUISITION_JOURNAL_TYPE, reason=recipient[:500],
-          details={"procedure": requisition.procedure_number, "manifest_sha256": file_sha256(manifest)})
+          details={"procedure": requisition.procedure_number, "manifest_sha256": manifest_sha256})

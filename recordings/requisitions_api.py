@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cameras.models import Camera
-from config.downloads import file_download
+from config.downloads import handle_download
 from config.errors import DomainError
 from partners.auth import client_address
 from partners.models import AuditRecord
@@ -37,8 +37,8 @@ from recordings.models import (
     Requisition,
     RequisitionStatus,
 )
-from recordings.recorder import file_sha256
-from recordings.requisitions import FileDestroyed
+from recordings.requisitions import FileDestroyed, StoreDown
+from recordings.storage import ExportFiles, StoreUnavailable
 
 # The service's field names → the API's (so that a 400 names the field the client sent).
 _FIELDS = {"requesting_officer": "officer", "window_start": "start", "window_end": "end"}
@@ -60,11 +60,19 @@ def export_files(requisition: Requisition) -> list[dict]:
     without those the retention sweep destroyed."""
     if requisition.status != RequisitionStatus.DONE or not requisition.export_dir:
         return []
-    directory = Path(requisition.export_dir)
-    manifest_path = directory / MANIFEST
-    if not manifest_path.is_file():
+    try:
+        return _export_files(requisition)
+    except StoreUnavailable as exc:
+        raise StoreDown(_("The object store holding the extraction's files does not answer: "
+                          "try again in a moment.")) from exc
+
+
+def _export_files(requisition: Requisition) -> list[dict]:
+    stored = ExportFiles(requisition.export_dir)
+    try:
+        manifest = json.loads(stored.read_bytes(MANIFEST))
+    except FileNotFoundError:
         return []
-    manifest = json.loads(manifest_path.read_bytes())
     destroyed = {f["camera"] for f in destroyed_files(requisition)}
     files = []
     for entry in manifest.get("cameras", []):
@@ -73,10 +81,9 @@ def export_files(requisition: Requisition) -> list[dict]:
                           "size": entry["file"]["size"], "sha256": entry["file"]["sha256"]})
     for name, kind in ((MANIFEST, "manifest"), (SIGNATURE, "signature"),
                        (PUBLIC_KEY, "public_key")):
-        path = directory / name
-        if path.is_file():
-            files.append({"name": name, "kind": kind, "camera": None, "size": path.stat().st_size,
-                          "sha256": file_sha256(path)})
+        if stored.exists(name):
+            files.append({"name": name, "kind": kind, "camera": None, "size": stored.size(name),
+                          "sha256": stored.sha256(name)})
     for item in files:
         item["url"] = reverse("requisition-file", kwargs={"pk": requisition.pk, "name": item["name"]})
     return files
@@ -214,7 +221,9 @@ class RequisitionFileApi(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                               410: OpenApiResponse(description="`destroyed`: the file was destroyed "
-                                                               "under the retention rule.")})
+                                                               "under the retention rule."),
+                              503: OpenApiResponse(description="`unavailable`: the object store holding "
+                                                               "the files does not answer.")})
     def get(self, request: Request, pk: int, name: str) -> FileResponse:
         requisition = get_object_or_404(Requisition.objects.prefetch_related(*_DESTRUCTIONS), pk=pk)
         if name not in {f["name"] for f in export_files(requisition)}:
@@ -228,10 +237,15 @@ class RequisitionFileApi(APIView):
                 raise FileDestroyed(_("%(name)s was destroyed on %(at)s under the retention rule: the hub "
                                       "keeps no copy.") % {"name": name, "at": at})
             raise Http404
-        path = Path(requisition.export_dir) / name
-        content_type = {".mp4": "video/mp4", ".json": "application/json"}.get(path.suffix,
+        content_type = {".mp4": "video/mp4", ".json": "application/json"}.get(Path(name).suffix,
                                                                                "application/octet-stream")
-        return file_download(path, filename=name, content_type=content_type)
+        # A directory, or the object store read by ranges (``s3`` mode).
+        try:
+            handle = ExportFiles(requisition.export_dir).open(name)
+        except StoreUnavailable as exc:
+            raise StoreDown(_("The object store holding the extraction's files does not answer: "
+                              "try again in a moment.")) from exc
+        return handle_download(handle, filename=name, content_type=content_type)
 
 
 class RequisitionHandoverApi(APIView):

@@ -20,9 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -43,7 +41,7 @@ from recordings.models import (
     RequisitionStatus,
     Snapshot,
 )
-from recordings.storage import ObjectHeld, recording_store
+from recordings.storage import ExportFiles, ObjectHeld, recording_store
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +117,6 @@ class _Register:
         self.lines[key] = record.pk
 
 
-def _unlink(path: Path | None, result: SweepResult) -> None:
-    if path is None:
-        return
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        # Killed after the unlink, before the commit: it is already destroyed.
-        result.missing_files += 1
-
-
 def _destroy_object(key: str, result: SweepResult) -> bool:
     """Destroy the object ``key`` of the store (a missing one counts as destroyed). False: the
     store keeps a legal hold on it, it stays."""
@@ -182,11 +170,11 @@ def _destroy_snapshot(*, camera: Camera, cutoff: dt.datetime, register: _Registe
     return True
 
 
-def _manifest_files(export_dir: Path) -> dict[str, dict]:
+def _manifest_files(export: ExportFiles) -> dict[str, dict]:
     """The video files an export's manifest lists, by camera code (empty if it cannot be read)."""
 
     try:
-        manifest = json.loads((export_dir / MANIFEST).read_bytes())
+        manifest = json.loads(export.read_bytes(MANIFEST))
     except (OSError, ValueError):
         return {}
     return {entry["code"]: entry["file"] for entry in manifest.get("cameras", []) if entry.get("file")}
@@ -201,8 +189,8 @@ def _sweep_export(*, requisition_id: int, now: dt.datetime, day: dt.date, regist
                        .filter(pk=requisition_id, export_destroyed_at__isnull=True).first())
         if requisition is None or not requisition.export_dir:
             return
-        directory = Path(requisition.export_dir)
-        files = _manifest_files(directory)
+        export = ExportFiles(requisition.export_dir)
+        files = _manifest_files(export)
         destroyed = set(DestructionRecord.objects.filter(requisition=requisition,
                                                          object=DestroyedObject.EXTRACTION)
                         .values_list("camera__code", flat=True))
@@ -215,7 +203,8 @@ def _sweep_export(*, requisition_id: int, now: dt.datetime, day: dt.date, regist
             if requisition.window_end > cutoff or window_held(camera, requisition.window_start,
                                                               requisition.window_end):
                 continue
-            _unlink(directory / file["name"], result)
+            if not export.unlink(file["name"]):
+                result.missing_files += 1  # killed after the unlink, before the commit: destroyed
             register.add(camera=camera, kind=DestroyedObject.EXTRACTION, requisition=requisition,
                          start=requisition.window_start, end=requisition.window_end, size=file.get("size", 0))
             destroyed.add(code)
@@ -223,7 +212,7 @@ def _sweep_export(*, requisition_id: int, now: dt.datetime, day: dt.date, regist
         # The manifest, its signature and the key go last: until then a file's hash can be checked.
         # No manifest but files already destroyed: a sweep was killed while removing the directory.
         if (files and destroyed >= set(files)) or (not files and destroyed):
-            shutil.rmtree(directory, ignore_errors=True)
+            export.remove_all()
             requisition.export_destroyed_at = now
             requisition.save(update_fields=["export_destroyed_at"])
             result.exports += 1

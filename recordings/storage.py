@@ -333,3 +333,96 @@ def recording_store() -> RecordingStore:
                   settings.HUB_S3_BUCKET, settings.HUB_S3_ACCESS_KEY, settings.HUB_S3_SECRET_KEY,
                   settings.HUB_S3_REGION)
 
+
+
+# An extraction's ``export_dir`` naming a prefix of the store (``s3`` mode), not a directory.
+STORE_PREFIX = "store:"
+
+
+class ExportFiles:
+    """The files of one extraction (videos, manifest, signature, public key) where its
+    ``export_dir`` says: a directory (``local`` mode, as ever), or ``store:<prefix>``, objects
+    ``<prefix>/<name>`` of the recordings' store (``s3`` mode), read by ranges."""
+
+    def __init__(self, export_dir: str) -> None:
+        self.directory: Path | None = None
+        self.prefix = ""
+        if export_dir.startswith(STORE_PREFIX):
+            self.prefix = export_dir[len(STORE_PREFIX):]
+        else:
+            self.directory = Path(export_dir)
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}/{name}"
+
+    def exists(self, name: str) -> bool:
+        if self.directory is not None:
+            return (self.directory / name).is_file()
+        return recording_store().exists(self._key(name))
+
+    def present(self) -> bool:
+        """Whether the extraction is there (its directory, or its manifest's object)."""
+        if self.directory is not None:
+            return self.directory.is_dir()
+        return self.exists("manifest.json")
+
+    def size(self, name: str) -> int:
+        if self.directory is not None:
+            return (self.directory / name).stat().st_size
+        return recording_store().size(self._key(name))
+
+    def open(self, name: str) -> IO[bytes]:
+        """A seekable reader (FileNotFoundError when absent)."""
+        if self.directory is not None:
+            return (self.directory / name).open("rb")
+        store = recording_store()
+        if not store.exists(self._key(name)):
+            raise FileNotFoundError(name)
+        return store.open(self._key(name))
+
+    def read_bytes(self, name: str) -> bytes:
+        with self.open(name) as handle:
+            return handle.read()
+
+    def sha256(self, name: str) -> str:
+        import hashlib
+
+        digest = hashlib.sha256()
+        with self.open(name) as handle:
+            for block in iter(lambda: handle.read(READ_BLOCK_BYTES), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def unlink(self, name: str) -> bool:
+        """Destroy one file; False when it was not there."""
+        if self.directory is not None:
+            try:
+                (self.directory / name).unlink()
+            except FileNotFoundError:
+                return False
+            return True
+        return recording_store().delete(self._key(name))
+
+    def remove_all(self) -> None:
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            return
+        store = recording_store()
+        for key in list(store.keys(self.prefix + "/")):
+            store.delete(key)
+
+
+def exports_store(directory: Path, prefix: str) -> str:
+    """In ``s3`` mode, the finished extraction ``directory`` sent to the store as ``<prefix>/<name>``
+    (each file checked there by size), then removed from the disk: its ``export_dir``. In ``local``
+    mode the directory itself. StoreUnavailable: the store did not take it (the directory stays)."""
+    store = recording_store()
+    if store.kind == "local":
+        return str(directory)
+    for path in sorted(directory.iterdir()):
+        key = f"{prefix}/{path.name}"
+        store.put_file(key, path)
+        if store.size(key) != path.stat().st_size:
+            raise StoreUnavailable(f"{key}: the store kept {store.size(key)} bytes of {path.stat().st_size}")
+    shutil.rmtree(directory, ignore_errors=True)
+    return STORE_PREFIX + prefix

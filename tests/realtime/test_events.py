@@ -233,6 +233,28 @@ def _nodes(story: Story) -> dict[str, Event]:
 NODE_TYPES = ("node.joined", "node.left", "node.lost", "camera.unrecorded", "camera.recorded")
 if "node.joined" in REGISTRY:
     SAMPLES.update({t: (lambda s, t=t: _nodes(s)[t]) for t in NODE_TYPES})
+
+
+def _storage(story: Story) -> dict[str, Event]:
+    """The recordings' object store (recordings.objects): an upload fails (the alarm), then one
+    succeeds again (its end); no buffer on disk."""
+    if not hasattr(story, "storage"):
+        import tempfile
+
+        from django.test import override_settings
+
+        from recordings.objects import _alarm, _recovered
+
+        with tempfile.TemporaryDirectory() as buffer, override_settings(HUB_RECORDINGS_DIR=buffer):
+            _alarm("put_object: ServiceUnavailable")
+            _recovered(2)
+        story.storage = {t: Event.objects.filter(type=t).latest("id") for t in STORAGE_TYPES}
+    return story.storage
+
+
+STORAGE_TYPES = ("storage.unavailable", "storage.available")
+if "storage.unavailable" in REGISTRY:
+    SAMPLES.update({t: (lambda s, t=t: _storage(s)[t]) for t in STORAGE_TYPES})
 # Radio traffic, field units and Croix-Rouge alerts: tests/incidents/field_story.py.
 FIELD_TYPES = ("radio.message", "radio.acknowledged", "radio.escalated", "unit.position", "unit.status",
                "unit.engaged", "unit.updated", "alert.raised", "alert.updated")
@@ -366,6 +388,8 @@ def audience_of(story: Story, event_type: str) -> list[tuple[list[str], list[str
         return [(requisition_advanced(story).audience, [CSU])]
     if event_type in NODE_TYPES:  # the recorder nodes and the recording alarm: the centre only
         return [(_nodes(story)[event_type].audience, [CSU])]
+    if event_type in STORAGE_TYPES:  # the object store's alarm: the centre only
+        return [(_storage(story)[event_type].audience, [CSU])]
     if event_type in {"ptz.lease", "ptz.position"}:  # who drives a camera: the centre only
         return [(SAMPLES[event_type](story).audience, [CSU])]
     if event_type == "incident.updated":  # no producer yet: the selector its producer will call

@@ -20,7 +20,7 @@ from recordings.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE, hub_public_key,
 from recordings.models import LegalHold, RecordingSegment, RequisitionStatus
 from recordings.recorder import record_camera
 from recordings.requisitions import requisition_create, requisition_extract, requisition_handover
-from recordings.storage import recording_store
+from recordings.storage import ExportFiles, recording_store
 from streaming.sources import open_source
 from tests import factories
 
@@ -62,14 +62,38 @@ def extracted(area, any_storage, operator):
     assert LegalHold.objects.filter(requisition=requisition, segment__isnull=False).count() == 3
     directory = requisition_extract(requisition_id=requisition.pk)
     requisition.refresh_from_db()
+    if recording_store().kind == "s3":
+        # The files are in the object store: what follows checks the copy a download gives.
+        directory = download(requisition, any_storage / "downloaded")
     return {"camera": camera, "requisition": requisition, "dir": directory, "segments": segments,
             "start": start, "end": end}
+
+
+def download(requisition, target: Path) -> Path:
+    """The extraction's files, read from where its ``export_dir`` says, into ``target``."""
+    files = ExportFiles(requisition.export_dir)
+    target.mkdir(parents=True)
+    for name in [MANIFEST, SIGNATURE, PUBLIC_KEY] + [
+            e["file"]["name"] for e in json.loads(files.read_bytes(MANIFEST))["cameras"] if e.get("file")]:
+        (target / name).write_bytes(files.read_bytes(name))
+    return target
+
+
+def exports_dir() -> Path:
+    """``HUB_EXPORTS_DIR``, where an extraction is written before the store takes it."""
+    from django.conf import settings
+
+    return Path(settings.HUB_EXPORTS_DIR)
 
 
 def test_an_extraction_cuts_the_window_and_verifies(extracted):
     requisition, directory, camera = extracted["requisition"], extracted["dir"], extracted["camera"]
     assert requisition.status == RequisitionStatus.DONE and requisition.progress == 100
-    assert Path(requisition.export_dir) == directory
+    if recording_store().kind == "s3":  # in the store only, none left on the disk
+        assert requisition.export_dir == f"store:exports/requisition-{requisition.pk}"
+        assert not (exports_dir() / f"requisition-{requisition.pk}").exists()
+    else:
+        assert Path(requisition.export_dir) == directory
     manifest = json.loads((directory / MANIFEST).read_text())
     assert manifest["requisition"]["procedure_number"] == "2026/777"
     assert manifest["operator"] == requisition.created_by.username
@@ -259,15 +283,22 @@ def test_a_rerun_after_a_killed_worker_finishes_once(extracted, monkeypatch):
     requisition = extracted["requisition"]
     # As if the worker died before finishing: state running, a half-written directory left behind.
     type(requisition).objects.filter(pk=requisition.pk).update(status=RequisitionStatus.RUNNING)
-    part = extracted["dir"].with_name(extracted["dir"].name + ".part")
-    part.mkdir()
+    part = exports_dir() / f"requisition-{requisition.pk}.part"
+    part.mkdir(parents=True, exist_ok=True)
     (part / "junk.mp4").write_bytes(b"half")
-    directory = requisition_extract(requisition_id=requisition.pk)
-    assert directory == extracted["dir"] and not part.exists()
+    location = requisition_extract(requisition_id=requisition.pk)
+    assert not part.exists()
+    requisition.refresh_from_db()
+    if recording_store().kind == "s3":
+        assert str(location) == requisition.export_dir
+        directory = download(requisition, extracted["dir"].with_name("downloaded-again"))
+    else:
+        directory = location
+        assert directory == extracted["dir"]
     assert verify_export(directory, fingerprint=centre_fingerprint()) == []
     assert AuditRecord.objects.filter(action="extraction").count() == 2
     # Once done, running it again changes nothing.
-    assert requisition_extract(requisition_id=requisition.pk) == directory
+    assert requisition_extract(requisition_id=requisition.pk) == location
     assert AuditRecord.objects.filter(action="extraction").count() == 2
 
 

@@ -12,10 +12,12 @@ from django.utils import timezone
 
 from partners.models import AuditRecord
 from realtime.models import Event
+from recordings.manifest import verify_export
 from recordings.models import LegalHold, Requisition
 from recordings.requisitions import requisition_extract
+from recordings.storage import recording_store
 from tests import factories
-from tests.recordings.test_export import record
+from tests.recordings.test_export import centre_fingerprint, record
 
 URL = "/api/streaming/requisitions/"
 
@@ -107,8 +109,9 @@ def test_partners_and_auditors_get_nothing(api, camera, role):
     assert Requisition.objects.count() == 1
 
 
-def test_extraction_files_download_and_handover(api, operator, area, storage,  # noqa: F811
-                                                django_capture_on_commit_callbacks, monkeypatch):
+def test_extraction_files_download_and_handover(api, operator, area, any_storage,  # noqa: F811
+                                                django_capture_on_commit_callbacks, monkeypatch, settings):
+    """On a directory, then on SeaweedFS (the files read from the store by ranges)."""
     camera = factories.make_camera()
     segments = record(camera)
     start = segments[0].start + dt.timedelta(seconds=0.2)
@@ -139,11 +142,18 @@ def test_extraction_files_download_and_handover(api, operator, area, storage,  #
     assert data["status"] == "done" and data["progress"] == 100
     names = {f["name"]: f for f in data["files"]}
     assert set(names) == {f"{camera.code}.mp4", "manifest.json", "manifest.sig", "hub-public-key.pem"}
+    downloaded = any_storage / "downloaded"
+    downloaded.mkdir()
     for name, info in names.items():
         response = api.get(info["url"])
         assert response.status_code == 200, name
         content = b"".join(response.streaming_content)
         assert hashlib.sha256(content).hexdigest() == info["sha256"]
+        (downloaded / name).write_bytes(content)
+    # What the requesting service receives checks out against the centre's key.
+    assert verify_export(downloaded, fingerprint=centre_fingerprint()) == []
+    if recording_store().kind == "s3":  # served from the store: no copy left on the hub's disk
+        assert not list((any_storage / "exports").glob("requisition-*"))
     assert api.post(f"{URL}{pk}/extract/").status_code == 409
     assert api.get(f"{URL}{pk}/files/..%2F..%2Fetc%2Fpasswd").status_code == 404
     assert api.get(f"{URL}{pk}/files/other.mp4").status_code == 404
@@ -156,6 +166,15 @@ def test_extraction_files_download_and_handover(api, operator, area, storage,  #
     # Downloads are the centre's only.
     partner = factories.TokenClient().as_member(factories.make_member(role="partner_agent"))
     assert partner.get(names["manifest.json"]["url"]).status_code == 403
+
+    if recording_store().kind == "s3":
+        # The store down: a clear error in French, not a broken file nor a 500.
+        settings.HUB_S3_ENDPOINT = "http://127.0.0.1:9"  # discard: nothing answers S3 there
+        for path in (names[f"{camera.code}.mp4"]["url"], f"{URL}{pk}/"):
+            response = api.get(path)
+            assert response.status_code == 503, path
+            assert response.json()["error"] == "unavailable"
+            assert "stockage objet" in response.json()["detail"]
 
 
 def test_only_a_supervisor_releases_a_hold_with_a_reason(api, operator, supervisor, camera):

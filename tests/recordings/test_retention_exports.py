@@ -171,3 +171,25 @@ def test_a_late_rerun_of_the_extraction_does_not_bring_a_destroyed_export_back(a
     assert not Path(requisition.export_dir).exists()
     requisition.refresh_from_db()
     assert requisition.status == "done"
+
+
+def test_on_the_object_store_the_extraction_files_are_kept_then_destroyed_there(area, s3_storage, operator,
+                                                                               supervisor):
+    from recordings.manifest import PUBLIC_KEY, SIGNATURE
+    from recordings.storage import recording_store
+
+    camera = factories.make_camera()
+    requisition = extract(operator, [camera])
+    store, prefix = recording_store(), f"exports/requisition-{requisition.pk}/"
+    names = sorted(prefix + name for name in (f"{camera.code}.mp4", MANIFEST, SIGNATURE, PUBLIC_KEY))
+    assert sorted(store.keys(prefix)) == names
+    assert retention_sweep(now=day_14(requisition, days=60)).extraction_files == 0  # held
+    release(requisition, supervisor)
+    assert retention_sweep(now=day_14(requisition, days=13)).extraction_files == 0  # not 14 days old
+    assert sorted(store.keys(prefix)) == names
+
+    result = retention_sweep(now=day_14(requisition))
+    assert (result.extraction_files, result.exports) == (1, 1)
+    assert list(store.keys(prefix)) == []
+    line = DestructionRecord.objects.get(object="extraction")
+    assert (line.camera, line.requisition, line.segment_count) == (camera, requisition, 1)

@@ -13,6 +13,7 @@ import av
 import pytest
 
 from config.seaweed import SeaweedServer, free_base
+from realtime.models import Event
 from recordings.models import DestructionRecord, LegalHold, RecordingSegment
 from recordings.objects import PENDING_SUFFIX, pending_upload
 from recordings.recorder import record_camera
@@ -162,9 +163,18 @@ def test_store_down_segments_are_buffered_then_uploaded_and_indexed_once(area, s
         assert len([p for p in stored_files(settings) if p.name.endswith(PENDING_SUFFIX)]) == 3
         assert "object store unavailable" in caplog.text
         assert pending_upload() == 0  # still down: nothing lost, nothing indexed
+        # The alarm, once for the outage (not per segment), to the centre alone.
+        alarms = list(Event.objects.filter(type="storage.unavailable"))
+        assert len(alarms) == 1 and alarms[0].audience == ["csu"]
+        assert alarms[0].data["pending"] == 1 and alarms[0].data["detail"]  # the first segment buffered
+        assert not Event.objects.filter(type="storage.available").exists()
 
         server.start()
         assert pending_upload() == 3
+        ends = list(Event.objects.filter(type="storage.available"))
+        assert len(ends) == 1 and ends[0].audience == ["csu"]
+        assert (ends[0].data["uploaded"], ends[0].data["pending"]) == (3, 0)
+        assert ends[0].data["since"] == alarms[0].data["since"]
         rows = list(RecordingSegment.objects.filter(camera=camera).order_by("start"))
         assert len(rows) == 4 and not any(r.is_gap for r in rows)
         assert ([(r.start, r.end, r.sha256) for r in rows[1:]]
@@ -173,6 +183,9 @@ def test_store_down_segments_are_buffered_then_uploaded_and_indexed_once(area, s
         assert stored_files(settings) == []
         assert pending_upload() == 0  # once
         assert RecordingSegment.objects.filter(camera=camera).count() == 4
+        record(camera, segments=1)  # recording goes on: no new alarm, no second end of it
+        assert Event.objects.filter(type="storage.unavailable").count() == 1
+        assert Event.objects.filter(type="storage.available").count() == 1
     finally:
         server.stop()
 
@@ -344,3 +357,30 @@ def test_a_recorder_nodes_uploader_sends_the_backlog_once_the_store_answers(area
         thread.join(5)
     assert RecordingSegment.objects.filter(camera=camera).count() == 1
     assert_index_names_stored_objects(camera)
+
+
+def test_the_alarm_is_announced_once_per_outage_however_many_processes_see_it(db, storage, settings):
+    """Two recorder processes failing (each its own log state): one ``storage.unavailable``; a
+    pass with nothing to send ends it only once the store answers; a new outage, a new alarm."""
+    import recordings.objects as objects
+
+    settings.HUB_RECORDINGS_STORAGE = "s3"
+    settings.HUB_S3_ENDPOINT = "http://127.0.0.1:9"  # discard: nothing answers S3 there
+    settings.HUB_S3_ACCESS_KEY, settings.HUB_S3_SECRET_KEY = "k", "s"
+    objects._alarm("upload of A/1.mp4: connection refused")
+    objects._store_down.clear()  # another process, which has not seen the outage yet
+    objects._alarm("upload of B/1.mp4: connection refused")
+    alarms = Event.objects.filter(type="storage.unavailable")
+    assert [a.data["detail"] for a in alarms] == ["upload of A/1.mp4: connection refused"]
+
+    objects._recovered(0)  # an upload pass with nothing to send: the store is asked, still down
+    assert not Event.objects.filter(type="storage.available").exists()
+    settings.HUB_RECORDINGS_STORAGE = "local"  # now it answers
+    objects._recovered(0)
+    objects._recovered(2)  # the other process's pass: the outage is closed already
+    ends = Event.objects.filter(type="storage.available")
+    assert [(e.data["uploaded"], e.data["since"]) for e in ends] == [(0, alarms[0].data["since"])]
+
+    objects._alarm("put_object: SlowDown")  # a new outage
+    assert Event.objects.filter(type="storage.unavailable").count() == 2
+    objects._store_down.clear()
