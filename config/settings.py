@@ -443,8 +443,10 @@ CELERY_BEAT_SCHEDULE.update({
 # Recorder nodes (streaming/nodes.py): a node renews its leases every HUB_NODE_RENEW_SECONDS; one
 # that has not renewed for HUB_NODE_LEASE_SECONDS is lost and its cameras go to the others. A
 # camera with a plan that no live node has held for HUB_NODE_ALARM_SECONDS raises the alarm.
-HUB_NODE_LEASE_SECONDS = float(os.environ.get("HUB_NODE_LEASE_SECONDS", "10"))
-HUB_NODE_RENEW_SECONDS = float(os.environ.get("HUB_NODE_RENEW_SECONDS", "3"))
+# 6 s / 2 s: a killed node's cameras are recorded again within 10 s (takeover ≈ lease + one renewal
+# + the RTSP open; benchmarks/cluster.py: p95 9.0 s, against 13.1 s with 10 s / 3 s).
+HUB_NODE_LEASE_SECONDS = float(os.environ.get("HUB_NODE_LEASE_SECONDS", "6"))
+HUB_NODE_RENEW_SECONDS = float(os.environ.get("HUB_NODE_RENEW_SECONDS", "2"))
 HUB_NODE_ALARM_SECONDS = float(os.environ.get("HUB_NODE_ALARM_SECONDS", "20"))
 CELERY_BEAT_SCHEDULE.update({
     "streaming-nodes-check": {"task": "streaming.nodes_check", "schedule": 5.0},
