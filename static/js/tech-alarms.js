@@ -77,7 +77,7 @@ export function techAlarms(root) {
       items.push(h("li", { class: "tech-alarm", dataset: { alarm: "unrecorded" }, title: codes.join(", "), text }));
     }
     if (storage) {
-      const text = storage.pending >= 0
+      const text = storage.pending > 0
         ? fill(texts.storage_pending, { time: hhmm(storage.since), pending: storage.pending })
         : fill(texts.storage, { time: hhmm(storage.since) });
       items.push(h("li", { class: "tech-alarm", dataset: { alarm: "storage" }, text }));
