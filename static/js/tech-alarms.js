@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The centre's technical alarms on the console's header: cameras no recorder holds, the
  * recordings' object store down, recorder or video nodes lost. The state at load is written by
