@@ -1,7 +1,7 @@
 """The centre's technical alarms on the operator console, in a real browser: the object store
 going down (through the recorder's own path) shows in the header in French, live, stays on a
 reload, and goes when the store answers again; a camera no recorder holds is listed; the strip is
-readable (contrast at least 4.5:1) and nothing in the header is cut at 1920×1080.
+readable (contrast at least 4.5:1) and nothing in the header is cut at 1920×1080 or 1280×800.
 
 E2E_SCREENSHOTS=/some/folder keeps a picture of the console with two alarms.
 """
@@ -28,6 +28,7 @@ pytestmark = pytest.mark.usefixtures("transactional_db")
 
 LIVE = 20_000  # ms: the machine running the suite may be busy
 DESKTOP = {"width": 1920, "height": 1080}
+TABLET = {"width": 1280, "height": 800}
 
 
 def test_storage_and_recording_alarms_show_live_in_french_and_clear(hub, signed_in):
@@ -65,6 +66,11 @@ def test_storage_and_recording_alarms_show_live_in_french_and_clear(hub, signed_
     folder = os.environ.get("E2E_SCREENSHOTS")
     if folder:
         page.screenshot(path=os.path.join(folder, "console-tech-alarms.png"))
+    # On a 1280×800 screen the alarms wrap in the header; nothing is cut either.
+    page.set_viewport_size(TABLET)
+    assert not overflow_failures(page, ".topbar")
+    if folder:
+        page.screenshot(path=os.path.join(folder, "console-tech-alarms-1280.png"))
 
     # The camera is held again: its alarm goes, the other stays.
     with transaction.atomic():
