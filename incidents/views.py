@@ -18,6 +18,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from cameras.choices import CameraKind, CameraStatus
 from geo.basemap import basemap_sources
+from incidents.alarms import alarms_in_force
 from incidents.choices import (
     AlertCondition,
     AlertOutcome,
@@ -64,6 +65,19 @@ def _field_labels() -> dict[str, dict[str, str]]:
     }
 
 
+def _alarm_texts() -> dict[str, str]:
+    """The French sentences of the technical alarm strip (static/js/tech-alarms.js fills in the
+    ``{name}`` fields)."""
+    return {
+        "unrecorded_one": _("Recording interrupted: 1 camera without a recorder ({cameras})"),
+        "unrecorded_many": _("Recording interrupted: {count} cameras without a recorder ({cameras})"),
+        "storage": _("Recordings' storage unavailable since {time}"),
+        "storage_pending": _("Recordings' storage unavailable since {time} — {pending} segments waiting"),
+        "node_lost_record": _("Recording node lost: {name}"),
+        "node_lost_video": _("Video node lost: {name}"),
+    }
+
+
 def _agencies() -> list[dict[str, object]]:
     """The partner agencies an incident may be shared with (never the centre itself)."""
     return [
@@ -88,6 +102,9 @@ def console(request: HttpRequest) -> HttpResponse:
         "labels": _labels(),
         "field_labels": _field_labels(),
         "agencies": _agencies(),
+        # The centre's technical alarms in force (recording, storage, nodes): live updates by events.
+        "tech_alarms": alarms_in_force(),
+        "alarm_texts": _alarm_texts(),
         "transitions": {str(status): sorted(str(to) for to in targets)
                         for status, targets in TRANSITIONS.items()},
         "priorities": Priority.choices,

@@ -28,6 +28,7 @@ import socket
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -96,6 +97,18 @@ def _recovered(count: int) -> None:
                     audience=audiences.centre())
     except Exception:  # noqa: BLE001 - the end of the alarm must not stop the recorder either
         log.exception("the end of the object store's alarm could not be announced")
+
+
+def outage_frames() -> list[dict[str, Any]]:
+    """The open outage, if any, as the frame of its ``storage.unavailable`` (the console's alarm
+    strip at load). ``pending`` is -1: how many segments wait is known on the recorders' disks,
+    not here."""
+    outage = StoreOutage.objects.filter(ended_at__isnull=True).first()
+    if outage is None:
+        return []
+    event = StorageUnavailable(since=local_iso(outage.started_at), detail=outage.detail, host=outage.host,
+                               pending=-1)
+    return [{"type": event.type, "data": event.model_dump(mode="json")}]
 
 
 def pending_count() -> int:

@@ -385,6 +385,24 @@ def nodes_check(*, now: dt.datetime | None = None) -> dict[str, list[str]]:
             "unrecorded": unrecorded_check(NodeRole.RECORD, now=now)}
 
 
+def alarm_frames() -> list[dict[str, Any]]:
+    """The alarms in force, as the frames of the events that announced them (the console's alarm
+    strip at load): the cameras announced unrecorded and not held again, the nodes declared lost
+    and not joined again."""
+    frames: list[dict[str, Any]] = []
+    leases = (CameraLease.objects.select_related("camera", "node")
+              .filter(role=NodeRole.RECORD, alarm_at__isnull=False).order_by("camera__code"))
+    for lease in leases:
+        camera = CameraRef(id=lease.camera.pk, code=lease.camera.code, name=lease.camera.name)
+        event = CameraUnrecorded(camera=camera, role=lease.role, since=local_iso(lease.renewed_at),
+                                 node=lease.node.name if lease.node else None)
+        frames.append({"type": event.type, "data": event.model_dump(mode="json")})
+    for node in Node.objects.filter(lost_at__isnull=False, left_at__isnull=True).order_by("name"):
+        lost = NodeLost(node=node_data(node, _codes(node)))
+        frames.append({"type": lost.type, "data": lost.model_dump(mode="json")})
+    return frames
+
+
 # --- What the API shows -------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ import { connectAfter } from "./lib/events.js";
 import { api, idempotencyKey } from "./lib/http.js";
 import { IncidentStore, byNewest, incidentOf } from "./lib/incidents.js";
 import { ptzPanel } from "./ptz-panel.js";
+import { techAlarms } from "./tech-alarms.js";
 import {
   addCameras, addCommunes, addDraft, addIncidents, addLegend, createHubMap, pointOf,
 } from "./map.js";
@@ -46,6 +47,7 @@ import {
  */
 
 const root = byId("console");
+const alarms = techAlarms(byId("tech-alarms"));
 /** @type {import("./incident-ui.js").Labels & {camera_status: Record<string, string>,
  *   camera_kind: Record<string, string>}} */
 const labels = readJson("console-labels");
@@ -645,6 +647,7 @@ function renderSharing(detail) {
 function onEvent(frame) {
   const data = frame.data || {};
   if (field) field.onEvent(frame);
+  alarms.onEvent(frame);
   video.onEvent(frame);
   captures.onEvent(frame);
   ptz.onEvent(frame);
