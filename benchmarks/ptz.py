@@ -166,7 +166,10 @@ class SoapWorker:
         self.out.write(line + "\n")
         self.out.flush()
 
-    async def serve_relay(self, port: int, upstream: int) -> None:
+    async def serve(self, port: int, answer) -> None:
+        """Listen on ``port``; each request is stamped, then ``answer(port, head, body, action)``
+        gives the reply (head, body), or None to hang up."""
+
         async def handle(reader, writer):
             try:
                 while True:
@@ -177,18 +180,10 @@ class SoapWorker:
                     head, body = request
                     action = _action_of(body)
                     self.emit(f"REQ {port} {action} {stamp}")
-                    up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream)
-                    head = head.replace(self.ADDRESS % port, self.ADDRESS % upstream)
-                    up_writer.write(head + body)
-                    await up_writer.drain()
-                    reply = await _read_message(up_reader, response=True)
-                    up_writer.close()
+                    reply = await answer(port, head, body, action)
                     if reply is None:
                         break
                     r_head, r_body = reply
-                    generic = r_body.replace(self.ADDRESS % upstream, b"{ADDR}")
-                    self.recorded[action] = (r_head, generic)
-                    r_body = generic.replace(b"{ADDR}", self.ADDRESS % port)
                     writer.write(_set_length(r_head, r_body) + r_body)
                     await writer.drain()
                     if _closes(r_head):
@@ -199,37 +194,34 @@ class SoapWorker:
                 writer.close()
 
         await asyncio.start_server(handle, "127.0.0.1", port)
+
+    async def serve_relay(self, port: int, upstream: int) -> None:
+        async def forward(port: int, head: bytes, body: bytes, action: str):
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream)
+            up_writer.write(head.replace(self.ADDRESS % port, self.ADDRESS % upstream) + body)
+            await up_writer.drain()
+            reply = await _read_message(up_reader, response=True)
+            up_writer.close()
+            if reply is None:
+                return None
+            r_head, r_body = reply
+            generic = r_body.replace(self.ADDRESS % upstream, b"{ADDR}")
+            self.recorded[action] = (r_head, generic)
+            return r_head, generic.replace(b"{ADDR}", self.ADDRESS % port)
+
+        await self.serve(port, forward)
 
     async def serve_replay(self, port: int) -> None:
-        async def handle(reader, writer):
-            try:
-                while True:
-                    request = await _read_message(reader, response=False)
-                    if request is None:
-                        break
-                    stamp = time.perf_counter_ns()
-                    action = _action_of(request[1])
-                    self.emit(f"REQ {port} {action} {stamp}")
-                    recorded = self.recorded.get(action)
-                    if recorded is None:
-                        self.misses += 1
-                        self.emit(f"MISS {port} {action}")
-                        body = b"no recording"
-                        writer.write(b"HTTP/1.1 500 No recording\r\nContent-Length: %d\r\n"
-                                     b"Connection: close\r\n\r\n%s" % (len(body), body))
-                        break
-                    r_head, generic = recorded
-                    r_body = generic.replace(b"{ADDR}", self.ADDRESS % port)
-                    writer.write(_set_length(r_head, r_body) + r_body)
-                    await writer.drain()
-                    if _closes(r_head):
-                        break
-            except (ConnectionError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                writer.close()
+        async def replay(port: int, head: bytes, body: bytes, action: str):
+            recorded = self.recorded.get(action)
+            if recorded is None:
+                self.misses += 1
+                self.emit(f"MISS {port} {action}")
+                return b"HTTP/1.1 500 No recording\r\nConnection: close\r\n\r\n", b"no recording"
+            r_head, generic = recorded
+            return r_head, generic.replace(b"{ADDR}", self.ADDRESS % port)
 
-        await asyncio.start_server(handle, "127.0.0.1", port)
+        await self.serve(port, replay)
 
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
