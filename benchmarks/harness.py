@@ -63,6 +63,25 @@ def setup_django(url: str, prefix: str, env: dict[str, str] | None = None) -> No
     django.setup()
 
 
+def wait_healthz(proc: subprocess.Popen, port: int, deadline: float, *, name: str, tail) -> None:
+    """Wait until the process on ``port`` answers ``GET /healthz`` with 200, until ``deadline``
+    (``time.monotonic()``); raises with ``tail()`` (its log) if it exits or never answers."""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail()}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            status = conn.getresponse().status
+            conn.close()
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not answer /healthz in time:\n{tail()}")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -124,21 +143,7 @@ class Daphne:
                                      stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/healthz")
-                status = conn.getresponse().status
-                conn.close()
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"daphne did not answer /healthz within {timeout:.0f}s:\n{self.tail()}")
+        wait_healthz(self.proc, self.port, time.monotonic() + timeout, name="daphne", tail=self.tail)
 
     def cpu_ms(self) -> float | None:
         """CPU time (user + system) the Daphne process used so far."""

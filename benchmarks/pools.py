@@ -93,23 +93,8 @@ class Pools:
     # -- readiness --------------------------------------------------------
 
     def _wait_healthz(self, name: str, deadline: float) -> None:
-        import http.client
-
         process, log, port = self.procs[name]
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}:\n{self._tail(log)}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", "/healthz")
-                status = conn.getresponse().status
-                conn.close()
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{name} did not answer /healthz in time:\n{self._tail(log)}")
+        harness.wait_healthz(process, port, deadline, name=name, tail=lambda: self._tail(log))
 
     def servers_down(self) -> list[str]:
         """The servers HAProxy does not route to now (``backend/server``), from its stats."""
