@@ -450,12 +450,19 @@ def test_two_recorder_processes_one_killed_the_other_records_all_its_cameras(
         # b records its cameras: complete segments indexed, started after a gave them (not a's).
         _wait(lambda: RecordingSegment.objects.filter(camera_id__in=b_cameras, is_gap=False, start__gt=shared)
               .values("camera").distinct().count() == 2, 30, "rec-b's segments", logs)
+        b_codes = {c.code for c in cameras if c.pk in b_cameras}
+
+        def writing() -> set[str]:
+            """The segments b is writing now: the ``.part`` files of its cameras in its buffer."""
+            return {p.relative_to(buffers["rec-b"]).as_posix().removesuffix(".part")
+                    for p in buffers["rec-b"].rglob("*.part") if p.parent.parent.name in b_codes}
+        # Killed while it writes a segment of each camera (between two segments, for the time of an
+        # index write, a camera has none: a kill there would leave nothing unfinished to check).
+        _wait(lambda: len({key.split("/")[0] for key in writing()}) == 2, 10, "rec-b writing both", logs)
         os.killpg(b.pid, signal.SIGKILL)
         b.wait(5)
         # What b was writing when it died: a file of its buffer, never indexed, never stored.
-        b_codes = {c.code for c in cameras if c.pk in b_cameras}
-        unfinished = {p.relative_to(buffers["rec-b"]).as_posix().removesuffix(".part")
-                      for p in buffers["rec-b"].rglob("*.part") if p.parent.parent.name in b_codes}
+        unfinished = writing()
         # Within the lease timeout and one renewal (and a little for a loaded machine).
         took = _wait(lambda: counts() == {"rec-a": 4}, 10 + 3 + 2, "rec-a taking rec-b's cameras", logs)
         print(f"takeover after kill -9: {took:.1f} s")
