@@ -6,8 +6,12 @@ leases in PostgreSQL (docs/recordings.md, « Nœuds d'enregistrement »). Video 
 Each camera to record has one :class:`~streaming.models.CameraLease` row per role. A node
 joins under a name (refused while another live node holds it), then every
 ``HUB_NODE_RENEW_SECONDS`` renews its row and its leases and rebalances: it takes free or
-expired leases (``SELECT … FOR UPDATE SKIP LOCKED``: two nodes never take the same row, and
-never wait for each other) up to its fair share, and gives back what it holds beyond it.
+expired leases (``SELECT … FOR UPDATE SKIP LOCKED``: two nodes never take the same row) up to
+its fair share, and gives back what it holds beyond it. The nodes of a role rebalance one at a
+time (a transaction-level advisory lock, held for the few milliseconds of a rebalance): each
+counts the shares after the previous one's takes, so two survivors of a lost node never both
+take a camera beyond their share, which one would give back a round later (the camera would
+move twice, with a hand-over gap each time).
 
 The fair share of a node is ``cameras × weight / sum of the live nodes' weights``, a band
 from its floor to its ceiling. A node takes up to the ceiling, gives back what it holds
@@ -41,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
 from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -65,6 +69,8 @@ from streaming.models import CameraLease, Node, NodeRole
 log = logging.getLogger(__name__)
 
 MAX_WEIGHT = 1000
+# One PostgreSQL advisory lock per role: the nodes of a role rebalance one at a time.
+REBALANCE_LOCKS = {"record": 7_240_020, "video": 7_240_021}
 
 
 class NodeNameTaken(Conflict):
@@ -275,6 +281,8 @@ def rebalance(node: Node, *, now: dt.datetime | None = None, busy: Iterable[int]
     cutoff = _cutoff(now)
     role = node.role
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REBALANCE_LOCKS[role]])
         node_heartbeat(node, now=now)
         nodes_sweep(role, now=now)
         total = leases_ensure(role, now=now)

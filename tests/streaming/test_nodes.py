@@ -149,6 +149,58 @@ def test_the_cameras_of_a_lost_node_move_once_whatever_order_the_survivors_renew
     assert sorted(counts().values()) == [13, 13, 14]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_survivors_rebalancing_at_the_same_moment_do_not_both_take_beyond_their_share(
+        area, node_settings):
+    """Two survivors of a lost node rebalance at once (two processes): the second counts the
+    shares after the first's takes, not before them, so neither takes a camera it would give
+    back a round later."""
+    import threading
+
+    from django.db import connection, transaction
+
+    recorded(40)
+    nodes = [node_join(name=f"rec-{n}", now=at(0)) for n in "abcd"]
+    rounds(nodes, at(0))
+    survivors = nodes[:3]
+    for t in (3, 6, 9):  # d is killed at 0; the others renew every 3 s
+        rounds(survivors, at(t), times=1)
+    took, proceed, errors = threading.Event(), threading.Event(), []
+
+    def first_survivor() -> None:  # rebalances, then keeps its transaction open a moment
+        try:
+            with transaction.atomic():
+                rebalance(survivors[0], now=at(12))
+                took.set()
+                proceed.wait(10)
+        except Exception as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+        finally:
+            took.set()
+            connection.close()
+
+    def second_survivor() -> None:
+        try:
+            rebalance(survivors[1], now=at(12))
+        except Exception as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=first_survivor)
+    first.start()
+    assert took.wait(10)
+    second = threading.Thread(target=second_survivor)
+    second.start()
+    second.join(1)  # it waits for the first's transaction (or, without the lock, takes at once)
+    proceed.set()
+    first.join(10)
+    second.join(10)
+    assert not errors
+    rebalance(survivors[2], now=at(12))
+    assert sorted(counts().values()) == [13, 13, 14]  # one round: each lost camera moved once
+
+
 def test_a_camera_is_never_held_twice_while_a_node_dies_mid_rebalance(ten):
     a, b = node_join(name="rec-a", now=at(0)), node_join(name="rec-b", now=at(0))
     rounds([a, b], at(0))
@@ -257,9 +309,10 @@ def test_a_new_camera_nobody_takes_raises_the_alarm(ten, node_settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_nodes_rebalancing_at_the_same_moment_never_wait_nor_take_a_camera_twice(area, node_settings):
-    """Four nodes, each in its own thread and connection, rebalance at the same instants: the
-    rows one locks are skipped by the others (SKIP LOCKED), nobody fails, the shares settle."""
+def test_nodes_rebalancing_at_the_same_moment_never_fail_nor_take_a_camera_twice(area, node_settings):
+    """Four nodes, each in its own thread and connection, rebalance at the same instants: they
+    take their turns (the role's rebalance lock), nobody fails, no camera is held twice, the
+    shares settle."""
     import threading
 
     from django.db import connection
