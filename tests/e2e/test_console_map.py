@@ -88,6 +88,10 @@ def test_an_operator_creates_an_incident_by_clicking_the_map(hub, new_context, c
     assert commune.boundary.contains(Point(lon, lat, srid=4326))
     assert (lat, lon) != (48.9883, 2.3222)
     assert page.locator("#f-where").inner_text() == "Commune : Montmorency"
+    # The address of the point is proposed (as it comes, a moment after the click); the operator
+    # types a more precise one over it.
+    page.locator("#f-address[data-autofilled]").wait_for(timeout=LIVE_TIMEOUT)
+    assert "Montmorency" in page.get_by_label("Adresse").input_value()
     page.get_by_label("Nature").select_option("incendie")
     page.get_by_label("Priorité").select_option(label="Haute")
     page.get_by_label("Adresse").fill("12 rue de la Gare")
