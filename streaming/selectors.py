@@ -131,7 +131,7 @@ def camera_video_facts(camera_ids, *, now=None) -> list[dict]:
         facts.append({
             "id": camera.pk, "code": camera.code, "name": camera.name, "kind": camera.kind,
             "status": camera.status, "authorised": "" in camera_ends,
-            "authorisation_ends": {kind: end.isoformat()
+            "authorisation_ends": {kind: local_iso(end)
                                    for kind, end in sorted(camera_ends.items()) if kind},
             "recorded": camera.pk in recorded,
         })

@@ -414,6 +414,8 @@ def test_camera_facts_say_whether_it_is_recorded_and_until_when_it_may_be_shared
     # Valid until the 3rd day included: it ends at the midnight that starts the 4th.
     assert timezone.localtime(end) == timezone.make_aware(
         dt.datetime.combine(today + dt.timedelta(days=4), dt.time.min))
+    # Written in Paris time, with its offset, like every other time of the API.
+    assert facts["95428-s002-pano"]["authorisation_ends"]["GN"] == timezone.localtime(end).isoformat()
 
     bad = scene["op_api"].get("/api/streaming/cameras/?ids=1,x")
     assert bad.status_code == 400
