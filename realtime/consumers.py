@@ -191,6 +191,8 @@ class EventConsumer(AsyncWebsocketConsumer):
         1013, to be reconnected after the client's backoff (resuming from its last event id).
         Before the handshake is accepted, it is accepted first, so that the client gets the
         code rather than a refused handshake. ``disconnect`` then cleans up as for any close."""
+        if getattr(self, "saturated", False):
+            return  # the heartbeat and a handler met it together: closed once
         self.saturated = True
         pool_exhausted_note("websocket", f"socket {self.scope.get('path', '')} ({during})")
         if not getattr(self, "accepted", False):
