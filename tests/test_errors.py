@@ -4,8 +4,9 @@ is a retryable 503 (in JSON for the API, a French page otherwise)."""
 import logging
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.db import OperationalError
-from django.test import Client
+from django.test import AsyncClient, Client
 from psycopg import errors
 
 from config.errors import api_exception_handler, server_error
@@ -82,11 +83,19 @@ def test_the_api_answers_503_in_french_json_with_retry_after(signed_in_operator,
     assert token_api.get("/api/incidents/").status_code == 200
 
 
-def test_a_page_answers_503_with_a_short_french_page(signed_in_operator, caplog):
+@pytest.mark.parametrize("handler", ["wsgi", "asgi"])
+def test_a_page_answers_503_with_a_short_french_page(signed_in_operator, caplog, handler):
+    """Through Django's WSGI handler, and its ASGI one (what Daphne runs)."""
     _, browser = signed_in_operator
+    if handler == "asgi":
+        asgi = AsyncClient(raise_request_exception=False)
+        asgi.cookies = browser.cookies
+        get = async_to_sync(asgi.get)
+    else:
+        get = browser.get
     before = refused_so_far()
     with caplog.at_level(logging.INFO), exhausted_pool():
-        answer = browser.get("/console/")
+        answer = get("/console/")
     assert answer.status_code == 503
     assert answer["Retry-After"] == "5"
     assert answer["Content-Type"].startswith("text/html")
