@@ -11,11 +11,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.limits import BodySizeLimit  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
-from realtime.middleware import HubAuthMiddlewareStack, OriginValidator  # noqa: E402
+from realtime.middleware import HubAuthMiddlewareStack, OriginValidator, PoolExhaustedGuard  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": BodySizeLimit(django_asgi_app),
-        "websocket": OriginValidator(HubAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginValidator(
+            PoolExhaustedGuard(HubAuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )

@@ -4,19 +4,31 @@ Domain errors are exceptions of the apps (subclasses of :class:`DomainError`);
 views never build error answers themselves. What DRF never sees (an unrouted address under
 ``/api/``, a method a plain Django view refuses, a crash, a body Django itself refuses) is
 put in the same shape by :class:`ApiErrorMiddleware`, with a French ``detail``.
+
+The database pool exhausted (no connection came free within the pool's wait, ``DB_POOL_MAX``
+busy) is not a crash: the request never reached the database, so nothing was written, and
+the same request succeeds a moment later. It is answered 503 with ``Retry-After``
+(:func:`pool_exhausted_response`: JSON under ``/api/``, a short French page elsewhere), logged
+once as a warning and counted in ``/metrics`` (``hub_db_pool_exhausted``), whether the view
+(DRF's handler) or a middleware (:func:`server_error`, the 500 handler) met it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
+from prometheus_client import Counter
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -81,7 +93,69 @@ def _is_transient_db_error(exc: Exception) -> bool:
     return isinstance(cause, errors.DeadlockDetected | errors.SerializationFailure | errors.LockNotAvailable)
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+log = logging.getLogger(__name__)
+
+# How long a client refused for want of a database connection waits before sending again.
+POOL_RETRY_AFTER_SECONDS = 5
+POOL_EXHAUSTED_DETAIL = _("The service is momentarily saturated: try again in a few seconds.")
+POOL_EXHAUSTED = Counter(
+    "hub_db_pool_exhausted", "Requests (http) and WebSocket sockets or messages (websocket) this "
+    "process refused because no database connection came free within the pool's wait: answered "
+    "503 with Retry-After, or the socket closed with 1013. Growing means DB_POOL_MAX is too small "
+    "for the load, or queries hold their connections too long.", ["where"])
+
+
+def pool_exhausted(exc: BaseException | None) -> bool:
+    """``exc`` comes from the database pool having no connection to give in time: psycopg_pool's
+    ``PoolTimeout``, which Django hands on as the cause of a ``django.db.OperationalError``."""
+    from psycopg_pool import PoolTimeout
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, PoolTimeout):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def pool_exhausted_note(where: str, what: str) -> None:
+    """Count a refusal for want of a connection, and log it once, as a warning: nothing failed
+    but capacity, and a traceback per refused request would drown the log when it happens."""
+    POOL_EXHAUSTED.labels(where).inc()
+    log.warning("database pool exhausted: %s refused, to be sent again", what)
+
+
+def pool_exhausted_response(request: HttpRequest) -> HttpResponse:
+    """503 with ``Retry-After``: the API's JSON shape under ``/api/`` (and ``/ws/``), a short
+    French page elsewhere. Rendered without the request: the page's menu would ask the
+    database for the member."""
+    pool_exhausted_note("http", f"{request.method} {request.path}")
+    response: HttpResponse
+    if request.path.startswith(JSON_ERROR_PREFIXES):
+        response = JsonResponse({"error": "saturated", "detail": str(POOL_EXHAUSTED_DETAIL)}, status=503,
+                                json_dumps_params={"ensure_ascii": False})
+    else:
+        retry = POOL_RETRY_AFTER_SECONDS if request.method in ("GET", "HEAD") else None
+        response = HttpResponse(render_to_string("503.html", {"retry": retry}), status=503)
+    response["Retry-After"] = str(POOL_RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    # Logged above, once: not again by django.request as a server error with its traceback.
+    response._has_been_logged = True  # type: ignore[attr-defined]  # read by django.utils.log.log_response
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: what a middleware or a plain view raised. The pool exhausted is a 503
+    (:func:`pool_exhausted_response`); anything else is Django's own 500."""
+    if pool_exhausted(sys.exc_info()[1]):
+        return pool_exhausted_response(request)
+    return defaults.server_error(request)
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | HttpResponse | None:
+    if pool_exhausted(exc) and context.get("request") is not None:
+        return pool_exhausted_response(context["request"]._request)
     if _is_transient_db_error(exc):
         return Response({"error": "busy",
                          "detail": gettext("The hub is busy: nothing was written; send it again.")},

@@ -8,6 +8,8 @@ refuses ``/metrics`` from outside.
   raw path: the number of series stays bounded), method and status (:class:`RequestMetrics`);
 - the event bus (:mod:`realtime.metrics`): frames sent, WebSocket clients by agency, the
   channel layer's "over capacity", the relay's lag;
+- the requests and sockets refused because the database pool had no connection to give
+  (``hub_db_pool_exhausted``, :mod:`config.errors`);
 - the Celery queue's length (Redis ``LLEN``), read when scraped;
 - the process itself (CPU, memory, open files: prometheus_client's default collectors).
 

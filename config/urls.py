@@ -6,6 +6,9 @@ from config import metrics, views
 from partners import api as partners_api
 from partners import views as partners_views
 
+# The database pool exhausted is a 503 with Retry-After; anything else Django's own 500.
+handler500 = "config.errors.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

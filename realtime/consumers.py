@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from prometheus_client import Counter
 
+from config.errors import POOL_EXHAUSTED_DETAIL, pool_exhausted, pool_exhausted_note
 from partners.selectors import member_of, session_expiry, token_expiry
 from realtime import selectors
 from realtime.audiences import groups_of
@@ -38,6 +39,9 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORISED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
+# No database connection came free within the pool's wait (RFC 6455's registry: "Try Again
+# Later"): the client reconnects after its backoff and resumes from its last event, losing nothing.
+CLOSE_TRY_AGAIN_LATER = 1013
 # Client messages handled at once per socket (a position being written, say); past it, refused.
 MAX_INBOUND_IN_FLIGHT = 16
 
@@ -80,6 +84,8 @@ class EventConsumer(AsyncWebsocketConsumer):
     groups_joined: list[str]
 
     async def connect(self) -> None:
+        self.accepted = False
+        self.saturated = False
         self.groups_joined = []
         self.heartbeat_task: asyncio.Task | None = None
         self.inbound_tasks: set[asyncio.Task] = set()
@@ -97,6 +103,7 @@ class EventConsumer(AsyncWebsocketConsumer):
         self.ends_at = standing.ends_at
         await self.join(standing.groups)
         await self.accept()
+        self.accepted = True
         self.counted_as = standing.agency
         WS_CLIENTS.labels(standing.agency).inc()
         self.unacked = 0
@@ -170,6 +177,31 @@ class EventConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def dispatch(self, message: dict) -> None:
+        if getattr(self, "saturated", False) and message.get("type") != "websocket.disconnect":
+            return  # closing for want of a database connection: nothing more to do but clean up
+        try:
+            await self.dispatch_one(message)
+        except Exception as exc:
+            if not pool_exhausted(exc):
+                raise
+            await self.close_saturated(message.get("type", ""))
+
+    async def close_saturated(self, during: str) -> None:
+        """The database pool had no connection to give in time: tell the client and close with
+        1013, to be reconnected after the client's backoff (resuming from its last event id).
+        Before the handshake is accepted, it is accepted first, so that the client gets the
+        code rather than a refused handshake. ``disconnect`` then cleans up as for any close."""
+        if getattr(self, "saturated", False):
+            return  # the heartbeat and a handler met it together: closed once
+        self.saturated = True
+        pool_exhausted_note("websocket", f"socket {self.scope.get('path', '')} ({during})")
+        if not getattr(self, "accepted", False):
+            await self.accept()
+            self.accepted = True
+        await self.send_error("saturated", str(POOL_EXHAUSTED_DETAIL))
+        await self.close(code=CLOSE_TRY_AGAIN_LATER)
+
+    async def dispatch_one(self, message: dict) -> None:
         # Channels closes stale database connections before every handler, a thread hop
         # per recipient per event (half of Daphne's CPU per frame in benchmarks/fanout.py).
         # hub_event and receive touch the database only through database_sync_to_async,
@@ -301,7 +333,13 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def inbound(self, handler, message: dict) -> None:
         try:
             reply = await handler(self.user, message)
-        except Exception:
+        except Exception as exc:
+            if pool_exhausted(exc):
+                # Nothing was written: the client sends it again, the socket stays.
+                pool_exhausted_note("websocket", f"message {message.get('type')}")
+                await self.send_json({"type": "error", "error": "saturated", "id": reply_id(message),
+                                      "detail": str(POOL_EXHAUSTED_DETAIL)})
+                return
             log.exception("inbound %s failed", message.get("type"))
             reply = {"type": "error", "error": "server_error", "id": reply_id(message),
                      "detail": gettext("The hub could not handle this message; send it again.")}
@@ -338,19 +376,32 @@ class EventConsumer(AsyncWebsocketConsumer):
     async def heartbeat(self) -> None:
         """Every heartbeat re-reads the socket's rights, fresh: a credential that ended without
         a message reaching us (a lost message, a token that expired, an account changed by
-        SQL) closes the socket; rights that changed re-scope it."""
+        SQL) closes the socket; rights that changed re-scope it. A check the database pool
+        cannot serve closes it too (1013), rather than leave it open unchecked."""
         while True:
             await asyncio.sleep(self.next_check_in())
-            standing = await self.standing()
-            if standing is None:
-                await self.close(code=CLOSE_UNAUTHORISED)
+            try:
+                if not await self.beat():
+                    return
+            except Exception as exc:
+                if not pool_exhausted(exc):
+                    raise
+                await self.close_saturated("heartbeat")
                 return
-            ends_at = standing.ends_at
-            self.ends_at = ends_at if ends_at is not None and ends_at > timezone.now() else None
-            if sorted(standing.groups) != sorted(self.groups_joined):
-                await self.rescope(standing.groups)
-            await self.send_json({"type": "heartbeat", "at": timezone.now().isoformat(),
-                                  "last_event_id": self.last_sent})
+
+    async def beat(self) -> bool:
+        """One heartbeat; False when the socket was closed."""
+        standing = await self.standing()
+        if standing is None:
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return False
+        ends_at = standing.ends_at
+        self.ends_at = ends_at if ends_at is not None and ends_at > timezone.now() else None
+        if sorted(standing.groups) != sorted(self.groups_joined):
+            await self.rescope(standing.groups)
+        await self.send_json({"type": "heartbeat", "at": timezone.now().isoformat(),
+                              "last_event_id": self.last_sent})
+        return True
 
     async def send_json(self, content: dict, *, counter: Counter = FRAMES_CONTROL) -> None:
         await self.send(text_data=json.dumps(content, separators=(",", ":")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 from channels.auth import AuthMiddlewareStack
@@ -10,7 +11,9 @@ from channels.middleware import BaseMiddleware
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 
+from config.errors import POOL_EXHAUSTED_DETAIL, pool_exhausted, pool_exhausted_note
 from partners.selectors import token_for
+from realtime.consumers import CLOSE_TRY_AGAIN_LATER
 
 
 class BearerTokenMiddleware(BaseMiddleware):
@@ -35,6 +38,37 @@ class BearerTokenMiddleware(BaseMiddleware):
                 scope["user"] = AnonymousUser()
             return await super().__call__(scope, receive, send)
         return await super().__call__(scope, receive, send)
+
+
+class PoolExhaustedGuard:
+    """Around a socket's authentication (the session, the user, a token: database reads before
+    the consumer runs). The database pool exhausted there accepts the handshake and closes it
+    with 1013 ("try again later"), as the consumer does for its own reads, instead of Daphne's
+    refused handshake (HTTP 500) and an error with its traceback: the client reconnects after
+    its backoff. What the consumer raises after accepting is its own business."""
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        answered = False
+
+        async def watched(message):
+            nonlocal answered
+            if message.get("type") in {"websocket.accept", "websocket.close"}:
+                answered = True
+            await send(message)
+
+        try:
+            return await self.application(scope, receive, watched)
+        except Exception as exc:
+            if answered or not pool_exhausted(exc):
+                raise
+        pool_exhausted_note("websocket", f"handshake {scope.get('path', '')}")
+        await send({"type": "websocket.accept"})
+        said = {"type": "error", "error": "saturated", "detail": str(POOL_EXHAUSTED_DETAIL)}
+        await send({"type": "websocket.send", "text": json.dumps(said, ensure_ascii=False)})
+        await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
 
 
 def HubAuthMiddlewareStack(inner):  # noqa: N802 (named like Channels' own stacks)

@@ -28,6 +28,7 @@ from partners.auth import client_address
 from partners.models import AuditRecord
 from partners.permissions import IsCentreStaff, IsSupervisor
 from partners.selectors import signed_in
+from realtime.events import local_iso
 from recordings import requisitions, tasks
 from recordings.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE
 from recordings.models import (
@@ -93,7 +94,7 @@ def destroyed_files(requisition: Requisition) -> list[dict]:
     """The files of the extraction the retention sweep destroyed (the register's lines)."""
     lines = [d for d in requisition.destructions.all() if d.object == DestroyedObject.EXTRACTION]
     return [{"camera": d.camera.code, "name": f"{d.camera.code}.mp4", "size": d.total_size,
-             "destroyed_at": d.destroyed_at.isoformat()}
+             "destroyed_at": local_iso(d.destroyed_at)}
             for d in sorted(lines, key=lambda d: d.camera.code)]
 
 
@@ -126,7 +127,7 @@ class RequisitionOutput(serializers.ModelSerializer):
     def get_handovers(self, requisition: Requisition) -> list[dict]:
         records = AuditRecord.objects.filter(action="handover", object_type__in=REQUISITION_JOURNAL_TYPES,
                                              object_id=str(requisition.pk)).order_by("at")
-        return [{"at": r.at.isoformat(), "by": r.actor_username, "recipient": r.reason} for r in records]
+        return [{"at": local_iso(r.at), "by": r.actor_username, "recipient": r.reason} for r in records]
 
 
 # destroyed_files() reads them, for the files list and the destroyed list alike: fetched once.

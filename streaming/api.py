@@ -47,6 +47,7 @@ from streaming.selectors import (
     masks_now,
     refusal_text,
     video_refusal,
+    viewing_ended,
     viewing_grant,
     wall_layout,
     wall_named,
@@ -445,18 +446,31 @@ class WhepApi(SdpErrorsAsJson, APIView):
 class WhepSessionApi(SdpErrorsAsJson, APIView):
     """``DELETE /api/streaming/whep/<session>`` — hang up (204). Only the viewer who opened it;
     anyone else gets the answer of a session that does not exist. On a video node the URL carries
-    ``?node=NAME``, for HAProxy to send it to the process that holds the session."""
+    ``?node=NAME``, for HAProxy to send it to the process that holds the session.
+
+    Idempotent: a session of this viewer that ended already (the player's own close, a cut grant,
+    a lost peer, an earlier DELETE) answers 204 too, and its end is journalled once, with the
+    reason it really ended for. WHEP asks a DELETE to leave the session terminated and says
+    nothing of one that arrives after the end; HTTP makes DELETE idempotent, and a player that
+    hangs up as it leaves (keepalive) cannot tell which came first, so a 404 would only be a
+    false error in its log."""
 
     renderer_classes = [JSONRenderer, SdpRenderer]
 
     @extend_schema(responses={204: None, 404: None})
     def delete(self, request: Request, session_id: str) -> Response:
+        user_id = signed_in(request).pk
         runtime = current_runtime()
         session = runtime.session(session_id) if runtime else None
-        if runtime is None or session is None or session.viewer.user_id != request.user.pk:
-            raise Http404
-        runtime.end_viewing(session_id, "hangup")
-        return Response(status=204)
+        if session is not None and session.viewer.user_id == user_id:
+            assert runtime is not None
+            runtime.end_viewing(session_id, "hangup")
+            return Response(status=204)
+        if session is None and (
+                (runtime is not None and runtime.ended_viewer(session_id) == user_id)
+                or viewing_ended(session_id, user_id)):
+            return Response(status=204)  # ended already: nothing more to end, nor to journal
+        raise Http404
 
 
 class PipelinesApi(APIView):

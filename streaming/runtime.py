@@ -31,6 +31,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0  # answering an offer (ICE gathering included), at most
+# The sessions that ended lately, remembered with their viewer so that a hang-up arriving after
+# the end (the peer's own close often comes first) is answered as done: bounded, oldest forgotten.
+ENDED_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class VideoRuntime:
         self._loop_thread = threading.Thread(target=self._run_loop, name="video-loop", daemon=True)
         self._pipelines: dict[int, CameraPipeline] = {}  # media loop only
         self._sessions: dict[str, ViewerSession] = {}
+        self._ended: OrderedDict[str, int] = OrderedDict()  # session id -> viewer's user id
         self._lock = threading.Lock()
         self._viewers = 0
         self._pending = 0
@@ -202,6 +207,11 @@ class VideoRuntime:
     def session(self, session_id: str) -> ViewerSession | None:
         with self._lock:
             return self._sessions.get(session_id)
+
+    def ended_viewer(self, session_id: str) -> int | None:
+        """The user id of the viewer of ``session_id`` if it ended lately in this process."""
+        with self._lock:
+            return self._ended.get(session_id)
 
     def sessions(self) -> list[ViewerSession]:
         with self._lock:
@@ -326,6 +336,9 @@ class VideoRuntime:
             journalled = session.journalled
         with self._lock:
             self._sessions.pop(session.id, None)
+            self._ended[session.id] = session.viewer.user_id
+            while len(self._ended) > ENDED_REMEMBERED:
+                self._ended.popitem(last=False)
             if session.counted:
                 self._viewers -= 1
                 session.counted = False

@@ -82,6 +82,12 @@ def grant_viewers(grant_ids) -> dict[int, list[dict]]:
     return viewers
 
 
+def viewing_ended(session: str, user_id: int) -> bool:
+    """``user_id`` watched through WHEP session ``session``, and that viewing has ended (its end
+    journalled): a hang-up that comes after it is answered as done."""
+    return Viewing.objects.filter(session=session, viewer_id=user_id, ended_at__isnull=False).exists()
+
+
 def authorisation_end(valid_until: dt.date) -> dt.datetime:
     """The instant an authorisation valid until ``valid_until`` (included) stops: midnight after it,
     in the centre's time zone."""
@@ -131,7 +137,7 @@ def camera_video_facts(camera_ids, *, now=None) -> list[dict]:
         facts.append({
             "id": camera.pk, "code": camera.code, "name": camera.name, "kind": camera.kind,
             "status": camera.status, "authorised": "" in camera_ends,
-            "authorisation_ends": {kind: end.isoformat()
+            "authorisation_ends": {kind: local_iso(end)
                                    for kind, end in sorted(camera_ends.items()) if kind},
             "recorded": camera.pk in recorded,
         })

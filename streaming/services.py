@@ -279,20 +279,24 @@ def viewing_start(*, viewer: User, camera: Camera, grant: Grant | None, session:
 
 @transaction.atomic
 def viewing_end(*, viewer_id: int, camera_id: int, grant_id: int | None, session: str, reason: str,
-                seconds: float, address: str | None = None) -> AuditRecord:
-    """Journal the end of a viewing and why it ended (hang-up, grant revoked, connection lost...)."""
+                seconds: float, address: str | None = None) -> AuditRecord | None:
+    """Journal the end of a viewing and why it ended (hang-up, grant revoked, connection lost...),
+    once: a viewing that ended already (its row closed) is not journalled again, whoever reports
+    its end a second time (None)."""
     from django.contrib.auth import get_user_model
 
-    viewer = get_user_model().objects.filter(pk=viewer_id).first()
-    camera = Camera.objects.filter(pk=camera_id).first()
+    # The row's update locks it: of two ends reported at once, the second finds it closed.
     closed = Viewing.objects.filter(session=session, ended_at__isnull=True).update(
         ended_at=timezone.now(), end_reason=reason[:64])
+    if not closed:
+        return None
+    viewer = get_user_model().objects.filter(pk=viewer_id).first()
+    camera = Camera.objects.filter(pk=camera_id).first()
     record = audit(action=Action.CAMERA_VIEW_END, actor=viewer, address=address,
                    object_type="cameras.camera", object_id=camera_id, reason=reason[:500],
                    details={"camera": camera.code if camera else None, "session": session,
                             "grant": grant_id, "seconds": round(seconds, 1)})
-    if closed:
-        _publish_viewers(grant_id)
+    _publish_viewers(grant_id)
     return record
 
 

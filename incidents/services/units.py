@@ -19,7 +19,14 @@ from django.db.models import Exists, QuerySet, Subquery
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
-from config.errors import Conflict, DomainError, NotAllowed
+from config.errors import (
+    POOL_EXHAUSTED_DETAIL,
+    Conflict,
+    DomainError,
+    NotAllowed,
+    pool_exhausted,
+    pool_exhausted_note,
+)
 from geo.geometry import EARTH_RADIUS_M
 from geo.models import Commune
 from incidents.choices import IncidentStatus, JournalKind, NetKind, UnitStatus
@@ -489,7 +496,11 @@ class PositionCoalescer:
                     report.reply = unit_position_live(report)
             except DomainError as exc:
                 report.reply = report.error(exc.code, exc.as_detail())
-            except Exception:
+            except Exception as exc:
+                if pool_exhausted(exc):  # nothing written; logged once, counted, as every refusal
+                    pool_exhausted_note("websocket", f"position of user {user_id}")
+                    report.reply = report.error("saturated", str(POOL_EXHAUSTED_DETAIL))
+                    return
                 log.exception("position of user %s not written", user_id)
                 report.reply = report.error("unavailable", gettext(
                     "The hub could not record this position; send it again."))

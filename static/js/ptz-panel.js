@@ -682,7 +682,7 @@ export function ptzPanel({ host, urls, iceServers = [], me, onClose = () => {} }
       fetch(cameraUrl("lease/"), { method: "DELETE", credentials: "same-origin", keepalive: true,
         headers: { "X-CSRFToken": csrf ? decodeURIComponent(csrf.slice(10)) : "" } }).catch(() => {});
     }
-    if (tile) tile.player.stop();
+    if (tile) tile.player.stop({ leaving: true });
   });
 
   return {

@@ -14,14 +14,16 @@
  * (bounded), POSTs the offer with the session cookie and the CSRF token, and plays
  * the answer. The hub checks the viewer's rights on every offer and again twice a
  * second while they watch: a refusal (403) says why, in French; a grant revoked or
- * expired closes the connection, and the player says the images were cut. Leaving
- * the page hangs up with a DELETE that survives the unload (keepalive).
+ * expired closes the connection, and the player says the images were cut. Hanging up
+ * sends the DELETE before closing the connection (the hub journals a hang-up, not a lost
+ * peer); leaving the page hangs up with a DELETE that survives the unload (keepalive).
  */
 
 import { authHeaders } from "./lib/http.js";
 
 const ICE_GATHERING_TIMEOUT_MS = 2000;
 const STALL_MS = 2500; // no new picture for this long: the images were cut
+const HANG_UP_WAIT_MS = 2000; // the hub's answer to a hang-up, waited for at most, before closing
 
 /** @typedef {"idle" | "connecting" | "playing" | "refused" | "unavailable" | "cut" | "ended" | "error"} PlayerState */
 /** @typedef {(state: PlayerState, message: string) => void} StateListener */
@@ -113,6 +115,12 @@ export class WhepPlayer {
         headers: { "Content-Type": "application/sdp", Accept: "application/sdp", ...authHeaders() },
         body: pc.localDescription.sdp,
       });
+      if (this._stopped || this.pc !== pc) {
+        // Hung up while the offer was on its way: end the viewing the hub may just have opened.
+        const opened = response.status === 201 ? response.headers.get("Location") : null;
+        if (opened) this._hangUp(opened);
+        return false;
+      }
       if (response.status !== 201) {
         await this._refused(response);
         return false;
@@ -121,6 +129,7 @@ export class WhepPlayer {
       await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
       return true;
     } catch (error) {
+      if (this._stopped) return false; // hung up meanwhile: the player says so already
       this._close();
       this._set("error", `${MESSAGES.error} (${error.message || error})`);
       return false;
@@ -183,27 +192,38 @@ export class WhepPlayer {
   }
 
   /**
-   * Hang up: the hub journals the end of the viewing.
-   * @param {{message?: string, state?: PlayerState}} [options]
+   * Hang up: the hub journals the end of the viewing. The DELETE goes first and the connection
+   * is closed once the hub has answered (2 s at most): closed first, the hub would see the peer
+   * leave before the hang-up arrives, and journal a lost connection. A page going away cannot
+   * wait (`leaving`): the DELETE (keepalive, it outlives the page) is sent, then the connection
+   * closed at once; the hub answers such a late DELETE as done.
+   * @param {{message?: string, state?: PlayerState, leaving?: boolean}} [options]
    */
-  async stop({ message = MESSAGES.ended, state = "ended" } = {}) {
+  async stop({ message = MESSAGES.ended, state = "ended", leaving = false } = {}) {
     this._stopped = true;
     const url = this.sessionUrl;
     this.sessionUrl = null;
-    this._close();
     this._set(state, message);
     if (url) {
-      try {
-        await fetch(url, {
-          method: "DELETE",
-          credentials: "same-origin",
-          keepalive: true,
-          headers: authHeaders(),
-        });
-      } catch {
-        /* the hub hangs up by itself when the peer goes silent */
-      }
+      const answered = this._hangUp(url);
+      if (!leaving) await Promise.race([answered, new Promise((resolve) => { setTimeout(resolve, HANG_UP_WAIT_MS); })]);
     }
+    this._close();
+  }
+
+  /**
+   * DELETE the viewing; settles when the hub has answered, or could not be reached.
+   * @param {string} url
+   */
+  _hangUp(url) {
+    return fetch(url, {
+      method: "DELETE",
+      credentials: "same-origin",
+      keepalive: true,
+      headers: authHeaders(),
+    }).then(() => {}, () => {
+      /* the hub hangs up by itself when the peer goes silent */
+    });
   }
 }
 
@@ -265,6 +285,6 @@ export function videoTile({ title, subtitle = "", url, iceServers = [], onState 
  */
 export function hangUpOnLeave(players) {
   window.addEventListener("pagehide", () => {
-    for (const player of players()) player.stop();
+    for (const player of players()) player.stop({ leaving: true });
   });
 }

@@ -141,3 +141,23 @@ def test_silence_is_a_dead_connection_and_backoff_grows_to_30_s(page):
     s = state(page)
     assert s["statuses"][-1] == "déconnecté"
     assert len(s["sockets"]) == 13  # the first, then 12 retries; none after close()
+
+
+def test_a_saturated_hub_is_tried_again_after_5_to_10_s_from_the_last_event(page):
+    """Closed with 1013 (no database connection free on the hub): not back at once, with the
+    others it closed, but after 5 to 10 s, resuming from the last event seen."""
+    socket(page, 0, "serverOpen")
+    events(page, 0, [1, 2])
+    socket(page, 0, "serverSend", {"type": "error", "error": "saturated", "detail": "Service momentanément "
+                                   "saturé : réessayez dans quelques secondes."})
+    socket(page, 0, "serverClose", 1013)
+    assert state(page)["statuses"][-1] == "reconnexion…"
+    page.clock.run_for(4_990)
+    assert len(state(page)["sockets"]) == 1, "came back before 5 s"
+    page.clock.run_for(5_020)
+    s = state(page)
+    assert len(s["sockets"]) == 2, "not back within 10 s"
+    assert s["sockets"][1].endswith("/ws/events/?last_event_id=2")
+    socket(page, 1, "serverOpen")
+    events(page, 1, [3])
+    assert state(page)["events"] == [1, 2, 3]

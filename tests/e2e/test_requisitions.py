@@ -14,6 +14,7 @@ import zoneinfo
 import pytest
 from django.utils import timezone
 
+from partners.models import AuditRecord
 from recordings.models import Requisition, RequisitionStatus
 from recordings.requisitions import hold_release
 from recordings.retention import retention_sweep
@@ -119,6 +120,10 @@ def test_an_operator_records_a_requisition_and_downloads_the_verified_extraction
 
     item.get_by_role("button", name="Remise effectuée").click()
     page.locator("p.handover-done").wait_for()
+    # The hand-over's time as the journal holds it, read in Paris time.
+    handed = AuditRecord.objects.get(action="handover").at.astimezone(PARIS)
+    assert page.locator("p.handover-done").inner_text().startswith(
+        f"Remise effectuée le {handed:%d/%m/%Y %H:%M:%S} par {operator.user.username}")
 
     # Months later, the procedure closed (holds released): the sweep destroys the hub's copy,
     # and the page says so instead of offering dead links.

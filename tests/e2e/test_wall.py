@@ -4,15 +4,21 @@ incident panel of the console, and the wall's screen (/mur/) shows it live, with
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import time
+import urllib.request
 
 import pytest
 from django.contrib.gis.geos import Point
 
 from cameras.choices import CameraKind
 from incidents.services.incidents import incident_attach_camera, incident_create
+from partners.audit import Action
+from partners.models import AuditRecord
 from partners.services import api_token_issue
-from streaming.models import WallTile
+from streaming.models import Viewing, WallTile
 from tests import factories
 from tests.e2e.conftest import live
 from tests.e2e.live_video import CHROMIUM_EXTRA_ARGS, hub, video_env, wait_until_quiet  # noqa: F401
@@ -100,3 +106,54 @@ def test_the_wall_takes_camera_codes_and_says_what_it_cannot_show(scene, signed_
     if SCREENSHOTS:
         page.set_viewport_size({"width": 1920, "height": 1080})
         page.screenshot(path=os.path.join(SCREENSHOTS, "wall-codes.png"))
+
+
+def set_tile(hub, token: str, position: int, camera) -> None:  # noqa: F811 - the hub of live_video
+    """What the console does: a camera (or nothing) to a tile of the main wall, over the API."""
+    request = urllib.request.Request(
+        f"{hub.url}/api/streaming/walls/principal/tiles/", method="POST",
+        data=json.dumps({"position": position, "camera": camera}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert answer.status == 200
+
+
+def view_ends(camera) -> list[str]:
+    """The reasons of the ends of viewing of ``camera`` in the access journal, once it has one."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        reasons = list(AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END, object_id=str(camera.pk))
+                       .values_list("reason", flat=True))
+        if reasons:
+            time.sleep(0.5)  # a second end, if one were coming, would come within this
+            return list(AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END, object_id=str(camera.pk))
+                        .values_list("reason", flat=True))
+        time.sleep(0.1)
+    return []
+
+
+def test_a_camera_taken_off_the_wall_is_hung_up_once(scene, signed_in, hub):  # noqa: F811
+    """The tile's player sends its DELETE before it closes the connection: the hub answers 204 and
+    journals one end of the viewing, a hang-up (not a lost connection)."""
+    camera = scene["camera"]
+    set_tile(hub, scene["token"], 1, camera.code)
+    wall = live(signed_in(scene["operator"].user).new_page(), "/mur/")
+    wall.wait_for_function(playing(1), timeout=LIVE_TIMEOUT)
+    hang_up = re.compile(r".*/api/streaming/whep/[0-9a-f]+$")
+    with wall.expect_response(lambda r: r.request.method == "DELETE" and bool(hang_up.match(r.url))) as sent:
+        set_tile(hub, scene["token"], 1, None)
+    assert sent.value.status == 204
+    wall.locator("#wall-grid .video-tile.wall-empty[data-position='1']").wait_for(timeout=LIVE_TIMEOUT)
+    assert view_ends(camera) == ["hangup"]
+    assert list(Viewing.objects.filter(camera=camera).values_list("end_reason", flat=True)) == ["hangup"]
+
+
+def test_leaving_the_wall_ends_each_viewing_once(scene, signed_in, hub):  # noqa: F811
+    """The page goes away (its DELETE, keepalive, races the connection's close): one end each."""
+    camera = scene["camera"]
+    set_tile(hub, scene["token"], 1, camera.code)
+    page = live(signed_in(scene["operator"].user).new_page(), "/mur/")
+    page.wait_for_function(playing(1), timeout=LIVE_TIMEOUT)
+    page.close(run_before_unload=True)
+    assert len(view_ends(camera)) == 1
+    assert Viewing.objects.filter(camera=camera, ended_at__isnull=True).count() == 0

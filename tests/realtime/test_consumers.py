@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import Client as HttpClient
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from incidents.services.incidents import incident_share, incident_unshare
 from incidents.services.journal import journal_append
@@ -25,6 +26,7 @@ from partners.services import api_token_issue, api_token_revoke
 from realtime import selectors, services
 from realtime.models import GroupCursor
 from tests import factories
+from tests.pool import exhaust, restore
 from tests.realtime import helpers
 from tests.realtime.conftest import ORIGIN
 
@@ -667,3 +669,60 @@ async def test_a_message_lost_while_the_client_resumes_is_refilled(connect, monk
         frames.append(await client.frame())
     assert [f["data"]["entry"]["text"] for f in frames] == ["perdu pendant la reprise", "ensuite"]
     await assert_hears_nothing_before_marker({"operator": client}, operator)
+
+
+# --- The database pool exhausted: closed with 1013 ("try again later"), resumed without a loss
+
+BUSY = "Service momentanément saturé : réessayez dans quelques secondes."
+SATURATED = {"type": "error", "error": "saturated", "detail": BUSY}
+
+
+def refused_sockets() -> float:
+    """What /metrics says (its scrape reads the outbox: from a thread)."""
+    return REGISTRY.get_sample_value("hub_db_pool_exhausted_total", {"where": "websocket"}) or 0.0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_heartbeat_the_pool_cannot_serve_closes_the_socket_and_the_client_resumes(connect, settings):
+    settings.HUB_WS_HEARTBEAT_SECONDS = 0.2
+    operator = await db(factories.make_member)(role="operator")
+    ok, client = await connect(operator.user)
+    assert ok
+    await db(helpers.open_incident)(operator)
+    last = (await client.events(2))[-1]["id"]
+    before = await db(refused_sockets)()
+    state = await db(exhaust)()
+    try:
+        # The next rights check finds no connection: the client is told, and the socket closed.
+        assert await client.frame() == SATURATED
+        assert await client.closed_with() == 1013
+    finally:
+        await db(restore)(state)
+    assert await db(refused_sockets)() == before + 1
+    missed = await db(helpers.open_incident)(operator, description="Pendant la coupure")
+    ok, again = await connect(operator.user, last_event_id=last)
+    assert ok
+    replayed = await again.events(2)
+    assert replayed[0]["data"]["incident"]["reference"] == missed.reference
+    assert [f["id"] for f in replayed] == sorted(f["id"] for f in replayed) and replayed[0]["id"] > last
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_handshake_the_pool_cannot_serve_is_closed_with_try_again_later(connect):
+    member = await db(factories.make_member)(role="operator")
+    raw, _ = await db(api_token_issue)(user=member.user)
+    cookie = await db(session_cookie)(member)
+    before = await db(refused_sockets)()
+    state = await db(exhaust)()
+    try:
+        # A bearer token, then a page's session: both are read before the consumer runs.
+        for credential in ({"token": raw}, {"headers": [ORIGIN, (b"cookie", cookie)]}):
+            ok, client = await connect(last_event_id=0, **credential)
+            assert ok, credential  # accepted, to be told why rather than refused
+            assert await client.receive() == SATURATED
+            assert await client.closed_with() == 1013
+    finally:
+        await db(restore)(state)
+    assert await db(refused_sockets)() == before + 2
+    ok, _ = await connect(token=raw)
+    assert ok

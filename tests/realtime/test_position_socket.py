@@ -18,6 +18,7 @@ from partners.choices import AgencyKind
 from realtime.models import Event
 from tests import factories
 from tests.factories import CENTRE, offset
+from tests.pool import exhaust, restore
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -213,3 +214,25 @@ def test_the_coalescer_keeps_the_newest_waiting_report_per_tablet():
     assert newest.reply["at"].startswith(timezone.localtime(newest.at).isoformat()[:19])
     coalescer.flush(unit.member.user_id)  # nothing waits: nothing written
     assert UnitPosition.objects.filter(unit=unit).count() == 1
+
+
+async def test_a_position_the_database_pool_cannot_take_is_refused_and_the_socket_stays(connect):
+    """No database connection free: the tablet is told, in French, to send it again; nothing was
+    written; the socket stays and the same position, sent again, is stored."""
+    unit = await db(_unit)()
+    ok, tablet = await connect(unit.member.user)
+    assert ok
+    point = offset(CENTRE, bearing=45, metres=120)
+    state = await db(exhaust)()
+    try:
+        await tablet.send(_message("k-9", point, timezone.now() - dt.timedelta(seconds=5)))
+        refused = await _reply(tablet)
+    finally:
+        await db(restore)(state)
+    assert refused == {"type": "error", "error": "saturated", "id": "k-9",
+                       "detail": "Service momentanément saturé : réessayez dans quelques secondes."}
+    assert await db(_positions)(unit.pk) == 0
+    await tablet.send(_message("k-9", point, timezone.now() - dt.timedelta(seconds=4)))
+    stored = await _reply(tablet)
+    assert (stored["type"], stored["id"], stored["result"]) == ("ack", "k-9", "stored")
+    assert await db(_positions)(unit.pk) == 1

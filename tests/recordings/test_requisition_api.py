@@ -14,10 +14,11 @@ from partners.models import AuditRecord
 from realtime.models import Event
 from recordings.manifest import verify_export
 from recordings.models import LegalHold, Requisition
-from recordings.requisitions import requisition_extract
+from recordings.requisitions import requisition_extract, requisition_handover
 from recordings.storage import recording_store
 from tests import factories
 from tests.recordings.test_export import centre_fingerprint, record
+from tests.recordings.test_retention_exports import extract
 
 URL = "/api/streaming/requisitions/"
 
@@ -175,6 +176,26 @@ def test_extraction_files_download_and_handover(api, operator, area, any_storage
             assert response.status_code == 503, path
             assert response.json()["error"] == "unavailable"
             assert "stockage objet" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("moment", "shown"), [
+    (dt.datetime(2026, 12, 7, 14, 30, tzinfo=dt.UTC), "2026-12-07T15:30:00+01:00"),
+    (dt.datetime(2027, 7, 1, 6, 5, tzinfo=dt.UTC), "2027-07-01T08:05:00+02:00"),
+])
+def test_a_handover_is_timed_in_paris_time_like_the_rest_of_the_api(api, operator, area, storage,
+                                                                    moment, shown):
+    """The hand-over's time is written like every other time of the answer: Paris time with its
+    offset (winter and summer), not UTC."""
+    camera = factories.make_camera()
+    requisition = extract(operator, [camera])
+    # The service at the moment (the API's credentials live on the real clock), read over the API.
+    with time_machine.travel(moment, tick=False):
+        requisition_handover(requisition=requisition, by=operator.user,
+                             recipient="OPJ Martin, en main propre")
+    answer = api.as_member(operator).get(f"{URL}{requisition.pk}/")
+    assert answer.json()["handovers"] == [{"at": shown, "by": operator.user.username,
+                                           "recipient": "OPJ Martin, en main propre"}]
+    assert [r["handovers"][0]["at"] for r in api.get(URL).json()] == [shown]
 
 
 def test_only_a_supervisor_releases_a_hold_with_a_reason(api, operator, supervisor, camera):

@@ -81,6 +81,9 @@ def test_once_released_the_files_go_after_their_retention_with_the_register_line
     body = client.get(f"/api/streaming/requisitions/{requisition.pk}/").json()
     assert body["files"] == [] and body["export_destroyed_at"] is not None
     assert [f["camera"] for f in body["destroyed_files"]] == [camera.code]
+    # In Paris time with its offset, like the answer's other times.
+    assert body["destroyed_files"][0]["destroyed_at"] == timezone.localtime(now).isoformat()
+    assert body["export_destroyed_at"] == timezone.localtime(now).isoformat()
     response = client.get(f"/api/streaming/requisitions/{requisition.pk}/files/{camera.code}.mp4")
     assert response.status_code == 410 and response.json()["error"] == "destroyed"
     assert client.get(f"/api/streaming/requisitions/{requisition.pk}/files/{MANIFEST}").status_code == 410

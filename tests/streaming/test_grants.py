@@ -371,10 +371,30 @@ def test_the_viewers_of_a_grant_are_listed_and_announced(scene):
     assert left.type == "grant.viewers" and left.data["viewers"] == []
     assert scene["op_api"].get("/api/streaming/grants/").json()[0]["viewers"] == []
     assert Viewing.objects.get().end_reason == "hangup"
-    # A second end of the same session (the journal of a cut viewing) is not news.
-    viewing_end(viewer_id=agent.pk, camera_id=scene["camera"].pk, grant_id=made.pk, session="s1",
-                reason="hangup", seconds=12)
+    # A second end of the same session (the journal of a cut viewing) is not news, nor journalled.
+    assert viewing_end(viewer_id=agent.pk, camera_id=scene["camera"].pk, grant_id=made.pk, session="s1",
+                       reason="connection_closed", seconds=13) is None
     assert len(grant_events(before)) == 2
+    ends = AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END)
+    assert list(ends.values_list("reason", flat=True)) == ["hangup"]
+    assert Viewing.objects.get().end_reason == "hangup"
+
+
+@pytest.mark.django_db
+def test_a_hang_up_of_a_viewing_that_ended_is_done_for_its_viewer_only(scene):
+    """The viewing ended in a process that is gone (its memory with it): the journal says it
+    ended, so its viewer's DELETE is done; anyone else's, and an unknown session, are 404."""
+    operator = scene["operator"]
+    viewing_start(viewer=operator.user, camera=scene["camera"], grant=None, session="c2")
+    url = "/api/streaming/whep/c2"
+    assert scene["op_api"].delete(url).status_code == 404  # open, but held by no process here
+    viewing_end(viewer_id=operator.user.pk, camera_id=scene["camera"].pk, grant_id=None, session="c2",
+                reason="server_stopped", seconds=3)
+    assert scene["op_api"].delete(url).status_code == 204
+    other = factories.TokenClient().as_member(factories.make_member(role="operator"))
+    assert other.delete(url).status_code == 404
+    assert scene["op_api"].delete("/api/streaming/whep/c3").status_code == 404
+    assert AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END).count() == 1
 
 
 @pytest.mark.django_db
@@ -414,6 +434,8 @@ def test_camera_facts_say_whether_it_is_recorded_and_until_when_it_may_be_shared
     # Valid until the 3rd day included: it ends at the midnight that starts the 4th.
     assert timezone.localtime(end) == timezone.make_aware(
         dt.datetime.combine(today + dt.timedelta(days=4), dt.time.min))
+    # Written in Paris time, with its offset, like every other time of the API.
+    assert facts["95428-s002-pano"]["authorisation_ends"]["GN"] == timezone.localtime(end).isoformat()
 
     bad = scene["op_api"].get("/api/streaming/cameras/?ids=1,x")
     assert bad.status_code == 400

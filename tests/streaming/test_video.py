@@ -84,7 +84,7 @@ def test_two_operators_share_one_encoder_and_every_viewing_is_journalled(scene, 
         assert first.last_rgb.max(axis=2).min() > 60
 
         assert api.delete(first_url).status_code == 204
-        assert api.delete(first_url).status_code == 404  # gone
+        assert api.delete(first_url).status_code == 204  # ended already: done, and not journalled again
         assert first.ended.wait(3)
         assert second.wait_frames(5, timeout=3) >= 5  # the other viewer goes on
     finally:
@@ -363,6 +363,26 @@ def test_beyond_the_viewer_limit_the_answer_is_503_and_nothing_leaks(scene, runt
     other, other_url = watch(api, camera)  # a place is free again
     api.delete(other_url)
     other.close()
+
+
+def test_a_hang_up_after_the_peer_left_is_done_and_the_viewing_ends_once(scene, runtime):
+    """The player's connection closed before its DELETE arrived (a page going away): the DELETE
+    answers 204, the journal keeps the one end the hub saw, for the reason it saw."""
+    camera = scene["camera"]
+    api = factories.TokenClient().as_member(scene["operator"])
+    peer, url = watch(api, camera)
+    peer.close()
+    assert wait_for(lambda: not runtime.sessions(), timeout=5)
+    other = factories.TokenClient().as_member(factories.make_member(role="operator"))
+    assert other.delete(url).status_code == 404  # not theirs: as if it never existed
+    assert api.delete(url).status_code == 204
+    assert api.delete(url).status_code == 204
+    ends = wait_for(lambda: list(AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END,
+                                                            object_id=str(camera.pk))) or None, timeout=3)
+    time.sleep(0.3)  # a second end, were one coming, would be written by now
+    ends = list(AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END, object_id=str(camera.pk)))
+    assert [e.reason for e in ends] == ["connection_closed"]
+    assert api.delete("/api/streaming/whep/0123456789abcdef0123456789abcdef").status_code == 404
 
 
 def test_a_session_belongs_to_its_viewer(scene, runtime):

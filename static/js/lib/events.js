@@ -15,7 +15,8 @@
  * (it survives a reload of the tab). After a drop the client reconnects with
  * ?last_event_id=N, after 0.5 s doubling up to 30 s, with jitter so that a
  * whole control room does not come back in the same second; the server then
- * replays what was missed. onResync is also called when the client holds no
+ * replays what was missed (a close with 1013, the hub saturated, waits 5 to 10 s
+ * first). onResync is also called when the client holds no
  * position at all (first connection of a tab, or a resync that gave none): the
  * page's snapshot may then be older than the stream.
  *
@@ -62,6 +63,10 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30000;
 const SNAPSHOT_PATIENCE_MS = 5000;
 const CLOSE_BAD_REQUEST = 4400; // our last_event_id was refused: start again without one
+// The hub had no database connection free ("try again later"): come back in 5 to 10 s, not at
+// once, so that the sockets it closed do not all return while it is still saturated.
+const CLOSE_TRY_AGAIN_LATER = 1013;
+const TRY_AGAIN_LATER_MS = 5000;
 
 const LABELS = {
   connecting: "connexion…",
@@ -229,7 +234,8 @@ export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatu
     if (stopped) return;
     if (code === CLOSE_BAD_REQUEST) setPosition(null);
     const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    let delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    if (code === CLOSE_TRY_AGAIN_LATER) delay = Math.max(delay, TRY_AGAIN_LATER_MS * (1 + Math.random()));
     attempt += 1;
     status("reconnecting");
     retryTimer = window.setTimeout(open, delay);
