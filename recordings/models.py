@@ -238,4 +238,4 @@ class StoreOutage(models.Model):
                                                name="one_open_store_outage")]
 
     def __str__(self) -> str:
-        return f"{self.started_at:%Y-%m-%d %H:%M} {self.detail}"
+        return f"{timezone.localtime(self.started_at):%Y-%m-%d %H:%M} {self.detail}"

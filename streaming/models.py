@@ -201,7 +201,7 @@ class Node(models.Model):
         constraints = [models.CheckConstraint(condition=models.Q(weight__gte=1), name="node_weight_positive")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.role})"
+        return f"{self.name} ({self.get_role_display()})"
 
 
 class CameraLease(models.Model):

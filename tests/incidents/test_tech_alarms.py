@@ -229,7 +229,8 @@ def test_the_admin_shows_nodes_leases_and_outages_in_french_and_read_only(area, 
     nodes = browser.get("/admin/streaming/node/").content.decode()
     assert "rec-2" in nodes and "perdu" in nodes and "Déclaré perdu le" in nodes
     leases = browser.get("/admin/streaming/cameralease/").content.decode()
-    assert "95014-s001-f1" in leases and "Renouvelé le" in leases and "Alarme annoncée le" in leases
+    assert "95014-s001-f1" in leases and "rec-2 (enregistreur)" in leases
+    assert "Renouvelé le" in leases and "Alarme annoncée le" in leases
     outages = browser.get("/admin/recordings/storeoutage/").content.decode()
     assert "connection refused" in outages and "Commencée le" in outages and "Segments en attente" in outages
     assert "<td class=\"field-waiting\">7</td>" in outages
