@@ -44,6 +44,8 @@ export function techAlarms(root) {
   /** @type {AlarmFrame[] | null} the live events heard while a reload is on its way */
   let heard = null;
   let reloads = 0;
+  /** @type {string | null} what the strip shows, as text */
+  let lastShown = null;
 
   function clear() {
     unrecorded.clear();
@@ -100,6 +102,10 @@ export function techAlarms(root) {
       const template = role === "video" ? texts.node_lost_video : texts.node_lost_record;
       items.push(h("li", { class: "tech-alarm", dataset: { alarm: "node", node: name }, text: fill(template, { name }) }));
     }
+    // The strip is read aloud (aria-live): an alarm unchanged by a reload is not announced again.
+    const shown = items.map((item) => `${item.title}\n${item.textContent}`).join("\n\n");
+    if (shown === lastShown) return;
+    lastShown = shown;
     root.replaceChildren(...items);
     root.hidden = items.length === 0;
   }
