@@ -189,3 +189,50 @@ def test_the_strip_reloads_the_alarms_in_force_on_a_resync_and_on_a_reconnect(hu
     folder = os.environ.get("E2E_SCREENSHOTS")
     if folder:
         page.screenshot(path=os.path.join(folder, "console-tech-alarms-reloaded.png"))
+
+
+
+def test_an_alarm_ended_while_a_reload_was_on_its_way_stays_ended(hub, signed_in, settings, tmp_path,
+                                                                  monkeypatch):
+    """The answer of GET /api/alarms/ was read before the store answered again and arrives after
+    the page heard ``storage.available``: the page keeps what it heard (the answer replaces the
+    strip, then the events heard meanwhile are applied again)."""
+    from incidents.alarms import alarms_in_force
+
+    monkeypatch.setattr(objects, "_store_down", threading.Event())
+    settings.HUB_RECORDINGS_DIR = str(tmp_path)
+    factories.make_commune()
+    operator = factories.make_member(role="operator")
+    buffered(tmp_path, 2)
+    objects._alarm("upload of 95014-s001-f1/1.mp4: connection refused")
+    sockets = []
+
+    def relay(route):
+        route.connect_to_server()
+        sockets.append(route)
+
+    page = signed_in(operator.user).new_page()
+    page.set_viewport_size(DESKTOP)
+    page.route_web_socket(re.compile(r"/ws/events/"), relay)
+    with page.expect_response(lambda r: r.url.endswith("/api/alarms/"), timeout=LIVE):
+        live(page, "/console/", timeout=LIVE)
+    strip = page.locator("#tech-alarms")
+    strip.locator("[data-alarm='storage']").wait_for(timeout=LIVE)
+
+    # The next reload's answer is held back. It says what the hub said before the store came back,
+    # and a node lost, so that the page shows when it has applied it.
+    stale = alarms_in_force() + [{"type": "node.lost", "data": {"node": {
+        "name": "rec-9", "role": "record", "weight": 1, "host": "rec9", "pid": None,
+        "started_at": "2026-12-07T03:00:00+01:00", "last_seen": "2026-12-07T03:00:00+01:00", "cameras": []}}}]
+    held = []
+    page.route(re.compile(r"/api/alarms/$"), lambda route: held.append(route))
+    latest = Event.objects.order_by("-id").values_list("id", flat=True).first()
+    with page.expect_request(lambda r: r.url.endswith("/api/alarms/"), timeout=LIVE):
+        sockets[-1].send(json.dumps({"type": "resync", "last_event_id": latest}))
+    # Meanwhile the store answers again: the page hears it.
+    objects._recovered(2)
+    strip.wait_for(state="hidden", timeout=LIVE)
+    [route] = held
+    route.fulfill(json=stale)
+    strip.locator("[data-alarm='node']").wait_for(timeout=LIVE)
+    assert strip.locator("li").all_inner_texts() == ["Nœud d'enregistrement perdu : rec-9"]
