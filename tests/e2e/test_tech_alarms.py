@@ -21,6 +21,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from incidents.alarms import alarms_in_force
 from realtime import audiences
 from realtime.events import local_iso
 from realtime.models import Event
@@ -167,7 +168,8 @@ def test_the_strip_reloads_the_alarms_in_force_on_a_resync_and_on_a_reconnect(hu
     since = timezone.localtime(StoreOutage.objects.get().started_at).strftime("%H:%M")
     assert strip.locator("li").count() == 2
 
-    # The server says the page missed events (its position is past what no replay would bring).
+    # The server tells the page it missed events, as when its position is older than the outbox
+    # keeps: the resync gives the server's position, so nothing the page missed is replayed.
     latest = Event.objects.order_by("-id").values_list("id", flat=True).first()
     sockets["page"].send(json.dumps({"type": "resync", "last_event_id": latest}))
     strip.locator("[data-alarm='storage']").wait_for(timeout=LIVE)
@@ -191,14 +193,11 @@ def test_the_strip_reloads_the_alarms_in_force_on_a_resync_and_on_a_reconnect(hu
         page.screenshot(path=os.path.join(folder, "console-tech-alarms-reloaded.png"))
 
 
-
 def test_an_alarm_ended_while_a_reload_was_on_its_way_stays_ended(hub, signed_in, settings, tmp_path,
                                                                   monkeypatch):
     """The answer of GET /api/alarms/ was read before the store answered again and arrives after
     the page heard ``storage.available``: the page keeps what it heard (the answer replaces the
     strip, then the events heard meanwhile are applied again)."""
-    from incidents.alarms import alarms_in_force
-
     monkeypatch.setattr(objects, "_store_down", threading.Event())
     settings.HUB_RECORDINGS_DIR = str(tmp_path)
     factories.make_commune()
