@@ -278,7 +278,11 @@ SPECTACULAR_SETTINGS = {
     # have a field of the same name (a camera's ``kind`` and a journal line's, a radio message's
     # ``priority`` and an incident's).
     "ENUM_NAME_OVERRIDES": {"CameraOutputKindEnum": "cameras.choices.CameraKind",
-                            "RadioMessageSendPriorityEnum": "incidents.choices.RadioPriority"},
+                            "RadioMessageSendPriorityEnum": "incidents.choices.RadioPriority",
+                            # The events that announce an alarm in force (GET /api/alarms/).
+                            "AlarmTypeEnum": [("camera.unrecorded", "camera.unrecorded"),
+                                              ("storage.unavailable", "storage.unavailable"),
+                                              ("node.lost", "node.lost")]},
 }
 
 # Hub settings.

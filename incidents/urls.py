@@ -1,6 +1,6 @@
 from django.urls import path
 
-from incidents.api import alerts, incidents, journal, radio, units
+from incidents.api import alarms, alerts, incidents, journal, radio, units
 
 urlpatterns = [
     path("natures/", incidents.NatureListApi.as_view(), name="nature-list"),
@@ -25,4 +25,5 @@ urlpatterns = [
     path("alerts/<int:pk>/ack/", alerts.AlertAckApi.as_view(), name="alert-ack"),
     path("alerts/<int:pk>/take-charge/", alerts.AlertTakeChargeApi.as_view(), name="alert-take-charge"),
     path("alerts/<int:pk>/close/", alerts.AlertCloseApi.as_view(), name="alert-close"),
+    path("alarms/", alarms.AlarmListApi.as_view(), name="alarm-list"),
 ]

@@ -21,6 +21,10 @@ SUPERVISOR_MODELS = {
     ("partners", "agency"): ("add", "change", "view"),
     ("partners", "member"): ("add", "change", "view"),
     ("auth", "user"): ("add", "change", "view"),
+    # Read-only in the admin: the nodes write them.
+    ("streaming", "node"): ("view",),
+    ("streaming", "cameralease"): ("view",),
+    ("recordings", "storeoutage"): ("view",),
 }
 
 

@@ -218,12 +218,17 @@ class StoreOutage(models.Model):
     """An outage of the recordings' object store: from the first upload that failed (``started_at``,
     ``detail``: what failed) to the first that succeeded again (``ended_at``). At most one open:
     whichever recorder process opens it announces ``storage.unavailable``, whichever closes it
-    ``storage.available``, so each is announced once per outage however many processes record."""
+    ``storage.available``, so each is announced once per outage however many processes record.
 
-    started_at = models.DateTimeField(default=timezone.now)
-    ended_at = models.DateTimeField(null=True, blank=True)
-    detail = models.CharField(max_length=300, blank=True)
-    host = models.CharField(max_length=255, blank=True)
+    ``pending``: how many segments wait in each recorder's buffer (``"host:directory"`` → count),
+    written by the recorder at each failed upload while the outage is open: the buffers are on
+    the recorders' disks, so a page served by another process reads the count here."""
+
+    started_at = models.DateTimeField(_("began at"), default=timezone.now)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    detail = models.CharField(_("what failed"), max_length=300, blank=True)
+    host = models.CharField(_("host"), max_length=255, blank=True)
+    pending = models.JSONField(_("segments waiting, by recorder buffer"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -233,4 +238,4 @@ class StoreOutage(models.Model):
                                                name="one_open_store_outage")]
 
     def __str__(self) -> str:
-        return f"{self.started_at:%Y-%m-%d %H:%M} {self.detail}"
+        return f"{timezone.localtime(self.started_at):%Y-%m-%d %H:%M} {self.detail}"

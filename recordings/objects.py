@@ -51,24 +51,45 @@ _store_down = threading.Event()  # set during an outage: the alarm is logged onc
 
 
 def _alarm(detail: str) -> None:
-    """The store failed an upload: the error logged once per outage in this process, and the
-    outage opened and announced (``storage.unavailable``) unless another process did already."""
+    """The store failed an upload: the error logged once per outage in this process, the outage
+    opened and announced (``storage.unavailable``) unless another process did already, and the
+    segments waiting in this buffer counted in it (the console's count)."""
     if not _store_down.is_set():
         _store_down.set()
         log.error("recordings' object store unavailable (%s): segments kept on the local disk until it "
                   "answers again", detail)
     try:
-        if StoreOutage.objects.filter(ended_at__isnull=True).exists():
-            return
+        pending = pending_count()
+        if _backlog_report(pending):
+            return  # the outage is open already (announced by whichever process opened it)
         with transaction.atomic():
-            outage = StoreOutage.objects.create(detail=detail[:300], host=socket.gethostname()[:255])
+            outage = StoreOutage.objects.create(detail=detail[:300], host=socket.gethostname()[:255],
+                                                pending={_buffer_name(): pending})
             publish(StorageUnavailable(since=local_iso(outage.started_at), detail=outage.detail,
-                                       host=outage.host, pending=pending_count()),
+                                       host=outage.host, pending=pending),
                     audience=audiences.centre())
     except IntegrityError:
-        pass  # another recorder process opened it (and announced it) first
+        # Another recorder process opened it (and announced it) first: count this buffer in it.
+        _backlog_report(pending)
     except Exception:  # noqa: BLE001 - the alarm must not stop the recorder (the log line stands)
         log.exception("the object store's alarm could not be announced")
+
+
+def _buffer_name() -> str:
+    """This recorder's buffer, as the open outage counts it: several recorders may share a host."""
+    return f"{socket.gethostname()}:{Path(settings.HUB_RECORDINGS_DIR).resolve()}"[:500]
+
+
+def _backlog_report(pending: int) -> bool:
+    """Write this buffer's count of waiting segments into the open outage; False if none is open."""
+    with transaction.atomic():
+        outage = StoreOutage.objects.select_for_update().filter(ended_at__isnull=True).first()
+        if outage is None:
+            return False
+        if outage.pending.get(_buffer_name()) != pending:
+            outage.pending[_buffer_name()] = pending
+            outage.save(update_fields=["pending"])
+        return True
 
 
 def _recovered(count: int) -> None:
@@ -101,13 +122,16 @@ def _recovered(count: int) -> None:
 
 def outage_frames() -> list[dict[str, Any]]:
     """The open outage, if any, as the frame of its ``storage.unavailable`` (the console's alarm
-    strip at load). ``pending`` is -1: how many segments wait is known on the recorders' disks,
-    not here."""
+    strip at load and ``GET /api/alarms/``). ``pending``: the segments waiting now, in every
+    recorder's buffer, as the recorders last counted them (at their last failed upload: each new
+    segment and each upload pass, every 10 s, tries one); the event said how many waited when the
+    outage began."""
     outage = StoreOutage.objects.filter(ended_at__isnull=True).first()
     if outage is None:
         return []
+    pending = sum(count for count in outage.pending.values() if isinstance(count, int))
     event = StorageUnavailable(since=local_iso(outage.started_at), detail=outage.detail, host=outage.host,
-                               pending=-1)
+                               pending=pending)
     return [{"type": event.type, "data": event.model_dump(mode="json")}]
 
 

@@ -185,13 +185,14 @@ class Node(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
     role = models.CharField(_("role"), max_length=16, choices=NodeRole.choices, default=NodeRole.RECORD)
     weight = models.PositiveSmallIntegerField(_("capacity weight"), default=1)
-    session = models.CharField(max_length=32)  # changes at each join: a stale process cannot renew
+    # Changes at each join: a stale process cannot renew.
+    session = models.CharField(_("session"), max_length=32)
     host = models.CharField(_("host"), max_length=255, blank=True)
-    pid = models.PositiveIntegerField(null=True, blank=True)
+    pid = models.PositiveIntegerField(_("process id"), null=True, blank=True)
     started_at = models.DateTimeField(_("started at"))
     last_seen = models.DateTimeField(_("last seen"), db_index=True)
-    left_at = models.DateTimeField(null=True, blank=True)
-    lost_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(_("left at"), null=True, blank=True)
+    lost_at = models.DateTimeField(_("declared lost at"), null=True, blank=True)
 
     class Meta:
         ordering = ["role", "name"]
@@ -200,7 +201,7 @@ class Node(models.Model):
         constraints = [models.CheckConstraint(condition=models.Q(weight__gte=1), name="node_weight_positive")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.role})"
+        return f"{self.name} ({self.get_role_display()})"
 
 
 class CameraLease(models.Model):
@@ -212,12 +213,14 @@ class CameraLease(models.Model):
     ``alarm_at``: when ``camera.unrecorded`` was announced for it (cleared once held again).
     """
 
-    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="leases")
-    role = models.CharField(max_length=16, choices=NodeRole.choices, default=NodeRole.RECORD)
-    node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.SET_NULL, related_name="leases")
-    acquired_at = models.DateTimeField()
-    renewed_at = models.DateTimeField()
-    alarm_at = models.DateTimeField(null=True, blank=True)
+    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="leases",
+                               verbose_name=_("camera"))
+    role = models.CharField(_("role"), max_length=16, choices=NodeRole.choices, default=NodeRole.RECORD)
+    node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.SET_NULL, related_name="leases",
+                             verbose_name=_("node"))
+    acquired_at = models.DateTimeField(_("acquired at"))
+    renewed_at = models.DateTimeField(_("renewed at"))
+    alarm_at = models.DateTimeField(_("alarm announced at"), null=True, blank=True)
 
     class Meta:
         ordering = ["role", "camera"]

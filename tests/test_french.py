@@ -318,7 +318,8 @@ PAGES = {
                  "/portail/incidents/"],
     "supervisor": ["/console/", "/requisitions/", "/registre/"],
     "auditor": ["/", "/registre/", "/console/"],
-    "admin": ["/admin/", "/admin/incidents/unit/", "/admin/incidents/unit/add/"],
+    "admin": ["/admin/", "/admin/incidents/unit/", "/admin/incidents/unit/add/", "/admin/streaming/node/",
+              "/admin/streaming/cameralease/", "/admin/recordings/storeoutage/"],
     "pn_agent": ["/", "/portail/incidents/", "/portail/flux/", "/console/", "/compte/securite/", "/mur/",
                  "/terrain/"],
     "crf_desk": ["/portail/alertes/", "/portail/incidents/", "/portail/flux/"],
@@ -404,6 +405,7 @@ def test_every_refusal_the_pages_show_says_why_in_french(desks, settings):
         ("alert, unknown outcome", desk.post(f"/api/alerts/{alert['id']}/close/", {"outcome": "tea"})),
         ("alert, nobody", desk.post("/api/alerts/", {})),
         ("alerts read by the police", agent.get("/api/alerts/")),
+        ("technical alarms read by the police", agent.get("/api/alarms/")),
         # cameras, masks, map
         ("map, bad area", op.get("/api/cameras/?bbox=1,2,3")),
         ("coverage without a point", op.get("/api/cameras/coverage/?lat=48.9")),

@@ -196,12 +196,12 @@ _NODES = ("GET /api/streaming/nodes/ answers live figures that change at every l
           "per node): no sum of events equals it, so the nodes' screen reads it again on each of "
           "these events. Their audience (the centre only) is checked in tests/realtime/test_events.py "
           "and tests/streaming/test_nodes.py.")
-_STORAGE = ("No REST read gives the object store's state: the alarm is a message about the "
-            "recorders' uploads (what failed, how many segments wait on a recorder's disk), made by "
-            "the recorder processes, not by a member's action, and no screen keeps it as state that "
-            "REST could give again. Its audience (the centre only) is checked in "
-            "tests/realtime/test_events.py, once per outage against SeaweedFS in "
-            "tests/recordings/test_storage_s3.py.")
+_STORAGE = ("GET /api/alarms/ gives the open outage with the segments waiting now in every "
+            "recorder's buffer, a count the recorders write at each failed upload and publish no event "
+            "for (the event tells the count when the outage began): no sum of events equals it, so the "
+            "console reads it again when its stream was interrupted (tests/e2e/test_tech_alarms.py). "
+            "Its audience (the centre only) is checked in tests/realtime/test_events.py, once per "
+            "outage against SeaweedFS in tests/recordings/test_storage_s3.py.")
 NO_REST_COUNTERPART: dict[str, str] = {
     "node.joined": _NODES, "node.left": _NODES, "node.lost": _NODES,
     "camera.unrecorded": _NODES, "camera.recorded": _NODES,

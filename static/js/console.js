@@ -679,6 +679,7 @@ function onEvent(frame) {
 
 function onResync() {
   loadSnapshot();
+  alarms.reload();
   video.reload();
   captures.reload();
   ptz.reload();
@@ -740,4 +741,19 @@ const firstSnapshot = loadSnapshot();
 const field = fieldConsole({ map: hub.map, pointNow: () => formPoint() || pointOf(hub.map.getCenter()) });
 loadNatures();
 loadMapLayers();
-connectAfter(firstSnapshot, { onEvent, onResync, onStatus: connectionStatus(byId("connection")) });
+const showStatus = connectionStatus(byId("connection"));
+let wasDown = false;
+/**
+ * The connection's badge; and, back after a drop, the alarm strip reloads its state: the replay
+ * brings the events missed, not how many segments wait now for the object store.
+ * @param {string} label @param {import("./lib/events.js").StreamState} state
+ */
+function onStatus(label, state) {
+  showStatus(label, state);
+  if (state === "reconnecting") wasDown = true;
+  else if (state === "open" && wasDown) {
+    wasDown = false;
+    alarms.reload();
+  }
+}
+connectAfter(firstSnapshot, { onEvent, onResync, onStatus });

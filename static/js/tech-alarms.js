@@ -5,10 +5,13 @@
  * the server as the frames of the events that announced it (json_script "tech-alarms-data"), then the
  * live events add and clear alarms with the same code: camera.unrecorded / camera.recorded,
  * storage.unavailable / storage.available, node.lost / node.joined.
+ * When the page may have missed events (its stream resynchronised or reconnected), reload()
+ * replaces the state with the alarms in force now (GET /api/alarms/, the same frames).
  * The sentences come from the server, in French (json_script "alarm-texts").
  */
 
 import { h, readJson } from "./lib/dom.js";
+import { api } from "./lib/http.js";
 
 const SHOWN_CAMERAS = 3; // the strip names a few; the tooltip lists them all
 
@@ -37,6 +40,18 @@ export function techAlarms(root) {
   const lostNodes = new Map();
   /** @type {{since: string, pending: number} | null} */
   let storage = null;
+
+  /** @type {AlarmFrame[] | null} the live events heard while a reload is on its way */
+  let heard = null;
+  let reloads = 0;
+  /** @type {string | null} what the strip shows, as text */
+  let lastShown = null;
+
+  function clear() {
+    unrecorded.clear();
+    lostNodes.clear();
+    storage = null;
+  }
 
   /** @param {AlarmFrame} frame @returns {boolean} whether the frame concerns the strip */
   function apply(frame) {
@@ -87,6 +102,10 @@ export function techAlarms(root) {
       const template = role === "video" ? texts.node_lost_video : texts.node_lost_record;
       items.push(h("li", { class: "tech-alarm", dataset: { alarm: "node", node: name }, text: fill(template, { name }) }));
     }
+    // The strip is read aloud (aria-live): an alarm unchanged by a reload is not announced again.
+    const shown = items.map((item) => `${item.title}\n${item.textContent}`).join("\n\n");
+    if (shown === lastShown) return;
+    lastShown = shown;
     root.replaceChildren(...items);
     root.hidden = items.length === 0;
   }
@@ -96,10 +115,43 @@ export function techAlarms(root) {
   for (const frame of initial) apply(frame);
   render();
 
+  /**
+   * The alarms in force now, in place of what the strip shows (an alarm raised or cleared while
+   * the stream was down is right again). The events heard meanwhile are applied again on top:
+   * each sets or clears one alarm, so one the answer already counted changes nothing, and one
+   * it did not is kept. A failed call keeps the strip as it was.
+   */
+  async function reload() {
+    const mine = ++reloads;
+    heard = [];
+    try {
+      /** @type {AlarmFrame[]} */
+      const frames = await api(root.dataset.url || "/api/alarms/");
+      if (mine !== reloads) return; // a later reload answers for the strip
+      const meanwhile = heard;
+      clear();
+      for (const frame of frames) apply(frame);
+      const counted = storage;
+      for (const frame of meanwhile) {
+        // The answer's count of waiting segments is the newer: an event heard during the call
+        // tells the count when the outage began.
+        if (frame.type === "storage.unavailable" && counted && counted.since === frame.data.since) continue;
+        apply(frame);
+      }
+      render();
+    } catch (err) {
+      console.warn("tech-alarms:", err);
+    } finally {
+      if (mine === reloads) heard = null;
+    }
+  }
+
   return {
     /** @param {AlarmFrame} frame */
     onEvent(frame) {
+      if (heard) heard.push(frame);
       if (apply(frame)) render();
     },
+    reload,
   };
 }

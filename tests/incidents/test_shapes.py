@@ -27,7 +27,7 @@ def test_the_openapi_schema_names_the_fields_of_the_events_shape(schema, compone
 
 @pytest.mark.parametrize(("path", "component"), [
     ("/api/incidents/", "IncidentList"), ("/api/units/", "UnitList"), ("/api/alerts/", "AlertList"),
-    ("/api/radio/messages/", "RadioMessageList")])
+    ("/api/radio/messages/", "RadioMessageList"), ("/api/alarms/", "AlarmList")])
 def test_the_lists_are_declared_as_lists_of_that_shape(schema, path, component):
     answer = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert answer == {"$ref": f"#/components/schemas/{component}"}

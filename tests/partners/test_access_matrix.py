@@ -141,6 +141,7 @@ MATRIX: dict[str, tuple] = {
     "register_export":      (D,        A,     A,     A,     A,      D,        D,        D,        D,       D,      D,      D,      D),
     "snapshots_list":       (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     "recorder_nodes":       (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
+    "technical_alarms":     (D,        A,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     # Field units: created, edited, handed over, retired by the centre's supervisors
     "unit_create":          (D,        D,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
     "unit_update":          (D,        D,     A,     A,     D,      D,        D,        D,        D,       D,      D,      D,      D),
@@ -519,6 +520,7 @@ ACTIONS: dict[str, Act] = {
     "register_export": Act(lambda c: _status(c.api.get("/api/streaming/register/?export=csv")), 200, 403),
     "snapshots_list": Act(lambda c: _status(c.api.get("/api/streaming/snapshots/")), 200, 403),
     "recorder_nodes": Act(lambda c: _status(c.api.get("/api/streaming/nodes/")), 200, 403),
+    "technical_alarms": Act(lambda c: _status(c.api.get("/api/alarms/")), 200, 403),
     "unit_create": Act(lambda c: _status(c.api.post("/api/units/", {"callsign": "MATRICE 2", "agency": "pn-test"})),
                        201, 403),
     "unit_update": Act(lambda c: _status(c.api.patch(_unit_url(c), {"callsign": "MATRICE 3"})), 200, 403),

@@ -15,7 +15,7 @@ import pytest
 from config.seaweed import SeaweedServer, free_base
 from realtime.models import Event
 from recordings.models import DestructionRecord, LegalHold, RecordingSegment
-from recordings.objects import PENDING_SUFFIX, pending_upload
+from recordings.objects import PENDING_SUFFIX, outage_frames, pending_upload
 from recordings.recorder import record_camera
 from recordings.requisitions import hold_release, requisition_create
 from recordings.retention import retention_sweep
@@ -168,6 +168,9 @@ def test_store_down_segments_are_buffered_then_uploaded_and_indexed_once(area, s
         assert len(alarms) == 1 and alarms[0].audience == ["csu"]
         assert alarms[0].data["pending"] == 1 and alarms[0].data["detail"]  # the first segment buffered
         assert not Event.objects.filter(type="storage.available").exists()
+        # The console's alarm strip, at load or from GET /api/alarms/, counts the three waiting now.
+        [in_force] = outage_frames()
+        assert in_force["data"]["pending"] == 3
 
         server.start()
         assert pending_upload() == 3
