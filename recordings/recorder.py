@@ -59,8 +59,8 @@ def segment_index(*, camera: Camera, start: dt.datetime, end: dt.datetime, path:
                                            sha256=file_sha256(path), path=str(path.relative_to(root)))
 
 
-# Between two segments of one recorder there is always a hole of a few frames (a segment starts
-# at the wall clock of its first picture, the previous one ends after its pictures' duration):
+# Between two segments of one recorder there may be a hole of a frame or so (a segment starts at
+# the wall clock of its first picture, the previous one ends after its pictures' duration):
 # a hole shorter than this between two recorders is not worth a gap row either.
 HANDOVER_SLACK = dt.timedelta(seconds=1)
 
@@ -189,6 +189,8 @@ def record_camera(*, camera: Camera, stop: threading.Event, segment_seconds: flo
         camera.stream_uri, name=camera.name, default_size=settings.HUB_VIDEO_SYNTHETIC_SIZE,
         default_fps=settings.HUB_VIDEO_SYNTHETIC_FPS, timeout=settings.HUB_VIDEO_RTSP_TIMEOUT_SECONDS))
     down_since: dt.datetime | None = None
+    # The end of the last segment closed: the next one never starts before it (see below).
+    last_end: dt.datetime | None = None
     while not stop.is_set():
         segment: _Segment | None = None
         source: Source | None = None
@@ -199,10 +201,17 @@ def record_camera(*, camera: Camera, stop: threading.Event, segment_seconds: flo
                 down_since = None
                 _release_connection()
             for item in source.read():
+                # A segment starts at the wall clock of its first picture's arrival, read before
+                # the previous segment is closed: closing it (hashing, uploading a minute of video
+                # to the object store) takes a variable time, which would otherwise shift this
+                # segment's start, and every picture time derived from it, later than the
+                # pictures, into the next segment's time.
+                arrived = timezone.now()
                 if stop.is_set():
                     break
                 if segment is not None and segment.seconds >= seconds and _is_keyframe(item, source):
                     closed = _close(segment, camera)
+                    last_end = closed.end
                     segment = None
                     if on_segment:
                         on_segment(closed)
@@ -212,10 +221,15 @@ def record_camera(*, camera: Camera, stop: threading.Event, segment_seconds: flo
                 if segment is None:
                     if not _is_keyframe(item, source):
                         continue
-                    segment = _Segment(camera=camera, source=source, start=timezone.now())
+                    # A first picture that reached us later than the previous segment's (a busy
+                    # machine) must not make the two segments overlap: the index says one camera
+                    # is recorded once at a time, and an extraction orders pictures by their time.
+                    start = arrived if last_end is None else max(arrived, last_end)
+                    segment = _Segment(camera=camera, source=source, start=start)
                 segment.write(item)
             if segment is not None:
                 closed = _close(segment, camera)
+                last_end = closed.end
                 segment = None
                 if on_segment:
                     on_segment(closed)
@@ -235,8 +249,10 @@ def record_camera(*, camera: Camera, stop: threading.Event, segment_seconds: flo
                 except Exception:  # noqa: BLE001 - a segment that cannot be closed is not indexed
                     segment.abort()
                 segment = None
-                if closed is not None and on_segment:
-                    on_segment(closed)
+                if closed is not None:
+                    last_end = closed.end
+                    if on_segment:
+                        on_segment(closed)
             down_since = down_since or timezone.now()
             stop.wait(reconnect_seconds)
         finally:

@@ -357,10 +357,21 @@ class CspWatch:
     def violations(page) -> list[str]:
         """What the browser refused on this page, after checking that it does refuse
         (an inline style attribute, as a probe, must be reported and is then forgotten)."""
+        # The browser reports a violation in a task of its own: the probe waits for that report
+        # (a busy machine may take its time), or 10 s without one, the policy not enforced.
         probe = page.evaluate("""async () => {
             const before = window.__cspViolations.length;
+            let seen;
+            const reported = new Promise((resolve) => {
+                const timer = setTimeout(resolve, 10000);
+                seen = (e) => {
+                    if (e.violatedDirective.startsWith("style-src")) { clearTimeout(timer); resolve(); }
+                };
+                document.addEventListener("securitypolicyviolation", seen);
+            });
             document.body.insertAdjacentHTML("beforeend", '<i id="csp-probe" style="color: red"></i>');
-            await new Promise((resolve) => setTimeout(resolve, 100));
+            await reported;
+            document.removeEventListener("securitypolicyviolation", seen);
             document.getElementById("csp-probe").remove();
             return window.__cspViolations.splice(before);
         }""")

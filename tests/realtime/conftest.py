@@ -15,17 +15,22 @@ ORIGIN = (b"origin", b"http://localhost")
 HOST = (b"host", b"localhost")
 
 
+# How long to wait for a frame or a close on a busy machine (the wait ends when it comes); a test
+# that something does *not* come uses ``nothing``.
+BUSY = 15.0
+
+
 class Client:
     """A WebSocket client of ``/ws/events/``, authenticated with a bearer token."""
 
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
 
-    async def receive(self, timeout: float = 3.0) -> dict:
+    async def receive(self, timeout: float = BUSY) -> dict:
         """The next frame, whatever it is (heartbeats included)."""
         return json.loads(await self.communicator.receive_from(timeout=timeout))
 
-    async def frame(self, timeout: float = 3.0) -> dict:
+    async def frame(self, timeout: float = BUSY) -> dict:
         """The next frame that is not a heartbeat, within ``timeout`` in all (frequent heartbeats
         do not extend it)."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -37,14 +42,14 @@ class Client:
             if frame.get("type") != "heartbeat":
                 return frame
 
-    async def events(self, count: int, timeout: float = 5.0) -> list[dict]:
+    async def events(self, count: int, timeout: float = BUSY) -> list[dict]:
         """The next ``count`` frames (heartbeats skipped)."""
         return [await self.frame(timeout) for _ in range(count)]
 
     async def nothing(self, wait: float = 0.3) -> bool:
         return await self.communicator.receive_nothing(timeout=wait)
 
-    async def closed_with(self, timeout: float = 3.0) -> int | None:
+    async def closed_with(self, timeout: float = BUSY) -> int | None:
         """Wait for the server to close the socket, ``timeout`` in all; its close code
         (heartbeats skipped)."""
         deadline = asyncio.get_running_loop().time() + timeout

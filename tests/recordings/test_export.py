@@ -126,8 +126,12 @@ def source_pictures(segments: list[RecordingSegment]) -> list[tuple[bytes, dt.da
 
 def read_extraction(path: Path) -> dict:
     """The video packets (payload, seconds from the start) and the caption cues (seconds, text) of
-    an extracted MP4, the cues through PyAV's mov_text decoder."""
-    with av.open(str(path)) as container:
+    an extracted MP4, the cues through PyAV's mov_text decoder. The samples are read as the file
+    stores them (``ignore_editlist``): through the edit list, the demuxer drops the caption track's
+    closing empty sample when it falls exactly on the video's end (the recorded pictures' times
+    then land on the output's clock ticks, as when the recorder's segments follow each other with
+    no hole)."""
+    with av.open(str(path), options={"ignore_editlist": "1"}) as container:
         video, (captions,) = container.streams.video[0], container.streams.subtitles
         info = {"codec": captions.codec_context.name, "language": captions.metadata.get("language"),
                 "default": bool(captions.disposition & av.stream.Disposition.default)}

@@ -87,6 +87,46 @@ def test_a_recording_thread_holds_no_database_connection_between_segments(storag
     assert held_after_first and not any(held_after_first)
 
 
+def test_each_segment_starts_when_its_first_picture_came_however_long_the_previous_upload_took(
+        area, storage):
+    """The wall clock is driven here: a picture every 50 ms, on time unless the recorder is busy
+    (then they come at once, late, as a paced source or a camera's TCP stream give them), and
+    closing every other segment (its upload) takes 400 ms. The index still says when each
+    segment's pictures were taken, and no two segments of the camera overlap (an extraction would
+    otherwise show their pictures out of order)."""
+    import datetime as dt
+
+    import time_machine
+
+    from streaming.sources import VIDEO_CLOCK, VIDEO_TIME_BASE, SyntheticSource
+
+    t0 = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
+    camera = factories.make_camera()
+    stop, closed, on_segment = stop_after(6)
+
+    with time_machine.travel(t0, tick=False) as clock:
+        class OnTimeOrLate(SyntheticSource):
+            def read(self):
+                for index in range(10_000):
+                    due = t0 + dt.timedelta(seconds=index / self.fps)
+                    if dt.datetime.now(dt.UTC) < due:
+                        clock.move_to(due)
+                    frame = self.frame_at(due.timestamp(), index)
+                    frame.pts, frame.time_base = round(index * VIDEO_CLOCK / self.fps), VIDEO_TIME_BASE
+                    yield frame
+
+        def slow_upload(segment):
+            on_segment(segment)
+            if len(closed) % 2:
+                clock.shift(0.4)
+
+        record_camera(camera=camera, stop=stop, segment_seconds=0.5, on_segment=slow_upload,
+                      opener=lambda: OnTimeOrLate(name=camera.name, width=160, height=96, fps=20))
+    segments = list(RecordingSegment.objects.filter(camera=camera, is_gap=False).order_by("start"))
+    assert [(s.start, s.end) for s in segments] == [
+        (t0 + dt.timedelta(seconds=0.5 * i), t0 + dt.timedelta(seconds=0.5 * (i + 1))) for i in range(6)]
+
+
 def test_the_time_the_source_was_down_is_indexed_as_a_gap(area, storage):
     camera = factories.make_camera()
     stop, closed, on_segment = stop_after(1)

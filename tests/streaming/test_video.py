@@ -28,6 +28,10 @@ from tests.streaming.peer import WhepPeer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# How long a wait for a state (pictures, an event, a row) may last on a busy machine: it ends as
+# soon as the state is there. What a test says must happen within a given time is asserted apart.
+BUSY = 20
+
 # A mask over the left half of the colour bars (normalised coordinates).
 MASK = [[0.05, 0.2], [0.45, 0.2], [0.45, 0.6], [0.05, 0.6]]
 
@@ -36,7 +40,7 @@ def whep(client, camera, body, content_type="application/sdp"):
     return client.generic("POST", f"/api/streaming/cameras/{camera.pk}/whep", body, content_type=content_type)
 
 
-def watch(client, camera, *, frames: int = 5, timeout: float = 8) -> tuple[WhepPeer, str]:
+def watch(client, camera, *, frames: int = 5, timeout: float = BUSY) -> tuple[WhepPeer, str]:
     """A peer that watches ``camera`` as ``client``'s user; returns it and its session URL."""
     peer = WhepPeer()
     response = whep(client, camera, peer.offer())
@@ -72,7 +76,7 @@ def test_two_operators_share_one_encoder_and_every_viewing_is_journalled(scene, 
     first, first_url = watch(api, camera)
     second, second_url = watch(api, camera)
     try:
-        assert first.wait_frames(10, timeout=5) >= 10 and second.wait_frames(10, timeout=5) >= 10
+        assert first.wait_frames(10, timeout=BUSY) >= 10 and second.wait_frames(10, timeout=BUSY) >= 10
         pipeline = pipeline_of(runtime, camera)
         stats = pipeline.stats()
         # One output, one encode per source frame whatever the number of viewers.
@@ -85,17 +89,17 @@ def test_two_operators_share_one_encoder_and_every_viewing_is_journalled(scene, 
 
         assert api.delete(first_url).status_code == 204
         assert api.delete(first_url).status_code == 204  # ended already: done, and not journalled again
-        assert first.ended.wait(3)
-        assert second.wait_frames(5, timeout=3) >= 5  # the other viewer goes on
+        assert first.ended.wait(BUSY)
+        assert second.wait_frames(5, timeout=BUSY) >= 5  # the other viewer goes on
     finally:
         first.close()
         api.delete(second_url)
         second.close()
     # The last viewer left: the pipeline closes after the linger time.
-    assert wait_for(lambda: not runtime.pipelines(), timeout=5)
+    assert wait_for(lambda: not runtime.pipelines(), timeout=BUSY)
     starts = AuditRecord.objects.filter(action=Action.CAMERA_VIEW_START, object_id=str(camera.pk))
     ends = wait_for(lambda: list(AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END,
-                                                            object_id=str(camera.pk))) or None, timeout=3)
+                                                            object_id=str(camera.pk))) or None, timeout=BUSY)
     assert starts.count() == 2 and len(ends) == 2
     assert {e.reason for e in ends} == {"hangup"}
     assert all(r.actor_id == scene["operator"].user_id for r in [*starts, *ends])
@@ -131,18 +135,19 @@ def test_the_source_going_down_and_back(scene, runtime, rtsp_server):
         pipeline = pipeline_of(runtime, camera)
         rtsp_server.stop()
         # Marked offline (a camera.status event for the centre), and retried with back-off.
-        assert wait_for(lambda: "offline" in camera_status_events(camera), timeout=8)
+        assert wait_for(lambda: "offline" in camera_status_events(camera), timeout=BUSY)
         assert Camera.objects.get(pk=camera.pk).status == CameraStatus.OFFLINE
         event = Event.objects.filter(type="camera.status").latest("id")
         assert event.audience == ["csu"]
         failures = pipeline.failures
-        assert wait_for(lambda: pipeline.failures >= failures + 2, timeout=5), "the pipeline does not retry"
+        retried = wait_for(lambda: pipeline.failures >= failures + 2, timeout=BUSY)
+        assert retried, "the pipeline does not retry"
         assert not peer.ended.is_set()  # the viewer stays, waiting for pictures
 
         rtsp_server.start()
-        assert wait_for(lambda: camera_status_events(camera)[-1:] == ["online"], timeout=8)
+        assert wait_for(lambda: camera_status_events(camera)[-1:] == ["online"], timeout=BUSY)
         assert Camera.objects.get(pk=camera.pk).status == CameraStatus.ONLINE
-        assert peer.wait_frames(5, timeout=8) >= 5, "no pictures after the source came back"
+        assert peer.wait_frames(5, timeout=BUSY) >= 5, "no pictures after the source came back"
     finally:
         api.delete(url)
         peer.close()
@@ -158,7 +163,7 @@ def test_a_source_that_is_down_answers_503_and_marks_the_camera_offline(scene, r
     response = whep(api, camera, WhepPeer().offer())
     assert response.status_code == 503 and response.json()["error"] == "video_unavailable"
     assert time.monotonic() - started < video_settings.HUB_VIDEO_START_TIMEOUT_SECONDS + 1
-    assert wait_for(lambda: camera_status_events(camera) == ["offline"], timeout=3)
+    assert wait_for(lambda: camera_status_events(camera) == ["offline"], timeout=BUSY)
     assert not AuditRecord.objects.filter(action=Action.CAMERA_VIEW_START).exists()
 
 
@@ -206,7 +211,7 @@ def test_revoking_the_grant_cuts_the_partner_within_a_second(scene, runtime):
         assert time.monotonic() - revoked_at < 1.5
     finally:
         peer.close()
-    end = wait_for(lambda: AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END).first(), timeout=3)
+    end = wait_for(lambda: AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END).first(), timeout=BUSY)
     assert end.reason == "denied:no_active_grant" and end.details["grant"] == grant["id"]
     start = AuditRecord.objects.get(action=Action.CAMERA_VIEW_START)
     assert start.actor_id == agent.user_id and start.details["grant"] == grant["id"]
@@ -232,7 +237,7 @@ def test_partners_get_their_agencys_watermarked_stream_and_operators_the_clean_o
     agent_api = factories.TokenClient().as_member(scene["agent"])
     pn_peer, pn_url = watch(agent_api, camera)
     try:
-        op_peer.wait_frames(5, timeout=3)
+        op_peer.wait_frames(5, timeout=BUSY)
         stats = pipeline_of(runtime, camera).stats()
         assert sorted(o["key"] for o in stats["outputs"]) == ["agency:pn-video", "centre"]
         # The watermark sits bottom right: the partner's picture differs there, not elsewhere.
@@ -258,11 +263,11 @@ def test_a_viewer_that_vanishes_is_cleaned_up_and_the_pipeline_freed(scene, runt
         peer.vanish()
         timeout = video_settings.HUB_VIDEO_PEER_TIMEOUT_SECONDS + 4
         assert wait_for(lambda: not runtime.sessions(), timeout=timeout)
-        assert wait_for(lambda: not runtime.pipelines(), timeout=3)
+        assert wait_for(lambda: not runtime.pipelines(), timeout=BUSY)
         assert runtime.stats()["viewers"] == 0
     finally:
         peer.close()
-    end = wait_for(lambda: AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END).first(), timeout=3)
+    end = wait_for(lambda: AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END).first(), timeout=BUSY)
     assert end.reason in {"peer_timeout", "connection_failed", "connection_closed"}
 
 
@@ -392,7 +397,7 @@ def test_a_session_belongs_to_its_viewer(scene, runtime):
     try:
         other = factories.TokenClient().as_member(factories.make_member(role="operator"))
         assert other.delete(url).status_code == 404
-        assert peer.wait_frames(3, timeout=3) >= 3
+        assert peer.wait_frames(3, timeout=BUSY) >= 3
     finally:
         api.delete(url)
         peer.close()
@@ -433,4 +438,4 @@ def test_a_burst_of_offers_is_bounded_and_leaves_nothing_behind(scene, runtime, 
         for peer in peers:
             peer.close()
     assert runtime.stats()["viewers"] == 0 and not runtime.sessions()
-    assert wait_for(lambda: not runtime.pipelines(), timeout=3)
+    assert wait_for(lambda: not runtime.pipelines(), timeout=BUSY)
