@@ -192,10 +192,14 @@ class StrayCheck(models.Model):
     """When the retention sweep last looked in the store for a camera's *stray* objects: objects
     no index row names, left by a recorder killed between an upload and its row. A camera's days
     become past its retention once a day, so it is looked at again once a day (or once a hold of
-    it is released), not at every sweep (``recordings.retention``)."""
+    it is released), not at every sweep, and only at the days after ``through``
+    (``recordings.retention``)."""
 
     camera = models.OneToOneField(Camera, on_delete=models.CASCADE, related_name="+")
     checked_at = models.DateTimeField()
+    # The days up to this one (UTC) were looked at once past the retention: what is left of them
+    # is held (a release makes the next look start from the first day again).
+    through = models.DateField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("stray objects check")

@@ -248,10 +248,20 @@ def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
-def _past_days(store: RecordingStore, prefix: str, cutoff: dt.datetime) -> list[tuple[str, dt.date]]:
-    """The day prefixes under ``prefix`` (``…/YYYYMMDD/``) whose objects are all past ``cutoff``."""
+def _last_past_day(cutoff: dt.datetime) -> dt.date:
+    """The last day (UTC) whose objects are all past ``cutoff``."""
+    return (cutoff.astimezone(dt.UTC) - STRAY_MARGIN).date() - dt.timedelta(days=1)
+
+
+def _past_days(store: RecordingStore, prefix: str, cutoff: dt.datetime,
+               since: dt.date | None) -> list[tuple[str, dt.date]]:
+    """The day prefixes under ``prefix`` (``…/YYYYMMDD/``) after ``since`` (all, if None) whose
+    objects are all past ``cutoff``."""
     days = []
-    for day_prefix in store.prefixes(prefix):
+    # The day looked at last, without its slash: S3 lists from it on (a store may give its own
+    # prefix back, SeaweedFS does not), and the test below drops it.
+    start_after = f"{prefix}{since:%Y%m%d}" if since else ""
+    for day_prefix in store.prefixes(prefix, start_after=start_after):
         name = day_prefix[len(prefix):].rstrip("/")
         if len(name) != 8 or not name.isdigit():
             continue  # not a day (``snapshots/`` for a camera coded "snapshots"…)
@@ -259,7 +269,7 @@ def _past_days(store: RecordingStore, prefix: str, cutoff: dt.datetime) -> list[
             day = dt.datetime.strptime(name, "%Y%m%d").date()
         except ValueError:
             continue
-        if _day_bounds(day)[1] + STRAY_MARGIN <= cutoff:
+        if (since is None or day > since) and _day_bounds(day)[1] + STRAY_MARGIN <= cutoff:
             days.append((day_prefix, day))
     return days
 
@@ -274,7 +284,8 @@ def _destroy_stray(*, camera: Camera, key: str, kind: str, day: dt.date, registe
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [STRAY_LOCK, key])
             if not cursor.fetchone()[0]:
                 return  # another sweep is destroying it
-        if RecordingSegment.objects.filter(path=key).exists() or Snapshot.objects.filter(path=key).exists():
+        if (RecordingSegment.objects.filter(camera=camera, path=key).exists()
+                or Snapshot.objects.filter(camera=camera, path=key).exists()):
             return  # a late upload indexed it meanwhile: the segment step's business
         try:
             size = store.size(key)
@@ -294,29 +305,47 @@ def _destroy_stray(*, camera: Camera, key: str, kind: str, day: dt.date, registe
     result.strays += 1
 
 
-def _sweep_camera_strays(*, camera: Camera, cutoff: dt.datetime, register: _Register,
-                         result: SweepResult) -> None:
-    """Destroy ``camera``'s stray objects (segments and snapshots) of the days past ``cutoff``,
-    unless a hold in force covers some moment of their day."""
+def _sweep_camera_strays(*, camera: Camera, cutoff: dt.datetime, since: dt.date | None,
+                         register: _Register, result: SweepResult) -> dt.date:
+    """Destroy ``camera``'s stray objects (segments and snapshots) of the days after ``since``
+    (all, if None) past ``cutoff``, unless a hold in force covers some moment of their day.
+    Returns the day the next look starts after."""
     store = recording_store()
+    through = _last_past_day(cutoff)
+    if since is not None and since >= through:
+        return since
     for prefix, kind in ((f"{camera.code}/", DestroyedObject.UNINDEXED_RECORDING),
                          (f"snapshots/{camera.code}/", DestroyedObject.UNINDEXED_SNAPSHOT)):
-        for day_prefix, day in _past_days(store, prefix, cutoff):
+        for day_prefix, day in _past_days(store, prefix, cutoff, since):
             # The segment and snapshot steps ran first: what is left of such a day is held
             # footage and strays, a page of the listing at most.
             keys = [key for key in store.keys(day_prefix) if not key.endswith(NOT_OBJECTS)]
-            named = set(RecordingSegment.objects.filter(path__in=keys).values_list("path", flat=True))
-            named |= set(Snapshot.objects.filter(path__in=keys).values_list("path", flat=True))
-            strays = [key for key in keys if key not in named and key not in result.held_in_store]
+            if not keys:
+                continue
+            # By camera: ``path`` has no index of its own, the camera has (a key under its code is
+            # named, if at all, by one of its rows, as the upload pass looks for it).
+            named = set(RecordingSegment.objects.filter(camera=camera, path__in=keys)
+                        .values_list("path", flat=True))
+            named |= set(Snapshot.objects.filter(camera=camera, path__in=keys).values_list("path", flat=True))
+            strays = [key for key in keys if key not in named]
             if not strays:
                 continue
             start, end = _day_bounds(day)
-            # An object's end is not in its key: a hold over any moment of its day keeps it.
+            # An object's end is not in its key: a hold over any moment of its day keeps it. The
+            # next look goes past the day all the same: a release of a hold of the camera makes
+            # the look after it start again from the first day.
             if window_held(camera, start, end + STRAY_MARGIN):
                 result.strays_held += len(strays)
                 continue
             for key in strays:
-                _destroy_stray(camera=camera, key=key, kind=kind, day=day, register=register, result=result)
+                if key not in result.held_in_store:
+                    _destroy_stray(camera=camera, key=key, kind=kind, day=day, register=register,
+                                   result=result)
+                if key in result.held_in_store:
+                    # The store refused the delete (its own hold): logged, for a person; the
+                    # day is listed again at every look until the object is gone.
+                    through = min(through, day - dt.timedelta(days=1))
+    return max(through, since) if since is not None else through
 
 
 def _sweep_strays(*, now: dt.datetime, register: _Register, result: SweepResult) -> None:
@@ -345,14 +374,21 @@ def _sweep_strays(*, now: dt.datetime, register: _Register, result: SweepResult)
     day = timezone.localdate(now)
     for camera in Camera.objects.exclude(Exists(fresh)).order_by("pk"):
         cutoff = now - dt.timedelta(days=retention_days(camera, day=day))
+        check = StrayCheck.objects.filter(camera=camera).first()
+        since = None  # never looked at, or a hold released since: from the first day
+        if check is not None and not LegalHold.objects.filter(camera=camera,
+                                                              released_at__gt=check.checked_at).exists():
+            since = check.through
         try:
-            _sweep_camera_strays(camera=camera, cutoff=cutoff, register=register, result=result)
+            through = _sweep_camera_strays(camera=camera, cutoff=cutoff, since=since, register=register,
+                                           result=result)
         except StoreUnavailable as exc:
             log.error("retention: the object store did not answer while looking for objects no index row "
                       "names (%s): the next sweep looks again", exc)
             return
-        StrayCheck.objects.bulk_create([StrayCheck(camera=camera, checked_at=now)], update_conflicts=True,
-                                       unique_fields=["camera"], update_fields=["checked_at"])
+        StrayCheck.objects.bulk_create([StrayCheck(camera=camera, checked_at=now, through=through)],
+                                       update_conflicts=True, unique_fields=["camera"],
+                                       update_fields=["checked_at", "through"])
 
 
 def retention_sweep(*, now: dt.datetime | None = None) -> SweepResult:

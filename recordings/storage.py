@@ -67,10 +67,13 @@ class RecordingStore(Protocol):
     def keys(self, prefix: str = "") -> Iterator[str]:
         """The keys under ``prefix``, in order."""
 
-    def prefixes(self, prefix: str) -> Iterator[str]:
-        """The prefixes one level below ``prefix`` (which ends with ``/``), each ending with ``/``,
-        in order: ``CAM/`` gives ``CAM/20261207/``…, not the keys under them. One request to an
-        S3 store (a page of 1,000), one directory read on a disk."""
+    def prefixes(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
+        """The prefixes one level below ``prefix`` (which ends with ``/``) that sort after
+        ``start_after`` (S3's ``StartAfter``: ``start_after + "/"`` itself may be given or not, as
+        stores differ), each ending with ``/``, in order: ``CAM/`` gives ``CAM/20261207/``…, not
+        the keys under them. One request to an S3 store (a page of 1,000), one directory read on
+        a disk. A store may keep listing a prefix whose objects were all deleted (SeaweedFS
+        keeps the folder)."""
 
     def hold_set(self, key: str, *, held: bool) -> None:
         """Put (``held``) or clear the legal hold on ``key`` (a directory has no holds: no-op)."""
@@ -143,13 +146,14 @@ class LocalStore:
             if path.is_file() and key.startswith(prefix) and not key.endswith(".part"):
                 yield key
 
-    def prefixes(self, prefix: str) -> Iterator[str]:
+    def prefixes(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
         base = self.path(prefix)
         if not base.is_dir():
             return
         for path in sorted(base.iterdir()):
-            if path.is_dir():
-                yield f"{prefix}{path.name}/"
+            name = f"{prefix}{path.name}/"
+            if path.is_dir() and name > start_after:
+                yield name
 
     def hold_set(self, key: str, *, held: bool) -> None:
         return None
@@ -319,11 +323,12 @@ class S3Store:
             if not answer.get("IsTruncated") or not token:
                 return
 
-    def prefixes(self, prefix: str) -> Iterator[str]:
+    def prefixes(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
         token: str | None = None
         while True:
             answer = self._call("list_objects_v2", Prefix=prefix, Delimiter="/",
-                                **({"ContinuationToken": token} if token else {}))
+                                **({"ContinuationToken": token} if token
+                                   else {"StartAfter": start_after} if start_after else {}))
             for item in answer.get("CommonPrefixes", []):
                 yield item["Prefix"]
             token = answer.get("NextContinuationToken")

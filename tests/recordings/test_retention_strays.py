@@ -163,3 +163,43 @@ def test_the_stray_step_leaves_what_the_index_names(area, any_storage, tmp_path,
     assert sorted(keys(camera)) == sorted([segment.path, snapshot_key])
     assert RecordingSegment.objects.filter(pk=segment.pk).exists() and Snapshot.objects.exists()
     assert stray_key not in keys(camera)
+
+
+def test_a_store_lists_a_cameras_days_after_a_given_one(area, any_storage, tmp_path):
+    store = recording_store()
+    for key in ("CAM-1/20260302/a.mp4", "CAM-1/20260303/b.mp4", "CAM-1/20260304/c.mp4",
+                "CAM-10/20260302/d.mp4"):
+        put(key, tmp_path, b"x")
+    assert list(store.prefixes("CAM-1/")) == ["CAM-1/20260302/", "CAM-1/20260303/", "CAM-1/20260304/"]
+    # After a day: the later ones (the day itself may come back or not, as stores differ).
+    after = [p for p in store.prefixes("CAM-1/", start_after="CAM-1/20260302") if p != "CAM-1/20260302/"]
+    assert after == ["CAM-1/20260303/", "CAM-1/20260304/"]
+    assert list(store.keys("CAM-1/20260303/")) == ["CAM-1/20260303/b.mp4"]
+
+
+def test_each_look_lists_only_the_days_after_the_last_one_looked_at(area, any_storage, tmp_path,
+                                                                    monkeypatch):
+    camera = factories.make_camera()
+    stray(camera, T0, tmp_path)
+    second, _size = stray(camera, T0 + dt.timedelta(days=1), tmp_path)
+    store = recording_store()
+    listed: list[str] = []
+    real_keys = store.keys
+
+    def keys_listed(prefix=""):
+        listed.append(prefix)
+        return real_keys(prefix)
+
+    monkeypatch.setattr(store, "keys", keys_listed)
+    assert retention_sweep(now=past_retention(T0)).strays == 1
+    assert listed == [f"{camera.code}/{T0:%Y%m%d}/"]
+    assert keys(camera) == [second]
+
+    # The next day: only the day now past (the first one, emptied, is not listed again, though a
+    # store may keep its prefix); the sweeps after it the same day list nothing.
+    listed.clear()
+    next_day = T0 + dt.timedelta(days=1)
+    assert retention_sweep(now=past_retention(next_day)).strays == 1
+    assert retention_sweep(now=past_retention(next_day) + dt.timedelta(minutes=5)).strays == 0
+    assert listed == [f"{camera.code}/{next_day:%Y%m%d}/"]
+    assert keys(camera) == []
