@@ -353,17 +353,22 @@ def _sweep_strays(*, now: dt.datetime, register: _Register, result: SweepResult)
     once all of it is past the camera's retention, unless a hold covers it.
 
     A camera's day becomes past its retention once a day (at 00:00 UTC + ``STRAY_MARGIN`` +
-    its retention), so each camera is looked at once a day, at the first sweep after that time
-    (its ``StrayCheck``), or again once a hold of it is released; not at every sweep (every
-    5 minutes). A look is one listing of the camera's day prefixes (``CODE/``, and
-    ``snapshots/CODE/``: the ~15 days of its retention, one request each) and one listing per day
-    past the retention, which the segment step has just emptied of its unheld segments (a request
-    each). For 2,000 cameras: about 6,000 LIST requests a day, most at the sweep after 01:00 UTC,
-    a few seconds to a minute of the store's time, and none at the other 287 sweeps; against
-    listing the bucket (2,000 cameras × 14 days × 1,440 one-minute segments: 40 million keys,
-    40,000 requests) at every sweep. Held days are listed again at each look; days left empty
-    vanish (an S3 prefix holds keys; a directory store removes emptied directories). The store
-    not answering ends this step for this sweep: the cameras not looked at are looked at next time.
+    its retention), so each camera is looked at once a day, at the first sweep after that time,
+    not at every sweep (every 5 minutes); and a look lists only the days after the last one it
+    looked at (its ``StrayCheck``: when, and through which day). A look is, for ``CODE/`` and for
+    ``snapshots/CODE/``, one listing of the day prefixes after that day (S3 ``ListObjectsV2``
+    with the delimiter ``/`` and ``StartAfter``: one request) and one listing of each new day
+    past the retention, which the segment step has just emptied of its unheld segments (what is
+    left is held footage and strays: one request). For 2,000 cameras: about 6,000 LIST requests
+    a day (2 × 2,000, plus a day's listing where the prefix exists), at the sweep after
+    01:00 UTC, and none at the other 287 sweeps; against listing the bucket (2,000 cameras ×
+    14 days × 1,440 one-minute segments: 40 million keys, 40,000 requests) at every sweep. Only
+    the days after the last look are listed because a store may keep listing an emptied prefix
+    (SeaweedFS keeps the folder). A held day is passed too: a hold of the camera released since
+    the last look makes the next sweep look again from its first day (a camera's whole history
+    once, a request per day on such a store; a few releases a day). A day where the store
+    refused a delete (its own hold) stays in every look until the object goes. The store not
+    answering ends this step for this sweep: the cameras not looked at are looked at next time.
     """
     now_utc = now.astimezone(dt.UTC)
     boundary = dt.datetime.combine((now_utc - STRAY_MARGIN).date(), dt.time(), tzinfo=dt.UTC) + STRAY_MARGIN
