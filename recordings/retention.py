@@ -259,7 +259,7 @@ def _past_days(store: RecordingStore, prefix: str, cutoff: dt.datetime,
     objects are all past ``cutoff``."""
     days = []
     # The day looked at last, without its slash: S3 lists from it on (a store may give its own
-    # prefix back, SeaweedFS does not), and the test below drops it.
+    # prefix back, SeaweedFS does not), and the `day > since` test below drops it.
     start_after = f"{prefix}{since:%Y%m%d}" if since else ""
     for day_prefix in store.prefixes(prefix, start_after=start_after):
         name = day_prefix[len(prefix):].rstrip("/")
