@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from pathlib import Path
 
+import pytest
+from django.db import connection
 from django.utils import timezone
 
 from recordings.models import DestroyedObject, DestructionRecord, LegalHold, RecordingSegment, Snapshot
@@ -203,3 +206,30 @@ def test_each_look_lists_only_the_days_after_the_last_one_looked_at(area, any_st
     assert retention_sweep(now=past_retention(next_day) + dt.timedelta(minutes=5)).strays == 0
     assert listed == [f"{camera.code}/{next_day:%Y%m%d}/"]
     assert keys(camera) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_destroy_and_register_each_stray_once(area, any_storage, tmp_path):
+    camera = factories.make_camera()
+    for i in range(20):
+        stray(camera, T0 + dt.timedelta(minutes=i), tmp_path)
+    results, errors = [], []
+
+    def sweep():
+        try:
+            results.append(retention_sweep(now=past_retention(T0)))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sum(r.strays for r in results) == 20
+    assert keys(camera) == []
+    lines = DestructionRecord.objects.filter(object=DestroyedObject.UNINDEXED_RECORDING)
+    assert sum(lines.values_list("segment_count", flat=True)) == 20
