@@ -149,6 +149,11 @@ class DestroyedObject(models.TextChoices):
     RECORDING = "recording", pgettext_lazy("destroyed object", "recordings")
     SNAPSHOT = "snapshot", pgettext_lazy("destroyed object", "snapshots")
     EXTRACTION = "extraction", pgettext_lazy("destroyed object", "extraction file")
+    # Objects of the store no index row named (a recorder killed between the upload and the
+    # row), destroyed past their retention all the same (``recordings.retention``).
+    UNINDEXED_RECORDING = "unindexed_recording", pgettext_lazy("destroyed object",
+                                                                "recordings not indexed")
+    UNINDEXED_SNAPSHOT = "unindexed_snapshot", pgettext_lazy("destroyed object", "snapshots not indexed")
 
 
 class DestructionRecord(models.Model):
@@ -159,7 +164,7 @@ class DestructionRecord(models.Model):
     """
 
     camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="destructions")
-    object = models.CharField(max_length=16, choices=DestroyedObject.choices,
+    object = models.CharField(max_length=32, choices=DestroyedObject.choices,
                               default=DestroyedObject.RECORDING)
     requisition = models.ForeignKey(Requisition, null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="destructions")
@@ -181,6 +186,27 @@ class DestructionRecord(models.Model):
     def __str__(self) -> str:
         return (f"{self.camera.code} {self.get_object_display()} "
                 f"{self.period_start:%Y-%m-%d}→{self.period_end:%Y-%m-%d}")
+
+
+class StrayCheck(models.Model):
+    """When the retention sweep last looked in the store for a camera's *stray* objects: objects
+    no index row names, left by a recorder killed between an upload and its row. A camera's days
+    become past its retention once a day, so it is looked at again once a day (or once a hold of
+    it is released), not at every sweep, and only at the days after ``through``
+    (``recordings.retention``)."""
+
+    camera = models.OneToOneField(Camera, on_delete=models.CASCADE, related_name="+")
+    checked_at = models.DateTimeField()
+    # The days up to this one (UTC) were looked at once past the retention: what is left of them
+    # is held (a release makes the next look start from the first day again).
+    through = models.DateField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stray objects check")
+        verbose_name_plural = _("stray objects checks")
+
+    def __str__(self) -> str:
+        return f"{self.camera.code} {self.checked_at:%Y-%m-%d %H:%M}"
 
 
 class Snapshot(models.Model):

@@ -67,6 +67,14 @@ class RecordingStore(Protocol):
     def keys(self, prefix: str = "") -> Iterator[str]:
         """The keys under ``prefix``, in order."""
 
+    def prefixes(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
+        """The prefixes one level below ``prefix`` (which ends with ``/``) that sort after
+        ``start_after`` (S3's ``StartAfter``: ``start_after + "/"`` itself may be given or not, as
+        stores differ), each ending with ``/``, in order: ``CAM/`` gives ``CAM/20261207/``…, not
+        the keys under them. One request to an S3 store (a page of 1,000), one directory read on
+        a disk. A store may keep listing a prefix whose objects were all deleted (SeaweedFS
+        keeps the folder)."""
+
     def hold_set(self, key: str, *, held: bool) -> None:
         """Put (``held``) or clear the legal hold on ``key`` (a directory has no holds: no-op)."""
 
@@ -110,19 +118,42 @@ class LocalStore:
         return self.path(key).is_file()
 
     def delete(self, key: str) -> bool:
+        path = self.path(key)
         try:
-            self.path(key).unlink()
+            path.unlink()
         except FileNotFoundError:
             return False
+        # A directory left empty goes, as an S3 prefix does with its last object: the retention
+        # sweep's listing of a camera's days (``prefixes``) then never walks the emptied ones.
+        # Only days past their retention empty out, which no recorder writes into any more.
+        parent = path.parent
+        while parent != self.root and self.root in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (or already gone)
+                break
+            parent = parent.parent
         return True
 
     def keys(self, prefix: str = "") -> Iterator[str]:
-        if not self.root.is_dir():
+        # Walk only the directory the prefix names (or its deepest one), never the whole tree:
+        # a camera's day is one directory among millions of files.
+        base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        if not base.is_dir():
             return
-        for path in sorted(self.root.rglob("*")):
+        for path in sorted(base.rglob("*")):
             key = path.relative_to(self.root).as_posix()
             if path.is_file() and key.startswith(prefix) and not key.endswith(".part"):
                 yield key
+
+    def prefixes(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
+        base = self.path(prefix)
+        if not base.is_dir():
+            return
+        for path in sorted(base.iterdir()):
+            name = f"{prefix}{path.name}/"
+            if path.is_dir() and name > start_after:
+                yield name
 
     def hold_set(self, key: str, *, held: bool) -> None:
         return None
@@ -288,6 +319,18 @@ class S3Store:
                                 **({"ContinuationToken": token} if token else {}))
             for item in answer.get("Contents", []):
                 yield item["Key"]
+            token = answer.get("NextContinuationToken")
+            if not answer.get("IsTruncated") or not token:
+                return
+
+    def prefixes(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
+        token: str | None = None
+        while True:
+            answer = self._call("list_objects_v2", Prefix=prefix, Delimiter="/",
+                                **({"ContinuationToken": token} if token
+                                   else {"StartAfter": start_after} if start_after else {}))
+            for item in answer.get("CommonPrefixes", []):
+                yield item["Prefix"]
             token = answer.get("NextContinuationToken")
             if not answer.get("IsTruncated") or not token:
                 return

@@ -13,7 +13,7 @@ def retention_sweep() -> dict[str, int]:
     from recordings.retention import retention_sweep as sweep
 
     result = sweep()
-    return {"destroyed": result.destroyed, "size": result.size}
+    return {"destroyed": result.destroyed, "size": result.size, "strays": result.strays}
 
 
 @shared_task(name="streaming.requisition_extract", acks_late=True)

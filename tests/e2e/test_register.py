@@ -212,3 +212,26 @@ def test_a_supervisor_releases_a_hold_with_a_reason(scene, signed_in, csp_watch)
     hold_b.refresh_from_db()
     assert hold_b.release_reason == "Levé depuis un autre poste"
     assert csp_watch.violations(page) == []
+
+
+def test_an_auditor_reads_the_destruction_of_objects_no_index_row_named(hub, signed_in, csp_watch):
+    factories.make_commune()
+    camera = factories.make_camera(code="CAM-REG-S")
+    now = timezone.now()
+    day = dt.datetime.combine(now.date() - dt.timedelta(days=16), dt.time(), tzinfo=dt.UTC)
+    for kind, size in ((DestroyedObject.UNINDEXED_RECORDING, 1_200_000),
+                       (DestroyedObject.UNINDEXED_SNAPSHOT, 80_000)):
+        DestructionRecord.objects.create(camera=camera, object=kind, period_start=day,
+                                         period_end=day + dt.timedelta(days=1),
+                                         destroyed_at=now - dt.timedelta(hours=1), segment_count=1,
+                                         total_size=size)
+    context = signed_in(factories.make_member(role="auditor").user)
+    csp_watch(context)
+    page = context.new_page()
+    page.goto("/registre/")
+    page.wait_for_function(LOADED)
+    destructions = rows(page, "reg-destructions", "CAM-REG-S")
+    assert destructions.count() == 2
+    objects = sorted(destructions.nth(i).locator("td").nth(2).inner_text() for i in range(2))
+    assert objects == ["captures d'image non indexées", "enregistrements non indexés"]
+    assert csp_watch.violations(page) == []
