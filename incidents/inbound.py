@@ -123,9 +123,10 @@ class PositionWriter:
             self.waiters.pop(report, None)
 
     def _wake(self, report: PositionReport) -> None:
-        future = self.waiters.pop(report, None)
-        if future is not None and not future.done() and report.reply is not None:
-            future.set_result(report.reply)
+        for each in (report, *report.repeats_answered()):
+            future = self.waiters.pop(each, None)
+            if future is not None and not future.done() and each.reply is not None:
+                future.set_result(each.reply)
 
     async def _drain(self) -> None:
         while batch := self.coalescer.take():

@@ -9,7 +9,7 @@ import logging
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -389,6 +389,15 @@ class PositionReport:
     at: dt.datetime
     accuracy_m: float | None
     reply: dict | None = None
+    # The same message sent again (same key, same content) while this one waited: they get its
+    # answer, marked replayed, as they would once it is written.
+    repeats: list[PositionReport] = field(default_factory=list)
+
+    def repeats_answered(self) -> list[PositionReport]:
+        """Give this report's answer to its repeats; returns them."""
+        for repeat in self.repeats:
+            repeat.reply = None if self.reply is None else dict(self.reply, replayed=True)
+        return self.repeats
 
     def ack(self, result: str, unit_id: int | None = None) -> dict:
         return {"type": "ack", "id": self.key, "unit": unit_id, "at": local_iso(self.at), "result": result}
@@ -535,7 +544,9 @@ class PositionCoalescer:
     """Latest wins, per tablet (a field-unit member drives one unit): a position offered while
     an older one of the same tablet still waits replaces it (the older one is answered
     "superseded", never written); one offered older than the one waiting is superseded at
-    once. :meth:`take` hands what waits to the writer, a batch of one report per tablet. Across
+    once. The same message again while it waits (its key) is not queued twice: it gets the
+    waiting one's answer, replayed (another content under that key is refused, as once written).
+    :meth:`take` hands what waits to the writer, a batch of one report per tablet. Across
     batches and processes the unit's row lock orders the writes, and a fix older than the
     unit's latest is dropped."""
 
@@ -548,6 +559,14 @@ class PositionCoalescer:
         waited, or ``report`` itself when it is older than the one waiting), or None."""
         with self._lock:
             waiting = self._waiting.get(report.user_id)
+            if waiting is not None and waiting.key == report.key:
+                if waiting.request_hash != report.request_hash:
+                    refusal = IdempotencyKeyReused(
+                        gettext("This request was already sent with another content."))
+                    report.reply = report.error(refusal.code, refusal.as_detail())
+                    return report
+                waiting.repeats.append(report)
+                return None
             if waiting is not None and report.at < waiting.at:
                 report.reply = report.ack("superseded")
                 return report
@@ -566,6 +585,8 @@ class PositionCoalescer:
         """Write everything waiting now, in batches, here (synchronous: tests, benchmarks)."""
         while batch := self.take():
             unit_positions_live(batch)
+            for report in batch:
+                report.repeats_answered()
 
 
 @transaction.atomic

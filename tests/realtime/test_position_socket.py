@@ -237,6 +237,30 @@ async def test_a_burst_from_one_tablet_waits_as_its_newest_and_older_ones_are_dr
     assert await db(_events)(unit.pk) == 2
 
 
+async def test_the_same_message_again_while_it_waits_gets_the_same_answer(connect, monkeypatch):
+    unit = await db(_unit)()
+    ok, tablet = await connect(unit.member.user)
+    assert ok
+    t0 = timezone.now() - dt.timedelta(minutes=1)
+    writer = HeldWriter(monkeypatch)
+    await tablet.send(_message("first", CENTRE, t0))
+    await writer.started()
+    message = _message("again", offset(CENTRE, bearing=0, metres=20), t0 + dt.timedelta(seconds=5))
+    await tablet.send(message)
+    await tablet.send(message)  # the tablet resends: no answer came yet
+    await tablet.send({**message, "accuracy": 3})  # the same key, another content
+    reused = await _reply(tablet)
+    assert reused["id"] == "again" and reused["error"] == "idempotency_key_reused"
+    writer.release.set()
+    replies = [await _reply(tablet) for _ in range(3)]
+    again = [r for r in replies if r["id"] == "again"]
+    assert [r["result"] for r in again] == ["stored", "stored"]
+    assert [r.get("replayed") for r in again] == [None, True]
+    assert writer.batches == [["first"], ["again"]]
+    assert await db(_positions)(unit.pk) == 2
+    assert await db(_events)(unit.pk) == 2
+
+
 async def test_positions_do_not_wait_for_the_sockets_database_thread(connect):
     """Channels' database thread (one per process: every socket's rights, replays, refills) busy:
     a tablet's position is written and acknowledged all the same."""
