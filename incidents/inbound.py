@@ -23,6 +23,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.gis.geos import Point
+from django.db import connection
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
@@ -91,8 +92,11 @@ _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="positions")
 
 
 def _write(batch: list[PositionReport]) -> None:
-    with translation.override(settings.LANGUAGE_CODE):
-        unit_positions_live(batch)
+    try:
+        with translation.override(settings.LANGUAGE_CODE):
+            unit_positions_live(batch)
+    finally:
+        connection.close()  # back to the pool: the thread may idle for a long time
 
 
 class PositionWriter:
