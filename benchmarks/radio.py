@@ -575,8 +575,9 @@ RELAY_SERIES = ("hub_relay_pass_seconds", "hub_relay_send_seconds", "hub_relay_s
 
 
 # Counted by the Daphne processes (the WebSocket ones with the pubsub layer): messages the layer
-# dropped (a socket's queue full) and the gaps the sockets refilled from the outbox.
-LAYER_COUNTERS = ("hub_layer_over_capacity", "hub_ws_gaps")
+# dropped (a socket's queue full) and the gaps the sockets refilled from the outbox; with the
+# relay inside the requests, the relays that found the relay lock held and left their events to it.
+LAYER_COUNTERS = ("hub_layer_over_capacity", "hub_ws_gaps", "hub_relay_left_to_holder")
 
 
 def relay_counters(texts: list[str]) -> dict[str, float]:
@@ -964,7 +965,8 @@ def print_report(r: dict, args, n_clients: int, started: float) -> None:
               f"{sends_['n']:.0f} slices sent, send mean {sends_['mean'] * 1000:.2f} ms "
               f"(95 % ≤ {sends_['p95_le'] * 1000:g} ms), {slices['mean']:.1f} layer messages a slice; "
               f"{waits['n']:.0f} passes asked for the relay lock (empty ones included), waited mean "
-              f"{waits['mean'] * 1000:.1f} ms (95 % ≤ {waits['p95_le'] * 1000:g} ms)")
+              f"{waits['mean'] * 1000:.1f} ms (95 % ≤ {waits['p95_le'] * 1000:g} ms), "
+              f"{relay['hub_relay_left_to_holder']:.0f} found it held and left their events to its holder")
     for flow in ("radio.message → tablets", "unit.position → operators"):
         s = a["flows"].get(flow)
         c = a["counts"].get(flow, collections.Counter())

@@ -140,7 +140,7 @@ def http_measure(n: int, token: str, requests) -> tuple[float, int]:
 
 def socket_measure(n: int, tablet: dict) -> tuple[float, int, float]:
     """The same for a position on the tablet's socket; SQL: the handler's write, run in this
-    thread (the consumer runs it in its database thread)."""
+    thread (the consumer's writer runs it in its own thread)."""
     from channels.testing import WebsocketCommunicator
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -149,7 +149,7 @@ def socket_measure(n: int, tablet: dict) -> tuple[float, int, float]:
 
     from config.asgi import application
     from incidents.inbound import position_report
-    from incidents.services.units import POSITIONS
+    from incidents.services.units import unit_positions_live
 
     base = _base_point(tablet["unit"])
 
@@ -196,8 +196,7 @@ def socket_measure(n: int, tablet: dict) -> tuple[float, int, float]:
     report = position_report(user, message(WARMUP + n))
     assert not isinstance(report, dict), report
     with CaptureQueriesContext(connection) as ctx:
-        POSITIONS.offer(report)
-        POSITIONS.flush(user.pk)
+        unit_positions_live([report])
     assert report.reply is not None and report.reply["type"] == "ack", report.reply
     _relay()
     return cpu * 1000 / n, len(ctx.captured_queries), pings[0]

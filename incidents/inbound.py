@@ -11,20 +11,24 @@ true for a message seen already) or ``{"type": "error", "id", "error", "detail"}
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
 import math
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.gis.geos import Point
+from django.db import connection
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 
-from incidents.services.units import POSITIONS, PositionReport
+from incidents.services.units import PositionCoalescer, PositionReport, unit_positions_live
 from partners.idempotency import MAX_KEY
 from realtime.inbound import register_inbound, reply_id
 
@@ -81,9 +85,75 @@ def position_report(user: User, message: dict) -> PositionReport | dict:
                           point=Point(lon, lat, srid=4326), at=at or timezone.now(), accuracy_m=accuracy)
 
 
-def _flush(user_id: int) -> None:
-    with translation.override(settings.LANGUAGE_CODE):
-        POSITIONS.flush(user_id)
+# The thread that writes the sockets' positions, one batch at a time (each batch holds the outbox
+# lock to its commit anyway: a second thread would wait for it). Not Channels' thread-sensitive
+# database thread, which every socket of the process shares for its rights and replays.
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="positions")
+
+
+def _write(batch: list[PositionReport]) -> None:
+    try:
+        with translation.override(settings.LANGUAGE_CODE):
+            unit_positions_live(batch)
+    finally:
+        connection.close()  # back to the pool: the thread may idle for a long time
+
+
+class PositionWriter:
+    """The positions of the sockets of one event loop (one Daphne process): offered to a
+    :class:`PositionCoalescer`, written by one task in batches, everything that waited in
+    one batch as soon as the one before it has committed."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.coalescer = PositionCoalescer()
+        self.waiters: dict[PositionReport, asyncio.Future[dict]] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    async def report(self, report: PositionReport) -> dict:
+        """Offer ``report``; its answer once written, or once superseded by a newer one."""
+        answered = self.coalescer.offer(report)
+        if answered is not None and answered is not report:
+            self._wake(answered)
+        if report.reply is not None:
+            return report.reply
+        future = self.loop.create_future()
+        self.waiters[report] = future
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._drain())
+        try:
+            return await future
+        finally:  # cancelled (the socket closed): the position is written all the same
+            self.waiters.pop(report, None)
+
+    def _wake(self, report: PositionReport) -> None:
+        for each in (report, *report.repeats_answered()):
+            future = self.waiters.pop(each, None)
+            if future is not None and not future.done() and each.reply is not None:
+                future.set_result(each.reply)
+
+    async def _drain(self) -> None:
+        while batch := self.coalescer.take():
+            try:
+                await database_sync_to_async(_write, thread_sensitive=False, executor=_WRITER)(batch)
+            finally:
+                for report in batch:
+                    if report.reply is None:  # the process is stopping
+                        report.reply = report.error("unavailable", gettext(
+                            "The hub could not record this position; send it again."))
+                    self._wake(report)
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PositionWriter] = weakref.WeakKeyDictionary()
+
+
+def position_writer() -> PositionWriter:
+    """The writer of the running event loop."""
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = PositionWriter(loop)
+    return writer
 
 
 async def unit_position(user: User, message: dict) -> dict:
@@ -91,12 +161,8 @@ async def unit_position(user: User, message: dict) -> dict:
         report = position_report(user, message)
     if isinstance(report, dict):
         return report
-    # Offered in the event loop, written in the database thread: a burst from one tablet
-    # waits as its newest position only.
-    POSITIONS.offer(report)
-    await database_sync_to_async(_flush)(user.pk)
-    assert report.reply is not None  # answered by this flush, one before it, or superseded
-    return report.reply
+    # A burst from one tablet waits as its newest position only.
+    return await position_writer().report(report)
 
 
 def register() -> None:

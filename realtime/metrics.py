@@ -54,6 +54,9 @@ RELAY_PASS = Histogram("hub_relay_pass_seconds", "Duration of one relay pass of 
 RELAY_LOCK_WAIT = Histogram("hub_relay_lock_wait_seconds", "How long a relay pass of this process "
                             "waited for the relay lock (another process or thread relaying), "
                             "empty passes included.", buckets=_RELAY_BUCKETS)
+RELAY_LEFT = Counter("hub_relay_left_to_holder", "Relays after a commit (HUB_RELAY_INLINE) that found "
+                     "the relay lock held and left their events to its holder instead of waiting "
+                     "(the holder looks again for newer events before it lets go).")
 RELAY_SEND = Histogram("hub_relay_send_seconds", "Duration of the send of one slice of a relay pass "
                        "to the channel layer (one round trip to Redis with the pubsub layer).",
                        buckets=_RELAY_BUCKETS)

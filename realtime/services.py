@@ -23,14 +23,24 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from realtime.audiences import Audience
 from realtime.events import EventSchema
-from realtime.metrics import RELAY_LOCK_WAIT, RELAY_PASS, RELAY_SEND, RELAY_SLICE_MESSAGES, RELAYED
+from realtime.metrics import (
+    RELAY_LEFT,
+    RELAY_LOCK_WAIT,
+    RELAY_PASS,
+    RELAY_SEND,
+    RELAY_SLICE_MESSAGES,
+    RELAYED,
+)
 from realtime.models import Event, GroupCursor, RelayState
 from realtime.transport import group_send_many
 
@@ -67,29 +77,42 @@ def publish(event: EventSchema, *, audience: Audience) -> Event:
     Must be called inside the transaction of the change it reports: a rolled-back
     transaction leaves no row and sends nothing.
     """
+    [row] = publish_many([(event, audience)])
+    return row
+
+
+def publish_many(events: Sequence[tuple[EventSchema, Audience]]) -> list[Event]:
+    """:func:`publish` for several events of one transaction (a batch of positions), in the
+    order given: one outbox lock, one INSERT."""
     if not connection.in_atomic_block:
         raise RuntimeError("publish() must run inside the transaction of its change")
-    if not audience:
+    if not all(audience for _, audience in events):
         raise ValueError("an event needs an audience")
+    if not events:
+        return []
     outbox_lock()
-    row = Event.objects.create(type=event.type, data=event.model_dump(mode="json"),
-                               audience=list(audience))
+    rows = Event.objects.bulk_create([
+        Event(type=event.type, data=event.model_dump(mode="json"), audience=list(audience))
+        for event, audience in events])
     # One relay after commit is enough however many events the transaction publishes. With
     # a relay process (HUB_RELAY_INLINE off) the request leaves it to that process.
     if settings.HUB_RELAY_INLINE and not any(
             entry[1] is relay_safely for entry in connection.run_on_commit):
         transaction.on_commit(relay_safely)
-    return row
+    return rows
 
 
 def relay_safely() -> None:
+    """The relay a request runs after its commit (``HUB_RELAY_INLINE``). It never waits for the
+    relay lock: when another thread or process holds it, this request's events are left to that
+    holder, which looks again for newer events once it has released the lock (:func:`relay`)."""
     try:
-        relay()
+        relay(wait=False)
     except Exception:  # the periodic task will send it; the write itself succeeded
         log.exception("realtime relay failed; the periodic relay will retry")
 
 
-def relay(*, batch: int = RELAY_BATCH, slice_size: int = RELAY_SLICE) -> int:
+def relay(*, batch: int = RELAY_BATCH, slice_size: int = RELAY_SLICE, wait: bool = True) -> int:
     """Send every committed, unsent event to its groups, in id order. Returns how many.
 
     The outbox is read ``batch`` events at a time and sent ``slice_size`` events at a time: each
@@ -97,36 +120,66 @@ def relay(*, batch: int = RELAY_BATCH, slice_size: int = RELAY_SLICE) -> int:
     with its own time-out), and ``published_through`` and the group cursors are committed for it
     before the next slice goes. A slice that fails stops the pass: the next one sends that slice
     again (consumers drop what they already sent) and never one before it.
+
+    ``wait`` False: when the relay lock is held by another relayer, return at once (0) and leave
+    the events to it. That is safe because every relayer, once it has released the lock, looks
+    again for committed events it has not sent and, if there are some, takes the lock again (or
+    leaves them, in turn, to whoever holds it now): an event committed before a relayer found
+    the lock taken was committed before the holder released it, so the holder's look sees it.
     """
     sent = 0
-    asked = time.perf_counter()
+    first = True
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [RELAY_LOCK])
-        started = time.perf_counter()
-        RELAY_LOCK_WAIT.observe(started - asked)
-        try:
-            while True:
-                # Under RELAY_LOCK this process is the only relayer: what it reads stays true
-                # until it writes it.
-                state, _ = RelayState.objects.get_or_create(pk=1)
-                events = list(Event.objects.filter(id__gt=state.published_through)
-                              .order_by("id")[:batch])
-                if not events:
-                    break
-                groups = {g for e in events for g in e.audience}
-                previous = dict(GroupCursor.objects.filter(group__in=groups)
-                                .values_list("group", "last_id"))
-                for start in range(0, len(events), slice_size):
-                    part = events[start:start + slice_size]
-                    _send_slice(part, previous)
-                    sent += len(part)
-                if len(events) < batch:
-                    break  # nothing more was waiting: no empty round
-        finally:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [RELAY_LOCK])
-    if sent:
-        RELAY_PASS.observe(time.perf_counter() - started)
-    return sent
+        while True:
+            asked = time.perf_counter()
+            if wait and first:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [RELAY_LOCK])
+            else:
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", [RELAY_LOCK])
+                (taken,) = cursor.fetchone()
+                if not taken:
+                    if first:
+                        RELAY_LOCK_WAIT.observe(time.perf_counter() - asked)
+                        RELAY_LEFT.inc()
+                    return sent
+            started = time.perf_counter()
+            if first:
+                RELAY_LOCK_WAIT.observe(started - asked)
+            first = False
+            try:
+                passed = _relay_pass(batch, slice_size)
+            finally:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [RELAY_LOCK])
+            if passed:
+                RELAY_PASS.observe(time.perf_counter() - started)
+            sent += passed
+            # Released: a request that committed while this pass ran may have found the lock
+            # taken and left its events to this pass. Look again.
+            through = RelayState.objects.filter(pk=1).values("published_through")[:1]
+            if not Event.objects.filter(id__gt=Coalesce(Subquery(through), 0)).exists():
+                return sent
+
+
+def _relay_pass(batch: int, slice_size: int) -> int:
+    """One pass under the relay lock: send everything committed and unsent. Returns how many."""
+    sent = 0
+    while True:
+        # Under RELAY_LOCK this process is the only relayer: what it reads stays true
+        # until it writes it.
+        state, _ = RelayState.objects.get_or_create(pk=1)
+        events = list(Event.objects.filter(id__gt=state.published_through)
+                      .order_by("id")[:batch])
+        if not events:
+            return sent
+        groups = {g for e in events for g in e.audience}
+        previous = dict(GroupCursor.objects.filter(group__in=groups)
+                        .values_list("group", "last_id"))
+        for start in range(0, len(events), slice_size):
+            part = events[start:start + slice_size]
+            _send_slice(part, previous)
+            sent += len(part)
+        if len(events) < batch:
+            return sent  # nothing more was waiting: no empty round
 
 
 def _send_slice(events: list[Event], previous: dict[str, int]) -> None:

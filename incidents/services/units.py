@@ -8,14 +8,15 @@ import json
 import logging
 import math
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.gis.geos import Point
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, QuerySet, Subquery
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
@@ -49,8 +50,9 @@ from incidents.services.radio import net_for_agency, net_for_incident, net_for_u
 from partners.audit import Action, audit
 from partners.choices import AgencyKind, Role
 from partners.models import Agency, IdempotencyRecord, Member
+from realtime.audiences import Audience
 from realtime.events import local_iso
-from realtime.services import publish
+from realtime.services import publish, publish_many
 from realtime.signals import sockets_rescope
 
 log = logging.getLogger(__name__)
@@ -346,10 +348,7 @@ def _position_write(unit: Unit, point: Point, at: dt.datetime, accuracy_m: float
     fix = UnitPosition.objects.create(unit=unit, at=at, point=point, accuracy_m=accuracy_m)
     unit.position, unit.position_at = point, at
     unit.save(update_fields=["position", "position_at"])
-    publish(UnitPositionReported(unit_id=unit.pk, callsign=unit.callsign,
-                                 position=PointData(coordinates=(round(point.x, 7), round(point.y, 7))),
-                                 at=local_iso(at)),
-            audience=unit_audience(unit))
+    publish(_position_event(unit, point, at), audience=unit_audience(unit))
     return fix
 
 
@@ -397,6 +396,15 @@ class PositionReport:
     at: dt.datetime
     accuracy_m: float | None
     reply: dict | None = None
+    # The same message sent again (same key, same content) while this one waited: they get its
+    # answer, marked replayed, as they would once it is written.
+    repeats: list[PositionReport] = field(default_factory=list)
+
+    def repeats_answered(self) -> list[PositionReport]:
+        """Give this report's answer to its repeats; returns them."""
+        for repeat in self.repeats:
+            repeat.reply = None if self.reply is None else dict(self.reply, replayed=True)
+        return self.repeats
 
     def ack(self, result: str, unit_id: int | None = None) -> dict:
         return {"type": "ack", "id": self.key, "unit": unit_id, "at": local_iso(self.at), "result": result}
@@ -405,50 +413,139 @@ class PositionReport:
         return {"type": "error", "id": self.key, "error": code, "detail": detail}
 
 
-@transaction.atomic
-def unit_position_live(report: PositionReport, *, now: dt.datetime | None = None) -> dict:
-    """Write a position a field unit's tablet sent on its socket: the unit its member drives,
-    the same checks as :func:`unit_position_report`, its ``Idempotency-Key`` (the message's
-    ``id``) kept with the answer, so the same message twice is one position and one answer.
-    A fix not newer than the unit's latest is dropped (acknowledged, not refused, not stored):
-    a live position that arrives late has been overtaken. Returns the ack frame.
+# The most positions one batch writes (one per tablet): bounds the statements' size.
+POSITION_BATCH = 500
 
-    What it costs is what the write needs: one statement finds and locks the unit (through its
-    driver, the member's checks in it) and answers whether the point is in the service area
-    and whether the key was seen; then the fix, the unit moved, the outbox (two statements),
-    the key's answer. The same key at once from two processes: the second insert of the key
-    fails and the flush asks again, and answers the first one's answer."""
+
+def _position_event(unit: Unit, point: Point, at: dt.datetime) -> UnitPositionReported:
+    return UnitPositionReported(unit_id=unit.pk, callsign=unit.callsign,
+                                position=PointData(coordinates=(round(point.x, 7), round(point.y, 7))),
+                                at=local_iso(at))
+
+
+def _areas_and_keys(reports: Sequence[PositionReport]) -> list[tuple[bool, str | None, Any]]:
+    """For each report, in order: whether its point is in the service area, and the request hash
+    and answer kept for its key (None when the key is new). One statement for the batch."""
+    rows = ", ".join(["(%s::int, %s::int, %s::text, %s::float8, %s::float8)"] * len(reports))
+    params: list[Any] = []
+    for n, report in enumerate(reports):
+        params += [n, report.user_id, report.key, report.point.x, report.point.y]
+    sql = (f"SELECT EXISTS (SELECT 1 FROM {Commune._meta.db_table} c WHERE ST_Covers(c.boundary, "
+           "ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326))), k.request_hash, k.response "
+           f"FROM (VALUES {rows}) AS r(n, user_id, key, lon, lat) "
+           f"LEFT JOIN {IdempotencyRecord._meta.db_table} k ON k.user_id = r.user_id AND k.key = r.key "
+           "ORDER BY r.n")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(bool(area), hash_, answer) for area, hash_, answer in cursor.fetchall()]
+
+
+@transaction.atomic
+def _positions_live_write(reports: Sequence[PositionReport]) -> dict[PositionReport, dict]:
+    """The batch's transaction; returns each report's answer (given only once it has committed)."""
+    units = {unit.member.user_id: unit for unit in (  # type: ignore[union-attr]  # filtered on it
+        Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency", "member")
+        .filter(member__user_id__in=[r.user_id for r in reports], member__user__is_active=True,
+                member__role=Role.FIELD_UNIT, retired_at__isnull=True)
+        .order_by("pk"))}  # every writer locks units in id order: two batches never deadlock
+    replies: dict[PositionReport, dict] = {}
+    fixes: list[UnitPosition] = []
+    moved: list[Unit] = []
+    events: list[tuple[UnitPositionReported, Audience]] = []
+    keys: list[IdempotencyRecord] = []
+    for report, (in_area_, seen_hash, seen_answer) in zip(reports, _areas_and_keys(reports), strict=True):
+        unit = units.get(report.user_id)
+        try:
+            if unit is None:
+                raise NotAllowed(gettext("Only a field unit driving a unit in service reports its position."))
+            if seen_hash is not None:
+                if seen_hash != report.request_hash:
+                    raise IdempotencyKeyReused(gettext("This request was already sent with another content."))
+                answer = seen_answer if isinstance(seen_answer, dict) else json.loads(seen_answer)
+                replies[report] = dict(answer, replayed=True)
+                continue
+            if not in_area_:
+                raise OutsideServiceArea(gettext("This location is outside the service area."),
+                                         field="position")
+            if unit.position_at is not None and report.at <= unit.position_at:
+                reply = report.ack("dropped", unit.pk)
+            else:
+                _check_speed(unit, report.point, report.at)
+                fixes.append(UnitPosition(unit=unit, at=report.at, point=report.point,
+                                          accuracy_m=report.accuracy_m))
+                unit.position, unit.position_at = report.point, report.at
+                moved.append(unit)
+                events.append((_position_event(unit, report.point, report.at), unit_audience(unit)))
+                reply = report.ack("stored", unit.pk)
+        except DomainError as exc:  # refused: nothing written for it, its key not kept
+            replies[report] = report.error(exc.code, exc.as_detail())
+            continue
+        keys.append(IdempotencyRecord(user_id=report.user_id, key=report.key,
+                                      request_hash=report.request_hash, status_code=200, response=reply))
+        replies[report] = reply
+    if fixes:
+        UnitPosition.objects.bulk_create(fixes)
+        Unit.objects.bulk_update(moved, ["position", "position_at"])
+        publish_many(events)
+    if keys:
+        IdempotencyRecord.objects.bulk_create(keys)
+    return replies
+
+
+def unit_positions_live(reports: Sequence[PositionReport], *, now: dt.datetime | None = None) -> None:
+    """Write positions field units' tablets sent on their sockets, at most one per tablet (a
+    batch of the coalescer), and set each report's ``reply``: the ack or the refusal.
+
+    Each report gets what :func:`unit_position_report` would do with it: the unit its member
+    drives, the same checks and the same ``unit.position`` event; its ``Idempotency-Key`` (the
+    message's ``id``) is kept with the answer, so the same message twice is one position and one
+    answer. A fix not newer than the unit's latest is dropped (acknowledged, not refused, not
+    stored): a live position that arrives late has been overtaken. A refused report writes
+    nothing; the others are written all the same.
+
+    One transaction and the same statements whatever the number of tablets: the units locked
+    (through their drivers, the members' checks in it), the points' service area and the keys
+    seen, then the fixes, the units moved, the outbox (two), the keys' answers. The same key at
+    once from two processes: the second insert of the key fails, the batch is asked again and
+    answers the first one's answer; a batch that fails again is written one report at a time.
+    """
     now = now or timezone.now()
-    if report.at > now + dt.timedelta(seconds=60):
-        raise DomainError(gettext("This position is dated in the future."), field="at")
-    if report.at < now - dt.timedelta(hours=24):
-        raise DomainError(gettext("This position is more than a day old."), field="at")
-    seen = IdempotencyRecord.objects.filter(user_id=report.user_id, key=report.key)
-    unit = (Unit.objects.select_for_update(of=("self",), no_key=True).select_related("agency")
-            .filter(member__user_id=report.user_id, member__user__is_active=True,
-                    member__role=Role.FIELD_UNIT, retired_at__isnull=True)
-            .annotate(in_area=Exists(Commune.objects.filter(boundary__covers=report.point)),
-                      seen_hash=Subquery(seen.values("request_hash")[:1]),
-                      seen_response=Subquery(seen.values("response")[:1]))
-            .first())
-    if unit is None:
-        raise NotAllowed(gettext("Only a field unit driving a unit in service reports its position."))
-    if unit.seen_hash is not None:
-        if unit.seen_hash != report.request_hash:
-            raise IdempotencyKeyReused(gettext("This request was already sent with another content."))
-        answer = unit.seen_response
-        return dict(answer if isinstance(answer, dict) else json.loads(answer), replayed=True)
-    if not unit.in_area:
-        raise OutsideServiceArea(gettext("This location is outside the service area."), field="position")
-    if unit.position_at is not None and report.at <= unit.position_at:
-        reply = report.ack("dropped", unit.pk)
-    else:
-        _check_speed(unit, report.point, report.at)
-        _position_write(unit, report.point, report.at, report.accuracy_m)
-        reply = report.ack("stored", unit.pk)
-    IdempotencyRecord.objects.create(user_id=report.user_id, key=report.key, request_hash=report.request_hash,
-                                     status_code=200, response=reply)
-    return reply
+    pending = []
+    for report in reports:
+        if report.at > now + dt.timedelta(seconds=60):
+            report.reply = report.error("invalid", {"at": [gettext("This position is dated in the future.")]})
+        elif report.at < now - dt.timedelta(hours=24):
+            report.reply = report.error("invalid", {"at": [gettext("This position is more than a day old.")]})
+        else:
+            pending.append(report)
+
+    def written(batch: list[PositionReport]) -> bool:
+        """Write ``batch``; False when a key of it was written meanwhile by another process."""
+        try:
+            replies = _positions_live_write(batch)
+        except IntegrityError:
+            return False
+        for report, reply in replies.items():
+            report.reply = reply
+        return True
+
+    try:
+        if pending and not (written(pending) or written(pending)):
+            for report in pending:
+                if not written([report]):
+                    written([report])
+    except Exception as exc:
+        if not pool_exhausted(exc):
+            log.exception("%d positions not written", len(pending))
+        else:  # nothing written; logged once, counted, as every refusal for want of a connection
+            pool_exhausted_note("websocket", f"{len(pending)} positions")
+            for report in pending:
+                if report.reply is None:
+                    report.reply = report.error("saturated", str(POOL_EXHAUSTED_DETAIL))
+    for report in pending:
+        if report.reply is None:
+            report.reply = report.error("unavailable", gettext(
+                "The hub could not record this position; send it again."))
 
 
 class IdempotencyKeyReused(DomainError):
@@ -460,53 +557,49 @@ class PositionCoalescer:
     """Latest wins, per tablet (a field-unit member drives one unit): a position offered while
     an older one of the same tablet still waits replaces it (the older one is answered
     "superseded", never written); one offered older than the one waiting is superseded at
-    once. :meth:`flush` writes what waits. Across processes the unit's row lock orders the
-    writes, and a fix older than the unit's latest is dropped."""
+    once. The same message again while it waits (its key) is not queued twice: it gets the
+    waiting one's answer, replayed (another content under that key is refused, as once written).
+    :meth:`take` hands what waits to the writer, a batch of one report per tablet. Across
+    batches and processes the unit's row lock orders the writes, and a fix older than the
+    unit's latest is dropped."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiting: dict[int, PositionReport] = {}
-        self._writing: dict[int, threading.Lock] = {}
 
-    def offer(self, report: PositionReport) -> None:
+    def offer(self, report: PositionReport) -> PositionReport | None:
+        """Queue ``report``. Returns the report this answered "superseded" (the older one that
+        waited, or ``report`` itself when it is older than the one waiting), or None."""
         with self._lock:
             waiting = self._waiting.get(report.user_id)
+            if waiting is not None and waiting.key == report.key:
+                if waiting.request_hash != report.request_hash:
+                    refusal = IdempotencyKeyReused(
+                        gettext("This request was already sent with another content."))
+                    report.reply = report.error(refusal.code, refusal.as_detail())
+                    return report
+                waiting.repeats.append(report)
+                return None
             if waiting is not None and report.at < waiting.at:
                 report.reply = report.ack("superseded")
-                return
+                return report
             if waiting is not None:
                 waiting.reply = waiting.ack("superseded")
             self._waiting[report.user_id] = report
-            self._writing.setdefault(report.user_id, threading.Lock())
+            return waiting
 
-    def flush(self, user_id: int) -> None:
-        """Write what waits for this tablet, if anything (synchronous: the database thread).
-        Once it returns, every report offered before the call has its reply."""
+    def take(self, limit: int = POSITION_BATCH) -> list[PositionReport]:
+        """What waits (at most ``limit`` tablets, the longest waiting first), no longer waiting."""
         with self._lock:
-            writing = self._writing.setdefault(user_id, threading.Lock())
-        with writing:
-            with self._lock:
-                report = self._waiting.pop(user_id, None)
-            if report is None:
-                return  # written, or superseded, by a flush before this one
-            try:
-                try:
-                    report.reply = unit_position_live(report)
-                except IntegrityError:  # the same key, written meanwhile by another process
-                    report.reply = unit_position_live(report)
-            except DomainError as exc:
-                report.reply = report.error(exc.code, exc.as_detail())
-            except Exception as exc:
-                if pool_exhausted(exc):  # nothing written; logged once, counted, as every refusal
-                    pool_exhausted_note("websocket", f"position of user {user_id}")
-                    report.reply = report.error("saturated", str(POOL_EXHAUSTED_DETAIL))
-                    return
-                log.exception("position of user %s not written", user_id)
-                report.reply = report.error("unavailable", gettext(
-                    "The hub could not record this position; send it again."))
+            users = list(self._waiting)[:limit]
+            return [self._waiting.pop(user_id) for user_id in users]
 
-
-POSITIONS = PositionCoalescer()
+    def flush(self) -> None:
+        """Write everything waiting now, in batches, here (synchronous: tests, benchmarks)."""
+        while batch := self.take():
+            unit_positions_live(batch)
+            for report in batch:
+                report.repeats_answered()
 
 
 @transaction.atomic

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import uuid
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
@@ -324,6 +325,62 @@ def test_the_relay_reports_its_passes_and_sends_to_metrics():
     assert services.relay() == 0  # an empty pass is not counted as a pass...
     assert sample("hub_relay_pass_seconds_count") == passes + 1
     assert sample("hub_relay_lock_wait_seconds_count") == waits + 2  # ...but it asked for the lock
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_that_commit_during_a_relay_pass_do_not_wait_and_their_events_are_sent(
+        monkeypatch, settings):
+    """With HUB_RELAY_INLINE, a request that finds the relay lock taken leaves its events to the
+    holder instead of waiting for it; the holder, before it lets go, looks again and sends them."""
+    settings.HUB_RELAY_INLINE = False
+    name = group()
+    channel = listen(name)
+    [first] = publish_committed((1, name))
+    settings.HUB_RELAY_INLINE = True
+    real_send = services.group_send_many
+    sending, release = threading.Event(), threading.Event()
+    sends: list[list[int]] = []
+
+    def send(messages):
+        sends.append([m["event"]["id"] for _, m in messages])
+        if len(sends) == 1:  # the holder's first slice: held until the writers have committed
+            sending.set()
+            assert release.wait(30), "the test never released the relay"
+        real_send(messages)
+
+    monkeypatch.setattr(services, "group_send_many", send)
+    left = REGISTRY.get_sample_value("hub_relay_left_to_holder_total") or 0.0
+
+    def in_thread(work) -> threading.Thread:
+        def run() -> None:
+            try:
+                work()
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    written: list[Event] = []
+    holder = in_thread(services.relay)
+    assert sending.wait(30), "the relay pass did not start"
+    writers = [in_thread(lambda n=n: written.extend(publish_committed((n, name)))) for n in (2, 3)]
+    for writer in writers:
+        writer.join(30)
+    # Both writers committed and came back while the holder still holds the lock.
+    assert not any(w.is_alive() for w in writers) and holder.is_alive()
+    assert len(written) == 2
+    assert REGISTRY.get_sample_value("hub_relay_left_to_holder_total") == left + 2
+    assert sends == [[first.id]]  # nothing sent for them yet
+
+    release.set()
+    holder.join(30)
+    assert not holder.is_alive()
+    ids = sorted(row.id for row in written)
+    assert [m["event"]["id"] for m in received(channel)] == [first.id, *ids]
+    assert sends == [[first.id], ids]  # the holder's second look sent both, once
+    assert relay_state().published_through == ids[-1]
 
 
 # --- retention
