@@ -64,7 +64,8 @@ from streaming.events import (
     NodeLost,
     node_data,
 )
-from streaming.models import CameraLease, Node, NodeRole
+from streaming.models import CameraLease, Node, NodeRole, Viewing
+from streaming.services import viewings_orphaned_end
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ def node_join(*, name: str, role: str = NodeRole.RECORD, weight: int = 1, now: d
                 node = Node(name=name)
             else:
                 CameraLease.objects.filter(node=node).update(node=None)
+                _viewings_of_dead_node_end(node)
             node.role, node.weight, node.session = role, weight, uuid.uuid4().hex
             node.host = (host if host is not None else socket.gethostname())[:255]
             node.pid = pid if pid is not None else os.getpid()
@@ -230,10 +232,24 @@ def nodes_sweep(role: str = NodeRole.RECORD, *, now: dt.datetime | None = None) 
         for node in stale:
             node.lost_at = now
             node.save(update_fields=["lost_at"])
+            _viewings_of_dead_node_end(node)
             publish(NodeLost(node=node_data(node, _codes(node))), audience=audiences.centre())
             log.warning("node %s lost (last seen %s)", node.name, node.last_seen)
             lost.append(node.name)
     return lost
+
+
+def _viewings_of_dead_node_end(node: Node) -> None:
+    """The viewings a video node still had open when it died (killed, machine lost) end at its last
+    sign of life, journalled once each (``node_lost``): the journal shows no viewing without end,
+    and a late hang-up of one is answered as done."""
+    if node.role != NodeRole.VIDEO or not node.session:
+        return
+    closed = viewings_orphaned_end(Viewing.objects.filter(node_session=node.session),
+                                   ended_at=node.last_seen, reason="node_lost")
+    if closed:
+        log.warning("node %s: %d viewings closed at its last sign of life (%s)", node.name, len(closed),
+                    node.last_seen)
 
 
 def leases_ensure(role: str, *, now: dt.datetime) -> int:
