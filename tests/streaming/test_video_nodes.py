@@ -261,7 +261,8 @@ def test_the_nodes_api_shows_video_nodes_and_no_alarm_for_a_camera_without_one(a
     assert body["unrecorded"] == []  # no video node holds it: served wherever its offer lands
 
 
-def test_a_video_node_killed_with_a_viewer_leaves_no_viewing_open_once_declared_lost(scene, tmp_path, settings):
+def test_a_video_node_killed_with_a_viewer_leaves_no_viewing_open_once_declared_lost(
+        scene, tmp_path, settings):
     """``kill -9`` of a video node while an operator watches a camera it serves: once the node is
     declared lost, the viewing ends at the node's last sign of life (``node_lost``), journalled once,
     and the viewer's late hang-up is answered as done."""
