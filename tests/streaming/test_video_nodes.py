@@ -315,3 +315,41 @@ def test_a_video_node_killed_with_a_viewer_leaves_no_viewing_open_once_declared_
     assert ends.count() == 1
     late = factories.TokenClient().as_member(operator).delete(f"/api/streaming/whep/{viewing.session}")
     assert late.status_code == 204
+
+
+def test_a_paused_node_declared_lost_hangs_up_the_viewers_the_journal_says_ended(
+        scene, cluster, runtime, monkeypatch):
+    """A node paused past its lease (not dead) is declared lost: its viewings were closed and
+    journalled then; when it wakes up and learns it, it hangs those viewers up, so that nobody
+    watches past what the journal says, and nothing is journalled twice."""
+    from streaming import video_nodes
+
+    camera = scene["camera"]
+    cluster.HUB_VIDEO_NODE = "video-b"
+    node = Node.objects.get(name="video-b")
+    monkeypatch.setattr(video_nodes, "_node_session", node.session)
+    api = factories.TokenClient().as_member(scene["operator"])
+    peer = WhepPeer()
+    try:
+        response = whep(api, camera, peer.offer(), "?node=video-b&hop=1")
+        assert response.status_code == 201, response.content
+        peer.accept(response.content.decode())
+        assert peer.wait_frames(3, timeout=8) >= 3
+        viewing = Viewing.objects.get(camera=camera)
+        assert viewing.node_session == node.session
+
+        # Silent past its lease (an hour here): the others declare it lost.
+        assert "video-b" in nodes_check(now=node.last_seen + dt.timedelta(hours=2))["lost"]
+        viewing.refresh_from_db()
+        assert viewing.end_reason == "node_lost"
+        assert viewing.ended_at == max(node.last_seen, viewing.started_at)
+        assert runtime.sessions() and not peer.ended.is_set()  # still watching, for now
+
+        video_nodes._hang_up_lost_viewings()  # what the node does on learning it was lost
+
+        assert peer.ended.wait(5), "the viewer was not hung up"
+        assert not runtime.sessions()
+    finally:
+        peer.close()
+    ends = AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END, object_id=str(camera.pk))
+    assert [line.reason for line in ends] == ["node_lost"]
