@@ -69,6 +69,10 @@ class Viewing(models.Model):
     is how every other process (a console, the REST API) knows who watches a grant. It is
     written with the access journal's ``camera_view_start`` and closed with its
     ``camera_view_end`` (``streaming.services.viewing_start``/``viewing_end``).
+
+    It also records which process serves it (``node_session``: the session of the video node,
+    ``process``/``host``/``pid`` otherwise), so that the viewings of a process that died without
+    closing them are closed by whoever learns of its death (``streaming.services.viewings_orphaned_end``).
     """
 
     session = models.CharField(max_length=64, unique=True)
@@ -78,6 +82,12 @@ class Viewing(models.Model):
     started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=64, blank=True)
+    # The ``Node.session`` of the video node serving it ("" when the process is no video node).
+    node_session = models.CharField(max_length=32, blank=True, db_index=True)
+    # The process serving it: a random id drawn at its start, its host and its pid.
+    process = models.CharField(max_length=32, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["started_at"]

@@ -64,13 +64,20 @@ from streaming.events import (
     NodeLost,
     node_data,
 )
-from streaming.models import CameraLease, Node, NodeRole
+from streaming.models import CameraLease, Node, NodeRole, Viewing
+from streaming.services import viewings_orphaned_end
 
 log = logging.getLogger(__name__)
 
 MAX_WEIGHT = 1000
 # One PostgreSQL advisory lock per role: the nodes of a role rebalance one at a time.
 REBALANCE_LOCKS = {"record": 7_240_020, "video": 7_240_021}
+# A role's work may also be done by one process without leases (``manage.py record`` without
+# ``--node`` records every camera itself): it holds this advisory lock, exclusive and at session
+# level, for its life; a node of the role joins under the same lock, shared and for the join's
+# transaction. So the two kinds never run together, whichever starts first.
+SOLO_LOCKS = {"record": 7_240_022}
+SOLO_APPLICATION = "csu-solo"
 
 
 class NodeNameTaken(Conflict):
@@ -83,6 +90,12 @@ class NodeGone(Conflict):
     """This process is no longer the node it joined as (declared lost, left, or replaced)."""
 
     code = "node_gone"
+
+
+class RoleKindsClash(Conflict):
+    """A node of a role and a process doing the role's work without leases would both do it."""
+
+    code = "role_kinds_clash"
 
 
 def _seconds(name: str) -> float:
@@ -165,6 +178,7 @@ def node_join(*, name: str, role: str = NodeRole.RECORD, weight: int = 1, now: d
     now = now or timezone.now()
     try:
         with transaction.atomic():
+            _solo_absent(role)
             node = Node.objects.select_for_update().filter(name=name).first()
             if node is not None and node_is_live(node, now):
                 age = (now - node.last_seen).total_seconds()
@@ -176,6 +190,7 @@ def node_join(*, name: str, role: str = NodeRole.RECORD, weight: int = 1, now: d
                 node = Node(name=name)
             else:
                 CameraLease.objects.filter(node=node).update(node=None)
+                _viewings_of_dead_node_end(node)
             node.role, node.weight, node.session = role, weight, uuid.uuid4().hex
             node.host = (host if host is not None else socket.gethostname())[:255]
             node.pid = pid if pid is not None else os.getpid()
@@ -187,6 +202,85 @@ def node_join(*, name: str, role: str = NodeRole.RECORD, weight: int = 1, now: d
         raise NodeNameTaken(_("A live node already runs under the name « %(name)s »: choose another "
                               "name, or stop that one first.") % {"name": name}) from exc
     return node
+
+
+def _solo_absent(role: str) -> None:
+    """In a join's transaction: refuse while a process does the role's work without leases."""
+    if role not in SOLO_LOCKS:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock_shared(%s)", [SOLO_LOCKS[role]])
+        (free,) = cursor.fetchone()
+    if not free:
+        raise RoleKindsClash(_(
+            "A recorder without --node runs against this database (%(who)s): it records every "
+            "camera itself, so a recorder node would record them a second time. Stop it first, or "
+            "run every recorder with --node.") % {"who": solo_holder(role) or "?"})
+
+
+def solo_holder(role: str) -> str | None:
+    """Who holds the role's lock without leases (``host H, process P``), or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.mode = 'ExclusiveLock' AND l.granted "
+            "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())", [SOLO_LOCKS[role]])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    parts = (row[0] or "").split()
+    if len(parts) == 3 and parts[0] == SOLO_APPLICATION:
+        return _("host %(host)s, process %(pid)s") % {"host": parts[1], "pid": parts[2]}
+    return "?"
+
+
+class SoloHold:
+    """What a process doing a role's work without leases holds for its life (:func:`solo_start`):
+    its own database connection, whose session holds the lock. ``release()`` at its end; a process
+    that dies releases it with its connection."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def release(self) -> None:
+        try:
+            self._raw.close()
+        except Exception:  # noqa: BLE001 - a connection already gone released the lock with it
+            pass
+
+
+def solo_start(role: str, *, now: dt.datetime | None = None) -> SoloHold:
+    """Register this process as doing the work of ``role`` without leases (the plain recorder).
+    Refused (:class:`RoleKindsClash`) while another one does, or while a live node of the role
+    runs (it would do the same work a second time)."""
+    now = now or timezone.now()
+    base = connection
+    raw = base.get_new_connection(base.get_connection_params())
+    raw.autocommit = True
+    try:
+        with raw.cursor() as cursor:
+            # Visible in pg_stat_activity, for the refusals to say who holds the lock.
+            label = f"{SOLO_APPLICATION} {socket.gethostname()} {os.getpid()}"[:63]
+            cursor.execute("SELECT set_config('application_name', %s, false)", [label])
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [SOLO_LOCKS[role]])
+            (taken,) = cursor.fetchone()
+        if not taken:
+            raise RoleKindsClash(_(
+                "Another recorder without --node, or a recorder node joining, runs against this "
+                "database (%(who)s): the cameras would be recorded twice.")
+                % {"who": solo_holder(role) or _("a node joining")})
+        # Taken: no node can join now; those that joined before are seen (their join committed).
+        names = list(live_nodes(role, now).values_list("name", flat=True))
+        if names:
+            raise RoleKindsClash(_(
+                "Recorder nodes run against this database (%(names)s): they share the cameras, so "
+                "a recorder without --node would record them a second time. Stop them first, or "
+                "run this recorder with --node.") % {"names": ", ".join(names)})
+    except BaseException:
+        SoloHold(raw).release()
+        raise
+    return SoloHold(raw)
 
 
 def node_heartbeat(node: Node, *, now: dt.datetime | None = None) -> set[int]:
@@ -230,10 +324,24 @@ def nodes_sweep(role: str = NodeRole.RECORD, *, now: dt.datetime | None = None) 
         for node in stale:
             node.lost_at = now
             node.save(update_fields=["lost_at"])
+            _viewings_of_dead_node_end(node)
             publish(NodeLost(node=node_data(node, _codes(node))), audience=audiences.centre())
             log.warning("node %s lost (last seen %s)", node.name, node.last_seen)
             lost.append(node.name)
     return lost
+
+
+def _viewings_of_dead_node_end(node: Node) -> None:
+    """The viewings a video node still had open when it died (killed, machine lost) end at its last
+    sign of life, journalled once each (``node_lost``): the journal shows no viewing without end,
+    and a late hang-up of one is answered as done."""
+    if node.role != NodeRole.VIDEO or not node.session:
+        return
+    closed = viewings_orphaned_end(Viewing.objects.filter(node_session=node.session),
+                                   ended_at=node.last_seen, reason="node_lost")
+    if closed:
+        log.warning("node %s: %d viewings closed at its last sign of life (%s)", node.name, len(closed),
+                    node.last_seen)
 
 
 def leases_ensure(role: str, *, now: dt.datetime) -> int:
@@ -512,7 +620,7 @@ def run_node(*, name: str, weight: int, stop: threading.Event, role: str = NodeR
                 stopping += _stop(recordings, set(recordings))
                 try:
                     node = node_join(name=name, role=role, weight=weight)
-                except (NodeNameTaken, DatabaseError):  # tried again next round
+                except (Conflict, DatabaseError):  # tried again next round
                     log.warning("node %s: cannot join again yet", name)
                 stop.wait(max(0.0, next_round - time.monotonic()))
                 continue

@@ -5,11 +5,15 @@ lifts, the video wall."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -267,8 +271,17 @@ def _publish_viewers(grant_id: int | None) -> None:
 def viewing_start(*, viewer: User, camera: Camera, grant: Grant | None, session: str,
                   address: str | None = None, variant: str = "centre") -> AuditRecord:
     """Journal the start of a live viewing, before any image is sent; a partner's viewing is
-    announced to the grant's screens (``grant.viewers``: who watches it now)."""
-    Viewing.objects.create(session=session, camera=camera, grant=grant, viewer=viewer)
+    announced to the grant's screens (``grant.viewers``: who watches it now). The row names the
+    process that serves it, so that its end is journalled even if that process dies."""
+    global _dead_processes_checked
+    from streaming.video_nodes import this_node_session
+
+    if not _dead_processes_checked and not this_node_session():
+        viewings_of_dead_processes_end()
+        _dead_processes_checked = True
+    Viewing.objects.create(session=session, camera=camera, grant=grant, viewer=viewer,
+                           node_session=this_node_session(), process=PROCESS_ID,
+                           host=PROCESS_HOST[:255], pid=os.getpid())
     record = audit(action=Action.CAMERA_VIEW_START, actor=viewer, address=address, obj=camera,
                    reason=f"Incident {grant.incident.reference}" if grant else "centre",
                    details={"camera": camera.code, "session": session, "grant": grant.pk if grant else None,
@@ -298,6 +311,67 @@ def viewing_end(*, viewer_id: int, camera_id: int, grant_id: int | None, session
                             "grant": grant_id, "seconds": round(seconds, 1)})
     _publish_viewers(grant_id)
     return record
+
+
+# Who this process is, on the viewings it serves (``Viewing.process``): drawn at its start.
+PROCESS_ID = uuid.uuid4().hex
+PROCESS_HOST = socket.gethostname()
+# A process that is no video node closes, before its first viewing, those its dead predecessors on
+# this host left open (:func:`viewings_of_dead_processes_end`).
+_dead_processes_checked = False
+
+
+@transaction.atomic
+def viewings_orphaned_end(viewings: QuerySet[Viewing], *, ended_at: dt.datetime, reason: str) -> list[str]:
+    """Close the open ``viewings`` of a process that died without closing them (a video node
+    declared lost, a process killed): each ends at ``ended_at`` (the process's last sign of life,
+    never before the viewing's start), for ``reason``, and is journalled once (``camera_view_end``),
+    like a viewing its process ended. The sessions closed."""
+    from django.contrib.auth import get_user_model
+
+    closed: list[str] = []
+    grants: set[int] = set()
+    rows = list(viewings.filter(ended_at__isnull=True).select_related("camera")
+                .select_for_update(skip_locked=True, of=("self",)).order_by("started_at", "pk"))
+    users = get_user_model().objects.in_bulk({row.viewer_id for row in rows})
+    for row in rows:
+        end = max(ended_at, row.started_at)
+        if not Viewing.objects.filter(pk=row.pk, ended_at__isnull=True).update(
+                ended_at=end, end_reason=reason[:64]):
+            continue
+        audit(action=Action.CAMERA_VIEW_END, actor=users.get(row.viewer_id),
+              object_type="cameras.camera", object_id=row.camera_id, reason=reason[:500],
+              details={"camera": row.camera.code, "session": row.session, "grant": row.grant_id,
+                       "seconds": round((end - row.started_at).total_seconds(), 1)})
+        closed.append(row.session)
+        if row.grant_id is not None:
+            grants.add(row.grant_id)
+    for grant_id in sorted(grants):
+        _publish_viewers(grant_id)
+    return closed
+
+
+def viewings_of_dead_processes_end(*, now: dt.datetime | None = None) -> list[str]:
+    """At the start of a process that is no video node: close the open viewings that processes of
+    this host, no video node either, left behind when they died (their pid runs no more). Their
+    last sign of life is unknown: they end now, reason ``process_lost``. The sessions closed."""
+    now = now or timezone.now()
+    rows = Viewing.objects.filter(ended_at__isnull=True, node_session="", host=PROCESS_HOST[:255],
+                                  pid__isnull=False).exclude(process=PROCESS_ID).exclude(process="")
+    dead = [pk for pk, pid in rows.values_list("pk", "pid") if pid is not None and not _pid_runs(pid)]
+    if not dead:
+        return []
+    return viewings_orphaned_end(Viewing.objects.filter(pk__in=dead), ended_at=now, reason="process_lost")
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it runs
+        return True
+    return True
 
 
 # --- The video wall.

@@ -42,7 +42,7 @@ from django.utils.translation import gettext as _
 
 from cameras.models import Camera
 from config.errors import DomainError
-from streaming.models import CameraLease, Node, NodeRole
+from streaming.models import CameraLease, Node, NodeRole, Viewing
 from streaming.nodes import NodeGone, NodeNameTaken, live_nodes, node_join, node_leave, rebalance
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,15 @@ class VideoRouteLoop(DomainError):
 def video_cameras() -> QuerySet[Camera]:
     """The cameras the video nodes share: every camera with a live source (a stream address)."""
     return Camera.objects.exclude(stream_uri="")
+
+
+# The session of the video node this process is now ("" when it is none): it names the process
+# on the viewings it serves, so that they are closed when the node is declared lost.
+_node_session = ""
+
+
+def this_node_session() -> str:
+    return _node_session
 
 
 def this_node() -> str:
@@ -137,6 +146,16 @@ class _Current:
     def __init__(self, node: Node) -> None:
         self.node = node
 
+    @property
+    def node(self) -> Node:
+        return self._node
+
+    @node.setter
+    def node(self, node: Node) -> None:
+        global _node_session
+        self._node = node
+        _node_session = node.session
+
 
 def video_node_run(*, name: str, weight: int, serve: Callable[[], None],
                    on_change: Callable[[str], None] | None = None) -> None:
@@ -174,6 +193,18 @@ def video_node_run(*, name: str, weight: int, serve: Callable[[], None],
         say(f"video node {name} left")
 
 
+def _hang_up_lost_viewings() -> None:
+    from streaming.runtime import current_runtime
+
+    runtime = current_runtime()
+    if runtime is None:
+        return
+    closed = set(Viewing.objects.filter(session__in=[s.id for s in runtime.sessions()],
+                                        ended_at__isnull=False).values_list("session", flat=True))
+    for session_id in closed:
+        runtime.end_viewing(session_id, "node_lost")
+
+
 def _keep_leases(current: _Current, weight: int, stop: threading.Event, say: Callable[[str], None]) -> None:
     renew = float(settings.HUB_NODE_RENEW_SECONDS)
     name = current.node.name
@@ -190,7 +221,10 @@ def _keep_leases(current: _Current, weight: int, stop: threading.Event, say: Cal
             except NodeGone:
                 # Declared lost (a long pause): the offers it gets meanwhile are served here or
                 # sent on to the cameras' new holders; it takes a share again once it has joined.
-                say(f"video node {name} was declared lost: joining again")
+                # Its viewings were closed and journalled when it was declared lost: they end here
+                # too, so that nobody watches past what the journal says.
+                say(f"video node {name} was declared lost: hanging its viewers up and joining again")
+                _hang_up_lost_viewings()
                 try:
                     current.node = node_join(name=name, role=NodeRole.VIDEO, weight=weight)
                 except (NodeNameTaken, DatabaseError):

@@ -161,3 +161,25 @@ def test_a_saturated_hub_is_tried_again_after_5_to_10_s_from_the_last_event(page
     socket(page, 1, "serverOpen")
     events(page, 1, [3])
     assert state(page)["events"] == [1, 2, 3]
+
+
+def test_a_socket_closed_for_its_credential_is_not_reopened(page):
+    """Closed with 4401 (the session ended, the token was revoked): reconnecting would be refused
+    again; the client stops, says the session ended, and stays stopped, even when the network
+    comes back."""
+    socket(page, 0, "serverOpen")
+    events(page, 0, [1])
+    socket(page, 0, "serverClose", 4401)
+    assert state(page)["statuses"][-1] == "session terminée"
+    page.clock.run_for(600_000)
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    page.clock.run_for(60_000)
+    s = state(page)
+    assert len(s["sockets"]) == 1
+    assert s["statuses"] == ["connexion…", "connecté", "session terminée"]
+    # A drop of another kind is still retried (the control).
+    page.evaluate(START)
+    socket(page, 1, "serverOpen")
+    socket(page, 1, "serverClose", 1006)
+    page.clock.run_for(1_000)
+    assert len(state(page)["sockets"]) == 3

@@ -25,7 +25,7 @@ from django.utils import timezone
 from partners.audit import Action
 from partners.models import AuditRecord
 from realtime.models import Event
-from streaming.models import CameraLease, Node, NodeRole
+from streaming.models import CameraLease, Node, NodeRole, Viewing
 from streaming.nodes import node_join, nodes_check, rebalance
 from streaming.runtime import current_runtime
 from streaming.video_nodes import camera_holder, whep_route
@@ -259,3 +259,97 @@ def test_the_nodes_api_shows_video_nodes_and_no_alarm_for_a_camera_without_one(a
     assert (node["name"], node["role"], node["state"]) == ("video-a", "video", "silent")
     assert node["leases"][0]["camera"] == camera.code and node["leases"][0]["expired"] is True
     assert body["unrecorded"] == []  # no video node holds it: served wherever its offer lands
+
+
+def test_a_video_node_killed_with_a_viewer_leaves_no_viewing_open_once_declared_lost(
+        scene, tmp_path, settings):
+    """``kill -9`` of a video node while an operator watches a camera it serves: once the node is
+    declared lost, the viewing ends at the node's last sign of life (``node_lost``), journalled once,
+    and the viewer's late hang-up is answered as done."""
+    from partners.services import api_token_issue
+
+    settings.HUB_NODE_LEASE_SECONDS = 10
+    camera, operator = scene["camera"], scene["operator"]
+    raw, _ = api_token_issue(user=operator.user)
+    port = free_port()
+    log = tmp_path / "video-a.log"
+    env = dict(os.environ, DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="config.settings",
+               PYTHONUNBUFFERED="1", HUB_NODE_RENEW_SECONDS="1", HUB_NODE_LEASE_SECONDS="10")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "video", "--node", "video-a", "--port", str(port)],
+            cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT)
+    peer = WhepPeer()
+    try:
+        deadline = time.monotonic() + 60
+        while camera_holder(camera.pk) != "video-a":
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.2)
+        offer = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/streaming/cameras/{camera.pk}/whep", data=peer.offer().encode(),
+            method="POST", headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {raw}"})
+        with urllib.request.urlopen(offer, timeout=30) as answer:
+            assert answer.status == 201
+            peer.accept(answer.read().decode())
+        peer.wait_frames(3, timeout=20)
+        viewing = Viewing.objects.get(camera=camera)
+        node = Node.objects.get(name="video-a")
+        assert viewing.ended_at is None and viewing.node_session == node.session
+    finally:
+        process.kill()  # SIGKILL: no hang-up, no leave
+        process.wait(10)
+        peer.close()
+    node.refresh_from_db()
+    assert Viewing.objects.get(pk=viewing.pk).ended_at is None  # nobody knows yet
+
+    assert nodes_check(now=node.last_seen + dt.timedelta(seconds=11))["lost"] == ["video-a"]
+
+    viewing.refresh_from_db()
+    # The last sign of life: the node's last renewal, or the viewing's start if it came after it
+    # (the viewing itself proves the node was alive then).
+    assert viewing.end_reason == "node_lost"
+    assert viewing.ended_at == max(node.last_seen, viewing.started_at)
+    ends = AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END, object_id=str(camera.pk))
+    assert [(line.reason, line.actor_id) for line in ends] == [("node_lost", operator.user.pk)]
+    nodes_check(now=node.last_seen + dt.timedelta(seconds=30))
+    assert ends.count() == 1
+    late = factories.TokenClient().as_member(operator).delete(f"/api/streaming/whep/{viewing.session}")
+    assert late.status_code == 204
+
+
+def test_a_paused_node_declared_lost_hangs_up_the_viewers_the_journal_says_ended(
+        scene, cluster, runtime, monkeypatch):
+    """A node paused past its lease (not dead) is declared lost: its viewings were closed and
+    journalled then; when it wakes up and learns it, it hangs those viewers up, so that nobody
+    watches past what the journal says, and nothing is journalled twice."""
+    from streaming import video_nodes
+
+    camera = scene["camera"]
+    cluster.HUB_VIDEO_NODE = "video-b"
+    node = Node.objects.get(name="video-b")
+    monkeypatch.setattr(video_nodes, "_node_session", node.session)
+    api = factories.TokenClient().as_member(scene["operator"])
+    peer = WhepPeer()
+    try:
+        response = whep(api, camera, peer.offer(), "?node=video-b&hop=1")
+        assert response.status_code == 201, response.content
+        peer.accept(response.content.decode())
+        assert peer.wait_frames(3, timeout=8) >= 3
+        viewing = Viewing.objects.get(camera=camera)
+        assert viewing.node_session == node.session
+
+        # Silent past its lease (an hour here): the others declare it lost.
+        assert "video-b" in nodes_check(now=node.last_seen + dt.timedelta(hours=2))["lost"]
+        viewing.refresh_from_db()
+        assert viewing.end_reason == "node_lost"
+        assert viewing.ended_at == max(node.last_seen, viewing.started_at)
+        assert runtime.sessions() and not peer.ended.is_set()  # still watching, for now
+
+        video_nodes._hang_up_lost_viewings()  # what the node does on learning it was lost
+
+        assert peer.ended.wait(5), "the viewer was not hung up"
+        assert not runtime.sessions()
+    finally:
+        peer.close()
+    ends = AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END, object_id=str(camera.pk))
+    assert [line.reason for line in ends] == ["node_lost"]

@@ -3,6 +3,10 @@
 Without ``--node`` it records every camera set to record. With ``--node NAME`` it is one
 recorder node among several: it records the cameras it holds through leases, takes its share
 and the cameras of a node that died, gives back its excess (``streaming.nodes``).
+
+The two kinds never run against the same database (each camera would be recorded twice): the
+plain recorder holds an advisory lock for its life and refuses to start while a live recorder
+node runs; a node refuses to join while a plain recorder holds the lock (``streaming.nodes.solo_start``).
 """
 
 import signal
@@ -15,7 +19,8 @@ from config.errors import DomainError
 from recordings.objects import pending_uploader
 from recordings.recorder import run_recorders
 from recordings.storage import recording_store
-from streaming.nodes import MAX_WEIGHT, run_node
+from streaming.models import NodeRole
+from streaming.nodes import MAX_WEIGHT, run_node, solo_start
 
 
 class Command(BaseCommand):
@@ -35,10 +40,18 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        self.stdout.write("recorder started")
         if options["node"] is None:
-            run_recorders(stop=stop)
+            try:
+                hold = solo_start(NodeRole.RECORD)
+            except DomainError as exc:
+                raise CommandError(str(exc.detail)) from exc
+            self.stdout.write("recorder started")
+            try:
+                run_recorders(stop=stop)
+            finally:
+                hold.release()
         else:
+            self.stdout.write("recorder started")
             if recording_store().kind != "local":
                 # The segments buffered while the object store was down, also of cameras this node
                 # no longer holds.

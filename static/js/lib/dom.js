@@ -120,14 +120,27 @@ export function timeElement(iso, { seconds = false } = {}) {
 }
 
 /**
- * The connection badge of the top bar, fed by connectEvents' onStatus.
+ * The connection badge of the top bar, fed by connectEvents' onStatus. When the session ended
+ * (state "ended": the stream stopped for good), it says so and links to the sign-in page
+ * (`data-login-url`, else /accounts/login/), which brings the user back here.
  * @param {HTMLElement} element
  * @returns {(label: string, state: string) => void}
  */
 export function connectionStatus(element) {
   return (label, state) => {
-    element.textContent = label;
     element.dataset.state = state;
+    if (state !== "ended") {
+      element.textContent = label;
+      return;
+    }
+    const login = new URL(element.dataset.loginUrl || "/accounts/login/", window.location.href);
+    login.searchParams.set("next", window.location.pathname + window.location.search);
+    element.setAttribute("aria-live", "assertive");
+    element.title = "Votre session a pris fin : les événements ne sont plus reçus. Reconnectez-vous.";
+    element.replaceChildren(
+      "Session terminée — ",
+      h("a", { href: login.pathname + login.search, class: "connection-login", text: "se reconnecter" }),
+    );
   };
 }
 

@@ -7,7 +7,8 @@
  *     onEvent(frame) {},            // {"id", "type", "at", "data"}: each id once, in increasing order
  *     onResync() {},                // the page may have missed events: reload its snapshot over REST
  *     onStatus(label, state) {},    // "connexion…" | "connecté" | "reconnexion…" | "déconnecté"
- *   });                             // state: "connecting" | "open" | "reconnecting" | "closed"
+ *   });                             //   | "session terminée"
+ *                                   // state: "connecting" | "open" | "reconnecting" | "closed" | "ended"
  *   stream.close();
  *
  * The socket opens on the page's own origin, so the browser sends the session
@@ -16,7 +17,10 @@
  * ?last_event_id=N, after 0.5 s doubling up to 30 s, with jitter so that a
  * whole control room does not come back in the same second; the server then
  * replays what was missed (a close with 1013, the hub saturated, waits 5 to 10 s
- * first). onResync is also called when the client holds no
+ * first). A close with 4401 means the credential the socket was opened with ended (signed
+ * out, session ended from « Mes sessions » or expired, account deactivated): reconnecting
+ * would only be refused again, so the client stops and reports "ended"; the page offers to
+ * sign in again. onResync is also called when the client holds no
  * position at all (first connection of a tab, or a resync that gave none): the
  * page's snapshot may then be older than the stream.
  *
@@ -37,7 +41,7 @@
  * @typedef {{type: "ack" | "error", id: string, error?: string, detail?: unknown}} Reply
  */
 
-/** @typedef {"connecting" | "open" | "reconnecting" | "closed"} StreamState */
+/** @typedef {"connecting" | "open" | "reconnecting" | "closed" | "ended"} StreamState */
 
 /**
  * @typedef {object} StreamOptions
@@ -67,12 +71,15 @@ const CLOSE_BAD_REQUEST = 4400; // our last_event_id was refused: start again wi
 // once, so that the sockets it closed do not all return while it is still saturated.
 const CLOSE_TRY_AGAIN_LATER = 1013;
 const TRY_AGAIN_LATER_MS = 5000;
+// The socket's credential ended (docs/realtime.md): sign in again before reconnecting.
+const CLOSE_CREDENTIAL_ENDED = 4401;
 
 const LABELS = {
   connecting: "connexion…",
   open: "connecté",
   reconnecting: "reconnexion…",
   closed: "déconnecté",
+  ended: "session terminée",
 };
 
 function readStoredId() {
@@ -232,6 +239,12 @@ export function connectEvents({ onEvent = () => {}, onResync = () => {}, onStatu
     socket = null;
     clearTimers();
     if (stopped) return;
+    if (code === CLOSE_CREDENTIAL_ENDED) {
+      stopped = true;
+      window.removeEventListener("online", retryNow);
+      status("ended");
+      return;
+    }
     if (code === CLOSE_BAD_REQUEST) setPosition(null);
     const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
     let delay = ceiling / 2 + Math.random() * (ceiling / 2);
