@@ -13,6 +13,7 @@
  * Content-Security-Policy.
  */
 import { h } from "./lib/dom.js";
+import { describeError } from "./lib/http.js";
 
 const L = window.L;
 
@@ -561,7 +562,10 @@ export function addCameras(hub, { url, labels, extent = null, onError = () => {}
           draw(cached.features);
           return;
         }
-        if (!response.ok) throw new Error(`Caméras indisponibles (erreur ${response.status}).`);
+        if (!response.ok) {
+          throw new Error(response.status === 401 ? describeError(401, null)
+            : `Caméras indisponibles (erreur ${response.status}).`);
+        }
         const data = await response.json();
         const entry = { etag: response.headers.get("ETag"), features: data.features || [] };
         cache.delete(key);
