@@ -71,7 +71,8 @@ def test_a_page_whose_session_ended_says_so_and_stops_reconnecting(hub, signed_i
     assert badge.get_attribute("data-state") == "ended"
     assert len(sockets) == 1, sockets
     if screen == "console":  # the map's refresh of its cameras says it the same way, not "error 401"
-        assert page.locator("#map-notice").inner_text() == "Session expirée : rechargez la page pour vous reconnecter."
+        notice = page.locator("#map-notice").inner_text()
+        assert notice == "Session expirée : rechargez la page pour vous reconnecter."
         assert page.get_by_text("erreur 401", exact=False).count() == 0
     screenshot(page, f"session-ended-{screen}.png")
 

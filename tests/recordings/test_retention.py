@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import threading
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from recordings.models import DestructionRecord, LegalHold, RecordingSegment
 from recordings.requisitions import requisition_create
 from recordings.retention import retention_days, retention_sweep
 from tests import factories
+from tests.threads import at_once
 
 T0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 
@@ -142,21 +141,7 @@ def test_two_sweeps_at_once_destroy_each_segment_once(area, storage):
     camera = factories.make_camera()
     add_segments(camera, storage, start=T0, count=40)
     later = T0 + dt.timedelta(days=15)
-    results, errors = [], []
-
-    def sweep():
-        try:
-            results.append(retention_sweep(now=later))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    results, errors = at_once(lambda: retention_sweep(now=later))
     assert errors == []
     assert sum(r.destroyed for r in results) == 40
     assert sum(r.missing_files for r in results) == 0

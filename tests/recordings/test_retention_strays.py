@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import threading
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from recordings.models import DestroyedObject, DestructionRecord, LegalHold, RecordingSegment, Snapshot
@@ -19,6 +17,7 @@ from recordings.requisitions import hold_release, requisition_create
 from recordings.retention import STRAY_MARGIN, SweepResult, _Register, _sweep_strays, retention_sweep
 from recordings.storage import recording_store
 from tests import factories
+from tests.threads import at_once
 
 T0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 
@@ -213,21 +212,7 @@ def test_two_sweeps_at_once_destroy_and_register_each_stray_once(area, any_stora
     camera = factories.make_camera()
     for i in range(20):
         stray(camera, T0 + dt.timedelta(minutes=i), tmp_path)
-    results, errors = [], []
-
-    def sweep():
-        try:
-            results.append(retention_sweep(now=past_retention(T0)))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    results, errors = at_once(lambda: retention_sweep(now=past_retention(T0)))
     assert errors == []
     assert sum(r.strays for r in results) == 20
     assert keys(camera) == []
