@@ -71,7 +71,7 @@ def test_the_relay_process_delivers_and_a_standby_takes_over_when_it_dies(tmp_pa
 
         first.kill()  # no goodbye: the database notices the dead connection
         first.wait(BUSY)
-        # The standby takes over (how fast, the 2 s of docs/deployment.md: benchmarks/pools.py).
+        # The standby takes over (how fast, the 2 s of docs/deployment.md: benchmarks/relay_takeover.py).
         wait_for_line(second_log, "relay: active", timeout=BUSY)
 
         more = publish_committed((4, name), (5, name))
