@@ -1,7 +1,7 @@
 """Renvoi d'images from the operator console, in Chromium: an operator grants a camera to the police
 from the incident panel; the agent's feeds page plays it without a reload; a second operator's
 console shows the grant and who watches it; the operator ends it with a reason and the agent's
-picture is gone and the page says it was stopped, and why (how fast: benchmarks/video.py). A
+picture is gone and the page says it was stopped, and why (how fast: benchmarks/video_cuts.py). A
 refusal is the hub's own French message, on the page."""
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def test_an_operator_grants_a_camera_from_the_console_and_revokes_it(scene, sign
 
     # Ended from the console, with a reason: the agent's picture goes, and the page says it was
     # stopped by the centre, and why. The wait ends as soon as it is gone; how fast the picture is
-    # cut is measured by benchmarks/video.py, not here.
+    # cut is measured by benchmarks/video_cuts.py, not here.
     item = section.locator(f".grant[data-grant-id='{grant.pk}']")
     item.get_by_role("button", name="Mettre fin au renvoi de 95428-s010-fixe à Agency pn-montmorency").click()
     console.get_by_label("Motif de la fin du renvoi (transmis à Agency pn-montmorency)").fill(
