@@ -9,7 +9,8 @@ velocity and returns at once.
 **Joystick commands are coalesced per camera**: at most ``HUB_PTZ_MAX_COMMANDS_PER_SECOND``
 reach a camera; a command that arrives while another waits replaces it (the last one wins),
 so a stuck key sending 50 moves a second costs the camera 10 and the last (a stop, when the
-key is released) is never lost nor delayed by more than one interval.
+key is released) is never lost nor delayed by more than one interval. The interval is measured
+on :attr:`PtzRuntime.clock` (``time.perf_counter``; a test may hold it still and move it).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class PtzRuntime:
         self._thread = threading.Thread(target=self._run, name="ptz-loop", daemon=True)
         self._drivers: dict[int, tuple[tuple, OnvifPtzDriver]] = {}
         self._sticks: dict[int, _Stick] = {}
+        # What the joystick's interval is measured on (seconds, monotonic).
+        self.clock: Callable[[], float] = time.perf_counter
         self._thread.start()
 
     def _run(self) -> None:
@@ -119,14 +122,13 @@ class PtzRuntime:
 
     async def _send(self, conf: EndpointConf, stick: _Stick, interval: float) -> None:
         while stick.pending is not None:
-            wait = stick.last_sent + interval - time.perf_counter()
-            if wait > 0:
+            while (wait := stick.last_sent + interval - self.clock()) > 0:
                 await asyncio.sleep(wait)
             velocity, waiters = stick.pending, stick.waiters
             handed = stick.handed
             stick.pending, stick.waiters = None, []
             driver = self._driver(conf)
-            stick.last_sent = time.perf_counter()
+            stick.last_sent = self.clock()
             try:
                 pan, tilt, zoom = velocity
                 if pan == 0 and tilt == 0 and zoom == 0:
@@ -149,6 +151,11 @@ class PtzRuntime:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result("sent")
+
+    def waiting(self, camera_id: int) -> int:
+        """How many joystick commands of ``camera_id`` wait for their interval (0 or 1)."""
+        stick = self._sticks.get(camera_id)
+        return len([w for w in stick.waiters if not w.done()]) if stick and stick.pending is not None else 0
 
     def sent_timings(self, camera_id: int) -> list[tuple[float, float]]:
         stick = self._sticks.get(camera_id)

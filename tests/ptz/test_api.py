@@ -246,37 +246,79 @@ def test_the_password_is_encrypted_at_rest(ptz_scene, settings, tmp_path):
         PtzEndpoint.objects.get(pk=endpoint.pk).password()
 
 
+class HeldClock:
+    """The joystick's clock, held still: it moves only when the test says (seconds)."""
+
+    def __init__(self) -> None:
+        self.now = time.perf_counter()  # held from here
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def wait_until(predicate, what: str) -> None:
+    """Wait for a state on a busy machine: up to 20 s, ending as soon as it is there."""
+    deadline = time.monotonic() + 20
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
 @pytest.mark.django_db(transaction=True)  # the key is pressed from two threads: committed data
-def test_a_stuck_key_is_coalesced_and_the_last_command_wins(ptz_scene):
+def test_a_stuck_key_is_coalesced_and_the_last_command_wins(ptz_scene, settings, monkeypatch):
+    # The joystick's interval is driven by a held clock: the whole burst falls within one
+    # interval whatever the machine's speed, and the interval passes when the test moves it.
+    # A command waits for its answer up to 3 timeouts + 1 s: 19 s here, so that the move held
+    # for the interval waits for the release however busy the machine is.
+    settings.HUB_PTZ_TIMEOUT_SECONDS = 6
+    clock = HeldClock()
+    runtime = get_runtime()
+    monkeypatch.setattr(runtime, "clock", clock)
+    interval = 1 / settings.HUB_PTZ_MAX_COMMANDS_PER_SECOND
     api = client(ptz_scene["operator"])
     api.post(url(ptz_scene, "lease"), {})
     camera_id = ptz_scene["camera"].pk
+    reached_before = len(runtime.sent_timings(camera_id))
     results: list[str] = []
+    held = threading.Event()  # the key is down
 
-    def press(n: int) -> None:
+    def press(velocity: dict, *, once: bool = False) -> None:
         from django.db import connection
 
         own = client(ptz_scene["operator"])
-        for _ in range(n):
-            answer = own.post(url(ptz_scene, "move"), {"pan": 0.2, "tilt": 0})
-            results.append(answer.json().get("result", "?"))
-            time.sleep(0.02)
+        while once or held.is_set():
+            answer = own.post(url(ptz_scene, "move"), velocity)
+            results.append(answer.json().get("result", f"{answer.status_code} {answer.json()}"))
+            if once:
+                break
         connection.close()
 
-    threads = [threading.Thread(target=press, args=(25,)) for _ in range(2)]
-    started = time.monotonic()
+    # A stuck key: moves sent from two threads as fast as they are answered, all within one
+    # interval. Each waits while the command before it waits for the interval, so every press
+    # that arrives answers the one that waited.
+    held.set()
+    threads = [threading.Thread(target=press, args=({"pan": 0.2, "tilt": 0},)) for _ in range(2)]
     for thread in threads:
         thread.start()
+    wait_until(lambda: len(results) >= 40, "the stuck key's moves were not answered")
+    held.clear()
+    # One thread stops pressing; the other's last move waits for the interval.
+    wait_until(lambda: sum(t.is_alive() for t in threads) == 1 and runtime.waiting(camera_id) == 1,
+               "the burst did not settle")
+    # The key is released: the stop replaces the move that waited.
+    release = threading.Thread(target=press, args=({"pan": 0, "tilt": 0},), kwargs={"once": True})
+    release.start()
     for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
-    final = api.post(url(ptz_scene, "move"), {"pan": 0, "tilt": 0}).json()
-    assert final["result"] == "sent"
-    reached = len(get_runtime().sent_timings(camera_id))
-    assert len(results) == 50 and set(results) <= {"sent", "coalesced"}
-    # At most 10 a second reached the camera (one more for the first of the burst and the stop).
-    assert reached <= 10 * elapsed + 3, (reached, elapsed)
-    assert "coalesced" in results
+        thread.join(20)
+    assert not any(t.is_alive() for t in threads), "the waiting move was not replaced by the stop"
+    burst = list(results)
+    # Only the first of the burst was sent, every other move was replaced by the next.
+    assert sorted(burst) == ["coalesced"] * (len(burst) - 1) + ["sent"], burst
+    clock.now += interval  # the interval passes: the stop goes
+    release.join(20)
+    assert not release.is_alive() and results[len(burst):] == ["sent"]
+    # The camera got the burst's first move and the stop: nothing else.
+    assert len(runtime.sent_timings(camera_id)) - reached_before == 2
     stopped_at = camera_status(ptz_scene).position.pan
     time.sleep(0.3)
     assert camera_status(ptz_scene).position.pan == pytest.approx(stopped_at)  # nothing left moving

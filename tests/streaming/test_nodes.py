@@ -513,13 +513,14 @@ def test_two_recorder_processes_one_killed_the_other_records_all_its_cameras(
                     for p in buffers["rec-b"].rglob("*.part") if p.parent.parent.name in b_codes}
         # Killed while it writes a segment of each camera (between two segments, for the time of an
         # index write, a camera has none: a kill there would leave nothing unfinished to check).
-        _wait(lambda: len({key.split("/")[0] for key in writing()}) == 2, 10, "rec-b writing both", logs)
+        _wait(lambda: len({key.split("/")[0] for key in writing()}) == 2, 30, "rec-b writing both", logs)
         os.killpg(b.pid, signal.SIGKILL)
         b.wait(5)
         # What b was writing when it died: a file of its buffer, never indexed, never stored.
         unfinished = writing()
-        # Within the lease timeout and one renewal (and a little for a loaded machine).
-        took = _wait(lambda: counts() == {"rec-a": 4}, 10 + 3 + 2, "rec-a taking rec-b's cameras", logs)
+        # a takes them over once b's lease has lapsed (10 s): the wait ends as soon as it has; how
+        # fast a takeover is (the lease timeout and one renewal) is measured by benchmarks/cluster.py.
+        took = _wait(lambda: counts() == {"rec-a": 4}, 40, "rec-a taking rec-b's cameras", logs)
         print(f"takeover after kill -9: {took:.1f} s")
         # a records them now: a segment of each, closed after the takeover, and the hole indexed as a gap.
         since = RecordingSegment.objects.filter(camera_id__in=b_cameras).order_by("-end").first().end
@@ -528,7 +529,7 @@ def test_two_recorder_processes_one_killed_the_other_records_all_its_cameras(
         # (The hand-over from a to b may have left a gap too: the seconds b took to connect.)
         _wait(lambda: RecordingSegment.objects.filter(camera_id__in=b_cameras, is_gap=True, start__lte=since,
                                                       end__gt=since).values("camera").distinct().count() == 2,
-              5, "the hole of rec-b's unfinished segments indexed as gaps", logs)
+              30, "the hole of rec-b's unfinished segments indexed as gaps", logs)
         assert Event.objects.filter(type="node.lost", data__node__name="rec-b").count() == 1
     finally:
         for process in (a, b):

