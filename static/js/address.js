@@ -163,7 +163,13 @@ export function addressField(input, { searchUrl, hint, onPick }) {
       close();
     }
   });
-  input.addEventListener("blur", () => window.setTimeout(close, 100));
+  input.addEventListener("blur", () => {
+    // The operator left the field: a search still to be sent, or on its way, is for nobody (its
+    // list would open under a field no one is in, its words would cover the point's address).
+    window.clearTimeout(timer);
+    asked += 1;
+    window.setTimeout(close, 100);
+  });
 
   return {
     /**

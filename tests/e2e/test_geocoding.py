@@ -104,6 +104,16 @@ def test_what_the_operator_typed_is_never_replaced(hub, signed_in, csp_watch, ba
     assert page.get_by_label("Lieu précis (repère)").input_value() == GARE  # nobody typed there
 
 
+def test_a_search_for_a_field_the_operator_left_shows_nothing(hub, signed_in, csp_watch, ban):
+    page = console(signed_in, csp_watch)
+    field = page.get_by_label("Adresse (facultatif)")
+    field.fill("avenue fo")  # a search would propose « 3 Avenue Foch … »
+    page.get_by_label("Description").focus()  # left at once, before the search went
+    page.wait_for_timeout(1500)  # well past the search's delay and its answer
+    assert page.locator("#f-address-suggestions").is_hidden()
+    assert field.get_attribute("aria-expanded") == "false"
+
+
 def test_a_searched_address_moves_the_point(hub, signed_in, csp_watch, ban):
     page = console(signed_in, csp_watch)
     field = page.get_by_label("Adresse (facultatif)")
