@@ -132,10 +132,10 @@ class Topology:
         return "\n".join(lines) + "\n"
 
 
-def haproxy_servers_down(stats_socket: Path | str) -> list[str]:
-    """The servers HAProxy does not route to now (``backend/server:STATUS``), read from its
-    stats socket (``stats socket <path>`` in its ``global`` section): what a test or a
-    benchmark waits on before it starts."""
+def haproxy_stats(stats_socket: Path | str) -> list[dict[str, str]]:
+    """HAProxy's ``show stat``, one row per frontend, backend and server (columns by name: ``pxname``,
+    ``svname``, ``status``, ``chkfail``…), read from its stats socket (``stats socket <path>`` in
+    its ``global`` section)."""
     import socket
 
     with socket.socket(socket.AF_UNIX) as unix:
@@ -144,13 +144,16 @@ def haproxy_servers_down(stats_socket: Path | str) -> list[str]:
         raw = b""
         while chunk := unix.recv(65536):
             raw += chunk
-    down = []
-    for line in raw.decode().splitlines():
-        fields = line.split(",")
-        if len(fields) > 17 and not line.startswith("#") and fields[1] not in {"FRONTEND", "BACKEND"}:
-            if fields[17] != "UP":
-                down.append(f"{fields[0]}/{fields[1]}:{fields[17]}")
-    return down
+    lines = raw.decode().splitlines()
+    names = lines[0].lstrip("# ").split(",")
+    return [dict(zip(names, line.split(","), strict=False)) for line in lines[1:] if line.strip()]
+
+
+def haproxy_servers_down(stats_socket: Path | str) -> list[str]:
+    """The servers HAProxy does not route to now (``backend/server:STATUS``): what a test or a
+    benchmark waits on before it starts."""
+    return [f"{row['pxname']}/{row['svname']}:{row['status']}" for row in haproxy_stats(stats_socket)
+            if row.get("svname") not in {"FRONTEND", "BACKEND"} and row.get("status") != "UP"]
 
 
 def main(argv: list[str] | None = None) -> None:

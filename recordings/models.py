@@ -265,3 +265,8 @@ class StoreOutage(models.Model):
 
     def __str__(self) -> str:
         return f"{timezone.localtime(self.started_at):%Y-%m-%d %H:%M} {self.detail}"
+
+    @property
+    def waiting(self) -> int:
+        """The segments waiting in every recorder's buffer, as the recorders last counted them."""
+        return sum(count for count in self.pending.values() if isinstance(count, int))

@@ -129,9 +129,8 @@ def outage_frames() -> list[dict[str, Any]]:
     outage = StoreOutage.objects.filter(ended_at__isnull=True).first()
     if outage is None:
         return []
-    pending = sum(count for count in outage.pending.values() if isinstance(count, int))
     event = StorageUnavailable(since=local_iso(outage.started_at), detail=outage.detail, host=outage.host,
-                               pending=pending)
+                               pending=outage.waiting)
     return [{"type": event.type, "data": event.model_dump(mode="json")}]
 
 

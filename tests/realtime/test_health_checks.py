@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from config.topology import Topology, haproxy_servers_down
+from config.topology import Topology, haproxy_servers_down, haproxy_stats
 from tests.realtime.processes import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs haproxy")
@@ -42,20 +42,9 @@ def _serve() -> ThreadingHTTPServer:
 
 def _stat(stats, backend: str, server: str, column: str) -> str:
     """One column of HAProxy's ``show stat`` for ``backend/server``."""
-    import socket
-
-    with socket.socket(socket.AF_UNIX) as unix:
-        unix.connect(str(stats))
-        unix.sendall(b"show stat\n")
-        raw = b""
-        while chunk := unix.recv(65536):
-            raw += chunk
-    lines = raw.decode().splitlines()
-    names = lines[0].lstrip("# ").split(",")
-    for line in lines[1:]:
-        fields = line.split(",")
-        if fields[:2] == [backend, server]:
-            return fields[names.index(column)]
+    for row in haproxy_stats(stats):
+        if (row["pxname"], row["svname"]) == (backend, server):
+            return row[column]
     raise AssertionError(f"{backend}/{server} not in HAProxy's stats")
 
 
